@@ -1,0 +1,45 @@
+# Every target sets up what it needs itself: a fresh machine needs only Python 3.10+ and make.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BYOC := $(VENV)/bin/byoc
+DEMO ?= demo
+EXTRAS ?= train,serve,driver,tabular,dev
+
+.PHONY: help setup demo test lint image image-gpu bench clean
+
+help:
+	@echo "make demo    set up, then synthesize signs, train, evaluate, serve and invoke (no Docker)"
+	@echo "make test    set up, then run the whole test suite"
+	@echo "make image   build the CPU image (BASE_IMAGE=... to override the base)"
+	@echo "make bench   run the benchmark scripts and print their tables"
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh $(DEMO)
+
+test: setup
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/hadolint --ignore DL3008 --ignore DL3013 Dockerfile Dockerfile.gpu
+
+image:
+	docker build --network host $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) -t byoc:cpu -f Dockerfile .
+
+image-gpu:
+	docker build --network host $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) -t byoc:gpu -f Dockerfile.gpu .
+
+bench: setup
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benchmarks/training_throughput.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benchmarks/serving_latency.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -1,0 +1,60 @@
+"""What `train` leaves in /opt/ml/model for `serve`: the Keras model and a small JSON spec.
+
+The spec holds the class names and the input (height, width, channels): enough to preprocess a
+request exactly as training did. No TensorFlow here, so the driver can read a bundle too.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from byoc.errors import UserError
+
+MODEL_FILE = "model.keras"
+SPEC_FILE = "byoc-model.json"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    class_names: list[str]
+    height: int
+    width: int
+    channels: int
+    top_k: int = 5
+    architecture: str = "lenet"
+    # Inputs are raw pixel values 0..255 (uint8 or float); the model rescales them itself.
+    input_range: str = "0-255"
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.height, self.width, self.channels)
+
+    def write(self, model_dir: str | Path) -> Path:
+        path = Path(model_dir) / SPEC_FILE
+        path.write_text(json.dumps(asdict(self), indent=2))
+        return path
+
+    @classmethod
+    def read(cls, model_dir: str | Path) -> ModelSpec:
+        path = Path(model_dir) / SPEC_FILE
+        if not path.exists():
+            raise UserError(
+                f"No {SPEC_FILE} in {model_dir}: this is not a model directory written by "
+                "`train`. Point at the model/ directory (or model.tar.gz) of a training run."
+            )
+        data = json.loads(path.read_text())
+        if data.get("format_version", 0) > FORMAT_VERSION:
+            raise UserError(
+                f"{path} has format version {data['format_version']}; this byoc reads up to "
+                f"{FORMAT_VERSION}. Upgrade byoc."
+            )
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known})

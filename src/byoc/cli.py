@@ -1,0 +1,75 @@
+"""The `byoc` command: one sub-command per user verb, wired from the modules that implement them.
+
+Each area module exposes `register(subparsers)` and keeps heavy imports (TensorFlow, boto3, the
+SageMaker SDK, docker) inside its handlers, so `byoc --help` is instant and the driver never
+loads TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from byoc import __version__
+from byoc.errors import ByocError
+
+# Modules that add sub-commands, in the order `byoc --help` lists them.
+COMMAND_MODULES = (
+    "byoc.data.synth",  # byoc data synth
+    "byoc.driver.local.commands",  # byoc local train|serve
+    "byoc.driver.commands",  # byoc push|train|tune|deploy|invoke|transform|delete
+    "byoc.driver.autopilot",  # byoc autopilot start|status|leaderboard|deploy|local|predict
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="byoc",
+        description="Train and serve your own container on Amazon SageMaker, or locally.",
+    )
+    parser.add_argument("--version", action="version", version=f"byoc {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("byoc"):
+                continue  # an area not installed in this build
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except ByocError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        print(
+            f"error: {exc.name} is not installed. Install the extra that provides it, e.g. "
+            "pip install 'byoc[driver]' (AWS and Docker), 'byoc[train,serve]' (TensorFlow) or "
+            "'byoc[tabular]'.",
+            file=sys.stderr,
+        )
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""SageMaker's /opt/ml training layout, read once into a `TrainingEnv`, and written for local runs.
+
+Nothing else in byoc builds these paths. The root is `SAGEMAKER_BASE_DIR` (default /opt/ml), so
+the same code runs in a container and in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from byoc.errors import UserError
+
+log = logging.getLogger(__name__)
+
+BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"
+DEFAULT_BASE_DIR = "/opt/ml"
+
+TRAIN, VALIDATION, TEST = "train", "validation", "test"
+CHANNELS = (TRAIN, VALIDATION, TEST)
+# SageMaker examples name the training channel either way; both mean `train`.
+CHANNEL_ALIASES = {"training": TRAIN}
+
+FAILURE_REASON_LIMIT = 1024  # SageMaker shows this many characters as FailureReason.
+
+
+def base_dir(root: str | os.PathLike | None = None) -> Path:
+    return Path(root or os.environ.get(BASE_DIR_ENV) or DEFAULT_BASE_DIR)
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every path of the contract below one root."""
+
+    root: Path
+
+    @property
+    def config_dir(self) -> Path:
+        return self.root / "input" / "config"
+
+    @property
+    def hyperparameters_file(self) -> Path:
+        return self.config_dir / "hyperparameters.json"
+
+    @property
+    def input_data_config_file(self) -> Path:
+        return self.config_dir / "inputdataconfig.json"
+
+    @property
+    def resource_config_file(self) -> Path:
+        return self.config_dir / "resourceconfig.json"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "input" / "data"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.root / "output"
+
+    @property
+    def output_data_dir(self) -> Path:
+        return self.output_dir / "data"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def failure_file(self) -> Path:
+        return self.output_dir / "failure"
+
+    @property
+    def success_file(self) -> Path:
+        return self.output_dir / "success"
+
+
+def _read_json(path: Path, default):
+    if not path.exists():
+        return default
+    try:
+        return json.loads(path.read_text() or "null") or default
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path.name} is not valid JSON ({exc}); SageMaker writes it as JSON.") from exc
+
+
+@dataclass
+class TrainingEnv:
+    """The training contract as plain values: read once at start-up, passed inward."""
+
+    paths: Paths
+    hyperparameters: dict[str, str]
+    input_data_config: dict
+    resource_config: dict
+    channels: dict[str, Path] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, root: str | os.PathLike | None = None) -> TrainingEnv:
+        paths = Paths(base_dir(root))
+        raw = _read_json(paths.hyperparameters_file, {})
+        if not isinstance(raw, dict):
+            raise UserError("hyperparameters.json must hold a JSON object of name to string value.")
+        channels: dict[str, Path] = {}
+        if paths.data_dir.is_dir():
+            for entry in sorted(paths.data_dir.iterdir()):
+                if not entry.is_dir():
+                    continue
+                name = CHANNEL_ALIASES.get(entry.name, entry.name)
+                if name in channels:
+                    raise UserError(
+                        f"Both '{entry.name}' and another alias of the '{name}' channel were "
+                        "given; pass the training data in one channel, 'train' or 'training'."
+                    )
+                channels[name] = entry
+        return cls(
+            paths=paths,
+            hyperparameters={str(k): str(v) for k, v in raw.items()},
+            input_data_config=_read_json(paths.input_data_config_file, {}),
+            resource_config=_read_json(paths.resource_config_file, {}),
+            channels=channels,
+        )
+
+    @property
+    def current_host(self) -> str:
+        return self.resource_config.get("current_host", "algo-1")
+
+    @property
+    def hosts(self) -> list[str]:
+        return list(self.resource_config.get("hosts", [self.current_host]))
+
+    def log_summary(self) -> None:
+        log.info("SageMaker base dir: %s", self.paths.root)
+        log.info("Hosts: %s (this is %s)", self.hosts, self.current_host)
+        log.info("Input data config: %s", json.dumps(self.input_data_config, sort_keys=True))
+        log.info("Resource config: %s", json.dumps(self.resource_config, sort_keys=True))
+        for name, path in self.channels.items():
+            log.info("Channel %s: %s", name, path)
+
+
+def write_failure(paths: Paths, reason: str) -> None:
+    """Record why training failed. The first failure wins, as in sagemaker-training-toolkit."""
+    paths.output_dir.mkdir(parents=True, exist_ok=True)
+    if paths.failure_file.exists():
+        return
+    paths.failure_file.write_text(reason.strip()[:FAILURE_REASON_LIMIT] + "\n")
+
+
+def write_success(paths: Paths) -> None:
+    paths.output_dir.mkdir(parents=True, exist_ok=True)
+    paths.success_file.write_text("")
+
+
+def prepare(
+    root: str | os.PathLike,
+    channels: dict[str, str | os.PathLike],
+    hyperparameters: dict[str, object] | None = None,
+    *,
+    link: bool = True,
+    instance_type: str = "local",
+) -> Paths:
+    """Lay out a SageMaker-shaped training directory, as SageMaker does before `train` starts.
+
+    Channels are symlinked (process mode) or copied (`link=False`, for bind mounts into Docker,
+    which cannot follow links that point outside the mount). Hyperparameter values are written
+    as strings, exactly as SageMaker writes them.
+    """
+    paths = Paths(Path(root))
+    for d in (paths.config_dir, paths.data_dir, paths.model_dir, paths.output_data_dir,
+              paths.checkpoint_dir):
+        d.mkdir(parents=True, exist_ok=True)
+    data_config = {}
+    for name, src in channels.items():
+        src = Path(src).resolve()
+        if not src.is_dir():
+            raise UserError(f"Channel '{name}': {src} is not a directory.")
+        dest = paths.data_dir / name
+        if dest.is_symlink() or dest.is_file():
+            dest.unlink()
+        elif dest.exists():
+            shutil.rmtree(dest)
+        if link:
+            dest.symlink_to(src, target_is_directory=True)
+        else:
+            shutil.copytree(src, dest)
+        data_config[name] = {
+            "TrainingInputMode": "File",
+            "S3DistributionType": "FullyReplicated",
+            "RecordWrapperType": "None",
+        }
+    hps = {str(k): str(v) for k, v in (hyperparameters or {}).items()}
+    paths.hyperparameters_file.write_text(json.dumps(hps, indent=2, sort_keys=True))
+    paths.input_data_config_file.write_text(json.dumps(data_config, indent=2, sort_keys=True))
+    paths.resource_config_file.write_text(json.dumps({
+        "current_host": "algo-1",
+        "current_instance_type": instance_type,
+        "current_group_name": "homogeneousCluster",
+        "hosts": ["algo-1"],
+        "instance_groups": [{"instance_group_name": "homogeneousCluster",
+                             "instance_type": instance_type, "hosts": ["algo-1"]}],
+        "network_interface_name": "eth0",
+    }, indent=2))
+    return paths
+
+
+def split_channel_dirs(data: str | os.PathLike) -> dict[str, Path]:
+    """Map a local dataset directory to channels.
+
+    A directory with train/ (or training/), validation/ and test/ subfolders gives those channels;
+    any other directory is the `train` channel alone.
+    """
+    data = Path(data)
+    if not data.is_dir():
+        raise UserError(f"--data {data} is not a directory.")
+    found = {}
+    for entry in sorted(data.iterdir()):
+        name = CHANNEL_ALIASES.get(entry.name, entry.name)
+        if entry.is_dir() and name in CHANNELS:
+            found[name] = entry
+    if TRAIN in found:
+        return found
+    return {TRAIN: data}

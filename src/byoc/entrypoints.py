@@ -1,0 +1,65 @@
+"""What the `train` and `serve` executables call.
+
+`train` turns every failure into /opt/ml/output/failure plus a non-zero exit, as SageMaker expects;
+a user error gets its own sentence, anything else a one-line summary and the traceback in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+
+from byoc import contract
+from byoc.errors import UserError
+
+log = logging.getLogger("byoc")
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stdout,
+        force=True,
+    )
+
+
+def train() -> int:
+    _setup_logging()
+    paths = contract.Paths(contract.base_dir())
+    try:
+        from byoc import training  # TensorFlow loads here, inside the failure handling
+
+        return training.main(paths.root)
+    except UserError as exc:
+        log.error("Training failed: %s", exc)
+        contract.write_failure(paths, str(exc))
+        return 1
+    except MemoryError:
+        reason = "Out of memory. Lower batch_size or image_size, or use a larger instance type."
+        log.error("Training failed: %s", reason)
+        contract.write_failure(paths, reason)
+        return 1
+    except Exception as exc:
+        log.error("Training failed with an unexpected error:\n%s", traceback.format_exc())
+        contract.write_failure(
+            paths, f"Unexpected error in the trainer: {type(exc).__name__}: {exc}. "
+            "See the training log for the traceback."
+        )
+        return 2
+
+
+def serve() -> int:
+    _setup_logging()
+    from byoc.serving import server
+
+    return server.main()
+
+
+if __name__ == "__main__":
+    commands = {"train": train, "serve": serve}
+    if len(sys.argv) != 2 or sys.argv[1] not in commands:
+        print("usage: python -m byoc.entrypoints train|serve", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(commands[sys.argv[1]]())

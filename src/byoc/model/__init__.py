@@ -1,0 +1,1 @@
+"""Architectures, and export/load of the servable bundle."""

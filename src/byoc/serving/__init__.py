@@ -1,0 +1,1 @@
+"""The model server: predictor, codecs, Flask app, gunicorn launcher."""

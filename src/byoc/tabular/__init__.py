@@ -1,0 +1,1 @@
+"""The offline Autopilot-style tabular baseline."""
