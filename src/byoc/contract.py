@@ -89,7 +89,9 @@ def _read_json(path: Path, default):
     try:
         return json.loads(path.read_text() or "null") or default
     except json.JSONDecodeError as exc:
-        raise UserError(f"{path.name} is not valid JSON ({exc}); SageMaker writes it as JSON.") from exc
+        raise UserError(
+            f"{path.name} is not valid JSON ({exc}); SageMaker writes it as JSON."
+        ) from exc
 
 
 @dataclass

@@ -76,7 +76,9 @@ def _number(kind: type, low: float | None = None, high: float | None = None,
         try:
             value = kind(text.strip()) if kind is float else int(text.strip())
         except ValueError:
-            raise ValueError(f"expected {'a number' if kind is float else 'a whole number'}")
+            raise ValueError(
+                f"expected {'a number' if kind is float else 'a whole number'}"
+            ) from None
         if value != value or value in (float("inf"), float("-inf")):
             raise ValueError("expected a finite number")
         if low is not None and (value <= low if low_open else value < low):
@@ -125,7 +127,7 @@ SPEC: dict[str, tuple[Callable[[str], object], str]] = {
     "learning_rate": (_number(float, 0, 10, low_open=True), "a number > 0 and <= 10, e.g. 0.001"),
     "model": (_choice(MODEL_NAMES), f"one of {', '.join(MODEL_NAMES)}"),
     "seed": (_number(int, 0, 2**31 - 1), "a whole number from 0 to 2147483647"),
-    "validation_split": (_number(float, 0, 1, high_open=True), "a number from 0 up to (not incl.) 1"),
+    "validation_split": (_number(float, 0, 1, high_open=True), "a number >= 0 and < 1"),
     "augment": (_bool, "true or false"),
     "class_weights": (_class_weights, "none, balanced, true or false"),
     "early_stopping_patience": (_number(int, 0, 10_000), "a whole number >= 0 (0 turns it off)"),

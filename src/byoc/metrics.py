@@ -2,7 +2,8 @@
 
 One line per epoch, e.g.
 
-    #metrics epoch=3 train_loss=0.4121 train_accuracy=0.8870 val_loss=0.3502 val_accuracy=0.9012 val_top_k_accuracy=0.9930
+    #metrics epoch=3 train_loss=0.4121 train_accuracy=0.887 val_loss=0.3502 val_accuracy=0.9012
+    val_top_k_accuracy=0.993  (all on one line)
 
 and one line at the end with the evaluated splits (`#metrics final test_accuracy=... ...`).
 `METRIC_DEFINITIONS` is what the driver passes as a training job's `MetricDefinitions`. No

@@ -1,1 +1,4 @@
-"""The driver: takes images and data to AWS, and runs the same verbs locally. Never imports TensorFlow."""
+"""The driver: takes images and data to AWS, and runs the same verbs locally.
+
+It never imports TensorFlow.
+"""

@@ -1,0 +1,192 @@
+"""AWS plumbing shared by every driver verb: session, region, account, bucket, uploads, errors.
+
+boto3 honours `AWS_ENDPOINT_URL` (and per-service `AWS_ENDPOINT_URL_<SERVICE>`) itself, which is
+how the tests point every client at moto's server. Retries use botocore's adaptive mode, which
+backs off on throttling.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from byoc.errors import UserError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REGION = "us-east-1"
+ROLE_ENV = "SAGEMAKER_ROLE_ARN"
+CONFIG_ENV = "BYOC_CONFIG"
+CONFIG_FILE = Path("~/.config/byoc/config.json").expanduser()
+RETRY_CONFIG = {"max_attempts": 10, "mode": "adaptive"}
+
+
+def _known_regions() -> set[str]:
+    import boto3
+
+    session = boto3.session.Session()
+    regions: set[str] = set()
+    for partition in session.get_available_partitions():
+        regions.update(session.get_available_regions("sagemaker", partition_name=partition))
+    return regions
+
+
+def load_config() -> dict:
+    """The optional config file (JSON): defaults for region, role, bucket, instance types."""
+    import json
+
+    path = Path(os.environ.get(CONFIG_ENV) or CONFIG_FILE)
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"Config file {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"Config file {path} must hold a JSON object.")
+    return data
+
+
+@dataclass
+class Aws:
+    """One boto3 session and the clients made from it."""
+
+    session: object  # boto3.session.Session
+    region: str
+
+    def client(self, service: str):
+        from botocore.config import Config
+
+        return self.session.client(service, region_name=self.region,
+                                   config=Config(retries=RETRY_CONFIG))
+
+    @functools.cached_property
+    def account_id(self) -> str:
+        with translate_errors():
+            return self.client("sts").get_caller_identity()["Account"]
+
+    @property
+    def default_bucket(self) -> str:
+        return f"sagemaker-{self.region}-{self.account_id}"
+
+
+def connect(region: str | None = None, profile: str | None = None) -> Aws:
+    """A session from flags, then the environment (AWS_PROFILE, AWS_REGION), then config."""
+    import boto3
+    import botocore.exceptions
+
+    config = load_config()
+    profile = profile or os.environ.get("AWS_PROFILE") or config.get("profile")
+    try:
+        session = boto3.session.Session(profile_name=profile)
+    except botocore.exceptions.ProfileNotFound:
+        raise UserError(
+            f"AWS profile '{profile}' is not configured. Run `aws configure --profile {profile}` "
+            "or pick another with --profile / AWS_PROFILE."
+        ) from None
+    region = (region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+              or config.get("region") or session.region_name or DEFAULT_REGION)
+    if region not in _known_regions():
+        raise UserError(
+            f"Unknown AWS region '{region}'. Pass --region (or set AWS_REGION) to a region where "
+            "SageMaker runs, e.g. us-east-1 or eu-west-1."
+        )
+    if session.get_credentials() is None:
+        raise UserError(
+            "No AWS credentials found. Run `aws configure` (or `aws sso login`), or set "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE."
+        )
+    return Aws(session=session, region=region)
+
+
+def resolve_role(role: str | None) -> str:
+    role = role or os.environ.get(ROLE_ENV) or load_config().get("role")
+    if not role:
+        raise UserError(
+            f"No SageMaker execution role. Pass --role arn:aws:iam::<account>:role/<name> or set "
+            f"{ROLE_ENV}; the role needs SageMaker, S3 and ECR access."
+        )
+    if not role.startswith("arn:"):
+        raise UserError(f"--role must be an IAM role ARN (arn:aws:iam::...), not '{role}'.")
+    return role
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Turn the botocore errors a user can fix into UserError sentences."""
+    import botocore.exceptions
+
+    try:
+        yield
+    except botocore.exceptions.NoCredentialsError:
+        raise UserError(
+            "No AWS credentials found. Run `aws configure` (or `aws sso login`), or set "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE."
+        ) from None
+    except botocore.exceptions.ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        message = exc.response.get("Error", {}).get("Message", str(exc))
+        if code in ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
+                    "UnrecognizedClientException", "SignatureDoesNotMatch"):
+            raise UserError(
+                f"AWS rejected the credentials ({code}): refresh them and retry."
+            ) from None
+        if code in ("AccessDenied", "AccessDeniedException"):
+            raise UserError(f"AWS denied access: {message}. Check the IAM policy.") from None
+        raise
+
+
+def ensure_bucket(aws: Aws, bucket: str) -> None:
+    s3 = aws.client("s3")
+    import botocore.exceptions
+
+    with translate_errors():
+        try:
+            s3.head_bucket(Bucket=bucket)
+            return
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+        log.info("Creating bucket s3://%s", bucket)
+        kwargs = {"Bucket": bucket}
+        if aws.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": aws.region}
+        s3.create_bucket(**kwargs)
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise UserError(f"Expected an s3:// URI, got '{uri}'.")
+    bucket, _, key = uri[5:].partition("/")
+    if not bucket:
+        raise UserError(f"'{uri}' names no bucket.")
+    return bucket, key
+
+
+def upload_dir(aws: Aws, local: Path, s3_uri: str,
+               progress: Callable[[int, int], None] | None = None) -> int:
+    """Upload every file below `local` to `s3_uri` (a prefix); return the number of files."""
+    bucket, prefix = split_s3_uri(s3_uri.rstrip("/") + "/")
+    files = sorted(p for p in Path(local).rglob("*") if p.is_file())
+    if not files:
+        raise UserError(f"{local} holds no files to upload.")
+    s3 = aws.client("s3")
+    with translate_errors():
+        for i, path in enumerate(files, 1):
+            key = prefix + path.relative_to(local).as_posix()
+            s3.upload_file(str(path), bucket, key)
+            if progress:
+                progress(i, len(files))
+    return len(files)
+
+
+def upload_file(aws: Aws, local: Path, s3_uri: str) -> str:
+    bucket, key = split_s3_uri(s3_uri)
+    with translate_errors():
+        aws.client("s3").upload_file(str(local), bucket, key)
+    return f"s3://{bucket}/{key}"
