@@ -1,0 +1,105 @@
+"""Fixtures for the AWS tests: one real moto server per session, and an environment pointing at it.
+
+Every boto3 client (and the aws CLI) honours AWS_ENDPOINT_URL, so the driver code under test runs
+unchanged against moto's HTTP server.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/byoc-test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _moto_server_executable() -> str:
+    # The venv's console script sits next to its python; fall back to PATH for other layouts.
+    candidate = Path(sys.executable).parent / "moto_server"
+    return str(candidate) if candidate.exists() else "moto_server"
+
+
+def _wait_until_answering(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"moto_server exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):
+                return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            time.sleep(0.1)
+    raise RuntimeError(f"moto_server did not answer on {url} within {timeout:.0f} s")
+
+
+@pytest.fixture(scope="session")
+def moto_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real moto server on a free loopback port, for the whole session."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path_factory.mktemp("moto") / "moto_server.log"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(
+            [_moto_server_executable(), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log_file, stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_until_answering(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def moto_endpoint(moto_server_url: str, monkeypatch: pytest.MonkeyPatch,
+                  tmp_path: Path) -> str:
+    """Point boto3, the aws CLI and byoc at the moto server, with fake credentials.
+
+    Returns the endpoint URL. The server's state is reset first, so each test starts empty.
+    """
+    urllib.request.urlopen(
+        urllib.request.Request(f"{moto_server_url}/moto-api/reset", method="POST"), timeout=10
+    ).close()
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+                 "SAGEMAKER_ROLE_ARN", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    env = {
+        "AWS_ENDPOINT_URL": moto_server_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        # Keep the user's real AWS files and byoc config out of the tests.
+        "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials"),
+        "BYOC_CONFIG": str(tmp_path / "byoc-config.json"),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return moto_server_url
+
+
+@pytest.fixture
+def role_arn() -> str:
+    return ROLE_ARN
+
