@@ -229,3 +229,53 @@ def split_channel_dirs(data: str | os.PathLike) -> dict[str, Path]:
     if TRAIN in found:
         return found
     return {TRAIN: data}
+
+
+MODEL_ARCHIVE = "model.tar.gz"
+OUTPUT_ARCHIVE = "output.tar.gz"
+
+
+def package(paths: Paths, dest: str | os.PathLike) -> tuple[Path, Path]:
+    """Archive a finished run as SageMaker uploads it: model.tar.gz and output.tar.gz.
+
+    model.tar.gz holds the contents of model/ at its root (what SageMaker extracts into
+    /opt/ml/model for hosting); output.tar.gz holds output/data's files and the success or
+    failure file.
+    """
+    import tarfile
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    model_tar, output_tar = dest / MODEL_ARCHIVE, dest / OUTPUT_ARCHIVE
+    with tarfile.open(model_tar, "w:gz") as tar:
+        for item in sorted(paths.model_dir.iterdir()) if paths.model_dir.is_dir() else []:
+            tar.add(item, arcname=item.name)
+    with tarfile.open(output_tar, "w:gz") as tar:
+        if paths.output_data_dir.is_dir():
+            tar.add(paths.output_data_dir, arcname="data")
+        for marker in (paths.success_file, paths.failure_file):
+            if marker.exists():
+                tar.add(marker, arcname=marker.name)
+    return model_tar, output_tar
+
+
+def extract_model(model: str | os.PathLike, root: str | os.PathLike) -> Paths:
+    """Make `root` a hosting layout whose model/ is `model` (a model dir or a model.tar.gz)."""
+    import tarfile
+
+    model, paths = Path(model), Paths(Path(root))
+    paths.root.mkdir(parents=True, exist_ok=True)
+    if paths.model_dir.is_symlink():
+        paths.model_dir.unlink()
+    if model.is_dir():
+        paths.model_dir.symlink_to(model.resolve(), target_is_directory=True)
+    elif model.is_file() and tarfile.is_tarfile(model):
+        paths.model_dir.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(model) as tar:
+            tar.extractall(paths.model_dir, filter="data")
+    else:
+        raise UserError(
+            f"--model {model} is neither a model directory nor a model.tar.gz. Point at the "
+            "model/ directory or the model.tar.gz of a training run."
+        )
+    return paths

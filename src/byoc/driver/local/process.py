@@ -1,0 +1,91 @@
+"""Process mode: the `train` and `serve` entrypoints on this machine, without Docker.
+
+The working directory gets the same /opt/ml layout SageMaker creates, and the entrypoint runs
+with SAGEMAKER_BASE_DIR pointing at it. Ctrl-C becomes SIGTERM for the child, so training
+checkpoints and the server drains, exactly as on SageMaker.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from byoc import contract
+from byoc.errors import UserError
+
+ENTRYPOINT = [sys.executable, "-m", "byoc.entrypoints"]
+
+
+def _stop(proc: subprocess.Popen, grace: float) -> int:
+    """SIGTERM, then SIGKILL after `grace` seconds: what SageMaker does to a container."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    # A session of its own keeps the terminal's Ctrl-C away from the child; we send SIGTERM.
+    return subprocess.Popen(ENTRYPOINT + args, env=env, start_new_session=True)
+
+
+def _run(args: list[str], env: dict[str, str]) -> int:
+    proc = _start(args, env)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        print("\nStopping (SIGTERM, as SageMaker sends it)...", file=sys.stderr)
+        return _stop(proc, grace=120)
+
+
+def train(channels: dict[str, Path], root: Path, hyperparameters: dict[str, str]) -> int:
+    """Lay out `root` like /opt/ml and run `train` there; returns its exit code."""
+    contract.prepare(root, channels, hyperparameters, link=True)
+    env = dict(os.environ, **{contract.BASE_DIR_ENV: str(root.resolve())})
+    return _run(["train"], env)
+
+
+def wait_for_ping(url: str, timeout: float, alive=lambda: True) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive():
+            raise UserError("The model server exited before it became healthy; see its log above.")
+        try:
+            with urllib.request.urlopen(f"{url}/ping", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.25)
+    raise UserError(f"{url}/ping did not answer 200 within {timeout:.0f} s; see the log above.")
+
+
+def serve(model: Path, root: Path, port: int, workers: int | None = None) -> int:
+    """Serve a model dir or model.tar.gz on 127.0.0.1:`port` until Ctrl-C."""
+    contract.extract_model(model, root)
+    env = dict(os.environ, **{contract.BASE_DIR_ENV: str(root.resolve()),
+                              "SAGEMAKER_BIND_TO_PORT": str(port)})
+    if workers:
+        env["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(workers)
+    proc = _start(["serve"], env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_for_ping(url, timeout=120, alive=lambda: proc.poll() is None)
+        except UserError:
+            _stop(proc, grace=30)
+            raise
+        print(f"\nServing {model} at {url} (POST {url}/invocations). Ctrl-C stops it.",
+              file=sys.stderr)
+        return proc.wait()
+    except KeyboardInterrupt:
+        print("\nStopping the server (SIGTERM)...", file=sys.stderr)
+        return _stop(proc, grace=30)

@@ -1,0 +1,89 @@
+"""CNN architectures, one short function each, chosen by the `model` hyperparameter.
+
+Every model takes raw pixels (0..255) and rescales them itself, so training and serving feed the
+same values. Each ends in a float32 softmax, which keeps mixed precision numerically safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+from keras import layers
+
+from byoc.hyperparams import MODEL_NAMES
+
+
+def _head(x, num_classes: int):
+    return layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
+
+
+def lenet(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+    """LeNet-5 as in the classic traffic-sign project: Conv → Pool → Conv → Pool → Flatten → FC."""
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = layers.Rescaling(1.0 / 255)(inputs)
+    x = layers.Conv2D(6, 5, activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(16, 5, activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(120, activation="relu")(x)
+    x = layers.Dense(84, activation="relu")(x)
+    return keras.Model(inputs, _head(x, num_classes), name="lenet")
+
+
+def vgg(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+    """A small VGG: three blocks of two 3×3 convs with batch norm, then dropout and FC."""
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = layers.Rescaling(1.0 / 255)(inputs)
+    for filters in (32, 64, 128):
+        for _ in range(2):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+            x = layers.BatchNormalization()(x)
+            x = layers.ReLU()(x)
+        x = layers.MaxPooling2D()(x)
+        x = layers.Dropout(0.2)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(128, activation="relu")(x)
+    x = layers.Dropout(0.4)(x)
+    return keras.Model(inputs, _head(x, num_classes), name="vgg")
+
+
+def _residual(x, filters: int, stride: int):
+    shortcut = x
+    y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)
+    y = layers.BatchNormalization()(y)
+    y = layers.ReLU()(y)
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)
+    y = layers.BatchNormalization()(y)
+    if stride != 1 or shortcut.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False)(shortcut)
+        shortcut = layers.BatchNormalization()(shortcut)
+    return layers.ReLU()(layers.Add()([y, shortcut]))
+
+
+def resnet(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+    """A small ResNet: a stem and three stages of two residual blocks (32, 64, 128 filters)."""
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = layers.Rescaling(1.0 / 255)(inputs)
+    x = layers.Conv2D(32, 3, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    for i, filters in enumerate((32, 64, 128)):
+        x = _residual(x, filters, stride=1 if i == 0 else 2)
+        x = _residual(x, filters, stride=1)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.3)(x)
+    return keras.Model(inputs, _head(x, num_classes), name="resnet")
+
+
+ARCHITECTURES: dict[str, Callable[[tuple[int, int, int], int], keras.Model]] = {
+    "lenet": lenet,
+    "vgg": vgg,
+    "resnet": resnet,
+}
+assert tuple(ARCHITECTURES) == MODEL_NAMES, "keep byoc.hyperparams.MODEL_NAMES in step"
+
+
+def build(name: str, input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+    return ARCHITECTURES[name](input_shape, num_classes)
