@@ -7,6 +7,7 @@ a user error gets its own sentence, anything else a one-line summary and the tra
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 
@@ -17,6 +18,8 @@ log = logging.getLogger("byoc")
 
 
 def _setup_logging() -> None:
+    # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) buries the training log.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

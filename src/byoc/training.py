@@ -295,6 +295,7 @@ def fit(splits: Splits, hp: HyperParameters, paths: Paths, sigterm: _Sigterm):
             epochs=hp.epochs,
             initial_epoch=state["epoch"],
             class_weight=weights,
+            shuffle=False,  # the dataset shuffles itself, deterministically
             callbacks=[Checkpointer(paths.checkpoint_dir, hp, state, has_val), MetricLogger()],
             verbose=1 if sys.stdout.isatty() else 2,
         )
