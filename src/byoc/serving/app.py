@@ -1,0 +1,78 @@
+"""The Flask app SageMaker talks to: /ping, /invocations, /execution-parameters.
+
+A thin shell over a `Predictor` and the codecs; every error becomes a JSON body and a status here.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from byoc.serving import codecs
+from byoc.serving.predictor import Predictor
+
+log = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+DEFAULT_MAX_PAYLOAD_MB = 6
+
+
+def create_app(
+    predictor: Predictor,
+    *,
+    max_payload_mb: int = DEFAULT_MAX_PAYLOAD_MB,
+    max_concurrent_transforms: int = 1,
+) -> Flask:
+    app = Flask(__name__)
+    # Werkzeug enforces the limit while reading, also for chunked bodies without a length.
+    app.config["MAX_CONTENT_LENGTH"] = max_payload_mb * MB
+
+    @app.get("/ping")
+    def ping():
+        if not predictor.ready:
+            return jsonify(status="loading"), 503
+        return Response(status=200)
+
+    @app.post("/invocations")
+    def invocations():
+        accept = codecs.response_type(request.headers.get("Accept"))
+        k = codecs.top_k_from(
+            request.headers.get(codecs.CUSTOM_ATTRIBUTES_HEADER),
+            predictor.spec.top_k,
+            predictor.spec.num_classes,
+        )
+        try:
+            body = request.get_data(cache=False)
+        except RequestEntityTooLarge:
+            raise codecs.PayloadTooLarge(
+                f"The request body is over the {max_payload_mb} MB limit "
+                "(SAGEMAKER_MAX_PAYLOAD_IN_MB). Split the batch into smaller requests."
+            ) from None
+        batch = codecs.decode(body, request.content_type, predictor.spec)
+        probs = predictor.predict(batch)
+        return Response(codecs.encode(probs, accept, predictor.spec, k), mimetype=accept)
+
+    @app.get("/execution-parameters")
+    def execution_parameters():
+        return jsonify(
+            MaxConcurrentTransforms=max_concurrent_transforms,
+            BatchStrategy="MULTI_RECORD",
+            MaxPayloadInMB=max_payload_mb,
+        )
+
+    @app.errorhandler(codecs.RequestError)
+    def request_error(exc: codecs.RequestError):
+        return jsonify(error=str(exc)), exc.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return jsonify(error=exc.description), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc: Exception):
+        log.exception("Unexpected error while serving %s %s", request.method, request.path)
+        return jsonify(error=f"Internal error: {type(exc).__name__}. See the server log."), 500
+
+    return app

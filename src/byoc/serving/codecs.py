@@ -1,0 +1,290 @@
+"""Request bodies in, responses out: decode by Content-Type into one batch, encode by Accept.
+
+Also the request errors, each with the HTTP status it maps to. No Flask and no TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import json
+from collections.abc import Callable, Mapping
+
+import numpy as np
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
+
+from byoc.bundle import ModelSpec
+from byoc.data import images
+from byoc.errors import UserError
+
+JSON = "application/json"
+CSV = "text/csv"
+NPY = "application/x-npy"
+X_IMAGE = "application/x-image"
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/x-portable-pixmap", X_IMAGE)
+
+# SageMaker passes InvokeEndpoint's CustomAttributes through in this header.
+CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
+TOP_K_ATTRIBUTE = "top_k"
+
+
+class RequestError(UserError):
+    """A request the server cannot serve; `status` is the HTTP status it maps to."""
+
+    status = 400
+
+
+class UnsupportedContentType(RequestError):
+    status = 415
+
+
+class UnsupportedAccept(RequestError):
+    status = 406
+
+
+class PayloadTooLarge(RequestError):
+    status = 413
+
+
+def media_type(header: str | None) -> str:
+    """`image/png; charset=x` -> `image/png`."""
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+# --- decoding -------------------------------------------------------------------------------
+
+
+def _shape_text(spec: ModelSpec) -> str:
+    h, w, c = spec.input_shape
+    return f"(N, {h}, {w}, {c}) or ({h}, {w}, {c})"
+
+
+# What a non-numeric array holds, by numpy dtype kind, for the error message.
+_NON_NUMERIC = {"U": "strings", "S": "bytes", "b": "booleans", "O": "nulls or mixed values"}
+
+
+def as_batch(arr: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """Check a decoded array: N×H×W×C (or one H×W×C image), numbers only, finite, not empty."""
+    if arr.dtype.kind not in "iuf":
+        found = _NON_NUMERIC.get(arr.dtype.kind, f"values of type {arr.dtype}")
+        raise RequestError(
+            f"Expected numbers (pixel values 0..255), found {found}. "
+            f"Send an array of shape {_shape_text(spec)}."
+        )
+    if arr.shape == spec.input_shape:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[1:] != spec.input_shape:
+        raise RequestError(
+            f"Expected an array of shape {_shape_text(spec)}, got {tuple(arr.shape)}. "
+            "Send images of the model's input size, or send encoded images (PNG/JPEG), "
+            "which are resized."
+        )
+    if arr.shape[0] == 0:
+        raise RequestError("The batch is empty: send at least one image.")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise RequestError("The input holds NaN or infinite values; send pixel values 0..255.")
+    return arr
+
+
+def _array(data: object, spec: ModelSpec) -> np.ndarray:
+    try:
+        return np.asarray(data)
+    except (ValueError, TypeError) as exc:  # ragged nesting
+        raise RequestError(
+            f"Cannot read the input as one array ({exc}); expected shape {_shape_text(spec)}."
+        ) from None
+
+
+def decode_image(body: bytes, spec: ModelSpec) -> np.ndarray:
+    """One encoded image, decoded and resized exactly as in training: 1×H×W×C uint8."""
+    return images.load(body, (spec.height, spec.width), spec.channels)[None]
+
+
+def _instance(item: object, index: int, spec: ModelSpec) -> np.ndarray:
+    if isinstance(item, Mapping):
+        if "b64" not in item or not isinstance(item["b64"], str):
+            raise RequestError(
+                f"Instance {index}: an object instance must be {{\"b64\": \"<base64 image>\"}}."
+            )
+        try:
+            data = base64.b64decode(item["b64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise RequestError(f"Instance {index}: 'b64' is not valid base64.") from None
+        try:
+            return decode_image(data, spec)[0]
+        except UserError as exc:
+            raise RequestError(f"Instance {index}: {exc}") from None
+    try:
+        arr = _array(item, spec)
+        if arr.shape != spec.input_shape:
+            raise RequestError(f"expected shape {spec.input_shape}, got {arr.shape}.")
+        return as_batch(arr, spec)[0]
+    except RequestError as exc:
+        raise RequestError(f"Instance {index}: {exc}") from None
+
+
+def decode_json(body: bytes, spec: ModelSpec) -> np.ndarray:
+    """`{"instances": [...]}` or a bare list; an instance is an H×W×C array or {"b64": ...}."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise RequestError(f"The body is not valid JSON: {exc}.") from None
+    if isinstance(payload, Mapping):
+        if "instances" not in payload:
+            raise RequestError(
+                'Expected {"instances": [...]} (or a bare list of instances); '
+                f"got an object with keys {sorted(payload)[:5]}."
+            )
+        payload = payload["instances"]
+    if not isinstance(payload, list):
+        raise RequestError('"instances" must be a list of images.')
+    if not payload:
+        raise RequestError("The batch is empty: send at least one image.")
+    if not any(isinstance(item, Mapping) for item in payload):
+        # All numbers: one conversion of the whole batch is much faster than one per instance.
+        return as_batch(_array(payload, spec), spec)
+    return np.stack([_instance(item, i, spec) for i, item in enumerate(payload)])
+
+
+def decode_npy(body: bytes, spec: ModelSpec) -> np.ndarray:
+    """An .npy array, N×H×W×C or H×W×C. Pickled (object) arrays are refused."""
+    try:
+        arr = np.load(io.BytesIO(body), allow_pickle=False)
+    except Exception as exc:  # numpy raises several types for a malformed file
+        raise RequestError(
+            f"The body is not a readable .npy array ({exc}); write it with numpy.save "
+            "and a numeric dtype."
+        ) from None
+    if not isinstance(arr, np.ndarray):
+        raise RequestError("Expected one .npy array, not an .npz archive.")
+    return as_batch(arr, spec)
+
+
+def decode_csv(body: bytes, spec: ModelSpec) -> np.ndarray:
+    """One flattened H×W×C image per line, comma separated, no header."""
+    size = spec.height * spec.width * spec.channels
+    try:
+        rows = np.loadtxt(io.BytesIO(body), delimiter=",", dtype=np.float32, ndmin=2,
+                          comments=None, encoding="utf-8")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RequestError(
+            f"Cannot read the CSV ({exc}). Expected numbers only, no header: one flattened "
+            f"image of {size} values per line."
+        ) from None
+    if rows.shape[1] != size and rows.size:
+        raise RequestError(
+            f"Each CSV line must hold {size} values (a flattened {spec.height}x{spec.width}x"
+            f"{spec.channels} image), got {rows.shape[1]}."
+        )
+    return as_batch(rows.reshape(-1, *spec.input_shape), spec)
+
+
+DECODERS: dict[str, Callable[[bytes, ModelSpec], np.ndarray]] = {
+    **{t: decode_image for t in IMAGE_TYPES},
+    JSON: decode_json,
+    NPY: decode_npy,
+    CSV: decode_csv,
+}
+
+
+def decode(body: bytes, content_type: str | None, spec: ModelSpec) -> np.ndarray:
+    """Decode a request body into one batch for the model: N×H×W×C, uint8 or float."""
+    kind = media_type(content_type)
+    decoder = DECODERS.get(kind)
+    if decoder is None and kind.startswith("image/"):
+        decoder = decode_image  # any other image type PIL can read
+    if decoder is None:
+        raise UnsupportedContentType(
+            f"Unsupported Content-Type '{kind or '(none)'}'. Send one of: "
+            f"{', '.join(DECODERS)}."
+        )
+    if not body:
+        raise RequestError("The request body is empty: send an image or a batch of images.")
+    try:
+        return decoder(body, spec)
+    except RequestError:
+        raise
+    except UserError as exc:  # from byoc.data.images: undecodable or oversized image
+        raise RequestError(str(exc)) from None
+
+
+# --- encoding -------------------------------------------------------------------------------
+
+
+def top_k_from(attributes: str | None, default: int, num_classes: int) -> int:
+    """k from SageMaker custom attributes (`top_k=3`, among other `key=value` pairs)."""
+    k = default
+    for pair in (attributes or "").replace(";", ",").split(","):
+        key, sep, value = pair.partition("=")
+        if sep and key.strip() == TOP_K_ATTRIBUTE:
+            try:
+                k = int(value.strip())
+            except ValueError:
+                k = 0
+            if k < 1:
+                raise RequestError(
+                    f"{CUSTOM_ATTRIBUTES_HEADER}: top_k must be a whole number >= 1, "
+                    f"got '{value.strip()}'."
+                )
+    return min(k, num_classes)
+
+
+def _top_k(probs: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest probabilities per row, largest first."""
+    order = np.argsort(-probs, axis=1, kind="stable")
+    return order[:, :k]
+
+
+def encode_json(probs: np.ndarray, spec: ModelSpec, k: int) -> bytes:
+    predictions = []
+    for row, ids in zip(probs, _top_k(probs, k), strict=True):
+        ranked = [
+            {"class_id": int(i), "label": spec.class_names[i], "probability": float(row[i])}
+            for i in ids
+        ]
+        predictions.append({**ranked[0], "top_k": ranked})
+    return json.dumps({"predictions": predictions}).encode()
+
+
+def encode_csv(probs: np.ndarray, spec: ModelSpec, k: int) -> bytes:
+    """One line per image: class_id,label,probability for each of the top k, best first."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row, ids in zip(probs, _top_k(probs, k), strict=True):
+        writer.writerow([v for i in ids for v in (int(i), spec.class_names[i], f"{row[i]:.6g}")])
+    return out.getvalue().encode()
+
+
+def encode_npy(probs: np.ndarray, spec: ModelSpec, k: int) -> bytes:
+    """All probabilities, N×classes float32; top_k does not apply."""
+    out = io.BytesIO()
+    np.save(out, np.asarray(probs, dtype=np.float32), allow_pickle=False)
+    return out.getvalue()
+
+
+# The first entry is the default, for a missing Accept or */*.
+ENCODERS: dict[str, Callable[[np.ndarray, ModelSpec, int], bytes]] = {
+    JSON: encode_json,
+    CSV: encode_csv,
+    NPY: encode_npy,
+}
+
+
+def response_type(accept: str | None) -> str:
+    """The media type to answer in, from an Accept header (q-values and wildcards honoured)."""
+    if not accept or not accept.strip():
+        return JSON
+    match = parse_accept_header(accept, MIMEAccept).best_match(list(ENCODERS))
+    if match is None:
+        raise UnsupportedAccept(
+            f"Cannot answer in '{accept}'. Accept one of: {', '.join(ENCODERS)} (or */*)."
+        )
+    return match
+
+
+def encode(probs: np.ndarray, accept_type: str, spec: ModelSpec, k: int) -> bytes:
+    """Encode N×classes probabilities in `accept_type` (a value from `response_type`)."""
+    return ENCODERS[accept_type](probs, spec, k)

@@ -1,0 +1,96 @@
+"""The servable model: load the bundle once per worker, compile one inference function, warm it up.
+
+`Predictor.predict` takes a batch of raw pixels (N×H×W×C, uint8 or float, 0..255) and returns
+softmax probabilities (N×classes). It calls a traced `tf.function` with a fixed input signature,
+never `Model.predict`, whose per-call setup costs tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from byoc.bundle import MODEL_FILE, ModelSpec
+from byoc.errors import UserError
+
+log = logging.getLogger(__name__)
+
+# Batch sizes run once at start-up so that the first requests of those sizes are not slow.
+WARM_UP_BATCH_SIZES = (1, 8, 64)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (a container's cpuset, not the host's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def configure_threads(intra_op: int, inter_op: int = 1) -> None:
+    """Size TensorFlow's thread pools; call before the first TensorFlow op in this process.
+
+    Several workers share few cores: each gets its share instead of one thread per core, which
+    would oversubscribe the CPU and make every request wait on context switches.
+    """
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+    tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+
+
+class Predictor:
+    """A model behind one compiled inference function, plus the spec that describes its input."""
+
+    def __init__(self, infer: Callable[[np.ndarray], np.ndarray], spec: ModelSpec):
+        self._infer = infer
+        self.spec = spec
+        self.ready = False
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike, intra_op_threads: int | None = None) -> Predictor:
+        """Load `model.keras` and `byoc-model.json` from `model_dir`, compile and warm up."""
+        spec = ModelSpec.read(model_dir)
+        path = Path(model_dir) / MODEL_FILE
+        if not path.is_file():
+            raise UserError(
+                f"No {MODEL_FILE} in {model_dir}: the model directory is incomplete. "
+                "Use the model/ directory (or model.tar.gz) of a finished training run."
+            )
+        if intra_op_threads:
+            configure_threads(intra_op_threads)
+        import keras
+        import tensorflow as tf
+
+        model = keras.models.load_model(path, compile=False)
+        signature = [tf.TensorSpec([None, *spec.input_shape], tf.float32)]
+        # The cast keeps float32 out even from a mixed-precision model.
+        compiled = tf.function(
+            lambda x: tf.cast(model(x, training=False), tf.float32), input_signature=signature
+        )
+
+        def infer(batch: np.ndarray) -> np.ndarray:
+            return compiled(batch).numpy()
+
+        predictor = cls(infer, spec)
+        predictor.warm_up()
+        log.info("Model %s loaded: input %s, %d classes", path, spec.input_shape, spec.num_classes)
+        return predictor
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities N×classes for raw pixels N×H×W×C (0..255, uint8 or float), one pass."""
+        return self._infer(np.asarray(batch, dtype=np.float32))
+
+    def warm_up(self, batch_sizes: Sequence[int] = WARM_UP_BATCH_SIZES) -> None:
+        """Trace the function and run each batch size once; only then is the predictor ready."""
+        for n in batch_sizes:
+            probs = self.predict(np.zeros((n, *self.spec.input_shape), dtype=np.uint8))
+            if probs.shape != (n, self.spec.num_classes):
+                raise UserError(
+                    f"The model returned shape {probs.shape} for {n} images; byoc-model.json "
+                    f"lists {self.spec.num_classes} classes. The bundle does not match its spec."
+                )
+        self.ready = True

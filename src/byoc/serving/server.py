@@ -1,0 +1,173 @@
+"""Start gunicorn with the Flask app, configured from SageMaker's hosting environment variables.
+
+The master binds the port at once (so connections are accepted while workers load) and never
+imports TensorFlow; each worker loads the model, warms it up, and only then accepts requests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from byoc.bundle import MODEL_FILE, ModelSpec
+from byoc.contract import Paths, base_dir
+from byoc.errors import UserError
+from byoc.serving.app import DEFAULT_MAX_PAYLOAD_MB
+from byoc.serving.predictor import available_cpus
+
+log = logging.getLogger(__name__)
+
+PORT_ENV = "SAGEMAKER_BIND_TO_PORT"
+WORKERS_ENV = "SAGEMAKER_MODEL_SERVER_WORKERS"
+TIMEOUT_ENV = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
+BATCH_ENV = "SAGEMAKER_BATCH"
+MAX_PAYLOAD_ENV = "SAGEMAKER_MAX_PAYLOAD_IN_MB"
+MAX_CONCURRENT_TRANSFORMS_ENV = "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"
+
+DEFAULT_PORT = 8080
+DEFAULT_TIMEOUT = 60
+BATCH_TIMEOUT = 600  # batch transform allows this long per invocation
+# Threads per worker: enough that /ping is answered while other threads compute.
+THREADS_PER_WORKER = 4
+# SageMaker sends SIGKILL 30 s after SIGTERM; in-flight requests get most of that to finish.
+GRACEFUL_TIMEOUT = 20
+# Idle keep-alive connections cost a file descriptor, not a thread, in gthread workers. Long
+# enough that a client pool reuses connections between requests.
+KEEPALIVE = 20
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UserError(f"{name}={text!r} is not valid: expected a whole number >= 1.")
+    return value
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How the server runs, parsed once from the environment."""
+
+    port: int = DEFAULT_PORT
+    host: str = "0.0.0.0"
+    workers: int = 1
+    timeout: int = DEFAULT_TIMEOUT
+    max_payload_mb: int = DEFAULT_MAX_PAYLOAD_MB
+    max_concurrent_transforms: int = 1
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
+        env = os.environ if environ is None else environ
+        workers = _positive_int(env, WORKERS_ENV, available_cpus())
+        batch = bool(env.get(BATCH_ENV, "").strip())
+        return cls(
+            port=_positive_int(env, PORT_ENV, DEFAULT_PORT),
+            workers=workers,
+            timeout=_positive_int(env, TIMEOUT_ENV, BATCH_TIMEOUT if batch else DEFAULT_TIMEOUT),
+            max_payload_mb=_positive_int(env, MAX_PAYLOAD_ENV, DEFAULT_MAX_PAYLOAD_MB),
+            max_concurrent_transforms=_positive_int(env, MAX_CONCURRENT_TRANSFORMS_ENV, workers),
+        )
+
+    @property
+    def intra_op_threads(self) -> int:
+        """Each worker's share of the CPUs for TensorFlow's op-level parallelism."""
+        return max(1, available_cpus() // self.workers)
+
+    def gunicorn_options(self) -> dict[str, object]:
+        return {
+            "bind": f"{self.host}:{self.port}",
+            "workers": self.workers,
+            "worker_class": "gthread",
+            "threads": THREADS_PER_WORKER,
+            # With gthread workers this is the heartbeat deadline: a worker whose main loop is
+            # stuck (or still loading the model) that long is replaced.
+            "timeout": self.timeout,
+            "graceful_timeout": GRACEFUL_TIMEOUT,
+            "keepalive": KEEPALIVE,
+            "backlog": 2048,
+            # The heartbeat file lives on a tmpfs: an overlay filesystem can stall it.
+            "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,
+            "errorlog": "-",
+            "loglevel": "info",
+            "control_socket_disable": True,
+        }
+
+
+def check_model_dir(model_dir: Path) -> ModelSpec:
+    """Fail before forking workers if the bundle is missing: one clear line, not N tracebacks."""
+    spec = ModelSpec.read(model_dir)
+    if not (model_dir / MODEL_FILE).is_file():
+        raise UserError(
+            f"No {MODEL_FILE} in {model_dir}. SageMaker extracts model.tar.gz there; it must hold "
+            f"{MODEL_FILE} and byoc-model.json as written by `train`."
+        )
+    return spec
+
+
+def _application(model_dir: Path, settings: ServerSettings):
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in settings.gunicorn_options().items():
+                if value is not None and key in self.cfg.settings:  # older gunicorn lacks some
+                    self.cfg.set(key, value)
+
+        def load(self):
+            # Runs in each worker after the fork: TensorFlow never starts in the master.
+            from byoc.serving.app import create_app
+            from byoc.serving.predictor import Predictor
+
+            predictor = Predictor.load(model_dir, intra_op_threads=settings.intra_op_threads)
+            return create_app(
+                predictor,
+                max_payload_mb=settings.max_payload_mb,
+                max_concurrent_transforms=settings.max_concurrent_transforms,
+            )
+
+    return Server()
+
+
+def serve(model_dir: str | os.PathLike, settings: ServerSettings) -> int:
+    """Run gunicorn in this process until it is stopped (SIGTERM drains in-flight requests).
+
+    gunicorn ends the process itself (SystemExit with its status) when it halts.
+    """
+    model_dir = Path(model_dir)
+    spec = check_model_dir(model_dir)
+    log.info(
+        "Serving %s (%d classes) on %s:%d with %d worker(s), timeout %d s, max payload %d MB",
+        model_dir, spec.num_classes, settings.host, settings.port, settings.workers,
+        settings.timeout, settings.max_payload_mb,
+    )
+    _application(model_dir, settings).run()
+    return 0
+
+
+def run(
+    model_dir: str | os.PathLike,
+    port: int = DEFAULT_PORT,
+    workers: int = 1,
+    host: str = "127.0.0.1",
+) -> int:
+    """Serve a model directory outside a container (`byoc local serve --model DIR`)."""
+    env = {**os.environ, PORT_ENV: str(port), WORKERS_ENV: str(workers)}
+    return serve(model_dir, dataclasses.replace(ServerSettings.from_env(env), host=host))
+
+
+def main() -> int:
+    """`serve` in the container: the model in /opt/ml/model, settings from the environment."""
+    try:
+        return serve(Paths(base_dir()).model_dir, ServerSettings.from_env())
+    except UserError as exc:
+        log.error("Cannot start the model server: %s", exc)
+        return 1
