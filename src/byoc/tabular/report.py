@@ -1,0 +1,197 @@
+"""The data analysis report: column types, missing values, the target's distribution, warnings.
+
+Mirrors the first step of an Autopilot job (its data exploration notebook) as one Markdown file.
+The leakage check fits a small tree on each feature alone: a feature that predicts the target
+almost perfectly by itself is usually the answer in disguise, not a signal.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from byoc.tabular import objectives
+from byoc.tabular.dataset import Dataset
+
+LEAKAGE_SAMPLE = 5000  # rows used for the per-feature leakage check
+LEAKAGE_R2 = 0.9  # a single feature explaining this much of a regression target
+LEAKAGE_ACCURACY = 0.99  # a single feature classifying this well
+IMBALANCE_SHARE = 0.1  # a class below this share of rows is flagged
+
+
+@dataclass
+class Analysis:
+    """What the report says, also kept for summary.json."""
+
+    rows: int
+    columns: list[dict]
+    target: dict
+    warnings: list[str] = field(default_factory=list)
+
+
+def _column_rows(ds: Dataset) -> list[dict]:
+    rows = []
+    for name in ds.frame.columns:
+        column = ds.frame[name]
+        if name == ds.target:
+            kind = "target"
+        elif name in ds.dropped:
+            kind = f"dropped: {ds.dropped[name]}"
+        else:
+            kind = "numeric" if name in ds.numeric else "categorical"
+        if pd.api.types.is_numeric_dtype(column) and column.notna().any():
+            summary = f"min {column.min():.4g}, mean {column.mean():.4g}, max {column.max():.4g}"
+        else:
+            top = column.value_counts().head(3)
+            summary = ", ".join(f"{value} ({count})" for value, count in top.items())
+        rows.append({
+            "column": str(name),
+            "type": kind,
+            "dtype": str(column.dtype),
+            "missing": int(column.isna().sum()),
+            "missing_pct": round(100.0 * column.isna().mean(), 1),
+            "distinct": int(column.nunique()),
+            "summary": summary,
+        })
+    return rows
+
+
+def _target_summary(ds: Dataset) -> dict:
+    y = ds.y
+    if objectives.is_classification(ds.problem_type):
+        counts = y.value_counts()
+        return {"classes": {str(k): int(v) for k, v in counts.items()}}
+    quantiles = y.quantile([0.0, 0.25, 0.5, 0.75, 1.0]).tolist()
+    return {
+        "mean": float(y.mean()),
+        "std": float(y.std()),
+        "skew": float(y.skew()),
+        "quantiles": dict(zip(("min", "q25", "median", "q75", "max"), quantiles, strict=True)),
+    }
+
+
+def _single_feature_scores(ds: Dataset, seed: int) -> dict[str, float]:
+    """Cross-validated score of a depth-4 tree on each feature alone (r2 or accuracy)."""
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    frame = ds.frame
+    if len(frame) > LEAKAGE_SAMPLE:
+        frame = frame.sample(LEAKAGE_SAMPLE, random_state=seed)
+    classify = objectives.is_classification(ds.problem_type)
+    y = frame[ds.target]
+    if classify:
+        folds = min(3, int(y.value_counts().min()))
+        if folds < 2:
+            return {}
+        cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+        tree = DecisionTreeClassifier(max_depth=4, random_state=seed)
+    else:
+        cv = KFold(3, shuffle=True, random_state=seed)
+        tree = DecisionTreeRegressor(max_depth=4, random_state=seed)
+    scores = {}
+    for name in ds.features:
+        column = frame[name]
+        if name in ds.numeric:
+            x = column.to_numpy(dtype=float)
+        else:
+            x = pd.factorize(column)[0].astype(float)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            score = cross_val_score(tree, x.reshape(-1, 1), y, cv=cv).mean()
+        scores[name] = float(score)
+    return scores
+
+
+def _warnings(ds: Dataset, scores: dict[str, float]) -> list[str]:
+    found = []
+    for name, reason in ds.dropped.items():
+        found.append(f"Column '{name}' is {reason}; it was left out of the features.")
+    if objectives.is_classification(ds.problem_type):
+        shares = ds.y.value_counts(normalize=True)
+        majority = float(shares.max())
+        for label, share in shares.items():
+            if share < IMBALANCE_SHARE:
+                found.append(
+                    f"Class '{label}' is only {100 * share:.1f}% of the rows: consider "
+                    "BalancedAccuracy or F1 as the objective."
+                )
+        for name, score in scores.items():
+            if score >= LEAKAGE_ACCURACY and majority < LEAKAGE_ACCURACY:
+                found.append(
+                    f"Possible target leakage: '{name}' alone predicts '{ds.target}' with "
+                    f"{100 * score:.1f}% accuracy. Drop it if it is only known after the fact."
+                )
+    else:
+        for name, score in scores.items():
+            if score >= LEAKAGE_R2:
+                found.append(
+                    f"Possible target leakage: '{name}' alone explains {100 * score:.1f}% of "
+                    f"the variance of '{ds.target}'. Drop it if it is only known after the fact."
+                )
+    if ds.rows_without_target:
+        found.append(
+            f"{ds.rows_without_target} rows have no value for '{ds.target}' and were not used."
+        )
+    for name in ds.features:
+        share = ds.frame[name].isna().mean()
+        if share > 0.5:
+            found.append(f"Column '{name}' is {100 * share:.0f}% missing; it is imputed.")
+    return found
+
+
+def analyze(ds: Dataset, seed: int = 0) -> Analysis:
+    scores = _single_feature_scores(ds, seed)
+    return Analysis(len(ds.frame), _column_rows(ds), _target_summary(ds), _warnings(ds, scores))
+
+
+def _markdown_table(rows: list[dict], keys: list[str]) -> list[str]:
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for row in rows:
+        cells = (str(row[k]).replace("|", "\\|") for k in keys)
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def write_markdown(ds: Dataset, analysis: Analysis, path: Path) -> Path:
+    lines = [
+        f"# Data analysis: {Path(ds.source).name}",
+        "",
+        f"- Rows used: {analysis.rows}",
+        f"- Target: `{ds.target}` ({ds.problem_type})",
+        f"- Features: {len(ds.numeric)} numeric, {len(ds.categorical)} categorical, "
+        f"{len(ds.dropped)} set aside",
+        "",
+        "## Warnings",
+        "",
+    ]
+    lines += [f"- {w}" for w in analysis.warnings] or ["- None."]
+    lines += ["", "## Columns", ""]
+    lines += _markdown_table(
+        analysis.columns,
+        ["column", "type", "dtype", "missing", "missing_pct", "distinct", "summary"],
+    )
+    lines += ["", f"## Target `{ds.target}`", ""]
+    if "classes" in analysis.target:
+        total = sum(analysis.target["classes"].values())
+        rows = [{"class": k, "rows": v, "share": f"{100 * v / total:.1f}%"}
+                for k, v in analysis.target["classes"].items()]
+        lines += _markdown_table(rows, ["class", "rows", "share"])
+    else:
+        t = analysis.target
+        stats = {"mean": t["mean"], "std": t["std"], "skew": t["skew"], **t["quantiles"]}
+        lines += _markdown_table([{k: f"{v:.4g}" for k, v in stats.items()}], list(stats))
+    lines += [
+        "",
+        "## Preprocessing",
+        "",
+        "- Numeric: median imputation, then standard scaling.",
+        "- Categorical: most-frequent imputation, then one-hot encoding (rare and unseen "
+        "categories share one column).",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
