@@ -1,0 +1,279 @@
+"""The AWS verbs of `byoc`: push, train, tune, deploy, invoke, transform, delete.
+
+Handlers import boto3 and docker lazily (through the driver modules' functions), so `byoc --help`
+stays instant. Defaults come from flags, then the environment, then the config file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from byoc.errors import UserError
+
+
+def _connect(args: argparse.Namespace):
+    from byoc.driver.aws import connect
+
+    return connect(region=args.region, profile=args.profile)
+
+
+def _config(key: str, default=None):
+    from byoc.driver.aws import load_config
+
+    return load_config().get(key, default)
+
+
+def _no_wait(args: argparse.Namespace, kind: str, name: str) -> bool:
+    if args.no_wait:
+        print(f"{kind} {name} started; follow it in the SageMaker console or with "
+              f"aws sagemaker describe-{kind.replace(' ', '-')} ...")
+    return args.no_wait
+
+
+def _training_spec(args: argparse.Namespace, aws, name: str):
+    """Validate everything client-side, then upload the data: the order a user wants."""
+    from byoc.driver import ecr, jobs
+    from byoc.driver.aws import resolve_role
+
+    hps = jobs.parse_hyperparameters(args.hp)
+    role = resolve_role(args.role)
+    ecr.check_image(aws, args.image)
+    bucket = _config("bucket") or aws.default_bucket
+    output = args.output or f"s3://{bucket}/byoc/output"
+    spec = jobs.TrainingSpec(
+        image=args.image, role=role, channels={}, output=output, hyperparameters=hps,
+        instance_type=args.instance_type or _config("instance_type", jobs.DEFAULT_INSTANCE_TYPE),
+        instance_count=args.instance_count, max_run=args.max_run, spot=args.spot,
+        max_wait=args.max_wait, checkpoint_s3=args.checkpoint_s3,
+    )
+    spec.channels = jobs.stage_data(aws, args.data, f"s3://{bucket}/byoc/input/{name}")
+    return spec
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from byoc.driver import ecr
+
+    print(ecr.push(_connect(args), variant=args.variant, repository=args.repository,
+                   tag=args.tag, registry=args.registry, context=args.context))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from byoc.driver import jobs
+
+    aws = _connect(args)
+    name = args.job_name or jobs.job_name("train")
+    spec = _training_spec(args, aws, name)
+    jobs.start_training(aws, name, spec)
+    if _no_wait(args, "training job", name):
+        return 0
+    desc = jobs.wait_for_training(aws.client("sagemaker"), aws.client("logs"), name)
+    print(f"Model: {desc['ModelArtifacts']['S3ModelArtifacts']}")
+    metrics = jobs.download_output(aws, desc, Path(args.download or name))
+    for line in jobs.summarize(metrics or {}):
+        print(line)
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from byoc.driver import jobs
+
+    aws = _connect(args)
+    name = args.job_name or jobs.job_name("tune")
+    spec = _training_spec(args, aws, name)
+    jobs.start_tuning(aws, name, spec, max_jobs=args.max_jobs,
+                      max_parallel_jobs=args.max_parallel_jobs)
+    if _no_wait(args, "hyper parameter tuning job", name):
+        return 0
+    desc = jobs.wait_for_tuning(aws.client("sagemaker"), name)
+    for line in jobs.best_job_lines(desc):
+        print(line)
+    return 0
+
+
+def _model_from_flags(args: argparse.Namespace, aws, default_name: str) -> str:
+    """Create the model to host: from a training job, or from --model-data and --image."""
+    from byoc.driver import ecr, endpoints
+    from byoc.driver.aws import resolve_role
+
+    if args.training_job:
+        image, model_data, job_role = endpoints.training_job_model(aws, args.training_job)
+        role = resolve_role(args.role or os.environ.get("SAGEMAKER_ROLE_ARN") or job_role)
+        name = args.training_job
+    else:
+        if not (args.model_data and args.image):
+            raise UserError("Pass --training-job NAME, or both --model-data s3://.../model.tar.gz "
+                            "and --image URI.")
+        image, model_data, role = args.image, args.model_data, resolve_role(args.role)
+        name = default_name
+    ecr.check_image(aws, image)
+    endpoints.create_model(aws, name, image=image, model_data=model_data, role=role)
+    return name
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from byoc.driver import endpoints
+
+    aws = _connect(args)
+    model = _model_from_flags(args, aws, args.endpoint_name)
+    endpoints.deploy(aws, args.endpoint_name, model_name=model,
+                     instance_type=args.instance_type or _config(
+                         "endpoint_instance_type", endpoints.DEFAULT_INSTANCE_TYPE),
+                     instance_count=args.instance_count)
+    if _no_wait(args, "endpoint", args.endpoint_name):
+        return 0
+    endpoints.wait_for_endpoint(aws.client("sagemaker"), args.endpoint_name)
+    print(f"Endpoint {args.endpoint_name} is InService. Try: byoc invoke --endpoint "
+          f"{args.endpoint_name} IMAGE.png")
+    return 0
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    from byoc.driver import invoke
+
+    if bool(args.endpoint) == bool(args.url):
+        raise UserError("Pass either --endpoint NAME (SageMaker) or --url http://HOST:PORT "
+                        "(a local server).")
+    if args.url:
+        lines = invoke.invoke_url(args.url, args.files, args.top_k)
+    else:
+        lines = invoke.invoke_endpoint(_connect(args), args.endpoint, args.files, args.top_k)
+    for line in lines:
+        print(line)
+    return 0
+
+
+def cmd_transform(args: argparse.Namespace) -> int:
+    from byoc.driver import jobs
+
+    aws = _connect(args)
+    name = args.job_name or jobs.job_name("transform")
+    model = args.model_name or _model_from_flags(args, aws, name)
+    jobs.start_transform(aws, name, model_name=model, input_s3=args.input, output_s3=args.output,
+                         content_type=args.content_type,
+                         instance_type=args.instance_type or _config(
+                             "instance_type", jobs.DEFAULT_INSTANCE_TYPE),
+                         instance_count=args.instance_count)
+    if _no_wait(args, "transform job", name):
+        return 0
+    jobs.wait_for_transform(aws.client("sagemaker"), name)
+    outputs = jobs.list_outputs(aws, args.output)
+    print(f"{len(outputs)} output object(s) under {args.output}")
+    for uri in outputs:
+        print(uri)
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from byoc.driver import endpoints
+
+    for what in endpoints.delete(_connect(args), args.endpoint_name):
+        print(f"deleted {what}")
+    return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    aws_flags = argparse.ArgumentParser(add_help=False)
+    group = aws_flags.add_argument_group("AWS")
+    group.add_argument("--region", help="AWS region (default: AWS_REGION, config, us-east-1)")
+    group.add_argument("--profile", help="AWS profile (default: AWS_PROFILE)")
+
+    role = argparse.ArgumentParser(add_help=False)
+    role.add_argument("--role", help="SageMaker execution role ARN (default: SAGEMAKER_ROLE_ARN)")
+
+    wait = argparse.ArgumentParser(add_help=False)
+    wait.add_argument("--no-wait", action="store_true", help="start it and return")
+
+    p = subparsers.add_parser("push", parents=[aws_flags],
+                              help="build the image and push it to ECR")
+    p.add_argument("--variant", choices=("cpu", "gpu"), default="cpu",
+                   help="Dockerfile (cpu) or Dockerfile.gpu (gpu)")
+    p.add_argument("--repository", default="byoc", help="ECR repository (created if missing)")
+    p.add_argument("--tag", default="latest")
+    p.add_argument("--registry", help="push to this HOST:PORT instead of ECR's registry "
+                                      "(default: BYOC_REGISTRY)")
+    p.add_argument("--context", default=".", help="build context holding the Dockerfiles")
+    p.set_defaults(func=cmd_push)
+
+    job = argparse.ArgumentParser(add_help=False)
+    job.add_argument("--image", required=True, help="training image URI (see byoc push)")
+    job.add_argument("--data", required=True,
+                     help="local dataset directory (train/, validation/, test/ become channels) "
+                          "or an s3:// prefix")
+    job.add_argument("--job-name")
+    job.add_argument("--instance-type", help="default ml.m5.xlarge")
+    job.add_argument("--instance-count", type=_positive, default=1)
+    job.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
+                     help="hyperparameter, repeatable, e.g. --hp epochs=10")
+    job.add_argument("--spot", action="store_true", help="managed spot training")
+    job.add_argument("--max-run", type=_positive, default=24 * 3600, metavar="SECONDS")
+    job.add_argument("--max-wait", type=_positive, metavar="SECONDS",
+                     help="with --spot: total time including waiting for capacity "
+                          "(default 2 x --max-run)")
+    job.add_argument("--output", metavar="S3_URI",
+                     help="output path (default s3://sagemaker-REGION-ACCOUNT/byoc/output)")
+    job.add_argument("--checkpoint-s3", metavar="S3_URI",
+                     help="checkpoint location (default OUTPUT/JOB/checkpoints)")
+
+    p = subparsers.add_parser("train", parents=[job, role, wait, aws_flags],
+                              help="run a SageMaker training job with the image")
+    p.add_argument("--download", metavar="DIR",
+                   help="where to unpack output.tar.gz (default ./JOB_NAME)")
+    p.set_defaults(func=cmd_train)
+
+    p = subparsers.add_parser("tune", parents=[job, role, wait, aws_flags],
+                              help="run a hyperparameter tuning job (objective "
+                                   "validation:accuracy)")
+    p.add_argument("--max-jobs", type=_positive, default=10)
+    p.add_argument("--max-parallel-jobs", type=_positive, default=2)
+    p.set_defaults(func=cmd_tune)
+
+    model = argparse.ArgumentParser(add_help=False)
+    model.add_argument("--training-job", help="host the model of this completed training job")
+    model.add_argument("--model-data", metavar="S3_URI", help="model.tar.gz to host (with --image)")
+    model.add_argument("--image", help="serving image URI (with --model-data)")
+
+    p = subparsers.add_parser("deploy", parents=[model, role, wait, aws_flags],
+                              help="host a model on a real-time endpoint")
+    p.add_argument("--endpoint-name", required=True)
+    p.add_argument("--instance-type", help="default ml.m5.large")
+    p.add_argument("--instance-count", type=_positive, default=1)
+    p.set_defaults(func=cmd_deploy)
+
+    p = subparsers.add_parser("invoke", parents=[aws_flags],
+                              help="send files to an endpoint (or a local server) and print "
+                                   "the top-k classes")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help=".png .jpg .ppm .npy .json or .csv, one request each")
+    p.add_argument("--endpoint", help="SageMaker endpoint name")
+    p.add_argument("--url", help="local server, e.g. http://127.0.0.1:8080")
+    p.add_argument("--top-k", type=_positive, default=5)
+    p.set_defaults(func=cmd_invoke)
+
+    p = subparsers.add_parser("transform", parents=[model, role, wait, aws_flags],
+                              help="batch transform over an S3 prefix of images")
+    p.add_argument("--model-name", help="an existing SageMaker model")
+    p.add_argument("--input", required=True, metavar="S3_PREFIX")
+    p.add_argument("--output", required=True, metavar="S3_URI")
+    p.add_argument("--content-type", default="image/png")
+    p.add_argument("--job-name")
+    p.add_argument("--instance-type", help="default ml.m5.xlarge")
+    p.add_argument("--instance-count", type=_positive, default=1)
+    p.set_defaults(func=cmd_transform)
+
+    p = subparsers.add_parser("delete", parents=[aws_flags],
+                              help="delete an endpoint, its config and its model")
+    p.add_argument("--endpoint-name", required=True)
+    p.set_defaults(func=cmd_delete)

@@ -1,0 +1,153 @@
+"""ECR: build the image with Docker, log in with an ECR token, push; check that an image exists.
+
+`build_and_push.sh` is the same flow in shell, for users who know it from the AWS samples.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from byoc.driver.aws import Aws, translate_errors
+from byoc.errors import UserError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REPOSITORY = "byoc"
+DEFAULT_TAG = "latest"
+DOCKERFILES = {"cpu": "Dockerfile", "gpu": "Dockerfile.gpu"}
+REGISTRY_ENV = "BYOC_REGISTRY"  # push to this host:port instead of ECR's (a local registry)
+BASE_IMAGE_ENV = "BASE_IMAGE"  # build-arg for the Dockerfiles, e.g. a locally built base
+
+_ECR_URI = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repository>[^:@]+)(?::(?P<tag>[^@]+))?(?:@(?P<digest>sha256:[0-9a-f]+))?$"
+)
+
+
+@dataclass(frozen=True)
+class EcrImage:
+    account: str
+    region: str
+    repository: str
+    tag: str | None
+    digest: str | None
+
+
+def parse_ecr_uri(uri: str) -> EcrImage | None:
+    """The parts of an ECR image URI, or None for any other registry."""
+    match = _ECR_URI.match(uri)
+    if not match:
+        return None
+    return EcrImage(match["account"], match["region"], match["repository"],
+                    match["tag"] or (None if match["digest"] else DEFAULT_TAG), match["digest"])
+
+
+def check_image(aws: Aws, uri: str) -> None:
+    """Fail fast, before a job is provisioned, when an ECR image is missing or in another region."""
+    image = parse_ecr_uri(uri)
+    if image is None:
+        log.info("%s is not an ECR URI; SageMaker must be able to pull it itself.", uri)
+        return
+    if image.region != aws.region:
+        raise UserError(
+            f"Image {uri} is in {image.region} but the job runs in {aws.region}. SageMaker pulls "
+            f"images from its own region: push there (byoc push --region {aws.region}) or pass "
+            f"--region {image.region}."
+        )
+    image_id = {"imageDigest": image.digest} if image.digest else {"imageTag": image.tag}
+    ecr = aws.client("ecr")
+    with translate_errors():
+        try:
+            ecr.describe_images(registryId=image.account, repositoryName=image.repository,
+                                imageIds=[image_id])
+        except (ecr.exceptions.RepositoryNotFoundException,
+                ecr.exceptions.ImageNotFoundException) as exc:
+            raise UserError(
+                f"Image {uri} is not in ECR ({exc.response['Error']['Code']}). Build and push it "
+                f"first: byoc push --repository {image.repository} --tag {image.tag or 'latest'}"
+            ) from None
+
+
+def ensure_repository(aws: Aws, name: str) -> str:
+    """Create the ECR repository if missing; return its URI."""
+    ecr = aws.client("ecr")
+    with translate_errors():
+        try:
+            repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+        except ecr.exceptions.RepositoryNotFoundException:
+            log.info("Creating ECR repository %s", name)
+            repo = ecr.create_repository(repositoryName=name)["repository"]
+    return repo["repositoryUri"]
+
+
+def _login(aws: Aws) -> tuple[str, str, str]:
+    """(username, password, registry host) from an ECR authorization token."""
+    with translate_errors():
+        data = aws.client("ecr").get_authorization_token()["authorizationData"][0]
+    username, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+    host = re.sub(r"^https?://", "", data["proxyEndpoint"]).rstrip("/")
+    return username, password, host
+
+
+def _docker():
+    import docker
+    import docker.errors
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise UserError(
+            f"Cannot reach the Docker engine ({exc}). Start Docker, or set DOCKER_HOST."
+        ) from None
+    return client
+
+
+def _stream_errors(lines) -> None:
+    """Echo Docker's JSON progress stream and raise on the first error it reports."""
+    for chunk in lines:
+        if "error" in chunk:
+            raise UserError(f"Docker: {chunk['error'].strip()}")
+        text = (chunk.get("stream") or "").rstrip()
+        if text:
+            log.info("%s", text)
+        elif chunk.get("status") and chunk.get("id") is None:
+            log.info("%s", chunk["status"])
+
+
+def push(aws: Aws, *, variant: str = "cpu", repository: str = DEFAULT_REPOSITORY,
+         tag: str = DEFAULT_TAG, registry: str | None = None,
+         context: str | os.PathLike = ".") -> str:
+    """Build `variant`'s Dockerfile in `context`, push it to ECR (or `registry`); return its URI."""
+    context = Path(context).resolve()
+    dockerfile = context / DOCKERFILES[variant]
+    if not dockerfile.is_file():
+        raise UserError(f"{dockerfile} not found: run byoc push from the project root or pass "
+                        "--context DIR.")
+    repo_uri = ensure_repository(aws, repository)
+    username, password, ecr_host = _login(aws)
+    host = registry or os.environ.get(REGISTRY_ENV) or ecr_host
+    uri = f"{host}/{repo_uri.split('/', 1)[1]}:{tag}"
+
+    client = _docker()
+    import docker.errors
+
+    build_args = {BASE_IMAGE_ENV: os.environ[BASE_IMAGE_ENV]} if os.environ.get(
+        BASE_IMAGE_ENV) else {}
+    log.info("Building %s from %s", uri, dockerfile.name)
+    try:
+        _stream_errors(client.api.build(path=str(context), dockerfile=dockerfile.name, tag=uri,
+                                        buildargs=build_args, network_mode="host", rm=True,
+                                        decode=True))
+        client.login(username=username, password=password, registry=host, reauth=True)
+        log.info("Pushing %s", uri)
+        _stream_errors(client.api.push(uri, stream=True, decode=True,
+                                       auth_config={"username": username, "password": password}))
+    except docker.errors.APIError as exc:
+        raise UserError(f"Docker could not build or push {uri}: {exc.explanation or exc}") from None
+    return uri

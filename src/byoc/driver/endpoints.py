@@ -1,0 +1,94 @@
+"""Real-time hosting: model, endpoint config and endpoint for the custom image, and their removal.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from byoc.driver.aws import Aws, translate_errors
+from byoc.driver.progress import StatusLine, wait_for
+from byoc.errors import UserError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INSTANCE_TYPE = "ml.m5.large"
+ENDPOINT_ENDED = ("InService", "Failed", "OutOfService")
+
+
+def training_job_model(aws: Aws, training_job: str) -> tuple[str, str, str]:
+    """(image, model data URI, role) of a completed training job."""
+    sagemaker = aws.client("sagemaker")
+    with translate_errors():
+        try:
+            desc = sagemaker.describe_training_job(TrainingJobName=training_job)
+        except sagemaker.exceptions.ResourceNotFound:
+            raise UserError(f"No training job named '{training_job}' in {aws.region}.") from None
+    if desc["TrainingJobStatus"] != "Completed":
+        raise UserError(f"Training job {training_job} is {desc['TrainingJobStatus']}; only a "
+                        "completed job has a model to host.")
+    return (desc["AlgorithmSpecification"]["TrainingImage"],
+            desc["ModelArtifacts"]["S3ModelArtifacts"], desc["RoleArn"])
+
+
+def create_model(aws: Aws, name: str, *, image: str, model_data: str, role: str) -> None:
+    with translate_errors():
+        aws.client("sagemaker").create_model(
+            ModelName=name,
+            PrimaryContainer={"Image": image, "ModelDataUrl": model_data, "Mode": "SingleModel"},
+            ExecutionRoleArn=role,
+        )
+    log.info("Created model %s (%s, %s)", name, image, model_data)
+
+
+def deploy(aws: Aws, endpoint_name: str, *, model_name: str, instance_type: str,
+           instance_count: int = 1) -> None:
+    """Endpoint config and endpoint named after the endpoint, hosting `model_name`."""
+    sagemaker = aws.client("sagemaker")
+    with translate_errors():
+        sagemaker.create_endpoint_config(
+            EndpointConfigName=endpoint_name,
+            ProductionVariants=[{
+                "VariantName": "AllTraffic",
+                "ModelName": model_name,
+                "InstanceType": instance_type,
+                "InitialInstanceCount": instance_count,
+                "InitialVariantWeight": 1.0,
+            }],
+        )
+        sagemaker.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=endpoint_name)
+    log.info("Creating endpoint %s on %d x %s", endpoint_name, instance_count, instance_type)
+
+
+def wait_for_endpoint(sagemaker, name: str, *, interval: float | None = None) -> dict:
+    status = StatusLine(f"endpoint {name}")
+    with translate_errors():
+        desc = wait_for(lambda: sagemaker.describe_endpoint(EndpointName=name),
+                        lambda d: d["EndpointStatus"], ENDPOINT_ENDED,
+                        on_poll=lambda d: status.update(d["EndpointStatus"]), interval=interval)
+    if desc["EndpointStatus"] != "InService":
+        raise UserError(f"Endpoint {name} is {desc['EndpointStatus']}: "
+                        f"{desc.get('FailureReason') or 'no reason given'}. Container logs: "
+                        f"CloudWatch log group /aws/sagemaker/Endpoints/{name}.")
+    return desc
+
+
+def delete(aws: Aws, endpoint_name: str) -> list[str]:
+    """Delete the endpoint, its endpoint config and the models it hosts; return what went."""
+    sagemaker = aws.client("sagemaker")
+    with translate_errors():
+        try:
+            endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+        except sagemaker.exceptions.ClientError as exc:
+            if exc.response["Error"]["Code"] != "ValidationException":
+                raise
+            raise UserError(f"No endpoint named '{endpoint_name}' in {aws.region}: "
+                            f"{exc.response['Error']['Message']}") from None
+        config_name = endpoint["EndpointConfigName"]
+        config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
+        models = sorted({v["ModelName"] for v in config["ProductionVariants"]})
+        sagemaker.delete_endpoint(EndpointName=endpoint_name)
+        sagemaker.delete_endpoint_config(EndpointConfigName=config_name)
+        for model in models:
+            sagemaker.delete_model(ModelName=model)
+    return [f"endpoint {endpoint_name}", f"endpoint config {config_name}",
+            *(f"model {m}" for m in models)]

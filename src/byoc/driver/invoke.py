@@ -1,0 +1,105 @@
+"""Send files to a model server, a SageMaker endpoint or a local one over HTTP, and print top-k.
+
+One request per file, with the content type the container decodes for the file's extension and
+`top_k=K` in SageMaker's custom-attributes header.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from byoc.driver.aws import Aws, translate_errors
+from byoc.errors import UserError
+
+CONTENT_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".ppm": "image/x-portable-pixmap",
+    ".npy": "application/x-npy",
+    ".json": "application/json",
+    ".csv": "text/csv",
+}
+CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
+ACCEPT = "application/json"
+HTTP_TIMEOUT = 60  # SageMaker's limit for one invocation
+
+
+def content_type(path: Path) -> str:
+    try:
+        return CONTENT_TYPES[path.suffix.lower()]
+    except KeyError:
+        raise UserError(
+            f"Cannot tell the content type of {path.name}: use one of "
+            f"{', '.join(CONTENT_TYPES)}."
+        ) from None
+
+
+def read_request(path: str | Path) -> tuple[bytes, str]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} is not a file.")
+    return path.read_bytes(), content_type(path)
+
+
+def format_response(name: str, body: bytes, response_type: str) -> list[str]:
+    """Lines to print for one answer: the top-k table for our JSON, anything else as returned."""
+    text = body.decode("utf-8", errors="replace")
+    if not response_type.startswith("application/json"):
+        return [f"{name}:", *(f"  {line}" for line in text.strip().splitlines())]
+    try:
+        predictions = json.loads(text)["predictions"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return [f"{name}: {text.strip()}"]
+    lines = []
+    for i, prediction in enumerate(predictions):
+        label = name if len(predictions) == 1 else f"{name}[{i}]"
+        lines.append(f"{label}: {prediction['label']} (class {prediction['class_id']}, "
+                     f"p={prediction['probability']:.4f})")
+        for rank, entry in enumerate(prediction.get("top_k", []), 1):
+            lines.append(f"  {rank}. {entry['label']:<40} {entry['probability']:.4f}  "
+                         f"(class {entry['class_id']})")
+    return lines
+
+
+def invoke_endpoint(aws: Aws, endpoint: str, files: Iterable[str], top_k: int) -> list[str]:
+    runtime = aws.client("sagemaker-runtime")
+    lines = []
+    for file in files:
+        body, ctype = read_request(file)
+        with translate_errors():
+            try:
+                answer = runtime.invoke_endpoint(EndpointName=endpoint, Body=body,
+                                                 ContentType=ctype, Accept=ACCEPT,
+                                                 CustomAttributes=f"top_k={top_k}")
+            except runtime.exceptions.ModelError as exc:
+                raise UserError(f"The model rejected {file}: {exc.response['Error']['Message']}"
+                                ) from None
+        lines += format_response(Path(file).name, answer["Body"].read(),
+                                 answer.get("ContentType", ""))
+    return lines
+
+
+def invoke_url(url: str, files: Iterable[str], top_k: int) -> list[str]:
+    import requests
+
+    lines = []
+    with requests.Session() as session:
+        for file in files:
+            body, ctype = read_request(file)
+            try:
+                response = session.post(
+                    f"{url.rstrip('/')}/invocations", data=body, timeout=HTTP_TIMEOUT,
+                    headers={"Content-Type": ctype, "Accept": ACCEPT,
+                             CUSTOM_ATTRIBUTES_HEADER: f"top_k={top_k}"})
+            except requests.ConnectionError as exc:
+                raise UserError(f"Nothing answers at {url} ({exc.__class__.__name__}): start the "
+                                "server (byoc local serve) or check --url.") from None
+            if response.status_code >= 400:
+                raise UserError(f"{url} answered {response.status_code} for {file}: "
+                                f"{response.text.strip()[:500]}")
+            lines += format_response(Path(file).name, response.content,
+                                     response.headers.get("Content-Type", ""))
+    return lines

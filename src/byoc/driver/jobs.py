@@ -1,0 +1,391 @@
+"""SageMaker jobs for the custom image: training (with logs and evaluation), tuning, transform.
+
+Requests are built with boto3 directly so training and tuning share one job definition, every
+call goes through byoc's adaptive-retry clients, and tests can drive exact response sequences.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import tarfile
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from byoc import hyperparams
+from byoc.contract import CHANNEL_ALIASES, CHANNELS, DEFAULT_BASE_DIR, Paths, split_channel_dirs
+from byoc.driver.aws import Aws, ensure_bucket, split_s3_uri, translate_errors, upload_dir
+from byoc.driver.progress import StatusLine, wait_for
+from byoc.errors import UserError
+from byoc.metrics import METRIC_DEFINITIONS, OBJECTIVE_METRIC
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INSTANCE_TYPE = "ml.m5.xlarge"
+DEFAULT_VOLUME_GB = 30
+DEFAULT_MAX_RUN = 24 * 3600
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+CHECKPOINT_LOCAL_PATH = Paths(Path(DEFAULT_BASE_DIR)).checkpoint_dir.as_posix()
+ENDED = ("Completed", "Failed", "Stopped")
+TRANSFORM_ACCEPT = "application/json"
+
+
+def job_name(kind: str) -> str:
+    """A unique, readable default name; tuning job names allow at most 32 characters."""
+    return f"byoc-{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def parse_hyperparameters(pairs: Iterable[str]) -> dict[str, str]:
+    """`--hp key=value` pairs as SageMaker's strings, validated here so a typo fails at once."""
+    raw: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--hp expects key=value, got '{pair}'. Example: --hp epochs=10")
+        raw[key.strip()] = value.strip()
+    hyperparams.parse(raw)
+    return raw
+
+
+def stage_data(aws: Aws, data: str, s3_prefix: str) -> dict[str, str]:
+    """Channels for `data`: a local directory is uploaded below `s3_prefix`, one prefix per
+    channel; an S3 prefix is used in place, split by its train/validation/test sub-prefixes."""
+    if data.startswith("s3://"):
+        return _s3_channels(aws, data)
+    bucket, _ = split_s3_uri(s3_prefix)
+    ensure_bucket(aws, bucket)
+    channels = {}
+    for name, local in split_channel_dirs(data).items():
+        uri = f"{s3_prefix.rstrip('/')}/{name}/"
+        count = upload_dir(aws, local, uri)
+        log.info("Uploaded %d files from %s to %s", count, local, uri)
+        channels[name] = uri
+    return channels
+
+
+def _s3_channels(aws: Aws, uri: str) -> dict[str, str]:
+    bucket, prefix = split_s3_uri(uri.rstrip("/") + "/")
+    with translate_errors():
+        pages = aws.client("s3").get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix, Delimiter="/")
+        subdirs = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
+    channels = {}
+    for sub in subdirs:
+        name = sub[len(prefix):].rstrip("/")
+        name = CHANNEL_ALIASES.get(name, name)
+        if name in CHANNELS:
+            channels[name] = f"s3://{bucket}/{sub}"
+    return channels if "train" in channels else {"train": f"s3://{bucket}/{prefix}"}
+
+
+@dataclass
+class TrainingSpec:
+    """Everything a training job (or each job of a tuning job) runs with."""
+
+    image: str
+    role: str
+    channels: dict[str, str]
+    output: str
+    hyperparameters: dict[str, str] = field(default_factory=dict)
+    instance_type: str = DEFAULT_INSTANCE_TYPE
+    instance_count: int = 1
+    volume_gb: int = DEFAULT_VOLUME_GB
+    max_run: int = DEFAULT_MAX_RUN
+    spot: bool = False
+    max_wait: int | None = None
+    checkpoint_s3: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_wait is not None and not self.spot:
+            raise UserError("--max-wait applies to spot training only: add --spot or drop it.")
+        if self.spot:
+            self.max_wait = self.max_wait or 2 * self.max_run
+            if self.max_wait < self.max_run:
+                raise UserError(
+                    f"--max-wait ({self.max_wait} s) must be at least --max-run "
+                    f"({self.max_run} s): it counts the time spent waiting for spot capacity too."
+                )
+        if self.instance_count < 1:
+            raise UserError("--instance-count must be at least 1.")
+
+    def definition(self, name: str) -> dict:
+        """The request fields a training job and a tuning job's job definition share."""
+        stopping = {"MaxRuntimeInSeconds": self.max_run}
+        if self.spot:
+            stopping["MaxWaitTimeInSeconds"] = self.max_wait
+        return {
+            "RoleArn": self.role,
+            "InputDataConfig": [
+                {
+                    "ChannelName": channel,
+                    "DataSource": {"S3DataSource": {
+                        "S3DataType": "S3Prefix", "S3Uri": uri,
+                        "S3DataDistributionType": "FullyReplicated",
+                    }},
+                    "InputMode": "File",
+                }
+                for channel, uri in self.channels.items()
+            ],
+            "OutputDataConfig": {"S3OutputPath": self.output},
+            "ResourceConfig": {"InstanceType": self.instance_type,
+                               "InstanceCount": self.instance_count,
+                               "VolumeSizeInGB": self.volume_gb},
+            "StoppingCondition": stopping,
+            "EnableManagedSpotTraining": self.spot,
+            "CheckpointConfig": {
+                "S3Uri": self.checkpoint_s3 or f"{self.output.rstrip('/')}/{name}/checkpoints",
+                "LocalPath": CHECKPOINT_LOCAL_PATH,
+            },
+        }
+
+
+def start_training(aws: Aws, name: str, spec: TrainingSpec) -> None:
+    request = {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": spec.image, "TrainingInputMode": "File",
+                                   "MetricDefinitions": METRIC_DEFINITIONS},
+        "HyperParameters": spec.hyperparameters,
+        **spec.definition(name),
+    }
+    with translate_errors():
+        aws.client("sagemaker").create_training_job(**request)
+    log.info("Started training job %s", name)
+
+
+class LogTail:
+    """Prints new CloudWatch log events of a training job; streams appear as instances start."""
+
+    def __init__(self, logs, name: str, out=None) -> None:
+        self.logs = logs
+        self.name = name
+        self.out = out
+        self.tokens: dict[str, str | None] = {}
+
+    def poll(self) -> None:
+        try:
+            streams = self.logs.describe_log_streams(
+                logGroupName=LOG_GROUP, logStreamNamePrefix=f"{self.name}/")["logStreams"]
+        except self.logs.exceptions.ResourceNotFoundException:
+            return  # the group or stream is created when the container first logs
+        for stream in streams:
+            self._drain(stream["logStreamName"])
+
+    def _drain(self, stream: str) -> None:
+        while True:
+            kwargs = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": True}
+            if self.tokens.get(stream):
+                kwargs["nextToken"] = self.tokens[stream]
+            page = self.logs.get_log_events(**kwargs)
+            for event in page.get("events", []):
+                print(event["message"].rstrip("\n"), file=self.out, flush=True)
+            token = page.get("nextForwardToken")
+            if not token or token == self.tokens.get(stream):
+                return
+            self.tokens[stream] = token
+
+
+def wait_for_training(sagemaker, logs, name: str, *, interval: float | None = None,
+                      status: StatusLine | None = None) -> dict:
+    """Wait for the job, printing secondary-status transitions and (with `logs`) its log lines.
+
+    Raises UserError with SageMaker's FailureReason when the job fails or is stopped.
+    """
+    status = status or StatusLine(f"training job {name}")
+    tail = LogTail(logs, name) if logs is not None else None
+
+    def show(desc: dict) -> None:
+        transitions = desc.get("SecondaryStatusTransitions") or []
+        detail = transitions[-1].get("StatusMessage", "") if transitions else ""
+        status.update(f"{desc['TrainingJobStatus']} / {desc.get('SecondaryStatus', '')}", detail)
+        if tail:
+            tail.poll()
+
+    with translate_errors():
+        desc = wait_for(lambda: sagemaker.describe_training_job(TrainingJobName=name),
+                        lambda d: d["TrainingJobStatus"], ENDED, on_poll=show, interval=interval)
+    if desc["TrainingJobStatus"] != "Completed":
+        reason = desc.get("FailureReason") or "no reason given"
+        raise UserError(
+            f"Training job {name} {desc['TrainingJobStatus'].lower()}: {reason}. Full logs: "
+            f"CloudWatch log group {LOG_GROUP}, streams {name}/*."
+        )
+    return desc
+
+
+def output_archive_uri(desc: dict) -> str:
+    """Where SageMaker puts the tarred /opt/ml/output/data of a finished job."""
+    base = desc["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+    return f"{base}/{desc['TrainingJobName']}/output/output.tar.gz"
+
+
+def download_output(aws: Aws, desc: dict, dest: Path) -> dict | None:
+    """Download and unpack output.tar.gz into `dest`; return metrics.json's content if present."""
+    import botocore.exceptions
+
+    uri = output_archive_uri(desc)
+    bucket, key = split_s3_uri(uri)
+    try:
+        with translate_errors():
+            body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            log.warning("No evaluation output at %s (the job wrote nothing to output/data).", uri)
+            return None
+        raise
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+        tar.extractall(dest, filter="data")
+    log.info("Evaluation output from %s is in %s", uri, dest)
+    found = sorted(dest.rglob("metrics.json"))
+    return json.loads(found[0].read_text()) if found else None
+
+
+def summarize(metrics: Mapping, prefix: str = "") -> list[str]:
+    """`name: value` lines for the scalar entries of metrics.json, nested keys joined by dots.
+
+    Lists (confusion matrices, per-class tables) are left to the files themselves.
+    """
+    lines = []
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            lines.extend(summarize(value, f"{name}."))
+        elif isinstance(value, float):
+            lines.append(f"{name}: {value:.4f}")
+        elif isinstance(value, (int, str, bool)):
+            lines.append(f"{name}: {value}")
+    return lines
+
+
+# The search space of `byoc tune`; every value is a valid hyperparameter (a test parses them).
+CONTINUOUS_RANGES = [
+    {"Name": "learning_rate", "MinValue": "0.0001", "MaxValue": "0.01",
+     "ScalingType": "Logarithmic"},
+]
+INTEGER_RANGES = [
+    {"Name": "epochs", "MinValue": "5", "MaxValue": "30", "ScalingType": "Linear"},
+]
+CATEGORICAL_RANGES = [
+    {"Name": "batch_size", "Values": ["32", "64", "128"]},
+    {"Name": "model", "Values": list(hyperparams.MODEL_NAMES)},
+    {"Name": "optimizer", "Values": list(hyperparams.OPTIMIZERS)},
+    {"Name": "augment", "Values": ["true", "false"]},
+]
+
+
+def parameter_ranges(static: Mapping[str, str]) -> dict:
+    """The tuning ranges, without the hyperparameters the user fixed with --hp."""
+    def keep(ranges: list[dict]) -> list[dict]:
+        return [r for r in ranges if r["Name"] not in static]
+
+    return {"ContinuousParameterRanges": keep(CONTINUOUS_RANGES),
+            "IntegerParameterRanges": keep(INTEGER_RANGES),
+            "CategoricalParameterRanges": keep(CATEGORICAL_RANGES)}
+
+
+def start_tuning(aws: Aws, name: str, spec: TrainingSpec, *, max_jobs: int,
+                 max_parallel_jobs: int) -> None:
+    if not 1 <= max_parallel_jobs <= max_jobs:
+        raise UserError("--max-parallel-jobs must be between 1 and --max-jobs.")
+    if len(name) > 32:
+        raise UserError(f"Tuning job names have at most 32 characters; '{name}' has {len(name)}.")
+    definition = spec.definition(name)
+    definition.update({
+        "AlgorithmSpecification": {"TrainingImage": spec.image, "TrainingInputMode": "File",
+                                   "MetricDefinitions": METRIC_DEFINITIONS},
+        "StaticHyperParameters": spec.hyperparameters,
+    })
+    with translate_errors():
+        aws.client("sagemaker").create_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=name,
+            HyperParameterTuningJobConfig={
+                "Strategy": "Bayesian",
+                "HyperParameterTuningJobObjective": {"Type": "Maximize",
+                                                     "MetricName": OBJECTIVE_METRIC},
+                "ResourceLimits": {"MaxNumberOfTrainingJobs": max_jobs,
+                                   "MaxParallelTrainingJobs": max_parallel_jobs},
+                "ParameterRanges": parameter_ranges(spec.hyperparameters),
+                "TrainingJobEarlyStoppingType": "Off",
+            },
+            TrainingJobDefinition=definition,
+        )
+    log.info("Started tuning job %s", name)
+
+
+def wait_for_tuning(sagemaker, name: str, *, interval: float | None = None) -> dict:
+    status = StatusLine(f"tuning job {name}")
+
+    def show(desc: dict) -> None:
+        counts = desc.get("TrainingJobStatusCounters") or {}
+        detail = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+        status.update(desc["HyperParameterTuningJobStatus"], detail)
+
+    with translate_errors():
+        desc = wait_for(
+            lambda: sagemaker.describe_hyper_parameter_tuning_job(
+                HyperParameterTuningJobName=name),
+            lambda d: d["HyperParameterTuningJobStatus"], ENDED, on_poll=show, interval=interval)
+    if desc["HyperParameterTuningJobStatus"] != "Completed":
+        raise UserError(f"Tuning job {name} {desc['HyperParameterTuningJobStatus'].lower()}: "
+                        f"{desc.get('FailureReason') or 'no reason given'}.")
+    return desc
+
+
+def best_job_lines(desc: dict) -> list[str]:
+    best = desc.get("BestTrainingJob")
+    if not best:
+        return ["The tuning job reported no best training job (did any training job complete?)."]
+    lines = [f"Best training job: {best['TrainingJobName']}"]
+    metric = best.get("FinalHyperParameterTuningJobObjectiveMetric")
+    if metric:
+        lines.append(f"  {metric['MetricName']} = {metric['Value']}")
+    tuned = best.get("TunedHyperParameters") or {}
+    lines.extend(f"  {k} = {v}" for k, v in sorted(tuned.items()))
+    return lines
+
+
+def start_transform(aws: Aws, name: str, *, model_name: str, input_s3: str, output_s3: str,
+                    content_type: str, instance_type: str, instance_count: int = 1) -> None:
+    """One request per input object (SplitType None, SingleRecord): each image file is a record."""
+    split_s3_uri(input_s3)
+    split_s3_uri(output_s3)
+    with translate_errors():
+        aws.client("sagemaker").create_transform_job(
+            TransformJobName=name,
+            ModelName=model_name,
+            BatchStrategy="SingleRecord",
+            TransformInput={
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": input_s3}},
+                "ContentType": content_type,
+                "SplitType": "None",
+            },
+            TransformOutput={"S3OutputPath": output_s3, "Accept": TRANSFORM_ACCEPT,
+                             "AssembleWith": "None"},
+            TransformResources={"InstanceType": instance_type, "InstanceCount": instance_count},
+        )
+    log.info("Started transform job %s", name)
+
+
+def wait_for_transform(sagemaker, name: str, *, interval: float | None = None) -> dict:
+    status = StatusLine(f"transform job {name}")
+    with translate_errors():
+        desc = wait_for(lambda: sagemaker.describe_transform_job(TransformJobName=name),
+                        lambda d: d["TransformJobStatus"], ENDED,
+                        on_poll=lambda d: status.update(d["TransformJobStatus"]),
+                        interval=interval)
+    if desc["TransformJobStatus"] != "Completed":
+        raise UserError(f"Transform job {name} {desc['TransformJobStatus'].lower()}: "
+                        f"{desc.get('FailureReason') or 'no reason given'}. Logs: CloudWatch "
+                        f"log group /aws/sagemaker/TransformJobs.")
+    return desc
+
+
+def list_outputs(aws: Aws, s3_prefix: str) -> list[str]:
+    bucket, prefix = split_s3_uri(s3_prefix)
+    with translate_errors():
+        pages = aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket,
+                                                                          Prefix=prefix)
+        return [f"s3://{bucket}/{o['Key']}" for page in pages for o in page.get("Contents", [])]
