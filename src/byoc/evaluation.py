@@ -24,7 +24,8 @@ Undefined ratios (0/0) are NaN, written as an empty CSV cell or JSON null: the p
 class never predicted, the recall of a class absent from the split. F1 is 2·TP / (2·TP + FP + FN),
 which is 0, not undefined, for a class that is present but never predicted. Macro F1 averages
 over the classes present in the split. Top-k counts ties at the k-th place as hits, as Keras's
-top-k accuracy does; k larger than the number of classes counts every class (accuracy 1.0).
+top-k accuracy does on TensorFlow (tf.math.in_top_k); a k above the number of classes counts every
+class, so its accuracy is 1.0.
 """
 
 from __future__ import annotations
@@ -199,7 +200,7 @@ def _write_csv(path: Path, header: Sequence[str], rows) -> None:
         writer.writerows([_cell(v) for v in row] for row in rows)
 
 
-def _label(class_id: int, name: str, width: int = 22) -> str:
+def _label(class_id: int, name: str, width: int = 26) -> str:
     """A short tick label: the id, plus the name when it says more than the id."""
     if name.isdigit() and int(name) == class_id:
         return str(class_id)
@@ -213,7 +214,7 @@ def _md(text: str) -> str:
 
 
 def _num(value: float) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{value:.4f}"
+    return "n/a" if math.isnan(value) else f"{value:.4f}"
 
 
 # ---------------------------------------------------------------- plots
@@ -223,10 +224,6 @@ def _figure(width: float, height: float, layout: str | None = "constrained"):
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=DPI, layout=layout)
-
-
-def _save(fig, path: Path) -> None:
-    fig.savefig(path, format="png")
 
 
 def _plot_confusion(path: Path, confusion: np.ndarray, class_names: list[str], split: str) -> None:
@@ -261,7 +258,7 @@ def _plot_confusion(path: Path, confusion: np.ndarray, class_names: list[str], s
                 ax.text(j, i, str(count), ha="center", va="center", fontsize=fontsize,
                         color="white" if dark else "black")
     fig.colorbar(image, ax=ax, shrink=0.8, label="share of the true class (square-root scale)")
-    _save(fig, path)
+    fig.savefig(path)
 
 
 def _mosaic(images: np.ndarray, indices: list[int], cols: int, scale: int,
@@ -285,7 +282,7 @@ def _plot_confident_wrong(path: Path, images: np.ndarray, rows: list[dict], spli
     height, width = images.shape[1:3]
     scale = max(1, 128 // max(height, width))
     caption_px, title_px = 34, 30
-    cell = (height * scale + caption_px + 4, max(width * scale, 170) + 10)
+    cell = (height * scale + caption_px + 4, max(width * scale, 190) + 10)
     cols = min(5, len(rows))
     canvas = _mosaic(images, [row["index"] for row in rows], cols, scale, cell)
     total_h = canvas.shape[0] + title_px
@@ -300,11 +297,13 @@ def _plot_confident_wrong(path: Path, images: np.ndarray, rows: list[dict], spli
                 f"{_label(row['true'], row['true_name'])} →\n"
                 f"{_label(row['predicted'], row['predicted_name'])} ({row['probability']:.2f})",
                 ha="center", va="top", fontsize=7)
-    _save(fig, path)
+    fig.savefig(path)
 
 
 def _plot_history(path: Path, history: dict[str, list[float]]) -> bool:
-    """Loss and accuracy side by side, train solid and validation dashed; False if no history."""
+    """Loss and accuracy side by side, train vs validation; False when there is no history."""
+    from matplotlib.ticker import MaxNLocator
+
     series = {k: np.asarray(v, dtype=np.float64) for k, v in history.items() if len(v)}
     if not series:
         return False
@@ -324,12 +323,13 @@ def _plot_history(path: Path, history: dict[str, list[float]]) -> bool:
                             label=f"{base} ({split})")
         ax.set_title(title)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if bases:
             ax.legend(fontsize=8)
         else:
             ax.text(0.5, 0.5, "not recorded", ha="center", va="center", transform=ax.transAxes)
-    _save(fig, path)
+    fig.savefig(path)
     return True
 
 
@@ -346,15 +346,15 @@ def _plot_distribution(path: Path, class_counts: dict[str, np.ndarray],
         ax.set_ylabel("images")
         ax.legend(fontsize=8, loc="upper right")
     axes[-1].set_xticks(range(c), labels, rotation=90, fontsize=8 if c <= 50 else 6)
-    _save(fig, path)
+    fig.savefig(path)
 
 
 def _imbalance(counts: np.ndarray) -> str:
     empty = int((counts == 0).sum())
     if empty:
         return f"{empty} class{'es' if empty > 1 else ''} without images"
-    return f"largest/smallest class {int(counts.max())}/{int(counts.min())} = " \
-           f"{counts.max() / counts.min():.1f}x"
+    return (f"largest/smallest class {int(counts.max())}/{int(counts.min())} = "
+            f"{counts.max() / counts.min():.1f}x")
 
 
 # ---------------------------------------------------------------- per-split files
