@@ -6,6 +6,9 @@ unchanged against moto's HTTP server.
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -52,11 +55,13 @@ def moto_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real moto server on a free loopback port, for the whole session."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log_path = tmp_path_factory.mktemp("moto") / "moto_server.log"
-    with open(log_path, "wb") as log_file:
+    workdir = tmp_path_factory.mktemp("moto")
+    # The recorder keeps every request as sent, for tests that check fields moto does not echo.
+    env = {**os.environ, "MOTO_RECORDER_FILEPATH": str(workdir / "recording.jsonl")}
+    with open(workdir / "moto_server.log", "wb") as log_file:
         proc = subprocess.Popen(
             [_moto_server_executable(), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log_file, stderr=subprocess.STDOUT,
+            stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=workdir,
         )
     try:
         _wait_until_answering(url, proc)
@@ -77,9 +82,7 @@ def moto_endpoint(moto_server_url: str, monkeypatch: pytest.MonkeyPatch,
 
     Returns the endpoint URL. The server's state is reset first, so each test starts empty.
     """
-    urllib.request.urlopen(
-        urllib.request.Request(f"{moto_server_url}/moto-api/reset", method="POST"), timeout=10
-    ).close()
+    _post(f"{moto_server_url}/moto-api/reset")
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
                  "SAGEMAKER_ROLE_ARN", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(name, raising=False)
@@ -102,4 +105,59 @@ def moto_endpoint(moto_server_url: str, monkeypatch: pytest.MonkeyPatch,
 @pytest.fixture
 def role_arn() -> str:
     return ROLE_ARN
+
+
+def _post(url: str) -> bytes:
+    with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=10) as r:
+        return r.read()
+
+
+class MotoRecorder:
+    """The requests moto's server received, as the client sent them."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def start(self) -> None:
+        _post(f"{self.url}/moto-api/recorder/reset-recording")
+        _post(f"{self.url}/moto-api/recorder/start-recording")
+
+    def stop(self) -> None:
+        _post(f"{self.url}/moto-api/recorder/stop-recording")
+
+    def calls(self, target: str) -> list[dict]:
+        """JSON bodies of the calls to `target`, e.g. "SageMaker.CreateTrainingJob"."""
+        with urllib.request.urlopen(f"{self.url}/moto-api/recorder/download-recording",
+                                    timeout=10) as r:
+            entries = [json.loads(line) for line in r.read().decode().splitlines() if line]
+        bodies = []
+        for entry in entries:
+            headers = {k.lower(): v for k, v in entry["headers"].items()}
+            if headers.get("x-amz-target") != target:
+                continue
+            body = entry["body"]
+            bodies.append(json.loads(base64.b64decode(body) if entry["body_encoded"] else body))
+        return bodies
+
+
+@pytest.fixture
+def moto_recorder(moto_endpoint: str) -> Iterator[MotoRecorder]:
+    recorder = MotoRecorder(moto_endpoint)
+    recorder.start()
+    yield recorder
+    recorder.stop()
+
+
+@pytest.fixture
+def ecr_image(moto_endpoint: str) -> str:
+    """An image URI that moto's ECR knows (repository `byoc`, tag `v1`), as after `byoc push`."""
+    import boto3
+
+    ecr = boto3.client("ecr")
+    repo = ecr.create_repository(repositoryName="byoc")["repository"]
+    manifest = {"schemaVersion": 2, "mediaType":
+                "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {}, "layers": []}
+    ecr.put_image(repositoryName="byoc", imageManifest=json.dumps(manifest), imageTag="v1")
+    return f"{repo['repositoryUri']}:v1"
 

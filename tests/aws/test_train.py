@@ -1,0 +1,221 @@
+"""`byoc train` and `byoc tune` against moto's server: what the jobs were created with."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from byoc import hyperparams
+from byoc.cli import main
+from byoc.driver import jobs
+from byoc.metrics import METRIC_DEFINITIONS, OBJECTIVE_METRIC
+
+BUCKET = "sagemaker-us-east-1-123456789012"  # the default bucket for moto's account
+
+
+def make_dataset(root: Path) -> dict[str, list[str]]:
+    """A tiny class-folder dataset; the bytes do not matter to the upload under test."""
+    files = {"train": ["0/a.png", "0/b.png", "1/c.png"], "validation": ["0/d.png", "1/e.png"]}
+    for channel, names in files.items():
+        for name in names:
+            path = root / channel / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"not really a png")
+    return files
+
+
+def keys_under(prefix: str) -> list[str]:
+    bucket, _, key = prefix[5:].partition("/")
+    listing = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=key)
+    return sorted(o["Key"][len(key):] for o in listing.get("Contents", []))
+
+
+def put_job_output(job: str, metrics: dict) -> None:
+    """moto completes a job at once but writes no output: put the output.tar.gz SageMaker would
+    have written from /opt/ml/output/data, so the download and summary path runs for real."""
+    data = json.dumps(metrics).encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("metrics.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key=f"byoc/output/{job}/output/output.tar.gz",
+                  Body=buf.getvalue())
+
+
+def put_job_logs(job: str, lines: list[str]) -> None:
+    """The container's log lines, as SageMaker's agent ships them to CloudWatch."""
+    logs = boto3.client("logs")
+    logs.create_log_group(logGroupName=jobs.LOG_GROUP)
+    stream = f"{job}/algo-1-1700000000"
+    logs.create_log_stream(logGroupName=jobs.LOG_GROUP, logStreamName=stream)
+    now_ms = int(time.time() * 1000)  # CloudWatch drops events older than 14 days
+    logs.put_log_events(logGroupName=jobs.LOG_GROUP, logStreamName=stream, logEvents=[
+        {"timestamp": now_ms + i, "message": line} for i, line in enumerate(lines)
+    ])
+
+
+def test_train_uploads_channels_starts_job_streams_logs_and_prints_evaluation(
+        moto_recorder, ecr_image, role_arn, tmp_path, capsys, monkeypatch):
+    files = make_dataset(tmp_path / "data")
+    put_job_output("sign-job", {"test": {"accuracy": 0.9375, "loss": 0.21}, "num_classes": 2})
+    put_job_logs("sign-job", ["epoch 1/2", "#metrics epoch=1 val_accuracy=0.5"])
+    monkeypatch.chdir(tmp_path)
+
+    code = main(["train", "--image", ecr_image, "--data", str(tmp_path / "data"),
+                 "--role", role_arn, "--job-name", "sign-job", "--hp", "epochs=2",
+                 "--hp", "learning_rate=0.01", "--spot", "--max-run", "600",
+                 "--max-wait", "1200", "--instance-type", "ml.c5.xlarge"])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    desc = boto3.client("sagemaker").describe_training_job(TrainingJobName="sign-job")
+    assert desc["AlgorithmSpecification"]["TrainingImage"] == ecr_image
+    assert desc["AlgorithmSpecification"]["TrainingInputMode"] == "File"
+    assert desc["HyperParameters"] == {"epochs": "2", "learning_rate": "0.01"}
+    assert desc["ResourceConfig"]["InstanceType"] == "ml.c5.xlarge"
+    assert desc["EnableManagedSpotTraining"] is True
+    assert desc["StoppingCondition"] == {"MaxRuntimeInSeconds": 600, "MaxWaitTimeInSeconds": 1200}
+    assert desc["CheckpointConfig"] == {
+        "S3Uri": f"s3://{BUCKET}/byoc/output/sign-job/checkpoints",
+        "LocalPath": "/opt/ml/checkpoints",
+    }
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
+                for c in desc["InputDataConfig"]}
+    assert set(channels) == {"train", "validation"}
+    for channel, names in files.items():
+        assert channels[channel] == f"s3://{BUCKET}/byoc/input/sign-job/{channel}/"
+        assert keys_under(channels[channel]) == sorted(names)
+    # moto replaces MetricDefinitions with canned ones in its answer; check the request sent.
+    (request,) = moto_recorder.calls("SageMaker.CreateTrainingJob")
+    assert request["AlgorithmSpecification"]["MetricDefinitions"] == METRIC_DEFINITIONS
+
+    assert "#metrics epoch=1 val_accuracy=0.5" in out
+    assert "test.accuracy: 0.9375" in out
+    assert "num_classes: 2" in out
+    assert json.loads((tmp_path / "sign-job" / "metrics.json").read_text())["num_classes"] == 2
+
+
+def test_train_from_s3_prefix_uses_its_channel_subprefixes(moto_endpoint, ecr_image, role_arn):
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="my-data")
+    for key in ("signs/training/0/a.png", "signs/test/0/b.png"):
+        s3.put_object(Bucket="my-data", Key=key, Body=b"x")
+
+    assert main(["train", "--image", ecr_image, "--data", "s3://my-data/signs", "--role",
+                 role_arn, "--job-name", "s3-job", "--output", "s3://my-data/out"]) == 0
+
+    desc = boto3.client("sagemaker").describe_training_job(TrainingJobName="s3-job")
+    assert {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
+            for c in desc["InputDataConfig"]} == {"train": "s3://my-data/signs/training/",
+                                                  "test": "s3://my-data/signs/test/"}
+    assert desc["EnableManagedSpotTraining"] is False
+    assert desc["CheckpointConfig"]["S3Uri"] == "s3://my-data/out/s3-job/checkpoints"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--hp", "learnig_rate=0.1"], "Did you mean 'learning_rate'"),
+    (["--hp", "epochs=many"], "Hyperparameter 'epochs' has the value 'many'"),
+    (["--max-wait", "100"], "--max-wait applies to spot training only"),
+    (["--spot", "--max-run", "600", "--max-wait", "100"], "must be at least --max-run"),
+])
+def test_train_rejects_bad_input_before_anything_is_created(
+        moto_endpoint, ecr_image, role_arn, tmp_path, capsys, extra, message):
+    make_dataset(tmp_path)
+    code = main(["train", "--image", ecr_image, "--data", str(tmp_path), "--role", role_arn,
+                 *extra])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert boto3.client("sagemaker").list_training_jobs()["TrainingJobSummaries"] == []
+    assert boto3.client("s3").list_buckets()["Buckets"] == []
+
+
+def test_train_fails_fast_on_an_image_missing_from_ecr(moto_endpoint, ecr_image, role_arn,
+                                                       tmp_path, capsys):
+    make_dataset(tmp_path)
+    missing = ecr_image.replace(":v1", ":v2")
+    assert main(["train", "--image", missing, "--data", str(tmp_path), "--role", role_arn]) == 2
+    err = capsys.readouterr().err
+    assert f"Image {missing} is not in ECR (ImageNotFoundException)" in err
+    assert "byoc push --repository byoc --tag v2" in err
+
+
+def test_train_without_a_role_says_how_to_give_one(moto_endpoint, ecr_image, tmp_path, capsys):
+    make_dataset(tmp_path)
+    assert main(["train", "--image", ecr_image, "--data", str(tmp_path)]) == 2
+    assert "SAGEMAKER_ROLE_ARN" in capsys.readouterr().err
+
+
+def test_train_role_comes_from_the_environment(moto_endpoint, ecr_image, role_arn, tmp_path,
+                                               monkeypatch):
+    make_dataset(tmp_path)
+    monkeypatch.setenv("SAGEMAKER_ROLE_ARN", role_arn)
+    assert main(["train", "--image", ecr_image, "--data", str(tmp_path), "--job-name", "env-job",
+                 "--no-wait"]) == 0
+    desc = boto3.client("sagemaker").describe_training_job(TrainingJobName="env-job")
+    assert desc["RoleArn"] == role_arn
+
+
+def test_unknown_region_and_missing_credentials_are_user_errors(moto_endpoint, ecr_image,
+                                                                role_arn, tmp_path, capsys,
+                                                                monkeypatch):
+    args = ["train", "--image", ecr_image, "--data", str(tmp_path), "--role", role_arn]
+    assert main([*args, "--region", "mars-north-1"]) == 2
+    assert "Unknown AWS region 'mars-north-1'" in capsys.readouterr().err
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    # No instance metadata service here: keep botocore from waiting for one.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert main(args) == 2
+    assert "No AWS credentials found" in capsys.readouterr().err
+
+
+def test_tune_creates_a_tuning_job_over_the_search_space(moto_recorder, ecr_image, role_arn,
+                                                         tmp_path, capsys):
+    make_dataset(tmp_path)
+    code = main(["tune", "--image", ecr_image, "--data", str(tmp_path), "--role", role_arn,
+                 "--job-name", "sign-tune", "--hp", "epochs=3", "--hp", "model=vgg",
+                 "--max-jobs", "6", "--max-parallel-jobs", "2"])
+    assert code == 0
+    desc = boto3.client("sagemaker").describe_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName="sign-tune")
+    config = desc["HyperParameterTuningJobConfig"]
+    assert config["HyperParameterTuningJobObjective"] == {"Type": "Maximize",
+                                                          "MetricName": OBJECTIVE_METRIC}
+    assert config["ResourceLimits"]["MaxNumberOfTrainingJobs"] == 6
+    assert config["ResourceLimits"]["MaxParallelTrainingJobs"] == 2
+    ranges = config["ParameterRanges"]
+    assert ranges["ContinuousParameterRanges"] == [
+        {"Name": "learning_rate", "MinValue": "0.0001", "MaxValue": "0.01",
+         "ScalingType": "Logarithmic"}]
+    categorical = {r["Name"]: r["Values"] for r in ranges["CategoricalParameterRanges"]}
+    # `model` and `epochs` were fixed with --hp, so they are static, not searched.
+    assert "model" not in categorical and ranges["IntegerParameterRanges"] == []
+    assert categorical["batch_size"] == ["32", "64", "128"]
+    definition = desc["TrainingJobDefinition"]
+    assert definition["StaticHyperParameters"] == {"epochs": "3", "model": "vgg"}
+    assert definition["AlgorithmSpecification"]["TrainingImage"] == ecr_image
+    (request,) = moto_recorder.calls("SageMaker.CreateHyperParameterTuningJob")
+    assert (request["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"]
+            == METRIC_DEFINITIONS)
+    assert "sign-tune" in capsys.readouterr().out + desc["HyperParameterTuningJobName"]
+
+
+def test_every_tuning_range_value_is_a_valid_hyperparameter():
+    for r in jobs.CATEGORICAL_RANGES:
+        for value in r["Values"]:
+            hyperparams.parse({r["Name"]: value})
+    for r in jobs.CONTINUOUS_RANGES + jobs.INTEGER_RANGES:
+        hyperparams.parse({r["Name"]: r["MinValue"]})
+        hyperparams.parse({r["Name"]: r["MaxValue"]})
+    assert {r["Name"] for r in jobs.CATEGORICAL_RANGES} >= {"model", "batch_size"}
+    assert next(r for r in jobs.CATEGORICAL_RANGES
+                if r["Name"] == "model")["Values"] == list(hyperparams.MODEL_NAMES)
