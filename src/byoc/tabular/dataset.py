@@ -16,7 +16,6 @@ from byoc.errors import UserError
 from byoc.tabular import objectives
 
 MIN_ROWS = 10  # fewer rows cannot be split into cross-validation folds that mean anything
-REGRESSION_MIN_DISTINCT = 10  # a numeric target with more distinct values is a regression target
 ID_DISTINCT_SHARE = 0.95
 
 
@@ -71,12 +70,8 @@ def check_target(columns: list[str], target: str, source: str) -> None:
 
 
 def infer_problem_type(y: pd.Series) -> str:
-    """Autopilot's rule of thumb: many distinct numbers → Regression; 2 classes → Binary."""
-    distinct = y.nunique()
-    if pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y):
-        if distinct > REGRESSION_MIN_DISTINCT:
-            return objectives.REGRESSION
-    return objectives.BINARY if distinct == 2 else objectives.MULTICLASS
+    numeric = pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
+    return objectives.infer_problem_type(y.nunique(), numeric)
 
 
 def _is_id_like(column: pd.Series) -> bool:

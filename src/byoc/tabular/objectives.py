@@ -26,9 +26,18 @@ DEFAULT_OBJECTIVE = {problem: names[0] for problem, names in OBJECTIVES.items()}
 # Error metrics: lower is better. Everything else is maximized.
 MINIMIZED = frozenset({"MSE", "RMSE", "MAE"})
 
+REGRESSION_MIN_DISTINCT = 10  # a numeric target with more distinct values is a regression target
+
 
 def is_classification(problem_type: str) -> bool:
     return problem_type in (BINARY, MULTICLASS)
+
+
+def infer_problem_type(distinct: int, numeric: bool) -> str:
+    """Autopilot's rule of thumb: many distinct numbers → Regression; 2 classes → Binary."""
+    if numeric and distinct > REGRESSION_MIN_DISTINCT:
+        return REGRESSION
+    return BINARY if distinct == 2 else MULTICLASS
 
 
 def check_problem_type(problem_type: str) -> str:

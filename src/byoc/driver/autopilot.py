@@ -1,0 +1,584 @@
+"""`byoc autopilot`: SageMaker Autopilot (AutoML V2) jobs for tabular baselines, and the offline
+Autopilot-style baseline beside them (`local`, `predict`, `insurance`).
+
+Every AWS call goes through boto3's SageMaker client rather than the SDK's AutoMLJobV2 resource:
+the leaderboard and the deployment need the plain client anyway, so one client keeps every path
+the same and testable with botocore's Stubber, and the CLI does not pay the SDK's import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from byoc.driver.aws import Aws
+from byoc.errors import UserError
+from byoc.tabular import objectives
+
+CSV_CONTENT_TYPE = "text/csv;header=present"
+JOB_ENDED = ("Completed", "Failed", "Stopped")
+MODES = ("AUTO", "ENSEMBLING", "HYPERPARAMETER_TUNING")
+# Lower than Autopilot's own defaults (250 candidates, 30 days) so a first run has a bounded cost.
+DEFAULT_MAX_CANDIDATES = 10
+DEFAULT_MAX_RUNTIME = 4 * 3600
+WAIT_MARGIN = 1800  # how long past the job's own limit the client keeps waiting by default
+POLL_SECONDS = 30.0
+HEADER_PROBE_BYTES = 64 * 1024  # enough of an S3 object to read its header row
+S3_PREFIX = "byoc/autopilot"
+
+
+class WaitTimeout(Exception):
+    """The job was still running when the client stopped waiting."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Client-side checks
+
+
+def _header(text: str, source: str) -> list[str]:
+    rows = csv.reader(io.StringIO(text))
+    header = next(rows, None)
+    if not header or not any(cell.strip() for cell in header):
+        raise UserError(f"{source} is empty. Pass a CSV with a header row and data rows.")
+    if next(rows, None) is None:
+        raise UserError(f"{source} has a header but no data rows.")
+    return [cell.strip() for cell in header]
+
+
+def _local_problem_type(path: Path, target: str) -> str:
+    """The problem type from the target column's values, read with the csv module."""
+    values = set()
+    with path.open(newline="") as fh:
+        for row in csv.DictReader(fh, skipinitialspace=True):
+            value = (row.get(target) or "").strip()
+            if value:
+                values.add(value)
+    try:
+        numeric = all(float(v) == float(v) for v in values)
+    except ValueError:
+        numeric = False
+    if len(values) < 2:
+        raise UserError(f"Target '{target}' in {path} has fewer than two distinct values: there "
+                        "is nothing to learn. Check that --target names the right column.")
+    return objectives.infer_problem_type(len(values), numeric)
+
+
+def check_csv(aws: Aws | None, source: str, target: str) -> list[str]:
+    """The CSV's header, after checking that it names `target`; S3 objects are probed, not read."""
+    if source.startswith("s3://"):
+        from byoc.driver.aws import split_s3_uri, translate_errors
+
+        bucket, key = split_s3_uri(source)
+        s3 = aws.client("s3")
+        with translate_errors():
+            try:
+                body = s3.get_object(Bucket=bucket, Key=key,
+                                     Range=f"bytes=0-{HEADER_PROBE_BYTES - 1}")["Body"].read()
+            except s3.exceptions.NoSuchKey:
+                raise UserError(f"{source} does not exist. Pass an existing CSV object.") from None
+        text = body.decode("utf-8", errors="replace")
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise UserError(f"{source} does not exist or is not a file. Pass a CSV file with a "
+                            "header, or an s3:// URI.")
+        with path.open(newline="") as fh:
+            text = fh.read(HEADER_PROBE_BYTES)
+    header = _header(text, source)
+    if target not in header:
+        raise UserError(f"Target column '{target}' is not in {source}. Its columns are: "
+                        f"{', '.join(header)}. Pass one of them with --target.")
+    return header
+
+
+def check_job_name(name: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}", name):
+        raise UserError(f"Job name '{name}' is not valid: use 1-32 letters, digits and hyphens, "
+                        "starting and ending with a letter or digit.")
+    return name
+
+
+# ---------------------------------------------------------------------------------------------
+# The job
+
+
+def job_request(*, name: str, data_uri: str, output_uri: str, target: str, role: str,
+                problem_type: str | None, objective: str | None, mode: str,
+                max_candidates: int | None, max_runtime: int | None) -> dict:
+    """The create_auto_ml_job_v2 arguments for a tabular job."""
+    criteria = {}
+    if max_candidates:
+        criteria["MaxCandidates"] = max_candidates
+    if max_runtime:
+        criteria["MaxAutoMLJobRuntimeInSeconds"] = max_runtime
+    tabular = {"TargetAttributeName": target, "CompletionCriteria": criteria, "Mode": mode}
+    if problem_type:
+        tabular["ProblemType"] = problem_type
+    request = {
+        "AutoMLJobName": name,
+        "AutoMLJobInputDataConfig": [{
+            "ChannelType": "training",
+            "ContentType": CSV_CONTENT_TYPE,
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": data_uri}},
+        }],
+        "OutputDataConfig": {"S3OutputPath": output_uri},
+        "AutoMLProblemTypeConfig": {"TabularJobConfig": tabular},
+        "RoleArn": role,
+    }
+    if objective:
+        request["AutoMLJobObjective"] = {"MetricName": objective}
+    return request
+
+
+def start(aws: Aws, *, csv_source: str, target: str, role: str, name: str,
+          problem_type: str | None = None, objective: str | None = None, mode: str = "AUTO",
+          max_candidates: int | None = DEFAULT_MAX_CANDIDATES,
+          max_runtime: int | None = DEFAULT_MAX_RUNTIME, output: str | None = None) -> dict:
+    """Check the inputs, upload a local CSV, create the job; return the request sent."""
+    from byoc.driver.aws import ensure_bucket, translate_errors, upload_file
+
+    check_job_name(name)
+    if mode not in MODES:
+        raise UserError(f"--mode must be one of {', '.join(MODES)}, not '{mode}'.")
+    objective = objectives.resolve_objective(problem_type, objective)
+    check_csv(aws, csv_source, target)
+    if problem_type is None and not csv_source.startswith("s3://"):
+        problem_type = _local_problem_type(Path(csv_source), target)
+        objective = objectives.resolve_objective(problem_type, objective)
+    bucket = aws.default_bucket
+    if output is None or not csv_source.startswith("s3://"):
+        ensure_bucket(aws, bucket)
+    prefix = f"s3://{bucket}/{S3_PREFIX}/{name}"
+    data_uri = csv_source
+    if not csv_source.startswith("s3://"):
+        data_uri = upload_file(aws, Path(csv_source), f"{prefix}/input/{Path(csv_source).name}")
+    request = job_request(name=name, data_uri=data_uri, output_uri=output or f"{prefix}/output",
+                          target=target, role=role, problem_type=problem_type,
+                          objective=objective, mode=mode, max_candidates=max_candidates,
+                          max_runtime=max_runtime)
+    with translate_errors():
+        aws.client("sagemaker").create_auto_ml_job_v2(**request)
+    return request
+
+
+def describe(sagemaker, name: str) -> dict:
+    from byoc.driver.aws import translate_errors
+
+    with translate_errors():
+        try:
+            return sagemaker.describe_auto_ml_job_v2(AutoMLJobName=name)
+        except sagemaker.exceptions.ResourceNotFound:
+            raise UserError(f"No Autopilot job named '{name}'. List them with "
+                            "`aws sagemaker list-auto-ml-jobs`.") from None
+
+
+def wait(sagemaker, name: str, *, timeout: float, interval: float = POLL_SECONDS,
+         stream=None, clock: Callable[[], float] = time.monotonic,
+         sleep: Callable[[float], None] = time.sleep) -> dict:
+    """Follow the job's secondary status until it ends; WaitTimeout after `timeout` seconds."""
+    from byoc.driver.progress import StatusLine, wait_for
+
+    deadline = clock() + timeout
+    line = StatusLine(f"autopilot {name}", stream=stream, clock=clock)
+
+    def pause(seconds: float) -> None:
+        # The deadline lives in the pause so the generic poll loop needs no timeout of its own.
+        if clock() >= deadline:
+            raise WaitTimeout(name)
+        sleep(min(seconds, max(deadline - clock(), 0.0)))
+
+    desc = wait_for(lambda: describe(sagemaker, name), lambda d: d["AutoMLJobStatus"], JOB_ENDED,
+                    on_poll=lambda d: line.update(d["AutoMLJobStatus"],
+                                                  d.get("AutoMLJobSecondaryStatus", "")),
+                    interval=interval, sleep=pause)
+    if desc["AutoMLJobStatus"] == "Failed":
+        raise UserError(f"Autopilot job {name} failed: {desc.get('FailureReason') or 'no reason'}"
+                        ". Fix the data or the settings it names and start a new job.")
+    return desc
+
+
+def stop(sagemaker, name: str) -> None:
+    from byoc.driver.aws import translate_errors
+
+    with translate_errors():
+        sagemaker.stop_auto_ml_job(AutoMLJobName=name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Candidates
+
+
+def list_candidates(sagemaker, name: str, candidate: str | None = None) -> list[dict]:
+    from byoc.driver.aws import translate_errors
+
+    kwargs = {"AutoMLJobName": name}
+    if candidate:
+        kwargs["CandidateNameEquals"] = candidate
+    found: list[dict] = []
+    with translate_errors():
+        for page in sagemaker.get_paginator("list_candidates_for_auto_ml_job").paginate(**kwargs):
+            found.extend(page["Candidates"])
+    return found
+
+
+def rank(candidates: list[dict]) -> list[dict]:
+    """Best first by the objective (its Type says which way); unscored candidates last."""
+    def key(c: dict) -> tuple[int, float]:
+        metric = c.get("FinalAutoMLJobObjectiveMetric")
+        if not metric or "Value" not in metric:
+            return (1, 0.0)
+        value = float(metric["Value"])
+        return (0, value if metric.get("Type") == "Minimize" else -value)
+
+    return sorted(candidates, key=key)
+
+
+def _duration(c: dict) -> str:
+    start, end = c.get("CreationTime"), c.get("EndTime")
+    if not (isinstance(start, datetime) and isinstance(end, datetime)):
+        return "-"
+    seconds = int((end - start).total_seconds())
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def leaderboard_lines(candidates: list[dict], top: int | None = None) -> list[str]:
+    ranked = rank(candidates)[:top] if top else rank(candidates)
+    if not ranked:
+        return ["No candidates yet."]
+    rows = [("#", "candidate", "objective", "value", "status", "time")]
+    for i, c in enumerate(ranked, 1):
+        metric = c.get("FinalAutoMLJobObjectiveMetric") or {}
+        value = metric.get("Value")
+        rows.append((str(i), c["CandidateName"], metric.get("MetricName", "-"),
+                     "-" if value is None else f"{float(value):.6g}",
+                     c.get("CandidateStatus", "-"), _duration(c)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
+            for r in rows]
+
+
+def artifact_lines(desc: dict) -> list[str]:
+    """Where the notebooks and reports of a job and its best candidate are."""
+    found = {}
+    artifacts = desc.get("AutoMLJobArtifacts") or {}
+    found["Candidate definition notebook"] = artifacts.get("CandidateDefinitionNotebookLocation")
+    found["Data exploration notebook"] = artifacts.get("DataExplorationNotebookLocation")
+    locations = ((desc.get("BestCandidate") or {}).get("CandidateProperties") or {}).get(
+        "CandidateArtifactLocations") or {}
+    found["Explainability report"] = locations.get("Explainability")
+    found["Model insights report"] = locations.get("ModelInsights")
+    return [f"{label}: {uri}" for label, uri in found.items() if uri]
+
+
+def status_lines(desc: dict) -> list[str]:
+    tabular = desc.get("AutoMLProblemTypeConfig", {}).get("TabularJobConfig", {})
+    resolved = desc.get("ResolvedAttributes", {})
+    problem = (resolved.get("AutoMLProblemTypeResolvedAttributes", {})
+               .get("TabularResolvedAttributes", {}).get("TabularProblemType")
+               or tabular.get("ProblemType") or "(being inferred)")
+    objective = (resolved.get("AutoMLJobObjective") or desc.get("AutoMLJobObjective") or {})
+    lines = [
+        f"Job: {desc['AutoMLJobName']}",
+        f"Status: {desc['AutoMLJobStatus']} ({desc.get('AutoMLJobSecondaryStatus', '-')})",
+        f"Target: {tabular.get('TargetAttributeName', '-')}  Problem type: {problem}  "
+        f"Objective: {objective.get('MetricName', '(default)')}",
+    ]
+    if desc.get("FailureReason"):
+        lines.append(f"Failure reason: {desc['FailureReason']}")
+    best = desc.get("BestCandidate")
+    if best:
+        metric = best.get("FinalAutoMLJobObjectiveMetric", {})
+        lines.append(f"Best candidate: {best['CandidateName']}  "
+                     f"{metric.get('MetricName', '')}={metric.get('Value', '-')}")
+    return lines + artifact_lines(desc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Deployment
+
+
+def inference_containers(candidate: dict) -> list[dict]:
+    """The candidate's pipeline (feature engineering, algorithm, label inversion), for CPUs.
+
+    The containers read text/csv rows without a header, features in the training file's order
+    without the target: the format `byoc invoke` sends for a .csv file.
+    """
+    containers = candidate.get("InferenceContainers") or (
+        candidate.get("InferenceContainerDefinitions") or {}).get("CPU")
+    if not containers:
+        raise UserError(f"Candidate {candidate.get('CandidateName')} has no inference containers "
+                        "(it may have failed). Pick another with --candidate.")
+    keys = ("Image", "ModelDataUrl", "Environment")
+    return [{k: c[k] for k in keys if c.get(k)} for c in containers]
+
+
+def find_candidate(sagemaker, name: str, candidate: str | None, desc: dict) -> dict:
+    if candidate is None:
+        best = desc.get("BestCandidate")
+        if not best:
+            raise UserError(f"Autopilot job {name} has no best candidate yet (status "
+                            f"{desc['AutoMLJobStatus']}). Wait for it to complete, or pick a "
+                            "finished one from `byoc autopilot leaderboard` with --candidate.")
+        return best
+    found = list_candidates(sagemaker, name, candidate)
+    if not found:
+        raise UserError(f"Job {name} has no candidate named '{candidate}'. See the names with "
+                        f"`byoc autopilot leaderboard --job-name {name}`.")
+    return found[0]
+
+
+def deploy(aws: Aws, *, job_name: str, endpoint_name: str, candidate: str | None = None,
+           instance_type: str | None = None, role: str | None = None,
+           wait_in_service: bool = True, interval: float | None = None) -> str:
+    """Host a candidate's container pipeline on a real-time endpoint; return the model name."""
+    from byoc.driver import endpoints
+    from byoc.driver.aws import resolve_role, translate_errors
+
+    sagemaker = aws.client("sagemaker")
+    desc = describe(sagemaker, job_name)
+    chosen = find_candidate(sagemaker, job_name, candidate, desc)
+    containers = inference_containers(chosen)
+    role = resolve_role(role or desc.get("RoleArn"))
+    model_name = f"{endpoint_name}-{time.strftime('%Y%m%d-%H%M%S')}"[:63]
+    with translate_errors():
+        sagemaker.create_model(ModelName=model_name, Containers=containers,
+                               ExecutionRoleArn=role)
+    endpoints.deploy(aws, endpoint_name, model_name=model_name,
+                     instance_type=instance_type or endpoints.DEFAULT_INSTANCE_TYPE)
+    if wait_in_service:
+        endpoints.wait_for_endpoint(sagemaker, endpoint_name, interval=interval)
+    return model_name
+
+
+# ---------------------------------------------------------------------------------------------
+# Command handlers
+
+
+def _connect(args: argparse.Namespace) -> Aws:
+    from byoc.driver.aws import connect
+
+    return connect(region=args.region, profile=args.profile)
+
+
+def _print(lines: list[str]) -> None:
+    print("\n".join(lines))
+
+
+def _finish(aws: Aws, name: str, desc: dict, top: int) -> None:
+    """What a user wants when a job ends: status, leaderboard, and where the reports are."""
+    sagemaker = aws.client("sagemaker")
+    _print(status_lines(desc))
+    print()
+    _print(leaderboard_lines(list_candidates(sagemaker, name), top))
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    from byoc.driver.aws import resolve_role
+    from byoc.driver.jobs import job_name
+
+    aws = _connect(args)
+    name = args.job_name or job_name("autopilot")
+    request = start(aws, csv_source=args.csv, target=args.target, role=resolve_role(args.role),
+                    name=name, problem_type=args.problem_type, objective=args.objective,
+                    mode=args.mode, max_candidates=args.max_candidates,
+                    max_runtime=args.max_runtime, output=args.output)
+    tabular = request["AutoMLProblemTypeConfig"]["TabularJobConfig"]
+    print(f"Started Autopilot job {name} ({tabular.get('ProblemType', 'problem type inferred')}, "
+          f"objective {request.get('AutoMLJobObjective', {}).get('MetricName', 'default')}); "
+          f"output {request['OutputDataConfig']['S3OutputPath']}")
+    if args.no_wait:
+        print(f"Follow it with: byoc autopilot status --job-name {name}")
+        return 0
+    return _follow(aws, name, args)
+
+
+def _follow(aws: Aws, name: str, args: argparse.Namespace) -> int:
+    sagemaker = aws.client("sagemaker")
+    timeout = args.timeout or (args.max_runtime or DEFAULT_MAX_RUNTIME) + WAIT_MARGIN
+    try:
+        desc = wait(sagemaker, name, timeout=timeout, interval=args.poll)
+    except WaitTimeout:
+        if args.stop_on_timeout:
+            stop(sagemaker, name)
+            print(f"Job {name} was still running after {timeout:g}s; stop requested.",
+                  file=sys.stderr)
+        else:
+            print(f"Job {name} is still running after {timeout:g}s; it was left running. "
+                  f"Follow it with `byoc autopilot status --job-name {name}`, or pass "
+                  "--stop-on-timeout next time to stop it.", file=sys.stderr)
+        return 1
+    _finish(aws, name, desc, args.top)
+    return 0 if desc["AutoMLJobStatus"] == "Completed" else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    aws = _connect(args)
+    if args.wait:
+        return _follow(aws, args.job_name, args)
+    _print(status_lines(describe(aws.client("sagemaker"), args.job_name)))
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    aws = _connect(args)
+    sagemaker = aws.client("sagemaker")
+    describe(sagemaker, args.job_name)
+    _print(leaderboard_lines(list_candidates(sagemaker, args.job_name), args.top))
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    aws = _connect(args)
+    model = deploy(aws, job_name=args.job_name, endpoint_name=args.endpoint_name,
+                   candidate=args.candidate, instance_type=args.instance_type, role=args.role,
+                   wait_in_service=not args.no_wait)
+    state = "is being created" if args.no_wait else "is InService"
+    print(f"Endpoint {args.endpoint_name} {state} (model {model}). It takes text/csv rows "
+          f"without a header and without the target column: byoc invoke --endpoint "
+          f"{args.endpoint_name} ROWS.csv")
+    return 0
+
+
+def cmd_local(args: argparse.Namespace) -> int:
+    from byoc.tabular import baseline
+
+    summary = baseline.run(args.csv, args.target, args.out, problem_type=args.problem_type,
+                           objective=args.objective, time_budget=args.time_budget,
+                           seed=args.seed, folds=args.folds, max_candidates=args.max_candidates)
+    metrics = ", ".join(f"{k}={v:.4g}" for k, v in summary["metrics"].items())
+    print(f"Best: {summary['best_candidate']} ({summary['problem_type']}, "
+          f"{summary['objective']}); cross-validated {metrics}")
+    print(f"Wrote {args.out}/: {baseline.LEADERBOARD_FILE}, {baseline.SUMMARY_FILE}, "
+          f"{baseline.REPORT_FILE}, {baseline.MODEL_FILE}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from byoc.tabular import baseline
+
+    baseline.write_predictions(baseline.predict(args.model, args.csv))
+    return 0
+
+
+def cmd_insurance(args: argparse.Namespace) -> int:
+    from byoc.tabular import insurance
+
+    path = insurance.write_csv(Path(args.out), rows=args.rows, seed=args.seed)
+    print(f"Wrote {args.rows} rows to {path} (target column: {insurance.TARGET})")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got '{text}'") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    aws_flags = argparse.ArgumentParser(add_help=False)
+    group = aws_flags.add_argument_group("AWS")
+    group.add_argument("--region", help="AWS region (default: AWS_REGION, config, us-east-1)")
+    group.add_argument("--profile", help="AWS profile (default: AWS_PROFILE)")
+
+    follow = argparse.ArgumentParser(add_help=False)
+    group = follow.add_argument_group("waiting")
+    group.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
+                       help="stop waiting after this long (default: --max-runtime + 30 min)")
+    group.add_argument("--stop-on-timeout", action="store_true",
+                       help="stop the job when the wait times out (default: leave it running)")
+    group.add_argument("--poll", type=_positive_float, default=POLL_SECONDS, metavar="SECONDS",
+                       help=argparse.SUPPRESS)
+    group.add_argument("--top", type=_positive_int, default=10,
+                       help="leaderboard rows to show at the end")
+
+    problem = argparse.ArgumentParser(add_help=False)
+    problem.add_argument("--problem-type", choices=objectives.PROBLEM_TYPES,
+                         help="default: inferred from the target column")
+    problem.add_argument("--objective", help="metric to optimize; default MSE (regression), "
+                                             "F1 (binary), Accuracy (multiclass)")
+
+    autopilot = subparsers.add_parser(
+        "autopilot", help="tabular baselines: SageMaker Autopilot, or the same steps offline")
+    sub = autopilot.add_subparsers(dest="autopilot_command", metavar="ACTION", required=True)
+
+    p = sub.add_parser("start", parents=[problem, follow, aws_flags],
+                       help="upload a CSV and run an Autopilot (AutoML V2) job")
+    p.add_argument("--csv", required=True, metavar="FILE_OR_S3", help="CSV with a header row")
+    p.add_argument("--target", required=True, help="column to predict")
+    p.add_argument("--role", help="SageMaker execution role ARN (default: SAGEMAKER_ROLE_ARN)")
+    p.add_argument("--job-name", help="default byoc-autopilot-DATE-TIME (at most 32 characters)")
+    p.add_argument("--mode", choices=MODES, default="AUTO")
+    p.add_argument("--max-candidates", type=_positive_int, default=DEFAULT_MAX_CANDIDATES)
+    p.add_argument("--max-runtime", type=_positive_int, default=DEFAULT_MAX_RUNTIME,
+                   metavar="SECONDS", help="the whole job's limit")
+    p.add_argument("--output", metavar="S3_URI",
+                   help="default s3://sagemaker-REGION-ACCOUNT/byoc/autopilot/JOB/output")
+    p.add_argument("--no-wait", action="store_true", help="start the job and return")
+    p.set_defaults(func=cmd_start)
+
+    p = sub.add_parser("status", parents=[follow, aws_flags], help="show a job's progress")
+    p.add_argument("--job-name", required=True)
+    p.add_argument("--wait", action="store_true",
+                   help="follow the job until it ends, then show the leaderboard")
+    p.set_defaults(func=cmd_status, max_runtime=None)
+
+    p = sub.add_parser("leaderboard", parents=[aws_flags], help="a job's candidates, best first")
+    p.add_argument("--job-name", required=True)
+    p.add_argument("--top", type=_positive_int)
+    p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("deploy", parents=[aws_flags],
+                       help="host a candidate (default: the best) on a real-time endpoint")
+    p.add_argument("--job-name", required=True)
+    p.add_argument("--candidate", help="candidate name from the leaderboard")
+    p.add_argument("--endpoint-name", required=True)
+    p.add_argument("--instance-type", help="default ml.m5.large")
+    p.add_argument("--role", help="execution role ARN (default: the job's role)")
+    p.add_argument("--no-wait", action="store_true", help="return before it is InService")
+    p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("local", parents=[problem],
+                       help="offline baseline: report, random search, best pipeline")
+    p.add_argument("--csv", required=True, metavar="FILE", help="CSV with a header row")
+    p.add_argument("--target", required=True, help="column to predict")
+    p.add_argument("--out", required=True, metavar="DIR", help="where the results go")
+    p.add_argument("--time-budget", type=_positive_float, default=60.0, metavar="SECONDS",
+                   help="search time; each algorithm's default always runs (default 60)")
+    p.add_argument("--max-candidates", type=_positive_int, help="stop after this many")
+    p.add_argument("--folds", type=_positive_int, default=5, help="k of k-fold CV (default 5)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_local)
+
+    p = sub.add_parser("predict", help="predict with a model from `autopilot local`; CSV to stdout")
+    p.add_argument("--model", required=True, metavar="DIR", help="the --out of autopilot local")
+    p.add_argument("--csv", required=True, metavar="FILE",
+                   help="rows to predict (the target column may be there or not)")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("insurance", help="write the insurance-charges demo table as CSV")
+    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--rows", type=_positive_int, default=1338)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_insurance)
