@@ -1,0 +1,303 @@
+"""Local Docker mode: run an image's `train` and `serve` exactly as SageMaker does, on this machine.
+
+Training lays out a SageMaker-shaped /opt/ml in a temporary directory, bind-mounts it, runs
+`IMAGE train` and packs model.tar.gz and output.tar.gz like SageMaker's local mode. Serving mounts
+a model at /opt/ml/model, runs `IMAGE serve` and publishes its port on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from byoc import bundle, contract
+from byoc.errors import FrameworkError, UserError
+
+CONTAINER_ROOT = "/opt/ml"
+DEFAULT_PORT = 8080
+BIND_TO_PORT_ENV = "SAGEMAKER_BIND_TO_PORT"
+# On scale-in SageMaker sends SIGTERM, then SIGKILL this many seconds later, as `docker stop` does.
+STOP_TIMEOUT = 30
+READY_TIMEOUT = 180.0
+MODEL_ARCHIVE = "model.tar.gz"
+OUTPUT_ARCHIVE = "output.tar.gz"
+
+Stream = Callable[[str], object]
+
+
+def client():
+    """A Docker client that has answered a ping, or a UserError that says what to do instead."""
+    import docker
+
+    try:
+        engine = docker.from_env()
+        engine.ping()
+    except docker.errors.DockerException as exc:
+        raise UserError(
+            f"No Docker engine answers ({exc}). Start Docker, or run without --image to use "
+            "process mode (`byoc local train --data DIR --output DIR` runs the trainer in a "
+            "process on this machine)."
+        ) from None
+    return engine
+
+
+def _require_image(engine, image: str) -> None:
+    import docker
+
+    try:
+        engine.images.get(image)
+    except docker.errors.ImageNotFound:
+        raise UserError(
+            f"Image '{image}' is not in the local Docker engine. Build it first: `make image` "
+            f"(tags byoc:cpu) or `docker build -t {image} .`"
+        ) from None
+
+
+def _device_requests(gpus: bool) -> list:
+    import docker
+
+    return [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])] if gpus else []
+
+
+def _follow(container, stream: Stream) -> None:
+    """Pass the container's output to `stream` line by line until it exits."""
+    pending = b""
+    for chunk in container.logs(stream=True, follow=True):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            stream(line.decode(errors="replace"))
+    if pending:
+        stream(pending.decode(errors="replace"))
+
+
+def _pack(src: Path, archive: Path) -> None:
+    """Tar the contents of `src` (not `src` itself), as SageMaker packs model.tar.gz."""
+    partial = archive.with_name(archive.name + ".partial")
+    with tarfile.open(partial, "w:gz") as tar:
+        for entry in sorted(src.iterdir()) if src.is_dir() else []:
+            tar.add(entry, arcname=entry.name)
+    partial.replace(archive)
+
+
+def _give_back(engine, image: str, root: Path) -> None:
+    """Files the container wrote as root become the caller's, so they can be removed later."""
+    if os.getuid() == 0:
+        return
+    engine.containers.run(
+        image, ["chown", "-R", f"{os.getuid()}:{os.getgid()}", CONTAINER_ROOT],
+        volumes={str(root): {"bind": CONTAINER_ROOT, "mode": "rw"}}, remove=True,
+    )
+
+
+def train(
+    image: str,
+    data_channels: Mapping[str, str | os.PathLike],
+    output_dir: str | os.PathLike,
+    hyperparameters: Mapping[str, object] | None = None,
+    stream: Stream = print,
+    *,
+    env: Mapping[str, str] | None = None,
+    gpus: bool = False,
+) -> int:
+    """Run `IMAGE train` over a SageMaker-shaped /opt/ml; return the container's exit code.
+
+    Leaves model.tar.gz (the contents of /opt/ml/model) and output.tar.gz (/opt/ml/output: data/,
+    success or failure) in `output_dir`, as SageMaker's local mode does, even when training fails.
+    """
+    output_dir = Path(output_dir)
+    existing = [output_dir / n for n in (MODEL_ARCHIVE, OUTPUT_ARCHIVE)
+                if (output_dir / n).exists()]
+    if existing:
+        raise UserError(
+            f"{', '.join(map(str, existing))} already exist(s); choose a new --output directory "
+            "or move them away, so that no earlier result is overwritten."
+        )
+    engine = client()
+    _require_image(engine, image)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="byoc-train-") as tmp:
+        root = Path(tmp) / "ml"
+        paths = contract.prepare(root, data_channels, hyperparameters, link=False)
+        container = engine.containers.run(
+            image, ["train"], detach=True,
+            name=f"byoc-train-{uuid.uuid4().hex[:8]}",
+            volumes={str(root): {"bind": CONTAINER_ROOT, "mode": "rw"}},
+            environment={"TRAINING_JOB_NAME": "byoc-local", **(env or {})},
+            device_requests=_device_requests(gpus),
+        )
+        try:
+            _follow(container, stream)
+            exit_code = int(container.wait()["StatusCode"])
+        except KeyboardInterrupt:
+            # As StopTrainingJob does: SIGTERM, so the trainer can checkpoint, then SIGKILL.
+            container.stop(timeout=120)
+            raise
+        finally:
+            container.remove(force=True)
+            _give_back(engine, image, root)
+        _pack(paths.model_dir, output_dir / MODEL_ARCHIVE)
+        _pack(paths.output_dir, output_dir / OUTPUT_ARCHIVE)
+        if exit_code != 0:
+            reason = (paths.failure_file.read_text().strip() if paths.failure_file.exists()
+                      else "the container wrote no /opt/ml/output/failure")
+            stream(f"Training failed (exit code {exit_code}): {reason}")
+        stream(f"Wrote {output_dir / MODEL_ARCHIVE} and {output_dir / OUTPUT_ARCHIVE}")
+    return exit_code
+
+
+def _model_dir(model: Path, scratch: Path) -> Path:
+    """The model as a directory: a model.tar.gz is extracted into `scratch`, as SageMaker does."""
+    if not model.exists():
+        raise UserError(f"--model {model} does not exist; pass a model.tar.gz or a model dir.")
+    if model.is_file():
+        if not tarfile.is_tarfile(model):
+            raise UserError(f"--model {model} is neither a directory nor a tar archive.")
+        with tarfile.open(model) as tar:
+            # The "data" filter (Python 3.10.12+) refuses absolute paths and links out of scratch.
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tar.extractall(scratch, **safe)
+        model = scratch
+    bundle.ModelSpec.read(model)  # a clear error now beats a container that never gets healthy
+    return model.resolve()
+
+
+@dataclass
+class Server:
+    """A running `IMAGE serve` container, reachable at `url`."""
+
+    container: object  # docker.models.containers.Container
+    url: str
+    _scratch: tempfile.TemporaryDirectory = field(repr=False)
+
+    def logs(self) -> str:
+        return self.container.logs().decode(errors="replace")
+
+    def stop(self, timeout: int = STOP_TIMEOUT) -> int:
+        """`docker stop` (SIGTERM, then SIGKILL after `timeout` s), remove; return the exit code."""
+        try:
+            self.container.stop(timeout=timeout)
+            return int(self.container.wait()["StatusCode"])
+        finally:
+            self.container.remove(force=True)
+            self._scratch.cleanup()
+
+
+def _published_port(container, container_port: int) -> int:
+    container.reload()
+    bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{container_port}/tcp") or []
+    if not bindings:
+        raise FrameworkError(f"Docker did not publish port {container_port}; see `docker ps`.")
+    return int(bindings[0]["HostPort"])
+
+
+def _wait_ready(container, url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.status not in ("created", "running"):
+            raise FrameworkError(
+                f"The serve container exited before answering /ping. Its log:\n"
+                f"{container.logs().decode(errors='replace')}"
+            )
+        try:
+            with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    raise FrameworkError(
+        f"The serve container did not answer {url}/ping with 200 within {timeout:.0f} s. "
+        f"Its log:\n{container.logs().decode(errors='replace')}"
+    )
+
+
+def start(
+    image: str,
+    model: str | os.PathLike,
+    port: int | None = DEFAULT_PORT,
+    *,
+    env: Mapping[str, str] | None = None,
+    gpus: bool = False,
+    ready_timeout: float = READY_TIMEOUT,
+) -> Server:
+    """Start `IMAGE serve` with `model` at /opt/ml/model; return once /ping answers 200.
+
+    The container listens on 8080, or on `env["SAGEMAKER_BIND_TO_PORT"]`; that port is published
+    on 127.0.0.1:`port` (`port=None` lets Docker choose a free one). Call `Server.stop()`.
+    """
+    import docker
+
+    engine = client()
+    _require_image(engine, image)
+    scratch = tempfile.TemporaryDirectory(prefix="byoc-model-")
+    try:
+        model_dir = _model_dir(Path(model), Path(scratch.name))
+        env = dict(env or {})
+        container_port = int(env.get(BIND_TO_PORT_ENV, DEFAULT_PORT))
+        try:
+            container = engine.containers.run(
+                image, ["serve"], detach=True,
+                name=f"byoc-serve-{uuid.uuid4().hex[:8]}",
+                volumes={str(model_dir): {"bind": f"{CONTAINER_ROOT}/model", "mode": "ro"}},
+                ports={f"{container_port}/tcp": ("127.0.0.1", port)},
+                environment=env,
+                device_requests=_device_requests(gpus),
+            )
+        except docker.errors.APIError as exc:
+            if "allocated" in str(exc) or "in use" in str(exc):
+                raise UserError(f"Port {port} is in use; pick another with --port.") from None
+            raise
+    except BaseException:
+        scratch.cleanup()
+        raise
+    server = Server(container, "", scratch)
+    try:
+        server.url = f"http://127.0.0.1:{_published_port(container, container_port)}"
+        _wait_ready(container, server.url, ready_timeout)
+    except BaseException:
+        server.stop(timeout=5)
+        raise
+    return server
+
+
+@contextmanager
+def running(image: str, model: str | os.PathLike, port: int | None = None,
+            **kwargs) -> Iterator[Server]:
+    """`start`, then `stop` on leaving the block: for tests and scripts."""
+    server = start(image, model, port, **kwargs)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def serve(
+    image: str,
+    model: str | os.PathLike,
+    port: int = DEFAULT_PORT,
+    stream: Stream = print,
+    *,
+    env: Mapping[str, str] | None = None,
+    gpus: bool = False,
+) -> int:
+    """Serve until Ctrl-C or until the container exits, streaming its log; return its exit code."""
+    server = start(image, model, port, env=env, gpus=gpus)
+    stream(f"Serving {image} at {server.url} (POST {server.url}/invocations); Ctrl-C stops it.")
+    stream(f"Try: curl -s {server.url}/ping && echo healthy")
+    try:
+        _follow(server.container, stream)
+    except KeyboardInterrupt:
+        stream("Stopping (SIGTERM, then SIGKILL after 30 s, as SageMaker does)...")
+    return server.stop()
+
