@@ -1,0 +1,232 @@
+"""The real `train` executable under SageMaker's training contract, on a temporary /opt/ml.
+
+Nothing is mocked: TensorFlow trains for real (small data, few epochs), and the tests read what
+`train` leaves behind exactly as SageMaker and `serve` would.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import pickle
+import re
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from byoc import contract, metrics
+from byoc.bundle import MODEL_FILE, ModelSpec
+from tests.conftest import TRAIN_EXE, exe_env, run_train
+
+
+def _metric_values(stdout: str) -> dict[str, list[float]]:
+    """What SageMaker's metric_definitions would extract from the log."""
+    found: dict[str, list[float]] = {}
+    for line in stdout.splitlines():
+        for d in metrics.METRIC_DEFINITIONS:
+            m = re.search(d["Regex"], line)
+            if m:
+                found.setdefault(d["Name"], []).append(float(m.group(1)))
+    return found
+
+
+def _tiny_folders(root, classes=3, per_class=12, size=20, seed=0):
+    """A small, easy class-folder data set: each class a distinct colour plus noise."""
+    rng = np.random.default_rng(seed)
+    for c in range(classes):
+        d = root / f"class_{c}"
+        d.mkdir(parents=True)
+        for i in range(per_class):
+            img = rng.integers(0, 60, (size, size, 3)).astype(np.uint8)
+            img[..., c % 3] += 170
+            Image.fromarray(img).save(d / f"{i}.png")
+    return root
+
+
+# ------------------------------------------------------------------------- the whole happy path
+
+def test_train_leaves_a_servable_model(trained_run, synth_data_dir):
+    paths, _ = trained_run
+    assert (paths.model_dir / MODEL_FILE).is_file()
+    spec = ModelSpec.read(paths.model_dir)
+    assert spec.num_classes == 43 and spec.input_shape == (32, 32, 3)
+    assert spec.class_names[14] == "Stop" and spec.top_k == 3 and spec.architecture == "lenet"
+    assert paths.success_file.exists() and not paths.failure_file.exists()
+    # Checkpoints each epoch, resumable state.
+    state = json.loads((paths.checkpoint_dir / "state.json").read_text())
+    assert state["epoch"] == 3 and len(state["history"]["loss"]) == 3
+
+
+def test_train_writes_the_evaluation_report(trained_run):
+    out = trained_run[0].output_data_dir
+    values = json.loads((out / "metrics.json").read_text())
+    for split in ("train", "validation", "test"):
+        for key in (f"{split}_accuracy", f"{split}_loss", f"{split}_top_3_accuracy"):
+            assert 0 <= values[key] <= (1 if "accuracy" in key else 100), key
+        assert values[f"{split}_top_3_accuracy"] >= values[f"{split}_accuracy"]
+        assert (out / f"confusion_matrix_{split}.png").stat().st_size > 10_000
+        with open(out / f"confusion_matrix_{split}.csv") as f:
+            rows = list(csv.reader(f))
+        assert len(rows) == 44 and "Stop" in rows[0]
+    for name in ("training_curves.png", "class_distribution.png", "class_distribution.csv",
+                 "report.md"):
+        assert (out / name).stat().st_size > 0, name
+    assert any(out.glob("per_class_test.*")) and any(out.glob("confident_wrong_test.*"))
+
+
+def test_metric_lines_match_the_published_regexes(trained_run):
+    found = _metric_values(trained_run[1])
+    assert len(found["train:loss"]) == 3 and len(found["validation:accuracy"]) == 3
+    assert len(found["validation:top_k_accuracy"]) == 3
+    values = json.loads((trained_run[0].output_data_dir / "metrics.json").read_text())
+    assert found["test:accuracy"] == [pytest.approx(values["test_accuracy"], abs=1e-5)]
+
+
+def test_config_files_are_logged(trained_run):
+    stdout = trained_run[1]
+    assert "Resource config:" in stdout and '"current_host": "algo-1"' in stdout
+    assert "Input data config:" in stdout and "Channel train:" in stdout
+
+
+# ---------------------------------------------------------------------------------- bad input
+
+def _failure(root) -> str:
+    return contract.Paths(root).failure_file.read_text()
+
+
+def test_bad_hyperparameter_fails_with_a_reason(tmp_path):
+    data = _tiny_folders(tmp_path / "data")
+    result = run_train(tmp_path / "ml", {"train": data}, {"epochs": "three"})
+    assert result.returncode != 0
+    reason = _failure(tmp_path / "ml")
+    assert "'epochs'" in reason and "'three'" in reason and "whole number" in reason
+    assert not contract.Paths(tmp_path / "ml").success_file.exists()
+
+
+def test_unknown_hyperparameter_fails(tmp_path):
+    data = _tiny_folders(tmp_path / "data")
+    result = run_train(tmp_path / "ml", {"train": data}, {"epoch": "3"})
+    assert result.returncode != 0
+    assert "Did you mean 'epochs'" in _failure(tmp_path / "ml")
+
+
+def test_missing_train_channel_fails(tmp_path):
+    data = _tiny_folders(tmp_path / "data")
+    result = run_train(tmp_path / "ml", {"test": data})
+    assert result.returncode != 0
+    assert "'train' (or 'training') channel is missing" in _failure(tmp_path / "ml")
+
+
+def test_empty_channel_fails(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = run_train(tmp_path / "ml", {"train": tmp_path / "empty"})
+    assert result.returncode != 0
+    assert "train" in _failure(tmp_path / "ml").lower()
+
+
+def test_mismatched_checkpoint_fails_and_keeps_it(tmp_path):
+    data = _tiny_folders(tmp_path / "data")
+    root = tmp_path / "ml"
+    assert run_train(root, {"train": data}, {"epochs": 1, "image_size": 20}).returncode == 0
+    state_before = (contract.Paths(root).checkpoint_dir / "state.json").read_text()
+    result = run_train(root, {"train": data}, {"epochs": 1, "image_size": 24})
+    assert result.returncode != 0
+    assert "checkpoint of a different configuration" in _failure(root)
+    assert (contract.Paths(root).checkpoint_dir / "state.json").read_text() == state_before
+
+
+# -------------------------------------------------------------------- formats through `train`
+
+def test_pickles_with_signnames_and_unreadable_files(tmp_path):
+    rng = np.random.default_rng(3)
+    channel = tmp_path / "data"
+    channel.mkdir()
+    labels = np.repeat(np.arange(3), 15)
+    features = rng.integers(0, 50, (45, 32, 32, 3)).astype(np.uint8)
+    features[np.arange(45), :, :, labels] += 180
+    with open(channel / "train.p", "wb") as f:
+        pickle.dump({"features": features, "labels": labels}, f)
+    (channel / "signnames.csv").write_text("ClassId,SignName\n0,Red\n1,Green\n2,Blue\n")
+    test_dir = tmp_path / "test"
+    for c in range(3):
+        (test_dir / str(c)).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(features[c * 15 + i]).save(test_dir / str(c) / f"{i}.ppm")
+    (test_dir / "1" / "broken.png").write_bytes(b"not an image")
+    (test_dir / "signnames.csv").write_text((channel / "signnames.csv").read_text())
+    root = tmp_path / "ml"
+    result = run_train(root, {"train": channel, "test": test_dir}, {"epochs": 2})
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert ModelSpec.read(contract.Paths(root).model_dir).class_names == ["Red", "Green", "Blue"]
+    assert "1 unreadable file(s) skipped" in result.stdout
+    assert json.loads((contract.Paths(root).output_data_dir / "metrics.json").read_text())[
+        "test_samples"] == 9
+
+
+def test_npz_grayscale_vgg_with_augmentation_and_class_weights(tmp_path):
+    rng = np.random.default_rng(4)
+    channel = tmp_path / "data"
+    channel.mkdir()
+    y = np.array([0] * 30 + [1] * 8)
+    x = rng.integers(0, 80, (38, 28, 28, 3)).astype(np.uint8)
+    x[y == 1, 8:20, 8:20] = 255
+    np.savez(channel / "signs.npz", x=x, y=y)
+    root = tmp_path / "ml"
+    result = run_train(root, {"train": channel}, {
+        "epochs": 1, "model": "vgg", "channels": 1, "image_size": 24, "augment": "true",
+        "class_weights": "balanced", "validation_split": 0.25, "batch_size": 8})
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "holding out 10 of 38 training images" in result.stdout
+    spec = ModelSpec.read(contract.Paths(root).model_dir)
+    assert spec.input_shape == (24, 24, 1) and spec.architecture == "vgg"
+
+
+# --------------------------------------------------------------- checkpoints, resume, SIGTERM
+
+def test_resume_continues_from_the_checkpoint(tmp_path):
+    data = _tiny_folders(tmp_path / "data")
+    root = tmp_path / "ml"
+    assert run_train(root, {"train": data}, {"epochs": 2}).returncode == 0
+    result = run_train(root, {"train": data}, {"epochs": 4})
+    assert result.returncode == 0
+    assert "Resuming from the checkpoint of epoch 2" in result.stdout
+    epochs = re.findall(r"#metrics epoch=(\d+)", result.stdout)
+    assert epochs == ["3", "4"]
+
+
+def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
+    data = _tiny_folders(tmp_path / "data", classes=4, per_class=60, size=32)
+    root = tmp_path / "ml"
+    contract.prepare(root, {"train": data}, {"epochs": 500, "batch_size": 4,
+                                               "early_stopping_patience": 0})
+    proc = subprocess.Popen([str(TRAIN_EXE)], env=exe_env(SAGEMAKER_BASE_DIR=str(root)),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = []
+    for line in proc.stdout:  # wait until training is under way
+        log.append(line)
+        if line.startswith("#metrics epoch=1 "):
+            break
+    proc.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    rest, _ = proc.communicate(timeout=120)  # SageMaker sends SIGKILL 120 s after SIGTERM
+    assert proc.returncode == 143, "".join(log) + rest
+    assert time.monotonic() - sent < 120
+    assert "SIGTERM received" in rest
+    state = json.loads((contract.Paths(root).checkpoint_dir / "state.json").read_text())
+    assert 1 <= state["epoch"] < 500
+    assert not contract.Paths(root).failure_file.exists()
+
+
+def test_same_seed_gives_the_same_metrics(tmp_path):
+    data = _tiny_folders(tmp_path / "data")
+    runs = []
+    for name in ("a", "b"):
+        root = tmp_path / name
+        assert run_train(root, {"train": data}, {"epochs": 2, "seed": 11,
+                                                 "augment": "true"}).returncode == 0
+        runs.append(json.loads((contract.Paths(root).output_data_dir / "metrics.json").read_text()))
+    assert runs[0] == runs[1]
