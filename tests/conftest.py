@@ -1,4 +1,4 @@
-"""Shared fixtures: the real `train`/`serve` executables, synthetic signs, a model trained by `train`."""
+"""Shared fixtures: the real `train` and `serve` executables, synthetic signs, a trained model."""
 
 from __future__ import annotations
 
