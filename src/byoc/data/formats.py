@@ -119,7 +119,7 @@ def read_channel(
         raise UserError(f"Channel '{name}': {path} does not exist.")
     root = _data_root(path) if path.is_dir() else path
     where = f"Channel '{name}' ({path})"
-    table = _find_class_names(root, path) if root.is_dir() else None
+    table = _find_class_names(root, _gtsrb_train_dir(root), path) if root.is_dir() else None
 
     fmt, raw, raw_test = _detect_and_read(root, where, split, size, channels)
     if raw.names is None:
@@ -210,8 +210,8 @@ def _gtsrb_train_dir(root: Path) -> Path | None:
     return None
 
 
-def _find_class_names(root: Path, channel_dir: Path) -> dict[int, str] | None:
-    for directory in dict.fromkeys((root, channel_dir)):
+def _find_class_names(*directories: Path | None) -> dict[int, str] | None:
+    for directory in dict.fromkeys(d for d in directories if d is not None):
         for fname in CLASS_NAME_FILES:
             if (directory / fname).is_file():
                 return read_class_names(directory / fname)

@@ -29,6 +29,8 @@ SPLITS = (TRAIN, VALIDATION, TEST)
 SUMMARY_FILE = "synth.json"
 # Every PPM_EVERY-th image is written as .ppm (GTSRB's own format) so readers meet both.
 PPM_EVERY = 10
+# Every class gets at least one image in each split.
+MIN_PER_CLASS = 3
 
 # Sign paints (RGB); per-image lighting and tint vary them.
 RED, BLUE, WHITE = (200, 25, 35), (25, 75, 170), (240, 240, 236)
@@ -541,12 +543,12 @@ def _grid(n: int) -> np.ndarray:
 
 
 def class_counts(per_class: int, balanced: bool = False) -> list[int]:
-    """Images per class: `per_class` on average, shaped like GTSRB's training set unless
-    `balanced` (then exactly `per_class` each)."""
+    """Images per class: `per_class` on average, shaped like GTSRB's training set (at least
+    MIN_PER_CLASS each), unless `balanced` (then exactly `per_class` each)."""
     if balanced:
         return [per_class] * NUM_CLASSES
     total = per_class * NUM_CLASSES
-    return [max(1, round(total * c / sum(TRAIN_COUNTS))) for c in TRAIN_COUNTS]
+    return [max(MIN_PER_CLASS, round(total * c / sum(TRAIN_COUNTS))) for c in TRAIN_COUNTS]
 
 
 def split_counts(n: int, fractions: dict[str, float]) -> dict[str, int]:
@@ -628,9 +630,9 @@ def generate(
 
 def _check(out: Path, per_class: int, image_size: int, difficulty: str,
            validation_fraction: float, test_fraction: float, overwrite: bool) -> None:
-    if per_class < 3:
-        raise UserError(f"--per-class {per_class}: use at least 3, so that each split gets "
-                        "an image of every class.")
+    if per_class < MIN_PER_CLASS:
+        raise UserError(f"--per-class {per_class}: use at least {MIN_PER_CLASS}, so that each "
+                        "split gets an image of every class.")
     if not 16 <= image_size <= 512:
         raise UserError(f"--image-size {image_size}: use a size from 16 to 512 pixels.")
     if difficulty not in DIFFICULTIES:
@@ -693,7 +695,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, type=Path, help="output directory")
     p.add_argument("--per-class", type=int, default=100,
-                   help="mean images per class over all splits (default 100)")
+                   help="mean images per class over all splits (default 100); with GTSRB's "
+                        "imbalance the rarest classes get about a quarter of it")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--image-size", type=int, default=32, help="side in pixels (default 32)")
     p.add_argument("--difficulty", choices=tuple(DIFFICULTIES), default="normal",
