@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 
-from byoc.bundle import MODEL_FILE, ModelSpec
+from byoc.bundle import ModelSpec
 from byoc.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -53,19 +52,13 @@ class Predictor:
     @classmethod
     def load(cls, model_dir: str | os.PathLike, intra_op_threads: int | None = None) -> Predictor:
         """Load `model.keras` and `byoc-model.json` from `model_dir`, compile and warm up."""
-        spec = ModelSpec.read(model_dir)
-        path = Path(model_dir) / MODEL_FILE
-        if not path.is_file():
-            raise UserError(
-                f"No {MODEL_FILE} in {model_dir}: the model directory is incomplete. "
-                "Use the model/ directory (or model.tar.gz) of a finished training run."
-            )
         if intra_op_threads:
             configure_threads(intra_op_threads)
-        import keras
         import tensorflow as tf
 
-        model = keras.models.load_model(path, compile=False)
+        from byoc.model import export
+
+        model, spec = export.load(model_dir)
         signature = [tf.TensorSpec([None, *spec.input_shape], tf.float32)]
         # The cast keeps float32 out even from a mixed-precision model.
         compiled = tf.function(
@@ -77,7 +70,8 @@ class Predictor:
 
         predictor = cls(infer, spec)
         predictor.warm_up()
-        log.info("Model %s loaded: input %s, %d classes", path, spec.input_shape, spec.num_classes)
+        log.info("Model in %s ready: input %s, %d classes", model_dir, spec.input_shape,
+                 spec.num_classes)
         return predictor
 
     def predict(self, batch: np.ndarray) -> np.ndarray:

@@ -35,9 +35,9 @@ BATCH_TIMEOUT = 600  # batch transform allows this long per invocation
 THREADS_PER_WORKER = 4
 # SageMaker sends SIGKILL 30 s after SIGTERM; in-flight requests get most of that to finish.
 GRACEFUL_TIMEOUT = 20
-# Idle keep-alive connections cost a file descriptor, not a thread, in gthread workers. Long
-# enough that a client pool reuses connections between requests.
-KEEPALIVE = 20
+# Idle keep-alive connections cost a file descriptor, not a thread, in gthread workers; on
+# SIGTERM each idle one is held until this expires, so it stays well below GRACEFUL_TIMEOUT.
+KEEPALIVE = 5
 
 
 def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:

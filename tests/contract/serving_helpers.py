@@ -1,0 +1,91 @@
+"""Start the real `serve` executable on a free loopback port and wait until it answers /ping.
+
+Used by the contract tests and by benchmarks/serving_latency.py.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+from tests.conftest import SERVE_EXE, exe_env
+
+# Loading TensorFlow and warming up takes seconds per worker on two shared cores.
+READY_TIMEOUT = 180
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def worker_pids(master_pid: int) -> set[int]:
+    """The gunicorn master's child processes (Linux /proc)."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text()
+    return {int(pid) for pid in children.split()}
+
+
+class ServeProcess:
+    """`serve` as SageMaker runs it: /opt/ml under a temporary base dir, settings from env."""
+
+    def __init__(self, model_dir: Path, base_dir: Path, env: dict[str, str] | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        base_dir.mkdir(parents=True, exist_ok=True)
+        (base_dir / "model").symlink_to(Path(model_dir).resolve(), target_is_directory=True)
+        self.log_path = base_dir / "serve.log"
+        self.env = exe_env(
+            SAGEMAKER_BASE_DIR=str(base_dir),
+            SAGEMAKER_BIND_TO_PORT=str(self.port),
+            SAGEMAKER_MODEL_SERVER_WORKERS="1",
+            **(env or {}),
+        )
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> ServeProcess:
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [str(SERVE_EXE)], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        self.wait_ready()
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+        """Poll /ping until it answers 200; fail with the server log if the process dies."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"serve exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if requests.get(f"{self.url}/ping", timeout=5).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"serve was not ready after {timeout} s:\n{self.log()}")
+
+    def stop(self) -> int:
+        """SIGTERM, as SageMaker sends on scale-in; SIGKILL only if it outlives SageMaker's 30 s."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self) -> ServeProcess:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

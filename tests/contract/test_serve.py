@@ -1,0 +1,377 @@
+"""The real `serve` executable (gunicorn + Flask + the trained model) over HTTP on loopback.
+
+Nothing is mocked: the model is the one `train` wrote, the server is the `serve` script as
+SageMaker runs it, and every request goes through a real socket.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import io
+import json
+import os
+import signal
+import socket
+import time
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from byoc.bundle import ModelSpec
+from byoc.data import images
+from byoc.errors import UserError
+from byoc.serving import codecs
+from byoc.serving.app import create_app
+from byoc.serving.predictor import Predictor
+from byoc.serving.server import ServerSettings
+from tests.contract.serving_helpers import ServeProcess, worker_pids
+
+MAX_PAYLOAD_MB = 1  # a small limit keeps the 413 test's body small
+MAX_CONCURRENT_TRANSFORMS = 3
+
+
+@pytest.fixture(scope="module")
+def spec(trained_model_dir) -> ModelSpec:
+    return ModelSpec.read(trained_model_dir)
+
+
+@pytest.fixture(scope="module")
+def server(trained_model_dir, tmp_path_factory):
+    env = {
+        "SAGEMAKER_MAX_PAYLOAD_IN_MB": str(MAX_PAYLOAD_MB),
+        "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": str(MAX_CONCURRENT_TRANSFORMS),
+    }
+    with ServeProcess(trained_model_dir, tmp_path_factory.mktemp("serve"), env) as proc:
+        yield proc
+
+
+def _pixels(shape, seed=0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+def _encode(arr: np.ndarray, fmt: str) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(arr.squeeze()).save(out, fmt)
+    return out.getvalue()
+
+
+def _npy(arr: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    np.save(out, arr)
+    return out.getvalue()
+
+
+def _from_npy(body: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(body), allow_pickle=False)
+
+
+def _invoke(server, body, content_type, accept=None, **headers) -> requests.Response:
+    headers = {"Content-Type": content_type, **headers}
+    if accept:
+        headers["Accept"] = accept
+    return requests.post(f"{server.url}/invocations", data=body, headers=headers, timeout=60)
+
+
+def _image(spec: ModelSpec, seed=0, size=(40, 50)) -> bytes:
+    """A PNG of another size than the model's input, so the server has to resize it."""
+    return _encode(_pixels((*size, spec.channels), seed), "PNG")
+
+
+# --- /ping, /execution-parameters, settings ----------------------------------------------------
+
+
+def test_ping_answers_200_once_the_model_is_warm(server):
+    assert requests.get(f"{server.url}/ping", timeout=5).status_code == 200
+
+
+def test_ping_is_503_until_the_predictor_has_warmed_up(spec):
+    # No HTTP and no TensorFlow: the app over a Predictor whose inference is plain numpy.
+    def uniform(batch):
+        return np.full((len(batch), spec.num_classes), 1 / spec.num_classes, np.float32)
+
+    predictor = Predictor(uniform, spec)
+    client = create_app(predictor).test_client()
+    assert client.get("/ping").status_code == 503
+    predictor.warm_up()
+    assert client.get("/ping").status_code == 200
+
+
+def test_execution_parameters_come_from_the_environment(server):
+    r = requests.get(f"{server.url}/execution-parameters", timeout=5)
+    assert r.status_code == 200
+    assert r.json() == {
+        "MaxConcurrentTransforms": MAX_CONCURRENT_TRANSFORMS,
+        "BatchStrategy": "MULTI_RECORD",
+        "MaxPayloadInMB": MAX_PAYLOAD_MB,
+    }
+
+
+def test_settings_defaults_follow_sagemaker():
+    s = ServerSettings.from_env({})
+    assert (s.port, s.timeout, s.max_payload_mb) == (8080, 60, 6)
+    assert s.workers >= 1 and s.max_concurrent_transforms == s.workers
+    assert ServerSettings.from_env({"SAGEMAKER_BATCH": "true"}).timeout == 600
+    s = ServerSettings.from_env({
+        "SAGEMAKER_BIND_TO_PORT": "9000", "SAGEMAKER_MODEL_SERVER_WORKERS": "3",
+        "SAGEMAKER_MODEL_SERVER_TIMEOUT": "30", "SAGEMAKER_BATCH": "true",
+        "SAGEMAKER_MAX_PAYLOAD_IN_MB": "20",
+    })
+    assert (s.port, s.workers, s.timeout, s.max_payload_mb) == (9000, 3, 30, 20)
+    options = s.gunicorn_options()
+    assert options["bind"] == "0.0.0.0:9000" and options["worker_class"] == "gthread"
+
+
+@pytest.mark.parametrize("name", ["SAGEMAKER_MODEL_SERVER_WORKERS", "SAGEMAKER_BIND_TO_PORT"])
+@pytest.mark.parametrize("value", ["two", "0", "-1"])
+def test_bad_settings_name_the_variable(name, value):
+    with pytest.raises(UserError, match=name):
+        ServerSettings.from_env({name: value})
+
+
+def test_serve_without_a_model_exits_with_a_clear_error(tmp_path):
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    proc = ServeProcess(empty, tmp_path / "ml")
+    with pytest.raises(RuntimeError, match="byoc-model.json"):
+        proc.start()
+    assert proc.proc.returncode == 1
+
+
+# --- /invocations: content types -------------------------------------------------------------
+
+
+def test_png_is_preprocessed_exactly_as_in_training(server, spec):
+    png = _image(spec)
+    via_png = _from_npy(_invoke(server, png, "image/png", "application/x-npy").content)
+    pixels = images.load(png, (spec.height, spec.width), spec.channels)
+    via_npy = _from_npy(_invoke(server, _npy(pixels), "application/x-npy",
+                                "application/x-npy").content)
+    assert via_png.shape == (1, spec.num_classes)
+    np.testing.assert_allclose(via_png.sum(axis=1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(via_png, via_npy)
+
+
+@pytest.mark.parametrize("content_type, fmt", [
+    ("image/png", "PNG"),
+    ("image/jpeg", "JPEG"),
+    ("image/x-portable-pixmap", "PPM"),
+    ("application/x-image", "BMP"),  # any image PIL reads
+])
+def test_image_content_types(server, spec, content_type, fmt):
+    body = _encode(_pixels((24, 24, 3)), fmt)
+    r = _invoke(server, body, content_type)
+    assert r.status_code == 200, r.text
+    [prediction] = r.json()["predictions"]
+    assert prediction["label"] in spec.class_names
+
+
+def test_json_response_lists_top_k_best_first(server, spec):
+    r = _invoke(server, _image(spec), "image/png")
+    assert r.headers["Content-Type"] == "application/json"
+    [p] = r.json()["predictions"]
+    ranked = p["top_k"]
+    assert len(ranked) == min(spec.top_k, spec.num_classes)
+    assert [x["probability"] for x in ranked] == sorted(
+        (x["probability"] for x in ranked), reverse=True)
+    for x in ranked:
+        assert x["label"] == spec.class_names[x["class_id"]]
+    assert {k: p[k] for k in ("class_id", "label", "probability")} == ranked[0]
+
+
+def test_json_instances_take_arrays_and_base64_images(server, spec):
+    png = _image(spec, seed=1)
+    pixels = images.load(png, (spec.height, spec.width), spec.channels)
+    b64 = {"b64": base64.b64encode(png).decode()}
+    payloads = [
+        {"instances": [pixels.tolist(), b64]},
+        [pixels.tolist(), b64],  # a bare list of instances
+        {"instances": [pixels.tolist(), pixels.astype(float).tolist()]},
+    ]
+    for payload in payloads:
+        r = _invoke(server, json.dumps(payload), "application/json")
+        assert r.status_code == 200, r.text
+        first, second = r.json()["predictions"]
+        assert first["class_id"] == second["class_id"]
+        assert first["probability"] == pytest.approx(second["probability"], rel=1e-5)
+
+
+def test_npy_batch_runs_and_matches_single_requests(server, spec):
+    batch = _pixels((64, *spec.input_shape), seed=2)
+    r = _invoke(server, _npy(batch), "application/x-npy", "application/x-npy")
+    assert r.status_code == 200, r.text
+    probs = _from_npy(r.content)
+    assert probs.shape == (64, spec.num_classes) and probs.dtype == np.float32
+    for i in (0, 63):  # a single H×W×C array is a batch of one
+        single = _from_npy(_invoke(server, _npy(batch[i]), "application/x-npy",
+                                   "application/x-npy").content)
+        np.testing.assert_allclose(single[0], probs[i], rtol=1e-4, atol=1e-6)
+
+
+def test_csv_in_and_out(server, spec):
+    rows = _pixels((2, spec.height * spec.width * spec.channels), seed=3)
+    body = "\n".join(",".join(map(str, row)) for row in rows) + "\n"
+    r = _invoke(server, body, "text/csv", "text/csv",
+                **{codecs.CUSTOM_ATTRIBUTES_HEADER: "top_k=2"})
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("text/csv")
+    lines = r.text.strip().split("\n")
+    assert len(lines) == 2
+    for line in lines:
+        fields = line.split(",")
+        assert len(fields) == 3 * min(2, spec.num_classes)
+        assert spec.class_names[int(fields[0])] == fields[1]
+
+
+@pytest.mark.parametrize("accept, expected", [
+    (None, "application/json"),
+    ("*/*", "application/json"),
+    ("application/x-npy", "application/x-npy"),
+    ("text/html, text/csv;q=0.5", "text/csv"),
+    ("text/*", "text/csv"),
+])
+def test_accept_picks_the_response_type(server, spec, accept, expected):
+    r = _invoke(server, _image(spec), "image/png", accept)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].split(";")[0] == expected
+
+
+@pytest.mark.parametrize("attributes, expected", [
+    ("top_k=1", 1),
+    ("trace=abc; top_k=2, other=x", 2),
+    ("top_k=100000", None),  # clipped to the number of classes
+    ("unrelated=1", "spec"),
+])
+def test_top_k_from_custom_attributes(server, spec, attributes, expected):
+    r = _invoke(server, _image(spec), "image/png",
+                **{codecs.CUSTOM_ATTRIBUTES_HEADER: attributes})
+    want = {None: spec.num_classes, "spec": min(spec.top_k, spec.num_classes)}.get(
+        expected, expected)
+    assert len(r.json()["predictions"][0]["top_k"]) == min(want, spec.num_classes)
+
+
+# --- /invocations: errors ----------------------------------------------------------------------
+
+
+def _bomb() -> bytes:
+    """A small PNG whose pixel count is above the safe decoding limit."""
+    side = int(images.MAX_IMAGE_PIXELS ** 0.5) + 100
+    out = io.BytesIO()
+    Image.new("1", (side, side)).save(out, "PNG")
+    return out.getvalue()
+
+
+def _bad_requests(spec: ModelSpec) -> list[tuple[str, str, bytes, dict, str]]:
+    """(id, content type, body, extra headers, a phrase the error must contain)."""
+    h, w, c = spec.input_shape
+    pixels = _pixels((1, h, w, c)).astype(np.float32)
+    nan = pixels.copy()
+    nan[0, 0, 0, 0] = np.nan
+    inf = pixels.tolist()
+    inf[0][0][0][0] = float("inf")  # json.dumps writes Infinity, which Python's json reads
+    words = np.full((h, w, c), "red").tolist()
+    top_k = {codecs.CUSTOM_ATTRIBUTES_HEADER: "top_k=zero"}
+    return [
+        ("garbage-image", "image/png", b"not an image", {}, "Cannot decode"),
+        ("bomb", "image/png", _bomb(), {}, "too large"),
+        ("wrong-shape", "application/x-npy", _npy(_pixels((1, h + 1, w, c))), {},
+         f"({h}, {w}, {c})"),
+        ("nan", "application/x-npy", _npy(nan), {}, "NaN"),
+        ("inf", "application/json", json.dumps({"instances": inf}).encode(), {}, "infinite"),
+        ("strings", "application/json", json.dumps({"instances": [words]}).encode(), {},
+         "strings"),
+        ("ragged", "application/json", b'{"instances": [[1, 2], [3]]}', {}, "shape"),
+        ("empty-body", "application/json", b"", {}, "empty"),
+        ("empty-batch", "application/json", b'{"instances": []}', {}, "empty"),
+        ("bad-json", "application/json", b'{"instances": [', {}, "not valid JSON"),
+        ("deep-json", "application/json", b"[" * 100_000 + b"]" * 100_000, {}, "JSON"),
+        ("no-instances", "application/json", b'{"inputs": []}', {}, "instances"),
+        ("bad-b64", "application/json", b'{"instances": [{"b64": "***"}]}', {}, "base64"),
+        ("pickle", "application/x-npy", _npy(np.array([{"a": 1}], dtype=object)), {}, ".npy"),
+        ("csv-words", "text/csv", b"a,b,c\n", {}, "CSV"),
+        ("csv-short", "text/csv", b"1,2,3\n", {}, str(h * w * c)),
+        ("bad-top-k", "image/png", _encode(_pixels((8, 8, 3)), "PNG"), top_k, "top_k"),
+    ]
+
+
+def test_bad_input_is_400_with_a_json_error_and_no_worker_dies(server, spec):
+    before = worker_pids(server.proc.pid)
+    for case, content_type, body, headers, phrase in _bad_requests(spec):
+        r = _invoke(server, body, content_type, **headers)
+        assert r.status_code == 400, (case, r.status_code, r.text)
+        assert phrase in r.json()["error"], (case, r.json())
+    assert worker_pids(server.proc.pid) == before
+    assert requests.get(f"{server.url}/ping", timeout=5).status_code == 200
+
+
+def test_unsupported_content_type_is_415(server):
+    r = _invoke(server, b"hello", "text/plain")
+    assert r.status_code == 415
+    assert "application/json" in r.json()["error"]
+
+
+def test_unsupported_accept_is_406(server, spec):
+    r = _invoke(server, _image(spec), "image/png", "text/html")
+    assert r.status_code == 406
+    assert "text/csv" in r.json()["error"]
+
+
+def test_body_over_the_payload_limit_is_413(server):
+    r = _invoke(server, b"\0" * (MAX_PAYLOAD_MB * 1024 * 1024 + 1), "application/x-npy")
+    assert r.status_code == 413
+    assert "SAGEMAKER_MAX_PAYLOAD_IN_MB" in r.json()["error"]
+
+
+# --- connections and processes -----------------------------------------------------------------
+
+
+def test_keep_alive_serves_two_requests_on_one_connection(server, spec):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    local_addresses = set()
+    for _ in range(2):
+        conn.request("POST", "/invocations", _image(spec), {"Content-Type": "image/png"})
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 200 and not r.will_close
+        # http.client reconnects silently if the server closed: a new connection, a new port.
+        local_addresses.add(conn.sock.getsockname())
+    conn.close()
+    assert len(local_addresses) == 1
+
+
+def test_a_killed_worker_is_replaced(trained_model_dir, tmp_path, spec):
+    with ServeProcess(trained_model_dir, tmp_path) as proc:
+        [worker] = worker_pids(proc.proc.pid)
+        os.kill(worker, signal.SIGKILL)
+        proc.wait_ready()  # blocks until the new worker has loaded and warmed up the model
+        [replacement] = worker_pids(proc.proc.pid)
+        assert replacement != worker
+        assert _invoke(proc, _image(spec), "image/png").status_code == 200
+
+
+def test_sigterm_finishes_the_request_in_flight_then_exits_cleanly(trained_model_dir, tmp_path,
+                                                                   spec):
+    proc = ServeProcess(trained_model_dir, tmp_path).start()
+    png = _image(spec)
+    head = (f"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+            f"Content-Length: {len(png)}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", proc.port), timeout=60) as sock:
+        # A first request on this connection proves a worker has accepted it.
+        sock.sendall(head + png)
+        reader = sock.makefile("rb")
+        assert reader.readline().startswith(b"HTTP/1.1 200")
+        length = 0
+        while (line := reader.readline()) != b"\r\n":
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        reader.read(length)
+        # Give the worker a moment to put the idle connection back on its poller.
+        time.sleep(0.5)
+        # The second request is half sent when SIGTERM arrives, and finished after it.
+        sock.sendall(head + png[:10])
+        proc.proc.send_signal(signal.SIGTERM)
+        sock.sendall(png[10:])
+        assert reader.readline().startswith(b"HTTP/1.1 200")
+    assert proc.proc.wait(timeout=30) == 0  # SageMaker sends SIGKILL 30 s after SIGTERM
