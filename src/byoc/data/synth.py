@@ -613,7 +613,7 @@ def generate(
             folder.mkdir(exist_ok=True)
             for _ in range(k):
                 arr = render(class_id, rng, image_size, difficulty)
-                suffix = "ppm" if index % PPM_EVERY == PPM_EVERY - 1 else "png"
+                suffix = "ppm" if done % PPM_EVERY == PPM_EVERY - 1 else "png"
                 Image.fromarray(arr).save(folder / f"{class_id:02d}_{index:05d}.{suffix}")
                 index += 1
                 done += 1
