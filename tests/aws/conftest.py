@@ -125,19 +125,21 @@ class MotoRecorder:
     def stop(self) -> None:
         _post(f"{self.url}/moto-api/recorder/stop-recording")
 
-    def calls(self, target: str) -> list[dict]:
-        """JSON bodies of the calls to `target`, e.g. "SageMaker.CreateTrainingJob"."""
+    def entries(self) -> list[dict]:
+        """Every recorded request: url, method, headers (lower-case names) and body bytes."""
         with urllib.request.urlopen(f"{self.url}/moto-api/recorder/download-recording",
                                     timeout=10) as r:
             entries = [json.loads(line) for line in r.read().decode().splitlines() if line]
-        bodies = []
         for entry in entries:
-            headers = {k.lower(): v for k, v in entry["headers"].items()}
-            if headers.get("x-amz-target") != target:
-                continue
-            body = entry["body"]
-            bodies.append(json.loads(base64.b64decode(body) if entry["body_encoded"] else body))
-        return bodies
+            entry["headers"] = {k.lower(): v for k, v in entry["headers"].items()}
+            body = entry["body"] or ""
+            entry["body"] = base64.b64decode(body) if entry["body_encoded"] else body.encode()
+        return entries
+
+    def calls(self, target: str) -> list[dict]:
+        """JSON bodies of the calls to `target`, e.g. "SageMaker.CreateTrainingJob"."""
+        return [json.loads(e["body"]) for e in self.entries()
+                if e["headers"].get("x-amz-target") == target]
 
 
 @pytest.fixture

@@ -21,8 +21,12 @@ def training_job_model(aws: Aws, training_job: str) -> tuple[str, str, str]:
     with translate_errors():
         try:
             desc = sagemaker.describe_training_job(TrainingJobName=training_job)
-        except sagemaker.exceptions.ResourceNotFound:
-            raise UserError(f"No training job named '{training_job}' in {aws.region}.") from None
+        except sagemaker.exceptions.ClientError as exc:
+            # SageMaker reports an unknown name as a ValidationException.
+            if exc.response["Error"]["Code"] != "ValidationException":
+                raise
+            raise UserError(f"No training job named '{training_job}' in {aws.region}: "
+                            f"{exc.response['Error']['Message']}") from None
     if desc["TrainingJobStatus"] != "Completed":
         raise UserError(f"Training job {training_job} is {desc['TrainingJobStatus']}; only a "
                         "completed job has a model to host.")

@@ -1,0 +1,134 @@
+"""`byoc deploy`, `invoke --endpoint`, `transform` and `delete` against moto's server."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import boto3
+import pytest
+
+from byoc.cli import main
+
+BUCKET = "models-bucket"
+PREDICTIONS = {"predictions": [{
+    "class_id": 14, "label": "stop", "probability": 0.91,
+    "top_k": [{"class_id": 14, "label": "stop", "probability": 0.91},
+              {"class_id": 17, "label": "no_entry", "probability": 0.06}],
+}]}
+
+
+@pytest.fixture
+def trained_job(moto_endpoint, ecr_image, role_arn, tmp_path) -> str:
+    """A completed training job (moto completes it at once)."""
+    (tmp_path / "data" / "0").mkdir(parents=True)
+    (tmp_path / "data" / "0" / "a.png").write_bytes(b"x")
+    assert main(["train", "--image", ecr_image, "--data", str(tmp_path / "data"), "--role",
+                 role_arn, "--job-name", "sign-job", "--no-wait"]) == 0
+    return "sign-job"
+
+
+def queue_endpoint_results(url: str, results: list[dict]) -> None:
+    """moto's runtime answers invoke_endpoint with canned data; queue the answers it gives."""
+    request = urllib.request.Request(
+        f"{url}/moto-api/static/sagemaker/endpoint-results", method="POST",
+        data=json.dumps({"results": results}).encode(),
+        headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+def test_deploy_from_training_job_creates_model_config_and_endpoint(trained_job, role_arn,
+                                                                    ecr_image, capsys):
+    assert main(["deploy", "--training-job", trained_job, "--endpoint-name", "signs",
+                 "--instance-type", "ml.c5.large", "--instance-count", "2"]) == 0
+
+    sm = boto3.client("sagemaker")
+    endpoint = sm.describe_endpoint(EndpointName="signs")
+    assert endpoint["EndpointStatus"] == "InService"
+    config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    (variant,) = config["ProductionVariants"]
+    assert variant["ModelName"] == trained_job
+    assert variant["InstanceType"] == "ml.c5.large"
+    assert variant["InitialInstanceCount"] == 2
+    model = sm.describe_model(ModelName=trained_job)
+    assert model["PrimaryContainer"]["Image"] == ecr_image
+    job = sm.describe_training_job(TrainingJobName=trained_job)
+    assert model["PrimaryContainer"]["ModelDataUrl"] == job["ModelArtifacts"]["S3ModelArtifacts"]
+    assert model["ExecutionRoleArn"] == role_arn  # the training job's role, reused
+    assert "Endpoint signs is InService" in capsys.readouterr().out
+
+
+def test_deploy_from_model_data_then_invoke_then_delete_everything(
+        moto_endpoint, moto_recorder, ecr_image, role_arn, tmp_path, capsys):
+    model_data = f"s3://{BUCKET}/signs/model.tar.gz"
+    assert main(["deploy", "--model-data", model_data, "--image", ecr_image, "--role",
+                 role_arn, "--endpoint-name", "signs"]) == 0
+    sm = boto3.client("sagemaker")
+    assert sm.describe_model(ModelName="signs")["PrimaryContainer"]["ModelDataUrl"] == model_data
+    capsys.readouterr()
+
+    queue_endpoint_results(moto_endpoint, [
+        {"Body": json.dumps(PREDICTIONS), "ContentType": "application/json"},
+        {"Body": "1,0.93\n", "ContentType": "text/csv"},
+    ])
+    # moto's runtime fails on a binary request body (it JSON-encodes it), so the images go in a
+    # .json request here; binary files are sent over HTTP in test_invoke.py.
+    (tmp_path / "stop.json").write_text(json.dumps({"instances": [[[0.0, 0.0, 0.0]]]}))
+    (tmp_path / "row.csv").write_text("5.1,3.5,1.4\n")
+    assert main(["invoke", "--endpoint", "signs", "--top-k", "2", str(tmp_path / "stop.json"),
+                 str(tmp_path / "row.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "stop.json: stop (class 14, p=0.9100)" in out
+    assert "2. no_entry" in out
+    assert "row.csv:\n  1,0.93" in out  # a CSV answer is printed as returned
+    sent = [e for e in moto_recorder.entries() if e["url"].endswith("/endpoints/signs/invocations")]
+    assert [e["headers"]["content-type"] for e in sent] == ["application/json", "text/csv"]
+    assert {e["headers"]["x-amzn-sagemaker-custom-attributes"] for e in sent} == {"top_k=2"}
+    assert sent[1]["body"] == b"5.1,3.5,1.4\n"
+
+    assert main(["delete", "--endpoint-name", "signs"]) == 0
+    assert sm.list_endpoints()["Endpoints"] == []
+    assert sm.list_endpoint_configs()["EndpointConfigs"] == []
+    assert sm.list_models()["Models"] == []
+    out = capsys.readouterr().out
+    assert "deleted endpoint config signs" in out and "deleted model signs" in out
+
+
+def test_deploy_needs_a_training_job_or_model_data_and_image(moto_endpoint, role_arn, capsys):
+    assert main(["deploy", "--model-data", "s3://b/m.tar.gz", "--role", role_arn,
+                 "--endpoint-name", "e"]) == 2
+    assert "--training-job NAME, or both --model-data" in capsys.readouterr().err
+
+
+def test_deploy_of_an_unknown_training_job_is_a_user_error(moto_endpoint, capsys):
+    assert main(["deploy", "--training-job", "nope", "--endpoint-name", "e"]) == 2
+    assert "No training job named 'nope'" in capsys.readouterr().err
+
+
+def test_delete_of_an_unknown_endpoint_is_a_user_error(moto_endpoint, capsys):
+    assert main(["delete", "--endpoint-name", "nope"]) == 2
+    assert "No endpoint named 'nope'" in capsys.readouterr().err
+
+
+def test_transform_from_training_job_runs_single_record_over_the_prefix(trained_job, capsys):
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="batch-in/a.png", Body=b"x")
+    # moto runs no container, so nothing writes results: put one where SageMaker would.
+    s3.put_object(Bucket=BUCKET, Key="batch-out/a.png.out", Body=json.dumps(PREDICTIONS))
+
+    assert main(["transform", "--training-job", trained_job, "--input",
+                 f"s3://{BUCKET}/batch-in/", "--output", f"s3://{BUCKET}/batch-out/",
+                 "--job-name", "sign-batch", "--instance-type", "ml.m5.large"]) == 0
+
+    desc = boto3.client("sagemaker").describe_transform_job(TransformJobName="sign-batch")
+    assert desc["ModelName"] == trained_job
+    assert desc["BatchStrategy"] == "SingleRecord"
+    assert desc["TransformInput"]["SplitType"] == "None"
+    assert desc["TransformInput"]["ContentType"] == "image/png"
+    assert desc["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == \
+        f"s3://{BUCKET}/batch-in/"
+    assert desc["TransformOutput"]["S3OutputPath"] == f"s3://{BUCKET}/batch-out/"
+    assert desc["TransformResources"]["InstanceType"] == "ml.m5.large"
+    out = capsys.readouterr().out
+    assert f"s3://{BUCKET}/batch-out/a.png.out" in out
