@@ -1,14 +1,13 @@
 """Local Docker mode: run an image's `train` and `serve` exactly as SageMaker does, on this machine.
 
-Training lays out a SageMaker-shaped /opt/ml in a temporary directory, bind-mounts it, runs
-`IMAGE train` and packs model.tar.gz and output.tar.gz like SageMaker's local mode. Serving mounts
-a model at /opt/ml/model, runs `IMAGE serve` and publishes its port on 127.0.0.1 only.
+Training lays out a SageMaker-shaped /opt/ml in the output directory (as process mode does),
+bind-mounts it, runs `IMAGE train` and packs model.tar.gz and output.tar.gz next to it. Serving
+mounts a model at /opt/ml/model, runs `IMAGE serve` and publishes its port on 127.0.0.1 only.
 """
 
 from __future__ import annotations
 
 import os
-import tarfile
 import tempfile
 import time
 import urllib.error
@@ -28,8 +27,6 @@ BIND_TO_PORT_ENV = "SAGEMAKER_BIND_TO_PORT"
 # On scale-in SageMaker sends SIGTERM, then SIGKILL this many seconds later, as `docker stop` does.
 STOP_TIMEOUT = 30
 READY_TIMEOUT = 180.0
-MODEL_ARCHIVE = "model.tar.gz"
-OUTPUT_ARCHIVE = "output.tar.gz"
 
 Stream = Callable[[str], object]
 
@@ -68,6 +65,21 @@ def _device_requests(gpus: bool) -> list:
     return [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])] if gpus else []
 
 
+def _launch(engine, image: str, command: list[str], port: int | None = None, **kwargs):
+    """Create and start a container; one that cannot start is removed, not left behind."""
+    import docker
+
+    container = engine.containers.create(image, command, **kwargs)
+    try:
+        container.start()
+    except docker.errors.APIError as exc:
+        container.remove(force=True)
+        if "allocated" in str(exc) or "address already in use" in str(exc):
+            raise UserError(f"Port {port} is in use; pick another with --port.") from None
+        raise
+    return container
+
+
 def _follow(container, stream: Stream) -> None:
     """Pass the container's output to `stream` line by line until it exits."""
     pending = b""
@@ -80,15 +92,6 @@ def _follow(container, stream: Stream) -> None:
         stream(pending.decode(errors="replace"))
 
 
-def _pack(src: Path, archive: Path) -> None:
-    """Tar the contents of `src` (not `src` itself), as SageMaker packs model.tar.gz."""
-    partial = archive.with_name(archive.name + ".partial")
-    with tarfile.open(partial, "w:gz") as tar:
-        for entry in sorted(src.iterdir()) if src.is_dir() else []:
-            tar.add(entry, arcname=entry.name)
-    partial.replace(archive)
-
-
 def _give_back(engine, image: str, root: Path) -> None:
     """Files the container wrote as root become the caller's, so they can be removed later."""
     if os.getuid() == 0:
@@ -97,6 +100,12 @@ def _give_back(engine, image: str, root: Path) -> None:
         image, ["chown", "-R", f"{os.getuid()}:{os.getgid()}", CONTAINER_ROOT],
         volumes={str(root): {"bind": CONTAINER_ROOT, "mode": "rw"}}, remove=True,
     )
+
+
+def working_root(output_dir: str | os.PathLike) -> Path:
+    """Where a Docker run leaves its /opt/ml layout: the output directory itself, as in process
+    mode, so that a second run resumes from its checkpoints/."""
+    return Path(output_dir).resolve()
 
 
 def train(
@@ -109,66 +118,34 @@ def train(
     env: Mapping[str, str] | None = None,
     gpus: bool = False,
 ) -> int:
-    """Run `IMAGE train` over a SageMaker-shaped /opt/ml; return the container's exit code.
+    """Run `IMAGE train` with `working_root(output_dir)` as /opt/ml; return its exit code.
 
-    Leaves model.tar.gz (the contents of /opt/ml/model) and output.tar.gz (/opt/ml/output: data/,
-    success or failure) in `output_dir`, as SageMaker's local mode does, even when training fails.
+    Then packs model.tar.gz (the contents of /opt/ml/model) and output.tar.gz (output/data,
+    success or failure) into `output_dir`, as SageMaker does, whether training succeeded or not.
     """
-    output_dir = Path(output_dir)
-    existing = [output_dir / n for n in (MODEL_ARCHIVE, OUTPUT_ARCHIVE)
-                if (output_dir / n).exists()]
-    if existing:
-        raise UserError(
-            f"{', '.join(map(str, existing))} already exist(s); choose a new --output directory "
-            "or move them away, so that no earlier result is overwritten."
-        )
     engine = client()
     _require_image(engine, image)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="byoc-train-") as tmp:
-        root = Path(tmp) / "ml"
-        paths = contract.prepare(root, data_channels, hyperparameters, link=False)
-        container = engine.containers.run(
-            image, ["train"], detach=True,
-            name=f"byoc-train-{uuid.uuid4().hex[:8]}",
-            volumes={str(root): {"bind": CONTAINER_ROOT, "mode": "rw"}},
-            environment={"TRAINING_JOB_NAME": "byoc-local", **(env or {})},
-            device_requests=_device_requests(gpus),
-        )
-        try:
-            _follow(container, stream)
-            exit_code = int(container.wait()["StatusCode"])
-        except KeyboardInterrupt:
-            # As StopTrainingJob does: SIGTERM, so the trainer can checkpoint, then SIGKILL.
-            container.stop(timeout=120)
-            raise
-        finally:
-            container.remove(force=True)
-            _give_back(engine, image, root)
-        _pack(paths.model_dir, output_dir / MODEL_ARCHIVE)
-        _pack(paths.output_dir, output_dir / OUTPUT_ARCHIVE)
-        if exit_code != 0:
-            reason = (paths.failure_file.read_text().strip() if paths.failure_file.exists()
-                      else "the container wrote no /opt/ml/output/failure")
-            stream(f"Training failed (exit code {exit_code}): {reason}")
-        stream(f"Wrote {output_dir / MODEL_ARCHIVE} and {output_dir / OUTPUT_ARCHIVE}")
+    root = working_root(output_dir)
+    paths = contract.prepare(root, data_channels, hyperparameters, link=False)
+    container = _launch(
+        engine, image, ["train"],
+        name=f"byoc-train-{uuid.uuid4().hex[:8]}",
+        volumes={str(root): {"bind": CONTAINER_ROOT, "mode": "rw"}},
+        environment={"TRAINING_JOB_NAME": "byoc-local", **(env or {})},
+        device_requests=_device_requests(gpus),
+    )
+    try:
+        _follow(container, stream)
+        exit_code = int(container.wait()["StatusCode"])
+    except KeyboardInterrupt:
+        # As StopTrainingJob does: SIGTERM, so the trainer can checkpoint, then SIGKILL.
+        container.stop(timeout=120)
+        raise
+    finally:
+        container.remove(force=True)
+        _give_back(engine, image, root)
+    contract.package(paths, output_dir)
     return exit_code
-
-
-def _model_dir(model: Path, scratch: Path) -> Path:
-    """The model as a directory: a model.tar.gz is extracted into `scratch`, as SageMaker does."""
-    if not model.exists():
-        raise UserError(f"--model {model} does not exist; pass a model.tar.gz or a model dir.")
-    if model.is_file():
-        if not tarfile.is_tarfile(model):
-            raise UserError(f"--model {model} is neither a directory nor a tar archive.")
-        with tarfile.open(model) as tar:
-            # The "data" filter (Python 3.10.12+) refuses absolute paths and links out of scratch.
-            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-            tar.extractall(scratch, **safe)
-        model = scratch
-    bundle.ModelSpec.read(model)  # a clear error now beats a container that never gets healthy
-    return model.resolve()
 
 
 @dataclass
@@ -178,18 +155,27 @@ class Server:
     container: object  # docker.models.containers.Container
     url: str
     _scratch: tempfile.TemporaryDirectory = field(repr=False)
+    exit_code: int | None = None
+    _final_log: str = field(default="", repr=False)
 
     def logs(self) -> str:
+        """The container's output so far; after `stop`, all of it."""
+        if self.exit_code is not None:
+            return self._final_log
         return self.container.logs().decode(errors="replace")
 
     def stop(self, timeout: int = STOP_TIMEOUT) -> int:
-        """`docker stop` (SIGTERM, then SIGKILL after `timeout` s), remove; return the exit code."""
-        try:
-            self.container.stop(timeout=timeout)
-            return int(self.container.wait()["StatusCode"])
-        finally:
-            self.container.remove(force=True)
-            self._scratch.cleanup()
+        """`docker stop` (SIGTERM, then SIGKILL after `timeout` s) and remove; return the exit
+        code. Stopping again returns the same code."""
+        if self.exit_code is None:
+            try:
+                self.container.stop(timeout=timeout)
+                self.exit_code = int(self.container.wait()["StatusCode"])
+                self._final_log = self.container.logs().decode(errors="replace")
+            finally:
+                self.container.remove(force=True)
+                self._scratch.cleanup()
+        return self.exit_code
 
 
 def _published_port(container, container_port: int) -> int:
@@ -236,28 +222,23 @@ def start(
     The container listens on 8080, or on `env["SAGEMAKER_BIND_TO_PORT"]`; that port is published
     on 127.0.0.1:`port` (`port=None` lets Docker choose a free one). Call `Server.stop()`.
     """
-    import docker
-
     engine = client()
     _require_image(engine, image)
     scratch = tempfile.TemporaryDirectory(prefix="byoc-model-")
     try:
-        model_dir = _model_dir(Path(model), Path(scratch.name))
+        model_dir = contract.extract_model(model, scratch.name).model_dir.resolve()
+        # A clear error now beats a container that never gets healthy.
+        bundle.ModelSpec.read(model_dir)
         env = dict(env or {})
         container_port = int(env.get(BIND_TO_PORT_ENV, DEFAULT_PORT))
-        try:
-            container = engine.containers.run(
-                image, ["serve"], detach=True,
-                name=f"byoc-serve-{uuid.uuid4().hex[:8]}",
-                volumes={str(model_dir): {"bind": f"{CONTAINER_ROOT}/model", "mode": "ro"}},
-                ports={f"{container_port}/tcp": ("127.0.0.1", port)},
-                environment=env,
-                device_requests=_device_requests(gpus),
-            )
-        except docker.errors.APIError as exc:
-            if "allocated" in str(exc) or "in use" in str(exc):
-                raise UserError(f"Port {port} is in use; pick another with --port.") from None
-            raise
+        container = _launch(
+            engine, image, ["serve"], port,
+            name=f"byoc-serve-{uuid.uuid4().hex[:8]}",
+            volumes={str(model_dir): {"bind": f"{CONTAINER_ROOT}/model", "mode": "ro"}},
+            ports={f"{container_port}/tcp": ("127.0.0.1", port)},
+            environment=env,
+            device_requests=_device_requests(gpus),
+        )
     except BaseException:
         scratch.cleanup()
         raise
