@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -100,6 +100,12 @@ def moto_endpoint(moto_server_url: str, monkeypatch: pytest.MonkeyPatch,
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return moto_server_url
+
+
+@pytest.fixture(scope="session")
+def find_free_port() -> Callable[[], int]:
+    """A function returning a loopback port that nothing listens on."""
+    return free_port
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -88,10 +87,9 @@ def test_invoke_url_reports_the_servers_error_and_an_unknown_extension(recording
     assert len(received) == 1  # the .gif was refused before any request
 
 
-def test_invoke_url_with_nothing_listening_says_to_start_a_server(tmp_path, capsys):
-    with socket.socket() as s:  # a port nobody listens on once closed
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def test_invoke_url_with_nothing_listening_says_to_start_a_server(tmp_path, capsys,
+                                                                   find_free_port):
+    port = find_free_port()
     (tmp_path / "a.png").write_bytes(b"x")
     assert main(["invoke", "--url", f"http://127.0.0.1:{port}", str(tmp_path / "a.png")]) == 2
     assert "Nothing answers at" in capsys.readouterr().err

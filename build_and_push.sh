@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Build the byoc image and push it to Amazon ECR: account (STS) -> repository -> login -> build ->
+# tag -> push. Prints the image URI on its last line. `byoc push` does the same in Python.
+#
+# Usage: ./build_and_push.sh [--variant cpu|gpu] [--context DIR] [IMAGE_NAME] [TAG]
+#   IMAGE_NAME  ECR repository, created if missing (default: byoc)
+#   TAG         image tag (default: latest, or latest-gpu for --variant gpu)
+# Environment:
+#   AWS_REGION / AWS_DEFAULT_REGION  region (default: the aws CLI's configured region, us-east-1)
+#   AWS_ENDPOINT_URL                 send the aws CLI calls there (e.g. a moto server)
+#   BYOC_REGISTRY                    push to this HOST:PORT instead of the ECR registry
+#   BASE_IMAGE                       passed to docker build as --build-arg BASE_IMAGE
+set -euo pipefail
+
+variant=cpu
+context=$(cd "$(dirname "$0")" && pwd)
+positional=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --variant) variant=${2:?--variant needs cpu or gpu}; shift 2 ;;
+        --context) context=${2:?--context needs a directory}; shift 2 ;;
+        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -*) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
+        *) positional+=("$1"); shift ;;
+    esac
+done
+case "$variant" in
+    cpu) dockerfile=Dockerfile; default_tag=latest ;;
+    gpu) dockerfile=Dockerfile.gpu; default_tag=latest-gpu ;;
+    *) echo "error: --variant must be cpu or gpu, not '$variant'" >&2; exit 2 ;;
+esac
+image=${positional[0]:-byoc}
+tag=${positional[1]:-$default_tag}
+
+if ! command -v aws >/dev/null; then
+    echo "error: the aws CLI is not installed: pip install awscli, or use 'byoc push'" >&2
+    exit 2
+fi
+aws_cli() {
+    if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
+        aws --endpoint-url "$AWS_ENDPOINT_URL" --region "$region" "$@"
+    else
+        aws --region "$region" "$@"
+    fi
+}
+
+region=${AWS_REGION:-${AWS_DEFAULT_REGION:-$(aws configure get region 2>/dev/null || true)}}
+region=${region:-us-east-1}
+if ! account=$(aws_cli sts get-caller-identity --query Account --output text); then
+    echo "error: no usable AWS credentials: run 'aws configure' or set AWS_PROFILE" >&2
+    exit 2
+fi
+registry=${BYOC_REGISTRY:-"${account}.dkr.ecr.${region}.amazonaws.com"}
+fullname="${registry}/${image}:${tag}"
+
+# Create the repository if it does not exist yet.
+if ! aws_cli ecr describe-repositories --repository-names "$image" >/dev/null 2>&1; then
+    aws_cli ecr create-repository --repository-name "$image" >/dev/null
+fi
+
+aws_cli ecr get-login-password | docker login --username AWS --password-stdin "$registry"
+
+docker build --network host ${BASE_IMAGE:+--build-arg "BASE_IMAGE=$BASE_IMAGE"} \
+    -f "$context/$dockerfile" -t "${image}:${tag}" "$context"
+docker tag "${image}:${tag}" "$fullname"
+docker push "$fullname"
+echo "$fullname"
