@@ -1,0 +1,382 @@
+"""`byoc autopilot start|status|leaderboard|deploy` against moto's server, and with exact answers.
+
+moto creates, describes and stops AutoML V2 jobs, but its jobs never complete and it has no
+list_candidates_for_auto_ml_job. So the wait loop's timeout, the stop and the deployment of the
+best candidate run against moto's server; a job that goes through its phases to completion or
+failure, the leaderboard and a named candidate's deployment use botocore's Stubber with the exact
+answers SageMaker gives, on real botocore clients.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from byoc.cli import main
+from byoc.driver import autopilot
+from byoc.driver.aws import Aws
+from byoc.errors import UserError
+from byoc.tabular import insurance
+
+ACCOUNT = "123456789012"
+BUCKET = f"sagemaker-us-east-1-{ACCOUNT}"
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def insurance_csv(tmp_path):
+    return insurance.write_csv(tmp_path / "insurance.csv", rows=60, seed=0)
+
+
+def _start(csv_path, role_arn, *extra: str) -> int:
+    return main(["autopilot", "start", "--csv", str(csv_path), "--target", "charges",
+                 "--role", role_arn, "--job-name", "ins-job", "--no-wait", *extra])
+
+
+# ---------------------------------------------------------------------------------------------
+# moto's server
+
+
+def test_start_uploads_the_csv_and_creates_a_tabular_job(moto_endpoint, role_arn, insurance_csv,
+                                                         capsys):
+    assert _start(insurance_csv, role_arn, "--max-candidates", "5", "--max-runtime", "3600",
+                  "--mode", "ENSEMBLING") == 0
+    assert "Started Autopilot job ins-job (Regression, objective MSE)" in capsys.readouterr().out
+
+    data_key = "byoc/autopilot/ins-job/input/insurance.csv"
+    body = boto3.client("s3").get_object(Bucket=BUCKET, Key=data_key)["Body"].read()
+    assert body == insurance_csv.read_bytes()
+    job = boto3.client("sagemaker").describe_auto_ml_job_v2(AutoMLJobName="ins-job")
+    assert job["AutoMLProblemTypeConfig"]["TabularJobConfig"] == {
+        "TargetAttributeName": "charges",
+        "ProblemType": "Regression",  # inferred from the many distinct numbers in `charges`
+        "CompletionCriteria": {"MaxCandidates": 5, "MaxAutoMLJobRuntimeInSeconds": 3600},
+        "Mode": "ENSEMBLING",
+    }
+    (channel,) = job["AutoMLJobInputDataConfig"]
+    assert channel["ChannelType"] == "training"
+    assert channel["ContentType"] == "text/csv;header=present"
+    assert channel["DataSource"]["S3DataSource"]["S3Uri"] == f"s3://{BUCKET}/{data_key}"
+    assert job["OutputDataConfig"]["S3OutputPath"] == \
+        f"s3://{BUCKET}/byoc/autopilot/ins-job/output"
+    assert job["AutoMLJobObjective"] == {"MetricName": "MSE"}
+    assert job["RoleArn"] == role_arn
+
+
+def test_start_from_s3_reads_only_the_header(moto_endpoint, role_arn, insurance_csv, capsys):
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="data")
+    s3.upload_file(str(insurance_csv), "data", "in/insurance.csv")
+    assert main(["autopilot", "start", "--csv", "s3://data/in/insurance.csv", "--target", "age",
+                 "--problem-type", "Regression", "--objective", "MAE", "--role", role_arn,
+                 "--job-name", "by-age", "--no-wait"]) == 0
+    job = boto3.client("sagemaker").describe_auto_ml_job_v2(AutoMLJobName="by-age")
+    (channel,) = job["AutoMLJobInputDataConfig"]
+    assert channel["DataSource"]["S3DataSource"]["S3Uri"] == "s3://data/in/insurance.csv"
+    assert job["AutoMLJobObjective"] == {"MetricName": "MAE"}
+
+    assert main(["autopilot", "start", "--csv", "s3://data/in/insurance.csv", "--target", "cost",
+                 "--problem-type", "Regression", "--role", role_arn, "--no-wait"]) == 2
+    err = capsys.readouterr().err
+    assert "Target column 'cost' is not in s3://data/in/insurance.csv" in err
+    assert "age, sex, bmi, children, smoker, region, charges" in err
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--target", "cost"], "Its columns are: age, sex, bmi"),
+    (["--target", "charges", "--objective", "F1", "--problem-type", "Regression"],
+     "Objective 'F1' does not fit Regression. Use one of: MSE, RMSE, MAE, R2."),
+    (["--target", "charges", "--objective", "LogLoss"], "Unknown objective 'LogLoss'"),
+    (["--target", "charges", "--job-name", "no_underscores"], "is not valid"),
+])
+def test_bad_input_is_refused_before_anything_is_created(moto_endpoint, role_arn, insurance_csv,
+                                                         capsys, flags, message):
+    assert main(["autopilot", "start", "--csv", str(insurance_csv), "--role", role_arn,
+                 "--no-wait", *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert boto3.client("s3").list_buckets()["Buckets"] == []
+    assert boto3.client("sagemaker").list_auto_ml_jobs()["AutoMLJobSummaries"] == []
+
+
+def test_empty_csv_is_refused(moto_endpoint, role_arn, tmp_path, capsys):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert _start(empty, role_arn) == 2
+    assert "is empty" in capsys.readouterr().err
+
+
+def test_wait_times_out_and_leaves_the_job_running(moto_endpoint, role_arn, insurance_csv,
+                                                   capsys):
+    assert _start(insurance_csv, role_arn) == 0
+    assert main(["autopilot", "status", "--job-name", "ins-job", "--wait", "--timeout", "0.3",
+                 "--poll", "0.05"]) == 1
+    err = capsys.readouterr().err
+    assert "autopilot ins-job: InProgress" in err
+    assert "it was left running" in err and "--stop-on-timeout" in err
+    sm = boto3.client("sagemaker")
+    assert sm.describe_auto_ml_job_v2(AutoMLJobName="ins-job")["AutoMLJobStatus"] == "InProgress"
+
+    assert main(["autopilot", "status", "--job-name", "ins-job", "--wait", "--timeout", "0.3",
+                 "--poll", "0.05", "--stop-on-timeout"]) == 1
+    assert "stop requested" in capsys.readouterr().err
+    assert sm.describe_auto_ml_job_v2(AutoMLJobName="ins-job")["AutoMLJobStatus"] == "Stopped"
+
+
+def test_status_shows_problem_objective_and_artifacts(moto_endpoint, role_arn, insurance_csv,
+                                                      capsys):
+    assert _start(insurance_csv, role_arn, "--objective", "R2") == 0
+    capsys.readouterr()
+    assert main(["autopilot", "status", "--job-name", "ins-job"]) == 0
+    out = capsys.readouterr().out
+    assert "Job: ins-job" in out
+    assert "Problem type: Regression  Objective: R2" in out
+    # moto fills the artifact locations with placeholders; the labels are what matters.
+    assert "Data exploration notebook: " in out and "Candidate definition notebook: " in out
+    assert "Explainability report: " in out and "Model insights report: " in out
+
+
+def test_status_of_an_unknown_job(moto_endpoint, capsys):
+    assert main(["autopilot", "status", "--job-name", "nope"]) == 2
+    assert "No Autopilot job named 'nope'" in capsys.readouterr().err
+
+
+def test_deploy_best_candidate_hosts_its_container_pipeline(moto_endpoint, role_arn,
+                                                            insurance_csv, capsys):
+    assert _start(insurance_csv, role_arn) == 0
+    assert main(["autopilot", "deploy", "--job-name", "ins-job", "--endpoint-name", "charges",
+                 "--instance-type", "ml.c5.large"]) == 0
+    assert "Endpoint charges is InService" in capsys.readouterr().out
+
+    sm = boto3.client("sagemaker")
+    best = sm.describe_auto_ml_job_v2(AutoMLJobName="ins-job")["BestCandidate"]
+    endpoint = sm.describe_endpoint(EndpointName="charges")
+    assert endpoint["EndpointStatus"] == "InService"
+    (variant,) = sm.describe_endpoint_config(
+        EndpointConfigName=endpoint["EndpointConfigName"])["ProductionVariants"]
+    assert variant["InstanceType"] == "ml.c5.large"
+    model = sm.describe_model(ModelName=variant["ModelName"])
+    assert model["Containers"] == best["InferenceContainers"]
+    assert model["ExecutionRoleArn"] == role_arn  # the job's role by default
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact answer sequences (botocore's Stubber): what moto cannot produce
+
+
+class StubbedAws(Aws):
+    """An Aws whose SageMaker client is the stubbed one."""
+
+    def __init__(self, sagemaker) -> None:
+        super().__init__(session=None, region="us-east-1")
+        self.sagemaker = sagemaker
+
+    def client(self, service: str):
+        assert service == "sagemaker", f"unexpected {service} client"
+        return self.sagemaker
+
+
+def offline_sagemaker():
+    return boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x",
+                        aws_secret_access_key="x")
+
+
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/autopilot"
+ARN = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}"
+PIPELINE = [
+    {"Image": "sagemaker-sklearn-automl:2.5-1-cpu-py3",
+     "ModelDataUrl": "s3://b/out/ins-job/data-processor-models/dpp0/output/model.tar.gz",
+     "Environment": {"AUTOML_TRANSFORM_MODE": "feature-transform",
+                     "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "application/x-recordio-protobuf"}},
+    {"Image": "sagemaker-xgboost:1.7-1-cpu-py3",
+     "ModelDataUrl": "s3://b/out/ins-job/tuning/dpp0-xgb/output/model.tar.gz",
+     "Environment": {"MAX_CONTENT_LENGTH": "20971520",
+                     "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"}},
+]
+
+
+def candidate(name: str, value: float | None, metric: str = "MSE", kind: str = "Minimize",
+              status: str = "Completed", **extra) -> dict:
+    answer = {
+        "CandidateName": name,
+        "ObjectiveStatus": "Succeeded" if value is not None else "Failed",
+        "CandidateSteps": [],
+        "CandidateStatus": status,
+        "CreationTime": NOW,
+        "EndTime": NOW + dt.timedelta(minutes=7, seconds=5),
+        "LastModifiedTime": NOW,
+        **extra,
+    }
+    if value is not None:
+        answer["FinalAutoMLJobObjectiveMetric"] = {"MetricName": metric, "Value": value,
+                                                   "Type": kind}
+        answer["InferenceContainers"] = PIPELINE
+    return answer
+
+
+def job_answer(status: str, secondary: str, **extra) -> dict:
+    return {
+        "AutoMLJobName": "ins-job",
+        "AutoMLJobArn": f"{ARN}:automl-job/ins-job",
+        "AutoMLJobInputDataConfig": [{
+            "ChannelType": "training", "ContentType": "text/csv;header=present",
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/in.csv"}},
+        }],
+        "OutputDataConfig": {"S3OutputPath": "s3://b/out"},
+        "RoleArn": ROLE,
+        "AutoMLProblemTypeConfig": {"TabularJobConfig": {
+            "TargetAttributeName": "charges", "ProblemType": "Regression",
+            "CompletionCriteria": {"MaxCandidates": 10}}},
+        "CreationTime": NOW,
+        "LastModifiedTime": NOW,
+        "AutoMLJobStatus": status,
+        "AutoMLJobSecondaryStatus": secondary,
+        **extra,
+    }
+
+
+ARTIFACTS = {
+    "AutoMLJobArtifacts": {
+        "CandidateDefinitionNotebookLocation":
+            "s3://b/out/ins-job/sagemaker-automl-candidates/notebooks/"
+            "SageMakerAutopilotCandidateDefinitionNotebook.ipynb",
+        "DataExplorationNotebookLocation":
+            "s3://b/out/ins-job/sagemaker-automl-candidates/notebooks/"
+            "SageMakerAutopilotDataExplorationNotebook.ipynb",
+    },
+    "BestCandidate": candidate("ins-job-xgb-2", 1.9e7, CandidateProperties={
+        "CandidateArtifactLocations": {
+            "Explainability": "s3://b/out/ins-job/documentation/explainability/output",
+            "ModelInsights": "s3://b/out/ins-job/documentation/model_monitor/output"}}),
+}
+JOB = {"AutoMLJobName": "ins-job"}
+
+
+def test_status_wait_follows_each_phase_then_prints_leaderboard_and_reports(monkeypatch,
+                                                                            capsys):
+    sm = offline_sagemaker()
+    monkeypatch.setattr(autopilot, "_connect", lambda args: StubbedAws(sm))
+    with Stubber(sm) as stub:
+        for secondary in ("Starting", "AnalyzingData", "FeatureEngineering", "ModelTuning",
+                          "ModelTuning", "GeneratingExplainabilityReport"):
+            stub.add_response("describe_auto_ml_job_v2", job_answer("InProgress", secondary), JOB)
+        stub.add_response("describe_auto_ml_job_v2",
+                          job_answer("Completed", "Completed", **ARTIFACTS), JOB)
+        stub.add_response("list_candidates_for_auto_ml_job",
+                          {"Candidates": [candidate("ins-job-lin-1", 3.8e7)]}, JOB)
+        assert main(["autopilot", "status", "--job-name", "ins-job", "--wait", "--poll",
+                     "0.001"]) == 0
+        stub.assert_no_pending_responses()
+    captured = capsys.readouterr()
+    phases = [line.split(": ", 1)[1] for line in captured.err.splitlines()]
+    assert phases == ["InProgress (Starting)", "InProgress (AnalyzingData)",
+                      "InProgress (FeatureEngineering)", "InProgress (ModelTuning)",
+                      "InProgress (GeneratingExplainabilityReport)", "Completed (Completed)"]
+    out = captured.out
+    assert "Best candidate: ins-job-xgb-2  MSE=19000000.0" in out
+    assert ("Data exploration notebook: s3://b/out/ins-job/sagemaker-automl-candidates/"
+            "notebooks/SageMakerAutopilotDataExplorationNotebook.ipynb") in out
+    assert "Explainability report: s3://b/out/ins-job/documentation/explainability/output" in out
+    assert "Model insights report: s3://b/out/ins-job/documentation/model_monitor/output" in out
+    assert "ins-job-lin-1  MSE" in out
+
+
+def test_failed_job_says_why():
+    sm = offline_sagemaker()
+    with Stubber(sm) as stub:
+        stub.add_response("describe_auto_ml_job_v2", job_answer("InProgress", "AnalyzingData"),
+                          JOB)
+        stub.add_response("describe_auto_ml_job_v2", job_answer(
+            "Failed", "Failed", FailureReason="ClientError: target column has 1 unique value"),
+            JOB)
+        with pytest.raises(UserError, match="failed: ClientError: target column has 1 unique"):
+            autopilot.wait(sm, "ins-job", timeout=60, interval=0, stream=io.StringIO())
+
+
+def test_leaderboard_ranks_by_objective_direction_across_pages(monkeypatch, capsys):
+    sm = offline_sagemaker()
+    monkeypatch.setattr(autopilot, "_connect", lambda args: StubbedAws(sm))
+    with Stubber(sm) as stub:
+        stub.add_response("describe_auto_ml_job_v2", job_answer("Completed", "Completed"), JOB)
+        stub.add_response("list_candidates_for_auto_ml_job", {
+            "Candidates": [candidate("c-mid", 2.5e7), candidate("c-failed", None,
+                                                                 status="Failed")],
+            "NextToken": "page-2"}, JOB)
+        stub.add_response("list_candidates_for_auto_ml_job", {
+            "Candidates": [candidate("c-best", 1.9e7), candidate("c-worst", 4.0e7)]},
+            {**JOB, "NextToken": "page-2"})
+        assert main(["autopilot", "leaderboard", "--job-name", "ins-job"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["#", "candidate", "objective", "value", "status", "time"]
+    assert [line.split()[1] for line in lines[1:]] == ["c-best", "c-mid", "c-worst", "c-failed"]
+    assert lines[1].split() == ["1", "c-best", "MSE", "1.9e+07", "Completed", "7m05s"]
+
+
+def test_leaderboard_maximized_objective_and_top():
+    ranked = autopilot.leaderboard_lines([
+        candidate("low", 0.81, "F1", "Maximize"), candidate("high", 0.93, "F1", "Maximize"),
+        candidate("mid", 0.88, "F1", "Maximize")], top=2)
+    assert [line.split()[1] for line in ranked[1:]] == ["high", "mid"]
+
+
+def test_deploy_named_candidate_creates_pipeline_model_and_waits_in_service(capsys):
+    sm = offline_sagemaker()
+    chosen = candidate("ins-job-xgb-7", 2.1e7)
+    with Stubber(sm) as stub:
+        stub.add_response("describe_auto_ml_job_v2",
+                          job_answer("Completed", "Completed", **ARTIFACTS), JOB)
+        stub.add_response("list_candidates_for_auto_ml_job", {"Candidates": [chosen]},
+                          {**JOB, "CandidateNameEquals": "ins-job-xgb-7"})
+        stub.add_response("create_model", {"ModelArn": f"{ARN}:model/charges"},
+                          {"ModelName": ANY, "Containers": PIPELINE, "ExecutionRoleArn": ROLE})
+        stub.add_response("create_endpoint_config", {
+            "EndpointConfigArn": f"{ARN}:endpoint-config/charges"}, {
+            "EndpointConfigName": "charges",
+            "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": ANY,
+                                    "InstanceType": "ml.m5.large", "InitialInstanceCount": 1,
+                                    "InitialVariantWeight": 1.0}]})
+        stub.add_response("create_endpoint", {"EndpointArn": f"{ARN}:endpoint/charges"},
+                          {"EndpointName": "charges", "EndpointConfigName": "charges"})
+        for status in ("Creating", "Creating", "InService"):
+            stub.add_response("describe_endpoint", {
+                "EndpointName": "charges", "EndpointArn": f"{ARN}:endpoint/charges",
+                "EndpointConfigName": "charges", "EndpointStatus": status,
+                "CreationTime": NOW, "LastModifiedTime": NOW}, {"EndpointName": "charges"})
+        model = autopilot.deploy(StubbedAws(sm), job_name="ins-job", endpoint_name="charges",
+                                 candidate="ins-job-xgb-7", interval=0)
+        stub.assert_no_pending_responses()
+    assert model.startswith("charges-")
+    assert "endpoint charges: InService" in capsys.readouterr().err
+
+
+def test_deploy_refuses_unknown_candidate_and_unfinished_job():
+    sm = offline_sagemaker()
+    with Stubber(sm) as stub:
+        stub.add_response("describe_auto_ml_job_v2", job_answer("Completed", "Completed"), JOB)
+        stub.add_response("list_candidates_for_auto_ml_job", {"Candidates": []},
+                          {**JOB, "CandidateNameEquals": "typo"})
+        with pytest.raises(UserError, match="no candidate named 'typo'"):
+            autopilot.deploy(StubbedAws(sm), job_name="ins-job", endpoint_name="e",
+                             candidate="typo")
+        stub.add_response("describe_auto_ml_job_v2", job_answer("InProgress", "ModelTuning"),
+                          JOB)
+        with pytest.raises(UserError, match="no best candidate yet"):
+            autopilot.deploy(StubbedAws(sm), job_name="ins-job", endpoint_name="e")
+
+
+def test_wait_timeout_uses_the_clock_not_the_job():
+    """The deadline is checked between polls: a fake clock makes the sequence exact."""
+    sm = offline_sagemaker()
+    now = [0.0]
+    with Stubber(sm) as stub:
+        for _ in range(3):
+            stub.add_response("describe_auto_ml_job_v2", job_answer("InProgress", "ModelTuning"),
+                              JOB)
+        with pytest.raises(autopilot.WaitTimeout):
+            autopilot.wait(sm, "ins-job", timeout=60, interval=30, stream=io.StringIO(),
+                           clock=lambda: now[0],
+                           sleep=lambda s: now.__setitem__(0, now[0] + s))
+        stub.assert_no_pending_responses()
