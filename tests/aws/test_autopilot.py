@@ -109,6 +109,22 @@ def test_empty_csv_is_refused(moto_endpoint, role_arn, tmp_path, capsys):
     assert "is empty" in capsys.readouterr().err
 
 
+def test_target_with_one_value_is_refused(moto_endpoint, role_arn, tmp_path, capsys):
+    flat = tmp_path / "flat.csv"
+    flat.write_text("x,charges\n1,5\n2,5.0\n3,5\n")
+    assert _start(flat, role_arn) == 2
+    assert "fewer than two distinct values" in capsys.readouterr().err
+
+
+def test_start_waits_and_stops_on_timeout(moto_endpoint, role_arn, insurance_csv, capsys):
+    assert main(["autopilot", "start", "--csv", str(insurance_csv), "--target", "charges",
+                 "--role", role_arn, "--job-name", "ins-job", "--timeout", "0.3", "--poll",
+                 "0.05", "--stop-on-timeout"]) == 1
+    assert "stop requested" in capsys.readouterr().err
+    sm = boto3.client("sagemaker")
+    assert sm.describe_auto_ml_job_v2(AutoMLJobName="ins-job")["AutoMLJobStatus"] == "Stopped"
+
+
 def test_wait_times_out_and_leaves_the_job_running(moto_endpoint, role_arn, insurance_csv,
                                                    capsys):
     assert _start(insurance_csv, role_arn) == 0

@@ -59,14 +59,20 @@ def _local_problem_type(path: Path, target: str) -> str:
             value = (row.get(target) or "").strip()
             if value:
                 values.add(value)
-    try:
-        numeric = all(float(v) == float(v) for v in values)
-    except ValueError:
-        numeric = False
-    if len(values) < 2:
+    numeric = all(_is_number(v) for v in values)
+    distinct = len({float(v) for v in values}) if numeric else len(values)
+    if distinct < 2:
         raise UserError(f"Target '{target}' in {path} has fewer than two distinct values: there "
                         "is nothing to learn. Check that --target names the right column.")
-    return objectives.infer_problem_type(len(values), numeric)
+    return objectives.infer_problem_type(distinct, numeric)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def check_csv(aws: Aws | None, source: str, target: str) -> list[str]:
@@ -150,15 +156,17 @@ def start(aws: Aws, *, csv_source: str, target: str, role: str, name: str,
         raise UserError(f"--mode must be one of {', '.join(MODES)}, not '{mode}'.")
     objective = objectives.resolve_objective(problem_type, objective)
     check_csv(aws, csv_source, target)
-    if problem_type is None and not csv_source.startswith("s3://"):
+    local = not csv_source.startswith("s3://")
+    if problem_type is None and local:
+        # Inferred with the rule `autopilot local` uses; Autopilot infers it for S3 data.
         problem_type = _local_problem_type(Path(csv_source), target)
         objective = objectives.resolve_objective(problem_type, objective)
     bucket = aws.default_bucket
-    if output is None or not csv_source.startswith("s3://"):
-        ensure_bucket(aws, bucket)
     prefix = f"s3://{bucket}/{S3_PREFIX}/{name}"
+    if local or output is None:
+        ensure_bucket(aws, bucket)  # for the uploaded data or the default output
     data_uri = csv_source
-    if not csv_source.startswith("s3://"):
+    if local:
         data_uri = upload_file(aws, Path(csv_source), f"{prefix}/input/{Path(csv_source).name}")
     request = job_request(name=name, data_uri=data_uri, output_uri=output or f"{prefix}/output",
                           target=target, role=role, problem_type=problem_type,
@@ -509,7 +517,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--stop-on-timeout", action="store_true",
                        help="stop the job when the wait times out (default: leave it running)")
     group.add_argument("--poll", type=_positive_float, default=POLL_SECONDS, metavar="SECONDS",
-                       help=argparse.SUPPRESS)
+                       help="seconds between status checks (default 30)")
     group.add_argument("--top", type=_positive_int, default=10,
                        help="leaderboard rows to show at the end")
 
