@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Send one request to the server that serve_local.sh started:
 #   ./predict.sh FILE [CONTENT_TYPE]     e.g. ./predict.sh sign.png   or   ./predict.sh x.json application/json
-# The content type defaults from the file's extension.
+# The content type defaults from the file's extension; PORT=... if serve_local.sh used another.
 set -euo pipefail
 
 if [ $# -lt 1 ] || [ $# -gt 2 ]; then
@@ -17,6 +17,7 @@ case ${2:-} in
        *.jpg|*.jpeg) type=image/jpeg ;;
        *.json) type=application/json ;;
        *.npy) type=application/x-npy ;;
+       *.csv) type=text/csv ;;
        *) type=application/octet-stream ;;
      esac ;;
 esac

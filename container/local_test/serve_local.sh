@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Serve the model that train_local.sh left in test_dir/model, on http://127.0.0.1:8080:
 #   ./serve_local.sh IMAGE            (then ./predict.sh FILE in another shell; Ctrl-C stops)
+# TEST_DIR=... and PORT=... change where the model is read from and the port on this machine.
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
@@ -8,7 +9,8 @@ if [ $# -ne 1 ]; then
   exit 2
 fi
 here=$(cd "$(dirname "$0")" && pwd)
-[ -d "$here/test_dir/model" ] || { echo "error: no $here/test_dir/model; run train_local.sh first" >&2; exit 2; }
+model=${TEST_DIR:-$here/test_dir}/model
+[ -d "$model" ] || { echo "error: no $model; run train_local.sh first" >&2; exit 2; }
 
 # Run as SageMaker does: no init process, the server is PID 1 and handles the signals itself.
-exec docker run --rm -p 127.0.0.1:8080:8080 -v "$here/test_dir/model:/opt/ml/model:ro" "$1" serve
+exec docker run --rm -p "127.0.0.1:${PORT:-8080}:8080" -v "$model:/opt/ml/model:ro" "$1" serve

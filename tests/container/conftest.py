@@ -1,0 +1,66 @@
+"""Container fixtures: the CPU image built once per session from this checkout, and runs of it.
+
+With no Docker engine the container tests are skipped with the reason, except in CI (the `CI`
+variable set), where a missing engine is a failure: CI starts one itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from byoc import contract
+from tests.conftest import REPO
+
+IMAGE = "byoc:test"
+
+
+def engine_or_skip():
+    """A Docker client that answers, or skip (fail in CI) with the reason."""
+    try:
+        import docker
+
+        engine = docker.from_env()
+        engine.ping()
+    except Exception as exc:  # no SDK, no socket, engine down: all mean "no engine here"
+        reason = f"no Docker engine answers ({type(exc).__name__}: {exc})"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI must start one (../shared/tools/docker-up).")
+        pytest.skip(f"{reason}; start one (e.g. ../shared/tools/docker-up) to run these tests")
+    return engine
+
+
+@pytest.fixture(scope="session")
+def engine():
+    return engine_or_skip()
+
+
+@pytest.fixture(scope="session")
+def image(engine) -> str:
+    """Build Dockerfile as `byoc:test`, on $BASE_IMAGE when set (nothing can be pulled here)."""
+    import docker
+
+    buildargs = {"BASE_IMAGE": os.environ["BASE_IMAGE"]} if os.environ.get("BASE_IMAGE") else {}
+    try:
+        engine.images.build(path=str(REPO), dockerfile="Dockerfile", tag=IMAGE,
+                            buildargs=buildargs, network_mode="host", rm=True, forcerm=True)
+    except docker.errors.BuildError as exc:
+        log = "".join(chunk.get("stream", chunk.get("error", "")) for chunk in exc.build_log)
+        pytest.fail(f"building {IMAGE} failed: {exc}\n{log[-4000:]}")
+    return IMAGE
+
+
+@pytest.fixture(scope="session")
+def container_run(image, trained_run, synth_data_dir, tmp_path_factory):
+    """`IMAGE train` with the data and hyperparameters of the shared process-mode run
+    (`trained_run`), so the two can be compared: (output dir, exit code, log lines)."""
+    from byoc.driver.local import docker
+
+    hps = json.loads(trained_run[0].hyperparameters_file.read_text())
+    out = tmp_path_factory.mktemp("docker_train")
+    lines: list[str] = []
+    code = docker.train(image, contract.split_channel_dirs(synth_data_dir), out, hps,
+                        stream=lines.append)
+    return out, code, lines
