@@ -100,6 +100,27 @@ def test_deploy_needs_a_training_job_or_model_data_and_image(moto_endpoint, role
     assert "--training-job NAME, or both --model-data" in capsys.readouterr().err
 
 
+def test_a_training_jobs_model_is_reused_by_deploy_then_transform(trained_job, capsys):
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    assert main(["deploy", "--training-job", trained_job, "--endpoint-name", "signs"]) == 0
+    assert main(["transform", "--training-job", trained_job, "--input", f"s3://{BUCKET}/in/",
+                 "--output", f"s3://{BUCKET}/out/", "--job-name", "again"]) == 0
+    models = boto3.client("sagemaker").list_models()["Models"]
+    assert [m["ModelName"] for m in models] == [trained_job]
+
+
+def test_a_model_name_taken_by_another_image_is_a_user_error(moto_endpoint, ecr_image, role_arn,
+                                                             capsys):
+    args = ["--role", role_arn, "--image", ecr_image, "--endpoint-name", "signs"]
+    assert main(["deploy", "--model-data", "s3://b/one.tar.gz", *args]) == 0
+    assert main(["delete", "--endpoint-name", "signs"]) == 0
+    boto3.client("sagemaker").create_model(
+        ModelName="signs", ExecutionRoleArn=role_arn,
+        PrimaryContainer={"Image": ecr_image, "ModelDataUrl": "s3://b/other.tar.gz"})
+    assert main(["deploy", "--model-data", "s3://b/one.tar.gz", *args]) == 2
+    assert "A model named 'signs' already exists" in capsys.readouterr().err
+
+
 def test_deploy_of_an_unknown_training_job_is_a_user_error(moto_endpoint, capsys):
     assert main(["deploy", "--training-job", "nope", "--endpoint-name", "e"]) == 2
     assert "No training job named 'nope'" in capsys.readouterr().err

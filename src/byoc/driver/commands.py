@@ -96,16 +96,17 @@ def cmd_tune(args: argparse.Namespace) -> int:
 def _model_from_flags(args: argparse.Namespace, aws, default_name: str) -> str:
     """Create the model to host: from a training job, or from --model-data and --image."""
     from byoc.driver import ecr, endpoints
-    from byoc.driver.aws import resolve_role
+    from byoc.driver.aws import ROLE_ENV, resolve_role
 
     if args.training_job:
         image, model_data, job_role = endpoints.training_job_model(aws, args.training_job)
-        role = resolve_role(args.role or os.environ.get("SAGEMAKER_ROLE_ARN") or job_role)
+        # The training job's role already reaches the image and the model data.
+        role = resolve_role(args.role or os.environ.get(ROLE_ENV) or job_role)
         name = args.training_job
     else:
         if not (args.model_data and args.image):
-            raise UserError("Pass --training-job NAME, or both --model-data s3://.../model.tar.gz "
-                            "and --image URI.")
+            raise UserError("Say which model: --training-job NAME, or both --model-data "
+                            "s3://.../model.tar.gz and --image URI.")
         image, model_data, role = args.image, args.model_data, resolve_role(args.role)
         name = default_name
     ecr.check_image(aws, image)

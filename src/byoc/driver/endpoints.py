@@ -35,8 +35,24 @@ def training_job_model(aws: Aws, training_job: str) -> tuple[str, str, str]:
 
 
 def create_model(aws: Aws, name: str, *, image: str, model_data: str, role: str) -> None:
+    """Create the model, or reuse one of that name hosting the same image and model data."""
+    sagemaker = aws.client("sagemaker")
     with translate_errors():
-        aws.client("sagemaker").create_model(
+        try:
+            existing = sagemaker.describe_model(ModelName=name)["PrimaryContainer"]
+        except sagemaker.exceptions.ClientError as exc:
+            if exc.response["Error"]["Code"] != "ValidationException":
+                raise
+        else:
+            if (existing.get("Image"), existing.get("ModelDataUrl")) != (image, model_data):
+                raise UserError(
+                    f"A model named '{name}' already exists with another image or model data "
+                    f"({existing.get('Image')}, {existing.get('ModelDataUrl')}). Delete it "
+                    f"(aws sagemaker delete-model --model-name {name}) or pick another name."
+                )
+            log.info("Reusing model %s", name)
+            return
+        sagemaker.create_model(
             ModelName=name,
             PrimaryContainer={"Image": image, "ModelDataUrl": model_data, "Mode": "SingleModel"},
             ExecutionRoleArn=role,
