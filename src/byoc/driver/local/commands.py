@@ -48,14 +48,12 @@ def train(args: argparse.Namespace) -> int:
         from byoc.driver.local import docker
 
         code = docker.train(args.image, channels, output, hps)
-        root = docker.working_root(output)
     else:
         from byoc.driver.local import process
 
         code = process.train(channels, output, hps)
-        root = output
-        contract.package(contract.Paths(root), output)
-    paths = contract.Paths(root)
+    # Both modes use the output dir itself as /opt/ml, so a second run resumes its checkpoints.
+    paths = contract.Paths(output)
     if code == 0:
         print_summary(paths.output_data_dir)
         print(f"\nModel: {paths.model_dir} (and {output / contract.MODEL_ARCHIVE})")

@@ -46,11 +46,14 @@ def _run(args: list[str], env: dict[str, str]) -> int:
         return _stop(proc, grace=120)
 
 
-def train(channels: dict[str, Path], root: Path, hyperparameters: dict[str, str]) -> int:
-    """Lay out `root` like /opt/ml and run `train` there; returns its exit code."""
-    contract.prepare(root, channels, hyperparameters, link=True)
-    env = dict(os.environ, **{contract.BASE_DIR_ENV: str(root.resolve())})
-    return _run(["train"], env)
+def train(channels: dict[str, Path], output_dir: Path, hyperparameters: dict[str, str]) -> int:
+    """Lay out `output_dir` like /opt/ml, run `train` there and pack model.tar.gz and
+    output.tar.gz beside it, as SageMaker does; returns the exit code of `train`."""
+    paths = contract.prepare(output_dir, channels, hyperparameters, link=True)
+    env = dict(os.environ, **{contract.BASE_DIR_ENV: str(paths.root.resolve())})
+    code = _run(["train"], env)
+    contract.package(paths, output_dir)
+    return code
 
 
 def wait_for_ping(url: str, timeout: float, alive=lambda: True) -> None:
