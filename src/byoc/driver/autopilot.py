@@ -458,9 +458,11 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 def cmd_local(args: argparse.Namespace) -> int:
     from byoc.tabular import baseline
 
+    given = {k: v for k, v in (("time_budget", args.time_budget), ("folds", args.folds))
+             if v is not None}
     summary = baseline.run(args.csv, args.target, args.out, problem_type=args.problem_type,
-                           objective=args.objective, time_budget=args.time_budget,
-                           seed=args.seed, folds=args.folds, max_candidates=args.max_candidates)
+                           objective=args.objective, seed=args.seed,
+                           max_candidates=args.max_candidates, **given)
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in summary["metrics"].items())
     print(f"Best: {summary['best_candidate']} ({summary['problem_type']}, "
           f"{summary['objective']}); cross-validated {metrics}")
@@ -572,10 +574,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--csv", required=True, metavar="FILE", help="CSV with a header row")
     p.add_argument("--target", required=True, help="column to predict")
     p.add_argument("--out", required=True, metavar="DIR", help="where the results go")
-    p.add_argument("--time-budget", type=_positive_float, default=60.0, metavar="SECONDS",
+    p.add_argument("--time-budget", type=_positive_float, metavar="SECONDS",
                    help="search time; each algorithm's default always runs (default 60)")
     p.add_argument("--max-candidates", type=_positive_int, help="stop after this many")
-    p.add_argument("--folds", type=_positive_int, default=5, help="k of k-fold CV (default 5)")
+    p.add_argument("--folds", type=_positive_int, help="k of k-fold CV (default 5)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_local)
 
