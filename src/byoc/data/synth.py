@@ -68,10 +68,10 @@ class Difficulty:
 DIFFICULTIES = {
     "easy": Difficulty((0.75, 0.9), 0.04, 5, 0.04, 0.5, (0.9, 1.0), (0.7, 1.2), 0.05, 0.1,
                        3, 3, 0.0, 0.0),
-    "normal": Difficulty((0.55, 0.9), 0.1, 12, 0.1, 1.0, (0.45, 1.0), (0.3, 1.4), 0.15, 0.35,
-                         10, 6, 0.25, 0.1),
-    "hard": Difficulty((0.45, 0.95), 0.16, 20, 0.18, 1.4, (0.3, 1.0), (0.15, 1.6), 0.25, 0.55,
-                       18, 10, 0.4, 0.45),
+    "normal": Difficulty((0.65, 0.9), 0.06, 8, 0.06, 0.7, (0.7, 1.0), (0.5, 1.25), 0.1, 0.2,
+                         5, 5, 0.15, 0.03),
+    "hard": Difficulty((0.45, 0.95), 0.15, 18, 0.16, 1.2, (0.35, 1.0), (0.2, 1.5), 0.22, 0.5,
+                       14, 10, 0.4, 0.4),
 }
 
 
@@ -693,18 +693,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Write DIR/train, DIR/validation and DIR/test, each with one folder per "
                     "GTSRB ClassId (00..42) of PNG and PPM images and a signnames.csv.",
     )
-    p.add_argument("--out", required=True, type=Path, help="output directory")
-    p.add_argument("--per-class", type=int, default=100,
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
+    p.add_argument("--per-class", type=int, default=100, metavar="N",
                    help="mean images per class over all splits (default 100); with GTSRB's "
                         "imbalance the rarest classes get about a quarter of it")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--image-size", type=int, default=32, help="side in pixels (default 32)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    p.add_argument("--image-size", type=int, default=32, metavar="PX",
+                   help="side in pixels (default 32)")
     p.add_argument("--difficulty", choices=tuple(DIFFICULTIES), default="normal",
                    help="how much pose, lighting, blur and occlusion vary (default normal)")
     p.add_argument("--balanced", action="store_true",
                    help="the same count for every class instead of GTSRB's imbalance")
-    p.add_argument("--validation-fraction", type=float, default=0.15, help="default 0.15")
-    p.add_argument("--test-fraction", type=float, default=0.15, help="default 0.15")
+    p.add_argument("--validation-fraction", type=float, default=0.15, metavar="F",
+                   help="default 0.15")
+    p.add_argument("--test-fraction", type=float, default=0.15, metavar="F", help="default 0.15")
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing train/validation/test folders in --out")
     p.set_defaults(func=_run)
