@@ -540,9 +540,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--role", help="SageMaker execution role ARN (default: SAGEMAKER_ROLE_ARN)")
     p.add_argument("--job-name", help="default byoc-autopilot-DATE-TIME (at most 32 characters)")
     p.add_argument("--mode", choices=MODES, default="AUTO")
-    p.add_argument("--max-candidates", type=_positive_int, default=DEFAULT_MAX_CANDIDATES)
+    p.add_argument("--max-candidates", type=_positive_int, default=DEFAULT_MAX_CANDIDATES,
+                   metavar="N", help=f"default {DEFAULT_MAX_CANDIDATES}")
     p.add_argument("--max-runtime", type=_positive_int, default=DEFAULT_MAX_RUNTIME,
-                   metavar="SECONDS", help="the whole job's limit")
+                   metavar="SECONDS", help=f"the whole job's limit (default {DEFAULT_MAX_RUNTIME})")
     p.add_argument("--output", metavar="S3_URI",
                    help="default s3://sagemaker-REGION-ACCOUNT/byoc/autopilot/JOB/output")
     p.add_argument("--no-wait", action="store_true", help="start the job and return")
