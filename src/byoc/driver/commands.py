@@ -1,7 +1,7 @@
 """The AWS verbs of `byoc`: push, train, tune, deploy, invoke, transform, delete.
 
-Handlers import boto3 and docker lazily (through the driver modules' functions), so `byoc --help`
-stays instant. Defaults come from flags, then the environment, then the config file.
+The driver modules import boto3 and docker inside their functions, so `byoc --help` stays
+instant. Defaults come from flags, then the environment, then the config file.
 """
 
 from __future__ import annotations
@@ -10,18 +10,16 @@ import argparse
 import os
 from pathlib import Path
 
+from byoc.driver import ecr, endpoints, invoke, jobs
+from byoc.driver.aws import ROLE_ENV, connect, load_config, resolve_role
 from byoc.errors import UserError
 
 
 def _connect(args: argparse.Namespace):
-    from byoc.driver.aws import connect
-
     return connect(region=args.region, profile=args.profile)
 
 
 def _config(key: str, default=None):
-    from byoc.driver.aws import load_config
-
     return load_config().get(key, default)
 
 
@@ -34,9 +32,6 @@ def _no_wait(args: argparse.Namespace, kind: str, name: str) -> bool:
 
 def _training_spec(args: argparse.Namespace, aws, name: str):
     """Validate everything client-side, then upload the data: the order a user wants."""
-    from byoc.driver import ecr, jobs
-    from byoc.driver.aws import resolve_role
-
     hps = jobs.parse_hyperparameters(args.hp)
     role = resolve_role(args.role)
     ecr.check_image(aws, args.image)
@@ -53,16 +48,12 @@ def _training_spec(args: argparse.Namespace, aws, name: str):
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from byoc.driver import ecr
-
     print(ecr.push(_connect(args), variant=args.variant, repository=args.repository,
                    tag=args.tag, registry=args.registry, context=args.context))
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from byoc.driver import jobs
-
     aws = _connect(args)
     name = args.job_name or jobs.job_name("train")
     spec = _training_spec(args, aws, name)
@@ -78,8 +69,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from byoc.driver import jobs
-
     aws = _connect(args)
     name = args.job_name or jobs.job_name("tune")
     spec = _training_spec(args, aws, name)
@@ -95,9 +84,6 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 def _model_from_flags(args: argparse.Namespace, aws, default_name: str) -> str:
     """Create the model to host: from a training job, or from --model-data and --image."""
-    from byoc.driver import ecr, endpoints
-    from byoc.driver.aws import ROLE_ENV, resolve_role
-
     if args.training_job:
         image, model_data, job_role = endpoints.training_job_model(aws, args.training_job)
         # The training job's role already reaches the image and the model data.
@@ -115,8 +101,6 @@ def _model_from_flags(args: argparse.Namespace, aws, default_name: str) -> str:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from byoc.driver import endpoints
-
     aws = _connect(args)
     model = _model_from_flags(args, aws, args.endpoint_name)
     endpoints.deploy(aws, args.endpoint_name, model_name=model,
@@ -132,8 +116,6 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
-    from byoc.driver import invoke
-
     if bool(args.endpoint) == bool(args.url):
         raise UserError("Pass either --endpoint NAME (SageMaker) or --url http://HOST:PORT "
                         "(a local server).")
@@ -147,8 +129,6 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 
 def cmd_transform(args: argparse.Namespace) -> int:
-    from byoc.driver import jobs
-
     aws = _connect(args)
     name = args.job_name or jobs.job_name("transform")
     model = args.model_name or _model_from_flags(args, aws, name)
@@ -168,8 +148,6 @@ def cmd_transform(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from byoc.driver import endpoints
-
     for what in endpoints.delete(_connect(args), args.endpoint_name):
         print(f"deleted {what}")
     return 0
@@ -192,17 +170,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--profile", help="AWS profile (default: AWS_PROFILE)")
 
     role = argparse.ArgumentParser(add_help=False)
-    role.add_argument("--role", help="SageMaker execution role ARN (default: SAGEMAKER_ROLE_ARN)")
+    role.add_argument("--role", help=f"SageMaker execution role ARN (default: {ROLE_ENV})")
 
     wait = argparse.ArgumentParser(add_help=False)
     wait.add_argument("--no-wait", action="store_true", help="start it and return")
 
     p = subparsers.add_parser("push", parents=[aws_flags],
                               help="build the image and push it to ECR")
-    p.add_argument("--variant", choices=("cpu", "gpu"), default="cpu",
+    p.add_argument("--variant", choices=tuple(ecr.DOCKERFILES), default="cpu",
                    help="Dockerfile (cpu) or Dockerfile.gpu (gpu)")
-    p.add_argument("--repository", default="byoc", help="ECR repository (created if missing)")
-    p.add_argument("--tag", default="latest")
+    p.add_argument("--repository", default=ecr.DEFAULT_REPOSITORY,
+                   help="ECR repository (created if missing)")
+    p.add_argument("--tag", default=ecr.DEFAULT_TAG)
     p.add_argument("--registry", help="push to this HOST:PORT instead of ECR's registry "
                                       "(default: BYOC_REGISTRY)")
     p.add_argument("--context", default=".", help="build context holding the Dockerfiles")
@@ -214,12 +193,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="local dataset directory (train/, validation/, test/ become channels) "
                           "or an s3:// prefix")
     job.add_argument("--job-name")
-    job.add_argument("--instance-type", help="default ml.m5.xlarge")
+    job.add_argument("--instance-type", help=f"default {jobs.DEFAULT_INSTANCE_TYPE}")
     job.add_argument("--instance-count", type=_positive, default=1)
     job.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
                      help="hyperparameter, repeatable, e.g. --hp epochs=10")
     job.add_argument("--spot", action="store_true", help="managed spot training")
-    job.add_argument("--max-run", type=_positive, default=24 * 3600, metavar="SECONDS")
+    job.add_argument("--max-run", type=_positive, default=jobs.DEFAULT_MAX_RUN, metavar="SECONDS")
     job.add_argument("--max-wait", type=_positive, metavar="SECONDS",
                      help="with --spot: total time including waiting for capacity "
                           "(default 2 x --max-run)")
@@ -249,7 +228,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("deploy", parents=[model, role, wait, aws_flags],
                               help="host a model on a real-time endpoint")
     p.add_argument("--endpoint-name", required=True)
-    p.add_argument("--instance-type", help="default ml.m5.large")
+    p.add_argument("--instance-type", help=f"default {endpoints.DEFAULT_INSTANCE_TYPE}")
     p.add_argument("--instance-count", type=_positive, default=1)
     p.set_defaults(func=cmd_deploy)
 
@@ -270,7 +249,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--output", required=True, metavar="S3_URI")
     p.add_argument("--content-type", default="image/png")
     p.add_argument("--job-name")
-    p.add_argument("--instance-type", help="default ml.m5.xlarge")
+    p.add_argument("--instance-type", help=f"default {jobs.DEFAULT_INSTANCE_TYPE}")
     p.add_argument("--instance-count", type=_positive, default=1)
     p.set_defaults(func=cmd_transform)
 

@@ -24,6 +24,8 @@ CONTENT_TYPES = {
 }
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 ACCEPT = "application/json"
+# CSV goes to tabular (Autopilot) containers, which answer in their own default format.
+NO_ACCEPT = ("text/csv",)
 HTTP_TIMEOUT = 60  # SageMaker's limit for one invocation
 
 
@@ -37,11 +39,16 @@ def content_type(path: Path) -> str:
         ) from None
 
 
-def read_request(path: str | Path) -> tuple[bytes, str]:
+def read_request(path: str | Path) -> tuple[bytes, dict[str, str]]:
+    """The body and the content headers of the request for one file."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} is not a file.")
-    return path.read_bytes(), content_type(path)
+    ctype = content_type(path)
+    headers = {"ContentType": ctype}
+    if ctype not in NO_ACCEPT:
+        headers["Accept"] = ACCEPT
+    return path.read_bytes(), headers
 
 
 def format_response(name: str, body: bytes, response_type: str) -> list[str]:
@@ -68,11 +75,10 @@ def invoke_endpoint(aws: Aws, endpoint: str, files: Iterable[str], top_k: int) -
     runtime = aws.client("sagemaker-runtime")
     lines = []
     for file in files:
-        body, ctype = read_request(file)
+        body, headers = read_request(file)
         with translate_errors():
             try:
-                answer = runtime.invoke_endpoint(EndpointName=endpoint, Body=body,
-                                                 ContentType=ctype, Accept=ACCEPT,
+                answer = runtime.invoke_endpoint(EndpointName=endpoint, Body=body, **headers,
                                                  CustomAttributes=f"top_k={top_k}")
             except runtime.exceptions.ModelError as exc:
                 raise UserError(f"The model rejected {file}: {exc.response['Error']['Message']}"
@@ -88,12 +94,14 @@ def invoke_url(url: str, files: Iterable[str], top_k: int) -> list[str]:
     lines = []
     with requests.Session() as session:
         for file in files:
-            body, ctype = read_request(file)
+            body, headers = read_request(file)
+            http_headers = {"Content-Type": headers["ContentType"],
+                            CUSTOM_ATTRIBUTES_HEADER: f"top_k={top_k}"}
+            if "Accept" in headers:
+                http_headers["Accept"] = headers["Accept"]
             try:
-                response = session.post(
-                    f"{url.rstrip('/')}/invocations", data=body, timeout=HTTP_TIMEOUT,
-                    headers={"Content-Type": ctype, "Accept": ACCEPT,
-                             CUSTOM_ATTRIBUTES_HEADER: f"top_k={top_k}"})
+                response = session.post(f"{url.rstrip('/')}/invocations", data=body,
+                                        headers=http_headers, timeout=HTTP_TIMEOUT)
             except requests.ConnectionError as exc:
                 raise UserError(f"Nothing answers at {url} ({exc.__class__.__name__}): start the "
                                 "server (byoc local serve) or check --url.") from None

@@ -158,10 +158,9 @@ def start_training(aws: Aws, name: str, spec: TrainingSpec) -> None:
 class LogTail:
     """Prints new CloudWatch log events of a training job; streams appear as instances start."""
 
-    def __init__(self, logs, name: str, out=None) -> None:
+    def __init__(self, logs, name: str) -> None:
         self.logs = logs
         self.name = name
-        self.out = out
         self.tokens: dict[str, str | None] = {}
 
     def poll(self) -> None:
@@ -180,7 +179,7 @@ class LogTail:
                 kwargs["nextToken"] = self.tokens[stream]
             page = self.logs.get_log_events(**kwargs)
             for event in page.get("events", []):
-                print(event["message"].rstrip("\n"), file=self.out, flush=True)
+                print(event["message"].rstrip("\n"), flush=True)
             token = page.get("nextForwardToken")
             if not token or token == self.tokens.get(stream):
                 return
