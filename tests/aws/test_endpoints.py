@@ -85,6 +85,9 @@ def test_deploy_from_model_data_then_invoke_then_delete_everything(
     assert [e["headers"]["content-type"] for e in sent] == ["application/json", "text/csv"]
     assert {e["headers"]["x-amzn-sagemaker-custom-attributes"] for e in sent} == {"top_k=2"}
     assert sent[1]["body"] == b"5.1,3.5,1.4\n"
+    # Our container answers JSON; a tabular container picks its own format for CSV.
+    assert sent[0]["headers"]["accept"] == "application/json"
+    assert sent[1]["headers"].get("accept") != "application/json"
 
     assert main(["delete", "--endpoint-name", "signs"]) == 0
     assert sm.list_endpoints()["Endpoints"] == []

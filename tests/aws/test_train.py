@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 import time
 from pathlib import Path
@@ -162,6 +163,21 @@ def test_train_role_comes_from_the_environment(moto_endpoint, ecr_image, role_ar
                  "--no-wait"]) == 0
     desc = boto3.client("sagemaker").describe_training_job(TrainingJobName="env-job")
     assert desc["RoleArn"] == role_arn
+
+
+def test_role_bucket_and_instance_type_come_from_the_config_file(moto_endpoint, ecr_image,
+                                                                 role_arn, tmp_path):
+    make_dataset(tmp_path / "data")
+    Path(os.environ["BYOC_CONFIG"]).write_text(json.dumps(
+        {"role": role_arn, "bucket": "team-bucket", "instance_type": "ml.c5.2xlarge"}))
+    assert main(["train", "--image", ecr_image, "--data", str(tmp_path / "data"),
+                 "--job-name", "cfg-job", "--no-wait"]) == 0
+    desc = boto3.client("sagemaker").describe_training_job(TrainingJobName="cfg-job")
+    assert desc["RoleArn"] == role_arn
+    assert desc["ResourceConfig"]["InstanceType"] == "ml.c5.2xlarge"
+    assert desc["OutputDataConfig"]["S3OutputPath"] == "s3://team-bucket/byoc/output"
+    assert keys_under("s3://team-bucket/byoc/input/cfg-job/train/") == ["0/a.png", "0/b.png",
+                                                                        "1/c.png"]
 
 
 def test_unknown_region_and_missing_credentials_are_user_errors(moto_endpoint, ecr_image,
