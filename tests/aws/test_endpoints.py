@@ -10,6 +10,8 @@ import pytest
 
 from byoc.cli import main
 
+pytestmark = pytest.mark.aws
+
 BUCKET = "models-bucket"
 PREDICTIONS = {"predictions": [{
     "class_id": 14, "label": "stop", "probability": 0.91,

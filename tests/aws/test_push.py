@@ -23,7 +23,7 @@ from byoc.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "local/debian:bookworm"
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.aws]
 
 
 def _need(condition: bool, reason: str) -> None:

@@ -17,6 +17,8 @@ from byoc.cli import main
 from byoc.driver import jobs
 from byoc.metrics import METRIC_DEFINITIONS, OBJECTIVE_METRIC
 
+pytestmark = pytest.mark.aws
+
 BUCKET = "sagemaker-us-east-1-123456789012"  # the default bucket for moto's account
 
 

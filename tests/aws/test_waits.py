@@ -18,6 +18,8 @@ from byoc.driver import aws as aws_module
 from byoc.driver import endpoints, jobs
 from byoc.errors import UserError
 
+pytestmark = pytest.mark.aws
+
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
 
