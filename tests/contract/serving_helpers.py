@@ -40,12 +40,12 @@ class ServeProcess:
         base_dir.mkdir(parents=True, exist_ok=True)
         (base_dir / "model").symlink_to(Path(model_dir).resolve(), target_is_directory=True)
         self.log_path = base_dir / "serve.log"
-        self.env = exe_env(
-            SAGEMAKER_BASE_DIR=str(base_dir),
-            SAGEMAKER_BIND_TO_PORT=str(self.port),
-            SAGEMAKER_MODEL_SERVER_WORKERS="1",
+        self.env = exe_env(**{
+            "SAGEMAKER_BASE_DIR": str(base_dir),
+            "SAGEMAKER_BIND_TO_PORT": str(self.port),
+            "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
             **(env or {}),
-        )
+        })
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> ServeProcess:
