@@ -48,7 +48,11 @@ def image(engine) -> str:
                             buildargs=buildargs, network_mode="host", rm=True, forcerm=True)
     except docker.errors.BuildError as exc:
         log = "".join(chunk.get("stream", chunk.get("error", "")) for chunk in exc.build_log)
-        pytest.fail(f"building {IMAGE} failed: {exc}\n{log[-4000:]}")
+        hint = "" if buildargs else (
+            "\nWhere nothing can be pulled, set BASE_IMAGE to a local base image, e.g. "
+            "BASE_IMAGE=$(../shared/tools/docker-up | tail -n 1)."
+        )
+        pytest.fail(f"building {IMAGE} failed: {exc}{hint}\n{log[-4000:]}")
     return IMAGE
 
 
