@@ -391,3 +391,25 @@ def test_label_without_a_signnames_row(tmp_path):
     write_class_names(tmp_path / SIGNNAMES_FILE, ["Stop", "Yield"])
     with pytest.raises(UserError, match=r"class id\(s\) \[5\] have no row"):
         read_channel(tmp_path, SIZE)
+
+
+def test_gtsrb_labelled_list_alone(tmp_path):
+    """A test channel holding the benchmark's Final_Test/Images with GT-final_test.csv."""
+    _framed(tmp_path / "00000.ppm", (2, 2, 9, 9), (12, 12))
+    _framed(tmp_path / "00001.ppm", (1, 1, 10, 10), (12, 12))
+    (tmp_path / "GT-final_test.csv").write_text(
+        "Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId\n"
+        "00000.ppm;12;12;2;2;9;9;16\n"
+        "00001.ppm;12;12;1;1;10;10;1\n"
+    )
+    data = read_channel(tmp_path, SIZE, class_names=[str(i) for i in range(43)], name="test")
+    assert data.format == "gtsrb"
+    assert data.y.tolist() == [16, 1]
+    assert (data.x[..., 2] == 0).all()
+
+
+def test_unlabelled_list_alone_is_an_error(tmp_path):
+    _image(tmp_path / "00000.ppm")
+    (tmp_path / "GT-final_test.test.csv").write_text("Filename;Width;Height\n00000.ppm;20;14\n")
+    with pytest.raises(UserError, match="no ClassId column"):
+        read_channel(tmp_path, SIZE)

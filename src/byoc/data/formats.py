@@ -151,7 +151,7 @@ def _detect_and_read(
         raise UserError(f"{where} is empty. {ACCEPTED}")
 
     train_dir = _gtsrb_train_dir(root)
-    if train_dir is not None or (root / GTSRB_TEST_CSV).is_file():
+    if train_dir is not None or _listing_csv(root) is not None:
         return _read_gtsrb(root, train_dir, where, size, channels)
 
     files = [e for e in entries if e.is_file()]
@@ -359,11 +359,23 @@ def _read_folders(
     return _Raw(x, label_array, None, skipped), any(r is not None for r in file_rois)
 
 
+def _listing_csv(root: Path) -> Path | None:
+    """A labelled image list at the root: Kaggle's Test.csv or the benchmark's GT-final_test.csv."""
+    candidates = [root / GTSRB_TEST_CSV, *sorted(root.glob("GT-*.csv"))]
+    return next((c for c in candidates if c.is_file()), None)
+
+
 def _read_gtsrb(
     root: Path, train_dir: Path | None, where: str, size: tuple[int, int], channels: int
 ) -> tuple[str, _Raw, _Raw | None]:
+    """Train/<ClassId>/ folders (ROI from Train.csv or GT-*.csv) plus a test split; a channel
+    with only the labelled list (a test or validation channel) is read from the list alone."""
+    listed = _read_listing(root, where, size, channels)
     if train_dir is None:
-        raise UserError(f"{where} has {GTSRB_TEST_CSV} but no Train/<ClassId>/ folders. {ACCEPTED}")
+        if listed is None:
+            raise UserError(f"{where} has an image list with no ClassId column and no "
+                            f"Train/<ClassId>/ folders, so its images have no labels. {ACCEPTED}")
+        return "gtsrb", listed, None
     rois: dict[str, Roi] = {}
     if (root / GTSRB_TRAIN_CSV).is_file():
         for row in _read_csv_dicts(root / GTSRB_TRAIN_CSV):
@@ -372,33 +384,36 @@ def _read_gtsrb(
                 rois[os.path.normpath(root / row["path"])] = roi
     class_dirs = [e for e in _visible(train_dir) if e.is_dir()]
     raw, _ = _read_folders(class_dirs, where, size, channels, rois)
-    return "gtsrb", raw, _read_gtsrb_test(root, where, size, channels)
+    return "gtsrb", raw, listed or _read_test_folders(root, where, size, channels)
 
 
-def _read_gtsrb_test(
-    root: Path, where: str, size: tuple[int, int], channels: int
-) -> _Raw | None:
-    csv_path = root / GTSRB_TEST_CSV
-    if csv_path.is_file():
-        rows = [r for r in _read_csv_dicts(csv_path) if r.get("path")]
-        if rows and "classid" not in rows[0]:
-            log.warning("%s: %s has no ClassId column, so it is not used.", where, csv_path.name)
-            return None
-        try:
-            labels = np.array([int(r["classid"]) for r in rows], dtype=np.int64)
-        except ValueError as exc:
-            raise UserError(f"{where}: {csv_path.name} has a ClassId that is not a whole "
-                            f"number ({exc}).") from None
-        files = [root / r["path"] for r in rows]
-        x, ok, skipped = _read_images(files, [_roi(r) for r in rows], size, channels,
-                                      f"{where}, {csv_path.name}")
-        return _Raw(x, labels[ok], None, skipped)
+def _read_test_folders(root: Path, where: str, size: tuple[int, int], channels: int) -> _Raw | None:
     for rel in GTSRB_TEST_DIRS:
         test_dir = root / rel
         class_dirs = [e for e in _visible(test_dir) if e.is_dir()] if test_dir.is_dir() else []
         if class_dirs:
             return _read_folders(class_dirs, f"{where}, {rel}/", size, channels)[0]
     return None
+
+
+def _read_listing(root: Path, where: str, size: tuple[int, int], channels: int) -> _Raw | None:
+    """Images named in a CSV (Path or Filename, ClassId, optional ROI), relative to the CSV."""
+    csv_path = _listing_csv(root)
+    if csv_path is None:
+        return None
+    rows = [r for r in _read_csv_dicts(csv_path) if r.get("path") or r.get("filename")]
+    if not rows or "classid" not in rows[0]:
+        log.warning("%s: %s has no ClassId column, so it is not used.", where, csv_path.name)
+        return None
+    try:
+        labels = np.array([int(r["classid"]) for r in rows], dtype=np.int64)
+    except ValueError as exc:
+        raise UserError(f"{where}: {csv_path.name} has a ClassId that is not a whole "
+                        f"number ({exc}).") from None
+    files = [csv_path.parent / (r.get("path") or r["filename"]) for r in rows]
+    x, ok, skipped = _read_images(files, [_roi(r) for r in rows], size, channels,
+                                  f"{where}, {csv_path.name}")
+    return _Raw(x, labels[ok], None, skipped)
 
 
 # --- Arrays (pickle, npz) -------------------------------------------------------------------
