@@ -1,16 +1,17 @@
 # byoc image: `docker run IMAGE train` trains under /opt/ml, `docker run IMAGE serve` serves.
 #
 # Dockerfile (CPU) and Dockerfile.gpu (CUDA) are one recipe. They differ only in the defaults of
-# BASE_IMAGE and EXTRAS (Docker has no include), and container/ci-images.sh fails when they differ
-# anywhere else. Where nothing can be pulled, build on a local base:
+# BASE_IMAGE and EXTRAS (Docker has no include); tests/container/test_dockerfiles.py fails when
+# they differ anywhere else. Where nothing can be pulled, build on a local base:
 #   docker build --network host --build-arg BASE_IMAGE=local/debian:bookworm -t byoc:cpu .
 ARG BASE_IMAGE=debian:bookworm-slim
 ARG EXTRAS=train,serve
 
-# ---- builder: a venv with byoc and its train + serve dependencies, nothing else ----
+# ---- builder: a venv with byoc's dependencies (train + serve), and byoc as a wheel ----
 FROM ${BASE_IMAGE} AS builder
 ARG EXTRAS
-ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+ARG DEBIAN_FRONTEND=noninteractive
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv binutils \
     && rm -rf /var/lib/apt/lists/*
@@ -35,25 +36,29 @@ RUN site=$(python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') \
     && strip --strip-unneeded "$site"/tensorflow/libtensorflow*.so.2 \
     && pip uninstall -y libclang
 
-# The real package, as a wheel (never editable: the image must not depend on /src).
+# The package as a wheel, kept apart from the venv so that a source change leaves the venv's
+# layer (1 GB) cached in both stages. No bytecode written: it would change the venv.
 WORKDIR /src
 COPY . .
-RUN pip wheel --no-deps --wheel-dir /tmp/wheels . \
-    && pip install --no-deps /tmp/wheels/byoc-*.whl \
-    && rm -rf /tmp/wheels /src/build
+RUN PYTHONDONTWRITEBYTECODE=1 pip wheel --no-deps --wheel-dir /wheels .
 
-# ---- runtime: the interpreter, the venv and the two entrypoints ----
+# ---- runtime: the interpreter, the venv, byoc (installed, never editable) and the entrypoints ----
 FROM ${BASE_IMAGE}
-ENV DEBIAN_FRONTEND=noninteractive
+ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=builder /opt/venv /opt/venv
+COPY --from=builder /wheels /tmp/wheels
+RUN /opt/venv/bin/pip install --no-deps --no-cache-dir /tmp/wheels/byoc-*.whl \
+    && rm -rf /tmp/wheels
 COPY train serve /opt/program/
 # SageMaker calls `train` and `serve` by name, so they live on PATH. It runs the container as
 # root, so the image keeps root: files written to /opt/ml must be writable by that user.
 ENV PATH=/opt/program:/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
+# matplotlib builds its font list on first use; once here, not in every process at start-up.
+RUN python -c "import matplotlib.font_manager"
 LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true
 WORKDIR /opt/program
