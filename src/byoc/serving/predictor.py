@@ -83,7 +83,7 @@ class Predictor:
         return self._infer(np.asarray(batch, dtype=np.float32))
 
     def warm_up(self, batch_sizes: Sequence[int] = WARM_UP_BATCH_SIZES) -> None:
-        """Trace the function and run each batch size once; only then is the predictor ready."""
+        """Run each batch size once to set up kernels and buffers; then the predictor is ready."""
         for n in batch_sizes:
             probs = self.predict(np.zeros((n, *self.spec.input_shape), dtype=np.uint8))
             if probs.shape != (n, self.spec.num_classes):
