@@ -31,7 +31,7 @@ RUN mkdir -p src/byoc && touch src/byoc/__init__.py README.md \
 # suites, TensorFlow's static symbol tables (-180 MB; the dynamic ones stay) and libclang (-60 MB;
 # a TensorFlow dependency that nothing imports at run time). Bytecode stays: without it every
 # start recompiles TensorFlow's Python (+7 s). pip stays, for images built FROM this one.
-RUN site=$(python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') \
+RUN site=$(echo /opt/venv/lib/python3*/site-packages) \
     && rm -rf "$site"/tensorflow/include "$site"/*/tests "$site"/*/*/tests \
     && strip --strip-unneeded "$site"/tensorflow/libtensorflow*.so.2 \
     && pip uninstall -y libclang
