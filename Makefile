@@ -29,7 +29,7 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/hadolint --ignore DL3008 --ignore DL3013 Dockerfile Dockerfile.gpu
+	$(VENV)/bin/hadolint Dockerfile Dockerfile.gpu
 
 image:
 	docker build --network host $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) -t byoc:cpu -f Dockerfile .

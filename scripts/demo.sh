@@ -19,7 +19,7 @@ byoc local train --data "$work/signs" --output "$work/run" \
 step "3/5 Serve it with the real \`serve\` entrypoint (gunicorn + Flask) on port $port"
 byoc local serve --model "$work/run/model.tar.gz" --port "$port" --workers 2 &
 server=$!
-trap 'kill -INT $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
 python - "$port" <<'PY'
 import sys, time, urllib.request
 for _ in range(240):
@@ -33,7 +33,7 @@ PY
 step "4/5 Invoke it over HTTP with three test images"
 mapfile -t images < <(find "$work/signs/test" -type f | sort | awk 'NR % 97 == 1' | head -3)
 byoc invoke --url "http://127.0.0.1:$port" --top-k 3 "${images[@]}"
-kill -INT $server; wait $server 2>/dev/null || true
+kill $server; wait $server 2>/dev/null || true
 trap - EXIT
 
 step "5/5 Tabular baseline: the insurance-charges table, offline Autopilot-style"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
 
 from byoc import __version__
@@ -53,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    # SIGTERM (kill, a supervisor, a script's cleanup) stops a command as Ctrl-C does, so local
+    # servers and training containers are shut down cleanly instead of left running.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return int(args.func(args) or 0)
     except ByocError as exc:

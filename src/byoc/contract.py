@@ -27,6 +27,15 @@ CHANNEL_ALIASES = {"training": TRAIN}
 
 FAILURE_REASON_LIMIT = 1024  # SageMaker shows this many characters as FailureReason.
 
+# The hosting contract's environment: what SageMaker sets for `serve`.
+PORT_ENV = "SAGEMAKER_BIND_TO_PORT"  # honoured because the image has accept-bind-to-port=true
+DEFAULT_PORT = 8080
+WORKERS_ENV = "SAGEMAKER_MODEL_SERVER_WORKERS"
+TIMEOUT_ENV = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
+BATCH_ENV = "SAGEMAKER_BATCH"
+MAX_PAYLOAD_ENV = "SAGEMAKER_MAX_PAYLOAD_IN_MB"
+MAX_CONCURRENT_TRANSFORMS_ENV = "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"
+
 
 def base_dir(root: str | os.PathLike | None = None) -> Path:
     return Path(root or os.environ.get(BASE_DIR_ENV) or DEFAULT_BASE_DIR)
@@ -178,6 +187,9 @@ def prepare(
     for d in (paths.config_dir, paths.data_dir, paths.model_dir, paths.output_data_dir,
               paths.checkpoint_dir):
         d.mkdir(parents=True, exist_ok=True)
+    # A rerun in the same directory starts a new job: the last one's verdict must not survive.
+    for marker in (paths.success_file, paths.failure_file):
+        marker.unlink(missing_ok=True)
     data_config = {}
     for name, src in channels.items():
         src = Path(src).resolve()

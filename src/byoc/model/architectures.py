@@ -14,6 +14,12 @@ from keras import layers
 from byoc.hyperparams import MODEL_NAMES
 
 
+def _bn():
+    # Keras's default momentum (0.99) needs thousands of steps before the moving statistics
+    # match the weights; on a few thousand images that ruins validation for many epochs.
+    return layers.BatchNormalization(momentum=0.9)
+
+
 def _head(x, num_classes: int):
     return layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
 
@@ -39,7 +45,7 @@ def vgg(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
     for filters in (32, 64, 128):
         for _ in range(2):
             x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-            x = layers.BatchNormalization()(x)
+            x = _bn()(x)
             x = layers.ReLU()(x)
         x = layers.MaxPooling2D()(x)
         x = layers.Dropout(0.2)(x)
@@ -52,13 +58,13 @@ def vgg(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
 def _residual(x, filters: int, stride: int):
     shortcut = x
     y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)
-    y = layers.BatchNormalization()(y)
+    y = _bn()(y)
     y = layers.ReLU()(y)
     y = layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)
-    y = layers.BatchNormalization()(y)
+    y = _bn()(y)
     if stride != 1 or shortcut.shape[-1] != filters:
         shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False)(shortcut)
-        shortcut = layers.BatchNormalization()(shortcut)
+        shortcut = _bn()(shortcut)
     return layers.ReLU()(layers.Add()([y, shortcut]))
 
 
@@ -67,7 +73,7 @@ def resnet(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
     inputs = keras.Input(shape=input_shape, name="image")
     x = layers.Rescaling(1.0 / 255)(inputs)
     x = layers.Conv2D(32, 3, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = _bn()(x)
     x = layers.ReLU()(x)
     for i, filters in enumerate((32, 64, 128)):
         x = _residual(x, filters, stride=1 if i == 0 else 2)

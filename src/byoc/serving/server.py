@@ -14,21 +14,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from byoc.bundle import MODEL_FILE, ModelSpec
-from byoc.contract import Paths, base_dir
+from byoc.contract import (
+    BATCH_ENV,
+    DEFAULT_PORT,
+    MAX_CONCURRENT_TRANSFORMS_ENV,
+    MAX_PAYLOAD_ENV,
+    PORT_ENV,
+    TIMEOUT_ENV,
+    WORKERS_ENV,
+    Paths,
+    base_dir,
+)
 from byoc.errors import UserError
 from byoc.serving.app import DEFAULT_MAX_PAYLOAD_MB
 from byoc.serving.predictor import available_cpus
 
 log = logging.getLogger(__name__)
 
-PORT_ENV = "SAGEMAKER_BIND_TO_PORT"
-WORKERS_ENV = "SAGEMAKER_MODEL_SERVER_WORKERS"
-TIMEOUT_ENV = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
-BATCH_ENV = "SAGEMAKER_BATCH"
-MAX_PAYLOAD_ENV = "SAGEMAKER_MAX_PAYLOAD_IN_MB"
-MAX_CONCURRENT_TRANSFORMS_ENV = "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"
-
-DEFAULT_PORT = 8080
 DEFAULT_TIMEOUT = 60
 BATCH_TIMEOUT = 600  # batch transform allows this long per invocation
 # Threads per worker: enough that /ping is answered while other threads compute.

@@ -95,7 +95,7 @@ def register(subparsers) -> None:
 
     s = verbs.add_parser("serve", help="serve a trained model with `serve` on /ping, /invocations")
     s.add_argument("--model", required=True, help="a model/ dir or model.tar.gz from training")
-    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--port", type=int, default=contract.DEFAULT_PORT)
     s.add_argument("--workers", type=int, help="gunicorn workers (default: CPU count)")
     s.add_argument("--image", help="run in this Docker image instead of a local process")
     s.set_defaults(func=serve)

@@ -21,9 +21,7 @@ from pathlib import Path
 from byoc import bundle, contract
 from byoc.errors import FrameworkError, UserError
 
-CONTAINER_ROOT = "/opt/ml"
-DEFAULT_PORT = 8080
-BIND_TO_PORT_ENV = "SAGEMAKER_BIND_TO_PORT"
+CONTAINER_ROOT = contract.DEFAULT_BASE_DIR
 # On scale-in SageMaker sends SIGTERM, then SIGKILL this many seconds later, as `docker stop` does.
 STOP_TIMEOUT = 30
 READY_TIMEOUT = 180.0
@@ -211,7 +209,7 @@ def _wait_ready(container, url: str, timeout: float) -> None:
 def start(
     image: str,
     model: str | os.PathLike,
-    port: int | None = DEFAULT_PORT,
+    port: int | None = contract.DEFAULT_PORT,
     *,
     env: Mapping[str, str] | None = None,
     gpus: bool = False,
@@ -230,7 +228,7 @@ def start(
         # A clear error now beats a container that never gets healthy.
         bundle.ModelSpec.read(model_dir)
         env = dict(env or {})
-        container_port = int(env.get(BIND_TO_PORT_ENV, DEFAULT_PORT))
+        container_port = int(env.get(contract.PORT_ENV, contract.DEFAULT_PORT))
         container = _launch(
             engine, image, ["serve"], port,
             name=f"byoc-serve-{uuid.uuid4().hex[:8]}",
@@ -266,7 +264,7 @@ def running(image: str, model: str | os.PathLike, port: int | None = None,
 def serve(
     image: str,
     model: str | os.PathLike,
-    port: int = DEFAULT_PORT,
+    port: int = contract.DEFAULT_PORT,
     stream: Stream = print,
     *,
     env: Mapping[str, str] | None = None,

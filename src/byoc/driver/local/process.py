@@ -75,9 +75,9 @@ def serve(model: Path, root: Path, port: int, workers: int | None = None) -> int
     """Serve a model dir or model.tar.gz on 127.0.0.1:`port` until Ctrl-C."""
     contract.extract_model(model, root)
     env = dict(os.environ, **{contract.BASE_DIR_ENV: str(root.resolve()),
-                              "SAGEMAKER_BIND_TO_PORT": str(port)})
+                              contract.PORT_ENV: str(port)})
     if workers:
-        env["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(workers)
+        env[contract.WORKERS_ENV] = str(workers)
     proc = _start(["serve"], env)
     url = f"http://127.0.0.1:{port}"
     try:
