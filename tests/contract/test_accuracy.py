@@ -1,4 +1,4 @@
-"""How well the real `train` learns synthetic signs: LeNet on an easy set, a stronger net on a hard one.
+"""How well the real `train` learns synthetic signs: LeNet on an easy set, VGG on a harder one.
 
 These train for real and take a minute or two each on 2 cores; the README's benchmark table has
 the timings (tests never assert on time).
@@ -35,16 +35,17 @@ def test_lenet_reaches_95_percent_on_easy_signs(tmp_path):
 
 
 @pytest.mark.slow
-def test_stronger_model_beats_lenet_on_hard_signs(tmp_path):
+def test_stronger_model_beats_lenet_on_harder_signs(tmp_path):
+    # `normal` signs vary pose, light, blur and occlusion far more than `easy` ones.
     data = tmp_path / "signs"
-    generate(data, per_class=60, seed=2, difficulty="hard")
+    generate(data, per_class=60, seed=2, difficulty="normal")
     channels = contract.split_channel_dirs(data)
     scores = {}
-    for model in ("lenet", "resnet"):
+    for model in ("lenet", "vgg"):
         root = tmp_path / model
         hps = {"epochs": 20, "batch_size": 32, "model": model, "seed": 3,
-               "early_stopping_patience": 5, "augment": "true"}
+               "early_stopping_patience": 5}
         result = run_train(root, channels, hps)
         assert result.returncode == 0, result.stdout[-3000:]
         scores[model] = _test_accuracy(root)
-    assert scores["resnet"] > scores["lenet"] + 0.05, scores
+    assert scores["vgg"] > scores["lenet"] + 0.1, scores
