@@ -183,23 +183,33 @@ def prepare(
     which cannot follow links that point outside the mount). Hyperparameter values are written
     as strings, exactly as SageMaker writes them.
     """
-    paths = Paths(Path(root))
+    paths = Paths(Path(root).resolve())
+    if paths.root.is_dir() and any(paths.root.iterdir()) and not paths.config_dir.is_dir():
+        raise UserError(
+            f"{paths.root} is not empty and was not laid out by byoc; it would be mixed with "
+            "/opt/ml's folders. Choose a new or empty directory for the run."
+        )
+    # A rerun in the same directory is a new job, as on SageMaker: the last run's channels,
+    # model, report and verdict must not mix with this one's. Checkpoints stay, to resume from.
+    renewed = (paths.data_dir, paths.model_dir, paths.output_dir)
+    sources = {name: Path(src).resolve() for name, src in channels.items()}
+    for name, src in sources.items():
+        if not src.is_dir():
+            raise UserError(f"Channel '{name}': {src} is not a directory.")
+        if any(src == d or d in src.parents for d in renewed):
+            raise UserError(
+                f"Channel '{name}': {src} lies inside {paths.root}, whose input/, model/ and "
+                "output/ are laid out anew for this run. Point --data at the original data set."
+            )
+    for d in renewed:
+        if d.is_dir():
+            shutil.rmtree(d)
     for d in (paths.config_dir, paths.data_dir, paths.model_dir, paths.output_data_dir,
               paths.checkpoint_dir):
         d.mkdir(parents=True, exist_ok=True)
-    # A rerun in the same directory starts a new job: the last one's verdict must not survive.
-    for marker in (paths.success_file, paths.failure_file):
-        marker.unlink(missing_ok=True)
     data_config = {}
-    for name, src in channels.items():
-        src = Path(src).resolve()
-        if not src.is_dir():
-            raise UserError(f"Channel '{name}': {src} is not a directory.")
+    for name, src in sources.items():
         dest = paths.data_dir / name
-        if dest.is_symlink() or dest.is_file():
-            dest.unlink()
-        elif dest.exists():
-            shutil.rmtree(dest)
         if link:
             dest.symlink_to(src, target_is_directory=True)
         else:

@@ -33,8 +33,8 @@ log = logging.getLogger("byoc.training")
 CHECKPOINT_FILE = "checkpoint.keras"
 BEST_WEIGHTS_FILE = "best.weights.h5"
 STATE_FILE = "state.json"
-# A checkpoint from another configuration cannot resume this one: these must match.
-RESUME_KEYS = ("model", "image_size", "channels")
+# A checkpoint resumes only the same configuration: every hyperparameter but these must match.
+RESUMABLE_CHANGES = ("epochs", "early_stopping_patience")
 EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a process stopped by SIGTERM
 
 
@@ -49,12 +49,16 @@ class Splits:
     y: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-class _Sigterm:
-    """Turns SIGTERM into a flag that the fit loop and the phases between steps look at."""
+class _Sigterm(keras.callbacks.Callback):
+    """Turns SIGTERM into a flag, checked after every batch and between the phases of a run.
+
+    Raising out of the batch (rather than setting `stop_training`) matters: Keras would finish
+    the epoch's validation pass and report a half-done epoch as complete.
+    """
 
     def __init__(self) -> None:
+        super().__init__()
         self.received = False
-        self.model: keras.Model | None = None
 
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self._handle)
@@ -62,12 +66,16 @@ class _Sigterm:
     def _handle(self, signum, frame) -> None:
         log.warning("SIGTERM received: stopping at the next batch and saving a checkpoint.")
         self.received = True
-        if self.model is not None:
-            self.model.stop_training = True
 
     def check(self) -> None:
         if self.received:
             raise Terminated()
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        self.check()
+
+    def on_test_batch_end(self, batch, logs=None) -> None:
+        self.check()
 
 
 # ----------------------------------------------------------------------------------------- data
@@ -219,21 +227,32 @@ def save_checkpoint(model: keras.Model, directory: Path, state: dict) -> None:
     os.replace(tmp_state, directory / STATE_FILE)
 
 
-def load_checkpoint(directory: Path, hp: HyperParameters) -> tuple[keras.Model, dict] | None:
+def new_state(hp: HyperParameters, class_names: list[str]) -> dict:
+    return {"hyperparameters": hp.as_strings(), "class_names": class_names, "epoch": 0}
+
+
+def load_checkpoint(directory: Path, hp: HyperParameters,
+                    class_names: list[str]) -> tuple[keras.Model, dict] | None:
+    """The checkpoint in `directory` if there is one; refuse one of another configuration."""
     state_file, ckpt = directory / STATE_FILE, directory / CHECKPOINT_FILE
     if not (state_file.exists() and ckpt.exists()):
         return None
     state = json.loads(state_file.read_text())
-    saved = state.get("hyperparameters", {})
-    current = hp.as_strings()
-    mismatch = [k for k in RESUME_KEYS if saved.get(k) != current[k]]
+    expected = new_state(hp, class_names)
+    saved, current = state.get("hyperparameters", {}), expected["hyperparameters"]
+    mismatch = [f"{k}={saved.get(k)} there, {v} now" for k, v in current.items()
+                if k not in RESUMABLE_CHANGES and saved.get(k) != v]
+    if state.get("class_names") != class_names:
+        mismatch.append("other classes in the data")
     if mismatch:
         raise UserError(
             f"{directory} holds a checkpoint of a different configuration ("
-            + ", ".join(f"{k}={saved.get(k)} here, {current[k]} now" for k in mismatch)
-            + "). Use another checkpoint location (a new job or --checkpoint-s3), or delete it."
+            + ", ".join(mismatch)
+            + "). Use another checkpoint location (a new output dir, a new job or "
+            "--checkpoint-s3), or delete it to start over."
         )
     log.info("Resuming from the checkpoint of epoch %d in %s", state["epoch"], directory)
+    state["hyperparameters"] = current
     return keras.models.load_model(ckpt), state
 
 
@@ -268,15 +287,14 @@ def fit(splits: Splits, hp: HyperParameters, paths: Paths, sigterm: _Sigterm):
     input_shape = (*hp.image_size, hp.channels)
     strategy = device_strategy(hp)
     set_determinism(hp.seed)
-    resumed = load_checkpoint(paths.checkpoint_dir, hp)
-    with strategy.scope():
+    with strategy.scope():  # variables made here, restored ones included, are mirrored
+        resumed = load_checkpoint(paths.checkpoint_dir, hp, splits.class_names)
         if resumed:
             model, state = resumed
         else:
             model = architectures.build(hp.model, input_shape, num_classes)
             compile_model(model, hp, top_k)
-            state = {"hyperparameters": hp.as_strings(), "epoch": 0}
-    sigterm.model = model
+            state = new_state(hp, splits.class_names)
     log.info("Model %s: %s parameters", hp.model, f"{model.count_params():,}")
     if state["epoch"] >= hp.epochs or state.get("stopped_early"):
         log.info("The checkpoint has finished training already (epoch %d); not fitting again.",
@@ -289,19 +307,23 @@ def fit(splits: Splits, hp: HyperParameters, paths: Paths, sigterm: _Sigterm):
                   if has_val else None)
         weights = (class_weights(splits.y[TRAIN], num_classes)
                    if hp.class_weights == "balanced" else None)
-        model.fit(
-            train_ds,
-            validation_data=val_ds,
-            epochs=hp.epochs,
-            initial_epoch=state["epoch"],
-            class_weight=weights,
-            shuffle=False,  # the dataset shuffles itself, deterministically
-            callbacks=[Checkpointer(paths.checkpoint_dir, hp, state, has_val), MetricLogger()],
-            verbose=1 if sys.stdout.isatty() else 2,
-        )
-    if sigterm.received:
-        save_checkpoint(model, paths.checkpoint_dir, state)
-        raise Terminated()
+        try:
+            model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=hp.epochs,
+                initial_epoch=state["epoch"],
+                class_weight=weights,
+                shuffle=False,  # the dataset shuffles itself, deterministically
+                callbacks=[sigterm, Checkpointer(paths.checkpoint_dir, hp, state, has_val),
+                           MetricLogger()],
+                verbose=1 if sys.stdout.isatty() else 2,
+            )
+        except Terminated:
+            # The weights are a little past the last whole epoch; `state` counts whole epochs
+            # only, so the resumed job repeats the interrupted one.
+            save_checkpoint(model, paths.checkpoint_dir, state)
+            raise
     best = paths.checkpoint_dir / BEST_WEIGHTS_FILE
     if best.exists() and state.get("best_epoch") and state["best_epoch"] != state["epoch"]:
         log.info("Restoring the weights of the best epoch (%d).", state["best_epoch"])
@@ -364,6 +386,8 @@ def main(root: str | os.PathLike | None = None) -> int:
     env.log_summary()
     try:
         run(env, sigterm)
+    except tf.errors.ResourceExhaustedError as exc:
+        raise MemoryError(str(exc)) from exc
     except Terminated:
         log.warning("Stopped by SIGTERM; the checkpoint in %s resumes this run.",
                     env.paths.checkpoint_dir)

@@ -218,6 +218,9 @@ def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
     assert "SIGTERM received" in rest
     state = json.loads((contract.Paths(root).checkpoint_dir / "state.json").read_text())
     assert 1 <= state["epoch"] < 500
+    # The interrupted epoch is neither logged nor counted as done: a resumed job repeats it.
+    logged = re.findall(r"#metrics epoch=(\d+)", "".join(log) + rest)
+    assert len(logged) == state["epoch"] == len(state["history"]["loss"])
     assert not contract.Paths(root).failure_file.exists()
 
 

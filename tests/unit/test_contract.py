@@ -109,3 +109,36 @@ def test_metric_regexes_read_the_lines_we_print():
     final = metrics.final_line({"test_accuracy": 1e-5, "test_loss": float("nan")})
     acc = next(d for d in metrics.METRIC_DEFINITIONS if d["Name"] == "test:accuracy")
     assert float(re.search(acc["Regex"], final).group(1)) == 1e-5
+
+
+def test_prepare_renews_a_previous_run_but_keeps_checkpoints(tmp_path):
+    root = tmp_path / "ml"
+    first = {"train": _channel(tmp_path, "train"), "test": _channel(tmp_path, "test")}
+    paths = contract.prepare(root, first)
+    (paths.model_dir / "model.keras").write_text("old")
+    (paths.output_data_dir / "confusion_matrix_test.png").write_text("old")
+    contract.write_failure(paths, "old reason")
+    (paths.checkpoint_dir / "state.json").write_text("{}")
+    contract.prepare(root, {"train": first["train"]})
+    assert list(paths.model_dir.iterdir()) == [] and list(paths.output_data_dir.iterdir()) == []
+    assert not paths.failure_file.exists()
+    assert sorted(p.name for p in paths.data_dir.iterdir()) == ["train"]
+    assert (paths.checkpoint_dir / "state.json").exists()
+    assert (first["test"] / "x.txt").exists()  # the user's data is untouched
+
+
+def test_prepare_refuses_to_take_over_a_foreign_directory(tmp_path):
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="not empty and was not laid out by byoc"):
+        contract.prepare(tmp_path / "project", {"train": _channel(tmp_path, "train")})
+    assert (tmp_path / "project" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("link", [True, False])
+def test_prepare_refuses_data_inside_the_run(tmp_path, link):
+    root = tmp_path / "ml"
+    paths = contract.prepare(root, {"train": _channel(tmp_path, "train")}, link=False)
+    with pytest.raises(UserError, match="Point --data at the original data set"):
+        contract.prepare(root, {"train": paths.data_dir / "train"}, link=link)
+    assert (paths.data_dir / "train" / "x.txt").read_text() == "train"
