@@ -35,6 +35,16 @@ TIMEOUT_ENV = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
 BATCH_ENV = "SAGEMAKER_BATCH"
 MAX_PAYLOAD_ENV = "SAGEMAKER_MAX_PAYLOAD_IN_MB"
 MAX_CONCURRENT_TRANSFORMS_ENV = "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"
+DEFAULT_MAX_PAYLOAD_MB = 6  # SageMaker's limit on request and response bodies
+# The request header that carries InvokeEndpoint's CustomAttributes, e.g. "top_k=3".
+CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (a container's cpuset, not the host's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def base_dir(root: str | os.PathLike | None = None) -> Path:

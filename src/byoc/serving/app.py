@@ -10,13 +10,13 @@ import logging
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from byoc.contract import CUSTOM_ATTRIBUTES_HEADER, DEFAULT_MAX_PAYLOAD_MB
 from byoc.serving import codecs
 from byoc.serving.predictor import Predictor
 
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
-DEFAULT_MAX_PAYLOAD_MB = 6
 
 
 def create_app(
@@ -39,7 +39,7 @@ def create_app(
     def invocations():
         accept = codecs.response_type(request.headers.get("Accept"))
         k = codecs.top_k_from(
-            request.headers.get(codecs.CUSTOM_ATTRIBUTES_HEADER),
+            request.headers.get(CUSTOM_ATTRIBUTES_HEADER),
             predictor.spec.top_k,
             predictor.spec.num_classes,
         )

@@ -17,6 +17,7 @@ from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
 from byoc.bundle import ModelSpec
+from byoc.contract import CUSTOM_ATTRIBUTES_HEADER
 from byoc.data import images
 from byoc.errors import UserError
 
@@ -27,7 +28,6 @@ X_IMAGE = "application/x-image"
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/x-portable-pixmap", X_IMAGE)
 
 # SageMaker passes InvokeEndpoint's CustomAttributes through in this header.
-CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 TOP_K_ATTRIBUTE = "top_k"
 
 

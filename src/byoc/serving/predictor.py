@@ -22,13 +22,6 @@ log = logging.getLogger(__name__)
 WARM_UP_BATCH_SIZES = (1, 8, 64)
 
 
-def available_cpus() -> int:
-    """CPUs this process may run on (a container's cpuset, not the host's count)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def configure_threads(intra_op: int, inter_op: int = 1) -> None:
     """Size TensorFlow's thread pools; call before the first TensorFlow op in this process.
 

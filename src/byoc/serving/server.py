@@ -16,6 +16,7 @@ from pathlib import Path
 from byoc.bundle import MODEL_FILE, ModelSpec
 from byoc.contract import (
     BATCH_ENV,
+    DEFAULT_MAX_PAYLOAD_MB,
     DEFAULT_PORT,
     MAX_CONCURRENT_TRANSFORMS_ENV,
     MAX_PAYLOAD_ENV,
@@ -23,11 +24,10 @@ from byoc.contract import (
     TIMEOUT_ENV,
     WORKERS_ENV,
     Paths,
+    available_cpus,
     base_dir,
 )
 from byoc.errors import UserError
-from byoc.serving.app import DEFAULT_MAX_PAYLOAD_MB
-from byoc.serving.predictor import available_cpus
 
 log = logging.getLogger(__name__)
 
