@@ -274,7 +274,7 @@ JOB = {"AutoMLJobName": "ins-job"}
 def test_status_wait_follows_each_phase_then_prints_leaderboard_and_reports(monkeypatch,
                                                                             capsys):
     sm = offline_sagemaker()
-    monkeypatch.setattr(autopilot, "_connect", lambda args: StubbedAws(sm))
+    monkeypatch.setattr(autopilot, "connect_from", lambda args: StubbedAws(sm))
     with Stubber(sm) as stub:
         for secondary in ("Starting", "AnalyzingData", "FeatureEngineering", "ModelTuning",
                           "ModelTuning", "GeneratingExplainabilityReport"):
@@ -314,7 +314,7 @@ def test_failed_job_says_why():
 
 def test_leaderboard_ranks_by_objective_direction_across_pages(monkeypatch, capsys):
     sm = offline_sagemaker()
-    monkeypatch.setattr(autopilot, "_connect", lambda args: StubbedAws(sm))
+    monkeypatch.setattr(autopilot, "connect_from", lambda args: StubbedAws(sm))
     with Stubber(sm) as stub:
         stub.add_response("describe_auto_ml_job_v2", job_answer("Completed", "Completed"), JOB)
         stub.add_response("list_candidates_for_auto_ml_job", {
@@ -338,10 +338,20 @@ def test_leaderboard_maximized_objective_and_top():
     assert [line.split()[1] for line in ranked[1:]] == ["high", "mid"]
 
 
+def expect_free_endpoint_name(stub: Stubber, name: str) -> None:
+    """SageMaker's answers when neither an endpoint nor an endpoint config has that name."""
+    stub.add_client_error("describe_endpoint", "ValidationException",
+                          f"Could not find endpoint \"{name}\".", 400, {"EndpointName": name})
+    stub.add_client_error("describe_endpoint_config", "ValidationException",
+                          f"Could not find endpoint configuration \"{name}\".", 400,
+                          {"EndpointConfigName": name})
+
+
 def test_deploy_named_candidate_creates_pipeline_model_and_waits_in_service(capsys):
     sm = offline_sagemaker()
     chosen = candidate("ins-job-xgb-7", 2.1e7)
     with Stubber(sm) as stub:
+        expect_free_endpoint_name(stub, "charges")
         stub.add_response("describe_auto_ml_job_v2",
                           job_answer("Completed", "Completed", **ARTIFACTS), JOB)
         stub.add_response("list_candidates_for_auto_ml_job", {"Candidates": [chosen]},
@@ -371,12 +381,14 @@ def test_deploy_named_candidate_creates_pipeline_model_and_waits_in_service(caps
 def test_deploy_refuses_unknown_candidate_and_unfinished_job():
     sm = offline_sagemaker()
     with Stubber(sm) as stub:
+        expect_free_endpoint_name(stub, "e")
         stub.add_response("describe_auto_ml_job_v2", job_answer("Completed", "Completed"), JOB)
         stub.add_response("list_candidates_for_auto_ml_job", {"Candidates": []},
                           {**JOB, "CandidateNameEquals": "typo"})
         with pytest.raises(UserError, match="no candidate named 'typo'"):
             autopilot.deploy(StubbedAws(sm), job_name="ins-job", endpoint_name="e",
                              candidate="typo")
+        expect_free_endpoint_name(stub, "e")
         stub.add_response("describe_auto_ml_job_v2", job_answer("InProgress", "ModelTuning"),
                           JOB)
         with pytest.raises(UserError, match="no best candidate yet"):

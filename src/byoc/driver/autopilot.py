@@ -17,7 +17,9 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from byoc.driver.aws import Aws
+from byoc.driver import endpoints, jobs
+from byoc.driver.aws import Aws, ensure_bucket, resolve_role, split_s3_uri, upload_file
+from byoc.driver.commands import add_aws_verb, connect_from, positive_int
 from byoc.errors import UserError
 from byoc.tabular import objectives
 
@@ -78,16 +80,13 @@ def _is_number(text: str) -> bool:
 def check_csv(aws: Aws | None, source: str, target: str) -> list[str]:
     """The CSV's header, after checking that it names `target`; S3 objects are probed, not read."""
     if source.startswith("s3://"):
-        from byoc.driver.aws import split_s3_uri, translate_errors
-
         bucket, key = split_s3_uri(source)
         s3 = aws.client("s3")
-        with translate_errors():
-            try:
-                body = s3.get_object(Bucket=bucket, Key=key,
-                                     Range=f"bytes=0-{HEADER_PROBE_BYTES - 1}")["Body"].read()
-            except s3.exceptions.NoSuchKey:
-                raise UserError(f"{source} does not exist. Pass an existing CSV object.") from None
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key,
+                                 Range=f"bytes=0-{HEADER_PROBE_BYTES - 1}")["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            raise UserError(f"{source} does not exist. Pass an existing CSV object.") from None
         text = body.decode("utf-8", errors="replace")
     else:
         path = Path(source)
@@ -101,15 +100,6 @@ def check_csv(aws: Aws | None, source: str, target: str) -> list[str]:
         raise UserError(f"Target column '{target}' is not in {source}. Its columns are: "
                         f"{', '.join(header)}. Pass one of them with --target.")
     return header
-
-
-def check_job_name(name: str) -> str:
-    import re
-
-    if not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}", name):
-        raise UserError(f"Job name '{name}' is not valid: use 1-32 letters, digits and hyphens, "
-                        "starting and ending with a letter or digit.")
-    return name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,13 +139,12 @@ def start(aws: Aws, *, csv_source: str, target: str, role: str, name: str,
           max_candidates: int | None = DEFAULT_MAX_CANDIDATES,
           max_runtime: int | None = DEFAULT_MAX_RUNTIME, output: str | None = None) -> dict:
     """Check the inputs, upload a local CSV, create the job; return the request sent."""
-    from byoc.driver.aws import ensure_bucket, translate_errors, upload_file
-
-    check_job_name(name)
+    jobs.check_job_name(name, jobs.MAX_SHORT_NAME_LENGTH)
     if mode not in MODES:
         raise UserError(f"--mode must be one of {', '.join(MODES)}, not '{mode}'.")
     objective = objectives.resolve_objective(problem_type, objective)
     check_csv(aws, csv_source, target)
+    jobs.require_new_name(aws, "Autopilot job", name)
     local = not csv_source.startswith("s3://")
     if problem_type is None and local:
         # Inferred with the rule `autopilot local` uses; Autopilot infers it for S3 data.
@@ -172,20 +161,16 @@ def start(aws: Aws, *, csv_source: str, target: str, role: str, name: str,
                           target=target, role=role, problem_type=problem_type,
                           objective=objective, mode=mode, max_candidates=max_candidates,
                           max_runtime=max_runtime)
-    with translate_errors():
-        aws.client("sagemaker").create_auto_ml_job_v2(**request)
+    aws.client("sagemaker").create_auto_ml_job_v2(**request)
     return request
 
 
 def describe(sagemaker, name: str) -> dict:
-    from byoc.driver.aws import translate_errors
-
-    with translate_errors():
-        try:
-            return sagemaker.describe_auto_ml_job_v2(AutoMLJobName=name)
-        except sagemaker.exceptions.ResourceNotFound:
-            raise UserError(f"No Autopilot job named '{name}'. List them with "
-                            "`aws sagemaker list-auto-ml-jobs`.") from None
+    try:
+        return sagemaker.describe_auto_ml_job_v2(AutoMLJobName=name)
+    except sagemaker.exceptions.ResourceNotFound:
+        raise UserError(f"No Autopilot job named '{name}'. List them with "
+                        "`aws sagemaker list-auto-ml-jobs`.") from None
 
 
 def wait(sagemaker, name: str, *, timeout: float, interval: float = POLL_SECONDS,
@@ -214,10 +199,7 @@ def wait(sagemaker, name: str, *, timeout: float, interval: float = POLL_SECONDS
 
 
 def stop(sagemaker, name: str) -> None:
-    from byoc.driver.aws import translate_errors
-
-    with translate_errors():
-        sagemaker.stop_auto_ml_job(AutoMLJobName=name)
+    sagemaker.stop_auto_ml_job(AutoMLJobName=name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,15 +207,12 @@ def stop(sagemaker, name: str) -> None:
 
 
 def list_candidates(sagemaker, name: str, candidate: str | None = None) -> list[dict]:
-    from byoc.driver.aws import translate_errors
-
     kwargs = {"AutoMLJobName": name}
     if candidate:
         kwargs["CandidateNameEquals"] = candidate
     found: list[dict] = []
-    with translate_errors():
-        for page in sagemaker.get_paginator("list_candidates_for_auto_ml_job").paginate(**kwargs):
-            found.extend(page["Candidates"])
+    for page in sagemaker.get_paginator("list_candidates_for_auto_ml_job").paginate(**kwargs):
+        found.extend(page["Candidates"])
     return found
 
 
@@ -347,18 +326,15 @@ def deploy(aws: Aws, *, job_name: str, endpoint_name: str, candidate: str | None
            instance_type: str | None = None, role: str | None = None,
            wait_in_service: bool = True, interval: float | None = None) -> str:
     """Host a candidate's container pipeline on a real-time endpoint; return the model name."""
-    from byoc.driver import endpoints
-    from byoc.driver.aws import resolve_role, translate_errors
-
     sagemaker = aws.client("sagemaker")
+    endpoints.require_new_endpoint(aws, endpoint_name)
     desc = describe(sagemaker, job_name)
     chosen = find_candidate(sagemaker, job_name, candidate, desc)
     containers = inference_containers(chosen)
     role = resolve_role(role or desc.get("RoleArn"))
     model_name = f"{endpoint_name}-{time.strftime('%Y%m%d-%H%M%S')}"[:63]
-    with translate_errors():
-        sagemaker.create_model(ModelName=model_name, Containers=containers,
-                               ExecutionRoleArn=role)
+    sagemaker.create_model(ModelName=model_name, Containers=containers,
+                           ExecutionRoleArn=role)
     endpoints.deploy(aws, endpoint_name, model_name=model_name,
                      instance_type=instance_type or endpoints.DEFAULT_INSTANCE_TYPE)
     if wait_in_service:
@@ -368,12 +344,6 @@ def deploy(aws: Aws, *, job_name: str, endpoint_name: str, candidate: str | None
 
 # ---------------------------------------------------------------------------------------------
 # Command handlers
-
-
-def _connect(args: argparse.Namespace) -> Aws:
-    from byoc.driver.aws import connect
-
-    return connect(region=args.region, profile=args.profile)
 
 
 def _print(lines: list[str]) -> None:
@@ -389,11 +359,8 @@ def _finish(aws: Aws, name: str, desc: dict, top: int) -> None:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    from byoc.driver.aws import resolve_role
-    from byoc.driver.jobs import job_name
-
-    aws = _connect(args)
-    name = args.job_name or job_name("autopilot")
+    aws = connect_from(args)
+    name = args.job_name or jobs.job_name("autopilot")
     request = start(aws, csv_source=args.csv, target=args.target, role=resolve_role(args.role),
                     name=name, problem_type=args.problem_type, objective=args.objective,
                     mode=args.mode, max_candidates=args.max_candidates,
@@ -428,7 +395,7 @@ def _follow(aws: Aws, name: str, args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    aws = _connect(args)
+    aws = connect_from(args)
     if args.wait:
         return _follow(aws, args.job_name, args)
     _print(status_lines(describe(aws.client("sagemaker"), args.job_name)))
@@ -436,7 +403,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    aws = _connect(args)
+    aws = connect_from(args)
     sagemaker = aws.client("sagemaker")
     describe(sagemaker, args.job_name)
     _print(leaderboard_lines(list_candidates(sagemaker, args.job_name), args.top))
@@ -444,7 +411,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    aws = _connect(args)
+    aws = connect_from(args)
     model = deploy(aws, job_name=args.job_name, endpoint_name=args.endpoint_name,
                    candidate=args.candidate, instance_type=args.instance_type, role=args.role,
                    wait_in_service=not args.no_wait)
@@ -486,16 +453,6 @@ def cmd_insurance(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -507,11 +464,6 @@ def _positive_float(text: str) -> float:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    aws_flags = argparse.ArgumentParser(add_help=False)
-    group = aws_flags.add_argument_group("AWS")
-    group.add_argument("--region", help="AWS region (default: AWS_REGION, config, us-east-1)")
-    group.add_argument("--profile", help="AWS profile (default: AWS_PROFILE)")
-
     follow = argparse.ArgumentParser(add_help=False)
     group = follow.add_argument_group("waiting")
     group.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
@@ -520,7 +472,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="stop the job when the wait times out (default: leave it running)")
     group.add_argument("--poll", type=_positive_float, default=POLL_SECONDS, metavar="SECONDS",
                        help="seconds between status checks (default 30)")
-    group.add_argument("--top", type=_positive_int, default=10,
+    group.add_argument("--top", type=positive_int, default=10,
                        help="leaderboard rows to show at the end")
 
     problem = argparse.ArgumentParser(add_help=False)
@@ -533,42 +485,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "autopilot", help="tabular baselines: SageMaker Autopilot, or the same steps offline")
     sub = autopilot.add_subparsers(dest="autopilot_command", metavar="ACTION", required=True)
 
-    p = sub.add_parser("start", parents=[problem, follow, aws_flags],
-                       help="upload a CSV and run an Autopilot (AutoML V2) job")
+    p = add_aws_verb(sub, "start", cmd_start, parents=[problem, follow],
+                     help="upload a CSV and run an Autopilot (AutoML V2) job")
     p.add_argument("--csv", required=True, metavar="FILE_OR_S3", help="CSV with a header row")
     p.add_argument("--target", required=True, help="column to predict")
     p.add_argument("--role", help="SageMaker execution role ARN (default: SAGEMAKER_ROLE_ARN)")
     p.add_argument("--job-name", help="default byoc-autopilot-DATE-TIME (at most 32 characters)")
     p.add_argument("--mode", choices=MODES, default="AUTO")
-    p.add_argument("--max-candidates", type=_positive_int, default=DEFAULT_MAX_CANDIDATES,
+    p.add_argument("--max-candidates", type=positive_int, default=DEFAULT_MAX_CANDIDATES,
                    metavar="N", help=f"default {DEFAULT_MAX_CANDIDATES}")
-    p.add_argument("--max-runtime", type=_positive_int, default=DEFAULT_MAX_RUNTIME,
+    p.add_argument("--max-runtime", type=positive_int, default=DEFAULT_MAX_RUNTIME,
                    metavar="SECONDS", help=f"the whole job's limit (default {DEFAULT_MAX_RUNTIME})")
     p.add_argument("--output", metavar="S3_URI",
                    help="default s3://sagemaker-REGION-ACCOUNT/byoc/autopilot/JOB/output")
     p.add_argument("--no-wait", action="store_true", help="start the job and return")
-    p.set_defaults(func=cmd_start)
 
-    p = sub.add_parser("status", parents=[follow, aws_flags], help="show a job's progress")
+    p = add_aws_verb(sub, "status", cmd_status, parents=[follow], help="show a job's progress")
     p.add_argument("--job-name", required=True)
     p.add_argument("--wait", action="store_true",
                    help="follow the job until it ends, then show the leaderboard")
-    p.set_defaults(func=cmd_status, max_runtime=None)
+    p.set_defaults(max_runtime=None)
 
-    p = sub.add_parser("leaderboard", parents=[aws_flags], help="a job's candidates, best first")
+    p = add_aws_verb(sub, "leaderboard", cmd_leaderboard, help="a job's candidates, best first")
     p.add_argument("--job-name", required=True)
-    p.add_argument("--top", type=_positive_int)
-    p.set_defaults(func=cmd_leaderboard)
+    p.add_argument("--top", type=positive_int)
 
-    p = sub.add_parser("deploy", parents=[aws_flags],
-                       help="host a candidate (default: the best) on a real-time endpoint")
+    p = add_aws_verb(sub, "deploy", cmd_deploy,
+                     help="host a candidate (default: the best) on a real-time endpoint")
     p.add_argument("--job-name", required=True)
     p.add_argument("--candidate", help="candidate name from the leaderboard")
     p.add_argument("--endpoint-name", required=True)
     p.add_argument("--instance-type", help="default ml.m5.large")
     p.add_argument("--role", help="execution role ARN (default: the job's role)")
     p.add_argument("--no-wait", action="store_true", help="return before it is InService")
-    p.set_defaults(func=cmd_deploy)
 
     p = sub.add_parser("local", parents=[problem],
                        help="offline baseline: report, random search, best pipeline")
@@ -577,8 +526,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="where the results go")
     p.add_argument("--time-budget", type=_positive_float, metavar="SECONDS",
                    help="search time; each algorithm's default always runs (default 60)")
-    p.add_argument("--max-candidates", type=_positive_int, help="stop after this many")
-    p.add_argument("--folds", type=_positive_int, help="k of k-fold CV (default 5)")
+    p.add_argument("--max-candidates", type=positive_int, help="stop after this many")
+    p.add_argument("--folds", type=positive_int, help="k of k-fold CV (default 5)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_local)
 
@@ -590,6 +539,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("insurance", help="write the insurance-charges demo table as CSV")
     p.add_argument("--out", required=True, metavar="FILE")
-    p.add_argument("--rows", type=_positive_int, default=1338)
+    p.add_argument("--rows", type=positive_int, default=1338)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_insurance)

@@ -7,9 +7,11 @@ backs off on throttling.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -67,8 +69,7 @@ class Aws:
 
     @functools.cached_property
     def account_id(self) -> str:
-        with translate_errors():
-            return self.client("sts").get_caller_identity()["Account"]
+        return self.client("sts").get_caller_identity()["Account"]
 
     @property
     def default_bucket(self) -> str:
@@ -97,10 +98,7 @@ def connect(region: str | None = None, profile: str | None = None) -> Aws:
             "SageMaker runs, e.g. us-east-1 or eu-west-1."
         )
     if session.get_credentials() is None:
-        raise UserError(
-            "No AWS credentials found. Run `aws configure` (or `aws sso login`), or set "
-            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE."
-        )
+        raise UserError(NO_CREDENTIALS)
     return Aws(session=session, region=region)
 
 
@@ -116,47 +114,127 @@ def resolve_role(role: str | None) -> str:
     return role
 
 
+NO_CREDENTIALS = ("No AWS credentials found. Run `aws configure` (or `aws sso login`), or set "
+                  "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE.")
+CREDENTIAL_CODES = ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
+                    "UnrecognizedClientException", "SignatureDoesNotMatch")
+PICK_ANOTHER_NAME = ("names are unique per account and region, even after a job ends: pick "
+                     "another --job-name, or leave it out for a fresh one")
+ENDPOINT_EXISTS = ("pick another --endpoint-name, or delete the old endpoint with `byoc delete "
+                   "--endpoint-name {endpoint_name}` (an endpoint config left alone: `aws "
+                   "sagemaker delete-endpoint-config --endpoint-config-name {endpoint_name}`)")
+# What to do next, by (operation or None for any, error code, text in the message or "").
+# Hints are formatted with the command's flags. Real SageMaker says "already exists" with
+# ResourceInUse for jobs but with ValidationException for endpoints and their configs.
+HINTS = (
+    ("CreateTrainingJob", "ResourceInUse", "", PICK_ANOTHER_NAME),
+    ("CreateHyperParameterTuningJob", "ResourceInUse", "", PICK_ANOTHER_NAME),
+    ("CreateTransformJob", "ResourceInUse", "", PICK_ANOTHER_NAME),
+    ("CreateAutoMLJobV2", "ResourceInUse", "", PICK_ANOTHER_NAME),
+    ("CreateEndpointConfig", "ValidationException", "already exist", ENDPOINT_EXISTS),
+    ("CreateEndpoint", "ValidationException", "already exist", ENDPOINT_EXISTS),
+    (None, "ResourceLimitExceeded", "",
+     "an account quota is used up: stop or delete what is running (aws sagemaker "
+     "list-training-jobs --status-equals InProgress, list-endpoints), or ask for more in the "
+     "Service Quotas console (Amazon SageMaker), then retry"),
+    (None, "ThrottlingException", "", "AWS kept throttling after retries: wait a minute, retry"),
+    (None, "NoSuchBucket", "", "check the bucket in the s3:// URI, and --region"),
+    (None, "AccessDenied", "", "the IAM policy of your credentials or --role does not allow "
+                               "this: ask your AWS administrator for it"),
+    (None, "AccessDeniedException", "", "the IAM policy of your credentials or --role does not "
+                                        "allow this: ask your AWS administrator for it"),
+)
+
+
+class _Flags(dict):
+    """Flags for hint templates; one the user did not give reads as an upper-case placeholder."""
+
+    def __missing__(self, key: str) -> str:
+        return key.upper()
+
+
+def explain(exc: BaseException, flags: dict | None = None) -> str | None:
+    """One sentence for an AWS error (code, AWS's message, what to do), or None for others."""
+    if "botocore" not in sys.modules:
+        return None  # no AWS call has been made, so `exc` cannot come from one
+    import boto3.exceptions
+    import botocore.exceptions
+
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return NO_CREDENTIALS
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", "Error"), error.get("Message") or str(exc)
+        if code in CREDENTIAL_CODES:
+            return f"AWS rejected the credentials ({code}: {message}): refresh them and retry."
+        text = f"{code}: {message.rstrip('.')} ({exc.operation_name})"
+        for operation, hint_code, needle, hint in HINTS:
+            if (operation in (None, exc.operation_name) and code == hint_code
+                    and needle in message):
+                values = _Flags({k: v for k, v in (flags or {}).items() if v is not None})
+                return f"{text}; {hint.format_map(values)}."
+        return f"{text}."
+    if isinstance(exc, (botocore.exceptions.BotoCoreError, boto3.exceptions.Boto3Error)):
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 @contextmanager
-def translate_errors() -> Iterator[None]:
-    """Turn the botocore errors a user can fix into UserError sentences."""
+def translate_errors(flags: dict | None = None) -> Iterator[None]:
+    """Turn every botocore (and boto3) error into a UserError; `flags` fill in the hints."""
+    try:
+        yield
+    except Exception as exc:
+        sentence = explain(exc, flags)
+        if sentence is None:
+            raise
+        raise UserError(sentence) from None
+
+
+def reports_aws_errors(handler: Callable[[argparse.Namespace], int]
+                       ) -> Callable[[argparse.Namespace], int]:
+    """A CLI handler whose AWS errors reach the user as `error: CODE: message; what to do`."""
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        with translate_errors(vars(args)):
+            return handler(args)
+
+    return run
+
+
+def exists(describe: Callable[[], object]) -> bool:
+    """Whether a SageMaker describe call finds its resource.
+
+    SageMaker reports a missing job or endpoint as ValidationException, newer APIs as
+    ResourceNotFound.
+    """
     import botocore.exceptions
 
     try:
-        yield
-    except botocore.exceptions.NoCredentialsError:
-        raise UserError(
-            "No AWS credentials found. Run `aws configure` (or `aws sso login`), or set "
-            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE."
-        ) from None
+        describe()
     except botocore.exceptions.ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        message = exc.response.get("Error", {}).get("Message", str(exc))
-        if code in ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
-                    "UnrecognizedClientException", "SignatureDoesNotMatch"):
-            raise UserError(
-                f"AWS rejected the credentials ({code}): refresh them and retry."
-            ) from None
-        if code in ("AccessDenied", "AccessDeniedException"):
-            raise UserError(f"AWS denied access: {message}. Check the IAM policy.") from None
+        if exc.response.get("Error", {}).get("Code") in ("ValidationException",
+                                                          "ResourceNotFound"):
+            return False
         raise
+    return True
 
 
 def ensure_bucket(aws: Aws, bucket: str) -> None:
-    s3 = aws.client("s3")
     import botocore.exceptions
 
-    with translate_errors():
-        try:
-            s3.head_bucket(Bucket=bucket)
-            return
-        except botocore.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
-                raise
-        log.info("Creating bucket s3://%s", bucket)
-        kwargs = {"Bucket": bucket}
-        if aws.region != "us-east-1":
-            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": aws.region}
-        s3.create_bucket(**kwargs)
+    s3 = aws.client("s3")
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+    log.info("Creating bucket s3://%s", bucket)
+    kwargs = {"Bucket": bucket}
+    if aws.region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": aws.region}
+    s3.create_bucket(**kwargs)
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -176,17 +254,15 @@ def upload_dir(aws: Aws, local: Path, s3_uri: str,
     if not files:
         raise UserError(f"{local} holds no files to upload.")
     s3 = aws.client("s3")
-    with translate_errors():
-        for i, path in enumerate(files, 1):
-            key = prefix + path.relative_to(local).as_posix()
-            s3.upload_file(str(path), bucket, key)
-            if progress:
-                progress(i, len(files))
+    for i, path in enumerate(files, 1):
+        key = prefix + path.relative_to(local).as_posix()
+        s3.upload_file(str(path), bucket, key)
+        if progress:
+            progress(i, len(files))
     return len(files)
 
 
 def upload_file(aws: Aws, local: Path, s3_uri: str) -> str:
     bucket, key = split_s3_uri(s3_uri)
-    with translate_errors():
-        aws.client("s3").upload_file(str(local), bucket, key)
+    aws.client("s3").upload_file(str(local), bucket, key)
     return f"s3://{bucket}/{key}"

@@ -8,14 +8,47 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from byoc.driver import ecr, endpoints, invoke, jobs
-from byoc.driver.aws import ROLE_ENV, connect, load_config, resolve_role
+from byoc.driver.aws import (
+    ROLE_ENV,
+    Aws,
+    connect,
+    load_config,
+    reports_aws_errors,
+    resolve_role,
+)
 from byoc.errors import UserError
 
 
-def _connect(args: argparse.Namespace):
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_aws_verb(subparsers: argparse._SubParsersAction, name: str,
+                 handler: Callable[[argparse.Namespace], int], *, help: str,
+                 parents: Sequence[argparse.ArgumentParser] = ()) -> argparse.ArgumentParser:
+    """A sub-command that talks to AWS: --region and --profile, and AWS errors as UserErrors."""
+    aws_flags = argparse.ArgumentParser(add_help=False)
+    group = aws_flags.add_argument_group("AWS")
+    group.add_argument("--region", help="AWS region (default: AWS_REGION, config, us-east-1)")
+    group.add_argument("--profile", help="AWS profile (default: AWS_PROFILE)")
+    parser = subparsers.add_parser(name, parents=[*parents, aws_flags], help=help)
+    parser.set_defaults(func=reports_aws_errors(handler))
+    return parser
+
+
+def connect_from(args: argparse.Namespace) -> Aws:
+    """The session named by an AWS verb's --region and --profile."""
     return connect(region=args.region, profile=args.profile)
 
 
@@ -30,11 +63,11 @@ def _no_wait(args: argparse.Namespace, kind: str, name: str) -> bool:
     return args.no_wait
 
 
-def _training_spec(args: argparse.Namespace, aws, name: str):
-    """Validate everything client-side, then upload the data: the order a user wants."""
+def _training_spec(args: argparse.Namespace, aws: Aws, kind: str, name: str) -> jobs.TrainingSpec:
+    """Check every flag, then what AWS already holds (image, name), and only then upload the
+    data: a mistake costs no upload."""
     hps = jobs.parse_hyperparameters(args.hp)
     role = resolve_role(args.role)
-    ecr.check_image(aws, args.image)
     bucket = _config("bucket") or aws.default_bucket
     output = args.output or f"s3://{bucket}/byoc/output"
     spec = jobs.TrainingSpec(
@@ -43,20 +76,23 @@ def _training_spec(args: argparse.Namespace, aws, name: str):
         instance_count=args.instance_count, max_run=args.max_run, spot=args.spot,
         max_wait=args.max_wait, checkpoint_s3=args.checkpoint_s3,
     )
+    ecr.check_image(aws, args.image)
+    jobs.require_new_name(aws, kind, name)
     spec.channels = jobs.stage_data(aws, args.data, f"s3://{bucket}/byoc/input/{name}")
     return spec
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    print(ecr.push(_connect(args), variant=args.variant, repository=args.repository,
-                   tag=args.tag, registry=args.registry, context=args.context))
+    print(ecr.push(connect_from(args), variant=args.variant, repository=args.repository,
+                   tag=args.tag, registry=args.registry,
+                   context=args.context))
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    aws = _connect(args)
-    name = args.job_name or jobs.job_name("train")
-    spec = _training_spec(args, aws, name)
+    name = jobs.check_job_name(args.job_name or jobs.job_name("train"))
+    aws = connect_from(args)
+    spec = _training_spec(args, aws, "training job", name)
     jobs.start_training(aws, name, spec)
     if _no_wait(args, "training job", name):
         return 0
@@ -69,9 +105,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    aws = _connect(args)
     name = args.job_name or jobs.job_name("tune")
-    spec = _training_spec(args, aws, name)
+    jobs.check_tuning(name, max_jobs=args.max_jobs, max_parallel_jobs=args.max_parallel_jobs)
+    aws = connect_from(args)
+    spec = _training_spec(args, aws, "tuning job", name)
     jobs.start_tuning(aws, name, spec, max_jobs=args.max_jobs,
                       max_parallel_jobs=args.max_parallel_jobs)
     if _no_wait(args, "hyper parameter tuning job", name):
@@ -101,7 +138,8 @@ def _model_from_flags(args: argparse.Namespace, aws, default_name: str) -> str:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    aws = _connect(args)
+    aws = connect_from(args)
+    endpoints.require_new_endpoint(aws, args.endpoint_name)
     model = _model_from_flags(args, aws, args.endpoint_name)
     endpoints.deploy(aws, args.endpoint_name, model_name=model,
                      instance_type=args.instance_type or _config(
@@ -122,15 +160,16 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     if args.url:
         lines = invoke.invoke_url(args.url, args.files, args.top_k)
     else:
-        lines = invoke.invoke_endpoint(_connect(args), args.endpoint, args.files, args.top_k)
+        lines = invoke.invoke_endpoint(connect_from(args), args.endpoint, args.files, args.top_k)
     for line in lines:
         print(line)
     return 0
 
 
 def cmd_transform(args: argparse.Namespace) -> int:
-    aws = _connect(args)
-    name = args.job_name or jobs.job_name("transform")
+    name = jobs.check_job_name(args.job_name or jobs.job_name("transform"))
+    aws = connect_from(args)
+    jobs.require_new_name(aws, "transform job", name)
     model = args.model_name or _model_from_flags(args, aws, name)
     jobs.start_transform(aws, name, model_name=model, input_s3=args.input, output_s3=args.output,
                          content_type=args.content_type,
@@ -148,44 +187,29 @@ def cmd_transform(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    for what in endpoints.delete(_connect(args), args.endpoint_name):
+    for what in endpoints.delete(connect_from(args), args.endpoint_name):
         print(f"deleted {what}")
     return 0
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
-    aws_flags = argparse.ArgumentParser(add_help=False)
-    group = aws_flags.add_argument_group("AWS")
-    group.add_argument("--region", help="AWS region (default: AWS_REGION, config, us-east-1)")
-    group.add_argument("--profile", help="AWS profile (default: AWS_PROFILE)")
-
     role = argparse.ArgumentParser(add_help=False)
     role.add_argument("--role", help=f"SageMaker execution role ARN (default: {ROLE_ENV})")
 
     wait = argparse.ArgumentParser(add_help=False)
     wait.add_argument("--no-wait", action="store_true", help="start it and return")
 
-    p = subparsers.add_parser("push", parents=[aws_flags],
-                              help="build the image and push it to ECR")
+    p = add_aws_verb(subparsers, "push", cmd_push,
+                     help="build the image and push it to ECR")
     p.add_argument("--variant", choices=tuple(ecr.DOCKERFILES), default="cpu",
                    help="Dockerfile (cpu) or Dockerfile.gpu (gpu)")
     p.add_argument("--repository", default=ecr.DEFAULT_REPOSITORY,
                    help="ECR repository (created if missing)")
-    p.add_argument("--tag", default=ecr.DEFAULT_TAG)
+    p.add_argument("--tag", help="image tag (default: "
+                   + ", ".join(f"{tag} for {v}" for v, tag in ecr.DEFAULT_TAGS.items()) + ")")
     p.add_argument("--registry", help="push to this HOST:PORT instead of ECR's registry "
                                       "(default: BYOC_REGISTRY)")
     p.add_argument("--context", default=".", help="build context holding the Dockerfiles")
-    p.set_defaults(func=cmd_push)
 
     job = argparse.ArgumentParser(add_help=False)
     job.add_argument("--image", required=True, help="training image URI (see byoc push)")
@@ -194,66 +218,63 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           "or an s3:// prefix")
     job.add_argument("--job-name")
     job.add_argument("--instance-type", help=f"default {jobs.DEFAULT_INSTANCE_TYPE}")
-    job.add_argument("--instance-count", type=_positive, default=1)
+    job.add_argument("--instance-count", type=positive_int, default=1)
     job.add_argument("--hp", action="append", default=[], metavar="KEY=VALUE",
                      help="hyperparameter, repeatable, e.g. --hp epochs=10")
     job.add_argument("--spot", action="store_true", help="managed spot training")
-    job.add_argument("--max-run", type=_positive, default=jobs.DEFAULT_MAX_RUN, metavar="SECONDS")
-    job.add_argument("--max-wait", type=_positive, metavar="SECONDS",
+    job.add_argument("--max-run", type=positive_int, default=jobs.DEFAULT_MAX_RUN,
+                     metavar="SECONDS")
+    job.add_argument("--max-wait", type=positive_int, metavar="SECONDS",
                      help="with --spot: total time including waiting for capacity "
                           "(default 2 x --max-run)")
     job.add_argument("--output", metavar="S3_URI",
                      help="output path (default s3://sagemaker-REGION-ACCOUNT/byoc/output)")
-    job.add_argument("--checkpoint-s3", metavar="S3_URI",
-                     help="checkpoint location (default OUTPUT/JOB/checkpoints)")
 
-    p = subparsers.add_parser("train", parents=[job, role, wait, aws_flags],
-                              help="run a SageMaker training job with the image")
+    p = add_aws_verb(subparsers, "train", cmd_train, parents=[job, role, wait],
+                     help="run a SageMaker training job with the image")
+    p.add_argument("--checkpoint-s3", metavar="S3_URI",
+                   help="checkpoint location (default OUTPUT/JOB/checkpoints)")
     p.add_argument("--download", metavar="DIR",
                    help="where to unpack output.tar.gz (default ./JOB_NAME)")
-    p.set_defaults(func=cmd_train)
 
-    p = subparsers.add_parser("tune", parents=[job, role, wait, aws_flags],
-                              help="run a hyperparameter tuning job (objective "
-                                   "validation:accuracy)")
-    p.add_argument("--max-jobs", type=_positive, default=10)
-    p.add_argument("--max-parallel-jobs", type=_positive, default=2)
-    p.set_defaults(func=cmd_tune)
+    p = add_aws_verb(subparsers, "tune", cmd_tune, parents=[job, role, wait],
+                     help="run a hyperparameter tuning job (objective validation:accuracy; "
+                          "with --spot, trials keep no checkpoints)")
+    p.add_argument("--max-jobs", type=positive_int, default=10)
+    p.add_argument("--max-parallel-jobs", type=positive_int, default=2)
+    # No --checkpoint-s3: every trial would share it (see jobs.start_tuning).
+    p.set_defaults(checkpoint_s3=None)
 
     model = argparse.ArgumentParser(add_help=False)
     model.add_argument("--training-job", help="host the model of this completed training job")
     model.add_argument("--model-data", metavar="S3_URI", help="model.tar.gz to host (with --image)")
     model.add_argument("--image", help="serving image URI (with --model-data)")
 
-    p = subparsers.add_parser("deploy", parents=[model, role, wait, aws_flags],
-                              help="host a model on a real-time endpoint")
+    p = add_aws_verb(subparsers, "deploy", cmd_deploy, parents=[model, role, wait],
+                     help="host a model on a real-time endpoint")
     p.add_argument("--endpoint-name", required=True)
     p.add_argument("--instance-type", help=f"default {endpoints.DEFAULT_INSTANCE_TYPE}")
-    p.add_argument("--instance-count", type=_positive, default=1)
-    p.set_defaults(func=cmd_deploy)
+    p.add_argument("--instance-count", type=positive_int, default=1)
 
-    p = subparsers.add_parser("invoke", parents=[aws_flags],
-                              help="send files to an endpoint (or a local server) and print "
-                                   "the top-k classes")
+    p = add_aws_verb(subparsers, "invoke", cmd_invoke,
+                     help="send files to an endpoint (or a local server) and print "
+                          "the top-k classes")
     p.add_argument("files", nargs="+", metavar="FILE",
                    help=".png .jpg .ppm .npy .json or .csv, one request each")
     p.add_argument("--endpoint", help="SageMaker endpoint name")
     p.add_argument("--url", help="local server, e.g. http://127.0.0.1:8080")
-    p.add_argument("--top-k", type=_positive, default=5)
-    p.set_defaults(func=cmd_invoke)
+    p.add_argument("--top-k", type=positive_int, default=5)
 
-    p = subparsers.add_parser("transform", parents=[model, role, wait, aws_flags],
-                              help="batch transform over an S3 prefix of images")
+    p = add_aws_verb(subparsers, "transform", cmd_transform, parents=[model, role, wait],
+                     help="batch transform over an S3 prefix of images")
     p.add_argument("--model-name", help="an existing SageMaker model")
     p.add_argument("--input", required=True, metavar="S3_PREFIX")
     p.add_argument("--output", required=True, metavar="S3_URI")
     p.add_argument("--content-type", default="image/png")
     p.add_argument("--job-name")
     p.add_argument("--instance-type", help=f"default {jobs.DEFAULT_INSTANCE_TYPE}")
-    p.add_argument("--instance-count", type=_positive, default=1)
-    p.set_defaults(func=cmd_transform)
+    p.add_argument("--instance-count", type=positive_int, default=1)
 
-    p = subparsers.add_parser("delete", parents=[aws_flags],
-                              help="delete an endpoint, its config and its model")
+    p = add_aws_verb(subparsers, "delete", cmd_delete,
+                     help="delete an endpoint, its config and its model")
     p.add_argument("--endpoint-name", required=True)
-    p.set_defaults(func=cmd_delete)

@@ -12,14 +12,18 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from byoc.driver.aws import Aws, translate_errors
+from byoc.driver.aws import Aws
+from byoc.driver.local.docker import client as docker_client
 from byoc.errors import UserError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_REPOSITORY = "byoc"
-DEFAULT_TAG = "latest"
 DOCKERFILES = {"cpu": "Dockerfile", "gpu": "Dockerfile.gpu"}
+# One default tag per variant, so a GPU push never overwrites the CPU image (build_and_push.sh
+# uses the same tags).
+DEFAULT_TAGS = {"cpu": "latest", "gpu": "latest-gpu"}
+IMPLICIT_TAG = "latest"  # what Docker and ECR read an image URI without a tag as
 REGISTRY_ENV = "BYOC_REGISTRY"  # push to this host:port instead of ECR's (a local registry)
 BASE_IMAGE_ENV = "BASE_IMAGE"  # build-arg for the Dockerfiles, e.g. a locally built base
 
@@ -44,7 +48,7 @@ def parse_ecr_uri(uri: str) -> EcrImage | None:
     if not match:
         return None
     return EcrImage(match["account"], match["region"], match["repository"],
-                    match["tag"] or (None if match["digest"] else DEFAULT_TAG), match["digest"])
+                    match["tag"] or (None if match["digest"] else IMPLICIT_TAG), match["digest"])
 
 
 def check_image(aws: Aws, uri: str) -> None:
@@ -61,51 +65,34 @@ def check_image(aws: Aws, uri: str) -> None:
         )
     image_id = {"imageDigest": image.digest} if image.digest else {"imageTag": image.tag}
     ecr = aws.client("ecr")
-    with translate_errors():
-        try:
-            ecr.describe_images(registryId=image.account, repositoryName=image.repository,
-                                imageIds=[image_id])
-        except (ecr.exceptions.RepositoryNotFoundException,
-                ecr.exceptions.ImageNotFoundException) as exc:
-            raise UserError(
-                f"Image {uri} is not in ECR ({exc.response['Error']['Code']}). Build and push it "
-                f"first: byoc push --repository {image.repository} --tag {image.tag or 'latest'}"
-            ) from None
+    try:
+        ecr.describe_images(registryId=image.account, repositoryName=image.repository,
+                            imageIds=[image_id])
+    except (ecr.exceptions.RepositoryNotFoundException,
+            ecr.exceptions.ImageNotFoundException) as exc:
+        raise UserError(
+            f"Image {uri} is not in ECR ({exc.response['Error']['Code']}). Build and push it "
+            f"first: byoc push --repository {image.repository} --tag {image.tag or IMPLICIT_TAG}"
+        ) from None
 
 
 def ensure_repository(aws: Aws, name: str) -> str:
     """Create the ECR repository if missing; return its URI."""
     ecr = aws.client("ecr")
-    with translate_errors():
-        try:
-            repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
-        except ecr.exceptions.RepositoryNotFoundException:
-            log.info("Creating ECR repository %s", name)
-            repo = ecr.create_repository(repositoryName=name)["repository"]
+    try:
+        repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+    except ecr.exceptions.RepositoryNotFoundException:
+        log.info("Creating ECR repository %s", name)
+        repo = ecr.create_repository(repositoryName=name)["repository"]
     return repo["repositoryUri"]
 
 
 def _login(aws: Aws) -> tuple[str, str, str]:
     """(username, password, registry host) from an ECR authorization token."""
-    with translate_errors():
-        data = aws.client("ecr").get_authorization_token()["authorizationData"][0]
+    data = aws.client("ecr").get_authorization_token()["authorizationData"][0]
     username, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
     host = re.sub(r"^https?://", "", data["proxyEndpoint"]).rstrip("/")
     return username, password, host
-
-
-def _docker():
-    import docker
-    import docker.errors
-
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as exc:
-        raise UserError(
-            f"Cannot reach the Docker engine ({exc}). Start Docker, or set DOCKER_HOST."
-        ) from None
-    return client
 
 
 def _stream_errors(lines) -> None:
@@ -121,9 +108,12 @@ def _stream_errors(lines) -> None:
 
 
 def push(aws: Aws, *, variant: str = "cpu", repository: str = DEFAULT_REPOSITORY,
-         tag: str = DEFAULT_TAG, registry: str | None = None,
+         tag: str | None = None, registry: str | None = None,
          context: str | os.PathLike = ".") -> str:
-    """Build `variant`'s Dockerfile in `context`, push it to ECR (or `registry`); return its URI."""
+    """Build `variant`'s Dockerfile in `context`, push it to ECR (or `registry`); return its URI.
+
+    The tag defaults to the variant's own (DEFAULT_TAGS).
+    """
     context = Path(context).resolve()
     dockerfile = context / DOCKERFILES[variant]
     if not dockerfile.is_file():
@@ -132,9 +122,9 @@ def push(aws: Aws, *, variant: str = "cpu", repository: str = DEFAULT_REPOSITORY
     repo_uri = ensure_repository(aws, repository)
     username, password, ecr_host = _login(aws)
     host = registry or os.environ.get(REGISTRY_ENV) or ecr_host
-    uri = f"{host}/{repo_uri.split('/', 1)[1]}:{tag}"
+    uri = f"{host}/{repo_uri.split('/', 1)[1]}:{tag or DEFAULT_TAGS[variant]}"
 
-    client = _docker()
+    client = docker_client()
     import docker.errors
 
     build_args = {BASE_IMAGE_ENV: os.environ[BASE_IMAGE_ENV]} if os.environ.get(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from byoc.driver.aws import Aws, translate_errors
+from byoc.driver.aws import Aws, exists
 from byoc.driver.progress import StatusLine, wait_for
 from byoc.errors import UserError
 
@@ -15,18 +15,29 @@ DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 ENDPOINT_ENDED = ("InService", "Failed", "OutOfService")
 
 
+def require_new_endpoint(aws: Aws, name: str) -> None:
+    """Refuse a name whose endpoint or endpoint config exists, before a model is created."""
+    sagemaker = aws.client("sagemaker")
+    if exists(lambda: sagemaker.describe_endpoint(EndpointName=name)):
+        raise UserError(f"Endpoint '{name}' already exists in {aws.region}; pick another "
+                        f"--endpoint-name, or delete it first: byoc delete --endpoint-name {name}")
+    if exists(lambda: sagemaker.describe_endpoint_config(EndpointConfigName=name)):
+        raise UserError(f"Endpoint config '{name}' already exists in {aws.region} (left by an "
+                        "earlier deploy); pick another --endpoint-name, or delete it first: aws "
+                        f"sagemaker delete-endpoint-config --endpoint-config-name {name}")
+
+
 def training_job_model(aws: Aws, training_job: str) -> tuple[str, str, str]:
     """(image, model data URI, role) of a completed training job."""
     sagemaker = aws.client("sagemaker")
-    with translate_errors():
-        try:
-            desc = sagemaker.describe_training_job(TrainingJobName=training_job)
-        except sagemaker.exceptions.ClientError as exc:
-            # SageMaker reports an unknown name as a ValidationException.
-            if exc.response["Error"]["Code"] != "ValidationException":
-                raise
-            raise UserError(f"No training job named '{training_job}' in {aws.region}: "
-                            f"{exc.response['Error']['Message']}") from None
+    try:
+        desc = sagemaker.describe_training_job(TrainingJobName=training_job)
+    except sagemaker.exceptions.ClientError as exc:
+        # SageMaker reports an unknown name as a ValidationException.
+        if exc.response["Error"]["Code"] != "ValidationException":
+            raise
+        raise UserError(f"No training job named '{training_job}' in {aws.region}: "
+                        f"{exc.response['Error']['Message']}") from None
     if desc["TrainingJobStatus"] != "Completed":
         raise UserError(f"Training job {training_job} is {desc['TrainingJobStatus']}; only a "
                         "completed job has a model to host.")
@@ -37,26 +48,25 @@ def training_job_model(aws: Aws, training_job: str) -> tuple[str, str, str]:
 def create_model(aws: Aws, name: str, *, image: str, model_data: str, role: str) -> None:
     """Create the model, or reuse one of that name hosting the same image and model data."""
     sagemaker = aws.client("sagemaker")
-    with translate_errors():
-        try:
-            existing = sagemaker.describe_model(ModelName=name)["PrimaryContainer"]
-        except sagemaker.exceptions.ClientError as exc:
-            if exc.response["Error"]["Code"] != "ValidationException":
-                raise
-        else:
-            if (existing.get("Image"), existing.get("ModelDataUrl")) != (image, model_data):
-                raise UserError(
-                    f"A model named '{name}' already exists with another image or model data "
-                    f"({existing.get('Image')}, {existing.get('ModelDataUrl')}). Delete it "
-                    f"(aws sagemaker delete-model --model-name {name}) or pick another name."
-                )
-            log.info("Reusing model %s", name)
-            return
-        sagemaker.create_model(
-            ModelName=name,
-            PrimaryContainer={"Image": image, "ModelDataUrl": model_data, "Mode": "SingleModel"},
-            ExecutionRoleArn=role,
-        )
+    try:
+        existing = sagemaker.describe_model(ModelName=name)["PrimaryContainer"]
+    except sagemaker.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] != "ValidationException":
+            raise
+    else:
+        if (existing.get("Image"), existing.get("ModelDataUrl")) != (image, model_data):
+            raise UserError(
+                f"A model named '{name}' already exists with another image or model data "
+                f"({existing.get('Image')}, {existing.get('ModelDataUrl')}). Delete it "
+                f"(aws sagemaker delete-model --model-name {name}) or pick another name."
+            )
+        log.info("Reusing model %s", name)
+        return
+    sagemaker.create_model(
+        ModelName=name,
+        PrimaryContainer={"Image": image, "ModelDataUrl": model_data, "Mode": "SingleModel"},
+        ExecutionRoleArn=role,
+    )
     log.info("Created model %s (%s, %s)", name, image, model_data)
 
 
@@ -64,27 +74,25 @@ def deploy(aws: Aws, endpoint_name: str, *, model_name: str, instance_type: str,
            instance_count: int = 1) -> None:
     """Endpoint config and endpoint named after the endpoint, hosting `model_name`."""
     sagemaker = aws.client("sagemaker")
-    with translate_errors():
-        sagemaker.create_endpoint_config(
-            EndpointConfigName=endpoint_name,
-            ProductionVariants=[{
-                "VariantName": "AllTraffic",
-                "ModelName": model_name,
-                "InstanceType": instance_type,
-                "InitialInstanceCount": instance_count,
-                "InitialVariantWeight": 1.0,
-            }],
-        )
-        sagemaker.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=endpoint_name)
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=endpoint_name,
+        ProductionVariants=[{
+            "VariantName": "AllTraffic",
+            "ModelName": model_name,
+            "InstanceType": instance_type,
+            "InitialInstanceCount": instance_count,
+            "InitialVariantWeight": 1.0,
+        }],
+    )
+    sagemaker.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=endpoint_name)
     log.info("Creating endpoint %s on %d x %s", endpoint_name, instance_count, instance_type)
 
 
 def wait_for_endpoint(sagemaker, name: str, *, interval: float | None = None) -> dict:
     status = StatusLine(f"endpoint {name}")
-    with translate_errors():
-        desc = wait_for(lambda: sagemaker.describe_endpoint(EndpointName=name),
-                        lambda d: d["EndpointStatus"], ENDPOINT_ENDED,
-                        on_poll=lambda d: status.update(d["EndpointStatus"]), interval=interval)
+    desc = wait_for(lambda: sagemaker.describe_endpoint(EndpointName=name),
+                    lambda d: d["EndpointStatus"], ENDPOINT_ENDED,
+                    on_poll=lambda d: status.update(d["EndpointStatus"]), interval=interval)
     if desc["EndpointStatus"] != "InService":
         raise UserError(f"Endpoint {name} is {desc['EndpointStatus']}: "
                         f"{desc.get('FailureReason') or 'no reason given'}. Container logs: "
@@ -95,20 +103,19 @@ def wait_for_endpoint(sagemaker, name: str, *, interval: float | None = None) ->
 def delete(aws: Aws, endpoint_name: str) -> list[str]:
     """Delete the endpoint, its endpoint config and the models it hosts; return what went."""
     sagemaker = aws.client("sagemaker")
-    with translate_errors():
-        try:
-            endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
-        except sagemaker.exceptions.ClientError as exc:
-            if exc.response["Error"]["Code"] != "ValidationException":
-                raise
-            raise UserError(f"No endpoint named '{endpoint_name}' in {aws.region}: "
-                            f"{exc.response['Error']['Message']}") from None
-        config_name = endpoint["EndpointConfigName"]
-        config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
-        models = sorted({v["ModelName"] for v in config["ProductionVariants"]})
-        sagemaker.delete_endpoint(EndpointName=endpoint_name)
-        sagemaker.delete_endpoint_config(EndpointConfigName=config_name)
-        for model in models:
-            sagemaker.delete_model(ModelName=model)
+    try:
+        endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
+    except sagemaker.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] != "ValidationException":
+            raise
+        raise UserError(f"No endpoint named '{endpoint_name}' in {aws.region}: "
+                        f"{exc.response['Error']['Message']}") from None
+    config_name = endpoint["EndpointConfigName"]
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
+    models = sorted({v["ModelName"] for v in config["ProductionVariants"]})
+    sagemaker.delete_endpoint(EndpointName=endpoint_name)
+    sagemaker.delete_endpoint_config(EndpointConfigName=config_name)
+    for model in models:
+        sagemaker.delete_model(ModelName=model)
     return [f"endpoint {endpoint_name}", f"endpoint config {config_name}",
             *(f"model {m}" for m in models)]

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from byoc.driver.aws import Aws, translate_errors
+from byoc.driver.aws import Aws
 from byoc.errors import UserError
 
 CONTENT_TYPES = {
@@ -76,13 +76,12 @@ def invoke_endpoint(aws: Aws, endpoint: str, files: Iterable[str], top_k: int) -
     lines = []
     for file in files:
         body, headers = read_request(file)
-        with translate_errors():
-            try:
-                answer = runtime.invoke_endpoint(EndpointName=endpoint, Body=body, **headers,
-                                                 CustomAttributes=f"top_k={top_k}")
-            except runtime.exceptions.ModelError as exc:
-                raise UserError(f"The model rejected {file}: {exc.response['Error']['Message']}"
-                                ) from None
+        try:
+            answer = runtime.invoke_endpoint(EndpointName=endpoint, Body=body, **headers,
+                                             CustomAttributes=f"top_k={top_k}")
+        except runtime.exceptions.ModelError as exc:
+            raise UserError(f"The model rejected {file}: {exc.response['Error']['Message']}"
+                            ) from None
         lines += format_response(Path(file).name, answer["Body"].read(),
                                  answer.get("ContentType", ""))
     return lines

@@ -9,15 +9,30 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import tarfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from byoc import hyperparams
-from byoc.contract import CHANNEL_ALIASES, CHANNELS, DEFAULT_BASE_DIR, Paths, split_channel_dirs
-from byoc.driver.aws import Aws, ensure_bucket, split_s3_uri, translate_errors, upload_dir
+from byoc.contract import (
+    CHANNEL_ALIASES,
+    CHANNELS,
+    DEFAULT_BASE_DIR,
+    TRAIN,
+    Paths,
+    split_channel_dirs,
+)
+from byoc.driver.aws import (
+    PICK_ANOTHER_NAME,
+    Aws,
+    ensure_bucket,
+    exists,
+    split_s3_uri,
+    upload_dir,
+)
 from byoc.driver.progress import StatusLine, wait_for
 from byoc.errors import UserError
 from byoc.metrics import METRIC_DEFINITIONS, OBJECTIVE_METRIC
@@ -33,15 +48,45 @@ ENDED = ("Completed", "Failed", "Stopped")
 TRANSFORM_ACCEPT = "application/json"
 
 
+# SageMaker's name rules: letters, digits and inner hyphens; tuning and AutoML jobs take 32 at most.
+MAX_NAME_LENGTH = 63
+MAX_SHORT_NAME_LENGTH = 32
+_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*")
+# How to look each kind of job up by name: describe operation and its name parameter.
+_DESCRIBE = {
+    "training job": ("describe_training_job", "TrainingJobName"),
+    "tuning job": ("describe_hyper_parameter_tuning_job", "HyperParameterTuningJobName"),
+    "transform job": ("describe_transform_job", "TransformJobName"),
+    "Autopilot job": ("describe_auto_ml_job_v2", "AutoMLJobName"),
+}
+
+
 def job_name(kind: str) -> str:
-    """A unique, readable default name; tuning job names allow at most 32 characters."""
+    """A unique, readable default name, short enough for a tuning job."""
     return f"byoc-{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def parse_hyperparameters(pairs: Iterable[str]) -> dict[str, str]:
+def check_job_name(name: str, max_length: int = MAX_NAME_LENGTH) -> str:
+    """Refuse a name SageMaker would refuse, before anything is uploaded or created."""
+    if len(name) > max_length or not _NAME.fullmatch(name):
+        raise UserError(f"Job name '{name}' is not valid: use 1-{max_length} letters, digits and "
+                        "hyphens, starting and ending with a letter or digit.")
+    return name
+
+
+def require_new_name(aws: Aws, kind: str, name: str) -> None:
+    """Refuse a job name already used in this account and region, before any upload."""
+    operation, parameter = _DESCRIBE[kind]
+    sagemaker = aws.client("sagemaker")
+    if exists(lambda: getattr(sagemaker, operation)(**{parameter: name})):
+        raise UserError(f"A {kind} named '{name}' already exists in {aws.region}; "
+                        f"{PICK_ANOTHER_NAME}.")
+
+
+def parse_hyperparameters(pairs: list[str] | None) -> dict[str, str]:
     """`--hp key=value` pairs as SageMaker's strings, validated here so a typo fails at once."""
     raw: dict[str, str] = {}
-    for pair in pairs:
+    for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise UserError(f"--hp expects key=value, got '{pair}'. Example: --hp epochs=10")
@@ -68,17 +113,16 @@ def stage_data(aws: Aws, data: str, s3_prefix: str) -> dict[str, str]:
 
 def _s3_channels(aws: Aws, uri: str) -> dict[str, str]:
     bucket, prefix = split_s3_uri(uri.rstrip("/") + "/")
-    with translate_errors():
-        pages = aws.client("s3").get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=prefix, Delimiter="/")
-        subdirs = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
+    pages = aws.client("s3").get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=prefix, Delimiter="/")
+    subdirs = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
     channels = {}
     for sub in subdirs:
         name = sub[len(prefix):].rstrip("/")
         name = CHANNEL_ALIASES.get(name, name)
         if name in CHANNELS:
             channels[name] = f"s3://{bucket}/{sub}"
-    return channels if "train" in channels else {"train": f"s3://{bucket}/{prefix}"}
+    return channels if TRAIN in channels else {TRAIN: f"s3://{bucket}/{prefix}"}
 
 
 @dataclass
@@ -111,7 +155,7 @@ class TrainingSpec:
         if self.instance_count < 1:
             raise UserError("--instance-count must be at least 1.")
 
-    def definition(self, name: str) -> dict:
+    def definition(self) -> dict:
         """The request fields a training job and a tuning job's job definition share."""
         stopping = {"MaxRuntimeInSeconds": self.max_run}
         if self.spot:
@@ -135,10 +179,6 @@ class TrainingSpec:
                                "VolumeSizeInGB": self.volume_gb},
             "StoppingCondition": stopping,
             "EnableManagedSpotTraining": self.spot,
-            "CheckpointConfig": {
-                "S3Uri": self.checkpoint_s3 or f"{self.output.rstrip('/')}/{name}/checkpoints",
-                "LocalPath": CHECKPOINT_LOCAL_PATH,
-            },
         }
 
 
@@ -148,10 +188,13 @@ def start_training(aws: Aws, name: str, spec: TrainingSpec) -> None:
         "AlgorithmSpecification": {"TrainingImage": spec.image, "TrainingInputMode": "File",
                                    "MetricDefinitions": METRIC_DEFINITIONS},
         "HyperParameters": spec.hyperparameters,
-        **spec.definition(name),
+        **spec.definition(),
+        "CheckpointConfig": {
+            "S3Uri": spec.checkpoint_s3 or f"{spec.output.rstrip('/')}/{name}/checkpoints",
+            "LocalPath": CHECKPOINT_LOCAL_PATH,
+        },
     }
-    with translate_errors():
-        aws.client("sagemaker").create_training_job(**request)
+    aws.client("sagemaker").create_training_job(**request)
     log.info("Started training job %s", name)
 
 
@@ -202,9 +245,8 @@ def wait_for_training(sagemaker, logs, name: str, *, interval: float | None = No
         if tail:
             tail.poll()
 
-    with translate_errors():
-        desc = wait_for(lambda: sagemaker.describe_training_job(TrainingJobName=name),
-                        lambda d: d["TrainingJobStatus"], ENDED, on_poll=show, interval=interval)
+    desc = wait_for(lambda: sagemaker.describe_training_job(TrainingJobName=name),
+                    lambda d: d["TrainingJobStatus"], ENDED, on_poll=show, interval=interval)
     if desc["TrainingJobStatus"] != "Completed":
         reason = desc.get("FailureReason") or "no reason given"
         raise UserError(
@@ -227,8 +269,7 @@ def download_output(aws: Aws, desc: dict, dest: Path) -> dict | None:
     uri = output_archive_uri(desc)
     bucket, key = split_s3_uri(uri)
     try:
-        with translate_errors():
-            body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     except botocore.exceptions.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
             log.warning("No evaluation output at %s (the job wrote nothing to output/data).", uri)
@@ -285,32 +326,41 @@ def parameter_ranges(static: Mapping[str, str]) -> dict:
             "CategoricalParameterRanges": keep(CATEGORICAL_RANGES)}
 
 
+def check_tuning(name: str, *, max_jobs: int, max_parallel_jobs: int) -> None:
+    """The tuning job's own limits, checked before any data is uploaded."""
+    check_job_name(name, MAX_SHORT_NAME_LENGTH)
+    if not 1 <= max_parallel_jobs <= max_jobs:
+        raise UserError(f"--max-parallel-jobs ({max_parallel_jobs}) must be between 1 and "
+                        f"--max-jobs ({max_jobs}).")
+
+
 def start_tuning(aws: Aws, name: str, spec: TrainingSpec, *, max_jobs: int,
                  max_parallel_jobs: int) -> None:
-    if not 1 <= max_parallel_jobs <= max_jobs:
-        raise UserError("--max-parallel-jobs must be between 1 and --max-jobs.")
-    if len(name) > 32:
-        raise UserError(f"Tuning job names have at most 32 characters; '{name}' has {len(name)}.")
-    definition = spec.definition(name)
+    """Each trial trains with `spec`; spot trials run without checkpoints (see below)."""
+    if spec.checkpoint_s3:
+        raise UserError("A tuning job takes no --checkpoint-s3: its trials would share it.")
+    # No CheckpointConfig: every trial of the job gets the same definition, so all trials would
+    # share one checkpoint prefix and resume each other's state. A spot trial that is
+    # interrupted therefore starts again from scratch.
+    definition = spec.definition()
     definition.update({
         "AlgorithmSpecification": {"TrainingImage": spec.image, "TrainingInputMode": "File",
                                    "MetricDefinitions": METRIC_DEFINITIONS},
         "StaticHyperParameters": spec.hyperparameters,
     })
-    with translate_errors():
-        aws.client("sagemaker").create_hyper_parameter_tuning_job(
-            HyperParameterTuningJobName=name,
-            HyperParameterTuningJobConfig={
-                "Strategy": "Bayesian",
-                "HyperParameterTuningJobObjective": {"Type": "Maximize",
-                                                     "MetricName": OBJECTIVE_METRIC},
-                "ResourceLimits": {"MaxNumberOfTrainingJobs": max_jobs,
-                                   "MaxParallelTrainingJobs": max_parallel_jobs},
-                "ParameterRanges": parameter_ranges(spec.hyperparameters),
-                "TrainingJobEarlyStoppingType": "Off",
-            },
-            TrainingJobDefinition=definition,
-        )
+    aws.client("sagemaker").create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name,
+        HyperParameterTuningJobConfig={
+            "Strategy": "Bayesian",
+            "HyperParameterTuningJobObjective": {"Type": "Maximize",
+                                                 "MetricName": OBJECTIVE_METRIC},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": max_jobs,
+                               "MaxParallelTrainingJobs": max_parallel_jobs},
+            "ParameterRanges": parameter_ranges(spec.hyperparameters),
+            "TrainingJobEarlyStoppingType": "Off",
+        },
+        TrainingJobDefinition=definition,
+    )
     log.info("Started tuning job %s", name)
 
 
@@ -322,11 +372,10 @@ def wait_for_tuning(sagemaker, name: str, *, interval: float | None = None) -> d
         detail = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
         status.update(desc["HyperParameterTuningJobStatus"], detail)
 
-    with translate_errors():
-        desc = wait_for(
-            lambda: sagemaker.describe_hyper_parameter_tuning_job(
-                HyperParameterTuningJobName=name),
-            lambda d: d["HyperParameterTuningJobStatus"], ENDED, on_poll=show, interval=interval)
+    desc = wait_for(
+        lambda: sagemaker.describe_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=name),
+        lambda d: d["HyperParameterTuningJobStatus"], ENDED, on_poll=show, interval=interval)
     if desc["HyperParameterTuningJobStatus"] != "Completed":
         raise UserError(f"Tuning job {name} {desc['HyperParameterTuningJobStatus'].lower()}: "
                         f"{desc.get('FailureReason') or 'no reason given'}.")
@@ -351,30 +400,28 @@ def start_transform(aws: Aws, name: str, *, model_name: str, input_s3: str, outp
     """One request per input object (SplitType None, SingleRecord): each image file is a record."""
     split_s3_uri(input_s3)
     split_s3_uri(output_s3)
-    with translate_errors():
-        aws.client("sagemaker").create_transform_job(
-            TransformJobName=name,
-            ModelName=model_name,
-            BatchStrategy="SingleRecord",
-            TransformInput={
-                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": input_s3}},
-                "ContentType": content_type,
-                "SplitType": "None",
-            },
-            TransformOutput={"S3OutputPath": output_s3, "Accept": TRANSFORM_ACCEPT,
-                             "AssembleWith": "None"},
-            TransformResources={"InstanceType": instance_type, "InstanceCount": instance_count},
-        )
+    aws.client("sagemaker").create_transform_job(
+        TransformJobName=name,
+        ModelName=model_name,
+        BatchStrategy="SingleRecord",
+        TransformInput={
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": input_s3}},
+            "ContentType": content_type,
+            "SplitType": "None",
+        },
+        TransformOutput={"S3OutputPath": output_s3, "Accept": TRANSFORM_ACCEPT,
+                         "AssembleWith": "None"},
+        TransformResources={"InstanceType": instance_type, "InstanceCount": instance_count},
+    )
     log.info("Started transform job %s", name)
 
 
 def wait_for_transform(sagemaker, name: str, *, interval: float | None = None) -> dict:
     status = StatusLine(f"transform job {name}")
-    with translate_errors():
-        desc = wait_for(lambda: sagemaker.describe_transform_job(TransformJobName=name),
-                        lambda d: d["TransformJobStatus"], ENDED,
-                        on_poll=lambda d: status.update(d["TransformJobStatus"]),
-                        interval=interval)
+    desc = wait_for(lambda: sagemaker.describe_transform_job(TransformJobName=name),
+                    lambda d: d["TransformJobStatus"], ENDED,
+                    on_poll=lambda d: status.update(d["TransformJobStatus"]),
+                    interval=interval)
     if desc["TransformJobStatus"] != "Completed":
         raise UserError(f"Transform job {name} {desc['TransformJobStatus'].lower()}: "
                         f"{desc.get('FailureReason') or 'no reason given'}. Logs: CloudWatch "
@@ -384,7 +431,6 @@ def wait_for_transform(sagemaker, name: str, *, interval: float | None = None) -
 
 def list_outputs(aws: Aws, s3_prefix: str) -> list[str]:
     bucket, prefix = split_s3_uri(s3_prefix)
-    with translate_errors():
-        pages = aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket,
-                                                                          Prefix=prefix)
-        return [f"s3://{bucket}/{o['Key']}" for page in pages for o in page.get("Contents", [])]
+    pages = aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket,
+                                                                      Prefix=prefix)
+    return [f"s3://{bucket}/{o['Key']}" for page in pages for o in page.get("Contents", [])]
