@@ -24,6 +24,7 @@ while [ $# -gt 0 ]; do
         *) positional+=("$1"); shift ;;
     esac
 done
+# Keep in step with byoc.driver.ecr.DOCKERFILES and DEFAULT_TAGS (tests/aws/test_push.py checks).
 case "$variant" in
     cpu) dockerfile=Dockerfile; default_tag=latest ;;
     gpu) dockerfile=Dockerfile.gpu; default_tag=latest-gpu ;;

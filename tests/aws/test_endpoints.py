@@ -158,3 +158,32 @@ def test_transform_from_training_job_runs_single_record_over_the_prefix(trained_
     assert desc["TransformResources"]["InstanceType"] == "ml.m5.large"
     out = capsys.readouterr().out
     assert f"s3://{BUCKET}/batch-out/a.png.out" in out
+
+
+def test_an_existing_endpoint_name_is_refused_before_a_model_is_created(trained_job, ecr_image,
+                                                                        role_arn, capsys):
+    assert main(["deploy", "--training-job", trained_job, "--endpoint-name", "signs",
+                 "--no-wait"]) == 0
+    assert main(["deploy", "--model-data", "s3://b/other.tar.gz", "--image", ecr_image,
+                 "--role", role_arn, "--endpoint-name", "signs"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Endpoint 'signs' already exists in us-east-1;")
+    assert "byoc delete --endpoint-name signs" in err
+    models = boto3.client("sagemaker").list_models()["Models"]
+    assert [m["ModelName"] for m in models] == [trained_job]
+
+
+def test_a_leftover_endpoint_config_name_is_refused_with_how_to_delete_it(
+        moto_endpoint, ecr_image, role_arn, capsys):
+    sm = boto3.client("sagemaker")
+    sm.create_model(ModelName="old", ExecutionRoleArn=role_arn,
+                    PrimaryContainer={"Image": ecr_image, "ModelDataUrl": "s3://b/m.tar.gz"})
+    sm.create_endpoint_config(
+        EndpointConfigName="left", ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": "old",
+            "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
+    assert main(["deploy", "--model-data", "s3://b/m.tar.gz", "--image", ecr_image, "--role",
+                 role_arn, "--endpoint-name", "left"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Endpoint config 'left' already exists")
+    assert "aws sagemaker delete-endpoint-config --endpoint-config-name left" in err

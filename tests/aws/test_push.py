@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -20,6 +21,7 @@ import boto3
 import pytest
 
 from byoc.cli import main
+from byoc.driver import ecr
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "local/debian:bookworm"
@@ -140,3 +142,22 @@ def test_build_and_push_script_pushes_through_the_aws_cli(
     assert [r["repositoryName"] for r in repos] == ["byoc-script-test"]
     docker_client.images.remove(f"{registry}/byoc-script-test:latest-gpu")
     docker_client.images.remove("byoc-script-test:latest-gpu")
+
+
+def test_byoc_push_gpu_variant_has_its_own_default_tag(
+        moto_endpoint, docker_client, registry, context, docker_config, capsys):
+    (context / "Dockerfile.gpu").write_text(f"FROM {BASE}\n")
+    assert main(["push", "--variant", "gpu", "--repository", "byoc-gpu-test", "--registry",
+                 registry, "--context", str(context)]) == 0
+    uri = capsys.readouterr().out.strip().splitlines()[-1]
+    assert uri == f"{registry}/byoc-gpu-test:{ecr.DEFAULT_TAGS['gpu']}"
+    assert tags(registry, "byoc-gpu-test") == ["latest-gpu"]  # not the CPU image's `latest`
+    docker_client.images.remove(uri)
+
+
+def test_build_and_push_script_uses_the_same_dockerfiles_and_default_tags():
+    script = (ROOT / "build_and_push.sh").read_text()
+    table = {m["variant"]: (m["dockerfile"], m["tag"]) for m in re.finditer(
+        r"^\s*(?P<variant>\w+)\) dockerfile=(?P<dockerfile>\S+); default_tag=(?P<tag>\S+) ;;$",
+        script, re.MULTILINE)}
+    assert table == {v: (ecr.DOCKERFILES[v], ecr.DEFAULT_TAGS[v]) for v in ecr.DOCKERFILES}

@@ -240,3 +240,72 @@ def test_every_tuning_range_value_is_a_valid_hyperparameter():
     assert {r["Name"] for r in jobs.CATEGORICAL_RANGES} >= {"model", "batch_size"}
     assert next(r for r in jobs.CATEGORICAL_RANGES
                 if r["Name"] == "model")["Values"] == list(hyperparams.MODEL_NAMES)
+
+
+def test_a_reused_training_job_name_is_refused_before_the_upload(moto_recorder, ecr_image,
+                                                                 role_arn, tmp_path, capsys):
+    make_dataset(tmp_path)
+    args = ["train", "--image", ecr_image, "--data", str(tmp_path), "--role", role_arn,
+            "--job-name", "sign-job", "--no-wait"]
+    assert main(args) == 0
+    moto_recorder.start()  # record only the second run
+
+    assert main(args) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("error: A training job named 'sign-job' already exists in us-east-1;")
+    assert "pick another --job-name" in err
+    sent = moto_recorder.entries()
+    assert not [e for e in sent if e["method"] == "PUT"], "the data was uploaded again"
+    assert moto_recorder.calls("SageMaker.CreateTrainingJob") == []
+
+
+def test_an_aws_error_is_a_sentence_with_its_code_not_a_traceback(moto_endpoint, ecr_image,
+                                                                 role_arn, capsys):
+    assert main(["train", "--image", ecr_image, "--data", "s3://no-such-bucket/signs",
+                 "--role", role_arn]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: NoSuchBucket: The specified bucket does not exist")
+    assert "check the bucket in the s3:// URI, and --region" in err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--max-jobs", "2", "--max-parallel-jobs", "3"],
+     "--max-parallel-jobs (3) must be between 1 and --max-jobs (2)"),
+    (["--job-name", "t" * 33], "use 1-32 letters, digits and hyphens"),
+])
+def test_tune_checks_its_flags_before_anything_reaches_aws(moto_recorder, ecr_image, role_arn,
+                                                           tmp_path, capsys, extra, message):
+    make_dataset(tmp_path)
+    moto_recorder.start()  # forget the fixtures' own calls
+    assert main(["tune", "--image", ecr_image, "--data", str(tmp_path), "--role", role_arn,
+                 *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert moto_recorder.entries() == []
+
+
+def test_spot_tuning_trials_share_no_checkpoint_prefix(moto_recorder, ecr_image, role_arn,
+                                                       tmp_path):
+    make_dataset(tmp_path)
+    assert main(["tune", "--image", ecr_image, "--data", str(tmp_path), "--role", role_arn,
+                 "--job-name", "spot-tune", "--spot", "--max-run", "600", "--no-wait"]) == 0
+    (request,) = moto_recorder.calls("SageMaker.CreateHyperParameterTuningJob")
+    definition = request["TrainingJobDefinition"]
+    assert definition["EnableManagedSpotTraining"] is True
+    assert definition["StoppingCondition"] == {"MaxRuntimeInSeconds": 600,
+                                               "MaxWaitTimeInSeconds": 1200}
+    # One definition serves every trial: a CheckpointConfig would be one prefix for all of them.
+    assert "CheckpointConfig" not in definition
+
+
+def test_tune_takes_no_checkpoint_location(ecr_image, role_arn, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["tune", "--image", ecr_image, "--data", str(tmp_path), "--role", role_arn,
+              "--checkpoint-s3", "s3://b/checkpoints"])
+    assert exited.value.code == 2
+    assert "unrecognized arguments: --checkpoint-s3" in capsys.readouterr().err
+
+
+def test_hyperparameter_flags_may_be_absent():
+    assert jobs.parse_hyperparameters(None) == {}
+    assert jobs.parse_hyperparameters([" epochs = 3"]) == {"epochs": "3"}
