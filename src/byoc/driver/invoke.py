@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from byoc.contract import CUSTOM_ATTRIBUTES_HEADER
 from byoc.driver.aws import Aws
 from byoc.errors import UserError
 
@@ -22,7 +23,6 @@ CONTENT_TYPES = {
     ".json": "application/json",
     ".csv": "text/csv",
 }
-CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 ACCEPT = "application/json"
 # CSV goes to tabular (Autopilot) containers, which answer in their own default format.
 NO_ACCEPT = ("text/csv",)

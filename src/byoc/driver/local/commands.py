@@ -9,19 +9,7 @@ import tempfile
 from pathlib import Path
 
 from byoc import contract, hyperparams
-from byoc.errors import UserError
-
-
-def parse_hp(pairs: list[str] | None) -> dict[str, str]:
-    """`--hp key=value` flags as SageMaker's string hyperparameters, validated before any work."""
-    out: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--hp expects key=value, got '{pair}'. Example: --hp epochs=10")
-        out[key.strip()] = value.strip()
-    hyperparams.parse(out)
-    return out
+from byoc.driver.jobs import parse_hyperparameters
 
 
 def print_summary(output_data: Path, out=sys.stdout) -> None:
@@ -41,7 +29,7 @@ def print_summary(output_data: Path, out=sys.stdout) -> None:
 
 
 def train(args: argparse.Namespace) -> int:
-    hps = parse_hp(args.hp)
+    hps = parse_hyperparameters(args.hp)
     channels = contract.split_channel_dirs(args.data)
     output = Path(args.output).resolve()
     if args.image:
