@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -19,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from byoc import bundle, contract
+from byoc.driver.local.process import wait_for_ping
 from byoc.errors import FrameworkError, UserError
 
 CONTAINER_ROOT = contract.DEFAULT_BASE_DIR
 # On scale-in SageMaker sends SIGTERM, then SIGKILL this many seconds later, as `docker stop` does.
-STOP_TIMEOUT = 30
+STOP_TIMEOUT = contract.HOSTING_STOP_GRACE
 READY_TIMEOUT = 180.0
 
 Stream = Callable[[str], object]
@@ -137,7 +135,7 @@ def train(
         exit_code = int(container.wait()["StatusCode"])
     except KeyboardInterrupt:
         # As StopTrainingJob does: SIGTERM, so the trainer can checkpoint, then SIGKILL.
-        container.stop(timeout=120)
+        container.stop(timeout=contract.TRAINING_STOP_GRACE)
         raise
     finally:
         container.remove(force=True)
@@ -185,25 +183,14 @@ def _published_port(container, container_port: int) -> int:
 
 
 def _wait_ready(container, url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def alive() -> bool:
         container.reload()
-        if container.status not in ("created", "running"):
-            raise FrameworkError(
-                f"The serve container exited before answering /ping. Its log:\n"
-                f"{container.logs().decode(errors='replace')}"
-            )
-        try:
-            with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.5)
-    raise FrameworkError(
-        f"The serve container did not answer {url}/ping with 200 within {timeout:.0f} s. "
-        f"Its log:\n{container.logs().decode(errors='replace')}"
-    )
+        return container.status in ("created", "running")
+
+    def log() -> str:
+        return "The container's log:\n" + container.logs().decode(errors="replace")
+
+    wait_for_ping(url, timeout, alive, log)
 
 
 def start(

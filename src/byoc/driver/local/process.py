@@ -14,10 +14,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from byoc import contract
-from byoc.errors import UserError
+from byoc.errors import FrameworkError
 
 ENTRYPOINT = [sys.executable, "-m", "byoc.entrypoints"]
 
@@ -43,7 +44,7 @@ def _run(args: list[str], env: dict[str, str]) -> int:
         return proc.wait()
     except KeyboardInterrupt:
         print("\nStopping (SIGTERM, as SageMaker sends it)...", file=sys.stderr)
-        return _stop(proc, grace=120)
+        return _stop(proc, grace=contract.TRAINING_STOP_GRACE)
 
 
 def train(channels: dict[str, Path], output_dir: Path, hyperparameters: dict[str, str]) -> int:
@@ -56,11 +57,13 @@ def train(channels: dict[str, Path], output_dir: Path, hyperparameters: dict[str
     return code
 
 
-def wait_for_ping(url: str, timeout: float, alive=lambda: True) -> None:
+def wait_for_ping(url: str, timeout: float, alive: Callable[[], bool],
+                  log: Callable[[], str] = lambda: "See its log above.") -> None:
+    """Poll `url`/ping until it answers 200; fail with the server's log if it dies or is slow."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not alive():
-            raise UserError("The model server exited before it became healthy; see its log above.")
+            raise FrameworkError(f"The model server exited before answering /ping. {log()}")
         try:
             with urllib.request.urlopen(f"{url}/ping", timeout=2) as resp:
                 if resp.status == 200:
@@ -68,7 +71,7 @@ def wait_for_ping(url: str, timeout: float, alive=lambda: True) -> None:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.25)
-    raise UserError(f"{url}/ping did not answer 200 within {timeout:.0f} s; see the log above.")
+    raise FrameworkError(f"{url}/ping did not answer 200 within {timeout:.0f} s. {log()}")
 
 
 def serve(model: Path, root: Path, port: int, workers: int | None = None) -> int:
@@ -83,12 +86,12 @@ def serve(model: Path, root: Path, port: int, workers: int | None = None) -> int
     try:
         try:
             wait_for_ping(url, timeout=120, alive=lambda: proc.poll() is None)
-        except UserError:
-            _stop(proc, grace=30)
+        except FrameworkError:
+            _stop(proc, grace=contract.HOSTING_STOP_GRACE)
             raise
         print(f"\nServing {model} at {url} (POST {url}/invocations). Ctrl-C stops it.",
               file=sys.stderr)
         return proc.wait()
     except KeyboardInterrupt:
         print("\nStopping the server (SIGTERM)...", file=sys.stderr)
-        return _stop(proc, grace=30)
+        return _stop(proc, grace=contract.HOSTING_STOP_GRACE)
