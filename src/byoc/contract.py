@@ -29,6 +29,7 @@ FAILURE_REASON_LIMIT = 1024  # SageMaker shows this many characters as FailureRe
 # Seconds between SIGTERM and SIGKILL: StopTrainingJob or a spot interruption, and scale-in.
 TRAINING_STOP_GRACE = 120
 HOSTING_STOP_GRACE = 30
+EXIT_TERMINATED = 143  # 128 + SIGTERM: how `train` exits when stopped
 
 # The hosting contract's environment: what SageMaker sets for `serve`.
 PORT_ENV = "SAGEMAKER_BIND_TO_PORT"  # honoured because the image has accept-bind-to-port=true

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import traceback
 
@@ -30,6 +31,9 @@ def _setup_logging() -> None:
 
 def train() -> int:
     _setup_logging()
+    # Until the trainer installs its own handler, SIGTERM ends start-up at once: as PID 1 in a
+    # container, Python would otherwise ignore it, and `docker stop` would wait for SIGKILL.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(contract.EXIT_TERMINATED))
     paths = contract.Paths(contract.base_dir())
     try:
         from byoc import training  # TensorFlow loads here, inside the failure handling

@@ -35,7 +35,6 @@ BEST_WEIGHTS_FILE = "best.weights.h5"
 STATE_FILE = "state.json"
 # A checkpoint resumes only the same configuration: every hyperparameter but these must match.
 RESUMABLE_CHANGES = ("epochs", "early_stopping_patience")
-EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a process stopped by SIGTERM
 
 
 class Terminated(Exception):
@@ -391,7 +390,7 @@ def main(root: str | os.PathLike | None = None) -> int:
     except Terminated:
         log.warning("Stopped by SIGTERM; the checkpoint in %s resumes this run.",
                     env.paths.checkpoint_dir)
-        return EXIT_TERMINATED
+        return contract.EXIT_TERMINATED
     contract.write_success(env.paths)
     log.info("Training complete.")
     return 0

@@ -237,3 +237,17 @@ def test_same_seed_gives_the_same_metrics(tmp_path):
                                                  "augment": "true"}).returncode == 0
         runs.append(json.loads((contract.Paths(root).output_data_dir / "metrics.json").read_text()))
     assert runs[0] == runs[1]
+
+
+def test_sigterm_during_start_up_exits_at_once(tmp_path):
+    data = _tiny_folders(tmp_path / "data")
+    root = tmp_path / "ml"
+    contract.prepare(root, {"train": data}, {"epochs": 50})
+    proc = subprocess.Popen([str(TRAIN_EXE)], env=exe_env(SAGEMAKER_BASE_DIR=str(root)),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(1)  # Python is up; TensorFlow is still importing
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == contract.EXIT_TERMINATED, out
+    assert not contract.Paths(root).failure_file.exists()
+    assert not contract.Paths(root).success_file.exists()
