@@ -23,7 +23,7 @@ from byoc import contract, evaluation, hyperparams, metrics
 from byoc.bundle import ModelSpec
 from byoc.contract import TEST, TRAIN, VALIDATION, Paths, TrainingEnv
 from byoc.data import pipeline
-from byoc.data.formats import ChannelData, read_channel
+from byoc.data.formats import read_channel
 from byoc.errors import UserError
 from byoc.hyperparams import HyperParameters
 from byoc.model import architectures, export
@@ -104,13 +104,11 @@ def load_splits(env: TrainingEnv, hp: HyperParameters) -> Splits:
         )
     kw = {"size": hp.image_size, "channels": hp.channels}
     train = read_channel(env.channels[TRAIN], name=TRAIN, **kw)
-    _log_channel(TRAIN, train)
     splits = Splits(class_names=train.class_names)
     splits.x[TRAIN], splits.y[TRAIN] = train.x, train.y
     if VALIDATION in env.channels:
         val = read_channel(env.channels[VALIDATION], class_names=train.class_names,
                            name=VALIDATION, **kw)
-        _log_channel(VALIDATION, val)
         splits.x[VALIDATION], splits.y[VALIDATION] = val.x, val.y
     elif hp.validation_split > 0:
         tr, va = _stratified_split(train.y, hp.validation_split, hp.seed)
@@ -125,7 +123,6 @@ def load_splits(env: TrainingEnv, hp: HyperParameters) -> Splits:
     elif train.test is not None:
         test = train.test
     if test is not None:
-        _log_channel(TEST, test)
         splits.x[TEST], splits.y[TEST] = test.x, test.y
     if len(splits.class_names) < 2:
         raise UserError(
@@ -133,12 +130,6 @@ def load_splits(env: TrainingEnv, hp: HyperParameters) -> Splits:
             "at least two."
         )
     return splits
-
-
-def _log_channel(name: str, data: ChannelData) -> None:
-    log.info("Channel %s: %d images, %d classes, format %s%s", name, len(data.y),
-             len(data.class_names), data.format,
-             f", {data.skipped} unreadable file(s) skipped" if data.skipped else "")
 
 
 def class_weights(y: np.ndarray, num_classes: int) -> dict[int, float]:

@@ -166,7 +166,7 @@ def test_pickles_with_signnames_and_unreadable_files(tmp_path):
     result = run_train(root, {"train": channel, "test": test_dir}, {"epochs": 2})
     assert result.returncode == 0, result.stdout[-2000:]
     assert ModelSpec.read(contract.Paths(root).model_dir).class_names == ["Red", "Green", "Blue"]
-    assert "1 unreadable file(s) skipped" in result.stdout
+    assert "skipped 1 unreadable image file(s)" in result.stdout
     assert json.loads((contract.Paths(root).output_data_dir / "metrics.json").read_text())[
         "test_samples"] == 9
 
