@@ -38,7 +38,7 @@ image-gpu:
 	docker build --network host $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) -t byoc:gpu -f Dockerfile.gpu .
 
 bench: setup
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benchmarks/training_throughput.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benchmarks/training_throughput.py --epochs 6
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benchmarks/serving_latency.py
 
 clean:
