@@ -202,8 +202,8 @@ def reports_aws_errors(handler: Callable[[argparse.Namespace], int]
     return run
 
 
-def exists(describe: Callable[[], object]) -> bool:
-    """Whether a SageMaker describe call finds its resource.
+def describe_or_none(describe: Callable[[], dict]) -> dict | None:
+    """What a SageMaker describe call returns, or None when its resource does not exist.
 
     SageMaker reports a missing job or endpoint as ValidationException, newer APIs as
     ResourceNotFound.
@@ -211,13 +211,17 @@ def exists(describe: Callable[[], object]) -> bool:
     import botocore.exceptions
 
     try:
-        describe()
+        return describe()
     except botocore.exceptions.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("ValidationException",
                                                           "ResourceNotFound"):
-            return False
+            return None
         raise
-    return True
+
+
+def exists(describe: Callable[[], dict]) -> bool:
+    """Whether a SageMaker describe call finds its resource."""
+    return describe_or_none(describe) is not None
 
 
 def ensure_bucket(aws: Aws, bucket: str) -> None:

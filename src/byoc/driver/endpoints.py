@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from byoc.driver.aws import Aws, exists
+from byoc.driver.aws import Aws, describe_or_none, exists
 from byoc.driver.progress import StatusLine, wait_for
 from byoc.errors import UserError
 
@@ -30,14 +30,9 @@ def require_new_endpoint(aws: Aws, name: str) -> None:
 def training_job_model(aws: Aws, training_job: str) -> tuple[str, str, str]:
     """(image, model data URI, role) of a completed training job."""
     sagemaker = aws.client("sagemaker")
-    try:
-        desc = sagemaker.describe_training_job(TrainingJobName=training_job)
-    except sagemaker.exceptions.ClientError as exc:
-        # SageMaker reports an unknown name as a ValidationException.
-        if exc.response["Error"]["Code"] != "ValidationException":
-            raise
-        raise UserError(f"No training job named '{training_job}' in {aws.region}: "
-                        f"{exc.response['Error']['Message']}") from None
+    desc = describe_or_none(lambda: sagemaker.describe_training_job(TrainingJobName=training_job))
+    if desc is None:
+        raise UserError(f"No training job named '{training_job}' in {aws.region}.")
     if desc["TrainingJobStatus"] != "Completed":
         raise UserError(f"Training job {training_job} is {desc['TrainingJobStatus']}; only a "
                         "completed job has a model to host.")
@@ -48,12 +43,9 @@ def training_job_model(aws: Aws, training_job: str) -> tuple[str, str, str]:
 def create_model(aws: Aws, name: str, *, image: str, model_data: str, role: str) -> None:
     """Create the model, or reuse one of that name hosting the same image and model data."""
     sagemaker = aws.client("sagemaker")
-    try:
-        existing = sagemaker.describe_model(ModelName=name)["PrimaryContainer"]
-    except sagemaker.exceptions.ClientError as exc:
-        if exc.response["Error"]["Code"] != "ValidationException":
-            raise
-    else:
+    model = describe_or_none(lambda: sagemaker.describe_model(ModelName=name))
+    if model is not None:
+        existing = model["PrimaryContainer"]
         if (existing.get("Image"), existing.get("ModelDataUrl")) != (image, model_data):
             raise UserError(
                 f"A model named '{name}' already exists with another image or model data "
@@ -103,13 +95,9 @@ def wait_for_endpoint(sagemaker, name: str, *, interval: float | None = None) ->
 def delete(aws: Aws, endpoint_name: str) -> list[str]:
     """Delete the endpoint, its endpoint config and the models it hosts; return what went."""
     sagemaker = aws.client("sagemaker")
-    try:
-        endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
-    except sagemaker.exceptions.ClientError as exc:
-        if exc.response["Error"]["Code"] != "ValidationException":
-            raise
-        raise UserError(f"No endpoint named '{endpoint_name}' in {aws.region}: "
-                        f"{exc.response['Error']['Message']}") from None
+    endpoint = describe_or_none(lambda: sagemaker.describe_endpoint(EndpointName=endpoint_name))
+    if endpoint is None:
+        raise UserError(f"No endpoint named '{endpoint_name}' in {aws.region}.")
     config_name = endpoint["EndpointConfigName"]
     config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
     models = sorted({v["ModelName"] for v in config["ProductionVariants"]})
