@@ -18,7 +18,7 @@ from byoc.errors import ByocError
 
 # Modules that add sub-commands, in the order `byoc --help` lists them.
 COMMAND_MODULES = (
-    "byoc.data.synth",  # byoc data synth
+    "byoc.data.commands",  # byoc data synth
     "byoc.driver.local.commands",  # byoc local train|serve
     "byoc.driver.commands",  # byoc push|train|tune|deploy|invoke|transform|delete
     "byoc.driver.autopilot",  # byoc autopilot start|status|leaderboard|deploy|local|predict

@@ -18,9 +18,9 @@ from botocore.stub import ANY, Stubber
 
 from byoc.cli import main
 from byoc.driver import autopilot
-from byoc.driver.aws import Aws
 from byoc.errors import UserError
 from byoc.tabular import insurance
+from tests.aws.stubs import StubbedAws, offline_sagemaker
 
 ACCOUNT = "123456789012"
 BUCKET = f"sagemaker-us-east-1-{ACCOUNT}"
@@ -181,23 +181,6 @@ def test_deploy_best_candidate_hosts_its_container_pipeline(moto_endpoint, role_
 
 # ---------------------------------------------------------------------------------------------
 # Exact answer sequences (botocore's Stubber): what moto cannot produce
-
-
-class StubbedAws(Aws):
-    """An Aws whose SageMaker client is the stubbed one."""
-
-    def __init__(self, sagemaker) -> None:
-        super().__init__(session=None, region="us-east-1")
-        self.sagemaker = sagemaker
-
-    def client(self, service: str):
-        assert service == "sagemaker", f"unexpected {service} client"
-        return self.sagemaker
-
-
-def offline_sagemaker():
-    return boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x",
-                        aws_secret_access_key="x")
 
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/autopilot"

@@ -6,36 +6,23 @@ by botocore's Stubber on real clients; botocore raises them exactly as it would 
 
 from __future__ import annotations
 
-import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
 from byoc.driver import endpoints, jobs
-from byoc.driver.aws import Aws, translate_errors
+from byoc.driver.aws import translate_errors
 from byoc.errors import UserError
+from tests.aws.stubs import StubbedAws, offline_sagemaker
 
 pytestmark = pytest.mark.aws
 
 ROLE = "arn:aws:iam::123456789012:role/byoc-test"
 
 
-class StubbedAws(Aws):
-    """An Aws whose SageMaker client is the stubbed one."""
-
-    def __init__(self, sagemaker) -> None:
-        super().__init__(session=None, region="us-east-1")
-        self.sagemaker = sagemaker
-
-    def client(self, service: str):
-        assert service == "sagemaker", f"unexpected {service} client"
-        return self.sagemaker
-
-
 @pytest.fixture
 def sagemaker():
-    client = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x",
-                          aws_secret_access_key="x")
+    client = offline_sagemaker()
     with Stubber(client) as stub:
         yield client, stub
 

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 from byoc.contract import TEST, TRAIN, VALIDATION
+from byoc.data.commands import DIFFICULTY_NAMES
 from byoc.data.formats import SIGNNAMES_FILE, write_class_names
 from byoc.data.gtsrb import CLASS_NAMES, NUM_CLASSES, TRAIN_COUNTS
 from byoc.errors import UserError
@@ -73,6 +74,7 @@ DIFFICULTIES = {
     "hard": Difficulty((0.45, 0.95), 0.15, 18, 0.15, 1.1, (0.4, 1.0), (0.3, 1.5), 0.2, 0.45,
                        12, 10, 0.35, 0.4),
 }
+assert tuple(DIFFICULTIES) == DIFFICULTY_NAMES, "keep byoc.data.commands in step"
 
 
 # --- Drawing ------------------------------------------------------------------------------
@@ -665,7 +667,8 @@ def _progress_line(done: int, total: int) -> None:
         sys.stderr.flush()
 
 
-def _run(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> int:
+    """`byoc data synth`: generate, then print a summary."""
     summary = generate(
         args.out, args.per_class, args.seed, image_size=args.image_size,
         difficulty=args.difficulty, balanced=args.balanced,
@@ -681,32 +684,3 @@ def _run(args: argparse.Namespace) -> int:
     print(f"  train/ per class: {min(train)} to {max(train)} images"
           f"{' (balanced)' if summary.balanced else ' (GTSRB-like imbalance)'}")
     return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    data = subparsers.add_parser("data", help="make and inspect datasets")
-    data_sub = data.add_subparsers(dest="data_command", metavar="COMMAND")
-    data.set_defaults(func=lambda _args: data.print_help() or 2)
-    p = data_sub.add_parser(
-        "synth",
-        help="write a synthetic 43-class traffic-sign dataset",
-        description="Write DIR/train, DIR/validation and DIR/test, each with one folder per "
-                    "GTSRB ClassId (00..42) of PNG and PPM images and a signnames.csv.",
-    )
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
-    p.add_argument("--per-class", type=int, default=100, metavar="N",
-                   help="mean images per class over all splits (default 100); with GTSRB's "
-                        "imbalance the rarest classes get about a quarter of it")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
-    p.add_argument("--image-size", type=int, default=32, metavar="PX",
-                   help="side in pixels (default 32)")
-    p.add_argument("--difficulty", choices=tuple(DIFFICULTIES), default="normal",
-                   help="how much pose, lighting, blur and occlusion vary (default normal)")
-    p.add_argument("--balanced", action="store_true",
-                   help="the same count for every class instead of GTSRB's imbalance")
-    p.add_argument("--validation-fraction", type=float, default=0.15, metavar="F",
-                   help="default 0.15")
-    p.add_argument("--test-fraction", type=float, default=0.15, metavar="F", help="default 0.15")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace existing train/validation/test folders in --out")
-    p.set_defaults(func=_run)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from byoc.driver.aws import Aws, describe_or_none, exists
-from byoc.driver.progress import StatusLine, wait_for
+from byoc.driver.progress import wait_until_ended
 from byoc.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -81,15 +81,11 @@ def deploy(aws: Aws, endpoint_name: str, *, model_name: str, instance_type: str,
 
 
 def wait_for_endpoint(sagemaker, name: str, *, interval: float | None = None) -> dict:
-    status = StatusLine(f"endpoint {name}")
-    desc = wait_for(lambda: sagemaker.describe_endpoint(EndpointName=name),
-                    lambda d: d["EndpointStatus"], ENDPOINT_ENDED,
-                    on_poll=lambda d: status.update(d["EndpointStatus"]), interval=interval)
-    if desc["EndpointStatus"] != "InService":
-        raise UserError(f"Endpoint {name} is {desc['EndpointStatus']}: "
-                        f"{desc.get('FailureReason') or 'no reason given'}. Container logs: "
-                        f"CloudWatch log group /aws/sagemaker/Endpoints/{name}.")
-    return desc
+    return wait_until_ended(
+        f"endpoint {name}", lambda: sagemaker.describe_endpoint(EndpointName=name),
+        "EndpointStatus", ENDPOINT_ENDED, "InService",
+        f"Container logs: CloudWatch log group /aws/sagemaker/Endpoints/{name}.",
+        interval=interval)
 
 
 def delete(aws: Aws, endpoint_name: str) -> list[str]:

@@ -33,7 +33,7 @@ from byoc.driver.aws import (
     split_s3_uri,
     upload_dir,
 )
-from byoc.driver.progress import StatusLine, wait_for
+from byoc.driver.progress import StatusLine, wait_for, wait_until_ended
 from byoc.errors import UserError
 from byoc.metrics import METRIC_DEFINITIONS, OBJECTIVE_METRIC
 
@@ -417,16 +417,10 @@ def start_transform(aws: Aws, name: str, *, model_name: str, input_s3: str, outp
 
 
 def wait_for_transform(sagemaker, name: str, *, interval: float | None = None) -> dict:
-    status = StatusLine(f"transform job {name}")
-    desc = wait_for(lambda: sagemaker.describe_transform_job(TransformJobName=name),
-                    lambda d: d["TransformJobStatus"], ENDED,
-                    on_poll=lambda d: status.update(d["TransformJobStatus"]),
-                    interval=interval)
-    if desc["TransformJobStatus"] != "Completed":
-        raise UserError(f"Transform job {name} {desc['TransformJobStatus'].lower()}: "
-                        f"{desc.get('FailureReason') or 'no reason given'}. Logs: CloudWatch "
-                        f"log group /aws/sagemaker/TransformJobs.")
-    return desc
+    return wait_until_ended(
+        f"transform job {name}", lambda: sagemaker.describe_transform_job(TransformJobName=name),
+        "TransformJobStatus", ENDED, "Completed",
+        "Logs: CloudWatch log group /aws/sagemaker/TransformJobs.", interval=interval)
 
 
 def list_outputs(aws: Aws, s3_prefix: str) -> list[str]:

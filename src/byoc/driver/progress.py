@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable, Collection
 from typing import TextIO
 
+from byoc.errors import UserError
+
 POLL_SECONDS = 15.0
 
 
@@ -59,3 +61,16 @@ def wait_for(
         if status_of(answer) in done:
             return answer
         sleep(pause)
+
+
+def wait_until_ended(label: str, describe: Callable[[], dict], status_key: str,
+                     ended: Collection[str], success: str, logs_hint: str, *,
+                     interval: float | None = None) -> dict:
+    """Wait with a status line until the resource ends; raise its FailureReason unless `success`."""
+    line = StatusLine(label)
+    desc = wait_for(describe, lambda d: d[status_key], ended,
+                    on_poll=lambda d: line.update(d[status_key]), interval=interval)
+    if desc[status_key] != success:
+        raise UserError(f"{label[:1].upper()}{label[1:]} ended {desc[status_key]}: "
+                        f"{desc.get('FailureReason') or 'no reason given'}. {logs_hint}")
+    return desc

@@ -1,0 +1,45 @@
+"""`byoc data synth`: the parser only; the generator (numpy, PIL) loads when the command runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+# Keep in step with byoc.data.synth.DIFFICULTIES (it asserts so); listed here so that building
+# the parser imports nothing heavy.
+DIFFICULTY_NAMES = ("easy", "normal", "hard")
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from byoc.data import synth
+
+    return synth.main(args)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    data = subparsers.add_parser("data", help="make and inspect datasets")
+    data_sub = data.add_subparsers(dest="data_command", metavar="COMMAND")
+    data.set_defaults(func=lambda _args: data.print_help() or 2)
+    p = data_sub.add_parser(
+        "synth",
+        help="write a synthetic 43-class traffic-sign dataset",
+        description="Write DIR/train, DIR/validation and DIR/test, each with one folder per "
+                    "GTSRB ClassId (00..42) of PNG and PPM images and a signnames.csv.",
+    )
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
+    p.add_argument("--per-class", type=int, default=100, metavar="N",
+                   help="mean images per class over all splits (default 100); with GTSRB's "
+                        "imbalance the rarest classes get about a quarter of it")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    p.add_argument("--image-size", type=int, default=32, metavar="PX",
+                   help="side in pixels (default 32)")
+    p.add_argument("--difficulty", choices=DIFFICULTY_NAMES, default="normal",
+                   help="how much pose, lighting, blur and occlusion vary (default normal)")
+    p.add_argument("--balanced", action="store_true",
+                   help="the same count for every class instead of GTSRB's imbalance")
+    p.add_argument("--validation-fraction", type=float, default=0.15, metavar="F",
+                   help="default 0.15")
+    p.add_argument("--test-fraction", type=float, default=0.15, metavar="F", help="default 0.15")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing train/validation/test folders in --out")
+    p.set_defaults(func=_synth)
