@@ -277,6 +277,8 @@ def fit(splits: Splits, hp: HyperParameters, paths: Paths, sigterm: _Sigterm):
     input_shape = (*hp.image_size, hp.channels)
     strategy = device_strategy(hp)
     set_determinism(hp.seed)
+    # SageMaker creates /opt/ml/checkpoints only for jobs with a CheckpointConfig.
+    paths.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     with strategy.scope():  # variables made here, restored ones included, are mirrored
         resumed = load_checkpoint(paths.checkpoint_dir, hp, splits.class_names)
         if resumed:

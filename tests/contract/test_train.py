@@ -96,6 +96,36 @@ def test_config_files_are_logged(trained_run):
     assert "Input data config:" in stdout and "Channel train:" in stdout
 
 
+# ------------------------------------------------------------------- a bare /opt/ml (no prepare)
+
+def _bare_opt_ml(root, data, hyperparameters: dict[str, str]) -> contract.Paths:
+    """Only input/, as SageMaker lays it out for a job without a CheckpointConfig (and as the
+    SageMaker SDK's local mode does): no model/, output/ or checkpoints/ until `train` makes them."""
+    paths = contract.Paths(root)
+    paths.config_dir.mkdir(parents=True)
+    paths.hyperparameters_file.write_text(json.dumps(hyperparameters))
+    (paths.data_dir).mkdir(parents=True)
+    (paths.data_dir / "train").symlink_to(data, target_is_directory=True)
+    return paths
+
+
+def test_train_creates_every_path_it_writes(tmp_path):
+    paths = _bare_opt_ml(tmp_path / "ml", _tiny_folders(tmp_path / "data"), {"epochs": "2"})
+    result = run_train(paths.root)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (paths.checkpoint_dir / "state.json").is_file()
+    assert (paths.checkpoint_dir / "best.weights.h5").is_file()
+    assert (paths.model_dir / MODEL_FILE).is_file()
+    assert (paths.output_data_dir / "metrics.json").is_file()
+    assert paths.success_file.is_file()
+
+
+def test_train_on_a_bare_opt_ml_writes_its_failure(tmp_path):
+    paths = _bare_opt_ml(tmp_path / "ml", _tiny_folders(tmp_path / "data"), {"epochs": "x"})
+    assert run_train(paths.root).returncode != 0
+    assert "'epochs'" in paths.failure_file.read_text()
+
+
 # ---------------------------------------------------------------------------------- bad input
 
 def _failure(root) -> str:
