@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from byoc import contract
+from byoc.driver.local import layout
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_EXE = REPO / "train"
@@ -35,7 +36,7 @@ def run_train(root: Path, channels: dict[str, Path] | None = None,
               timeout: float = 900) -> subprocess.CompletedProcess:
     """Lay out `root` like /opt/ml (when channels are given) and run the real `train` there."""
     if channels is not None:
-        contract.prepare(root, channels, hyperparameters or {})
+        layout.prepare(root, channels, hyperparameters or {})
     return subprocess.run([str(TRAIN_EXE)], env=exe_env(SAGEMAKER_BASE_DIR=str(root)),
                           capture_output=True, text=True, timeout=timeout)
 
@@ -54,7 +55,7 @@ def synth_data_dir(tmp_path_factory) -> Path:
 def trained_run(tmp_path_factory, synth_data_dir) -> tuple[contract.Paths, str]:
     """One real `train` run over the synthetic signs: its /opt/ml paths and its stdout."""
     root = tmp_path_factory.mktemp("opt_ml")
-    result = run_train(root, contract.split_channel_dirs(synth_data_dir),
+    result = run_train(root, layout.split_channel_dirs(synth_data_dir),
                        {"epochs": 3, "batch_size": 32, "top_k": 3, "seed": 7})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return contract.Paths(root), result.stdout

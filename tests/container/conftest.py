@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from byoc import contract
+from byoc.driver.local import layout
 from tests.conftest import REPO
 
 IMAGE = "byoc:test"
@@ -65,6 +65,6 @@ def container_run(image, trained_run, synth_data_dir, tmp_path_factory):
     hps = json.loads(trained_run[0].hyperparameters_file.read_text())
     out = tmp_path_factory.mktemp("docker_train")
     lines: list[str] = []
-    code = docker.train(image, contract.split_channel_dirs(synth_data_dir), out, hps,
+    code = docker.train(image, layout.split_channel_dirs(synth_data_dir), out, hps,
                         stream=lines.append)
     return out, code, lines

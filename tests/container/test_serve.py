@@ -11,8 +11,8 @@ import pytest
 import requests
 from PIL import Image
 
-from byoc import bundle, contract
-from byoc.driver.local import docker
+from byoc import bundle
+from byoc.driver.local import docker, layout
 from byoc.errors import UserError
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 def model_tar(container_run):
     out, code, lines = container_run
     assert code == 0, "\n".join(lines[-40:])
-    return out / contract.MODEL_ARCHIVE
+    return out / layout.MODEL_ARCHIVE
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import tarfile
 import pytest
 
 from byoc import bundle, contract
-from byoc.driver.local import docker
+from byoc.driver.local import docker, layout
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -22,9 +22,9 @@ def _members(archive) -> set[str]:
 def test_training_packs_model_and_output_like_sagemaker(container_run):
     out, code, lines = container_run
     assert code == 0, "\n".join(lines[-40:])
-    assert _members(out / contract.MODEL_ARCHIVE) >= {bundle.MODEL_FILE, bundle.SPEC_FILE}
-    assert _members(out / contract.OUTPUT_ARCHIVE) >= {"data/metrics.json", "success"}
-    assert "failure" not in _members(out / contract.OUTPUT_ARCHIVE)
+    assert _members(out / layout.MODEL_ARCHIVE) >= {bundle.MODEL_FILE, bundle.SPEC_FILE}
+    assert _members(out / layout.OUTPUT_ARCHIVE) >= {"data/metrics.json", "success"}
+    assert "failure" not in _members(out / layout.OUTPUT_ARCHIVE)
     # The container's log reached the caller, metric lines included.
     assert any(line.startswith("#metrics final ") for line in lines)
 
@@ -41,11 +41,11 @@ def test_container_and_process_mode_give_the_same_metrics(container_run, trained
 
 def test_bad_hyperparameter_fails_with_the_reason_in_output(image, synth_data_dir, tmp_path):
     lines: list[str] = []
-    code = docker.train(image, contract.split_channel_dirs(synth_data_dir), tmp_path,
+    code = docker.train(image, layout.split_channel_dirs(synth_data_dir), tmp_path,
                         {"learning_rate": "fast"}, stream=lines.append)
     assert code != 0
     reason = contract.Paths(tmp_path).failure_file.read_text()
     assert "learning_rate" in reason and "fast" in reason
-    members = _members(tmp_path / contract.OUTPUT_ARCHIVE)
+    members = _members(tmp_path / layout.OUTPUT_ARCHIVE)
     assert "failure" in members and "success" not in members
     assert any("learning_rate" in line for line in lines)

@@ -12,6 +12,7 @@ import pytest
 
 from byoc import contract
 from byoc.data.synth import generate
+from byoc.driver.local import layout
 from tests.conftest import run_train
 
 LENET_HPS = {"epochs": 40, "batch_size": 32, "learning_rate": 0.002,
@@ -29,7 +30,7 @@ def test_lenet_reaches_95_percent_on_easy_signs(tmp_path):
     data = tmp_path / "signs"
     generate(data, per_class=100, seed=1, difficulty="easy")
     root = tmp_path / "ml"
-    result = run_train(root, contract.split_channel_dirs(data), LENET_HPS)
+    result = run_train(root, layout.split_channel_dirs(data), LENET_HPS)
     assert result.returncode == 0, result.stdout[-3000:]
     assert _test_accuracy(root) >= 0.95
 
@@ -39,7 +40,7 @@ def test_stronger_model_beats_lenet_on_harder_signs(tmp_path):
     # `normal` signs vary pose, light, blur and occlusion far more than `easy` ones.
     data = tmp_path / "signs"
     generate(data, per_class=60, seed=2, difficulty="normal")
-    channels = contract.split_channel_dirs(data)
+    channels = layout.split_channel_dirs(data)
     scores = {}
     for model in ("lenet", "vgg"):
         root = tmp_path / model

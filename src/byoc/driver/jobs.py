@@ -23,7 +23,6 @@ from byoc.contract import (
     DEFAULT_BASE_DIR,
     TRAIN,
     Paths,
-    split_channel_dirs,
 )
 from byoc.driver.aws import (
     PICK_ANOTHER_NAME,
@@ -33,9 +32,10 @@ from byoc.driver.aws import (
     split_s3_uri,
     upload_dir,
 )
+from byoc.driver.local.layout import split_channel_dirs
 from byoc.driver.progress import StatusLine, wait_for, wait_until_ended
 from byoc.errors import UserError
-from byoc.metrics import METRIC_DEFINITIONS, OBJECTIVE_METRIC
+from byoc.metric_lines import METRIC_DEFINITIONS, OBJECTIVE_METRIC
 
 log = logging.getLogger(__name__)
 

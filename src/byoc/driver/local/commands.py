@@ -10,6 +10,7 @@ from pathlib import Path
 
 from byoc import contract, hyperparams
 from byoc.driver.jobs import parse_hyperparameters
+from byoc.driver.local import layout
 
 
 def print_summary(output_data: Path, out=sys.stdout) -> None:
@@ -30,7 +31,7 @@ def print_summary(output_data: Path, out=sys.stdout) -> None:
 
 def train(args: argparse.Namespace) -> int:
     hps = parse_hyperparameters(args.hp)
-    channels = contract.split_channel_dirs(args.data)
+    channels = layout.split_channel_dirs(args.data)
     output = Path(args.output).resolve()
     if args.image:
         from byoc.driver.local import docker
@@ -44,7 +45,7 @@ def train(args: argparse.Namespace) -> int:
     paths = contract.Paths(output)
     if code == 0:
         print_summary(paths.output_data_dir)
-        print(f"\nModel: {paths.model_dir} (and {output / contract.MODEL_ARCHIVE})")
+        print(f"\nModel: {paths.model_dir} (and {output / layout.MODEL_ARCHIVE})")
         return 0
     if paths.failure_file.exists():
         print(f"\nTraining failed: {paths.failure_file.read_text().strip()}", file=sys.stderr)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from byoc import bundle, contract
+from byoc.driver.local import layout
 from byoc.driver.local.process import wait_for_ping
 from byoc.errors import FrameworkError, UserError
 
@@ -122,7 +123,7 @@ def train(
     engine = client()
     _require_image(engine, image)
     root = working_root(output_dir)
-    paths = contract.prepare(root, data_channels, hyperparameters, link=False)
+    paths = layout.prepare(root, data_channels, hyperparameters, link=False)
     container = _launch(
         engine, image, ["train"],
         name=f"byoc-train-{uuid.uuid4().hex[:8]}",
@@ -140,7 +141,7 @@ def train(
     finally:
         container.remove(force=True)
         _give_back(engine, image, root)
-    contract.package(paths, output_dir)
+    layout.package(paths, output_dir)
     return exit_code
 
 
@@ -211,7 +212,7 @@ def start(
     _require_image(engine, image)
     scratch = tempfile.TemporaryDirectory(prefix="byoc-model-")
     try:
-        model_dir = contract.extract_model(model, scratch.name).model_dir.resolve()
+        model_dir = layout.extract_model(model, scratch.name).model_dir.resolve()
         # A clear error now beats a container that never gets healthy.
         bundle.ModelSpec.read(model_dir)
         env = dict(env or {})

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from byoc import contract
+from byoc.driver.local import layout
 from byoc.errors import FrameworkError
 
 ENTRYPOINT = [sys.executable, "-m", "byoc.entrypoints"]
@@ -50,10 +51,10 @@ def _run(args: list[str], env: dict[str, str]) -> int:
 def train(channels: dict[str, Path], output_dir: Path, hyperparameters: dict[str, str]) -> int:
     """Lay out `output_dir` like /opt/ml, run `train` there and pack model.tar.gz and
     output.tar.gz beside it, as SageMaker does; returns the exit code of `train`."""
-    paths = contract.prepare(output_dir, channels, hyperparameters, link=True)
+    paths = layout.prepare(output_dir, channels, hyperparameters, link=True)
     env = dict(os.environ, **{contract.BASE_DIR_ENV: str(paths.root.resolve())})
     code = _run(["train"], env)
-    contract.package(paths, output_dir)
+    layout.package(paths, output_dir)
     return code
 
 
@@ -76,7 +77,7 @@ def wait_for_ping(url: str, timeout: float, alive: Callable[[], bool],
 
 def serve(model: Path, root: Path, port: int, workers: int | None = None) -> int:
     """Serve a model dir or model.tar.gz on 127.0.0.1:`port` until Ctrl-C."""
-    contract.extract_model(model, root)
+    layout.extract_model(model, root)
     env = dict(os.environ, **{contract.BASE_DIR_ENV: str(root.resolve()),
                               contract.PORT_ENV: str(port)})
     if workers:

@@ -1,0 +1,98 @@
+"""The /opt/ml layout SageMaker builds around a job, built locally: prepare, package, extract."""
+
+import json
+import tarfile
+
+import pytest
+
+from byoc import contract
+from byoc.driver.local import layout
+from byoc.errors import UserError
+
+
+def _channel(tmp_path, name):
+    d = tmp_path / "src" / name
+    d.mkdir(parents=True)
+    (d / "x.txt").write_text(name)
+    return d
+
+
+def test_prepare_then_read_round_trip(tmp_path):
+    channels = {"train": _channel(tmp_path, "train"), "test": _channel(tmp_path, "test")}
+    paths = layout.prepare(tmp_path / "ml", channels, {"epochs": 3, "augment": True})
+    assert json.loads(paths.hyperparameters_file.read_text()) == {"augment": "True", "epochs": "3"}
+    env = contract.TrainingEnv.read(paths.root)
+    assert env.hyperparameters == {"augment": "True", "epochs": "3"}
+    assert sorted(env.channels) == ["test", "train"]
+    assert (env.channels["train"] / "x.txt").read_text() == "train"
+    assert env.current_host == "algo-1" and env.hosts == ["algo-1"]
+    assert set(env.input_data_config) == {"train", "test"}
+    assert env.resource_config["network_interface_name"] == "eth0"
+
+
+def test_prepare_copies_when_not_linking(tmp_path):
+    paths = layout.prepare(tmp_path / "ml", {"train": _channel(tmp_path, "train")}, link=False)
+    target = paths.data_dir / "train"
+    assert target.is_dir() and not target.is_symlink()
+
+
+def test_split_channel_dirs(tmp_path):
+    for name in ("training", "validation", "test", "other"):
+        (tmp_path / name).mkdir()
+    assert sorted(layout.split_channel_dirs(tmp_path)) == ["test", "train", "validation"]
+    flat = tmp_path / "other"
+    assert layout.split_channel_dirs(flat) == {"train": flat}
+    with pytest.raises(UserError):
+        layout.split_channel_dirs(tmp_path / "missing")
+
+
+def test_package_and_extract_model(tmp_path):
+    paths = contract.Paths(tmp_path / "ml")
+    paths.model_dir.mkdir(parents=True)
+    (paths.model_dir / "model.keras").write_bytes(b"weights")
+    paths.output_data_dir.mkdir(parents=True)
+    (paths.output_data_dir / "metrics.json").write_text("{}")
+    contract.write_success(paths)
+    model_tar, output_tar = layout.package(paths, tmp_path / "out")
+    with tarfile.open(model_tar) as tar:
+        assert tar.getnames() == ["model.keras"]
+    with tarfile.open(output_tar) as tar:
+        assert set(tar.getnames()) >= {"data", "data/metrics.json", "success"}
+    served = layout.extract_model(model_tar, tmp_path / "serve")
+    assert (served.model_dir / "model.keras").read_bytes() == b"weights"
+    with pytest.raises(UserError, match="neither a model directory nor a model.tar.gz"):
+        layout.extract_model(tmp_path / "nothing", tmp_path / "serve2")
+
+
+def test_prepare_renews_a_previous_run_but_keeps_checkpoints(tmp_path):
+    root = tmp_path / "ml"
+    first = {"train": _channel(tmp_path, "train"), "test": _channel(tmp_path, "test")}
+    paths = layout.prepare(root, first)
+    (paths.model_dir / "model.keras").write_text("old")
+    (paths.output_data_dir / "confusion_matrix_test.png").write_text("old")
+    contract.write_failure(paths, "old reason")
+    (paths.checkpoint_dir / "state.json").write_text("{}")
+    layout.prepare(root, {"train": first["train"]})
+    assert list(paths.model_dir.iterdir()) == [] and list(paths.output_data_dir.iterdir()) == []
+    assert not paths.failure_file.exists()
+    assert sorted(p.name for p in paths.data_dir.iterdir()) == ["train"]
+    assert (paths.checkpoint_dir / "state.json").exists()
+    assert (first["test"] / "x.txt").exists()  # the user's data is untouched
+
+
+def test_prepare_refuses_to_take_over_a_foreign_directory(tmp_path):
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="not empty and was not laid out by byoc"):
+        layout.prepare(tmp_path / "project", {"train": _channel(tmp_path, "train")})
+    assert (tmp_path / "project" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("link", [True, False])
+def test_prepare_refuses_data_inside_the_run(tmp_path, link):
+    root = tmp_path / "ml"
+    paths = layout.prepare(root, {"train": _channel(tmp_path, "train")}, link=False)
+    with pytest.raises(UserError, match="Point --data at the original data set"):
+        layout.prepare(root, {"train": paths.data_dir / "train"}, link=link)
+    assert (paths.data_dir / "train" / "x.txt").read_text() == "train"
+
