@@ -163,12 +163,12 @@ def measure(port: int, req: Request, total: int, concurrency: int) -> tuple[floa
 
 def build_model(model_dir: Path) -> Path:
     """An untrained LeNet bundle of the default GTSRB shape: the size `train` writes."""
-    from byoc.bundle import ModelSpec
+    from byoc.bundle import ModelSpec, keras_io
     from byoc.data.gtsrb import CLASS_NAMES
-    from byoc.model import architectures, export
+    from byoc.model import architectures
 
     spec = ModelSpec(class_names=list(CLASS_NAMES), height=32, width=32, channels=3)
-    return export.save(architectures.build("lenet", spec.input_shape, spec.num_classes), spec,
+    return keras_io.save(architectures.build("lenet", spec.input_shape, spec.num_classes), spec,
                        model_dir)
 
 

@@ -15,7 +15,7 @@ import pytest
 from byoc import hyperparams
 from byoc.cli import main
 from byoc.driver import jobs
-from byoc.metrics import METRIC_DEFINITIONS, OBJECTIVE_METRIC
+from byoc.metric_lines import METRIC_DEFINITIONS, OBJECTIVE_METRIC
 
 pytestmark = pytest.mark.aws
 

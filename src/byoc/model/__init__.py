@@ -1,1 +1,1 @@
-"""Architectures, and export/load of the servable bundle."""
+"""Architectures: one function per network, and a registry by name."""

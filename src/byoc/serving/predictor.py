@@ -52,9 +52,9 @@ class Predictor:
             configure_threads(intra_op_threads)
         import tensorflow as tf
 
-        from byoc.model import export
+        from byoc.bundle import keras_io
 
-        model, spec = export.load(model_dir)
+        model, spec = keras_io.load(model_dir)
         def forward(x):
             # The cast keeps float32 out even from a mixed-precision model.
             return tf.cast(model(x, training=False), tf.float32)

@@ -1,4 +1,7 @@
-"""Write and read the servable bundle in /opt/ml/model: the Keras model plus byoc's ModelSpec."""
+"""Write and load the servable bundle in /opt/ml/model: the Keras model plus its ModelSpec.
+
+Needs TensorFlow: `train` and `serve` use it, the driver never does (it reads `byoc.bundle`).
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """What `train` leaves in /opt/ml/model for `serve`: the Keras model and a small JSON spec.
 
 The spec holds the class names and the input (height, width, channels): enough to preprocess a
-request exactly as training did. No TensorFlow here, so the driver can read a bundle too.
+request exactly as training did. This package root imports no TensorFlow, so the driver may read
+a bundle's spec; `byoc.bundle.keras_io` writes and loads the Keras model and is for the container
+(train and serve) only.
 """
 
 from __future__ import annotations
