@@ -17,8 +17,8 @@ from byoc.errors import UserError
 
 log = logging.getLogger(__name__)
 
-# Keep in step with byoc.model.architectures.ARCHITECTURES (a unit test checks it); listed here
-# so that validating a name needs no TensorFlow.
+# The architectures of byoc.model.architectures, which builds its registry from this list: here so
+# that validating a name needs no TensorFlow.
 MODEL_NAMES = ("lenet", "vgg", "resnet")
 CLASS_WEIGHT_MODES = ("none", "balanced")
 OPTIMIZERS = ("adam", "sgd")
@@ -60,34 +60,45 @@ def _class_weights(text: str) -> str:
     return value
 
 
-def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
+Field = tuple[Callable[[str], object], str]  # (parser, what is accepted, for messages and docs)
+
+
+def _choice(options: tuple[str, ...]) -> Field:
+    accepted = f"one of {', '.join(options)}"
+
     def parse(text: str) -> str:
         value = text.strip().lower()
         if value not in options:
-            raise ValueError(f"expected one of {', '.join(options)}")
+            raise ValueError(f"expected {accepted}")
         return value
 
-    return parse
+    return parse, accepted
 
 
-def _number(kind: type, low: float | None = None, high: float | None = None,
-            low_open: bool = False, high_open: bool = False) -> Callable[[str], float | int]:
+def _number(kind: type, low: float, high: float, *, low_open: bool = False,
+            high_open: bool = False, note: str = "") -> Field:
+    """A parser for a bounded number, and the sentence that says what it accepts."""
+    what = "a number" if kind is float else "a whole number"
+    low_op, high_op = (">" if low_open else ">="), ("<" if high_open else "<=")
+    if low_open or high_open:
+        accepted = f"{what} {low_op} {low} and {high_op} {high}{note}"
+    else:
+        accepted = f"{what} from {low} to {high}{note}"
+
     def parse(text: str):
         try:
             value = kind(text.strip()) if kind is float else int(text.strip())
         except ValueError:
-            raise ValueError(
-                f"expected {'a number' if kind is float else 'a whole number'}"
-            ) from None
+            raise ValueError(f"expected {what}") from None
         if value != value or value in (float("inf"), float("-inf")):
             raise ValueError("expected a finite number")
-        if low is not None and (value <= low if low_open else value < low):
-            raise ValueError(f"must be {'>' if low_open else '>='} {low}")
-        if high is not None and (value >= high if high_open else value > high):
-            raise ValueError(f"must be {'<' if high_open else '<='} {high}")
+        if value <= low if low_open else value < low:
+            raise ValueError(f"must be {low_op} {low}")
+        if value >= high if high_open else value > high:
+            raise ValueError(f"must be {high_op} {high}")
         return value
 
-    return parse
+    return parse, accepted
 
 
 @dataclass(frozen=True)
@@ -121,20 +132,20 @@ class HyperParameters:
 
 
 # name -> (parser, what is accepted). One table: parse(), the docs and the driver read it.
-SPEC: dict[str, tuple[Callable[[str], object], str]] = {
-    "epochs": (_number(int, 1, 10_000), "a whole number from 1 to 10000"),
-    "batch_size": (_number(int, 1, 65_536), "a whole number from 1 to 65536"),
-    "learning_rate": (_number(float, 0, 10, low_open=True), "a number > 0 and <= 10, e.g. 0.001"),
-    "model": (_choice(MODEL_NAMES), f"one of {', '.join(MODEL_NAMES)}"),
-    "seed": (_number(int, 0, 2**31 - 1), "a whole number from 0 to 2147483647"),
-    "validation_split": (_number(float, 0, 1, high_open=True), "a number >= 0 and < 1"),
+SPEC: dict[str, Field] = {
+    "epochs": _number(int, 1, 10_000),
+    "batch_size": _number(int, 1, 65_536),
+    "learning_rate": _number(float, 0, 10, low_open=True, note=", e.g. 0.001"),
+    "model": _choice(MODEL_NAMES),
+    "seed": _number(int, 0, 2**31 - 1),
+    "validation_split": _number(float, 0, 1, high_open=True),
     "augment": (_bool, "true or false"),
     "class_weights": (_class_weights, "none, balanced, true or false"),
-    "early_stopping_patience": (_number(int, 0, 10_000), "a whole number >= 0 (0 turns it off)"),
-    "top_k": (_number(int, 1, 1000), "a whole number from 1 to 1000"),
+    "early_stopping_patience": _number(int, 0, 10_000, note=" (0 turns it off)"),
+    "top_k": _number(int, 1, 1000),
     "image_size": (_image_size, "a size like 32 or 48x64 (height x width), 8 to 1024"),
-    "channels": (lambda t: int(_choice(("1", "3"))(t)), "1 (grayscale) or 3 (RGB)"),
-    "optimizer": (_choice(OPTIMIZERS), f"one of {', '.join(OPTIMIZERS)}"),
+    "channels": (lambda t: int(_choice(("1", "3"))[0](t)), "1 (grayscale) or 3 (RGB)"),
+    "optimizer": _choice(OPTIMIZERS),
     "mixed_precision": (_bool, "true or false"),
 }
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-# Keep in step with byoc.data.synth.DIFFICULTIES (it asserts so); listed here so that building
-# the parser imports nothing heavy.
-DIFFICULTY_NAMES = ("easy", "normal", "hard")
+from byoc.data.difficulty import DIFFICULTIES
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -33,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     p.add_argument("--image-size", type=int, default=32, metavar="PX",
                    help="side in pixels (default 32)")
-    p.add_argument("--difficulty", choices=DIFFICULTY_NAMES, default="normal",
+    p.add_argument("--difficulty", choices=tuple(DIFFICULTIES), default="normal",
                    help="how much pose, lighting, blur and occlusion vary (default normal)")
     p.add_argument("--balanced", action="store_true",
                    help="the same count for every class instead of GTSRB's imbalance")
