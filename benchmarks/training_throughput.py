@@ -21,10 +21,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from byoc import contract, hyperparams  # noqa: E402
+from byoc import hyperparams  # noqa: E402
 from byoc.data import pipeline  # noqa: E402
+from byoc.driver.local import layout
 from byoc.model import architectures  # noqa: E402
-from byoc.training import compile_model  # noqa: E402
+from byoc.training.run import compile_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,7 +67,7 @@ def full_train_run(per_class: int) -> tuple[float, float]:
         data = Path(tmp) / "signs"
         generate(data, per_class=per_class, seed=1, difficulty="easy")
         root = Path(tmp) / "ml"
-        contract.prepare(root, contract.split_channel_dirs(data), {
+        layout.prepare(root, layout.split_channel_dirs(data), {
             "epochs": 40, "batch_size": 32, "learning_rate": 0.002,
             "early_stopping_patience": 8, "seed": 42})
         env = dict(os.environ, SAGEMAKER_BASE_DIR=str(root),

@@ -36,9 +36,9 @@ def train() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(contract.EXIT_TERMINATED))
     paths = contract.Paths(contract.base_dir())
     try:
-        from byoc import training  # TensorFlow loads here, inside the failure handling
+        from byoc.training import run  # TensorFlow loads here, inside the failure handling
 
-        return training.main(paths.root)
+        return run.main(paths.root)
     except UserError as exc:
         log.error("Training failed: %s", exc)
         contract.write_failure(paths, str(exc))

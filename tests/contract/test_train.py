@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from byoc import contract, metrics
+from byoc import contract, metric_lines
 from byoc.bundle import MODEL_FILE, ModelSpec
+from byoc.driver.local import layout
 from tests.conftest import TRAIN_EXE, exe_env, run_train
 
 
@@ -27,7 +28,7 @@ def _metric_values(stdout: str) -> dict[str, list[float]]:
     """What SageMaker's metric_definitions would extract from the log."""
     found: dict[str, list[float]] = {}
     for line in stdout.splitlines():
-        for d in metrics.METRIC_DEFINITIONS:
+        for d in metric_lines.METRIC_DEFINITIONS:
             m = re.search(d["Regex"], line)
             if m:
                 found.setdefault(d["Name"], []).append(float(m.group(1)))
@@ -100,7 +101,8 @@ def test_config_files_are_logged(trained_run):
 
 def _bare_opt_ml(root, data, hyperparameters: dict[str, str]) -> contract.Paths:
     """Only input/, as SageMaker lays it out for a job without a CheckpointConfig (and as the
-    SageMaker SDK's local mode does): no model/, output/ or checkpoints/ until `train` makes them."""
+    SageMaker SDK's local mode does): no model/, output/ or checkpoints/ until `train` makes
+    them."""
     paths = contract.Paths(root)
     paths.config_dir.mkdir(parents=True)
     paths.hyperparameters_file.write_text(json.dumps(hyperparameters))
@@ -235,7 +237,7 @@ def test_resume_continues_from_the_checkpoint(tmp_path):
 def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
     data = _tiny_folders(tmp_path / "data", classes=4, per_class=60, size=32)
     root = tmp_path / "ml"
-    contract.prepare(root, {"train": data}, {"epochs": 500, "batch_size": 4,
+    layout.prepare(root, {"train": data}, {"epochs": 500, "batch_size": 4,
                                                "early_stopping_patience": 0})
     proc = subprocess.Popen([str(TRAIN_EXE)], env=exe_env(SAGEMAKER_BASE_DIR=str(root)),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -272,7 +274,7 @@ def test_same_seed_gives_the_same_metrics(tmp_path):
 def test_sigterm_during_start_up_exits_at_once(tmp_path):
     data = _tiny_folders(tmp_path / "data")
     root = tmp_path / "ml"
-    contract.prepare(root, {"train": data}, {"epochs": 50})
+    layout.prepare(root, {"train": data}, {"epochs": 50})
     proc = subprocess.Popen([str(TRAIN_EXE)], env=exe_env(SAGEMAKER_BASE_DIR=str(root)),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(1)  # Python is up; TensorFlow is still importing
