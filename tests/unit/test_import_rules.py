@@ -1,0 +1,97 @@
+"""The layout's rules, checked on the source: the container never imports the driver, light
+modules stay light, and no two modules of byoc import each other (directly or in a ring)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path, name: str) -> set[str]:
+    """byoc modules that `path` imports anywhere in it, lazy imports inside functions included."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            found.add(base)
+            found.update(f"{base}.{a.name}" for a in node.names)
+    return {m for m in found if m == "byoc" or m.startswith("byoc.")}
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = {_module_name(p): p for p in SRC.rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        # `from byoc.x import y` names a module when y is one, else the module x itself.
+        graph[name] = {m for m in _imports(path, name) if m in modules} - {name}
+    return graph
+
+
+def test_no_import_cycles():
+    graph = _graph()
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            # A package's __init__ importing its own submodule is how packages re-export.
+            if node and nxt.startswith(node + "."):
+                continue
+            if state.get(nxt) == 1:
+                cycles.append(trail[trail.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, trail + [nxt])
+        state[node] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def _loaded_after_import(module: str) -> set[str]:
+    code = f"import sys, {module}; print('\\n'.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    return set(out.split())
+
+
+def test_the_container_contract_imports_no_driver_code():
+    loaded = _loaded_after_import("byoc.contract")
+    assert not {m for m in loaded if m.startswith("byoc.driver")}
+
+
+@pytest.mark.parametrize("module", ["byoc.bundle", "byoc.metric_lines", "byoc.hyperparams",
+                                    "byoc.contract", "byoc.training", "byoc.cli"])
+def test_light_modules_load_no_tensorflow(module):
+    loaded = _loaded_after_import(module)
+    assert not loaded & {"tensorflow", "keras", "matplotlib"}, module
+
+
+def test_no_container_module_imports_the_driver():
+    graph = _graph()
+    container = [m for m in graph if m.split(".")[1:2] and m.split(".")[1] in
+                 ("contract", "training", "serving", "evaluation", "bundle", "model", "data",
+                  "entrypoints")]
+    offenders = {m: sorted(d for d in graph[m] if d.startswith("byoc.driver")) for m in container}
+    assert not {m: d for m, d in offenders.items() if d}
