@@ -20,6 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from byoc import hyperparams  # noqa: E402
 from byoc.data import pipeline  # noqa: E402
@@ -49,8 +50,10 @@ def images_per_second(model_name: str, x: np.ndarray, y: np.ndarray, epochs: int
     compile_model(model, hp, top_k=5)
     timer = EpochTimer()
     if use_pipeline:
-        data = pipeline.training_dataset(x, y, hp, batch_size)
-        model.fit(data, epochs=epochs, verbose=0, callbacks=[timer], shuffle=False)
+        examples = tf.data.Dataset.from_tensor_slices((x, y, np.ones(len(y), np.float32)))
+        data = pipeline.training_stream(examples, hp, batch_size)
+        model.fit(data, epochs=epochs, steps_per_epoch=-(-len(x) // batch_size), verbose=0,
+                  callbacks=[timer], shuffle=False)
     else:
         model.fit(x.astype(np.float32), y, batch_size=batch_size, epochs=epochs, verbose=0,
                   callbacks=[timer], shuffle=True)

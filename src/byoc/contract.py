@@ -25,6 +25,8 @@ TRAIN, VALIDATION, TEST = "train", "validation", "test"
 CHANNELS = (TRAIN, VALIDATION, TEST)
 # SageMaker examples name the training channel either way; both mean `train`.
 CHANNEL_ALIASES = {"training": TRAIN}
+# A channel's S3DataDistributionType: every host gets every file, or each host its own share.
+FULLY_REPLICATED, SHARDED_BY_S3_KEY = "FullyReplicated", "ShardedByS3Key"
 
 FAILURE_REASON_LIMIT = 1024  # SageMaker shows this many characters as FailureReason.
 # Seconds between SIGTERM and SIGKILL: StopTrainingJob or a spot interruption, and scale-in.
@@ -161,6 +163,13 @@ class TrainingEnv:
     @property
     def hosts(self) -> list[str]:
         return list(self.resource_config.get("hosts", [self.current_host]))
+
+    def distribution(self, channel: str) -> str:
+        """The channel's S3DistributionType in inputdataconfig.json (FullyReplicated if unsaid)."""
+        for name, config in self.input_data_config.items():
+            if CHANNEL_ALIASES.get(name, name) == channel and isinstance(config, dict):
+                return config.get("S3DistributionType", FULLY_REPLICATED)
+        return FULLY_REPLICATED
 
     def log_summary(self) -> None:
         log.info("SageMaker base dir: %s", self.paths.root)

@@ -27,6 +27,8 @@ def _setup_logging() -> None:
         stream=sys.stdout,
         force=True,
     )
+    # TensorFlow's Python logger reports every collective it builds at INFO: noise in a job log.
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
 
 
 def train() -> int:

@@ -91,7 +91,8 @@ def test_peers_that_resolve_late_are_waited_for():
     def sleep(seconds):
         now[0] += seconds
 
-    cluster.resolve_peers(c, timeout=60, resolve=resolve, clock=lambda: now[0], sleep=sleep)
+    cluster.resolve_peers(c.peers, timeout=60, me=c.current_host, resolve=resolve,
+                          clock=lambda: now[0], sleep=sleep)
     assert attempts == {"algo-2": 1, "algo-3": 3}
     assert 0 < now[0] < 60
 
@@ -107,13 +108,15 @@ def test_a_peer_that_never_resolves_is_named():
         now[0] += seconds
 
     with pytest.raises(UserError, match=r"Host\(s\) algo-1 .* within 30 s \(this is algo-2\)"):
-        cluster.resolve_peers(c, timeout=30, resolve=never, clock=lambda: now[0], sleep=sleep)
+        cluster.resolve_peers(c.peers, timeout=30, me=c.current_host, resolve=never,
+                              clock=lambda: now[0], sleep=sleep)
     assert now[0] == pytest.approx(30)
 
 
 def test_real_names_resolve():
     c = Cluster.from_resource_config(_config("algo-1", ["algo-1", "localhost"]), environ={})
-    cluster.resolve_peers(c, timeout=5)  # the real resolver, on a name every machine has
+    # The real resolver, on a name every machine has.
+    cluster.resolve_peers(c.peers, timeout=5, me=c.current_host)
 
 
 def test_a_port_in_use_is_refused():
@@ -129,3 +132,13 @@ def test_peer_timeout_from_the_environment():
     assert cluster.peer_timeout({cluster.PEER_TIMEOUT_ENV: "12.5"}) == 12.5
     with pytest.raises(UserError, match=cluster.PEER_TIMEOUT_ENV):
         cluster.peer_timeout({cluster.PEER_TIMEOUT_ENV: "0"})
+
+
+def test_worker_addresses_of_a_tf_config():
+    c = Cluster.from_resource_config(_config("algo-2", ["algo-1", "algo-2"]), environ={})
+    assert cluster.worker_addresses(c.tf_config()) == ([("algo-1", 2222), ("algo-2", 2222)], 1)
+    with pytest.raises(UserError, match="not HOST:PORT"):
+        cluster.worker_addresses({"cluster": {"worker": ["algo-1"]}, "task": {"index": 0}})
+    with pytest.raises(UserError, match="workers only"):
+        cluster.worker_addresses({"cluster": {"worker": ["a:1"], "chief": ["c:1"]},
+                                  "task": {"type": "chief", "index": 0}})

@@ -26,17 +26,35 @@ def augmenter(seed: int) -> tf.keras.Sequential:
     ], name="augment")
 
 
-def training_dataset(x: np.ndarray, y: np.ndarray, hp: HyperParameters,
-                     global_batch_size: int) -> tf.data.Dataset:
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    ds = ds.shuffle(len(x), seed=hp.seed, reshuffle_each_iteration=True)
-    ds = ds.batch(global_batch_size)
-    ds = ds.map(lambda a, b: (tf.cast(a, tf.float32), b), num_parallel_calls=AUTOTUNE)
+def training_stream(ds: tf.data.Dataset, hp: HyperParameters, batch_size: int) -> tf.data.Dataset:
+    """(image, label, weight) examples → an endless stream of full, shuffled batches.
+
+    Endless so that the training loop takes the same number of steps on every worker each epoch;
+    the shuffle order changes with each pass over the data, from `hp.seed`.
+    """
+    size = int(ds.cardinality())
+    ds = ds.shuffle(max(size, 1), seed=hp.seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.batch(batch_size, drop_remainder=True)
+    ds = ds.map(lambda a, b, w: (tf.cast(a, tf.float32), b, w), num_parallel_calls=AUTOTUNE)
     if hp.augment:
         aug = augmenter(hp.seed)
-        ds = ds.map(lambda a, b: (tf.clip_by_value(aug(a, training=True), 0.0, 255.0), b),
+        ds = ds.map(lambda a, b, w: (tf.clip_by_value(aug(a, training=True), 0.0, 255.0), b, w),
                     num_parallel_calls=AUTOTUNE)
-    return ds.prefetch(AUTOTUNE)
+    return _no_autoshard(ds.prefetch(AUTOTUNE))
+
+
+def evaluation_batches(ds: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
+    """(image, label) examples → float batches, each example once."""
+    ds = ds.batch(batch_size).map(lambda a, b: (tf.cast(a, tf.float32), b),
+                                  num_parallel_calls=AUTOTUNE)
+    return _no_autoshard(ds.prefetch(AUTOTUNE))
+
+
+def _no_autoshard(ds: tf.data.Dataset) -> tf.data.Dataset:
+    # The training loop shards the data itself (or the hosts hold different files already).
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return ds.with_options(options)
 
 
 def eval_dataset(x: np.ndarray, y: np.ndarray | None, batch_size: int) -> tf.data.Dataset:

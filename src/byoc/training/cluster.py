@@ -17,7 +17,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from byoc.errors import UserError
@@ -112,7 +112,7 @@ def peer_timeout(environ: dict[str, str] | None = None) -> float:
     return value
 
 
-def resolve_peers(cluster: Cluster, timeout: float, *,
+def resolve_peers(peers: Sequence[str], timeout: float, *, me: str,
                   resolve: Callable[[str], object] = socket.gethostbyname,
                   clock: Callable[[], float] = time.monotonic,
                   sleep: Callable[[float], None] = time.sleep) -> None:
@@ -122,7 +122,7 @@ def resolve_peers(cluster: Cluster, timeout: float, *,
     that has not resolved by the deadline fails the job, and the reason names it.
     """
     deadline = clock() + timeout
-    pending = list(cluster.peers)
+    pending = list(peers)
     pause = 1.0
     while pending:
         pending = [h for h in pending if not _resolves(h, resolve)]
@@ -131,7 +131,7 @@ def resolve_peers(cluster: Cluster, timeout: float, *,
         if clock() >= deadline:
             raise UserError(
                 f"Host(s) {', '.join(pending)} of this job did not resolve within {timeout:.0f} s "
-                f"(this is {cluster.current_host}). The instance did not start, or the hosts "
+                f"(this is {me}). The instance did not start, or the hosts "
                 f"cannot reach each other; raise {PEER_TIMEOUT_ENV} if they start slowly.")
         log.info("Waiting for host(s) %s to resolve...", ", ".join(pending))
         sleep(min(pause, max(deadline - clock(), 0.0)))
@@ -144,6 +144,24 @@ def _resolves(host: str, resolve: Callable[[str], object]) -> bool:
     except OSError:
         return False
     return True
+
+
+def worker_addresses(tf_config: dict) -> tuple[list[tuple[str, int]], int]:
+    """The (host, port) of every worker in a TF_CONFIG, and this task's index among them."""
+    workers = tf_config.get("cluster", {}).get("worker", [])
+    addresses = []
+    for worker in workers:
+        host, _, port = str(worker).rpartition(":")
+        if not host or not port.isdigit():
+            raise UserError(f"{TF_CONFIG_ENV}: worker '{worker}' is not HOST:PORT.")
+        addresses.append((host, int(port)))
+    task = tf_config.get("task", {})
+    index = int(task.get("index", 0))
+    if task.get("type", "worker") != "worker" or not 0 <= index < len(addresses):
+        raise UserError(f"{TF_CONFIG_ENV}: byoc trains with workers only (no chief, ps or "
+                        f"evaluator tasks), and task {task} is not one of its "
+                        f"{len(addresses)} workers.")
+    return addresses, index
 
 
 def configure(cluster: Cluster, environ: dict[str, str] | None = None) -> dict:

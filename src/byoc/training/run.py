@@ -20,8 +20,10 @@ from byoc import contract, evaluation, hyperparams, metric_lines
 from byoc.bundle import ModelSpec, keras_io
 from byoc.contract import TEST, TRAIN, VALIDATION, Paths, TrainingEnv
 from byoc.data import pipeline
+from byoc.errors import UserError
 from byoc.hyperparams import HyperParameters
 from byoc.model import architectures
+from byoc.training import distributed, loop
 from byoc.training.callbacks import Checkpointer, MetricLogger, SigtermFlag, Terminated
 from byoc.training.checkpoints import (
     BEST_WEIGHTS_FILE,
@@ -29,40 +31,17 @@ from byoc.training.checkpoints import (
     new_state,
     save_checkpoint,
 )
+from byoc.training.cluster import Cluster
+from byoc.training.distributed import Distributed
 from byoc.training.splits import Splits, class_weights, load_splits
 
 log = logging.getLogger("byoc.training")
-
-
-# -------------------------------------------------------------------------------------- devices
-
-def device_strategy(hp: HyperParameters) -> tf.distribute.Strategy:
-    gpus = tf.config.list_physical_devices("GPU")
-    for gpu in gpus:
-        tf.config.experimental.set_memory_growth(gpu, True)
-    if len(gpus) > 1:
-        strategy = tf.distribute.MirroredStrategy()
-        log.info("Training on %d GPUs with MirroredStrategy: %s", len(gpus),
-                 [g.name for g in gpus])
-    else:
-        strategy = tf.distribute.get_strategy()
-        log.info("Training on %s", f"1 GPU: {gpus[0].name}" if gpus else "the CPU")
-    if hp.mixed_precision:
-        if gpus:
-            keras.mixed_precision.set_global_policy("mixed_float16")
-            log.info("Mixed precision: mixed_float16")
-        else:
-            log.warning("mixed_precision=true is ignored without a GPU (it would only slow the "
-                        "CPU down).")
-    return strategy
 
 
 def set_determinism(seed: int) -> None:
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
-
-# ------------------------------------------------------------------------------------- training
 
 def compile_model(model: keras.Model, hp: HyperParameters, top_k: int) -> None:
     optimizer = (keras.optimizers.Adam(hp.learning_rate) if hp.optimizer == "adam"
@@ -75,86 +54,189 @@ def compile_model(model: keras.Model, hp: HyperParameters, top_k: int) -> None:
     )
 
 
-def fit(splits: Splits, hp: HyperParameters, paths: Paths, sigterm: SigtermFlag):
+def _new_model(hp: HyperParameters, num_classes: int, top_k: int) -> keras.Model:
+    model = architectures.build(hp.model, (*hp.image_size, hp.channels), num_classes)
+    compile_model(model, hp, top_k)
+    # The optimizer's slots are made now, in the strategy's scope, not inside the first step.
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def _restore(model: keras.Model, saved: keras.Model) -> None:
+    """Copy a loaded checkpoint's weights and optimizer state into the (mirrored) model."""
+    pairs = [(model.weights, saved.weights),
+             (model.optimizer.variables, saved.optimizer.variables)]
+    for ours, theirs in pairs:
+        if len(ours) != len(theirs):
+            raise UserError("The checkpoint does not match the model it should resume (its "
+                            "variables differ). Delete it, or use another checkpoint location.")
+        for var, value in zip(ours, theirs, strict=True):
+            var.assign(value.numpy())
+
+
+def _agree_on_classes(dist: Distributed, names: list[str]) -> list[str]:
+    """The job's class list when hosts hold different files (ShardedByS3Key): every host's
+    folders together. Hosts whose lists cannot be merged fail with both lists in the reason."""
+    if not dist.multi_worker:
+        return names
+    from tensorflow.python.eager import context
+
+    ctx = context.context()
+    ctx.set_config_key_value(f"byoc/classes/{dist.index}", json.dumps(names))
+    lists = [json.loads(ctx.get_config_key_value(f"byoc/classes/{i}"))
+             for i in range(dist.workers)]
+    if all(other == names for other in lists):
+        return names
+    union = sorted(set().union(*lists))
+    mergeable = set.intersection(*map(set, lists)) and all(
+        sorted(other) == other for other in lists)
+    if not mergeable:
+        described = "; ".join(f"{dist.hosts[i]}: {len(lst)} classes ({', '.join(lst[:4])}"
+                              f"{', ...' if len(lst) > 4 else ''})" for i, lst in enumerate(lists))
+        raise UserError(
+            "The hosts of this job found different class lists in their train channels, and "
+            f"they cannot be merged: {described}. With ShardedByS3Key a labels file "
+            "(signnames.csv, labels.csv) reaches one host only: put a copy in every host's "
+            "share, name classes by folder, or use FullyReplicated.")
+    log.info("The hosts hold different classes (sharded data); training on all %d of them.",
+             len(union))
+    return union
+
+
+def fit(splits: Splits, hp: HyperParameters, paths: Paths, sigterm: SigtermFlag,
+        dist: Distributed, sharded: bool):
     num_classes = len(splits.class_names)
     top_k = min(hp.top_k, num_classes)
-    input_shape = (*hp.image_size, hp.channels)
-    strategy = device_strategy(hp)
-    set_determinism(hp.seed)
-    # SageMaker creates /opt/ml/checkpoints only for jobs with a CheckpointConfig.
-    paths.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    with strategy.scope():  # variables made here, restored ones included, are mirrored
+    with dist.strategy.scope():  # variables made here are mirrored on every replica
+        model = _new_model(hp, num_classes, top_k)
+    state = new_state(hp, splits.class_names)
+    if dist.is_chief:
+        # SageMaker creates /opt/ml/checkpoints only for jobs with a CheckpointConfig.
+        paths.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         resumed = load_checkpoint(paths.checkpoint_dir, hp, splits.class_names)
         if resumed:
-            model, state = resumed
-        else:
-            model = architectures.build(hp.model, input_shape, num_classes)
-            compile_model(model, hp, top_k)
-            state = new_state(hp, splits.class_names)
+            saved, state = resumed
+            _restore(model, saved)
+    # The chief's checkpoint decides for every host: where to start, with which weights.
+    start, finished = (int(v) for v in dist.from_chief(
+        [state["epoch"], bool(state.get("stopped_early"))]))
+    if start:
+        dist.sync_from_chief(model.weights + model.optimizer.variables)
     log.info("Model %s: %s parameters", hp.model, f"{model.count_params():,}")
-    if state["epoch"] >= hp.epochs or state.get("stopped_early"):
+    if start >= hp.epochs or finished:
         log.info("The checkpoint has finished training already (epoch %d); not fitting again.",
-                 state["epoch"])
+                 start)
     else:
-        has_val = VALIDATION in splits.x
-        global_batch = hp.batch_size * strategy.num_replicas_in_sync
-        train_ds = pipeline.training_dataset(splits.x[TRAIN], splits.y[TRAIN], hp, global_batch)
-        val_ds = (pipeline.eval_dataset(splits.x[VALIDATION], splits.y[VALIDATION], global_batch)
-                  if has_val else None)
-        weights = (class_weights(splits.y[TRAIN], num_classes)
-                   if hp.class_weights == "balanced" else None)
-        try:
-            model.fit(
-                train_ds,
-                validation_data=val_ds,
-                epochs=hp.epochs,
-                initial_epoch=state["epoch"],
-                class_weight=weights,
-                shuffle=False,  # the dataset shuffles itself, deterministically
-                callbacks=[sigterm, Checkpointer(paths.checkpoint_dir, hp, state, has_val),
-                           MetricLogger()],
-                verbose=1 if sys.stdout.isatty() else 2,
-            )
-        except Terminated:
-            # The weights are a little past the last whole epoch; `state` counts whole epochs
-            # only, so the resumed job repeats the interrupted one.
-            save_checkpoint(model, paths.checkpoint_dir, state)
-            raise
+        _train(model, splits, hp, paths, sigterm, dist, sharded, state, start)
     best = paths.checkpoint_dir / BEST_WEIGHTS_FILE
-    if best.exists() and state.get("best_epoch") and state["best_epoch"] != state["epoch"]:
+    if dist.is_chief and best.exists() and state.get("best_epoch") and \
+            state["best_epoch"] != state["epoch"]:
         log.info("Restoring the weights of the best epoch (%d).", state["best_epoch"])
         model.load_weights(best)
     return model, state.get("history", {})
+
+
+def _train(model: keras.Model, splits: Splits, hp: HyperParameters, paths: Paths,
+           sigterm: SigtermFlag, dist: Distributed, sharded: bool, state: dict,
+           start: int) -> None:
+    num_classes = len(splits.class_names)
+    x, y = splits.x[TRAIN], splits.y[TRAIN]
+    shape = loop.epoch_shape(dist, hp, len(y), sharded)
+    log.info("Batch size %d per replica, %d global (%d replica(s)); %d steps per epoch%s",
+             shape.batch_size, shape.global_batch, dist.replicas, shape.steps,
+             f" on each of {dist.workers} hosts" if dist.multi_worker else "")
+    weights = np.ones(len(y), dtype=np.float32)
+    if hp.class_weights == "balanced":
+        counts = np.bincount(y, minlength=num_classes)
+        if sharded:  # every host weighs classes by the whole job's counts
+            counts = dist.reduce(counts)
+        weights = class_weights(counts)[y].astype(np.float32)
+    has_val = VALIDATION in splits.x
+    val = (splits.x[VALIDATION], splits.y[VALIDATION]) if has_val else None
+    iterator, val_ds = loop.datasets(dist, hp, shape, x, y, weights, val, sharded)
+    steps = loop.Loop(model, dist, shape.global_batch, min(hp.top_k, num_classes))
+    # Only the chief writes checkpoints and `#metrics` lines; every host shows its progress.
+    chosen = [Checkpointer(paths.checkpoint_dir, hp, state, has_val), MetricLogger()] \
+        if dist.is_chief else []
+    verbose = 1 if sys.stdout.isatty() else 2
+    callbacks = keras.callbacks.CallbackList(chosen, add_progbar=True, model=model,
+                                             verbose=verbose, epochs=hp.epochs, steps=shape.steps)
+    callbacks.on_train_begin()
+    try:
+        for epoch in range(start, hp.epochs):
+            model.stop_training = False
+            callbacks.on_epoch_begin(epoch)
+            logs = steps.train_epoch(iterator, shape.steps, lambda: sigterm.received, callbacks)
+            if val_ds is not None:
+                logs.update({f"val_{k}": v for k, v in steps.evaluate(val_ds).items()})
+            callbacks.on_epoch_end(epoch, logs)
+            # Early stopping is the chief's call (it holds the history); every host follows it.
+            if dist.from_chief([model.stop_training])[0]:
+                break
+    except Terminated:
+        if dist.is_chief:
+            # The weights are a little past the last whole epoch; `state` counts whole epochs
+            # only, so the resumed job repeats the interrupted one.
+            save_checkpoint(model, paths.checkpoint_dir, state)
+        raise
+    except tf.errors.OpError as exc:
+        if dist.multi_worker and not isinstance(exc, tf.errors.ResourceExhaustedError):
+            raise loop.lost_peer_error(exc, dist) from exc
+        raise
+    callbacks.on_train_end()
 
 
 def predict_probs(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndarray:
     return model.predict(pipeline.eval_dataset(x, None, batch_size), verbose=0)
 
 
+def _channel_distribution(env: TrainingEnv) -> bool:
+    """Whether the train channel is ShardedByS3Key: each host holds its own part of the files."""
+    return env.distribution(TRAIN) == contract.SHARDED_BY_S3_KEY
+
+
 def run(env: TrainingEnv, sigterm: SigtermFlag) -> dict[str, float]:
     hp = hyperparams.parse(env.hyperparameters)
     log.info("Hyperparameters: %s", json.dumps(hp.as_strings(), sort_keys=True))
-    if len(env.hosts) > 1:
-        log.warning("%d hosts given; byoc trains on each host independently (no multi-host "
-                    "strategy yet), and only %s writes the model.", len(env.hosts), env.hosts[0])
-    splits = load_splits(env, hp)
+    set_determinism(hp.seed)
+    dist = distributed.make(hp, Cluster.from_resource_config(env.resource_config))
+    sharded = dist.multi_worker and _channel_distribution(env)
+    splits = load_splits(env, hp, agree=lambda names: _agree_on_classes(dist, names))
     sigterm.check()
-    model, history = fit(splits, hp, env.paths, sigterm)
+    model, history = fit(splits, hp, env.paths, sigterm, dist, sharded)
     sigterm.check()
+    if not dist.is_chief:
+        word = dist.wait_for_chief()
+        if word != "ok":
+            raise UserError(f"The chief ({dist.chief}) failed, so this host fails too: {word}")
+        log.info("The chief (%s) wrote the model and the report; this host is done.", dist.chief)
+        return {}
+    try:
+        summary = _export_and_report(env, hp, splits, model, history)
+    except BaseException as exc:
+        dist.chief_finished(f"{type(exc).__name__}: {exc}" or "stopped")
+        raise
+    dist.chief_finished()
+    return summary
 
+
+def _export_and_report(env: TrainingEnv, hp: HyperParameters, splits: Splits,
+                       model: keras.Model, history: dict) -> dict[str, float]:
+    """The chief's work after training: the bundle in /opt/ml/model, then the evaluation of that
+    bundle, reloaded as `serve` will load it (outside the strategy, so no other host is needed)."""
     spec = ModelSpec(class_names=splits.class_names, height=hp.image_size[0],
                      width=hp.image_size[1], channels=hp.channels, top_k=hp.top_k,
                      architecture=hp.model)
-    if env.current_host == env.hosts[0]:
-        keras_io.save(model, spec, env.paths.model_dir)
-        log.info("Saved the model to %s", env.paths.model_dir)
+    keras_io.save(model, spec, env.paths.model_dir)
+    log.info("Saved the model to %s", env.paths.model_dir)
+    served, _ = keras_io.load(env.paths.model_dir)
 
     num_classes = len(splits.class_names)
     top_k = min(hp.top_k, num_classes)
     results = {
         name: evaluation.SplitResult(
             y_true=splits.y[name],
-            probs=predict_probs(model, splits.x[name], hp.batch_size),
+            probs=predict_probs(served, splits.x[name], hp.batch_size),
             images=splits.x[name],
         )
         for name in (TRAIN, VALIDATION, TEST) if name in splits.x

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,7 +39,10 @@ def _stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.nda
     return np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(val_idx))
 
 
-def load_splits(env: TrainingEnv, hp: HyperParameters) -> Splits:
+def load_splits(env: TrainingEnv, hp: HyperParameters,
+                agree: Callable[[list[str]], list[str]] | None = None) -> Splits:
+    """Read the channels. `agree` turns the train channel's class list into the job's (several
+    hosts holding different files must use one list); labels follow the agreed list."""
     unknown = sorted(set(env.channels) - set(contract.CHANNELS))
     if unknown:
         log.warning("Ignoring channel(s) %s: byoc reads train, validation and test.", unknown)
@@ -50,6 +54,15 @@ def load_splits(env: TrainingEnv, hp: HyperParameters) -> Splits:
         )
     kw = {"size": hp.image_size, "channels": hp.channels}
     train = read_channel(env.channels[TRAIN], name=TRAIN, **kw)
+    if agree is not None:
+        names = agree(train.class_names)
+        if names != train.class_names:
+            position = {n: i for i, n in enumerate(names)}
+            mapping = np.asarray([position[n] for n in train.class_names], dtype=np.int64)
+            train.y = mapping[train.y]
+            if train.test is not None:
+                train.test.y = mapping[train.test.y]
+            train.class_names = names
     splits = Splits(class_names=train.class_names)
     splits.x[TRAIN], splits.y[TRAIN] = train.x, train.y
     if VALIDATION in env.channels:
@@ -78,10 +91,11 @@ def load_splits(env: TrainingEnv, hp: HyperParameters) -> Splits:
     return splits
 
 
-def class_weights(y: np.ndarray, num_classes: int) -> dict[int, float]:
-    """Inverse-frequency ('balanced') weights, as scikit-learn computes them."""
-    counts = np.bincount(y, minlength=num_classes).astype(np.float64)
+def class_weights(counts: np.ndarray) -> np.ndarray:
+    """Inverse-frequency ('balanced') weights from per-class counts, as scikit-learn computes
+    them; a class without images gets 1."""
+    counts = np.asarray(counts, dtype=np.float64)
     present = counts > 0
-    weights = np.ones(num_classes)
-    weights[present] = len(y) / (present.sum() * counts[present])
-    return {i: float(w) for i, w in enumerate(weights)}
+    weights = np.ones(len(counts))
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return weights

@@ -9,8 +9,10 @@ import tempfile
 from pathlib import Path
 
 from byoc import contract, hyperparams
+from byoc.driver.commands import positive_int
 from byoc.driver.jobs import parse_hyperparameters
 from byoc.driver.local import layout
+from byoc.errors import UserError
 
 
 def print_summary(output_data: Path, out=sys.stdout) -> None:
@@ -33,22 +35,33 @@ def train(args: argparse.Namespace) -> int:
     hps = parse_hyperparameters(args.hp)
     channels = layout.split_channel_dirs(args.data)
     output = Path(args.output).resolve()
+    distribution = layout.DISTRIBUTIONS[args.distribution]
     if args.image:
         from byoc.driver.local import docker
 
-        code = docker.train(args.image, channels, output, hps)
+        code = docker.train(args.image, channels, output, hps, instance_count=args.instance_count,
+                            cpus=args.cpus_per_instance, distribution=distribution)
     else:
+        if args.instance_count > 1 or args.cpus_per_instance or args.distribution != "replicated":
+            raise UserError(
+                "--instance-count, --cpus-per-instance and --distribution need --image: each "
+                "instance is a container on a network of its own, as on SageMaker. Build the "
+                "image (`make image`) and add --image byoc:cpu.")
         from byoc.driver.local import process
 
         code = process.train(channels, output, hps)
-    # Both modes use the output dir itself as /opt/ml, so a second run resumes its checkpoints.
-    paths = contract.Paths(output)
+    # Both modes use the output dir itself as /opt/ml (with several instances, the chief's
+    # OUTPUT/algo-1), so a second run resumes its checkpoints.
+    paths = contract.Paths(output / "algo-1" if args.instance_count > 1 else output)
     if code == 0:
         print_summary(paths.output_data_dir)
         print(f"\nModel: {paths.model_dir} (and {output / layout.MODEL_ARCHIVE})")
         return 0
-    if paths.failure_file.exists():
-        print(f"\nTraining failed: {paths.failure_file.read_text().strip()}", file=sys.stderr)
+    failures = sorted(output.glob("algo-*/output/failure")) if args.instance_count > 1 else []
+    if paths.failure_file.exists() or failures:
+        for failure in failures or [paths.failure_file]:
+            host = f" on {failure.parents[1].name}" if failures else ""
+            print(f"\nTraining failed{host}: {failure.read_text().strip()}", file=sys.stderr)
     else:
         print(f"\nTraining stopped (exit {code}). Run the same command again to resume from "
               f"the checkpoint in {paths.checkpoint_dir}.", file=sys.stderr)
@@ -80,6 +93,14 @@ def register(subparsers) -> None:
     t.add_argument("--hp", action="append", metavar="KEY=VALUE",
                    help=f"hyperparameter, repeatable; names: {', '.join(hyperparams.SPEC)}")
     t.add_argument("--image", help="run in this Docker image instead of a local process")
+    t.add_argument("--instance-count", type=positive_int, default=1, metavar="N",
+                   help="with --image: train on N containers (hosts algo-1..algo-N) together, as "
+                        "a SageMaker job with N instances does")
+    t.add_argument("--cpus-per-instance", type=float, metavar="CPUS",
+                   help="with --image: each container's CPU share (Docker's --cpus)")
+    t.add_argument("--distribution", choices=tuple(layout.DISTRIBUTIONS), default="replicated",
+                   help="with --instance-count: the train channel's S3DataDistributionType; "
+                        "'sharded' deals its files out between the hosts as ShardedByS3Key does")
     t.set_defaults(func=train)
 
     s = verbs.add_parser("serve", help="serve a trained model with `serve` on /ping, /invocations")

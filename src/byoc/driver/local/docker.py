@@ -114,12 +114,24 @@ def train(
     *,
     env: Mapping[str, str] | None = None,
     gpus: bool = False,
+    instance_count: int = 1,
+    cpus: float | None = None,
+    distribution: str = layout.FULLY_REPLICATED,
 ) -> int:
     """Run `IMAGE train` with `working_root(output_dir)` as /opt/ml; return its exit code.
 
     Then packs model.tar.gz (the contents of /opt/ml/model) and output.tar.gz (output/data,
     success or failure) into `output_dir`, as SageMaker does, whether training succeeded or not.
+    With `instance_count` > 1 the job runs on that many containers, as `train_cluster` says.
+    `cpus` caps each container's CPU share (Docker's --cpus), like the size of an instance.
     """
+    if instance_count > 1:
+        return train_cluster(image, data_channels, output_dir, hyperparameters, stream,
+                             env=env, gpus=gpus, instance_count=instance_count, cpus=cpus,
+                             distribution=distribution)
+    if distribution != layout.FULLY_REPLICATED:
+        raise UserError("--distribution sharded splits the data between instances; with one "
+                        "instance every file goes to it. Drop the flag, or add --instance-count.")
     engine = client()
     _require_image(engine, image)
     root = working_root(output_dir)
@@ -130,6 +142,7 @@ def train(
         volumes={str(root): {"bind": CONTAINER_ROOT, "mode": "rw"}},
         environment={"TRAINING_JOB_NAME": "byoc-local", **(env or {})},
         device_requests=_device_requests(gpus),
+        **_cpu_limit(cpus),
     )
     try:
         _follow(container, stream)
@@ -143,6 +156,167 @@ def train(
         _give_back(engine, image, root)
     layout.package(paths, output_dir)
     return exit_code
+
+
+def _cpu_limit(cpus: float | None) -> dict:
+    if cpus is None:
+        return {}
+    if not cpus > 0:
+        raise UserError(f"--cpus-per-instance must be above 0, got {cpus:g}.")
+    return {"nano_cpus": int(cpus * 1e9)}
+
+
+# How long the other hosts of a job get to notice a lost peer and fail on their own, before the
+# run stops them: they detect it themselves within about two minutes (see training.cluster).
+PEER_LOSS_GRACE = 240.0
+
+
+def cluster_roots(output_dir: str | os.PathLike, instance_count: int) -> dict[str, Path]:
+    """Each host's /opt/ml in a multi-instance run: `OUTPUT/algo-1`, `OUTPUT/algo-2`, ..."""
+    root = working_root(output_dir)
+    return {host: root / host for host in layout.host_names(instance_count)}
+
+
+def shared_checkpoints(output_dir: str | os.PathLike) -> Path:
+    """The checkpoint folder every host of a local multi-instance run sees at
+    /opt/ml/checkpoints, as SageMaker syncs every host's with the one S3 prefix."""
+    return working_root(output_dir) / "checkpoints"
+
+
+def train_cluster(
+    image: str,
+    data_channels: Mapping[str, str | os.PathLike],
+    output_dir: str | os.PathLike,
+    hyperparameters: Mapping[str, object] | None = None,
+    stream: Stream = print,
+    *,
+    instance_count: int,
+    env: Mapping[str, str] | None = None,
+    gpus: bool = False,
+    cpus: float | None = None,
+    distribution: str = layout.FULLY_REPLICATED,
+) -> int:
+    """Run a training job on `instance_count` containers, the way SageMaker runs its hosts.
+
+    Each container is a host (`algo-1 … algo-N`) on a Docker network of its own, reachable
+    under its host name, with its own /opt/ml (`OUTPUT/algo-i`) and resourceconfig.json. They
+    share `OUTPUT/checkpoints`, as SageMaker syncs every host's checkpoints with one S3 prefix.
+    The run waits for every host, then merges their model/ and output/data into model.tar.gz
+    and output.tar.gz in OUTPUT. Ctrl-C stops every host with SIGTERM, as StopTrainingJob does.
+    Returns 0 when every host succeeded, else the exit code of the first host that did not.
+    """
+    import docker
+
+    engine = client()
+    _require_image(engine, image)
+    root = working_root(output_dir)
+    if (root / "input" / "config").is_dir():
+        raise UserError(f"{root} holds a single-instance run; a multi-instance run keeps one "
+                        "/opt/ml per host in it. Choose a new or empty --output directory.")
+    roots = cluster_roots(root, instance_count)
+    hosts = list(roots)
+    ours = {*hosts, "checkpoints", layout.MODEL_ARCHIVE, layout.OUTPUT_ARCHIVE}
+    others = sorted(p.name for p in root.iterdir() if p.name not in ours) if root.is_dir() else []
+    if others:
+        raise UserError(f"{root} holds {', '.join(others)}, which a {instance_count}-instance "
+                        "run did not lay out. Choose a new or empty --output directory.")
+    all_paths = [
+        layout.prepare(roots[h], data_channels, hyperparameters, link=False, current_host=h,
+                       hosts=hosts, train_distribution=distribution)
+        for h in hosts
+    ]
+    checkpoints = shared_checkpoints(root)
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    job = uuid.uuid4().hex[:8]
+    network = engine.networks.create(f"byoc-train-{job}", driver="bridge")
+    containers: dict[str, object] = {}
+    try:
+        for host in hosts:
+            container = engine.containers.create(
+                image, ["train"], name=f"byoc-train-{job}-{host}", hostname=host,
+                network=network.name,
+                volumes={str(roots[host]): {"bind": CONTAINER_ROOT, "mode": "rw"},
+                         str(checkpoints): {"bind": f"{CONTAINER_ROOT}/checkpoints",
+                                            "mode": "rw"}},
+                environment={"TRAINING_JOB_NAME": "byoc-local", **(env or {})},
+                device_requests=_device_requests(gpus),
+                **_cpu_limit(cpus),
+            )
+            # Every host reaches the others under their SageMaker names.
+            network.disconnect(container)
+            network.connect(container, aliases=[host])
+            containers[host] = container
+        for container in containers.values():
+            container.start()
+        codes = _wait_all(containers, stream)
+    except KeyboardInterrupt:
+        stream("Stopping every host (SIGTERM, then SIGKILL after 120 s, as StopTrainingJob "
+               "does)...")
+        _stop_all(containers, contract.TRAINING_STOP_GRACE)
+        raise
+    finally:
+        for container in containers.values():
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+        network.remove()
+        _give_back(engine, image, root)
+    layout.package(all_paths, output_dir)
+    failed = [codes[h] for h in hosts if codes[h] != 0]
+    return failed[0] if failed else 0
+
+
+def _wait_all(containers: Mapping[str, object], stream: Stream) -> dict[str, int]:
+    """Stream every host's log, prefixed with its name, until all have exited; stop the rest
+    `PEER_LOSS_GRACE` seconds after the first failure."""
+    import threading
+    import time
+
+    lock = threading.Lock()
+
+    def prefixed(host: str) -> Stream:
+        def emit(line: str) -> None:
+            with lock:
+                stream(f"{host} | {line}")
+        return emit
+
+    followers = [threading.Thread(target=_follow, args=(c, prefixed(h)), daemon=True)
+                 for h, c in containers.items()]
+    for thread in followers:
+        thread.start()
+    codes: dict[str, int] = {}
+    first_failure: float | None = None
+    while len(codes) < len(containers):
+        for host, container in containers.items():
+            if host in codes:
+                continue
+            container.reload()
+            if container.status in ("exited", "dead"):
+                codes[host] = int(container.wait()["StatusCode"])
+                if codes[host] != 0 and first_failure is None:
+                    first_failure = time.monotonic()
+        if first_failure is not None and time.monotonic() - first_failure > PEER_LOSS_GRACE:
+            running = {h: c for h, c in containers.items() if h not in codes}
+            stream(f"Stopping {', '.join(running)}: a host failed {PEER_LOSS_GRACE:.0f} s ago.")
+            _stop_all(running, contract.TRAINING_STOP_GRACE)
+            first_failure = None
+        time.sleep(0.5)
+    for thread in followers:
+        thread.join(timeout=10)
+    return codes
+
+
+def _stop_all(containers: Mapping[str, object], timeout: int) -> None:
+    """`docker stop` every container at once: they all get SIGTERM together, as on SageMaker."""
+    import threading
+
+    threads = [threading.Thread(target=c.stop, kwargs={"timeout": timeout})
+               for c in containers.values()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 @dataclass

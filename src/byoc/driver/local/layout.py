@@ -10,10 +10,20 @@ import json
 import os
 import shutil
 import tarfile
+from collections.abc import Sequence
 from pathlib import Path
 
+from byoc import contract
 from byoc.contract import CHANNEL_ALIASES, CHANNELS, TRAIN, Paths
 from byoc.errors import UserError
+
+FULLY_REPLICATED, SHARDED = contract.FULLY_REPLICATED, contract.SHARDED_BY_S3_KEY
+DISTRIBUTIONS = {"replicated": FULLY_REPLICATED, "sharded": SHARDED}
+
+
+def host_names(count: int) -> list[str]:
+    """The names SageMaker gives the hosts of a job."""
+    return [f"algo-{i}" for i in range(1, count + 1)]
 
 
 def prepare(
@@ -23,13 +33,19 @@ def prepare(
     *,
     link: bool = True,
     instance_type: str = "local",
+    current_host: str = "algo-1",
+    hosts: list[str] | None = None,
+    train_distribution: str = FULLY_REPLICATED,
 ) -> Paths:
     """Lay out a SageMaker-shaped training directory, as SageMaker does before `train` starts.
 
     Channels are symlinked (process mode) or copied (`link=False`, for bind mounts into Docker,
     which cannot follow links that point outside the mount). Hyperparameter values are written
-    as strings, exactly as SageMaker writes them.
+    as strings, exactly as SageMaker writes them. With several `hosts`, this is the directory of
+    `current_host`; a `ShardedByS3Key` train channel then holds only this host's share of the
+    files, as S3 would hand them out (see `shard_files`).
     """
+    hosts = hosts or [current_host]
     paths = Paths(Path(root).resolve())
     if paths.root.is_dir() and any(paths.root.iterdir()) and not paths.config_dir.is_dir():
         raise UserError(
@@ -57,28 +73,43 @@ def prepare(
     data_config = {}
     for name, src in sources.items():
         dest = paths.data_dir / name
-        if link:
+        distribution = train_distribution if name == TRAIN else FULLY_REPLICATED
+        if distribution == SHARDED:
+            share = shard_files(src, len(hosts))[hosts.index(current_host)]
+            for rel in share:
+                (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src / rel, dest / rel)
+            dest.mkdir(parents=True, exist_ok=True)
+        elif link:
             dest.symlink_to(src, target_is_directory=True)
         else:
             shutil.copytree(src, dest)
         data_config[name] = {
             "TrainingInputMode": "File",
-            "S3DistributionType": "FullyReplicated",
+            "S3DistributionType": distribution,
             "RecordWrapperType": "None",
         }
     hps = {str(k): str(v) for k, v in (hyperparameters or {}).items()}
     paths.hyperparameters_file.write_text(json.dumps(hps, indent=2, sort_keys=True))
     paths.input_data_config_file.write_text(json.dumps(data_config, indent=2, sort_keys=True))
     paths.resource_config_file.write_text(json.dumps({
-        "current_host": "algo-1",
+        "current_host": current_host,
         "current_instance_type": instance_type,
         "current_group_name": "homogeneousCluster",
-        "hosts": ["algo-1"],
+        "hosts": hosts,
         "instance_groups": [{"instance_group_name": "homogeneousCluster",
-                             "instance_type": instance_type, "hosts": ["algo-1"]}],
+                             "instance_type": instance_type, "hosts": hosts}],
         "network_interface_name": "eth0",
     }, indent=2))
     return paths
+
+
+def shard_files(src: Path, count: int) -> list[list[Path]]:
+    """Split a channel's files over `count` hosts as ShardedByS3Key does: the objects, in key
+    order, dealt out one per host in turn. Relative paths; a host may get no file of a class, or
+    none of the labels file, exactly as on SageMaker."""
+    files = sorted(p.relative_to(src) for p in src.rglob("*") if p.is_file())
+    return [files[i::count] for i in range(count)]
 
 
 def split_channel_dirs(data: str | os.PathLike) -> dict[str, Path]:
@@ -104,26 +135,49 @@ MODEL_ARCHIVE = "model.tar.gz"
 OUTPUT_ARCHIVE = "output.tar.gz"
 
 
-def package(paths: Paths, dest: str | os.PathLike) -> tuple[Path, Path]:
+def package(paths: Paths | Sequence[Paths], dest: str | os.PathLike) -> tuple[Path, Path]:
     """Archive a finished run as SageMaker uploads it: model.tar.gz and output.tar.gz.
 
     model.tar.gz holds the contents of model/ at its root (what SageMaker extracts into
     /opt/ml/model for hosting); output.tar.gz holds output/data's files and the success or
-    failure file.
+    failure file. With several hosts, SageMaker merges every host's model/ and output/data into
+    one archive each, so two hosts writing the same file name is an error here; the verdict is
+    the first failing host's failure file, or success when every host succeeded.
     """
+    hosts = [paths] if isinstance(paths, Paths) else list(paths)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     model_tar, output_tar = dest / MODEL_ARCHIVE, dest / OUTPUT_ARCHIVE
     with tarfile.open(model_tar, "w:gz") as tar:
-        for item in sorted(paths.model_dir.iterdir()) if paths.model_dir.is_dir() else []:
-            tar.add(item, arcname=item.name)
+        for name, path in _merged(hosts, lambda p: p.model_dir).items():
+            tar.add(path, arcname=name)
     with tarfile.open(output_tar, "w:gz") as tar:
-        if paths.output_data_dir.is_dir():
-            tar.add(paths.output_data_dir, arcname="data")
-        for marker in (paths.success_file, paths.failure_file):
-            if marker.exists():
-                tar.add(marker, arcname=marker.name)
+        data_dirs = [p.output_data_dir for p in hosts if p.output_data_dir.is_dir()]
+        if data_dirs:
+            tar.add(data_dirs[0], arcname="data", recursive=False)
+        for name, path in _merged(hosts, lambda p: p.output_data_dir).items():
+            tar.add(path, arcname=f"data/{name}")
+        failed = [p.failure_file for p in hosts if p.failure_file.exists()]
+        if failed:
+            tar.add(failed[0], arcname=failed[0].name)
+        elif all(p.success_file.exists() for p in hosts):
+            tar.add(hosts[0].success_file, arcname=hosts[0].success_file.name)
     return model_tar, output_tar
+
+
+def _merged(hosts: list[Paths], folder) -> dict[str, Path]:
+    """The top-level entries of `folder` on every host, refusing a name that two hosts wrote."""
+    found: dict[str, Path] = {}
+    for paths in hosts:
+        directory = folder(paths)
+        for item in sorted(directory.iterdir()) if directory.is_dir() else []:
+            if item.name in found:
+                raise UserError(
+                    f"Two hosts wrote {directory.name}/{item.name} ({found[item.name]} and "
+                    f"{item}); SageMaker merges every host's {directory.name}/ into one archive, "
+                    "so only one host may write each file.")
+            found[item.name] = item
+    return found
 
 
 def extract_model(model: str | os.PathLike, root: str | os.PathLike) -> Paths:
