@@ -13,7 +13,7 @@ import sys
 import traceback
 
 from byoc import contract
-from byoc.errors import UserError
+from byoc.errors import FrameworkError, UserError
 
 log = logging.getLogger("byoc")
 
@@ -45,6 +45,10 @@ def train() -> int:
         log.error("Training failed: %s", exc)
         contract.write_failure(paths, str(exc))
         return 1
+    except FrameworkError as exc:
+        log.error("Training failed: %s", exc)
+        contract.write_failure(paths, str(exc))
+        return 2
     except MemoryError:
         reason = "Out of memory. Lower batch_size or image_size, or use a larger instance type."
         log.error("Training failed: %s", reason)

@@ -185,6 +185,8 @@ def configure(cluster: Cluster, environ: dict[str, str] | None = None) -> dict:
 def check_port_free(port: int) -> None:
     """Fail with the port's name before TensorFlow does with a gRPC error nobody can read."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As gRPC binds: a port whose last connections linger in TIME_WAIT is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("0.0.0.0", port))
         except OSError:

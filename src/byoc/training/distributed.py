@@ -57,9 +57,9 @@ class Distributed:
     def chief(self) -> str:
         return self.hosts[0]
 
-    def reduce(self, values, op: tf.distribute.ReduceOp = tf.distribute.ReduceOp.SUM
-               ) -> np.ndarray:
-        """All-reduce a float vector over the workers, each worker counted once."""
+    def reduce(self, values, op: str = "sum") -> np.ndarray:
+        """All-reduce a float vector over the workers, each worker counted once: "sum" or
+        "max"."""
         vector = np.asarray(values, dtype=np.float64).reshape(-1)
         if not self.multi_worker:
             return vector
@@ -69,23 +69,24 @@ class Distributed:
         result = self.strategy.run(fn, args=(tf.constant(vector),))
         return self.strategy.experimental_local_results(result)[0].numpy()
 
-    def _reducer(self, op: tf.distribute.ReduceOp):
+    def _reducer(self, op: str):
         per_worker = max(self.replicas // self.workers, 1)
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.float64)])
         def reduce(vector):
             ctx = tf.distribute.get_replica_context()
-            if op == tf.distribute.ReduceOp.SUM:
-                # Only each worker's first device contributes: a worker counts once, whatever
-                # its number of GPUs.
-                first = tf.equal(ctx.replica_id_in_sync_group % per_worker, 0)
-                vector = tf.where(first, vector, tf.zeros_like(vector))
-            return ctx.all_reduce(op, vector)
+            if op == "max":
+                return tf.reduce_max(ctx.all_gather(vector[tf.newaxis], axis=0), axis=0)
+            # Only each worker's first device contributes: a worker counts once, whatever its
+            # number of GPUs.
+            first = tf.equal(ctx.replica_id_in_sync_group % per_worker, 0)
+            return ctx.all_reduce(tf.distribute.ReduceOp.SUM,
+                                  tf.where(first, vector, tf.zeros_like(vector)))
 
         return reduce
 
     def max(self, value: float) -> float:
-        return float(self.reduce([value], tf.distribute.ReduceOp.MAX)[0])
+        return float(self.reduce([value], "max")[0])
 
     def from_chief(self, values) -> np.ndarray:
         """The chief's values, on every worker."""

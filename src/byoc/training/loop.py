@@ -176,6 +176,9 @@ def datasets(dist: Distributed, hp: HyperParameters, shape: Shape, x: np.ndarray
 
 
 _TASK = re.compile(r"task:(\d+)")
+# TensorFlow's sentence for why a collective stopped, e.g. "... aborted by: recvmsg:Connection
+# reset by peer".
+_ABORTED = re.compile(r"aborted by:\s*([^\n]+)")
 
 
 def lost_peer_error(exc: Exception, dist: Distributed) -> FrameworkError:
@@ -184,8 +187,10 @@ def lost_peer_error(exc: Exception, dist: Distributed) -> FrameworkError:
     tasks = sorted({int(t) for t in _TASK.findall(text)} - {dist.index})
     names = [dist.hosts[t] for t in tasks if t < len(dist.hosts)]
     who = ", ".join(names) if names else "another host"
+    found = _ABORTED.search(text)
+    cause = (found.group(1) if found else text.strip().splitlines()[0]).strip()[:300]
     return FrameworkError(
         f"Lost contact with {who} of this {dist.workers}-host job (this is "
-        f"{dist.hosts[dist.index]}): {type(exc).__name__}: {text.strip().splitlines()[0][:300]}. "
-        f"A host that is killed or runs out of memory stops the job; see {who}'s log. The "
-        "chief's last checkpoint resumes the job.")
+        f"{dist.hosts[dist.index]}; {type(exc).__name__}: {cause}). A host that is killed or "
+        f"runs out of memory stops the job: see {who}'s log. The chief's last checkpoint "
+        "resumes the job.")

@@ -87,9 +87,12 @@ def _agree_on_classes(dist: Distributed, names: list[str]) -> list[str]:
              for i in range(dist.workers)]
     if all(other == names for other in lists):
         return names
-    union = sorted(set().union(*lists))
+    union = set().union(*lists)
+    # Class ids as folder names sort as numbers, the way the format readers order them.
+    key = int if all(n.isdigit() for n in union) else str
+    union = sorted(union, key=key)
     mergeable = set.intersection(*map(set, lists)) and all(
-        sorted(other) == other for other in lists)
+        sorted(other, key=key) == other for other in lists)
     if not mergeable:
         described = "; ".join(f"{dist.hosts[i]}: {len(lst)} classes ({', '.join(lst[:4])}"
                               f"{', ...' if len(lst) > 4 else ''})" for i, lst in enumerate(lists))
@@ -200,6 +203,9 @@ def run(env: TrainingEnv, sigterm: SigtermFlag) -> dict[str, float]:
     log.info("Hyperparameters: %s", json.dumps(hp.as_strings(), sort_keys=True))
     set_determinism(hp.seed)
     dist = distributed.make(hp, Cluster.from_resource_config(env.resource_config))
+    # TensorFlow's coordination service installs a SIGTERM handler of its own (its preemption
+    # notifier), which would swallow StopTrainingJob's signal: take it back.
+    sigterm.install()
     sharded = dist.multi_worker and _channel_distribution(env)
     splits = load_splits(env, hp, agree=lambda names: _agree_on_classes(dist, names))
     sigterm.check()
