@@ -8,48 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from byoc.cli_args import positive_int
 from byoc.driver import ecr, endpoints, invoke, jobs
-from byoc.driver.aws import (
-    ROLE_ENV,
-    Aws,
-    connect,
-    load_config,
-    reports_aws_errors,
-    resolve_role,
-)
+from byoc.driver.aws import ROLE_ENV, Aws, load_config, resolve_role
+from byoc.driver.cli_helpers import add_aws_verb, connect_from
 from byoc.errors import UserError
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def add_aws_verb(subparsers: argparse._SubParsersAction, name: str,
-                 handler: Callable[[argparse.Namespace], int], *, help: str,
-                 parents: Sequence[argparse.ArgumentParser] = ()) -> argparse.ArgumentParser:
-    """A sub-command that talks to AWS: --region and --profile, and AWS errors as UserErrors."""
-    aws_flags = argparse.ArgumentParser(add_help=False)
-    group = aws_flags.add_argument_group("AWS")
-    group.add_argument("--region", help="AWS region (default: AWS_REGION, config, us-east-1)")
-    group.add_argument("--profile", help="AWS profile (default: AWS_PROFILE)")
-    parser = subparsers.add_parser(name, parents=[*parents, aws_flags], help=help)
-    parser.set_defaults(func=reports_aws_errors(handler))
-    return parser
-
-
-def connect_from(args: argparse.Namespace) -> Aws:
-    """The session named by an AWS verb's --region and --profile."""
-    return connect(region=args.region, profile=args.profile)
 
 
 def _config(key: str, default=None):
