@@ -307,5 +307,5 @@ def test_tune_takes_no_checkpoint_location(ecr_image, role_arn, tmp_path, capsys
 
 
 def test_hyperparameter_flags_may_be_absent():
-    assert jobs.parse_hyperparameters(None) == {}
-    assert jobs.parse_hyperparameters([" epochs = 3"]) == {"epochs": "3"}
+    assert hyperparams.parse_hp_flags(None) == {}
+    assert hyperparams.parse_hp_flags([" epochs = 3"]) == {"epochs": "3"}

@@ -10,6 +10,7 @@ import argparse
 import os
 from pathlib import Path
 
+from byoc import hyperparams
 from byoc.cli_args import positive_int
 from byoc.driver import ecr, endpoints, invoke, jobs
 from byoc.driver.aws import ROLE_ENV, Aws, load_config, resolve_role
@@ -31,7 +32,7 @@ def _no_wait(args: argparse.Namespace, kind: str, name: str) -> bool:
 def _training_spec(args: argparse.Namespace, aws: Aws, kind: str, name: str) -> jobs.TrainingSpec:
     """Check every flag, then what AWS already holds (image, name), and only then upload the
     data: a mistake costs no upload."""
-    hps = jobs.parse_hyperparameters(args.hp)
+    hps = hyperparams.parse_hp_flags(args.hp)
     role = resolve_role(args.role)
     bucket = _config("bucket") or aws.default_bucket
     output = args.output or f"s3://{bucket}/byoc/output"

@@ -83,18 +83,6 @@ def require_new_name(aws: Aws, kind: str, name: str) -> None:
                         f"{PICK_ANOTHER_NAME}.")
 
 
-def parse_hyperparameters(pairs: list[str] | None) -> dict[str, str]:
-    """`--hp key=value` pairs as SageMaker's strings, validated here so a typo fails at once."""
-    raw: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--hp expects key=value, got '{pair}'. Example: --hp epochs=10")
-        raw[key.strip()] = value.strip()
-    hyperparams.parse(raw)
-    return raw
-
-
 def stage_data(aws: Aws, data: str, s3_prefix: str) -> dict[str, str]:
     """Channels for `data`: a local directory is uploaded below `s3_prefix`, one prefix per
     channel; an S3 prefix is used in place, split by its train/validation/test sub-prefixes."""

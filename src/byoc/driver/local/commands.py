@@ -9,7 +9,6 @@ import tempfile
 from pathlib import Path
 
 from byoc import contract, hyperparams
-from byoc.driver.jobs import parse_hyperparameters
 
 
 def print_summary(output_data: Path, out=sys.stdout) -> None:
@@ -29,7 +28,7 @@ def print_summary(output_data: Path, out=sys.stdout) -> None:
 
 
 def train(args: argparse.Namespace) -> int:
-    hps = parse_hyperparameters(args.hp)
+    hps = hyperparams.parse_hp_flags(args.hp)
     channels = contract.split_channel_dirs(args.data)
     output = Path(args.output).resolve()
     if args.image:
