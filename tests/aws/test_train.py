@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import boto3
+import numpy as np
 import pytest
 
 from byoc import hyperparams
@@ -39,19 +40,28 @@ def keys_under(prefix: str) -> list[str]:
     return sorted(o["Key"][len(key):] for o in listing.get("Contents", []))
 
 
-def put_job_output(job: str, metrics: dict) -> None:
+def put_job_output(job: str, output_data: Path) -> None:
     """moto completes a job at once but writes no output: put the output.tar.gz SageMaker would
-    have written from /opt/ml/output/data, so the download and summary path runs for real."""
-    data = json.dumps(metrics).encode()
+    have made of /opt/ml/output/data, so the download and summary path runs for real."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        info = tarfile.TarInfo("metrics.json")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
+        for path in sorted(output_data.iterdir()):
+            tar.add(path, arcname=path.name)
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key=f"byoc/output/{job}/output/output.tar.gz",
                   Body=buf.getvalue())
+
+
+def write_evaluation(out: Path) -> dict:
+    """What `train` writes to output/data: the real report for a 2-class model that gets 3 of
+    4 test images right."""
+    from byoc.evaluation import SplitResult, write_report
+
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    return write_report(out, class_names=["stop", "yield"],
+                        splits={"test": SplitResult(np.array([0, 1, 1, 1]), probs)},
+                        history={}, class_counts={}, top_k=3)
 
 
 def put_job_logs(job: str, lines: list[str]) -> None:
@@ -69,7 +79,8 @@ def put_job_logs(job: str, lines: list[str]) -> None:
 def test_train_uploads_channels_starts_job_streams_logs_and_prints_evaluation(
         moto_recorder, ecr_image, role_arn, tmp_path, capsys, monkeypatch):
     files = make_dataset(tmp_path / "data")
-    put_job_output("sign-job", {"test": {"accuracy": 0.9375, "loss": 0.21}, "num_classes": 2})
+    metrics = write_evaluation(tmp_path / "output-data")
+    put_job_output("sign-job", tmp_path / "output-data")
     put_job_logs("sign-job", ["epoch 1/2", "#metrics epoch=1 val_accuracy=0.5"])
     monkeypatch.chdir(tmp_path)
 
@@ -102,9 +113,11 @@ def test_train_uploads_channels_starts_job_streams_logs_and_prints_evaluation(
     assert request["AlgorithmSpecification"]["MetricDefinitions"] == METRIC_DEFINITIONS
 
     assert "#metrics epoch=1 val_accuracy=0.5" in out
-    assert "test.accuracy: 0.9375" in out
-    assert "num_classes: 2" in out
-    assert json.loads((tmp_path / "sign-job" / "metrics.json").read_text())["num_classes"] == 2
+    assert f"  {'test_accuracy':32s} 0.7500" in out
+    assert f"  {'test_top_3_accuracy':32s} 1.0000" in out
+    assert f"  {'test_samples':32s} 4" in out
+    assert f"Report: {Path('sign-job') / 'report.md'}" in out
+    assert json.loads((tmp_path / "sign-job" / "metrics.json").read_text()) == metrics
 
 
 def test_train_from_s3_prefix_uses_its_channel_subprefixes(moto_endpoint, ecr_image, role_arn):

@@ -64,9 +64,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     desc = jobs.wait_for_training(aws.client("sagemaker"), aws.client("logs"), name)
     print(f"Model: {desc['ModelArtifacts']['S3ModelArtifacts']}")
-    metrics = jobs.download_output(aws, desc, Path(args.download or name))
-    for line in jobs.summarize(metrics or {}):
-        print(line)
+    dest = Path(args.download or name)
+    if jobs.download_output(aws, desc, dest):
+        from byoc.report_summary import summary_lines
+
+        for line in summary_lines(dest):
+            print(line)
     return 0
 
 

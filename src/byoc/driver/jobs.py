@@ -7,7 +7,6 @@ call goes through byoc's adaptive-retry clients, and tests can drive exact respo
 from __future__ import annotations
 
 import io
-import json
 import logging
 import re
 import tarfile
@@ -250,8 +249,8 @@ def output_archive_uri(desc: dict) -> str:
     return f"{base}/{desc['TrainingJobName']}/output/output.tar.gz"
 
 
-def download_output(aws: Aws, desc: dict, dest: Path) -> dict | None:
-    """Download and unpack output.tar.gz into `dest`; return metrics.json's content if present."""
+def download_output(aws: Aws, desc: dict, dest: Path) -> bool:
+    """Download and unpack output.tar.gz into `dest`; False when the job wrote no output."""
     import botocore.exceptions
 
     uri = output_archive_uri(desc)
@@ -261,31 +260,13 @@ def download_output(aws: Aws, desc: dict, dest: Path) -> dict | None:
     except botocore.exceptions.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
             log.warning("No evaluation output at %s (the job wrote nothing to output/data).", uri)
-            return None
+            return False
         raise
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
         tar.extractall(dest, filter="data")
     log.info("Evaluation output from %s is in %s", uri, dest)
-    found = sorted(dest.rglob("metrics.json"))
-    return json.loads(found[0].read_text()) if found else None
-
-
-def summarize(metrics: Mapping, prefix: str = "") -> list[str]:
-    """`name: value` lines for the scalar entries of metrics.json, nested keys joined by dots.
-
-    Lists (confusion matrices, per-class tables) are left to the files themselves.
-    """
-    lines = []
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            lines.extend(summarize(value, f"{name}."))
-        elif isinstance(value, float):
-            lines.append(f"{name}: {value:.4f}")
-        elif isinstance(value, (int, str, bool)):
-            lines.append(f"{name}: {value}")
-    return lines
+    return True
 
 
 # The search space of `byoc tune`; every value is a valid hyperparameter (a test parses them).

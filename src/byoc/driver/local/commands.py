@@ -3,28 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 from byoc import contract, hyperparams
-
-
-def print_summary(output_data: Path, out=sys.stdout) -> None:
-    metrics_file = output_data / "metrics.json"
-    if not metrics_file.exists():
-        return
-    values = json.loads(metrics_file.read_text())
-    print("\nEvaluation", file=out)
-    for key in sorted(values):
-        if key.endswith(("_accuracy", "_loss")):
-            print(f"  {key:32s} {values[key]:.4f}", file=out)
-    report = output_data / "report.md"
-    if report.exists():
-        print(f"\nReport: {report}", file=out)
-    for png in sorted(output_data.glob("*.png")):
-        print(f"  plot: {png}", file=out)
 
 
 def train(args: argparse.Namespace) -> int:
@@ -42,7 +25,11 @@ def train(args: argparse.Namespace) -> int:
     # Both modes use the output dir itself as /opt/ml, so a second run resumes its checkpoints.
     paths = contract.Paths(output)
     if code == 0:
-        print_summary(paths.output_data_dir)
+        from byoc.report_summary import summary_lines
+
+        lines = summary_lines(paths.output_data_dir)
+        if lines:
+            print("\n" + "\n".join(lines))
         print(f"\nModel: {paths.model_dir} (and {output / contract.MODEL_ARCHIVE})")
         return 0
     if paths.failure_file.exists():
