@@ -20,6 +20,7 @@ from byoc.cli_args import positive_float, positive_int
 from byoc.driver import endpoints, jobs
 from byoc.driver.aws import Aws, ensure_bucket, resolve_role, split_s3_uri, upload_file
 from byoc.driver.cli_helpers import add_aws_verb, connect_from
+from byoc.driver.progress import WaitTimeout, wait_until_ended
 from byoc.errors import UserError
 from byoc.tabular import objectives, probe
 
@@ -32,10 +33,6 @@ DEFAULT_MAX_RUNTIME = 4 * 3600
 WAIT_MARGIN = 1800  # how long past the job's own limit the client keeps waiting by default
 POLL_SECONDS = 30.0
 S3_PREFIX = "byoc/autopilot"
-
-
-class WaitTimeout(Exception):
-    """The job was still running when the client stopped waiting."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,26 +131,16 @@ def describe(sagemaker, name: str) -> dict:
 def wait(sagemaker, name: str, *, timeout: float, interval: float = POLL_SECONDS,
          stream=None, clock: Callable[[], float] = time.monotonic,
          sleep: Callable[[float], None] = time.sleep) -> dict:
-    """Follow the job's secondary status until it ends; WaitTimeout after `timeout` seconds."""
-    from byoc.driver.progress import StatusLine, wait_for
+    """Follow the job's secondary status until it ends; WaitTimeout after `timeout` seconds.
 
-    deadline = clock() + timeout
-    line = StatusLine(f"autopilot {name}", stream=stream, clock=clock)
-
-    def pause(seconds: float) -> None:
-        # The deadline lives in the pause so the generic poll loop needs no timeout of its own.
-        if clock() >= deadline:
-            raise WaitTimeout(name)
-        sleep(min(seconds, max(deadline - clock(), 0.0)))
-
-    desc = wait_for(lambda: describe(sagemaker, name), lambda d: d["AutoMLJobStatus"], JOB_ENDED,
-                    on_poll=lambda d: line.update(d["AutoMLJobStatus"],
-                                                  d.get("AutoMLJobSecondaryStatus", "")),
-                    interval=interval, sleep=pause)
-    if desc["AutoMLJobStatus"] == "Failed":
-        raise UserError(f"Autopilot job {name} failed: {desc.get('FailureReason') or 'no reason'}"
-                        ". Fix the data or the settings it names and start a new job.")
-    return desc
+    A stopped job is returned, not raised: its leaderboard is still worth showing.
+    """
+    return wait_until_ended(
+        f"autopilot {name}", lambda: describe(sagemaker, name), "AutoMLJobStatus", JOB_ENDED,
+        ("Completed", "Stopped"),
+        show=lambda d: (d["AutoMLJobStatus"], d.get("AutoMLJobSecondaryStatus", "")),
+        hint="Fix the data or the settings it names and start a new job.", timeout=timeout,
+        interval=interval, stream=stream, clock=clock, sleep=sleep)
 
 
 def stop(sagemaker, name: str) -> None:

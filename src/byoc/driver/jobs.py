@@ -32,7 +32,7 @@ from byoc.driver.aws import (
     split_s3_uri,
     upload_dir,
 )
-from byoc.driver.progress import StatusLine, wait_for, wait_until_ended
+from byoc.driver.progress import wait_until_ended
 from byoc.errors import UserError
 from byoc.metrics import METRIC_DEFINITIONS, OBJECTIVE_METRIC
 
@@ -216,31 +216,26 @@ class LogTail:
             self.tokens[stream] = token
 
 
-def wait_for_training(sagemaker, logs, name: str, *, interval: float | None = None,
-                      status: StatusLine | None = None) -> dict:
+def wait_for_training(sagemaker, logs, name: str, *, timeout: float | None = None,
+                      interval: float | None = None) -> dict:
     """Wait for the job, printing secondary-status transitions and (with `logs`) its log lines.
 
-    Raises UserError with SageMaker's FailureReason when the job fails or is stopped.
+    Raises UserError with SageMaker's FailureReason when the job fails or is stopped, and
+    WaitTimeout when `timeout` seconds pass first.
     """
-    status = status or StatusLine(f"training job {name}")
     tail = LogTail(logs, name) if logs is not None else None
 
-    def show(desc: dict) -> None:
+    def show(desc: dict) -> tuple[str, str]:
         transitions = desc.get("SecondaryStatusTransitions") or []
         detail = transitions[-1].get("StatusMessage", "") if transitions else ""
-        status.update(f"{desc['TrainingJobStatus']} / {desc.get('SecondaryStatus', '')}", detail)
-        if tail:
-            tail.poll()
+        return f"{desc['TrainingJobStatus']} / {desc.get('SecondaryStatus', '')}", detail
 
-    desc = wait_for(lambda: sagemaker.describe_training_job(TrainingJobName=name),
-                    lambda d: d["TrainingJobStatus"], ENDED, on_poll=show, interval=interval)
-    if desc["TrainingJobStatus"] != "Completed":
-        reason = desc.get("FailureReason") or "no reason given"
-        raise UserError(
-            f"Training job {name} {desc['TrainingJobStatus'].lower()}: {reason}. Full logs: "
-            f"CloudWatch log group {LOG_GROUP}, streams {name}/*."
-        )
-    return desc
+    return wait_until_ended(
+        f"training job {name}", lambda: sagemaker.describe_training_job(TrainingJobName=name),
+        "TrainingJobStatus", ENDED, ("Completed",), show=show,
+        on_poll=(lambda _desc: tail.poll()) if tail else None,
+        hint=f"Full logs: CloudWatch log group {LOG_GROUP}, streams {name}/*.",
+        timeout=timeout, interval=interval)
 
 
 def output_archive_uri(desc: dict) -> str:
@@ -333,22 +328,18 @@ def start_tuning(aws: Aws, name: str, spec: TrainingSpec, *, max_jobs: int,
     log.info("Started tuning job %s", name)
 
 
-def wait_for_tuning(sagemaker, name: str, *, interval: float | None = None) -> dict:
-    status = StatusLine(f"tuning job {name}")
-
-    def show(desc: dict) -> None:
+def wait_for_tuning(sagemaker, name: str, *, timeout: float | None = None,
+                    interval: float | None = None) -> dict:
+    def show(desc: dict) -> tuple[str, str]:
         counts = desc.get("TrainingJobStatusCounters") or {}
-        detail = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
-        status.update(desc["HyperParameterTuningJobStatus"], detail)
+        return (desc["HyperParameterTuningJobStatus"],
+                ", ".join(f"{k} {v}" for k, v in counts.items() if v))
 
-    desc = wait_for(
-        lambda: sagemaker.describe_hyper_parameter_tuning_job(
-            HyperParameterTuningJobName=name),
-        lambda d: d["HyperParameterTuningJobStatus"], ENDED, on_poll=show, interval=interval)
-    if desc["HyperParameterTuningJobStatus"] != "Completed":
-        raise UserError(f"Tuning job {name} {desc['HyperParameterTuningJobStatus'].lower()}: "
-                        f"{desc.get('FailureReason') or 'no reason given'}.")
-    return desc
+    return wait_until_ended(
+        f"tuning job {name}",
+        lambda: sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name),
+        "HyperParameterTuningJobStatus", ENDED, ("Completed",), show=show, timeout=timeout,
+        interval=interval)
 
 
 def best_job_lines(desc: dict) -> list[str]:
@@ -385,11 +376,13 @@ def start_transform(aws: Aws, name: str, *, model_name: str, input_s3: str, outp
     log.info("Started transform job %s", name)
 
 
-def wait_for_transform(sagemaker, name: str, *, interval: float | None = None) -> dict:
+def wait_for_transform(sagemaker, name: str, *, timeout: float | None = None,
+                       interval: float | None = None) -> dict:
     return wait_until_ended(
         f"transform job {name}", lambda: sagemaker.describe_transform_job(TransformJobName=name),
-        "TransformJobStatus", ENDED, "Completed",
-        "Logs: CloudWatch log group /aws/sagemaker/TransformJobs.", interval=interval)
+        "TransformJobStatus", ENDED, ("Completed",),
+        hint="Logs: CloudWatch log group /aws/sagemaker/TransformJobs.", timeout=timeout,
+        interval=interval)
 
 
 def list_outputs(aws: Aws, s3_prefix: str) -> list[str]:
