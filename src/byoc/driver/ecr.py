@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REPOSITORY = "byoc"
 DOCKERFILES = {"cpu": "Dockerfile", "gpu": "Dockerfile.gpu"}
-# One default tag per variant, so a GPU push never overwrites the CPU image (build_and_push.sh
-# uses the same tags).
+# One default tag per variant, so a GPU push never overwrites the CPU image. build_and_push.sh
+# spells both tables out itself, so that it runs where byoc is not installed;
+# tests/aws/test_push.py reads the script and checks that it agrees with these.
 DEFAULT_TAGS = {"cpu": "latest", "gpu": "latest-gpu"}
 IMPLICIT_TAG = "latest"  # what Docker and ECR read an image URI without a tag as
 REGISTRY_ENV = "BYOC_REGISTRY"  # push to this host:port instead of ECR's (a local registry)
