@@ -10,6 +10,7 @@ the same and testable with botocore's Stubber, and the CLI does not pay the SDK'
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import time
 from collections.abc import Callable
@@ -33,28 +34,84 @@ DEFAULT_MAX_RUNTIME = 4 * 3600
 WAIT_MARGIN = 1800  # how long past the job's own limit the client keeps waiting by default
 POLL_SECONDS = 30.0
 S3_PREFIX = "byoc/autopilot"
+MIN_ROWS = 500  # Autopilot refuses a data set with fewer rows
 
 
 # ---------------------------------------------------------------------------------------------
 # Client-side checks
 
 
-def check_csv(aws: Aws | None, source: str, target: str) -> list[str]:
-    """The CSV's header, after checking that it names `target`; S3 objects are probed, not read."""
-    if source.startswith("s3://"):
-        bucket, key = split_s3_uri(source)
-        s3 = aws.client("s3")
-        try:
-            body = s3.get_object(Bucket=bucket, Key=key,
-                                 Range=f"bytes=0-{probe.HEADER_PROBE_BYTES - 1}")["Body"].read()
-        except s3.exceptions.NoSuchKey:
-            raise UserError(f"{source} does not exist. Pass an existing CSV object.") from None
-        text = body.decode("utf-8", errors="replace")
+def read_sample(aws: Aws | None, source: str) -> tuple[str, bool]:
+    """The first probe.SAMPLE_BYTES of a local or S3 CSV, and whether that is all of it."""
+    if not source.startswith("s3://"):
+        return probe.read_head(Path(source))
+    import botocore.exceptions
+
+    bucket, key = split_s3_uri(source)
+    s3 = aws.client("s3")
+    size = probe.SAMPLE_BYTES
+    try:
+        answer = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{size - 1}")
+    except s3.exceptions.NoSuchKey:
+        raise UserError(f"{source} does not exist. Pass an existing CSV object.") from None
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+            return "", True  # S3's answer for a range of an empty object
+        raise
+    body = answer["Body"].read()
+    total = answer.get("ContentRange", "").rpartition("/")[2]
+    complete = int(total) <= size if total.isdigit() else len(body) < size
+    return body.decode("utf-8", errors="replace"), complete
+
+
+def check_csv(aws: Aws | None, source: str, target: str) -> probe.TargetScan | None:
+    """Check that the CSV's header names `target`. Return a scan of its rows when the whole file
+    can be read here (a local file, or an S3 object of at most probe.SAMPLE_BYTES), else None:
+    a large S3 object is only probed."""
+    text, complete = read_sample(aws, source)
+    probe.check_target(probe.header(text, source), target, source)
+    if not source.startswith("s3://"):
+        return probe.scan_file(Path(source), target)
+    if complete:
+        return probe.scan(io.StringIO(text, newline=""), target, source)
+    return None
+
+
+def resolve_problem(scan: probe.TargetScan | None, source: str, problem_type: str | None,
+                    objective: str | None) -> tuple[str | None, str | None]:
+    """The problem type and objective to send: both or neither, as the API requires.
+
+    A CSV read whole gets the type by the rule `autopilot local` uses. For a large S3 object
+    Autopilot infers it, unless an objective is given: then the objective must name the type
+    (MSE is Regression; Accuracy could be either classification), or --problem-type must.
+    """
+    objective = objectives.resolve_objective(problem_type, objective)
+    if problem_type is not None:
+        return problem_type, objective
+    if scan is not None:
+        problem_type = scan.problem_type()
+    elif objective is not None:
+        fits = objectives.problem_types_for(objective)
+        if len(fits) != 1:
+            raise UserError(
+                f"Objective '{objective}' fits {' and '.join(fits)}, and {source} is larger "
+                f"than the {probe.SAMPLE_BYTES // 1024} KiB byoc reads to infer the type. "
+                "Autopilot takes an objective only with a problem type: pass --problem-type."
+            )
+        problem_type = fits[0]
     else:
-        text = probe.read_head(Path(source))
-    header = probe.header(text, source)
-    probe.check_target(header, target, source)
-    return header
+        return None, None  # Autopilot infers both
+    return problem_type, objectives.resolve_objective(problem_type, objective)
+
+
+def check_rows(scan: probe.TargetScan | None) -> None:
+    """Autopilot's minimum, checked here so that a small file fails now, not after minutes."""
+    if scan is not None and scan.rows < MIN_ROWS:
+        raise UserError(
+            f"{scan.source} has {scan.rows} data rows; Autopilot needs at least {MIN_ROWS}. Add "
+            "rows, or try the offline baseline on this file: byoc autopilot local --csv "
+            f"{scan.source} --target {scan.target} --out DIR"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,14 +154,12 @@ def start(aws: Aws, *, csv_source: str, target: str, role: str, name: str,
     jobs.check_job_name(name, jobs.MAX_SHORT_NAME_LENGTH)
     if mode not in MODES:
         raise UserError(f"--mode must be one of {', '.join(MODES)}, not '{mode}'.")
-    objective = objectives.resolve_objective(problem_type, objective)
-    check_csv(aws, csv_source, target)
+    objectives.resolve_objective(problem_type, objective)  # a typo fails before any read
+    scan = check_csv(aws, csv_source, target)
+    problem_type, objective = resolve_problem(scan, csv_source, problem_type, objective)
+    check_rows(scan)
     jobs.require_new_name(aws, "Autopilot job", name)
     local = not csv_source.startswith("s3://")
-    if problem_type is None and local:
-        # Inferred with the rule `autopilot local` uses; Autopilot infers it for S3 data.
-        problem_type = probe.file_problem_type(Path(csv_source), target)
-        objective = objectives.resolve_objective(problem_type, objective)
     bucket = aws.default_bucket
     prefix = f"s3://{bucket}/{S3_PREFIX}/{name}"
     if local or output is None:

@@ -60,6 +60,11 @@ def check_problem_type(problem_type: str) -> str:
     return problem_type
 
 
+def problem_types_for(objective: str) -> tuple[str, ...]:
+    """The problem types `objective` fits: one for most, two for Accuracy and BalancedAccuracy."""
+    return tuple(problem for problem, names in OBJECTIVES.items() if objective in names)
+
+
 def resolve_objective(problem_type: str | None, objective: str | None) -> str | None:
     """The objective to use, checked against the problem type; None when both are unknown.
 

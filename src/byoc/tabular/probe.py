@@ -10,12 +10,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from byoc.errors import UserError
 from byoc.tabular import objectives
 
-HEADER_PROBE_BYTES = 64 * 1024  # enough of a file or an S3 object to read its header row
+# Enough of a file or an S3 object for its header; a CSV this small is read whole, so its rows
+# and target values can be checked before anything is uploaded or created.
+SAMPLE_BYTES = 1024 * 1024
 
 
 def empty(source: str) -> UserError:
@@ -45,36 +48,54 @@ def header(text: str, source: str) -> list[str]:
     return [cell.strip() for cell in names]
 
 
-def read_head(path: Path, size: int = HEADER_PROBE_BYTES) -> str:
-    """The first `size` characters of a local CSV, or a UserError when there is no such file."""
+def read_head(path: Path, size: int | None = None) -> tuple[str, bool]:
+    """The first `size` (default SAMPLE_BYTES) bytes of a local CSV as text, and whether that
+    is the whole file; a UserError when there is no such file."""
     if not path.is_file():
         raise UserError(f"{path} does not exist or is not a file. Pass a CSV file with a "
                         "header, or an s3:// URI.")
-    with path.open(newline="") as fh:
-        return fh.read(size)
+    size = size or SAMPLE_BYTES
+    with path.open("rb") as fh:
+        data = fh.read(size + 1)
+    return data[:size].decode("utf-8", errors="replace"), len(data) <= size
 
 
-def problem_type(lines: Iterable[str], target: str, source: str) -> str:
-    """The problem type from the target column's values, by `objectives.infer_problem_type`.
+@dataclass(frozen=True)
+class TargetScan:
+    """What one pass over a CSV's rows found: how many there are, and the target's values."""
 
-    `lines` is the CSV, header first: an open file, or the whole lines of a sample.
-    """
-    values = set()
+    source: str
+    target: str
+    rows: int
+    values: frozenset[str]
+
+    def problem_type(self) -> str:
+        """The problem type by `objectives.infer_problem_type`, or a UserError when the target
+        has fewer than two distinct values."""
+        numeric = all(_is_number(v) for v in self.values)
+        distinct = len({float(v) for v in self.values}) if numeric else len(self.values)
+        if distinct < 2:
+            raise UserError(f"Target '{self.target}' in {self.source} has fewer than two distinct "
+                            "values: there is nothing to learn. Check that --target names the "
+                            "right column.")
+        return objectives.infer_problem_type(distinct, numeric)
+
+
+def scan(lines: Iterable[str], target: str, source: str) -> TargetScan:
+    """Count the data rows and collect the target's values; `lines` is the CSV, header first."""
+    values: set[str] = set()
+    rows = 0
     for row in csv.DictReader(lines, skipinitialspace=True):
+        rows += 1
         value = (row.get(target) or "").strip()
         if value:
             values.add(value)
-    numeric = all(_is_number(v) for v in values)
-    distinct = len({float(v) for v in values}) if numeric else len(values)
-    if distinct < 2:
-        raise UserError(f"Target '{target}' in {source} has fewer than two distinct values: "
-                        "there is nothing to learn. Check that --target names the right column.")
-    return objectives.infer_problem_type(distinct, numeric)
+    return TargetScan(source, target, rows, frozenset(values))
 
 
-def file_problem_type(path: Path, target: str) -> str:
+def scan_file(path: Path, target: str) -> TargetScan:
     with path.open(newline="") as fh:
-        return problem_type(fh, target, str(path))
+        return scan(fh, target, str(path))
 
 
 def _is_number(text: str) -> bool:
