@@ -61,11 +61,12 @@ class Aws:
     session: object  # boto3.session.Session
     region: str
 
-    def client(self, service: str):
+    def client(self, service: str, **config):
+        """A client with byoc's retries; `config` overrides botocore Config fields."""
         from botocore.config import Config
 
         return self.session.client(service, region_name=self.region,
-                                   config=Config(retries=RETRY_CONFIG))
+                                   config=Config(**{"retries": RETRY_CONFIG, **config}))
 
     @functools.cached_property
     def account_id(self) -> str:
