@@ -94,6 +94,29 @@ def test_training_wait_prints_each_transition_streams_logs_and_reports_the_failu
     assert printed.out.splitlines() == ["epoch 1/2", "Unknown hyperparameter 'lr'"]
 
 
+@pytest.mark.parametrize(("secondary", "message", "hint"), [
+    ("MaxRuntimeExceeded", "Training job runtime exceeded MaxRuntimeInSeconds provided",
+     "--max-run SECONDS"),
+    ("MaxWaitTimeExceeded", "Training job exceeded MaxWaitTimeInSeconds provided",
+     "raise it, or train without --spot"),
+])
+def test_a_stopped_training_job_says_why_and_where_its_model_and_checkpoints_are(
+        secondary, message, hint):
+    sm = offline_client("sagemaker")
+    checkpoints = "s3://b/out/job/checkpoints"
+    with Stubber(sm) as stub:
+        stub.add_response("describe_training_job", training_answer(
+            "Stopped", secondary, message, CheckpointConfig={"S3Uri": checkpoints}),
+            {"TrainingJobName": "job"})
+        with pytest.raises(UserError) as stopped:
+            jobs.wait_for_training(sm, None, "job", interval=0)
+    text = str(stopped.value)
+    assert f"Training job job stopped: {secondary} ({message}); " in text
+    assert f"{hint}. Model artifacts: s3://b/out/job/output/model.tar.gz." in text
+    assert f"Checkpoints: {checkpoints} (a new job with --checkpoint-s3 {checkpoints}" in text
+    assert "no reason given" not in text
+
+
 def test_tuning_wait_prints_the_best_job_and_its_hyperparameters():
     sm = offline_client("sagemaker")
     answer = {

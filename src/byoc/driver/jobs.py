@@ -216,6 +216,42 @@ class LogTail:
             self.tokens[stream] = token
 
 
+# What to change when SageMaker stops a job for one of its limits (SecondaryStatus).
+STOPPED_HINTS = {
+    "MaxRuntimeExceeded": "give it more time with --max-run SECONDS",
+    "MaxWaitTimeExceeded": "spot capacity and training took longer than --max-wait: raise it, "
+                           "or train without --spot",
+    "Stopped": "someone stopped it (StopTrainingJob, the console, or byoc stop)",
+}
+
+
+def _last_transition_message(desc: dict) -> str:
+    transitions = desc.get("SecondaryStatusTransitions") or []
+    return transitions[-1].get("StatusMessage", "") if transitions else ""
+
+
+def training_not_completed(desc: dict) -> str:
+    """Why a training job did not complete, what to change, and what it left behind in S3."""
+    name, status = desc["TrainingJobName"], desc["TrainingJobStatus"]
+    secondary = desc.get("SecondaryStatus") or status
+    if status == "Stopped":
+        message = _last_transition_message(desc)
+        text = f"Training job {name} stopped: {secondary}" + (f" ({message})" if message else "")
+        hint = STOPPED_HINTS.get(secondary)
+        text += f"; {hint}." if hint else "."
+    else:
+        text = f"Training job {name} failed: " + (
+            desc.get("FailureReason") or "no reason given").rstrip(".") + "."
+    model = (desc.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+    if model:
+        text += f" Model artifacts: {model}."
+    checkpoints = (desc.get("CheckpointConfig") or {}).get("S3Uri")
+    if checkpoints:
+        text += (f" Checkpoints: {checkpoints} (a new job with --checkpoint-s3 {checkpoints} "
+                 "resumes from the last one).")
+    return text + f" Full logs: CloudWatch log group {LOG_GROUP}, streams {name}/*."
+
+
 def wait_for_training(sagemaker, logs, name: str, *, timeout: float | None = None,
                       interval: float | None = None) -> dict:
     """Wait for the job, printing secondary-status transitions and (with `logs`) its log lines.
@@ -226,15 +262,13 @@ def wait_for_training(sagemaker, logs, name: str, *, timeout: float | None = Non
     tail = LogTail(logs, name) if logs is not None else None
 
     def show(desc: dict) -> tuple[str, str]:
-        transitions = desc.get("SecondaryStatusTransitions") or []
-        detail = transitions[-1].get("StatusMessage", "") if transitions else ""
-        return f"{desc['TrainingJobStatus']} / {desc.get('SecondaryStatus', '')}", detail
+        return (f"{desc['TrainingJobStatus']} / {desc.get('SecondaryStatus', '')}",
+                _last_transition_message(desc))
 
     return wait_until_ended(
         f"training job {name}", lambda: sagemaker.describe_training_job(TrainingJobName=name),
         "TrainingJobStatus", ENDED, ("Completed",), show=show,
-        on_poll=(lambda _desc: tail.poll()) if tail else None,
-        hint=f"Full logs: CloudWatch log group {LOG_GROUP}, streams {name}/*.",
+        on_poll=(lambda _desc: tail.poll()) if tail else None, failure=training_not_completed,
         timeout=timeout, interval=interval)
 
 
