@@ -8,18 +8,42 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from byoc import hyperparams
-from byoc.cli_args import positive_int
+from byoc.cli_args import positive_float, positive_int
 from byoc.driver import ecr, endpoints, invoke, jobs
 from byoc.driver.aws import ROLE_ENV, Aws, load_config, resolve_role
 from byoc.driver.cli_helpers import add_aws_verb, connect_from
+from byoc.driver.progress import WaitTimeout
 from byoc.errors import UserError
 
 
 def _config(key: str, default=None):
     return load_config().get(key, default)
+
+
+# How long a verb waits by default. SageMaker ends a training job at its own limits (--max-run,
+# or --max-wait with --spot), so the wait outlasts them by a margin for provisioning and upload.
+WAIT_MARGIN = 1800
+ENDPOINT_TIMEOUT = 3600
+TRANSFORM_TIMEOUT = 6 * 3600
+
+
+def _wait(args: argparse.Namespace, default_timeout: float, still_running: str,
+          wait: Callable[[float], dict]) -> dict | None:
+    """`wait(timeout)`'s answer; None, after saying what keeps running on AWS, on a timeout."""
+    try:
+        return wait(args.timeout or default_timeout)
+    except WaitTimeout as exc:
+        print(f"{exc} {still_running}", file=sys.stderr)
+        return None
+
+
+def _job_limit(spec: jobs.TrainingSpec) -> int:
+    return spec.max_wait or spec.max_run
 
 
 def _no_wait(args: argparse.Namespace, kind: str, name: str) -> bool:
@@ -62,7 +86,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     jobs.start_training(aws, name, spec)
     if _no_wait(args, "training job", name):
         return 0
-    desc = jobs.wait_for_training(aws.client("sagemaker"), aws.client("logs"), name)
+    desc = _wait(
+        args, _job_limit(spec) + WAIT_MARGIN,
+        f"It ends by itself within its limit (--max-run{', --max-wait' if spec.spot else ''}); "
+        f"follow it with aws sagemaker describe-training-job --training-job-name {name}, or "
+        f"stop it: aws sagemaker stop-training-job --training-job-name {name}",
+        lambda timeout: jobs.wait_for_training(aws.client("sagemaker"), aws.client("logs"), name,
+                                               timeout=timeout))
+    if desc is None:
+        return 1
     print(f"Model: {desc['ModelArtifacts']['S3ModelArtifacts']}")
     dest = Path(args.download or name)
     if jobs.download_output(aws, desc, dest):
@@ -82,7 +114,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
                       max_parallel_jobs=args.max_parallel_jobs)
     if _no_wait(args, "hyper parameter tuning job", name):
         return 0
-    desc = jobs.wait_for_tuning(aws.client("sagemaker"), name)
+    rounds = -(-args.max_jobs // args.max_parallel_jobs)
+    desc = _wait(
+        args, rounds * _job_limit(spec) + WAIT_MARGIN,
+        f"Its training jobs go on; stop them all with aws sagemaker "
+        f"stop-hyper-parameter-tuning-job --hyper-parameter-tuning-job-name {name}",
+        lambda timeout: jobs.wait_for_tuning(aws.client("sagemaker"), name, timeout=timeout))
+    if desc is None:
+        return 1
     for line in jobs.best_job_lines(desc):
         print(line)
     return 0
@@ -116,7 +155,13 @@ def cmd_deploy(args: argparse.Namespace) -> int:
                      instance_count=args.instance_count)
     if _no_wait(args, "endpoint", args.endpoint_name):
         return 0
-    endpoints.wait_for_endpoint(aws.client("sagemaker"), args.endpoint_name)
+    name = args.endpoint_name
+    if _wait(args, ENDPOINT_TIMEOUT,
+             f"SageMaker goes on creating it; once InService it is billed per instance-hour "
+             f"until you delete it: byoc delete --endpoint-name {name}",
+             lambda timeout: endpoints.wait_for_endpoint(aws.client("sagemaker"), name,
+                                                         timeout=timeout)) is None:
+        return 1
     print(f"Endpoint {args.endpoint_name} is InService. Try: byoc invoke --endpoint "
           f"{args.endpoint_name} IMAGE.png")
     return 0
@@ -147,7 +192,12 @@ def cmd_transform(args: argparse.Namespace) -> int:
                          instance_count=args.instance_count)
     if _no_wait(args, "transform job", name):
         return 0
-    jobs.wait_for_transform(aws.client("sagemaker"), name)
+    if _wait(args, TRANSFORM_TIMEOUT,
+             f"It goes on; stop it with aws sagemaker stop-transform-job --transform-job-name "
+             f"{name}",
+             lambda timeout: jobs.wait_for_transform(aws.client("sagemaker"), name,
+                                                     timeout=timeout)) is None:
+        return 1
     outputs = jobs.list_outputs(aws, args.output)
     print(f"{len(outputs)} output object(s) under {args.output}")
     for uri in outputs:
@@ -167,6 +217,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     wait = argparse.ArgumentParser(add_help=False)
     wait.add_argument("--no-wait", action="store_true", help="start it and return")
+    wait.add_argument("--timeout", type=positive_float, metavar="SECONDS",
+                      help="stop waiting after this long; what was started keeps running on AWS "
+                           "(default: the job's --max-run or --max-wait + 30 min; tuning: that "
+                           "for each round of parallel jobs; endpoints 1 h; transform 6 h)")
 
     p = add_aws_verb(subparsers, "push", cmd_push,
                      help="build the image and push it to ECR")
