@@ -11,7 +11,7 @@ import logging
 import re
 import tarfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +42,7 @@ DEFAULT_INSTANCE_TYPE = "ml.m5.xlarge"
 DEFAULT_VOLUME_GB = 30
 DEFAULT_MAX_RUN = 24 * 3600
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+LOG_SETTLE_SECONDS = 5.0  # CloudWatch lags the container; wait this long before the last read
 CHECKPOINT_LOCAL_PATH = Paths(Path(DEFAULT_BASE_DIR)).checkpoint_dir.as_posix()
 ENDED = ("Completed", "Failed", "Stopped")
 TRANSFORM_ACCEPT = "application/json"
@@ -253,23 +254,32 @@ def training_not_completed(desc: dict) -> str:
 
 
 def wait_for_training(sagemaker, logs, name: str, *, timeout: float | None = None,
-                      interval: float | None = None) -> dict:
+                      interval: float | None = None,
+                      sleep: Callable[[float], None] = time.sleep) -> dict:
     """Wait for the job, printing secondary-status transitions and (with `logs`) its log lines.
 
     Raises UserError with SageMaker's FailureReason when the job fails or is stopped, and
     WaitTimeout when `timeout` seconds pass first.
     """
     tail = LogTail(logs, name) if logs is not None else None
+    settle = LOG_SETTLE_SECONDS if interval is None else min(interval, LOG_SETTLE_SECONDS)
 
     def show(desc: dict) -> tuple[str, str]:
         return (f"{desc['TrainingJobStatus']} / {desc.get('SecondaryStatus', '')}",
                 _last_transition_message(desc))
 
+    def read_logs(desc: dict) -> None:
+        tail.poll()
+        if desc["TrainingJobStatus"] in ENDED:
+            # The last lines reach CloudWatch after the job has ended: read once more.
+            sleep(settle)
+            tail.poll()
+
     return wait_until_ended(
         f"training job {name}", lambda: sagemaker.describe_training_job(TrainingJobName=name),
         "TrainingJobStatus", ENDED, ("Completed",), show=show,
-        on_poll=(lambda _desc: tail.poll()) if tail else None, failure=training_not_completed,
-        timeout=timeout, interval=interval)
+        on_poll=read_logs if tail else None, failure=training_not_completed,
+        timeout=timeout, interval=interval, sleep=sleep)
 
 
 def output_archive_uri(desc: dict) -> str:
