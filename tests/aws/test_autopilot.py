@@ -17,7 +17,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from byoc.cli import main
-from byoc.driver import autopilot
+from byoc.driver import autopilot, jobs
 from byoc.errors import UserError
 from byoc.tabular import insurance
 from tests.aws.stubs import StubbedAws, offline_sagemaker
@@ -452,3 +452,39 @@ def test_wait_timeout_uses_the_clock_not_the_job():
                            clock=lambda: now[0],
                            sleep=lambda s: now.__setitem__(0, now[0] + s))
         stub.assert_no_pending_responses()
+
+
+def test_start_uploads_to_the_config_files_bucket(moto_endpoint, role_arn, insurance_csv):
+    import json
+    import os
+
+    boto3.client("s3").create_bucket(Bucket="team-bucket")
+    with open(os.environ["BYOC_CONFIG"], "w") as fh:
+        json.dump({"bucket": "team-bucket"}, fh)
+    assert _start(insurance_csv, role_arn) == 0
+    job = boto3.client("sagemaker").describe_auto_ml_job_v2(AutoMLJobName="ins-job")
+    (channel,) = job["AutoMLJobInputDataConfig"]
+    assert channel["DataSource"]["S3DataSource"]["S3Uri"] == (
+        "s3://team-bucket/byoc/autopilot/ins-job/input/insurance.csv")
+    assert job["OutputDataConfig"]["S3OutputPath"] == "s3://team-bucket/byoc/autopilot/ins-job/output"
+
+
+def test_uploads_to_the_default_bucket_expect_this_account_to_own_it(moto_recorder, role_arn,
+                                                                     insurance_csv):
+    """Anyone could create sagemaker-REGION-ACCOUNT first; S3 refuses the request if they did."""
+    assert _start(insurance_csv, role_arn) == 0
+    # CreateBucket is the one call that takes no expected owner: it fails if the name is taken.
+    to_bucket = [e for e in moto_recorder.entries()
+                 if BUCKET in e["url"] and e["method"] in ("PUT", "HEAD")
+                 and not (e["method"] == "PUT" and e["url"].rstrip("/").endswith(BUCKET))]
+    assert {e["method"] for e in to_bucket} == {"PUT", "HEAD"}
+    assert {e["headers"].get("x-amz-expected-bucket-owner") for e in to_bucket} == {ACCOUNT}
+
+
+@pytest.mark.parametrize("endpoint", ["e" * 40, "e" * 53, "e" * 62, "e" * 63,
+                                      "a" * 46 + "-" + "b" * 6])
+def test_pipeline_model_names_fit_sagemakers_rules(endpoint):
+    name = autopilot.pipeline_model_name(endpoint)
+    assert len(name) <= 63
+    assert jobs.check_job_name(name) == name  # letters, digits, inner hyphens; no '-' at the end
+    assert name.startswith(endpoint[:40])

@@ -108,6 +108,11 @@ def test_train_uploads_channels_starts_job_streams_logs_and_prints_evaluation(
     for channel, names in files.items():
         assert channels[channel] == f"s3://{BUCKET}/byoc/input/sign-job/{channel}/"
         assert keys_under(channels[channel]) == sorted(names)
+    uploads = [e for e in moto_recorder.entries()
+               if e["method"] == "PUT" and "/byoc/input/sign-job/" in e["url"]]
+    assert len(uploads) == 5
+    assert {e["headers"].get("x-amz-expected-bucket-owner") for e in uploads} == {
+        "123456789012"}
     # moto replaces MetricDefinitions with canned ones in its answer; check the request sent.
     (request,) = moto_recorder.calls("SageMaker.CreateTrainingJob")
     assert request["AlgorithmSpecification"]["MetricDefinitions"] == METRIC_DEFINITIONS
@@ -322,3 +327,29 @@ def test_tune_takes_no_checkpoint_location(ecr_image, role_arn, tmp_path, capsys
 def test_hyperparameter_flags_may_be_absent():
     assert hyperparams.parse_hp_flags(None) == {}
     assert hyperparams.parse_hp_flags([" epochs = 3"]) == {"epochs": "3"}
+
+
+def test_a_default_bucket_owned_by_another_account_is_refused():
+    """S3 answers 403 to HeadBucket when ExpectedBucketOwner does not match (botocore's Stubber:
+    moto does not check bucket owners)."""
+    from botocore.stub import Stubber
+
+    from byoc.driver.aws import Aws, ensure_bucket
+    from byoc.errors import UserError
+
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x",
+                      aws_secret_access_key="x")
+
+    class OneClient(Aws):
+        def client(self, service: str, **config):
+            return s3
+
+    aws = OneClient(session=None, region="us-east-1")
+    aws.account_id = "123456789012"
+    with Stubber(s3) as stub:
+        stub.add_client_error("head_bucket", "403", "Forbidden", 403,
+                              expected_params={"Bucket": BUCKET,
+                                               "ExpectedBucketOwner": "123456789012"})
+        with pytest.raises(UserError, match="exists but is not owned by your account"):
+            ensure_bucket(aws, BUCKET)
+        stub.assert_no_pending_responses()

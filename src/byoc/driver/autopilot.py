@@ -19,7 +19,14 @@ from pathlib import Path
 
 from byoc.cli_args import positive_float, positive_int
 from byoc.driver import endpoints, jobs
-from byoc.driver.aws import Aws, ensure_bucket, resolve_role, split_s3_uri, upload_file
+from byoc.driver.aws import (
+    Aws,
+    data_bucket,
+    ensure_bucket,
+    resolve_role,
+    split_s3_uri,
+    upload_file,
+)
 from byoc.driver.cli_helpers import add_aws_verb, connect_from
 from byoc.driver.progress import WaitTimeout, wait_until_ended
 from byoc.errors import UserError
@@ -160,7 +167,7 @@ def start(aws: Aws, *, csv_source: str, target: str, role: str, name: str,
     check_rows(scan)
     jobs.require_new_name(aws, "Autopilot job", name)
     local = not csv_source.startswith("s3://")
-    bucket = aws.default_bucket
+    bucket = data_bucket(aws)
     prefix = f"s3://{bucket}/{S3_PREFIX}/{name}"
     if local or output is None:
         ensure_bucket(aws, bucket)  # for the uploaded data or the default output
@@ -322,6 +329,14 @@ def find_candidate(sagemaker, name: str, candidate: str | None, desc: dict) -> d
     return found[0]
 
 
+def pipeline_model_name(endpoint_name: str) -> str:
+    """`ENDPOINT-DATE-TIME`, cut to SageMaker's 63 characters in the endpoint part, so that the
+    name never ends with a hyphen."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    head = endpoint_name[:jobs.MAX_NAME_LENGTH - len(stamp) - 1].rstrip("-")
+    return f"{head}-{stamp}"
+
+
 def deploy(aws: Aws, *, job_name: str, endpoint_name: str, candidate: str | None = None,
            instance_type: str | None = None, role: str | None = None,
            wait_in_service: bool = True, interval: float | None = None) -> str:
@@ -332,7 +347,7 @@ def deploy(aws: Aws, *, job_name: str, endpoint_name: str, candidate: str | None
     chosen = find_candidate(sagemaker, job_name, candidate, desc)
     containers = inference_containers(chosen)
     role = resolve_role(role or desc.get("RoleArn"))
-    model_name = f"{endpoint_name}-{time.strftime('%Y%m%d-%H%M%S')}"[:63]
+    model_name = pipeline_model_name(endpoint_name)
     sagemaker.create_model(ModelName=model_name, Containers=containers,
                            ExecutionRoleArn=role)
     endpoints.deploy(aws, endpoint_name, model_name=model_name,

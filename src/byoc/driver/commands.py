@@ -15,7 +15,7 @@ from pathlib import Path
 from byoc import hyperparams
 from byoc.cli_args import positive_float, positive_int
 from byoc.driver import ecr, endpoints, invoke, jobs
-from byoc.driver.aws import ROLE_ENV, Aws, load_config, resolve_role
+from byoc.driver.aws import ROLE_ENV, Aws, data_bucket, load_config, resolve_role
 from byoc.driver.cli_helpers import add_aws_verb, connect_from
 from byoc.driver.progress import WaitTimeout
 from byoc.errors import UserError
@@ -58,7 +58,7 @@ def _training_spec(args: argparse.Namespace, aws: Aws, kind: str, name: str) -> 
     data: a mistake costs no upload."""
     hps = hyperparams.parse_hp_flags(args.hp)
     role = resolve_role(args.role)
-    bucket = _config("bucket") or aws.default_bucket
+    bucket = data_bucket(aws)
     output = args.output or f"s3://{bucket}/byoc/output"
     spec = jobs.TrainingSpec(
         image=args.image, role=role, channels={}, output=output, hyperparameters=hps,

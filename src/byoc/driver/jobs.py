@@ -29,6 +29,7 @@ from byoc.driver.aws import (
     Aws,
     ensure_bucket,
     exists,
+    owner_check,
     split_s3_uri,
     upload_dir,
 )
@@ -295,7 +296,8 @@ def download_output(aws: Aws, desc: dict, dest: Path) -> bool:
     uri = output_archive_uri(desc)
     bucket, key = split_s3_uri(uri)
     try:
-        body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        body = aws.client("s3").get_object(Bucket=bucket, Key=key,
+                                           **owner_check(aws, bucket))["Body"].read()
     except botocore.exceptions.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
             log.warning("No evaluation output at %s (the job wrote nothing to output/data).", uri)
