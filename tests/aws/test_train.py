@@ -15,7 +15,8 @@ import pytest
 
 from byoc import hyperparams
 from byoc.cli import main
-from byoc.driver import jobs
+from byoc.contract import split_channel_dirs
+from byoc.driver import jobs, upload
 from byoc.metrics import METRIC_DEFINITIONS, OBJECTIVE_METRIC
 
 pytestmark = pytest.mark.aws
@@ -32,6 +33,12 @@ def make_dataset(root: Path) -> dict[str, list[str]]:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(b"not really a png")
     return files
+
+
+def content_prefix(bucket: str, data: Path) -> str:
+    """The prefix a local dataset goes to by default: named after its content."""
+    local = {name: upload.local_files(path) for name, path in split_channel_dirs(data).items()}
+    return f"s3://{bucket}/byoc/input/{upload.fingerprint(local)}"
 
 
 def keys_under(prefix: str) -> list[str]:
@@ -106,10 +113,10 @@ def test_train_uploads_channels_starts_job_streams_logs_and_prints_evaluation(
                 for c in desc["InputDataConfig"]}
     assert set(channels) == {"train", "validation"}
     for channel, names in files.items():
-        assert channels[channel] == f"s3://{BUCKET}/byoc/input/sign-job/{channel}/"
+        assert channels[channel] == f"{content_prefix(BUCKET, tmp_path / 'data')}/{channel}/"
         assert keys_under(channels[channel]) == sorted(names)
     uploads = [e for e in moto_recorder.entries()
-               if e["method"] == "PUT" and "/byoc/input/sign-job/" in e["url"]]
+               if e["method"] == "PUT" and "/byoc/input/" in e["url"]]
     assert len(uploads) == 5
     assert {e["headers"].get("x-amz-expected-bucket-owner") for e in uploads} == {
         "123456789012"}
@@ -196,8 +203,8 @@ def test_role_bucket_and_instance_type_come_from_the_config_file(moto_endpoint, 
     assert desc["RoleArn"] == role_arn
     assert desc["ResourceConfig"]["InstanceType"] == "ml.c5.2xlarge"
     assert desc["OutputDataConfig"]["S3OutputPath"] == "s3://team-bucket/byoc/output"
-    assert keys_under("s3://team-bucket/byoc/input/cfg-job/train/") == ["0/a.png", "0/b.png",
-                                                                        "1/c.png"]
+    prefix = content_prefix("team-bucket", tmp_path / "data")
+    assert keys_under(f"{prefix}/train/") == ["0/a.png", "0/b.png", "1/c.png"]
 
 
 def test_unknown_region_and_missing_credentials_are_user_errors(moto_endpoint, ecr_image,

@@ -270,23 +270,6 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def upload_dir(aws: Aws, local: Path, s3_uri: str,
-               progress: Callable[[int, int], None] | None = None) -> int:
-    """Upload every file below `local` to `s3_uri` (a prefix); return the number of files."""
-    bucket, prefix = split_s3_uri(s3_uri.rstrip("/") + "/")
-    files = sorted(p for p in Path(local).rglob("*") if p.is_file())
-    if not files:
-        raise UserError(f"{local} holds no files to upload.")
-    s3 = aws.client("s3")
-    extra = owner_check(aws, bucket)
-    for i, path in enumerate(files, 1):
-        key = prefix + path.relative_to(local).as_posix()
-        s3.upload_file(str(path), bucket, key, ExtraArgs=extra)
-        if progress:
-            progress(i, len(files))
-    return len(files)
-
-
 def upload_file(aws: Aws, local: Path, s3_uri: str) -> str:
     bucket, key = split_s3_uri(s3_uri)
     aws.client("s3").upload_file(str(local), bucket, key, ExtraArgs=owner_check(aws, bucket))

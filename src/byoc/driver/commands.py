@@ -15,7 +15,7 @@ from pathlib import Path
 from byoc import hyperparams
 from byoc.cli_args import positive_float, positive_int
 from byoc.driver import ecr, endpoints, invoke, jobs
-from byoc.driver.aws import ROLE_ENV, Aws, data_bucket, load_config, resolve_role
+from byoc.driver.aws import ROLE_ENV, Aws, data_bucket, load_config, resolve_role, split_s3_uri
 from byoc.driver.cli_helpers import add_aws_verb, connect_from
 from byoc.driver.progress import WaitTimeout
 from byoc.errors import UserError
@@ -58,17 +58,23 @@ def _training_spec(args: argparse.Namespace, aws: Aws, kind: str, name: str) -> 
     data: a mistake costs no upload."""
     hps = hyperparams.parse_hp_flags(args.hp)
     role = resolve_role(args.role)
-    bucket = data_bucket(aws)
-    output = args.output or f"s3://{bucket}/byoc/output"
+    if args.upload_to:
+        if args.data.startswith("s3://"):
+            raise UserError("--upload-to is for a local --data directory; an s3:// --data is "
+                            "used where it is.")
+        split_s3_uri(args.upload_to)
     spec = jobs.TrainingSpec(
-        image=args.image, role=role, channels={}, output=output, hyperparameters=hps,
+        image=args.image, role=role, channels={}, output=args.output or "", hyperparameters=hps,
         instance_type=args.instance_type or _config("instance_type", jobs.DEFAULT_INSTANCE_TYPE),
         instance_count=args.instance_count, max_run=args.max_run, spot=args.spot,
         max_wait=args.max_wait, checkpoint_s3=args.checkpoint_s3,
     )
+    bucket = data_bucket(aws)
+    spec.output = spec.output or f"s3://{bucket}/byoc/output"
     ecr.check_image(aws, args.image)
     jobs.require_new_name(aws, kind, name)
-    spec.channels = jobs.stage_data(aws, args.data, f"s3://{bucket}/byoc/input/{name}")
+    spec.channels = jobs.stage_data(aws, args.data, f"s3://{bucket}/byoc/input",
+                                    upload_to=args.upload_to)
     return spec
 
 
@@ -250,6 +256,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     job.add_argument("--max-wait", type=positive_int, metavar="SECONDS",
                      help="with --spot: total time including waiting for capacity "
                           "(default 2 x --max-run)")
+    job.add_argument("--upload-to", metavar="S3_URI",
+                     help="where a local --data goes (default s3://BUCKET/byoc/input/DIGEST/, "
+                          "named after its content); files already there with the same size "
+                          "and checksum are not sent again")
     job.add_argument("--output", metavar="S3_URI",
                      help="output path (default s3://sagemaker-REGION-ACCOUNT/byoc/output)")
 

@@ -24,6 +24,7 @@ from byoc.contract import (
     Paths,
     split_channel_dirs,
 )
+from byoc.driver import upload
 from byoc.driver.aws import (
     PICK_ANOTHER_NAME,
     Aws,
@@ -31,7 +32,6 @@ from byoc.driver.aws import (
     exists,
     owner_check,
     split_s3_uri,
-    upload_dir,
 )
 from byoc.driver.progress import wait_until_ended
 from byoc.errors import UserError
@@ -84,18 +84,22 @@ def require_new_name(aws: Aws, kind: str, name: str) -> None:
                         f"{PICK_ANOTHER_NAME}.")
 
 
-def stage_data(aws: Aws, data: str, s3_prefix: str) -> dict[str, str]:
-    """Channels for `data`: a local directory is uploaded below `s3_prefix`, one prefix per
-    channel; an S3 prefix is used in place, split by its train/validation/test sub-prefixes."""
+def stage_data(aws: Aws, data: str, s3_base: str, upload_to: str | None = None
+               ) -> dict[str, str]:
+    """Channels for `data`. An S3 prefix is used in place, split by its train/validation/test
+    sub-prefixes. A local directory is synced to `upload_to`, or by default to a prefix below
+    `s3_base` named after its content, one sub-prefix per channel (see byoc.driver.upload)."""
     if data.startswith("s3://"):
         return _s3_channels(aws, data)
-    bucket, _ = split_s3_uri(s3_prefix)
+    local = {name: upload.local_files(path) for name, path in split_channel_dirs(data).items()}
+    prefix = (upload_to or f"{s3_base.rstrip('/')}/{upload.fingerprint(local)}").rstrip("/")
+    bucket, _ = split_s3_uri(prefix)
     ensure_bucket(aws, bucket)
     channels = {}
-    for name, local in split_channel_dirs(data).items():
-        uri = f"{s3_prefix.rstrip('/')}/{name}/"
-        count = upload_dir(aws, local, uri)
-        log.info("Uploaded %d files from %s to %s", count, local, uri)
+    for name, files in local.items():
+        uri = f"{prefix}/{name}/"
+        done = upload.sync(aws, files, uri)
+        log.info("%s: %d file(s) uploaded, %d already there", uri, done.sent, done.skipped)
         channels[name] = uri
     return channels
 
