@@ -80,8 +80,8 @@ def _training_spec(args: argparse.Namespace, aws: Aws, kind: str, name: str) -> 
 
 def cmd_push(args: argparse.Namespace) -> int:
     print(ecr.push(connect_from(args), variant=args.variant, repository=args.repository,
-                   tag=args.tag, registry=args.registry,
-                   context=args.context))
+                   tag=args.tag, registry=args.registry, context=args.context,
+                   platform=args.platform))
     return 0
 
 
@@ -239,6 +239,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--registry", help="push to this HOST:PORT instead of ECR's registry "
                                       "(default: BYOC_REGISTRY)")
     p.add_argument("--context", default=".", help="build context holding the Dockerfiles")
+    p.add_argument("--platform", choices=ecr.PLATFORMS, default=ecr.DEFAULT_PLATFORM,
+                   help="what to build for, whatever this machine is (default linux/amd64: "
+                        "SageMaker's x86 instances; linux/arm64 runs on Graviton endpoints only)")
 
     job = argparse.ArgumentParser(add_help=False)
     job.add_argument("--image", required=True, help="training image URI (see byoc push)")
