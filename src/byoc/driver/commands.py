@@ -7,6 +7,7 @@ instant. Defaults come from flags, then the environment, then the config file.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -14,11 +15,13 @@ from pathlib import Path
 
 from byoc import hyperparams
 from byoc.cli_args import positive_float, positive_int
-from byoc.driver import ecr, endpoints, invoke, jobs
+from byoc.driver import ecr, endpoints, invoke, jobs, options
 from byoc.driver.aws import ROLE_ENV, Aws, data_bucket, load_config, resolve_role, split_s3_uri
 from byoc.driver.cli_helpers import add_aws_verb, connect_from
 from byoc.driver.progress import WaitTimeout
 from byoc.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 def _config(key: str, default=None):
@@ -53,9 +56,10 @@ def _no_wait(args: argparse.Namespace, kind: str, name: str) -> bool:
     return args.no_wait
 
 
-def _training_spec(args: argparse.Namespace, aws: Aws, kind: str, name: str) -> jobs.TrainingSpec:
-    """Check every flag, then what AWS already holds (image, name), and only then upload the
-    data: a mistake costs no upload."""
+def _training_spec(args: argparse.Namespace, aws: Aws, kind: str, name: str,
+                   check_aws: Callable[[], None] | None = None) -> jobs.TrainingSpec:
+    """Check every flag, then what AWS already holds (image, name, and `check_aws`), and only
+    then upload the data: a mistake costs no upload."""
     hps = hyperparams.parse_hp_flags(args.hp)
     role = resolve_role(args.role)
     if args.upload_to:
@@ -63,16 +67,23 @@ def _training_spec(args: argparse.Namespace, aws: Aws, kind: str, name: str) -> 
             raise UserError("--upload-to is for a local --data directory; an s3:// --data is "
                             "used where it is.")
         split_s3_uri(args.upload_to)
+    if args.distribution == "sharded" and args.instance_count == 1:
+        log.warning("--distribution sharded on one instance: that instance gets all the data.")
     spec = jobs.TrainingSpec(
         image=args.image, role=role, channels={}, output=args.output or "", hyperparameters=hps,
         instance_type=args.instance_type or _config("instance_type", jobs.DEFAULT_INSTANCE_TYPE),
         instance_count=args.instance_count, max_run=args.max_run, spot=args.spot,
         max_wait=args.max_wait, checkpoint_s3=args.checkpoint_s3,
+        environment=options.parse_env(args.env), retries=args.retries,
+        keep_alive=args.keep_alive, input_mode=args.input_mode, distribution=args.distribution,
+        options=options.from_args(args),
     )
     bucket = data_bucket(aws)
     spec.output = spec.output or f"s3://{bucket}/byoc/output"
     ecr.check_image(aws, args.image)
     jobs.require_new_name(aws, kind, name)
+    if check_aws:
+        check_aws()
     spec.channels = jobs.stage_data(aws, args.data, f"s3://{bucket}/byoc/input",
                                     upload_to=args.upload_to)
     return spec
@@ -102,6 +113,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if desc is None:
         return 1
     print(f"Model: {desc['ModelArtifacts']['S3ModelArtifacts']}")
+    billing = jobs.billing_line(desc)
+    if billing:
+        print(billing)
     dest = Path(args.download or name)
     if jobs.download_output(aws, desc, dest):
         from byoc.report_summary import summary_lines
@@ -113,11 +127,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     name = args.job_name or jobs.job_name("tune")
-    jobs.check_tuning(name, max_jobs=args.max_jobs, max_parallel_jobs=args.max_parallel_jobs)
+    tuning = jobs.TuningSpec(
+        max_jobs=args.max_jobs, max_parallel_jobs=args.max_parallel_jobs,
+        strategy=args.strategy, early_stopping=args.early_stopping,
+        warm_start=tuple(args.warm_start or ()), warm_start_type=args.warm_start_type)
+    jobs.check_tuning(name, tuning)
     aws = connect_from(args)
-    spec = _training_spec(args, aws, "tuning job", name)
-    jobs.start_tuning(aws, name, spec, max_jobs=args.max_jobs,
-                      max_parallel_jobs=args.max_parallel_jobs)
+    spec = _training_spec(args, aws, "tuning job", name,
+                          check_aws=lambda: jobs.require_warm_start_parents(aws, tuning))
+    jobs.start_tuning(aws, name, spec, tuning)
     if _no_wait(args, "hyper parameter tuning job", name):
         return 0
     rounds = -(-args.max_jobs // args.max_parallel_jobs)
@@ -265,6 +283,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           "and checksum are not sent again")
     job.add_argument("--output", metavar="S3_URI",
                      help="output path (default s3://sagemaker-REGION-ACCOUNT/byoc/output)")
+    job.add_argument("--distribution", choices=tuple(jobs.DISTRIBUTIONS), default="replicated",
+                     help="with --instance-count above 1: every instance gets the whole train "
+                          "channel (replicated), or a share of its files (sharded)")
+    job.add_argument("--input-mode", choices=jobs.INPUT_MODES, default="File",
+                     help="File copies the data before training; FastFile streams it from S3")
+    job.add_argument("--env", action="append", metavar="KEY=VALUE",
+                     help="environment variable for the container, repeatable")
+    job.add_argument("--retries", type=positive_int, metavar="N",
+                     help=f"retry the job up to N times (1-{jobs.MAX_RETRIES}) after an "
+                          "internal SageMaker error")
+    options.add_flags(job, what="job")
 
     p = add_aws_verb(subparsers, "train", cmd_train, parents=[job, role, wait],
                      help="run a SageMaker training job with the image")
@@ -272,12 +301,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="checkpoint location (default OUTPUT/JOB/checkpoints)")
     p.add_argument("--download", metavar="DIR",
                    help="where to unpack output.tar.gz (default ./JOB_NAME)")
+    p.add_argument("--keep-alive", type=positive_int, metavar="SECONDS",
+                   help="keep the instances warm this long after the job (warm pools, up to "
+                        f"{jobs.MAX_KEEP_ALIVE} s), so that the next job starts sooner")
 
     p = add_aws_verb(subparsers, "tune", cmd_tune, parents=[job, role, wait],
                      help="run a hyperparameter tuning job (objective validation:accuracy; "
                           "with --spot, trials keep no checkpoints)")
     p.add_argument("--max-jobs", type=positive_int, default=10)
     p.add_argument("--max-parallel-jobs", type=positive_int, default=2)
+    p.add_argument("--strategy", choices=jobs.STRATEGIES, default="Bayesian")
+    p.add_argument("--early-stopping", choices=jobs.EARLY_STOPPING, default="Off",
+                   help="Auto stops trials that are unlikely to beat the best so far")
+    p.add_argument("--warm-start", action="append", metavar="TUNING_JOB",
+                   help="start from what these ended tuning jobs learned (repeatable, up to "
+                        f"{jobs.MAX_WARM_START_PARENTS})")
+    p.add_argument("--warm-start-type", choices=jobs.WARM_START_TYPES,
+                   default="TransferLearning",
+                   help="IdenticalDataAndAlgorithm when data and image are the same")
+    p.set_defaults(keep_alive=None)
     # No --checkpoint-s3: every trial would share it (see jobs.start_tuning).
     p.set_defaults(checkpoint_s3=None)
 

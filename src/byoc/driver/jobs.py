@@ -28,11 +28,13 @@ from byoc.driver import upload
 from byoc.driver.aws import (
     PICK_ANOTHER_NAME,
     Aws,
+    describe_or_none,
     ensure_bucket,
     exists,
     owner_check,
     split_s3_uri,
 )
+from byoc.driver.options import AwsOptions
 from byoc.driver.progress import wait_until_ended
 from byoc.errors import UserError
 from byoc.metrics import METRIC_DEFINITIONS, OBJECTIVE_METRIC
@@ -118,6 +120,12 @@ def _s3_channels(aws: Aws, uri: str) -> dict[str, str]:
     return channels if TRAIN in channels else {TRAIN: f"s3://{bucket}/{prefix}"}
 
 
+INPUT_MODES = ("File", "FastFile")
+DISTRIBUTIONS = {"replicated": "FullyReplicated", "sharded": "ShardedByS3Key"}
+MAX_RETRIES = 30
+MAX_KEEP_ALIVE = 3600
+
+
 @dataclass
 class TrainingSpec:
     """Everything a training job (or each job of a tuning job) runs with."""
@@ -134,6 +142,12 @@ class TrainingSpec:
     spot: bool = False
     max_wait: int | None = None
     checkpoint_s3: str | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    retries: int | None = None
+    keep_alive: int | None = None
+    input_mode: str = "File"
+    distribution: str = "replicated"
+    options: AwsOptions = field(default_factory=AwsOptions)
 
     def __post_init__(self) -> None:
         if self.max_wait is not None and not self.spot:
@@ -147,46 +161,80 @@ class TrainingSpec:
                 )
         if self.instance_count < 1:
             raise UserError("--instance-count must be at least 1.")
+        if self.retries is not None and not 1 <= self.retries <= MAX_RETRIES:
+            raise UserError(f"--retries must be between 1 and {MAX_RETRIES}, not {self.retries}.")
+        if self.keep_alive is not None:
+            if not 1 <= self.keep_alive <= MAX_KEEP_ALIVE:
+                raise UserError(f"--keep-alive must be between 1 and {MAX_KEEP_ALIVE} seconds, "
+                                f"not {self.keep_alive}.")
+            if self.spot:
+                raise UserError("--keep-alive (warm pools) does not work with --spot: drop one.")
+        if self.input_mode not in INPUT_MODES:
+            raise UserError(f"--input-mode must be one of {', '.join(INPUT_MODES)}, not "
+                            f"'{self.input_mode}'.")
+        if self.distribution not in DISTRIBUTIONS:
+            raise UserError(f"--distribution must be one of {', '.join(DISTRIBUTIONS)}, not "
+                            f"'{self.distribution}'.")
+
+    def _channel(self, channel: str, uri: str) -> dict:
+        # Only the train channel is split between hosts; every host evaluates on all of the rest.
+        spread = DISTRIBUTIONS[self.distribution] if channel == TRAIN else "FullyReplicated"
+        return {
+            "ChannelName": channel,
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri,
+                                            "S3DataDistributionType": spread}},
+            "InputMode": self.input_mode,
+        }
+
+    def algorithm(self) -> dict:
+        return {"TrainingImage": self.image, "TrainingInputMode": self.input_mode,
+                "MetricDefinitions": METRIC_DEFINITIONS}
 
     def definition(self) -> dict:
         """The request fields a training job and a tuning job's job definition share."""
         stopping = {"MaxRuntimeInSeconds": self.max_run}
         if self.spot:
             stopping["MaxWaitTimeInSeconds"] = self.max_wait
-        return {
+        kms = self.options.kms_key
+        resources = {"InstanceType": self.instance_type, "InstanceCount": self.instance_count,
+                     "VolumeSizeInGB": self.volume_gb}
+        output = {"S3OutputPath": self.output}
+        if kms:
+            resources["VolumeKmsKeyId"] = kms
+            output["KmsKeyId"] = kms
+        request = {
             "RoleArn": self.role,
-            "InputDataConfig": [
-                {
-                    "ChannelName": channel,
-                    "DataSource": {"S3DataSource": {
-                        "S3DataType": "S3Prefix", "S3Uri": uri,
-                        "S3DataDistributionType": "FullyReplicated",
-                    }},
-                    "InputMode": "File",
-                }
-                for channel, uri in self.channels.items()
-            ],
-            "OutputDataConfig": {"S3OutputPath": self.output},
-            "ResourceConfig": {"InstanceType": self.instance_type,
-                               "InstanceCount": self.instance_count,
-                               "VolumeSizeInGB": self.volume_gb},
+            "InputDataConfig": [self._channel(c, uri) for c, uri in self.channels.items()],
+            "OutputDataConfig": output,
+            "ResourceConfig": resources,
             "StoppingCondition": stopping,
             "EnableManagedSpotTraining": self.spot,
         }
+        if self.options.vpc_config():
+            request["VpcConfig"] = self.options.vpc_config()
+        if self.options.network_isolation:
+            request["EnableNetworkIsolation"] = True
+        if self.environment:
+            request["Environment"] = self.environment
+        if self.retries:
+            request["RetryStrategy"] = {"MaximumRetryAttempts": self.retries}
+        return request
 
 
 def start_training(aws: Aws, name: str, spec: TrainingSpec) -> None:
     request = {
         "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": spec.image, "TrainingInputMode": "File",
-                                   "MetricDefinitions": METRIC_DEFINITIONS},
+        "AlgorithmSpecification": spec.algorithm(),
         "HyperParameters": spec.hyperparameters,
         **spec.definition(),
         "CheckpointConfig": {
             "S3Uri": spec.checkpoint_s3 or f"{spec.output.rstrip('/')}/{name}/checkpoints",
             "LocalPath": CHECKPOINT_LOCAL_PATH,
         },
+        **spec.options.tagged(),
     }
+    if spec.keep_alive:
+        request["ResourceConfig"]["KeepAlivePeriodInSeconds"] = spec.keep_alive
     aws.client("sagemaker").create_training_job(**request)
     log.info("Started training job %s", name)
 
@@ -287,6 +335,21 @@ def wait_for_training(sagemaker, logs, name: str, *, timeout: float | None = Non
         timeout=timeout, interval=interval, sleep=sleep)
 
 
+def billing_line(desc: dict) -> str | None:
+    """Billable seconds of a finished job and, for managed spot, what spot saved."""
+    billable = desc.get("BillableTimeInSeconds")
+    if billable is None:
+        return None
+    resources = desc.get("ResourceConfig") or {}
+    line = (f"Billable time: {billable} s on {resources.get('InstanceCount', 1)} x "
+            f"{resources.get('InstanceType', '?')}")
+    training = desc.get("TrainingTimeInSeconds")
+    if desc.get("EnableManagedSpotTraining") and training:
+        line += (f"; managed spot saved {1 - billable / training:.0%} of the {training} s of "
+                 "training")
+    return line
+
+
 def output_archive_uri(desc: dict) -> str:
     """Where SageMaker puts the tarred /opt/ml/output/data of a finished job."""
     base = desc["OutputDataConfig"]["S3OutputPath"].rstrip("/")
@@ -340,16 +403,79 @@ def parameter_ranges(static: Mapping[str, str]) -> dict:
             "CategoricalParameterRanges": keep(CATEGORICAL_RANGES)}
 
 
-def check_tuning(name: str, *, max_jobs: int, max_parallel_jobs: int) -> None:
+STRATEGIES = ("Bayesian", "Random", "Hyperband")
+EARLY_STOPPING = ("Off", "Auto")
+WARM_START_TYPES = ("IdenticalDataAndAlgorithm", "TransferLearning")
+MAX_WARM_START_PARENTS = 5
+
+
+@dataclass(frozen=True)
+class TuningSpec:
+    """How a tuning job searches: limits, strategy, early stopping, and the jobs it starts from."""
+
+    max_jobs: int = 10
+    max_parallel_jobs: int = 2
+    strategy: str = "Bayesian"
+    early_stopping: str = "Off"
+    warm_start: tuple[str, ...] = ()
+    warm_start_type: str = "TransferLearning"
+
+    def config(self, static: Mapping[str, str]) -> dict:
+        return {
+            "Strategy": self.strategy,
+            "HyperParameterTuningJobObjective": {"Type": "Maximize",
+                                                 "MetricName": OBJECTIVE_METRIC},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": self.max_jobs,
+                               "MaxParallelTrainingJobs": self.max_parallel_jobs},
+            "ParameterRanges": parameter_ranges(static),
+            "TrainingJobEarlyStoppingType": self.early_stopping,
+        }
+
+    def warm_start_config(self) -> dict | None:
+        if not self.warm_start:
+            return None
+        return {"ParentHyperParameterTuningJobs": [
+                    {"HyperParameterTuningJobName": job} for job in self.warm_start],
+                "WarmStartType": self.warm_start_type}
+
+
+def check_tuning(name: str, tuning: TuningSpec) -> None:
     """The tuning job's own limits, checked before any data is uploaded."""
     check_job_name(name, MAX_SHORT_NAME_LENGTH)
-    if not 1 <= max_parallel_jobs <= max_jobs:
-        raise UserError(f"--max-parallel-jobs ({max_parallel_jobs}) must be between 1 and "
-                        f"--max-jobs ({max_jobs}).")
+    if not 1 <= tuning.max_parallel_jobs <= tuning.max_jobs:
+        raise UserError(f"--max-parallel-jobs ({tuning.max_parallel_jobs}) must be between 1 and "
+                        f"--max-jobs ({tuning.max_jobs}).")
+    if tuning.strategy not in STRATEGIES:
+        raise UserError(f"--strategy must be one of {', '.join(STRATEGIES)}, not "
+                        f"'{tuning.strategy}'.")
+    if tuning.early_stopping not in EARLY_STOPPING:
+        raise UserError(f"--early-stopping must be Off or Auto, not '{tuning.early_stopping}'.")
+    if tuning.strategy == "Hyperband" and tuning.early_stopping != "Off":
+        raise UserError("Hyperband stops weak trials itself: drop --early-stopping Auto.")
+    if len(tuning.warm_start) > MAX_WARM_START_PARENTS:
+        raise UserError(f"--warm-start takes at most {MAX_WARM_START_PARENTS} tuning jobs, got "
+                        f"{len(tuning.warm_start)}.")
+    for parent in tuning.warm_start:
+        check_job_name(parent, MAX_SHORT_NAME_LENGTH)
+    if tuning.warm_start_type not in WARM_START_TYPES:
+        raise UserError(f"--warm-start-type must be one of {', '.join(WARM_START_TYPES)}.")
 
 
-def start_tuning(aws: Aws, name: str, spec: TrainingSpec, *, max_jobs: int,
-                 max_parallel_jobs: int) -> None:
+def require_warm_start_parents(aws: Aws, tuning: TuningSpec) -> None:
+    """Each --warm-start job exists and has ended, before any upload."""
+    sagemaker = aws.client("sagemaker")
+    for parent in tuning.warm_start:
+        desc = describe_or_none(lambda p=parent: sagemaker.describe_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=p))
+        if desc is None:
+            raise UserError(f"--warm-start: no tuning job named '{parent}' in {aws.region}.")
+        if desc["HyperParameterTuningJobStatus"] not in ENDED:
+            raise UserError(f"--warm-start: tuning job {parent} is "
+                            f"{desc['HyperParameterTuningJobStatus']}; a tuning job can start "
+                            "from ended ones only.")
+
+
+def start_tuning(aws: Aws, name: str, spec: TrainingSpec, tuning: TuningSpec) -> None:
     """Each trial trains with `spec`; spot trials run without checkpoints (see below)."""
     if spec.checkpoint_s3:
         raise UserError("A tuning job takes no --checkpoint-s3: its trials would share it.")
@@ -357,24 +483,17 @@ def start_tuning(aws: Aws, name: str, spec: TrainingSpec, *, max_jobs: int,
     # share one checkpoint prefix and resume each other's state. A spot trial that is
     # interrupted therefore starts again from scratch.
     definition = spec.definition()
-    definition.update({
-        "AlgorithmSpecification": {"TrainingImage": spec.image, "TrainingInputMode": "File",
-                                   "MetricDefinitions": METRIC_DEFINITIONS},
-        "StaticHyperParameters": spec.hyperparameters,
-    })
-    aws.client("sagemaker").create_hyper_parameter_tuning_job(
-        HyperParameterTuningJobName=name,
-        HyperParameterTuningJobConfig={
-            "Strategy": "Bayesian",
-            "HyperParameterTuningJobObjective": {"Type": "Maximize",
-                                                 "MetricName": OBJECTIVE_METRIC},
-            "ResourceLimits": {"MaxNumberOfTrainingJobs": max_jobs,
-                               "MaxParallelTrainingJobs": max_parallel_jobs},
-            "ParameterRanges": parameter_ranges(spec.hyperparameters),
-            "TrainingJobEarlyStoppingType": "Off",
-        },
-        TrainingJobDefinition=definition,
-    )
+    definition.update({"AlgorithmSpecification": spec.algorithm(),
+                       "StaticHyperParameters": spec.hyperparameters})
+    request = {
+        "HyperParameterTuningJobName": name,
+        "HyperParameterTuningJobConfig": tuning.config(spec.hyperparameters),
+        "TrainingJobDefinition": definition,
+        **spec.options.tagged(),
+    }
+    if tuning.warm_start_config():
+        request["WarmStartConfig"] = tuning.warm_start_config()
+    aws.client("sagemaker").create_hyper_parameter_tuning_job(**request)
     log.info("Started tuning job %s", name)
 
 
