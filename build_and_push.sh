@@ -2,9 +2,11 @@
 # Build the byoc image and push it to Amazon ECR: account (STS) -> repository -> login -> build ->
 # tag -> push. Prints the image URI on its last line. `byoc push` does the same in Python.
 #
-# Usage: ./build_and_push.sh [--variant cpu|gpu] [--context DIR] [IMAGE_NAME] [TAG]
+# Usage: ./build_and_push.sh [--variant cpu|gpu] [--context DIR] [--platform P] [IMAGE_NAME] [TAG]
 #   IMAGE_NAME  ECR repository, created if missing (default: byoc)
 #   TAG         image tag (default: latest, or latest-gpu for --variant gpu)
+#   --platform  linux/amd64 (default: SageMaker's x86 instances, whatever this machine is) or
+#               linux/arm64 (Graviton endpoints only)
 # Environment:
 #   AWS_REGION / AWS_DEFAULT_REGION  region (default: the aws CLI's configured region, us-east-1)
 #   AWS_ENDPOINT_URL                 send the aws CLI calls there (e.g. a moto server)
@@ -13,13 +15,15 @@
 set -euo pipefail
 
 variant=cpu
+platform=linux/amd64
 context=$(cd "$(dirname "$0")" && pwd)
 positional=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --variant) variant=${2:?--variant needs cpu or gpu}; shift 2 ;;
         --context) context=${2:?--context needs a directory}; shift 2 ;;
-        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --platform) platform=${2:?--platform needs linux/amd64 or linux/arm64}; shift 2 ;;
+        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
         *) positional+=("$1"); shift ;;
     esac
@@ -29,6 +33,10 @@ case "$variant" in
     cpu) dockerfile=Dockerfile; default_tag=latest ;;
     gpu) dockerfile=Dockerfile.gpu; default_tag=latest-gpu ;;
     *) echo "error: --variant must be cpu or gpu, not '$variant'" >&2; exit 2 ;;
+esac
+case "$platform" in
+    linux/amd64|linux/arm64) ;;
+    *) echo "error: --platform must be linux/amd64 or linux/arm64, not '$platform'" >&2; exit 2 ;;
 esac
 image=${positional[0]:-byoc}
 tag=${positional[1]:-$default_tag}
@@ -61,8 +69,15 @@ fi
 
 aws_cli ecr get-login-password | docker login --username AWS --password-stdin "$registry"
 
-docker build --network host ${BASE_IMAGE:+--build-arg "BASE_IMAGE=$BASE_IMAGE"} \
+docker build --network host --platform "$platform" \
+    ${BASE_IMAGE:+--build-arg "BASE_IMAGE=$BASE_IMAGE"} \
     -f "$context/$dockerfile" -t "${image}:${tag}" "$context"
+built=$(docker image inspect --format '{{.Os}}/{{.Architecture}}' "${image}:${tag}")
+if [ "$built" != "$platform" ]; then
+    echo "error: docker built a $built image, not $platform: SageMaker could not start it." \
+        "Build on a $platform machine or enable emulation (docker buildx, binfmt/QEMU)." >&2
+    exit 2
+fi
 docker tag "${image}:${tag}" "$fullname"
 docker push "$fullname"
 echo "$fullname"

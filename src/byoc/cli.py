@@ -16,13 +16,16 @@ import sys
 from byoc import __version__
 from byoc.errors import ByocError
 
-# Modules that add sub-commands, in the order `byoc --help` lists them.
+# Modules that add sub-commands, in the order `byoc --help` lists them. A module listed with a
+# group adds its actions under that shared command, so two areas can share one user verb.
 COMMAND_MODULES = (
-    "byoc.data.commands",  # byoc data synth
-    "byoc.driver.local.commands",  # byoc local train|serve
-    "byoc.driver.commands",  # byoc push|train|tune|deploy|invoke|transform|delete
-    "byoc.driver.autopilot",  # byoc autopilot start|status|leaderboard|deploy|local|predict
+    ("byoc.data.commands", None),  # byoc data synth
+    ("byoc.driver.local.commands", None),  # byoc local train|serve
+    ("byoc.driver.commands", None),  # byoc push|train|tune|deploy|invoke|transform|delete
+    ("byoc.driver.autopilot", "autopilot"),  # byoc autopilot start|status|leaderboard|deploy
+    ("byoc.tabular.commands", "autopilot"),  # byoc autopilot local|predict|insurance
 )
+GROUPS = {"autopilot": "tabular baselines: SageMaker Autopilot, or the same steps offline"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,14 +36,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"byoc {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for name, group in COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
             if exc.name and exc.name.startswith("byoc"):
                 continue  # an area not installed in this build
             raise
-        module.register(sub)
+        if group is None:
+            module.register(sub)
+            continue
+        if group not in groups:
+            groups[group] = sub.add_parser(group, help=GROUPS[group]).add_subparsers(
+                dest=f"{group}_command", metavar="ACTION", required=True)
+        module.register(groups[group])
     return parser
 
 

@@ -174,3 +174,15 @@ def parse(raw: Mapping[str, object]) -> HyperParameters:
                 f"Hyperparameter '{key}' has the value '{text}': {exc}. Accepted: {accepted}."
             ) from None
     return HyperParameters(**values)
+
+
+def parse_hp_flags(pairs: list[str] | None) -> dict[str, str]:
+    """`--hp key=value` pairs as SageMaker's strings, validated here so a typo fails at once."""
+    raw: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--hp expects key=value, got '{pair}'. Example: --hp epochs=10")
+        raw[key.strip()] = value.strip()
+    parse(raw)
+    return raw

@@ -17,7 +17,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from byoc.cli import main
-from byoc.driver import autopilot
+from byoc.driver import autopilot, jobs
 from byoc.errors import UserError
 from byoc.tabular import insurance
 from tests.aws.stubs import StubbedAws, offline_sagemaker
@@ -29,7 +29,8 @@ NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
 @pytest.fixture
 def insurance_csv(tmp_path):
-    return insurance.write_csv(tmp_path / "insurance.csv", rows=60, seed=0)
+    # Autopilot's minimum row count (autopilot.MIN_ROWS).
+    return insurance.write_csv(tmp_path / "insurance.csv", rows=autopilot.MIN_ROWS, seed=0)
 
 
 def _start(csv_path, role_arn, *extra: str) -> int:
@@ -114,6 +115,66 @@ def test_target_with_one_value_is_refused(moto_endpoint, role_arn, tmp_path, cap
     flat.write_text("x,charges\n1,5\n2,5.0\n3,5\n")
     assert _start(flat, role_arn) == 2
     assert "fewer than two distinct values" in capsys.readouterr().err
+
+
+def _put_csv(source, key: str) -> str:
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="data")
+    s3.upload_file(str(source), "data", key)
+    return f"s3://data/{key}"
+
+
+@pytest.mark.parametrize(("objective", "sample_bytes", "problem_type"), [
+    ("MAE", None, "Regression"),  # a small object is read whole: the type comes from the data
+    ("Accuracy", None, "MulticlassClassification"),  # `children` takes 6 values
+    ("RMSE", 4096, "Regression"),  # a large object is probed: RMSE names the type itself
+    ("F1macro", 4096, "MulticlassClassification"),
+])
+def test_start_from_s3_with_an_objective_also_sends_the_problem_type(
+        moto_recorder, role_arn, insurance_csv, monkeypatch, objective, sample_bytes,
+        problem_type):
+    """The API takes AutoMLJobObjective only together with TabularJobConfig.ProblemType."""
+    from byoc.tabular import probe
+
+    if sample_bytes:
+        assert insurance_csv.stat().st_size > sample_bytes
+        monkeypatch.setattr(probe, "SAMPLE_BYTES", sample_bytes)
+    uri = _put_csv(insurance_csv, "in/insurance.csv")
+    target = "charges" if problem_type == "Regression" else "children"
+    assert main(["autopilot", "start", "--csv", uri, "--target", target, "--objective",
+                 objective, "--role", role_arn, "--job-name", "s3-job", "--no-wait"]) == 0
+    (request,) = moto_recorder.calls("SageMaker.CreateAutoMLJobV2")
+    assert request["AutoMLJobObjective"] == {"MetricName": objective}
+    tabular = request["AutoMLProblemTypeConfig"]["TabularJobConfig"]
+    assert tabular["ProblemType"] == problem_type
+
+
+def test_start_from_a_large_s3_object_refuses_an_objective_that_fits_two_types(
+        moto_recorder, role_arn, insurance_csv, monkeypatch, capsys):
+    from byoc.tabular import probe
+
+    monkeypatch.setattr(probe, "SAMPLE_BYTES", 4096)
+    uri = _put_csv(insurance_csv, "in/insurance.csv")
+    assert main(["autopilot", "start", "--csv", uri, "--target", "smoker", "--objective",
+                 "Accuracy", "--role", role_arn, "--no-wait"]) == 2
+    err = capsys.readouterr().err
+    assert "Objective 'Accuracy' fits BinaryClassification and MulticlassClassification" in err
+    assert "pass --problem-type" in err
+    assert moto_recorder.calls("SageMaker.CreateAutoMLJobV2") == []
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_fewer_rows_than_autopilot_takes_are_refused_before_anything_is_created(
+        moto_recorder, role_arn, tmp_path, capsys, where):
+    small = insurance.write_csv(tmp_path / "small.csv", rows=autopilot.MIN_ROWS - 1, seed=0)
+    source = str(small) if where == "local" else _put_csv(small, "in/small.csv")
+    moto_recorder.start()  # forget the upload above
+    assert main(["autopilot", "start", "--csv", source, "--target", "charges", "--role",
+                 role_arn, "--no-wait"]) == 2
+    err = capsys.readouterr().err
+    assert f"has {autopilot.MIN_ROWS - 1} data rows; Autopilot needs at least 500" in err
+    assert "byoc autopilot local --csv" in err
+    assert [e["method"] for e in moto_recorder.entries()] in ([], ["GET"])  # the S3 probe only
 
 
 def test_start_waits_and_stops_on_timeout(moto_endpoint, role_arn, insurance_csv, capsys):
@@ -391,3 +452,39 @@ def test_wait_timeout_uses_the_clock_not_the_job():
                            clock=lambda: now[0],
                            sleep=lambda s: now.__setitem__(0, now[0] + s))
         stub.assert_no_pending_responses()
+
+
+def test_start_uploads_to_the_config_files_bucket(moto_endpoint, role_arn, insurance_csv):
+    import json
+    import os
+
+    boto3.client("s3").create_bucket(Bucket="team-bucket")
+    with open(os.environ["BYOC_CONFIG"], "w") as fh:
+        json.dump({"bucket": "team-bucket"}, fh)
+    assert _start(insurance_csv, role_arn) == 0
+    job = boto3.client("sagemaker").describe_auto_ml_job_v2(AutoMLJobName="ins-job")
+    (channel,) = job["AutoMLJobInputDataConfig"]
+    assert channel["DataSource"]["S3DataSource"]["S3Uri"] == (
+        "s3://team-bucket/byoc/autopilot/ins-job/input/insurance.csv")
+    assert job["OutputDataConfig"]["S3OutputPath"] == "s3://team-bucket/byoc/autopilot/ins-job/output"
+
+
+def test_uploads_to_the_default_bucket_expect_this_account_to_own_it(moto_recorder, role_arn,
+                                                                     insurance_csv):
+    """Anyone could create sagemaker-REGION-ACCOUNT first; S3 refuses the request if they did."""
+    assert _start(insurance_csv, role_arn) == 0
+    # CreateBucket is the one call that takes no expected owner: it fails if the name is taken.
+    to_bucket = [e for e in moto_recorder.entries()
+                 if BUCKET in e["url"] and e["method"] in ("PUT", "HEAD")
+                 and not (e["method"] == "PUT" and e["url"].rstrip("/").endswith(BUCKET))]
+    assert {e["method"] for e in to_bucket} == {"PUT", "HEAD"}
+    assert {e["headers"].get("x-amz-expected-bucket-owner") for e in to_bucket} == {ACCOUNT}
+
+
+@pytest.mark.parametrize("endpoint", ["e" * 40, "e" * 53, "e" * 62, "e" * 63,
+                                      "a" * 46 + "-" + "b" * 6])
+def test_pipeline_model_names_fit_sagemakers_rules(endpoint):
+    name = autopilot.pipeline_model_name(endpoint)
+    assert len(name) <= 63
+    assert jobs.check_job_name(name) == name  # letters, digits, inner hyphens; no '-' at the end
+    assert name.startswith(endpoint[:40])

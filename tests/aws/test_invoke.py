@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -108,3 +109,91 @@ def test_format_response_prints_csv_and_several_predictions():
     lines = invoke.format_response("batch.npy", json.dumps(two).encode(), "application/json")
     assert lines[0].startswith("batch.npy[0]: speed_limit_30")
     assert any(line.startswith("batch.npy[1]: ") for line in lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# `byoc invoke --endpoint`: the sagemaker-runtime client's timeouts and retries
+
+
+@pytest.fixture
+def runtime_server(moto_endpoint, monkeypatch):
+    """A stand-in for SageMaker's runtime endpoint on a loopback port, reached by the real
+    botocore client through AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME.
+
+    moto's runtime answers at once with canned data; timeouts and throttling need a server
+    that is slow or refuses on purpose. `script` holds the answers to give, in order: a number
+    of seconds to sleep before answering 200, or "throttle" for a 400 ThrottlingException.
+    """
+    received: list[str] = []
+    script: list[float | str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server API
+            self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(self.path)
+            step = script.pop(0) if script else 0.0
+            if step == "throttle":
+                payload = b'{"message": "Rate exceeded"}'
+                self.send_response(400)
+                self.send_header("x-amzn-ErrorType", "ThrottlingException")
+            else:
+                time.sleep(step)
+                payload = json.dumps(ANSWER).encode()
+                self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            try:
+                self.wfile.write(payload)
+            except OSError:
+                pass  # the client gave up waiting
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
+                       f"http://127.0.0.1:{server.server_address[1]}")
+    yield received, script
+    server.shutdown()
+    server.server_close()
+
+
+def test_runtime_client_waits_longer_than_the_endpoint_and_never_resends(moto_endpoint):
+    from byoc.driver.aws import connect
+
+    client = invoke.runtime_client(connect())
+    assert client.meta.config.read_timeout == invoke.READ_TIMEOUT == 80
+    assert client.meta.config.retries["total_max_attempts"] == 1
+
+
+def test_a_read_timeout_is_reported_and_the_invocation_is_sent_once(runtime_server, tmp_path,
+                                                                    monkeypatch, capsys):
+    # The real limit is 80 s; a 1 s timeout against a 3 s answer shows the same behaviour.
+    monkeypatch.setattr(invoke, "READ_TIMEOUT", 1)
+    received, script = runtime_server
+    script.append(3.0)
+    (tmp_path / "slow.json").write_text("[[0.0]]")
+
+    assert main(["invoke", "--endpoint", "signs", str(tmp_path / "slow.json")]) == 2
+
+    # With botocore's retries (10, adaptive) the same request went out 11 times.
+    assert received == ["/endpoints/signs/invocations"]
+    err = capsys.readouterr().err
+    assert "Endpoint signs sent no answer for" in err and "within 1 s" in err
+    assert "/aws/sagemaker/Endpoints/signs" in err
+
+
+def test_throttled_invocations_are_retried_with_backoff(runtime_server, tmp_path, monkeypatch,
+                                                       capsys):
+    monkeypatch.setattr(invoke, "BACKOFF_SECONDS", 0.01)
+    received, script = runtime_server
+    script.extend(["throttle", "throttle", 0.0])
+    (tmp_path / "a.json").write_text("[[0.0]]")
+
+    assert main(["invoke", "--endpoint", "signs", str(tmp_path / "a.json")]) == 0
+
+    assert len(received) == 3
+    assert "a.json: speed_limit_30 (class 1, p=0.8000)" in capsys.readouterr().out

@@ -22,6 +22,7 @@ import pytest
 
 from byoc.cli import main
 from byoc.driver import ecr
+from byoc.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "local/debian:bookworm"
@@ -93,6 +94,19 @@ def tags(registry: str, repository: str) -> list[str]:
         return json.loads(r.read())["tags"]
 
 
+def pushed_platform(registry: str, repository: str, tag: str) -> str:
+    """`os/architecture` from the image config the registry holds."""
+    accept = "application/vnd.docker.distribution.manifest.v2+json"
+    request = urllib.request.Request(f"http://{registry}/v2/{repository}/manifests/{tag}",
+                                     headers={"Accept": accept})
+    with urllib.request.urlopen(request, timeout=5) as r:
+        digest = json.loads(r.read())["config"]["digest"]
+    with urllib.request.urlopen(f"http://{registry}/v2/{repository}/blobs/{digest}",
+                                timeout=5) as r:
+        config = json.loads(r.read())
+    return f"{config['os']}/{config['architecture']}"
+
+
 @pytest.fixture
 def context(tmp_path) -> Path:
     (tmp_path / "Dockerfile").write_text(f"FROM {BASE}\n")
@@ -116,6 +130,7 @@ def test_byoc_push_creates_the_repository_and_pushes_the_image(
     uri = capsys.readouterr().out.strip().splitlines()[-1]
     assert uri == f"{registry}/byoc-push-test:t1"
     assert tags(registry, "byoc-push-test") == ["t1"]
+    assert pushed_platform(registry, "byoc-push-test", "t1") == "linux/amd64"
     repos = boto3.client("ecr").describe_repositories()["repositories"]
     assert [r["repositoryName"] for r in repos] == ["byoc-push-test"]
     docker_client.images.remove(uri)
@@ -138,10 +153,34 @@ def test_build_and_push_script_pushes_through_the_aws_cli(
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == f"{registry}/byoc-script-test:latest-gpu"
     assert tags(registry, "byoc-script-test") == ["latest-gpu"]
+    assert pushed_platform(registry, "byoc-script-test", "latest-gpu") == "linux/amd64"
     repos = boto3.client("ecr").describe_repositories()["repositories"]
     assert [r["repositoryName"] for r in repos] == ["byoc-script-test"]
     docker_client.images.remove(f"{registry}/byoc-script-test:latest-gpu")
     docker_client.images.remove("byoc-script-test:latest-gpu")
+
+
+def test_a_build_for_another_platform_than_asked_is_not_pushed(
+        moto_endpoint, docker_client, registry, context, docker_config, capsys):
+    """Here the base image exists for linux/amd64 only and the engine has no emulation: Docker
+    20.10's builder then makes an amd64 image although arm64 was asked for. byoc reads what was
+    built and stops before the push."""
+    assert main(["push", "--repository", "byoc-arm-test", "--tag", "t1", "--registry", registry,
+                 "--context", str(context), "--platform", "linux/arm64"]) == 2
+    err = capsys.readouterr().err
+    assert "Docker built a linux/amd64 image, not linux/arm64" in err
+    assert "tonistiigi/binfmt" in err
+    with pytest.raises(urllib.error.HTTPError):
+        tags(registry, "byoc-arm-test")
+    docker_client.images.remove(f"{registry}/byoc-arm-test:t1")
+
+
+def test_the_platform_check_compares_what_docker_built():
+    ecr.check_platform(ecr.image_platform({"Os": "linux", "Architecture": "amd64"}),
+                       "linux/amd64")
+    with pytest.raises(UserError, match="Docker built a linux/arm64 image, not linux/amd64"):
+        ecr.check_platform(ecr.image_platform({"Os": "linux", "Architecture": "arm64"}),
+                           "linux/amd64")
 
 
 def test_byoc_push_gpu_variant_has_its_own_default_tag(

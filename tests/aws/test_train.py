@@ -10,11 +10,13 @@ import time
 from pathlib import Path
 
 import boto3
+import numpy as np
 import pytest
 
 from byoc import hyperparams
 from byoc.cli import main
-from byoc.driver import jobs
+from byoc.driver import jobs, upload
+from byoc.driver.local.layout import split_channel_dirs
 from byoc.metric_lines import METRIC_DEFINITIONS, OBJECTIVE_METRIC
 
 pytestmark = pytest.mark.aws
@@ -33,25 +35,40 @@ def make_dataset(root: Path) -> dict[str, list[str]]:
     return files
 
 
+def content_prefix(bucket: str, data: Path) -> str:
+    """The prefix a local dataset goes to by default: named after its content."""
+    local = {name: upload.local_files(path) for name, path in split_channel_dirs(data).items()}
+    return f"s3://{bucket}/byoc/input/{upload.fingerprint(local)}"
+
+
 def keys_under(prefix: str) -> list[str]:
     bucket, _, key = prefix[5:].partition("/")
     listing = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=key)
     return sorted(o["Key"][len(key):] for o in listing.get("Contents", []))
 
 
-def put_job_output(job: str, metrics: dict) -> None:
+def put_job_output(job: str, output_data: Path) -> None:
     """moto completes a job at once but writes no output: put the output.tar.gz SageMaker would
-    have written from /opt/ml/output/data, so the download and summary path runs for real."""
-    data = json.dumps(metrics).encode()
+    have made of /opt/ml/output/data, so the download and summary path runs for real."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        info = tarfile.TarInfo("metrics.json")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
+        for path in sorted(output_data.iterdir()):
+            tar.add(path, arcname=path.name)
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key=f"byoc/output/{job}/output/output.tar.gz",
                   Body=buf.getvalue())
+
+
+def write_evaluation(out: Path) -> dict:
+    """What `train` writes to output/data: the real report for a 2-class model that gets 3 of
+    4 test images right."""
+    from byoc.evaluation import SplitResult, write_report
+
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    return write_report(out, class_names=["stop", "yield"],
+                        splits={"test": SplitResult(np.array([0, 1, 1, 1]), probs)},
+                        history={}, class_counts={}, top_k=3)
 
 
 def put_job_logs(job: str, lines: list[str]) -> None:
@@ -69,7 +86,8 @@ def put_job_logs(job: str, lines: list[str]) -> None:
 def test_train_uploads_channels_starts_job_streams_logs_and_prints_evaluation(
         moto_recorder, ecr_image, role_arn, tmp_path, capsys, monkeypatch):
     files = make_dataset(tmp_path / "data")
-    put_job_output("sign-job", {"test": {"accuracy": 0.9375, "loss": 0.21}, "num_classes": 2})
+    metrics = write_evaluation(tmp_path / "output-data")
+    put_job_output("sign-job", tmp_path / "output-data")
     put_job_logs("sign-job", ["epoch 1/2", "#metrics epoch=1 val_accuracy=0.5"])
     monkeypatch.chdir(tmp_path)
 
@@ -95,16 +113,23 @@ def test_train_uploads_channels_starts_job_streams_logs_and_prints_evaluation(
                 for c in desc["InputDataConfig"]}
     assert set(channels) == {"train", "validation"}
     for channel, names in files.items():
-        assert channels[channel] == f"s3://{BUCKET}/byoc/input/sign-job/{channel}/"
+        assert channels[channel] == f"{content_prefix(BUCKET, tmp_path / 'data')}/{channel}/"
         assert keys_under(channels[channel]) == sorted(names)
+    uploads = [e for e in moto_recorder.entries()
+               if e["method"] == "PUT" and "/byoc/input/" in e["url"]]
+    assert len(uploads) == 5
+    assert {e["headers"].get("x-amz-expected-bucket-owner") for e in uploads} == {
+        "123456789012"}
     # moto replaces MetricDefinitions with canned ones in its answer; check the request sent.
     (request,) = moto_recorder.calls("SageMaker.CreateTrainingJob")
     assert request["AlgorithmSpecification"]["MetricDefinitions"] == METRIC_DEFINITIONS
 
     assert "#metrics epoch=1 val_accuracy=0.5" in out
-    assert "test.accuracy: 0.9375" in out
-    assert "num_classes: 2" in out
-    assert json.loads((tmp_path / "sign-job" / "metrics.json").read_text())["num_classes"] == 2
+    assert f"  {'test_accuracy':32s} 0.7500" in out
+    assert f"  {'test_top_3_accuracy':32s} 1.0000" in out
+    assert f"  {'test_samples':32s} 4" in out
+    assert f"Report: {Path('sign-job') / 'report.md'}" in out
+    assert json.loads((tmp_path / "sign-job" / "metrics.json").read_text()) == metrics
 
 
 def test_train_from_s3_prefix_uses_its_channel_subprefixes(moto_endpoint, ecr_image, role_arn):
@@ -178,8 +203,8 @@ def test_role_bucket_and_instance_type_come_from_the_config_file(moto_endpoint, 
     assert desc["RoleArn"] == role_arn
     assert desc["ResourceConfig"]["InstanceType"] == "ml.c5.2xlarge"
     assert desc["OutputDataConfig"]["S3OutputPath"] == "s3://team-bucket/byoc/output"
-    assert keys_under("s3://team-bucket/byoc/input/cfg-job/train/") == ["0/a.png", "0/b.png",
-                                                                        "1/c.png"]
+    prefix = content_prefix("team-bucket", tmp_path / "data")
+    assert keys_under(f"{prefix}/train/") == ["0/a.png", "0/b.png", "1/c.png"]
 
 
 def test_unknown_region_and_missing_credentials_are_user_errors(moto_endpoint, ecr_image,
@@ -307,5 +332,31 @@ def test_tune_takes_no_checkpoint_location(ecr_image, role_arn, tmp_path, capsys
 
 
 def test_hyperparameter_flags_may_be_absent():
-    assert jobs.parse_hyperparameters(None) == {}
-    assert jobs.parse_hyperparameters([" epochs = 3"]) == {"epochs": "3"}
+    assert hyperparams.parse_hp_flags(None) == {}
+    assert hyperparams.parse_hp_flags([" epochs = 3"]) == {"epochs": "3"}
+
+
+def test_a_default_bucket_owned_by_another_account_is_refused():
+    """S3 answers 403 to HeadBucket when ExpectedBucketOwner does not match (botocore's Stubber:
+    moto does not check bucket owners)."""
+    from botocore.stub import Stubber
+
+    from byoc.driver.aws import Aws, ensure_bucket
+    from byoc.errors import UserError
+
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x",
+                      aws_secret_access_key="x")
+
+    class OneClient(Aws):
+        def client(self, service: str, **config):
+            return s3
+
+    aws = OneClient(session=None, region="us-east-1")
+    aws.account_id = "123456789012"
+    with Stubber(s3) as stub:
+        stub.add_client_error("head_bucket", "403", "Forbidden", 403,
+                              expected_params={"Bucket": BUCKET,
+                                               "ExpectedBucketOwner": "123456789012"})
+        with pytest.raises(UserError, match="exists but is not owned by your account"):
+            ensure_bucket(aws, BUCKET)
+        stub.assert_no_pending_responses()

@@ -78,6 +78,11 @@ def test_training_wait_prints_each_transition_streams_logs_and_reports_the_failu
             "nextForwardToken": "f/2"}, {**events, "nextToken": "f/1"})
         logs_stub.add_response("get_log_events", {"events": [], "nextForwardToken": "f/2"},
                                {**events, "nextToken": "f/2"})
+        # The job has ended: one last read, for lines that reach CloudWatch late.
+        logs_stub.add_response("describe_log_streams",
+                               {"logStreams": [{"logStreamName": "job/algo-1"}]}, stream_params)
+        logs_stub.add_response("get_log_events", {"events": [], "nextForwardToken": "f/2"},
+                               {**events, "nextToken": "f/2"})
 
         with pytest.raises(UserError) as failure:
             jobs.wait_for_training(sm, logs, "job", interval=0)
@@ -92,6 +97,60 @@ def test_training_wait_prints_each_transition_streams_logs_and_reports_the_failu
                         "InProgress / Training (Training in progress)",
                         "Failed / Failed (Training job failed)"]
     assert printed.out.splitlines() == ["epoch 1/2", "Unknown hyperparameter 'lr'"]
+
+
+def test_training_wait_reads_the_log_once_more_after_the_job_ends(capsys):
+    sm, logs = offline_client("sagemaker"), offline_client("logs")
+    stream_params = {"logGroupName": jobs.LOG_GROUP, "logStreamNamePrefix": "job/"}
+    events = {"logGroupName": jobs.LOG_GROUP, "logStreamName": "job/algo-1",
+              "startFromHead": True}
+    streams = {"logStreams": [{"logStreamName": "job/algo-1"}]}
+    pauses = []
+    with Stubber(sm) as sm_stub, Stubber(logs) as logs_stub:
+        sm_stub.add_response("describe_training_job",
+                             training_answer("Completed", "Completed", "Training job completed"),
+                             {"TrainingJobName": "job"})
+        logs_stub.add_response("describe_log_streams", streams, stream_params)
+        logs_stub.add_response("get_log_events", {
+            "events": [{"timestamp": 1, "message": "epoch 2/2"}], "nextForwardToken": "f/1"},
+            events)
+        logs_stub.add_response("get_log_events", {"events": [], "nextForwardToken": "f/1"},
+                               {**events, "nextToken": "f/1"})
+        # The container's last lines reached CloudWatch after the job ended.
+        logs_stub.add_response("describe_log_streams", streams, stream_params)
+        logs_stub.add_response("get_log_events", {
+            "events": [{"timestamp": 2, "message": "#metrics final test_accuracy=0.97"}],
+            "nextForwardToken": "f/2"}, {**events, "nextToken": "f/1"})
+        logs_stub.add_response("get_log_events", {"events": [], "nextForwardToken": "f/2"},
+                               {**events, "nextToken": "f/2"})
+        jobs.wait_for_training(sm, logs, "job", sleep=pauses.append)
+        logs_stub.assert_no_pending_responses()
+    assert capsys.readouterr().out.splitlines() == ["epoch 2/2",
+                                                    "#metrics final test_accuracy=0.97"]
+    assert pauses == [jobs.LOG_SETTLE_SECONDS]
+
+
+@pytest.mark.parametrize(("secondary", "message", "hint"), [
+    ("MaxRuntimeExceeded", "Training job runtime exceeded MaxRuntimeInSeconds provided",
+     "--max-run SECONDS"),
+    ("MaxWaitTimeExceeded", "Training job exceeded MaxWaitTimeInSeconds provided",
+     "raise it, or train without --spot"),
+])
+def test_a_stopped_training_job_says_why_and_where_its_model_and_checkpoints_are(
+        secondary, message, hint):
+    sm = offline_client("sagemaker")
+    checkpoints = "s3://b/out/job/checkpoints"
+    with Stubber(sm) as stub:
+        stub.add_response("describe_training_job", training_answer(
+            "Stopped", secondary, message, CheckpointConfig={"S3Uri": checkpoints}),
+            {"TrainingJobName": "job"})
+        with pytest.raises(UserError) as stopped:
+            jobs.wait_for_training(sm, None, "job", interval=0)
+    text = str(stopped.value)
+    assert f"Training job job stopped: {secondary} ({message}); " in text
+    assert f"{hint}. Model artifacts: s3://b/out/job/output/model.tar.gz." in text
+    assert f"Checkpoints: {checkpoints} (a new job with --checkpoint-s3 {checkpoints}" in text
+    assert "no reason given" not in text
 
 
 def test_tuning_wait_prints_the_best_job_and_its_hyperparameters():

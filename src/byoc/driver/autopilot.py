@@ -1,5 +1,6 @@
-"""`byoc autopilot`: SageMaker Autopilot (AutoML V2) jobs for tabular baselines, and the offline
-Autopilot-style baseline beside them (`local`, `predict`, `insurance`).
+"""`byoc autopilot start|status|leaderboard|deploy`: SageMaker Autopilot (AutoML V2) jobs for
+tabular baselines. The offline baseline's actions (`local`, `predict`, `insurance`) live in
+`byoc.tabular.commands`, beside the code they run.
 
 Every AWS call goes through boto3's SageMaker client rather than the SDK's AutoMLJobV2 resource:
 the leaderboard and the deployment need the plain client anyway, so one client keeps every path
@@ -9,7 +10,6 @@ the same and testable with botocore's Stubber, and the CLI does not pay the SDK'
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import sys
 import time
@@ -17,11 +17,20 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from byoc.cli_args import positive_float, positive_int
 from byoc.driver import endpoints, jobs
-from byoc.driver.aws import Aws, ensure_bucket, resolve_role, split_s3_uri, upload_file
-from byoc.driver.commands import add_aws_verb, connect_from, positive_int
+from byoc.driver.aws import (
+    Aws,
+    data_bucket,
+    ensure_bucket,
+    resolve_role,
+    split_s3_uri,
+    upload_file,
+)
+from byoc.driver.cli_helpers import add_aws_verb, connect_from
+from byoc.driver.progress import WaitTimeout, wait_until_ended
 from byoc.errors import UserError
-from byoc.tabular import objectives
+from byoc.tabular import objectives, probe
 
 CSV_CONTENT_TYPE = "text/csv;header=present"
 JOB_ENDED = ("Completed", "Failed", "Stopped")
@@ -31,75 +40,85 @@ DEFAULT_MAX_CANDIDATES = 10
 DEFAULT_MAX_RUNTIME = 4 * 3600
 WAIT_MARGIN = 1800  # how long past the job's own limit the client keeps waiting by default
 POLL_SECONDS = 30.0
-HEADER_PROBE_BYTES = 64 * 1024  # enough of an S3 object to read its header row
 S3_PREFIX = "byoc/autopilot"
-
-
-class WaitTimeout(Exception):
-    """The job was still running when the client stopped waiting."""
+MIN_ROWS = 500  # Autopilot refuses a data set with fewer rows
 
 
 # ---------------------------------------------------------------------------------------------
 # Client-side checks
 
 
-def _header(text: str, source: str) -> list[str]:
-    rows = csv.reader(io.StringIO(text))
-    header = next(rows, None)
-    if not header or not any(cell.strip() for cell in header):
-        raise UserError(f"{source} is empty. Pass a CSV with a header row and data rows.")
-    if next(rows, None) is None:
-        raise UserError(f"{source} has a header but no data rows.")
-    return [cell.strip() for cell in header]
+def read_sample(aws: Aws | None, source: str) -> tuple[str, bool]:
+    """The first probe.SAMPLE_BYTES of a local or S3 CSV, and whether that is all of it."""
+    if not source.startswith("s3://"):
+        return probe.read_head(Path(source))
+    import botocore.exceptions
 
-
-def _local_problem_type(path: Path, target: str) -> str:
-    """The problem type from the target column's values, read with the csv module."""
-    values = set()
-    with path.open(newline="") as fh:
-        for row in csv.DictReader(fh, skipinitialspace=True):
-            value = (row.get(target) or "").strip()
-            if value:
-                values.add(value)
-    numeric = all(_is_number(v) for v in values)
-    distinct = len({float(v) for v in values}) if numeric else len(values)
-    if distinct < 2:
-        raise UserError(f"Target '{target}' in {path} has fewer than two distinct values: there "
-                        "is nothing to learn. Check that --target names the right column.")
-    return objectives.infer_problem_type(distinct, numeric)
-
-
-def _is_number(text: str) -> bool:
+    bucket, key = split_s3_uri(source)
+    s3 = aws.client("s3")
+    size = probe.SAMPLE_BYTES
     try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+        answer = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{size - 1}")
+    except s3.exceptions.NoSuchKey:
+        raise UserError(f"{source} does not exist. Pass an existing CSV object.") from None
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+            return "", True  # S3's answer for a range of an empty object
+        raise
+    body = answer["Body"].read()
+    total = answer.get("ContentRange", "").rpartition("/")[2]
+    complete = int(total) <= size if total.isdigit() else len(body) < size
+    return body.decode("utf-8", errors="replace"), complete
 
 
-def check_csv(aws: Aws | None, source: str, target: str) -> list[str]:
-    """The CSV's header, after checking that it names `target`; S3 objects are probed, not read."""
-    if source.startswith("s3://"):
-        bucket, key = split_s3_uri(source)
-        s3 = aws.client("s3")
-        try:
-            body = s3.get_object(Bucket=bucket, Key=key,
-                                 Range=f"bytes=0-{HEADER_PROBE_BYTES - 1}")["Body"].read()
-        except s3.exceptions.NoSuchKey:
-            raise UserError(f"{source} does not exist. Pass an existing CSV object.") from None
-        text = body.decode("utf-8", errors="replace")
+def check_csv(aws: Aws | None, source: str, target: str) -> probe.TargetScan | None:
+    """Check that the CSV's header names `target`. Return a scan of its rows when the whole file
+    can be read here (a local file, or an S3 object of at most probe.SAMPLE_BYTES), else None:
+    a large S3 object is only probed."""
+    text, complete = read_sample(aws, source)
+    probe.check_target(probe.header(text, source), target, source)
+    if not source.startswith("s3://"):
+        return probe.scan_file(Path(source), target)
+    if complete:
+        return probe.scan(io.StringIO(text, newline=""), target, source)
+    return None
+
+
+def resolve_problem(scan: probe.TargetScan | None, source: str, problem_type: str | None,
+                    objective: str | None) -> tuple[str | None, str | None]:
+    """The problem type and objective to send: both or neither, as the API requires.
+
+    A CSV read whole gets the type by the rule `autopilot local` uses. For a large S3 object
+    Autopilot infers it, unless an objective is given: then the objective must name the type
+    (MSE is Regression; Accuracy could be either classification), or --problem-type must.
+    """
+    objective = objectives.resolve_objective(problem_type, objective)
+    if problem_type is not None:
+        return problem_type, objective
+    if scan is not None:
+        problem_type = scan.problem_type()
+    elif objective is not None:
+        fits = objectives.problem_types_for(objective)
+        if len(fits) != 1:
+            raise UserError(
+                f"Objective '{objective}' fits {' and '.join(fits)}, and {source} is larger "
+                f"than the {probe.SAMPLE_BYTES // 1024} KiB byoc reads to infer the type. "
+                "Autopilot takes an objective only with a problem type: pass --problem-type."
+            )
+        problem_type = fits[0]
     else:
-        path = Path(source)
-        if not path.is_file():
-            raise UserError(f"{source} does not exist or is not a file. Pass a CSV file with a "
-                            "header, or an s3:// URI.")
-        with path.open(newline="") as fh:
-            text = fh.read(HEADER_PROBE_BYTES)
-    header = _header(text, source)
-    if target not in header:
-        raise UserError(f"Target column '{target}' is not in {source}. Its columns are: "
-                        f"{', '.join(header)}. Pass one of them with --target.")
-    return header
+        return None, None  # Autopilot infers both
+    return problem_type, objectives.resolve_objective(problem_type, objective)
+
+
+def check_rows(scan: probe.TargetScan | None) -> None:
+    """Autopilot's minimum, checked here so that a small file fails now, not after minutes."""
+    if scan is not None and scan.rows < MIN_ROWS:
+        raise UserError(
+            f"{scan.source} has {scan.rows} data rows; Autopilot needs at least {MIN_ROWS}. Add "
+            "rows, or try the offline baseline on this file: byoc autopilot local --csv "
+            f"{scan.source} --target {scan.target} --out DIR"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,15 +161,13 @@ def start(aws: Aws, *, csv_source: str, target: str, role: str, name: str,
     jobs.check_job_name(name, jobs.MAX_SHORT_NAME_LENGTH)
     if mode not in MODES:
         raise UserError(f"--mode must be one of {', '.join(MODES)}, not '{mode}'.")
-    objective = objectives.resolve_objective(problem_type, objective)
-    check_csv(aws, csv_source, target)
+    objectives.resolve_objective(problem_type, objective)  # a typo fails before any read
+    scan = check_csv(aws, csv_source, target)
+    problem_type, objective = resolve_problem(scan, csv_source, problem_type, objective)
+    check_rows(scan)
     jobs.require_new_name(aws, "Autopilot job", name)
     local = not csv_source.startswith("s3://")
-    if problem_type is None and local:
-        # Inferred with the rule `autopilot local` uses; Autopilot infers it for S3 data.
-        problem_type = _local_problem_type(Path(csv_source), target)
-        objective = objectives.resolve_objective(problem_type, objective)
-    bucket = aws.default_bucket
+    bucket = data_bucket(aws)
     prefix = f"s3://{bucket}/{S3_PREFIX}/{name}"
     if local or output is None:
         ensure_bucket(aws, bucket)  # for the uploaded data or the default output
@@ -176,26 +193,16 @@ def describe(sagemaker, name: str) -> dict:
 def wait(sagemaker, name: str, *, timeout: float, interval: float = POLL_SECONDS,
          stream=None, clock: Callable[[], float] = time.monotonic,
          sleep: Callable[[float], None] = time.sleep) -> dict:
-    """Follow the job's secondary status until it ends; WaitTimeout after `timeout` seconds."""
-    from byoc.driver.progress import StatusLine, wait_for
+    """Follow the job's secondary status until it ends; WaitTimeout after `timeout` seconds.
 
-    deadline = clock() + timeout
-    line = StatusLine(f"autopilot {name}", stream=stream, clock=clock)
-
-    def pause(seconds: float) -> None:
-        # The deadline lives in the pause so the generic poll loop needs no timeout of its own.
-        if clock() >= deadline:
-            raise WaitTimeout(name)
-        sleep(min(seconds, max(deadline - clock(), 0.0)))
-
-    desc = wait_for(lambda: describe(sagemaker, name), lambda d: d["AutoMLJobStatus"], JOB_ENDED,
-                    on_poll=lambda d: line.update(d["AutoMLJobStatus"],
-                                                  d.get("AutoMLJobSecondaryStatus", "")),
-                    interval=interval, sleep=pause)
-    if desc["AutoMLJobStatus"] == "Failed":
-        raise UserError(f"Autopilot job {name} failed: {desc.get('FailureReason') or 'no reason'}"
-                        ". Fix the data or the settings it names and start a new job.")
-    return desc
+    A stopped job is returned, not raised: its leaderboard is still worth showing.
+    """
+    return wait_until_ended(
+        f"autopilot {name}", lambda: describe(sagemaker, name), "AutoMLJobStatus", JOB_ENDED,
+        ("Completed", "Stopped"),
+        show=lambda d: (d["AutoMLJobStatus"], d.get("AutoMLJobSecondaryStatus", "")),
+        hint="Fix the data or the settings it names and start a new job.", timeout=timeout,
+        interval=interval, stream=stream, clock=clock, sleep=sleep)
 
 
 def stop(sagemaker, name: str) -> None:
@@ -322,6 +329,14 @@ def find_candidate(sagemaker, name: str, candidate: str | None, desc: dict) -> d
     return found[0]
 
 
+def pipeline_model_name(endpoint_name: str) -> str:
+    """`ENDPOINT-DATE-TIME`, cut to SageMaker's 63 characters in the endpoint part, so that the
+    name never ends with a hyphen."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    head = endpoint_name[:jobs.MAX_NAME_LENGTH - len(stamp) - 1].rstrip("-")
+    return f"{head}-{stamp}"
+
+
 def deploy(aws: Aws, *, job_name: str, endpoint_name: str, candidate: str | None = None,
            instance_type: str | None = None, role: str | None = None,
            wait_in_service: bool = True, interval: float | None = None) -> str:
@@ -332,7 +347,7 @@ def deploy(aws: Aws, *, job_name: str, endpoint_name: str, candidate: str | None
     chosen = find_candidate(sagemaker, job_name, candidate, desc)
     containers = inference_containers(chosen)
     role = resolve_role(role or desc.get("RoleArn"))
-    model_name = f"{endpoint_name}-{time.strftime('%Y%m%d-%H%M%S')}"[:63]
+    model_name = pipeline_model_name(endpoint_name)
     sagemaker.create_model(ModelName=model_name, Containers=containers,
                            ExecutionRoleArn=role)
     endpoints.deploy(aws, endpoint_name, model_name=model_name,
@@ -422,68 +437,20 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_local(args: argparse.Namespace) -> int:
-    from byoc.tabular import baseline
-
-    given = {k: v for k, v in (("time_budget", args.time_budget), ("folds", args.folds))
-             if v is not None}
-    summary = baseline.run(args.csv, args.target, args.out, problem_type=args.problem_type,
-                           objective=args.objective, seed=args.seed,
-                           max_candidates=args.max_candidates, **given)
-    metrics = ", ".join(f"{k}={v:.4g}" for k, v in summary["metrics"].items())
-    print(f"Best: {summary['best_candidate']} ({summary['problem_type']}, "
-          f"{summary['objective']}); cross-validated {metrics}")
-    print(f"Wrote {args.out}/: {baseline.LEADERBOARD_FILE}, {baseline.SUMMARY_FILE}, "
-          f"{baseline.REPORT_FILE}, {baseline.MODEL_FILE}")
-    return 0
-
-
-def cmd_predict(args: argparse.Namespace) -> int:
-    from byoc.tabular import baseline
-
-    baseline.write_predictions(baseline.predict(args.model, args.csv))
-    return 0
-
-
-def cmd_insurance(args: argparse.Namespace) -> int:
-    from byoc.tabular import insurance
-
-    path = insurance.write_csv(Path(args.out), rows=args.rows, seed=args.seed)
-    print(f"Wrote {args.rows} rows to {path} (target column: {insurance.TARGET})")
-    return 0
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got '{text}'") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the AWS actions to `byoc autopilot` (its sub-parsers, made by byoc.cli)."""
     follow = argparse.ArgumentParser(add_help=False)
     group = follow.add_argument_group("waiting")
-    group.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
+    group.add_argument("--timeout", type=positive_float, metavar="SECONDS",
                        help="stop waiting after this long (default: --max-runtime + 30 min)")
     group.add_argument("--stop-on-timeout", action="store_true",
                        help="stop the job when the wait times out (default: leave it running)")
-    group.add_argument("--poll", type=_positive_float, default=POLL_SECONDS, metavar="SECONDS",
+    group.add_argument("--poll", type=positive_float, default=POLL_SECONDS, metavar="SECONDS",
                        help="seconds between status checks (default 30)")
     group.add_argument("--top", type=positive_int, default=10,
                        help="leaderboard rows to show at the end")
 
-    problem = argparse.ArgumentParser(add_help=False)
-    problem.add_argument("--problem-type", choices=objectives.PROBLEM_TYPES,
-                         help="default: inferred from the target column")
-    problem.add_argument("--objective", help="metric to optimize; default MSE (regression), "
-                                             "F1 (binary), Accuracy (multiclass)")
-
-    autopilot = subparsers.add_parser(
-        "autopilot", help="tabular baselines: SageMaker Autopilot, or the same steps offline")
-    sub = autopilot.add_subparsers(dest="autopilot_command", metavar="ACTION", required=True)
+    problem = objectives.problem_flags()
 
     p = add_aws_verb(sub, "start", cmd_start, parents=[problem, follow],
                      help="upload a CSV and run an Autopilot (AutoML V2) job")
@@ -518,27 +485,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--instance-type", help="default ml.m5.large")
     p.add_argument("--role", help="execution role ARN (default: the job's role)")
     p.add_argument("--no-wait", action="store_true", help="return before it is InService")
-
-    p = sub.add_parser("local", parents=[problem],
-                       help="offline baseline: report, random search, best pipeline")
-    p.add_argument("--csv", required=True, metavar="FILE", help="CSV with a header row")
-    p.add_argument("--target", required=True, help="column to predict")
-    p.add_argument("--out", required=True, metavar="DIR", help="where the results go")
-    p.add_argument("--time-budget", type=_positive_float, metavar="SECONDS",
-                   help="search time; each algorithm's default always runs (default 60)")
-    p.add_argument("--max-candidates", type=positive_int, help="stop after this many")
-    p.add_argument("--folds", type=positive_int, help="k of k-fold CV (default 5)")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_local)
-
-    p = sub.add_parser("predict", help="predict with a model from `autopilot local`; CSV to stdout")
-    p.add_argument("--model", required=True, metavar="DIR", help="the --out of autopilot local")
-    p.add_argument("--csv", required=True, metavar="FILE",
-                   help="rows to predict (the target column may be there or not)")
-    p.set_defaults(func=cmd_predict)
-
-    p = sub.add_parser("insurance", help="write the insurance-charges demo table as CSV")
-    p.add_argument("--out", required=True, metavar="FILE")
-    p.add_argument("--rows", type=positive_int, default=1338)
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_insurance)

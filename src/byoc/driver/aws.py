@@ -61,11 +61,12 @@ class Aws:
     session: object  # boto3.session.Session
     region: str
 
-    def client(self, service: str):
+    def client(self, service: str, **config):
+        """A client with byoc's retries; `config` overrides botocore Config fields."""
         from botocore.config import Config
 
         return self.session.client(service, region_name=self.region,
-                                   config=Config(retries=RETRY_CONFIG))
+                                   config=Config(**{"retries": RETRY_CONFIG, **config}))
 
     @functools.cached_property
     def account_id(self) -> str:
@@ -224,15 +225,34 @@ def exists(describe: Callable[[], dict]) -> bool:
     return describe_or_none(describe) is not None
 
 
+def data_bucket(aws: Aws) -> str:
+    """Where byoc puts uploads and outputs: the config file's `bucket`, else the default one."""
+    return load_config().get("bucket") or aws.default_bucket
+
+
+def owner_check(aws: Aws, bucket: str) -> dict:
+    """`ExpectedBucketOwner` for the default bucket: its name is predictable, so another account
+    could create it first and receive the data. Buckets the user names are theirs to trust."""
+    return {"ExpectedBucketOwner": aws.account_id} if bucket == aws.default_bucket else {}
+
+
 def ensure_bucket(aws: Aws, bucket: str) -> None:
     import botocore.exceptions
 
     s3 = aws.client("s3")
+    owner = owner_check(aws, bucket)
     try:
-        s3.head_bucket(Bucket=bucket)
+        s3.head_bucket(Bucket=bucket, **owner)
         return
     except botocore.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+        code = exc.response.get("Error", {}).get("Code")
+        if owner and code in ("403", "AccessDenied"):
+            raise UserError(
+                f"Bucket s3://{bucket} exists but is not owned by your account {aws.account_id}. "
+                "Do not send data there: name your own bucket in the config file (\"bucket\") "
+                "or with --output."
+            ) from None
+        if code not in ("404", "NoSuchBucket", "NotFound"):
             raise
     log.info("Creating bucket s3://%s", bucket)
     kwargs = {"Bucket": bucket}
@@ -250,23 +270,7 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def upload_dir(aws: Aws, local: Path, s3_uri: str,
-               progress: Callable[[int, int], None] | None = None) -> int:
-    """Upload every file below `local` to `s3_uri` (a prefix); return the number of files."""
-    bucket, prefix = split_s3_uri(s3_uri.rstrip("/") + "/")
-    files = sorted(p for p in Path(local).rglob("*") if p.is_file())
-    if not files:
-        raise UserError(f"{local} holds no files to upload.")
-    s3 = aws.client("s3")
-    for i, path in enumerate(files, 1):
-        key = prefix + path.relative_to(local).as_posix()
-        s3.upload_file(str(path), bucket, key)
-        if progress:
-            progress(i, len(files))
-    return len(files)
-
-
 def upload_file(aws: Aws, local: Path, s3_uri: str) -> str:
     bucket, key = split_s3_uri(s3_uri)
-    aws.client("s3").upload_file(str(local), bucket, key)
+    aws.client("s3").upload_file(str(local), bucket, key, ExtraArgs=owner_check(aws, bucket))
     return f"s3://{bucket}/{key}"

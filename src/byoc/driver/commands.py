@@ -7,53 +7,46 @@ instant. Defaults come from flags, then the environment, then the config file.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from byoc.driver import ecr, endpoints, invoke, jobs
-from byoc.driver.aws import (
-    ROLE_ENV,
-    Aws,
-    connect,
-    load_config,
-    reports_aws_errors,
-    resolve_role,
-)
+from byoc import hyperparams
+from byoc.cli_args import positive_float, positive_int
+from byoc.driver import ecr, endpoints, invoke, jobs, options
+from byoc.driver.aws import ROLE_ENV, Aws, data_bucket, load_config, resolve_role, split_s3_uri
+from byoc.driver.cli_helpers import add_aws_verb, connect_from
+from byoc.driver.progress import WaitTimeout
 from byoc.errors import UserError
 
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def add_aws_verb(subparsers: argparse._SubParsersAction, name: str,
-                 handler: Callable[[argparse.Namespace], int], *, help: str,
-                 parents: Sequence[argparse.ArgumentParser] = ()) -> argparse.ArgumentParser:
-    """A sub-command that talks to AWS: --region and --profile, and AWS errors as UserErrors."""
-    aws_flags = argparse.ArgumentParser(add_help=False)
-    group = aws_flags.add_argument_group("AWS")
-    group.add_argument("--region", help="AWS region (default: AWS_REGION, config, us-east-1)")
-    group.add_argument("--profile", help="AWS profile (default: AWS_PROFILE)")
-    parser = subparsers.add_parser(name, parents=[*parents, aws_flags], help=help)
-    parser.set_defaults(func=reports_aws_errors(handler))
-    return parser
-
-
-def connect_from(args: argparse.Namespace) -> Aws:
-    """The session named by an AWS verb's --region and --profile."""
-    return connect(region=args.region, profile=args.profile)
+log = logging.getLogger(__name__)
 
 
 def _config(key: str, default=None):
     return load_config().get(key, default)
+
+
+# How long a verb waits by default. SageMaker ends a training job at its own limits (--max-run,
+# or --max-wait with --spot), so the wait outlasts them by a margin for provisioning and upload.
+WAIT_MARGIN = 1800
+ENDPOINT_TIMEOUT = 3600
+TRANSFORM_TIMEOUT = 6 * 3600
+
+
+def _wait(args: argparse.Namespace, default_timeout: float, still_running: str,
+          wait: Callable[[float], dict]) -> dict | None:
+    """`wait(timeout)`'s answer; None, after saying what keeps running on AWS, on a timeout."""
+    try:
+        return wait(args.timeout or default_timeout)
+    except WaitTimeout as exc:
+        print(f"{exc} {still_running}", file=sys.stderr)
+        return None
+
+
+def _job_limit(spec: jobs.TrainingSpec) -> int:
+    return spec.max_wait or spec.max_run
 
 
 def _no_wait(args: argparse.Namespace, kind: str, name: str) -> bool:
@@ -63,29 +56,43 @@ def _no_wait(args: argparse.Namespace, kind: str, name: str) -> bool:
     return args.no_wait
 
 
-def _training_spec(args: argparse.Namespace, aws: Aws, kind: str, name: str) -> jobs.TrainingSpec:
-    """Check every flag, then what AWS already holds (image, name), and only then upload the
-    data: a mistake costs no upload."""
-    hps = jobs.parse_hyperparameters(args.hp)
+def _training_spec(args: argparse.Namespace, aws: Aws, kind: str, name: str,
+                   check_aws: Callable[[], None] | None = None) -> jobs.TrainingSpec:
+    """Check every flag, then what AWS already holds (image, name, and `check_aws`), and only
+    then upload the data: a mistake costs no upload."""
+    hps = hyperparams.parse_hp_flags(args.hp)
     role = resolve_role(args.role)
-    bucket = _config("bucket") or aws.default_bucket
-    output = args.output or f"s3://{bucket}/byoc/output"
+    if args.upload_to:
+        if args.data.startswith("s3://"):
+            raise UserError("--upload-to is for a local --data directory; an s3:// --data is "
+                            "used where it is.")
+        split_s3_uri(args.upload_to)
+    if args.distribution == "sharded" and args.instance_count == 1:
+        log.warning("--distribution sharded on one instance: that instance gets all the data.")
     spec = jobs.TrainingSpec(
-        image=args.image, role=role, channels={}, output=output, hyperparameters=hps,
+        image=args.image, role=role, channels={}, output=args.output or "", hyperparameters=hps,
         instance_type=args.instance_type or _config("instance_type", jobs.DEFAULT_INSTANCE_TYPE),
         instance_count=args.instance_count, max_run=args.max_run, spot=args.spot,
         max_wait=args.max_wait, checkpoint_s3=args.checkpoint_s3,
+        environment=options.parse_env(args.env), retries=args.retries,
+        keep_alive=args.keep_alive, input_mode=args.input_mode, distribution=args.distribution,
+        options=options.from_args(args),
     )
+    bucket = data_bucket(aws)
+    spec.output = spec.output or f"s3://{bucket}/byoc/output"
     ecr.check_image(aws, args.image)
     jobs.require_new_name(aws, kind, name)
-    spec.channels = jobs.stage_data(aws, args.data, f"s3://{bucket}/byoc/input/{name}")
+    if check_aws:
+        check_aws()
+    spec.channels = jobs.stage_data(aws, args.data, f"s3://{bucket}/byoc/input",
+                                    upload_to=args.upload_to)
     return spec
 
 
 def cmd_push(args: argparse.Namespace) -> int:
     print(ecr.push(connect_from(args), variant=args.variant, repository=args.repository,
-                   tag=args.tag, registry=args.registry,
-                   context=args.context))
+                   tag=args.tag, registry=args.registry, context=args.context,
+                   platform=args.platform))
     return 0
 
 
@@ -96,24 +103,49 @@ def cmd_train(args: argparse.Namespace) -> int:
     jobs.start_training(aws, name, spec)
     if _no_wait(args, "training job", name):
         return 0
-    desc = jobs.wait_for_training(aws.client("sagemaker"), aws.client("logs"), name)
+    desc = _wait(
+        args, _job_limit(spec) + WAIT_MARGIN,
+        f"It ends by itself within its limit (--max-run{', --max-wait' if spec.spot else ''}); "
+        f"follow it with aws sagemaker describe-training-job --training-job-name {name}, or "
+        f"stop it: aws sagemaker stop-training-job --training-job-name {name}",
+        lambda timeout: jobs.wait_for_training(aws.client("sagemaker"), aws.client("logs"), name,
+                                               timeout=timeout))
+    if desc is None:
+        return 1
     print(f"Model: {desc['ModelArtifacts']['S3ModelArtifacts']}")
-    metrics = jobs.download_output(aws, desc, Path(args.download or name))
-    for line in jobs.summarize(metrics or {}):
-        print(line)
+    billing = jobs.billing_line(desc)
+    if billing:
+        print(billing)
+    dest = Path(args.download or name)
+    if jobs.download_output(aws, desc, dest):
+        from byoc.evaluation.summary import summary_lines
+
+        for line in summary_lines(dest):
+            print(line)
     return 0
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
     name = args.job_name or jobs.job_name("tune")
-    jobs.check_tuning(name, max_jobs=args.max_jobs, max_parallel_jobs=args.max_parallel_jobs)
+    tuning = jobs.TuningSpec(
+        max_jobs=args.max_jobs, max_parallel_jobs=args.max_parallel_jobs,
+        strategy=args.strategy, early_stopping=args.early_stopping,
+        warm_start=tuple(args.warm_start or ()), warm_start_type=args.warm_start_type)
+    jobs.check_tuning(name, tuning)
     aws = connect_from(args)
-    spec = _training_spec(args, aws, "tuning job", name)
-    jobs.start_tuning(aws, name, spec, max_jobs=args.max_jobs,
-                      max_parallel_jobs=args.max_parallel_jobs)
+    spec = _training_spec(args, aws, "tuning job", name,
+                          check_aws=lambda: jobs.require_warm_start_parents(aws, tuning))
+    jobs.start_tuning(aws, name, spec, tuning)
     if _no_wait(args, "hyper parameter tuning job", name):
         return 0
-    desc = jobs.wait_for_tuning(aws.client("sagemaker"), name)
+    rounds = -(-args.max_jobs // args.max_parallel_jobs)
+    desc = _wait(
+        args, rounds * _job_limit(spec) + WAIT_MARGIN,
+        f"Its training jobs go on; stop them all with aws sagemaker "
+        f"stop-hyper-parameter-tuning-job --hyper-parameter-tuning-job-name {name}",
+        lambda timeout: jobs.wait_for_tuning(aws.client("sagemaker"), name, timeout=timeout))
+    if desc is None:
+        return 1
     for line in jobs.best_job_lines(desc):
         print(line)
     return 0
@@ -147,7 +179,13 @@ def cmd_deploy(args: argparse.Namespace) -> int:
                      instance_count=args.instance_count)
     if _no_wait(args, "endpoint", args.endpoint_name):
         return 0
-    endpoints.wait_for_endpoint(aws.client("sagemaker"), args.endpoint_name)
+    name = args.endpoint_name
+    if _wait(args, ENDPOINT_TIMEOUT,
+             f"SageMaker goes on creating it; once InService it is billed per instance-hour "
+             f"until you delete it: byoc delete --endpoint-name {name}",
+             lambda timeout: endpoints.wait_for_endpoint(aws.client("sagemaker"), name,
+                                                         timeout=timeout)) is None:
+        return 1
     print(f"Endpoint {args.endpoint_name} is InService. Try: byoc invoke --endpoint "
           f"{args.endpoint_name} IMAGE.png")
     return 0
@@ -178,7 +216,12 @@ def cmd_transform(args: argparse.Namespace) -> int:
                          instance_count=args.instance_count)
     if _no_wait(args, "transform job", name):
         return 0
-    jobs.wait_for_transform(aws.client("sagemaker"), name)
+    if _wait(args, TRANSFORM_TIMEOUT,
+             f"It goes on; stop it with aws sagemaker stop-transform-job --transform-job-name "
+             f"{name}",
+             lambda timeout: jobs.wait_for_transform(aws.client("sagemaker"), name,
+                                                     timeout=timeout)) is None:
+        return 1
     outputs = jobs.list_outputs(aws, args.output)
     print(f"{len(outputs)} output object(s) under {args.output}")
     for uri in outputs:
@@ -198,6 +241,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     wait = argparse.ArgumentParser(add_help=False)
     wait.add_argument("--no-wait", action="store_true", help="start it and return")
+    wait.add_argument("--timeout", type=positive_float, metavar="SECONDS",
+                      help="stop waiting after this long; what was started keeps running on AWS "
+                           "(default: the job's --max-run or --max-wait + 30 min; tuning: that "
+                           "for each round of parallel jobs; endpoints 1 h; transform 6 h)")
 
     p = add_aws_verb(subparsers, "push", cmd_push,
                      help="build the image and push it to ECR")
@@ -210,6 +257,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--registry", help="push to this HOST:PORT instead of ECR's registry "
                                       "(default: BYOC_REGISTRY)")
     p.add_argument("--context", default=".", help="build context holding the Dockerfiles")
+    p.add_argument("--platform", choices=ecr.PLATFORMS, default=ecr.DEFAULT_PLATFORM,
+                   help="what to build for, whatever this machine is (default linux/amd64: "
+                        "SageMaker's x86 instances; linux/arm64 runs on Graviton endpoints only)")
 
     job = argparse.ArgumentParser(add_help=False)
     job.add_argument("--image", required=True, help="training image URI (see byoc push)")
@@ -227,8 +277,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     job.add_argument("--max-wait", type=positive_int, metavar="SECONDS",
                      help="with --spot: total time including waiting for capacity "
                           "(default 2 x --max-run)")
+    job.add_argument("--upload-to", metavar="S3_URI",
+                     help="where a local --data goes (default s3://BUCKET/byoc/input/DIGEST/, "
+                          "named after its content); files already there with the same size "
+                          "and checksum are not sent again")
     job.add_argument("--output", metavar="S3_URI",
                      help="output path (default s3://sagemaker-REGION-ACCOUNT/byoc/output)")
+    job.add_argument("--distribution", choices=tuple(jobs.DISTRIBUTIONS), default="replicated",
+                     help="with --instance-count above 1: every instance gets the whole train "
+                          "channel (replicated), or a share of its files (sharded)")
+    job.add_argument("--input-mode", choices=jobs.INPUT_MODES, default="File",
+                     help="File copies the data before training; FastFile streams it from S3")
+    job.add_argument("--env", action="append", metavar="KEY=VALUE",
+                     help="environment variable for the container, repeatable")
+    job.add_argument("--retries", type=positive_int, metavar="N",
+                     help=f"retry the job up to N times (1-{jobs.MAX_RETRIES}) after an "
+                          "internal SageMaker error")
+    options.add_flags(job, what="job")
 
     p = add_aws_verb(subparsers, "train", cmd_train, parents=[job, role, wait],
                      help="run a SageMaker training job with the image")
@@ -236,12 +301,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="checkpoint location (default OUTPUT/JOB/checkpoints)")
     p.add_argument("--download", metavar="DIR",
                    help="where to unpack output.tar.gz (default ./JOB_NAME)")
+    p.add_argument("--keep-alive", type=positive_int, metavar="SECONDS",
+                   help="keep the instances warm this long after the job (warm pools, up to "
+                        f"{jobs.MAX_KEEP_ALIVE} s), so that the next job starts sooner")
 
     p = add_aws_verb(subparsers, "tune", cmd_tune, parents=[job, role, wait],
                      help="run a hyperparameter tuning job (objective validation:accuracy; "
                           "with --spot, trials keep no checkpoints)")
     p.add_argument("--max-jobs", type=positive_int, default=10)
     p.add_argument("--max-parallel-jobs", type=positive_int, default=2)
+    p.add_argument("--strategy", choices=jobs.STRATEGIES, default="Bayesian")
+    p.add_argument("--early-stopping", choices=jobs.EARLY_STOPPING, default="Off",
+                   help="Auto stops trials that are unlikely to beat the best so far")
+    p.add_argument("--warm-start", action="append", metavar="TUNING_JOB",
+                   help="start from what these ended tuning jobs learned (repeatable, up to "
+                        f"{jobs.MAX_WARM_START_PARENTS})")
+    p.add_argument("--warm-start-type", choices=jobs.WARM_START_TYPES,
+                   default="TransferLearning",
+                   help="IdenticalDataAndAlgorithm when data and image are the same")
+    p.set_defaults(keep_alive=None)
     # No --checkpoint-s3: every trial would share it (see jobs.start_tuning).
     p.set_defaults(checkpoint_s3=None)
 

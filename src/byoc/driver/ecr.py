@@ -20,12 +20,18 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REPOSITORY = "byoc"
 DOCKERFILES = {"cpu": "Dockerfile", "gpu": "Dockerfile.gpu"}
-# One default tag per variant, so a GPU push never overwrites the CPU image (build_and_push.sh
-# uses the same tags).
+# One default tag per variant, so a GPU push never overwrites the CPU image. build_and_push.sh
+# spells both tables out itself, so that it runs where byoc is not installed;
+# tests/aws/test_push.py reads the script and checks that it agrees with these.
 DEFAULT_TAGS = {"cpu": "latest", "gpu": "latest-gpu"}
 IMPLICIT_TAG = "latest"  # what Docker and ECR read an image URI without a tag as
 REGISTRY_ENV = "BYOC_REGISTRY"  # push to this host:port instead of ECR's (a local registry)
 BASE_IMAGE_ENV = "BASE_IMAGE"  # build-arg for the Dockerfiles, e.g. a locally built base
+# SageMaker's training and most hosting instances are x86_64. Only Graviton hosting instances
+# (ml.c7g, ml.m7g, ml.r7g, ...) run linux/arm64 images. Building for the target, not for the
+# machine, keeps an ARM laptop from pushing an image SageMaker cannot start.
+DEFAULT_PLATFORM = "linux/amd64"
+PLATFORMS = ("linux/amd64", "linux/arm64")
 
 _ECR_URI = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
@@ -107,13 +113,34 @@ def _stream_errors(lines) -> None:
             log.info("%s", chunk["status"])
 
 
+def image_platform(attrs: dict) -> str:
+    """`os/architecture` of a built image, from `docker inspect`'s fields."""
+    return f"{attrs.get('Os', '?')}/{attrs.get('Architecture', '?')}"
+
+
+def check_platform(built: str, wanted: str) -> None:
+    """Refuse to push an image built for another platform than the one asked for."""
+    if built != wanted:
+        raise UserError(
+            f"Docker built a {built} image, not {wanted}: SageMaker could not start it. Build on "
+            f"a machine of that platform, or let Docker emulate it (docker buildx, or "
+            f"binfmt/QEMU: docker run --privileged --rm tonistiigi/binfmt --install all)."
+        )
+
+
 def push(aws: Aws, *, variant: str = "cpu", repository: str = DEFAULT_REPOSITORY,
          tag: str | None = None, registry: str | None = None,
-         context: str | os.PathLike = ".") -> str:
-    """Build `variant`'s Dockerfile in `context`, push it to ECR (or `registry`); return its URI.
+         context: str | os.PathLike = ".", platform: str = DEFAULT_PLATFORM) -> str:
+    """Build `variant`'s Dockerfile in `context` for `platform`, push it to ECR (or `registry`);
+    return its URI.
 
     The tag defaults to the variant's own (DEFAULT_TAGS).
     """
+    if platform not in PLATFORMS:
+        raise UserError(f"--platform must be one of {', '.join(PLATFORMS)}, not '{platform}'.")
+    if platform != DEFAULT_PLATFORM:
+        log.warning("Building for %s: only Graviton hosting instances (ml.c7g, ml.m7g, ...) run "
+                    "it; SageMaker training instances are x86_64 (linux/amd64).", platform)
     context = Path(context).resolve()
     dockerfile = context / DOCKERFILES[variant]
     if not dockerfile.is_file():
@@ -129,11 +156,12 @@ def push(aws: Aws, *, variant: str = "cpu", repository: str = DEFAULT_REPOSITORY
 
     build_args = {BASE_IMAGE_ENV: os.environ[BASE_IMAGE_ENV]} if os.environ.get(
         BASE_IMAGE_ENV) else {}
-    log.info("Building %s from %s", uri, dockerfile.name)
+    log.info("Building %s from %s for %s", uri, dockerfile.name, platform)
     try:
         _stream_errors(client.api.build(path=str(context), dockerfile=dockerfile.name, tag=uri,
                                         buildargs=build_args, network_mode="host", rm=True,
-                                        decode=True))
+                                        decode=True, platform=platform))
+        check_platform(image_platform(client.api.inspect_image(uri)), platform)
         client.login(username=username, password=password, registry=host, reauth=True)
         log.info("Pushing %s", uri)
         _stream_errors(client.api.push(uri, stream=True, decode=True,

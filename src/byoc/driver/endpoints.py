@@ -80,12 +80,13 @@ def deploy(aws: Aws, endpoint_name: str, *, model_name: str, instance_type: str,
     log.info("Creating endpoint %s on %d x %s", endpoint_name, instance_count, instance_type)
 
 
-def wait_for_endpoint(sagemaker, name: str, *, interval: float | None = None) -> dict:
+def wait_for_endpoint(sagemaker, name: str, *, timeout: float | None = None,
+                      interval: float | None = None) -> dict:
     return wait_until_ended(
         f"endpoint {name}", lambda: sagemaker.describe_endpoint(EndpointName=name),
-        "EndpointStatus", ENDPOINT_ENDED, "InService",
-        f"Container logs: CloudWatch log group /aws/sagemaker/Endpoints/{name}.",
-        interval=interval)
+        "EndpointStatus", ENDPOINT_ENDED, ("InService",),
+        hint=f"Container logs: CloudWatch log group /aws/sagemaker/Endpoints/{name}.",
+        timeout=timeout, interval=interval)
 
 
 def delete(aws: Aws, endpoint_name: str) -> list[str]:

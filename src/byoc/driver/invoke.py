@@ -7,6 +7,7 @@ One request per file, with the content type the container decodes for the file's
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -26,7 +27,15 @@ CONTENT_TYPES = {
 ACCEPT = "application/json"
 # CSV goes to tabular (Autopilot) containers, which answer in their own default format.
 NO_ACCEPT = ("text/csv",)
-HTTP_TIMEOUT = 60  # SageMaker's limit for one invocation
+# SageMaker gives a container 60 s per invocation. Waiting longer lets the endpoint's own
+# timeout answer arrive instead of a client-side one (the SageMaker SDK waits 80 s too).
+READ_TIMEOUT = 80
+# An invocation is never sent twice: after a read timeout the model may still be working on it,
+# and it may not be idempotent. Throttling is retried here instead, with backoff: the endpoint
+# refused the request, so it did not run.
+THROTTLING_CODES = ("ThrottlingException", "TooManyRequestsException")
+THROTTLING_ATTEMPTS = 4
+BACKOFF_SECONDS = 1.0
 
 
 def content_type(path: Path) -> str:
@@ -71,17 +80,44 @@ def format_response(name: str, body: bytes, response_type: str) -> list[str]:
     return lines
 
 
-def invoke_endpoint(aws: Aws, endpoint: str, files: Iterable[str], top_k: int) -> list[str]:
-    runtime = aws.client("sagemaker-runtime")
-    lines = []
-    for file in files:
-        body, headers = read_request(file)
+def runtime_client(aws: Aws):
+    """sagemaker-runtime with an 80 s read timeout and no resend by botocore (see above)."""
+    return aws.client("sagemaker-runtime", read_timeout=READ_TIMEOUT,
+                      retries={"total_max_attempts": 1})
+
+
+def _invoke(runtime, endpoint: str, file: str, request: dict) -> dict:
+    import botocore.exceptions
+
+    attempt = 1
+    while True:
         try:
-            answer = runtime.invoke_endpoint(EndpointName=endpoint, Body=body, **headers,
-                                             CustomAttributes=f"top_k={top_k}")
+            return runtime.invoke_endpoint(EndpointName=endpoint, **request)
         except runtime.exceptions.ModelError as exc:
             raise UserError(f"The model rejected {file}: {exc.response['Error']['Message']}"
                             ) from None
+        except botocore.exceptions.ReadTimeoutError:
+            raise UserError(
+                f"Endpoint {endpoint} sent no answer for {file} within {READ_TIMEOUT} s; byoc "
+                "does not send an invocation twice. Look in the endpoint's CloudWatch log group "
+                f"/aws/sagemaker/Endpoints/{endpoint} for what the container did, then retry, or "
+                "send a smaller file."
+            ) from None
+        except botocore.exceptions.ClientError as exc:
+            if (exc.response.get("Error", {}).get("Code") not in THROTTLING_CODES
+                    or attempt == THROTTLING_ATTEMPTS):
+                raise
+        time.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
+        attempt += 1
+
+
+def invoke_endpoint(aws: Aws, endpoint: str, files: Iterable[str], top_k: int) -> list[str]:
+    runtime = runtime_client(aws)
+    lines = []
+    for file in files:
+        body, headers = read_request(file)
+        answer = _invoke(runtime, endpoint, file,
+                         {"Body": body, **headers, "CustomAttributes": f"top_k={top_k}"})
         lines += format_response(Path(file).name, answer["Body"].read(),
                                  answer.get("ContentType", ""))
     return lines
@@ -100,10 +136,13 @@ def invoke_url(url: str, files: Iterable[str], top_k: int) -> list[str]:
                 http_headers["Accept"] = headers["Accept"]
             try:
                 response = session.post(f"{url.rstrip('/')}/invocations", data=body,
-                                        headers=http_headers, timeout=HTTP_TIMEOUT)
+                                        headers=http_headers, timeout=READ_TIMEOUT)
             except requests.ConnectionError as exc:
                 raise UserError(f"Nothing answers at {url} ({exc.__class__.__name__}): start the "
                                 "server (byoc local serve) or check --url.") from None
+            except requests.Timeout:
+                raise UserError(f"{url} sent no answer for {file} within {READ_TIMEOUT} s; it "
+                                "was not sent again. See the server's log.") from None
             if response.status_code >= 400:
                 raise UserError(f"{url} answered {response.status_code} for {file}: "
                                 f"{response.text.strip()[:500]}")

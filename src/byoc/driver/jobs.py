@@ -7,12 +7,11 @@ call goes through byoc's adaptive-retry clients, and tests can drive exact respo
 from __future__ import annotations
 
 import io
-import json
 import logging
 import re
 import tarfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,16 +23,19 @@ from byoc.contract import (
     TRAIN,
     Paths,
 )
+from byoc.driver import upload
 from byoc.driver.aws import (
     PICK_ANOTHER_NAME,
     Aws,
+    describe_or_none,
     ensure_bucket,
     exists,
+    owner_check,
     split_s3_uri,
-    upload_dir,
 )
 from byoc.driver.local.layout import split_channel_dirs
-from byoc.driver.progress import StatusLine, wait_for, wait_until_ended
+from byoc.driver.options import AwsOptions
+from byoc.driver.progress import wait_until_ended
 from byoc.errors import UserError
 from byoc.metric_lines import METRIC_DEFINITIONS, OBJECTIVE_METRIC
 
@@ -43,6 +45,7 @@ DEFAULT_INSTANCE_TYPE = "ml.m5.xlarge"
 DEFAULT_VOLUME_GB = 30
 DEFAULT_MAX_RUN = 24 * 3600
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+LOG_SETTLE_SECONDS = 5.0  # CloudWatch lags the container; wait this long before the last read
 CHECKPOINT_LOCAL_PATH = Paths(Path(DEFAULT_BASE_DIR)).checkpoint_dir.as_posix()
 ENDED = ("Completed", "Failed", "Stopped")
 TRANSFORM_ACCEPT = "application/json"
@@ -83,30 +86,22 @@ def require_new_name(aws: Aws, kind: str, name: str) -> None:
                         f"{PICK_ANOTHER_NAME}.")
 
 
-def parse_hyperparameters(pairs: list[str] | None) -> dict[str, str]:
-    """`--hp key=value` pairs as SageMaker's strings, validated here so a typo fails at once."""
-    raw: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--hp expects key=value, got '{pair}'. Example: --hp epochs=10")
-        raw[key.strip()] = value.strip()
-    hyperparams.parse(raw)
-    return raw
-
-
-def stage_data(aws: Aws, data: str, s3_prefix: str) -> dict[str, str]:
-    """Channels for `data`: a local directory is uploaded below `s3_prefix`, one prefix per
-    channel; an S3 prefix is used in place, split by its train/validation/test sub-prefixes."""
+def stage_data(aws: Aws, data: str, s3_base: str, upload_to: str | None = None
+               ) -> dict[str, str]:
+    """Channels for `data`. An S3 prefix is used in place, split by its train/validation/test
+    sub-prefixes. A local directory is synced to `upload_to`, or by default to a prefix below
+    `s3_base` named after its content, one sub-prefix per channel (see byoc.driver.upload)."""
     if data.startswith("s3://"):
         return _s3_channels(aws, data)
-    bucket, _ = split_s3_uri(s3_prefix)
+    local = {name: upload.local_files(path) for name, path in split_channel_dirs(data).items()}
+    prefix = (upload_to or f"{s3_base.rstrip('/')}/{upload.fingerprint(local)}").rstrip("/")
+    bucket, _ = split_s3_uri(prefix)
     ensure_bucket(aws, bucket)
     channels = {}
-    for name, local in split_channel_dirs(data).items():
-        uri = f"{s3_prefix.rstrip('/')}/{name}/"
-        count = upload_dir(aws, local, uri)
-        log.info("Uploaded %d files from %s to %s", count, local, uri)
+    for name, files in local.items():
+        uri = f"{prefix}/{name}/"
+        done = upload.sync(aws, files, uri)
+        log.info("%s: %d file(s) uploaded, %d already there", uri, done.sent, done.skipped)
         channels[name] = uri
     return channels
 
@@ -125,6 +120,12 @@ def _s3_channels(aws: Aws, uri: str) -> dict[str, str]:
     return channels if TRAIN in channels else {TRAIN: f"s3://{bucket}/{prefix}"}
 
 
+INPUT_MODES = ("File", "FastFile")
+DISTRIBUTIONS = {"replicated": "FullyReplicated", "sharded": "ShardedByS3Key"}
+MAX_RETRIES = 30
+MAX_KEEP_ALIVE = 3600
+
+
 @dataclass
 class TrainingSpec:
     """Everything a training job (or each job of a tuning job) runs with."""
@@ -141,6 +142,12 @@ class TrainingSpec:
     spot: bool = False
     max_wait: int | None = None
     checkpoint_s3: str | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    retries: int | None = None
+    keep_alive: int | None = None
+    input_mode: str = "File"
+    distribution: str = "replicated"
+    options: AwsOptions = field(default_factory=AwsOptions)
 
     def __post_init__(self) -> None:
         if self.max_wait is not None and not self.spot:
@@ -154,46 +161,80 @@ class TrainingSpec:
                 )
         if self.instance_count < 1:
             raise UserError("--instance-count must be at least 1.")
+        if self.retries is not None and not 1 <= self.retries <= MAX_RETRIES:
+            raise UserError(f"--retries must be between 1 and {MAX_RETRIES}, not {self.retries}.")
+        if self.keep_alive is not None:
+            if not 1 <= self.keep_alive <= MAX_KEEP_ALIVE:
+                raise UserError(f"--keep-alive must be between 1 and {MAX_KEEP_ALIVE} seconds, "
+                                f"not {self.keep_alive}.")
+            if self.spot:
+                raise UserError("--keep-alive (warm pools) does not work with --spot: drop one.")
+        if self.input_mode not in INPUT_MODES:
+            raise UserError(f"--input-mode must be one of {', '.join(INPUT_MODES)}, not "
+                            f"'{self.input_mode}'.")
+        if self.distribution not in DISTRIBUTIONS:
+            raise UserError(f"--distribution must be one of {', '.join(DISTRIBUTIONS)}, not "
+                            f"'{self.distribution}'.")
+
+    def _channel(self, channel: str, uri: str) -> dict:
+        # Only the train channel is split between hosts; every host evaluates on all of the rest.
+        spread = DISTRIBUTIONS[self.distribution] if channel == TRAIN else "FullyReplicated"
+        return {
+            "ChannelName": channel,
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri,
+                                            "S3DataDistributionType": spread}},
+            "InputMode": self.input_mode,
+        }
+
+    def algorithm(self) -> dict:
+        return {"TrainingImage": self.image, "TrainingInputMode": self.input_mode,
+                "MetricDefinitions": METRIC_DEFINITIONS}
 
     def definition(self) -> dict:
         """The request fields a training job and a tuning job's job definition share."""
         stopping = {"MaxRuntimeInSeconds": self.max_run}
         if self.spot:
             stopping["MaxWaitTimeInSeconds"] = self.max_wait
-        return {
+        kms = self.options.kms_key
+        resources = {"InstanceType": self.instance_type, "InstanceCount": self.instance_count,
+                     "VolumeSizeInGB": self.volume_gb}
+        output = {"S3OutputPath": self.output}
+        if kms:
+            resources["VolumeKmsKeyId"] = kms
+            output["KmsKeyId"] = kms
+        request = {
             "RoleArn": self.role,
-            "InputDataConfig": [
-                {
-                    "ChannelName": channel,
-                    "DataSource": {"S3DataSource": {
-                        "S3DataType": "S3Prefix", "S3Uri": uri,
-                        "S3DataDistributionType": "FullyReplicated",
-                    }},
-                    "InputMode": "File",
-                }
-                for channel, uri in self.channels.items()
-            ],
-            "OutputDataConfig": {"S3OutputPath": self.output},
-            "ResourceConfig": {"InstanceType": self.instance_type,
-                               "InstanceCount": self.instance_count,
-                               "VolumeSizeInGB": self.volume_gb},
+            "InputDataConfig": [self._channel(c, uri) for c, uri in self.channels.items()],
+            "OutputDataConfig": output,
+            "ResourceConfig": resources,
             "StoppingCondition": stopping,
             "EnableManagedSpotTraining": self.spot,
         }
+        if self.options.vpc_config():
+            request["VpcConfig"] = self.options.vpc_config()
+        if self.options.network_isolation:
+            request["EnableNetworkIsolation"] = True
+        if self.environment:
+            request["Environment"] = self.environment
+        if self.retries:
+            request["RetryStrategy"] = {"MaximumRetryAttempts": self.retries}
+        return request
 
 
 def start_training(aws: Aws, name: str, spec: TrainingSpec) -> None:
     request = {
         "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": spec.image, "TrainingInputMode": "File",
-                                   "MetricDefinitions": METRIC_DEFINITIONS},
+        "AlgorithmSpecification": spec.algorithm(),
         "HyperParameters": spec.hyperparameters,
         **spec.definition(),
         "CheckpointConfig": {
             "S3Uri": spec.checkpoint_s3 or f"{spec.output.rstrip('/')}/{name}/checkpoints",
             "LocalPath": CHECKPOINT_LOCAL_PATH,
         },
+        **spec.options.tagged(),
     }
+    if spec.keep_alive:
+        request["ResourceConfig"]["KeepAlivePeriodInSeconds"] = spec.keep_alive
     aws.client("sagemaker").create_training_job(**request)
     log.info("Started training job %s", name)
 
@@ -229,31 +270,84 @@ class LogTail:
             self.tokens[stream] = token
 
 
-def wait_for_training(sagemaker, logs, name: str, *, interval: float | None = None,
-                      status: StatusLine | None = None) -> dict:
+# What to change when SageMaker stops a job for one of its limits (SecondaryStatus).
+STOPPED_HINTS = {
+    "MaxRuntimeExceeded": "give it more time with --max-run SECONDS",
+    "MaxWaitTimeExceeded": "spot capacity and training took longer than --max-wait: raise it, "
+                           "or train without --spot",
+    "Stopped": "someone stopped it (StopTrainingJob, the console, or byoc stop)",
+}
+
+
+def _last_transition_message(desc: dict) -> str:
+    transitions = desc.get("SecondaryStatusTransitions") or []
+    return transitions[-1].get("StatusMessage", "") if transitions else ""
+
+
+def training_not_completed(desc: dict) -> str:
+    """Why a training job did not complete, what to change, and what it left behind in S3."""
+    name, status = desc["TrainingJobName"], desc["TrainingJobStatus"]
+    secondary = desc.get("SecondaryStatus") or status
+    if status == "Stopped":
+        message = _last_transition_message(desc)
+        text = f"Training job {name} stopped: {secondary}" + (f" ({message})" if message else "")
+        hint = STOPPED_HINTS.get(secondary)
+        text += f"; {hint}." if hint else "."
+    else:
+        text = f"Training job {name} failed: " + (
+            desc.get("FailureReason") or "no reason given").rstrip(".") + "."
+    model = (desc.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+    if model:
+        text += f" Model artifacts: {model}."
+    checkpoints = (desc.get("CheckpointConfig") or {}).get("S3Uri")
+    if checkpoints:
+        text += (f" Checkpoints: {checkpoints} (a new job with --checkpoint-s3 {checkpoints} "
+                 "resumes from the last one).")
+    return text + f" Full logs: CloudWatch log group {LOG_GROUP}, streams {name}/*."
+
+
+def wait_for_training(sagemaker, logs, name: str, *, timeout: float | None = None,
+                      interval: float | None = None,
+                      sleep: Callable[[float], None] = time.sleep) -> dict:
     """Wait for the job, printing secondary-status transitions and (with `logs`) its log lines.
 
-    Raises UserError with SageMaker's FailureReason when the job fails or is stopped.
+    Raises UserError with SageMaker's FailureReason when the job fails or is stopped, and
+    WaitTimeout when `timeout` seconds pass first.
     """
-    status = status or StatusLine(f"training job {name}")
     tail = LogTail(logs, name) if logs is not None else None
+    settle = LOG_SETTLE_SECONDS if interval is None else min(interval, LOG_SETTLE_SECONDS)
 
-    def show(desc: dict) -> None:
-        transitions = desc.get("SecondaryStatusTransitions") or []
-        detail = transitions[-1].get("StatusMessage", "") if transitions else ""
-        status.update(f"{desc['TrainingJobStatus']} / {desc.get('SecondaryStatus', '')}", detail)
-        if tail:
+    def show(desc: dict) -> tuple[str, str]:
+        return (f"{desc['TrainingJobStatus']} / {desc.get('SecondaryStatus', '')}",
+                _last_transition_message(desc))
+
+    def read_logs(desc: dict) -> None:
+        tail.poll()
+        if desc["TrainingJobStatus"] in ENDED:
+            # The last lines reach CloudWatch after the job has ended: read once more.
+            sleep(settle)
             tail.poll()
 
-    desc = wait_for(lambda: sagemaker.describe_training_job(TrainingJobName=name),
-                    lambda d: d["TrainingJobStatus"], ENDED, on_poll=show, interval=interval)
-    if desc["TrainingJobStatus"] != "Completed":
-        reason = desc.get("FailureReason") or "no reason given"
-        raise UserError(
-            f"Training job {name} {desc['TrainingJobStatus'].lower()}: {reason}. Full logs: "
-            f"CloudWatch log group {LOG_GROUP}, streams {name}/*."
-        )
-    return desc
+    return wait_until_ended(
+        f"training job {name}", lambda: sagemaker.describe_training_job(TrainingJobName=name),
+        "TrainingJobStatus", ENDED, ("Completed",), show=show,
+        on_poll=read_logs if tail else None, failure=training_not_completed,
+        timeout=timeout, interval=interval, sleep=sleep)
+
+
+def billing_line(desc: dict) -> str | None:
+    """Billable seconds of a finished job and, for managed spot, what spot saved."""
+    billable = desc.get("BillableTimeInSeconds")
+    if billable is None:
+        return None
+    resources = desc.get("ResourceConfig") or {}
+    line = (f"Billable time: {billable} s on {resources.get('InstanceCount', 1)} x "
+            f"{resources.get('InstanceType', '?')}")
+    training = desc.get("TrainingTimeInSeconds")
+    if desc.get("EnableManagedSpotTraining") and training:
+        line += (f"; managed spot saved {1 - billable / training:.0%} of the {training} s of "
+                 "training")
+    return line
 
 
 def output_archive_uri(desc: dict) -> str:
@@ -262,42 +356,25 @@ def output_archive_uri(desc: dict) -> str:
     return f"{base}/{desc['TrainingJobName']}/output/output.tar.gz"
 
 
-def download_output(aws: Aws, desc: dict, dest: Path) -> dict | None:
-    """Download and unpack output.tar.gz into `dest`; return metrics.json's content if present."""
+def download_output(aws: Aws, desc: dict, dest: Path) -> bool:
+    """Download and unpack output.tar.gz into `dest`; False when the job wrote no output."""
     import botocore.exceptions
 
     uri = output_archive_uri(desc)
     bucket, key = split_s3_uri(uri)
     try:
-        body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        body = aws.client("s3").get_object(Bucket=bucket, Key=key,
+                                           **owner_check(aws, bucket))["Body"].read()
     except botocore.exceptions.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
             log.warning("No evaluation output at %s (the job wrote nothing to output/data).", uri)
-            return None
+            return False
         raise
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
         tar.extractall(dest, filter="data")
     log.info("Evaluation output from %s is in %s", uri, dest)
-    found = sorted(dest.rglob("metrics.json"))
-    return json.loads(found[0].read_text()) if found else None
-
-
-def summarize(metrics: Mapping, prefix: str = "") -> list[str]:
-    """`name: value` lines for the scalar entries of metrics.json, nested keys joined by dots.
-
-    Lists (confusion matrices, per-class tables) are left to the files themselves.
-    """
-    lines = []
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            lines.extend(summarize(value, f"{name}."))
-        elif isinstance(value, float):
-            lines.append(f"{name}: {value:.4f}")
-        elif isinstance(value, (int, str, bool)):
-            lines.append(f"{name}: {value}")
-    return lines
+    return True
 
 
 # The search space of `byoc tune`; every value is a valid hyperparameter (a test parses them).
@@ -326,16 +403,79 @@ def parameter_ranges(static: Mapping[str, str]) -> dict:
             "CategoricalParameterRanges": keep(CATEGORICAL_RANGES)}
 
 
-def check_tuning(name: str, *, max_jobs: int, max_parallel_jobs: int) -> None:
+STRATEGIES = ("Bayesian", "Random", "Hyperband")
+EARLY_STOPPING = ("Off", "Auto")
+WARM_START_TYPES = ("IdenticalDataAndAlgorithm", "TransferLearning")
+MAX_WARM_START_PARENTS = 5
+
+
+@dataclass(frozen=True)
+class TuningSpec:
+    """How a tuning job searches: limits, strategy, early stopping, and the jobs it starts from."""
+
+    max_jobs: int = 10
+    max_parallel_jobs: int = 2
+    strategy: str = "Bayesian"
+    early_stopping: str = "Off"
+    warm_start: tuple[str, ...] = ()
+    warm_start_type: str = "TransferLearning"
+
+    def config(self, static: Mapping[str, str]) -> dict:
+        return {
+            "Strategy": self.strategy,
+            "HyperParameterTuningJobObjective": {"Type": "Maximize",
+                                                 "MetricName": OBJECTIVE_METRIC},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": self.max_jobs,
+                               "MaxParallelTrainingJobs": self.max_parallel_jobs},
+            "ParameterRanges": parameter_ranges(static),
+            "TrainingJobEarlyStoppingType": self.early_stopping,
+        }
+
+    def warm_start_config(self) -> dict | None:
+        if not self.warm_start:
+            return None
+        return {"ParentHyperParameterTuningJobs": [
+                    {"HyperParameterTuningJobName": job} for job in self.warm_start],
+                "WarmStartType": self.warm_start_type}
+
+
+def check_tuning(name: str, tuning: TuningSpec) -> None:
     """The tuning job's own limits, checked before any data is uploaded."""
     check_job_name(name, MAX_SHORT_NAME_LENGTH)
-    if not 1 <= max_parallel_jobs <= max_jobs:
-        raise UserError(f"--max-parallel-jobs ({max_parallel_jobs}) must be between 1 and "
-                        f"--max-jobs ({max_jobs}).")
+    if not 1 <= tuning.max_parallel_jobs <= tuning.max_jobs:
+        raise UserError(f"--max-parallel-jobs ({tuning.max_parallel_jobs}) must be between 1 and "
+                        f"--max-jobs ({tuning.max_jobs}).")
+    if tuning.strategy not in STRATEGIES:
+        raise UserError(f"--strategy must be one of {', '.join(STRATEGIES)}, not "
+                        f"'{tuning.strategy}'.")
+    if tuning.early_stopping not in EARLY_STOPPING:
+        raise UserError(f"--early-stopping must be Off or Auto, not '{tuning.early_stopping}'.")
+    if tuning.strategy == "Hyperband" and tuning.early_stopping != "Off":
+        raise UserError("Hyperband stops weak trials itself: drop --early-stopping Auto.")
+    if len(tuning.warm_start) > MAX_WARM_START_PARENTS:
+        raise UserError(f"--warm-start takes at most {MAX_WARM_START_PARENTS} tuning jobs, got "
+                        f"{len(tuning.warm_start)}.")
+    for parent in tuning.warm_start:
+        check_job_name(parent, MAX_SHORT_NAME_LENGTH)
+    if tuning.warm_start_type not in WARM_START_TYPES:
+        raise UserError(f"--warm-start-type must be one of {', '.join(WARM_START_TYPES)}.")
 
 
-def start_tuning(aws: Aws, name: str, spec: TrainingSpec, *, max_jobs: int,
-                 max_parallel_jobs: int) -> None:
+def require_warm_start_parents(aws: Aws, tuning: TuningSpec) -> None:
+    """Each --warm-start job exists and has ended, before any upload."""
+    sagemaker = aws.client("sagemaker")
+    for parent in tuning.warm_start:
+        desc = describe_or_none(lambda p=parent: sagemaker.describe_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=p))
+        if desc is None:
+            raise UserError(f"--warm-start: no tuning job named '{parent}' in {aws.region}.")
+        if desc["HyperParameterTuningJobStatus"] not in ENDED:
+            raise UserError(f"--warm-start: tuning job {parent} is "
+                            f"{desc['HyperParameterTuningJobStatus']}; a tuning job can start "
+                            "from ended ones only.")
+
+
+def start_tuning(aws: Aws, name: str, spec: TrainingSpec, tuning: TuningSpec) -> None:
     """Each trial trains with `spec`; spot trials run without checkpoints (see below)."""
     if spec.checkpoint_s3:
         raise UserError("A tuning job takes no --checkpoint-s3: its trials would share it.")
@@ -343,43 +483,32 @@ def start_tuning(aws: Aws, name: str, spec: TrainingSpec, *, max_jobs: int,
     # share one checkpoint prefix and resume each other's state. A spot trial that is
     # interrupted therefore starts again from scratch.
     definition = spec.definition()
-    definition.update({
-        "AlgorithmSpecification": {"TrainingImage": spec.image, "TrainingInputMode": "File",
-                                   "MetricDefinitions": METRIC_DEFINITIONS},
-        "StaticHyperParameters": spec.hyperparameters,
-    })
-    aws.client("sagemaker").create_hyper_parameter_tuning_job(
-        HyperParameterTuningJobName=name,
-        HyperParameterTuningJobConfig={
-            "Strategy": "Bayesian",
-            "HyperParameterTuningJobObjective": {"Type": "Maximize",
-                                                 "MetricName": OBJECTIVE_METRIC},
-            "ResourceLimits": {"MaxNumberOfTrainingJobs": max_jobs,
-                               "MaxParallelTrainingJobs": max_parallel_jobs},
-            "ParameterRanges": parameter_ranges(spec.hyperparameters),
-            "TrainingJobEarlyStoppingType": "Off",
-        },
-        TrainingJobDefinition=definition,
-    )
+    definition.update({"AlgorithmSpecification": spec.algorithm(),
+                       "StaticHyperParameters": spec.hyperparameters})
+    request = {
+        "HyperParameterTuningJobName": name,
+        "HyperParameterTuningJobConfig": tuning.config(spec.hyperparameters),
+        "TrainingJobDefinition": definition,
+        **spec.options.tagged(),
+    }
+    if tuning.warm_start_config():
+        request["WarmStartConfig"] = tuning.warm_start_config()
+    aws.client("sagemaker").create_hyper_parameter_tuning_job(**request)
     log.info("Started tuning job %s", name)
 
 
-def wait_for_tuning(sagemaker, name: str, *, interval: float | None = None) -> dict:
-    status = StatusLine(f"tuning job {name}")
-
-    def show(desc: dict) -> None:
+def wait_for_tuning(sagemaker, name: str, *, timeout: float | None = None,
+                    interval: float | None = None) -> dict:
+    def show(desc: dict) -> tuple[str, str]:
         counts = desc.get("TrainingJobStatusCounters") or {}
-        detail = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
-        status.update(desc["HyperParameterTuningJobStatus"], detail)
+        return (desc["HyperParameterTuningJobStatus"],
+                ", ".join(f"{k} {v}" for k, v in counts.items() if v))
 
-    desc = wait_for(
-        lambda: sagemaker.describe_hyper_parameter_tuning_job(
-            HyperParameterTuningJobName=name),
-        lambda d: d["HyperParameterTuningJobStatus"], ENDED, on_poll=show, interval=interval)
-    if desc["HyperParameterTuningJobStatus"] != "Completed":
-        raise UserError(f"Tuning job {name} {desc['HyperParameterTuningJobStatus'].lower()}: "
-                        f"{desc.get('FailureReason') or 'no reason given'}.")
-    return desc
+    return wait_until_ended(
+        f"tuning job {name}",
+        lambda: sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name),
+        "HyperParameterTuningJobStatus", ENDED, ("Completed",), show=show, timeout=timeout,
+        interval=interval)
 
 
 def best_job_lines(desc: dict) -> list[str]:
@@ -416,11 +545,13 @@ def start_transform(aws: Aws, name: str, *, model_name: str, input_s3: str, outp
     log.info("Started transform job %s", name)
 
 
-def wait_for_transform(sagemaker, name: str, *, interval: float | None = None) -> dict:
+def wait_for_transform(sagemaker, name: str, *, timeout: float | None = None,
+                       interval: float | None = None) -> dict:
     return wait_until_ended(
         f"transform job {name}", lambda: sagemaker.describe_transform_job(TransformJobName=name),
-        "TransformJobStatus", ENDED, "Completed",
-        "Logs: CloudWatch log group /aws/sagemaker/TransformJobs.", interval=interval)
+        "TransformJobStatus", ENDED, ("Completed",),
+        hint="Logs: CloudWatch log group /aws/sagemaker/TransformJobs.", timeout=timeout,
+        interval=interval)
 
 
 def list_outputs(aws: Aws, s3_prefix: str) -> list[str]:

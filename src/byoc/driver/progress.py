@@ -1,7 +1,7 @@
-"""Waiting on a long-running AWS resource: poll a describe call and print each status change once.
+"""Waiting on a long-running AWS resource: the one poll loop every waiting verb uses.
 
-Generic on purpose: any verb that waits (training, tuning, endpoints, transform, AutoML) passes a
-describe function and the statuses that end the wait.
+Training, tuning, endpoints, transform and Autopilot each pass a describe call, the statuses
+that end the wait, what to show per poll (a status line, new log lines) and a deadline.
 """
 
 from __future__ import annotations
@@ -14,6 +14,17 @@ from typing import TextIO
 from byoc.errors import UserError
 
 POLL_SECONDS = 15.0
+ENDED_AS = {"Failed": "failed", "Stopped": "stopped"}  # how a status reads after the label
+
+
+class WaitTimeout(UserError):
+    """The resource was still running on AWS when the wait's deadline passed."""
+
+    def __init__(self, label: str, timeout: float) -> None:
+        super().__init__(f"Stopped waiting for {label} after {timeout:g} s; it keeps running "
+                         "on AWS.")
+        self.label = label
+        self.timeout = timeout
 
 
 class StatusLine:
@@ -39,38 +50,53 @@ class StatusLine:
         return True
 
 
-def wait_for(
+def wait_until_ended(
+    label: str,
     describe: Callable[[], dict],
-    status_of: Callable[[dict], str],
-    done: Collection[str],
+    status_key: str,
+    ended: Collection[str],
+    success: Collection[str],
     *,
+    show: Callable[[dict], tuple[str, str]] | None = None,
     on_poll: Callable[[dict], None] | None = None,
+    failure: Callable[[dict], str] | None = None,
+    hint: str = "",
+    timeout: float | None = None,
     interval: float | None = None,
+    stream: TextIO | None = None,
+    clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict:
-    """Call `describe` until `status_of` its answer is in `done`; return the last answer.
+    """Call `describe` until its `status_key` is in `ended`; return that last answer.
 
-    `on_poll` sees every answer, the final one included, to print status transitions or stream
-    logs.
+    Every answer is shown on a status line (`show` gives its status and detail; by default the
+    status alone), then passed to `on_poll` (to stream logs). An end outside `success` raises a
+    UserError: `failure`'s sentence, or `Label failed: FailureReason. hint`. With `timeout`
+    (seconds), WaitTimeout is raised once the deadline passes before the end; the deadline is
+    checked between polls, so the last describe happens at the deadline at the latest.
     """
+    line = StatusLine(label, stream=stream, clock=clock)
     pause = POLL_SECONDS if interval is None else interval
+    deadline = None if timeout is None else clock() + timeout
     while True:
-        answer = describe()
+        desc = describe()
+        line.update(*(show(desc) if show else (desc[status_key], "")))
         if on_poll:
-            on_poll(answer)
-        if status_of(answer) in done:
-            return answer
-        sleep(pause)
-
-
-def wait_until_ended(label: str, describe: Callable[[], dict], status_key: str,
-                     ended: Collection[str], success: str, logs_hint: str, *,
-                     interval: float | None = None) -> dict:
-    """Wait with a status line until the resource ends; raise its FailureReason unless `success`."""
-    line = StatusLine(label)
-    desc = wait_for(describe, lambda d: d[status_key], ended,
-                    on_poll=lambda d: line.update(d[status_key]), interval=interval)
-    if desc[status_key] != success:
-        raise UserError(f"{label[:1].upper()}{label[1:]} ended {desc[status_key]}: "
-                        f"{desc.get('FailureReason') or 'no reason given'}. {logs_hint}")
-    return desc
+            on_poll(desc)
+        if desc[status_key] in ended:
+            break
+        if deadline is not None:
+            remaining = deadline - clock()
+            if remaining <= 0:
+                raise WaitTimeout(label, timeout)
+            sleep(min(pause, remaining))
+        else:
+            sleep(pause)
+    status = desc[status_key]
+    if status in success:
+        return desc
+    if failure:
+        raise UserError(failure(desc))
+    reason = desc.get("FailureReason") or "no reason given"
+    raise UserError(f"{label[:1].upper()}{label[1:]} {ENDED_AS.get(status, f'ended {status}')}: "
+                    f"{reason.rstrip('.')}. {hint}".rstrip())

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from byoc.errors import UserError
-from byoc.tabular import objectives
+from byoc.tabular import objectives, probe
 
 MIN_ROWS = 10  # fewer rows cannot be split into cross-validation folds that mean anything
 ID_DISTINCT_SHARE = 0.95
@@ -53,20 +53,12 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, skipinitialspace=True)
     except pd.errors.EmptyDataError:
-        raise UserError(f"{path} is empty. Pass a CSV with a header row and data rows.") from None
+        raise probe.empty(str(path)) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise UserError(f"{path} is not a readable CSV: {exc}") from None
     if frame.empty:
-        raise UserError(f"{path} has a header but no data rows.")
+        raise probe.no_rows(str(path))
     return frame
-
-
-def check_target(columns: list[str], target: str, source: str) -> None:
-    if target not in columns:
-        raise UserError(
-            f"Target column '{target}' is not in {source}. Its columns are: "
-            f"{', '.join(map(str, columns))}. Pass one of them with --target."
-        )
 
 
 def infer_problem_type(y: pd.Series) -> str:
@@ -92,7 +84,7 @@ def _is_id_like(column: pd.Series) -> bool:
 def load(path: str | Path, target: str, problem_type: str | None = None) -> Dataset:
     """Read and check `path` for learning `target`; infer the problem type when not given."""
     frame = read_csv(path)
-    check_target(list(frame.columns), target, str(path))
+    probe.check_target(list(frame.columns), target, str(path))
     y = frame[target]
     missing = int(y.isna().sum())
     frame = frame[y.notna()].reset_index(drop=True)

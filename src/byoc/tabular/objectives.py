@@ -5,6 +5,8 @@ No heavy imports: `byoc autopilot start` validates flags with this module before
 
 from __future__ import annotations
 
+import argparse
+
 from byoc.errors import UserError
 
 REGRESSION = "Regression"
@@ -29,6 +31,16 @@ MINIMIZED = frozenset({"MSE", "RMSE", "MAE"})
 REGRESSION_MIN_DISTINCT = 10  # a numeric target with more distinct values is a regression target
 
 
+def problem_flags() -> argparse.ArgumentParser:
+    """--problem-type and --objective, as a parent parser for `autopilot start` and `local`."""
+    flags = argparse.ArgumentParser(add_help=False)
+    flags.add_argument("--problem-type", choices=PROBLEM_TYPES,
+                       help="default: inferred from the target column")
+    flags.add_argument("--objective", help="metric to optimize; default MSE (regression), "
+                                           "F1 (binary), Accuracy (multiclass)")
+    return flags
+
+
 def is_classification(problem_type: str) -> bool:
     return problem_type in (BINARY, MULTICLASS)
 
@@ -46,6 +58,11 @@ def check_problem_type(problem_type: str) -> str:
             f"Unknown problem type '{problem_type}'. Use one of: {', '.join(PROBLEM_TYPES)}."
         )
     return problem_type
+
+
+def problem_types_for(objective: str) -> tuple[str, ...]:
+    """The problem types `objective` fits: one for most, two for Accuracy and BalancedAccuracy."""
+    return tuple(problem for problem, names in OBJECTIVES.items() if objective in names)
 
 
 def resolve_objective(problem_type: str | None, objective: str | None) -> str | None:

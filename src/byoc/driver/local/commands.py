@@ -3,36 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 from byoc import contract, hyperparams
-from byoc.driver.commands import positive_int
-from byoc.driver.jobs import parse_hyperparameters
+from byoc.cli_args import positive_float, positive_int
 from byoc.driver.local import layout
 from byoc.errors import UserError
 
 
-def print_summary(output_data: Path, out=sys.stdout) -> None:
-    metrics_file = output_data / "metrics.json"
-    if not metrics_file.exists():
-        return
-    values = json.loads(metrics_file.read_text())
-    print("\nEvaluation", file=out)
-    for key in sorted(values):
-        if key.endswith(("_accuracy", "_loss")):
-            print(f"  {key:32s} {values[key]:.4f}", file=out)
-    report = output_data / "report.md"
-    if report.exists():
-        print(f"\nReport: {report}", file=out)
-    for png in sorted(output_data.glob("*.png")):
-        print(f"  plot: {png}", file=out)
-
-
 def train(args: argparse.Namespace) -> int:
-    hps = parse_hyperparameters(args.hp)
+    hps = hyperparams.parse_hp_flags(args.hp)
     channels = layout.split_channel_dirs(args.data)
     output = Path(args.output).resolve()
     distribution = layout.DISTRIBUTIONS[args.distribution]
@@ -54,7 +36,11 @@ def train(args: argparse.Namespace) -> int:
     # OUTPUT/algo-1), so a second run resumes its checkpoints.
     paths = contract.Paths(output / "algo-1" if args.instance_count > 1 else output)
     if code == 0:
-        print_summary(paths.output_data_dir)
+        from byoc.evaluation.summary import summary_lines
+
+        lines = summary_lines(paths.output_data_dir)
+        if lines:
+            print("\n" + "\n".join(lines))
         print(f"\nModel: {paths.model_dir} (and {output / layout.MODEL_ARCHIVE})")
         return 0
     failures = sorted(output.glob("algo-*/output/failure")) if args.instance_count > 1 else []
@@ -96,7 +82,7 @@ def register(subparsers) -> None:
     t.add_argument("--instance-count", type=positive_int, default=1, metavar="N",
                    help="with --image: train on N containers (hosts algo-1..algo-N) together, as "
                         "a SageMaker job with N instances does")
-    t.add_argument("--cpus-per-instance", type=float, metavar="CPUS",
+    t.add_argument("--cpus-per-instance", type=positive_float, metavar="CPUS",
                    help="with --image: each container's CPU share (Docker's --cpus)")
     t.add_argument("--distribution", choices=tuple(layout.DISTRIBUTIONS), default="replicated",
                    help="with --instance-count: the train channel's S3DataDistributionType; "

@@ -1,0 +1,114 @@
+"""The AWS options many verbs share: tags, VPC, KMS key, network isolation; read once from flags.
+
+`add_flags` puts them on a verb; `from_args` checks them all before anything is created or
+uploaded, and the request builders ask the resulting `AwsOptions` for their fields.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from byoc.errors import UserError
+
+MAX_TAGS = 50
+MAX_SUBNETS = 16
+MAX_SECURITY_GROUPS = 5
+_ENV_KEY = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]{0,511}")
+
+
+def parse_pairs(pairs: Iterable[str] | None, flag: str, example: str) -> dict[str, str]:
+    """`KEY=VALUE` flags as a dict; a pair without `=` or a key is refused with an example."""
+    found: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{flag} expects KEY=VALUE, got '{pair}'. Example: {flag} {example}")
+        found[key.strip()] = value.strip()
+    return found
+
+
+def parse_tags(pairs: Iterable[str] | None) -> dict[str, str]:
+    tags = parse_pairs(pairs, "--tags", "team=vision")
+    if len(tags) > MAX_TAGS:
+        raise UserError(f"--tags: at most {MAX_TAGS} tags, got {len(tags)}.")
+    for key, value in tags.items():
+        if key.lower().startswith("aws:"):
+            raise UserError(f"--tags: '{key}' starts with aws:, which AWS keeps for itself.")
+        if len(key) > 128 or len(value) > 256:
+            raise UserError(f"--tags: '{key}' is too long (keys up to 128 characters, values up "
+                            "to 256).")
+    return tags
+
+
+def parse_env(pairs: Iterable[str] | None) -> dict[str, str]:
+    env = parse_pairs(pairs, "--env", "LOG_LEVEL=debug")
+    for key, value in env.items():
+        if not _ENV_KEY.fullmatch(key):
+            raise UserError(f"--env: '{key}' is not a variable name (letters, digits and _, not "
+                            "starting with a digit).")
+        if len(value) > 512:
+            raise UserError(f"--env: the value of {key} is longer than SageMaker's 512 "
+                            "characters.")
+    return env
+
+
+def _ids(text: str | None, flag: str, prefix: str, limit: int) -> tuple[str, ...]:
+    ids = tuple(part.strip() for part in (text or "").split(",") if part.strip())
+    for value in ids:
+        if not value.startswith(prefix):
+            raise UserError(f"{flag}: '{value}' is not an id like {prefix}0123abcd.")
+    if len(ids) > limit:
+        raise UserError(f"{flag}: at most {limit}, got {len(ids)}.")
+    return ids
+
+
+@dataclass(frozen=True)
+class AwsOptions:
+    """Tags, VPC, KMS key and network isolation of what a verb creates."""
+
+    tags: dict[str, str] = field(default_factory=dict)
+    subnets: tuple[str, ...] = ()
+    security_groups: tuple[str, ...] = ()
+    kms_key: str | None = None
+    network_isolation: bool = False
+
+    def tag_list(self) -> list[dict[str, str]]:
+        return [{"Key": k, "Value": v} for k, v in self.tags.items()]
+
+    def vpc_config(self) -> dict | None:
+        if not self.subnets:
+            return None
+        return {"Subnets": list(self.subnets), "SecurityGroupIds": list(self.security_groups)}
+
+    def tagged(self) -> dict:
+        """`Tags=...` for a create call, when there are any."""
+        return {"Tags": self.tag_list()} if self.tags else {}
+
+
+def from_args(args: argparse.Namespace) -> AwsOptions:
+    subnets = _ids(args.subnets, "--subnets", "subnet-", MAX_SUBNETS)
+    groups = _ids(args.security_groups, "--security-groups", "sg-", MAX_SECURITY_GROUPS)
+    if bool(subnets) != bool(groups):
+        raise UserError("--subnets and --security-groups go together: a VPC configuration needs "
+                        "both.")
+    kms_key = (args.kms_key or "").strip() or None
+    if args.kms_key is not None and kms_key is None:
+        raise UserError("--kms-key is empty: pass a KMS key id, ARN or alias/NAME.")
+    return AwsOptions(tags=parse_tags(args.tags), subnets=subnets, security_groups=groups,
+                      kms_key=kms_key, network_isolation=args.network_isolation)
+
+
+def add_flags(parser: argparse.ArgumentParser, *, what: str) -> None:
+    """The shared flags, in their own help group; `what` names what they apply to."""
+    group = parser.add_argument_group("network and security")
+    group.add_argument("--tags", action="append", metavar="KEY=VALUE",
+                       help=f"tag the {what}, repeatable")
+    group.add_argument("--subnets", metavar="ID,ID", help="VPC subnets (with --security-groups)")
+    group.add_argument("--security-groups", metavar="ID,ID", help="VPC security groups")
+    group.add_argument("--kms-key", metavar="KEY",
+                       help="KMS key id, ARN or alias for what is written (output, volumes)")
+    group.add_argument("--network-isolation", action="store_true",
+                       help="no network access for the container")

@@ -1,0 +1,39 @@
+"""The few lines printed when training ends: metrics.json's numbers and where the report is.
+
+One summary for `byoc train` (after the output is downloaded) and `byoc local train`. Nothing
+heavy: the file names come from `byoc.evaluation`, which imports numpy only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from byoc.evaluation import METRICS_FILE, REPORT_FILE
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "n/a (not a number)"  # evaluation writes NaN, e.g. a diverged loss, as null
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def summary_lines(output_data: Path) -> list[str]:
+    """`Evaluation` and one line per metrics.json entry, then the report and its plots.
+
+    Empty when `output_data` (the job's /opt/ml/output/data) holds no metrics.json. The entries
+    keep the file's order: split by split, accuracy, loss, top-k accuracy, macro F1, samples.
+    """
+    metrics_file = Path(output_data) / METRICS_FILE
+    if not metrics_file.is_file():
+        return []
+    lines = ["Evaluation"]
+    lines += [f"  {key:32s} {_value(value)}"
+              for key, value in json.loads(metrics_file.read_text()).items()]
+    report = Path(output_data) / REPORT_FILE
+    if report.is_file():
+        lines.append(f"Report: {report}")
+    lines += [f"  plot: {png}" for png in sorted(Path(output_data).glob("*.png"))]
+    return lines
