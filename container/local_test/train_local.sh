@@ -4,6 +4,9 @@
 # DATA_DIR holds class folders, or train/ (validation/, test/) subfolders, one per channel.
 # test_dir/ (TEST_DIR=... to put it elsewhere) becomes /opt/ml: the config JSONs, a copy of the
 # data, and after training model/ and output/data/.
+# One host only (resourceconfig.json names algo-1 alone). For a job on several hosts, use
+# `byoc local train --image IMAGE --instance-count N`: it gives each container its own /opt/ml
+# and a shared Docker network, as SageMaker does.
 set -euo pipefail
 
 if [ $# -lt 2 ]; then

@@ -14,7 +14,8 @@ import pytest
 from byoc.driver.local import layout
 from tests.conftest import REPO
 
-IMAGE = "byoc:test"
+# Another checkout on the same engine can build under its own tag.
+IMAGE = os.environ.get("BYOC_TEST_IMAGE", "byoc:test")
 
 
 def engine_or_skip():

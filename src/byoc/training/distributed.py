@@ -29,6 +29,7 @@ HEARTBEAT_TIMEOUT_SECONDS = 60
 # apart on SageMaker).
 REGISTER_TIMEOUT_SECONDS = 600
 DONE_KEY = "byoc/chief_done"
+ACK_KEY = "byoc/worker_done"
 
 
 @dataclass
@@ -108,11 +109,22 @@ class Distributed:
             offset += size
 
     def chief_finished(self, reason: str = "") -> None:
-        """The chief tells the workers it has written everything (or why it failed)."""
-        if self.multi_worker and self.is_chief:
-            from tensorflow.python.eager import context
+        """The chief tells the workers it has written everything (or why it failed), then waits
+        until each has heard it: the key-value store lives in the chief's process and goes away
+        with it."""
+        if not (self.multi_worker and self.is_chief):
+            return
+        from tensorflow.python.eager import context
 
-            context.context().set_config_key_value(DONE_KEY, reason or "ok")
+        ctx = context.context()
+        ctx.set_config_key_value(DONE_KEY, reason or "ok")
+        for index in range(1, self.workers):
+            try:
+                ctx.get_config_key_value(f"{ACK_KEY}/{index}")
+            except tf.errors.OpError as exc:
+                log.warning("%s did not confirm the end of the job (%s); its own log and "
+                            "failure file say why.", self.hosts[index], type(exc).__name__)
+                return
 
     def wait_for_chief(self) -> str:
         """A worker waits until the chief has written the model and the report: the SDK's local
@@ -121,7 +133,17 @@ class Distributed:
         from tensorflow.python.eager import context
 
         log.info("Waiting for the chief (%s) to write the model and the report.", self.chief)
-        return context.context().get_config_key_value(DONE_KEY)
+        ctx = context.context()
+        try:
+            word = ctx.get_config_key_value(DONE_KEY)
+        except tf.errors.OpError as exc:
+            from byoc.errors import FrameworkError
+
+            raise FrameworkError(
+                f"The chief ({self.chief}) went away before it finished writing the model and "
+                f"the report ({type(exc).__name__}); see its log and failure file.") from exc
+        ctx.set_config_key_value(f"{ACK_KEY}/{self.index}", "ok")
+        return word
 
 
 def _configure_coordination(size: int) -> None:
