@@ -179,7 +179,7 @@ def make(hp: HyperParameters, cluster: Cluster) -> Distributed:
         dist = Distributed(strategy, workers=len(workers), index=index, hosts=hosts)
         log.info("Training on %d hosts with MultiWorkerMirroredStrategy: %s (this is %s, worker "
                  "%d%s); %d replica(s) in sync", dist.workers, ", ".join(hosts),
-                 hosts[index], ", the chief" if dist.is_chief else "",
+                 hosts[index], index, ", the chief" if dist.is_chief else "",
                  dist.replicas)
     elif len(gpus) > 1:
         dist = Distributed(tf.distribute.MirroredStrategy())
