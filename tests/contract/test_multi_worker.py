@@ -1,0 +1,56 @@
+"""Two real `train` processes on this machine training together over loopback, without Docker.
+
+Each has its own /opt/ml naming both hosts in resourceconfig.json; a TF_CONFIG set in the
+environment (two ports on 127.0.0.1, as two hosts on one machine need) wins over the derived one.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+
+from byoc import bundle, contract
+from byoc.driver.local import layout
+from tests.conftest import TRAIN_EXE, exe_env
+from tests.contract.test_train import _tiny_folders
+
+HOSTS = ["algo-1", "algo-2"]
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for sock in socks:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in socks]
+    for sock in socks:
+        sock.close()
+    return ports
+
+
+def test_two_processes_train_one_model(tmp_path):
+    data = _tiny_folders(tmp_path / "data", classes=3, per_class=20)
+    ports = _free_ports(2)
+    workers = [f"127.0.0.1:{p}" for p in ports]
+    procs = []
+    for index, host in enumerate(HOSTS):
+        layout.prepare(tmp_path / host, {"train": data}, {"epochs": 2, "batch_size": 8},
+                       current_host=host, hosts=HOSTS)
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        procs.append(subprocess.Popen(
+            [str(TRAIN_EXE)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=exe_env(SAGEMAKER_BASE_DIR=str(tmp_path / host), TF_CONFIG=json.dumps(tf_config))))
+    logs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
+    for log in logs:
+        assert "TF_CONFIG is set in the environment; using it" in log
+        assert "8 per replica, 16 global (2 replica(s))" in log
+    chief, worker = (contract.Paths(tmp_path / h) for h in HOSTS)
+    assert (chief.model_dir / bundle.MODEL_FILE).exists()
+    assert not any(worker.model_dir.iterdir()) and not any(worker.output_data_dir.iterdir())
+    assert chief.success_file.exists() and worker.success_file.exists()
+    assert (chief.checkpoint_dir / "state.json").exists()
+    assert not any(worker.checkpoint_dir.iterdir())
+    # Both hosts saw the same all-reduced metrics; only the chief printed them.
+    assert logs[0].count("#metrics epoch=") == 2 and "#metrics" not in logs[1]
+    assert "The chief (algo-1) wrote the model and the report" in logs[1]
