@@ -31,7 +31,6 @@ from tests.container.conftest import engine, image  # noqa: F401
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = HERE / "scripts"
-ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/SageMakerRole"
 RESULT_PREFIX = "RESULT "
 COMPOSE_FILES_LABEL = "com.docker.compose.project.config_files"
 
