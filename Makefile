@@ -5,11 +5,12 @@ BYOC := $(VENV)/bin/byoc
 DEMO ?= demo
 EXTRAS ?= train,serve,driver,tabular,dev
 
-.PHONY: help setup demo test lint image image-gpu bench clean
+.PHONY: help setup demo test test-sdk lint image image-gpu bench clean
 
 help:
 	@echo "make demo    set up, then synthesize signs, train, evaluate, serve and invoke (no Docker)"
 	@echo "make test    set up, then run the whole test suite"
+	@echo "make test-sdk  only the SageMaker Python SDK suite (tests/sdk; Docker and Compose)"
 	@echo "make image   build the CPU image (BASE_IMAGE=... to override the base)"
 	@echo "make bench   run the benchmark scripts and print their tables"
 
@@ -27,6 +28,10 @@ demo: setup
 test: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
 
+# The SDK suite makes its own virtualenvs (.venv-sdk2, .venv-sdk3) from tests/sdk/requirements-*.
+test-sdk: setup
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest tests/sdk $(PYTEST_ARGS)
+
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/hadolint Dockerfile Dockerfile.gpu
@@ -42,4 +47,4 @@ bench: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benchmarks/serving_latency.py
 
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache
+	rm -rf $(VENV) .venv-sdk2 .venv-sdk3 $(DEMO) .pytest_cache

@@ -1,8 +1,7 @@
 """The `byoc` command: one sub-command per user verb, wired from the modules that implement them.
 
-Each area module exposes `register(subparsers)` and keeps heavy imports (TensorFlow, boto3, the
-SageMaker SDK, docker) inside its handlers, so `byoc --help` is instant and the driver never
-loads TensorFlow.
+Each area module exposes `register(subparsers)` and keeps heavy imports (TensorFlow, boto3,
+docker) inside its handlers, so `byoc --help` is instant and the driver never loads TensorFlow.
 """
 
 from __future__ import annotations
