@@ -145,7 +145,7 @@ def run_sdk_script(engine, python: Path, script: Path, *args: str, cwd: Path,  #
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", str(tmp)),
         "TMPDIR": str(tmp),
-        "PYTHONPATH": str(REPO / "src"),  # `from byoc import metrics`: no TensorFlow needed
+        "PYTHONPATH": str(REPO / "src"),  # `from byoc import metric_lines`: no TensorFlow needed
         "PYTHONUNBUFFERED": "1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from byoc import metrics
+from byoc import metric_lines
 from tests.aws.conftest import free_port
 from tests.sdk.conftest import SCRIPTS, run_sdk_script
 
@@ -67,7 +67,7 @@ def test_metric_definitions_read_the_log_through_compose_and_tty(local_run):
     progress bar shares a line with the `#metrics` text, which must still match."""
     local_run.check()
     lines = local_run.output.splitlines()
-    for definition in metrics.METRIC_DEFINITIONS:
+    for definition in metric_lines.METRIC_DEFINITIONS:
         values = [m.group(1) for line in lines if (m := re.search(definition["Regex"], line))]
         assert values, f"{definition['Name']} never matched"
         assert all(float(v) >= 0 for v in values), (definition["Name"], values)

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from byoc import metrics
+from byoc import metric_lines
 from tests.sdk.conftest import ACCOUNT_ID, REGION, readme_snippet, run_sdk_script, write_snippet
 
 pytestmark = pytest.mark.aws
@@ -50,7 +50,7 @@ def _created_job(aws) -> dict:
 
 def _check_job_request(request: dict, checkpoint_uri: str) -> None:
     assert request["AlgorithmSpecification"]["TrainingImage"] == IMAGE_URI
-    assert request["AlgorithmSpecification"]["MetricDefinitions"] == metrics.METRIC_DEFINITIONS
+    assert request["AlgorithmSpecification"]["MetricDefinitions"] == metric_lines.METRIC_DEFINITIONS
     # SageMaker passes hyperparameters as strings; both SDKs convert before sending.
     assert request["HyperParameters"] == {"epochs": "20", "batch_size": "64", "top_k": "5"}
     assert request["CheckpointConfig"]["S3Uri"] == checkpoint_uri

@@ -162,8 +162,11 @@ def _train(model: keras.Model, splits: Splits, hp: HyperParameters, paths: Paths
     chosen = [Checkpointer(paths.checkpoint_dir, hp, state, has_val), MetricLogger()] \
         if dist.is_chief else []
     verbose = 1 if sys.stdout.isatty() else 2
-    callbacks = keras.callbacks.CallbackList(chosen, add_progbar=True, model=model,
-                                             verbose=verbose, epochs=hp.epochs, steps=shape.steps)
+    # The progress bar ends its epoch line first, so a `#metrics` line never shares it (the SDK's
+    # local mode gives containers a terminal).
+    callbacks = keras.callbacks.CallbackList([keras.callbacks.ProgbarLogger(), *chosen],
+                                             model=model, verbose=verbose, epochs=hp.epochs,
+                                             steps=shape.steps)
     callbacks.on_train_begin()
     try:
         for epoch in range(start, hp.epochs):
