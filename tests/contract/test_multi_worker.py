@@ -10,6 +10,8 @@ import json
 import socket
 import subprocess
 
+import pytest
+
 from byoc import bundle, contract
 from byoc.driver.local import layout
 from tests.conftest import TRAIN_EXE, exe_env
@@ -54,3 +56,18 @@ def test_two_processes_train_one_model(tmp_path):
     # Both hosts saw the same all-reduced metrics; only the chief printed them.
     assert logs[0].count("#metrics epoch=") == 2 and "#metrics" not in logs[1]
     assert "The chief (algo-1) wrote the model and the report" in logs[1]
+
+
+def test_process_mode_runs_one_host_and_says_how_to_run_more(tmp_path, capsys):
+    from byoc.cli import main
+
+    data = _tiny_folders(tmp_path / "data", classes=2, per_class=2)
+    code = main(["local", "train", "--data", str(data), "--output", str(tmp_path / "run"),
+                 "--instance-count", "2"])
+    assert code == 2
+    assert "--instance-count, --cpus-per-instance and --distribution need --image" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before anything was laid out
+    with pytest.raises(SystemExit):  # argparse: "must be at least 1"
+        main(["local", "train", "--data", str(data), "--output", str(tmp_path / "run"),
+              "--instance-count", "0"])
