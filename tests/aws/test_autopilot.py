@@ -194,6 +194,7 @@ def test_wait_times_out_and_leaves_the_job_running(moto_endpoint, role_arn, insu
     err = capsys.readouterr().err
     assert "autopilot ins-job: InProgress" in err
     assert "it was left running" in err and "--stop-on-timeout" in err
+    assert "stop it with `byoc stop --autopilot-job ins-job`" in err
     sm = boto3.client("sagemaker")
     assert sm.describe_auto_ml_job_v2(AutoMLJobName="ins-job")["AutoMLJobStatus"] == "InProgress"
 

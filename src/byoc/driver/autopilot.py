@@ -402,8 +402,9 @@ def _follow(aws: Aws, name: str, args: argparse.Namespace) -> int:
                   file=sys.stderr)
         else:
             print(f"Job {name} is still running after {timeout:g}s; it was left running. "
-                  f"Follow it with `byoc autopilot status --job-name {name}`, or pass "
-                  "--stop-on-timeout next time to stop it.", file=sys.stderr)
+                  f"Follow it with `byoc autopilot status --job-name {name}`, stop it with "
+                  f"`byoc stop --autopilot-job {name}`, or pass --stop-on-timeout next time.",
+                  file=sys.stderr)
         return 1
     _finish(aws, name, desc, args.top)
     return 0 if desc["AutoMLJobStatus"] == "Completed" else 1

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from byoc import hyperparams
 from byoc.cli_args import positive_float, positive_int
-from byoc.driver import ecr, endpoints, invoke, jobs, options
+from byoc.driver import ecr, endpoints, invoke, jobs, options, stop
 from byoc.driver.aws import ROLE_ENV, Aws, data_bucket, load_config, resolve_role, split_s3_uri
 from byoc.driver.cli_helpers import add_aws_verb, connect_from
 from byoc.driver.progress import WaitTimeout
@@ -107,7 +107,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args, _job_limit(spec) + WAIT_MARGIN,
         f"It ends by itself within its limit (--max-run{', --max-wait' if spec.spot else ''}); "
         f"follow it with aws sagemaker describe-training-job --training-job-name {name}, or "
-        f"stop it: aws sagemaker stop-training-job --training-job-name {name}",
+        f"stop it: byoc stop --training-job {name}",
         lambda timeout: jobs.wait_for_training(aws.client("sagemaker"), aws.client("logs"), name,
                                                timeout=timeout))
     if desc is None:
@@ -141,8 +141,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     rounds = -(-args.max_jobs // args.max_parallel_jobs)
     desc = _wait(
         args, rounds * _job_limit(spec) + WAIT_MARGIN,
-        f"Its training jobs go on; stop them all with aws sagemaker "
-        f"stop-hyper-parameter-tuning-job --hyper-parameter-tuning-job-name {name}",
+        f"Its training jobs go on; stop them all with byoc stop --tuning-job {name}",
         lambda timeout: jobs.wait_for_tuning(aws.client("sagemaker"), name, timeout=timeout))
     if desc is None:
         return 1
@@ -217,8 +216,7 @@ def cmd_transform(args: argparse.Namespace) -> int:
     if _no_wait(args, "transform job", name):
         return 0
     if _wait(args, TRANSFORM_TIMEOUT,
-             f"It goes on; stop it with aws sagemaker stop-transform-job --transform-job-name "
-             f"{name}",
+             f"It goes on; stop it with byoc stop --transform-job {name}",
              lambda timeout: jobs.wait_for_transform(aws.client("sagemaker"), name,
                                                      timeout=timeout)) is None:
         return 1
@@ -226,6 +224,20 @@ def cmd_transform(args: argparse.Namespace) -> int:
     print(f"{len(outputs)} output object(s) under {args.output}")
     for uri in outputs:
         print(uri)
+    return 0
+
+
+class _JobFlag(argparse.Action):
+    """Stores `(kind, NAME)` in `job`: one destination for the four flags of `byoc stop`."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        namespace.job = (self.const, values)
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    kind, name = args.job
+    for line in stop.stop(connect_from(args), kind, name):
+        print(line)
     return 0
 
 
@@ -352,6 +364,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--job-name")
     p.add_argument("--instance-type", help=f"default {jobs.DEFAULT_INSTANCE_TYPE}")
     p.add_argument("--instance-count", type=positive_int, default=1)
+
+    p = add_aws_verb(subparsers, "stop", cmd_stop,
+                     help="stop a training, tuning, transform or Autopilot job, and say what it "
+                          "leaves behind")
+    which = p.add_mutually_exclusive_group(required=True)
+    for kind, flag in stop.FLAGS.items():
+        which.add_argument(flag, dest="job", action=_JobFlag, const=kind, metavar="NAME",
+                           help=f"the {kind} to stop")
 
     p = add_aws_verb(subparsers, "delete", cmd_delete,
                      help="delete an endpoint, its config and its model")

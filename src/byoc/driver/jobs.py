@@ -55,12 +55,27 @@ TRANSFORM_ACCEPT = "application/json"
 MAX_NAME_LENGTH = 63
 MAX_SHORT_NAME_LENGTH = 32
 _NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*")
-# How to look each kind of job up by name: describe operation and its name parameter.
-_DESCRIBE = {
-    "training job": ("describe_training_job", "TrainingJobName"),
-    "tuning job": ("describe_hyper_parameter_tuning_job", "HyperParameterTuningJobName"),
-    "transform job": ("describe_transform_job", "TransformJobName"),
-    "Autopilot job": ("describe_auto_ml_job_v2", "AutoMLJobName"),
+
+
+@dataclass(frozen=True)
+class JobApi:
+    """The SageMaker operations of one kind of job: look it up, read its status, stop it."""
+
+    describe: str
+    name_parameter: str
+    status: str
+    stop: str
+
+
+JOB_APIS = {
+    "training job": JobApi("describe_training_job", "TrainingJobName", "TrainingJobStatus",
+                           "stop_training_job"),
+    "tuning job": JobApi("describe_hyper_parameter_tuning_job", "HyperParameterTuningJobName",
+                         "HyperParameterTuningJobStatus", "stop_hyper_parameter_tuning_job"),
+    "transform job": JobApi("describe_transform_job", "TransformJobName", "TransformJobStatus",
+                            "stop_transform_job"),
+    "Autopilot job": JobApi("describe_auto_ml_job_v2", "AutoMLJobName", "AutoMLJobStatus",
+                            "stop_auto_ml_job"),
 }
 
 
@@ -79,9 +94,9 @@ def check_job_name(name: str, max_length: int = MAX_NAME_LENGTH) -> str:
 
 def require_new_name(aws: Aws, kind: str, name: str) -> None:
     """Refuse a job name already used in this account and region, before any upload."""
-    operation, parameter = _DESCRIBE[kind]
+    api = JOB_APIS[kind]
     sagemaker = aws.client("sagemaker")
-    if exists(lambda: getattr(sagemaker, operation)(**{parameter: name})):
+    if exists(lambda: getattr(sagemaker, api.describe)(**{api.name_parameter: name})):
         raise UserError(f"A {kind} named '{name}' already exists in {aws.region}; "
                         f"{PICK_ANOTHER_NAME}.")
 
@@ -350,10 +365,11 @@ def billing_line(desc: dict) -> str | None:
     return line
 
 
-def output_archive_uri(desc: dict) -> str:
-    """Where SageMaker puts the tarred /opt/ml/output/data of a finished job."""
+def output_archive_uri(desc: dict, archive: str = "output.tar.gz") -> str:
+    """Where SageMaker puts a training job's tarred /opt/ml/output/data (output.tar.gz) or
+    /opt/ml/model (model.tar.gz) when the job ends."""
     base = desc["OutputDataConfig"]["S3OutputPath"].rstrip("/")
-    return f"{base}/{desc['TrainingJobName']}/output/output.tar.gz"
+    return f"{base}/{desc['TrainingJobName']}/output/{archive}"
 
 
 def download_output(aws: Aws, desc: dict, dest: Path) -> bool:
