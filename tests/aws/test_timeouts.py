@@ -7,6 +7,7 @@ for the one operation that is waited on.
 
 from __future__ import annotations
 
+import boto3
 import pytest
 
 from byoc.cli import main
@@ -77,8 +78,10 @@ def test_deploy_timeout_says_the_endpoint_is_billed_until_deleted(
 def test_transform_timeout_says_how_to_stop_the_job(moto_endpoint, ecr_image, role_arn,
                                                     still_in_progress, capsys):
     still_in_progress("DescribeTransformJob", "TransformJobStatus", "InProgress")
+    boto3.client("s3").create_bucket(Bucket="batch")
+    boto3.client("s3").put_object(Bucket="batch", Key="in/a.png", Body=b"x")
     assert main(["transform", "--model-data", "s3://b/model.tar.gz", "--image", ecr_image,
-                 "--role", role_arn, "--input", "s3://b/in/", "--output", "s3://b/out/",
+                 "--role", role_arn, "--input", "s3://batch/in/", "--output", "s3://batch/out/",
                  "--job-name", "slow-transform", "--timeout", "0.2"]) == 1
     err = capsys.readouterr().err
     assert "Stopped waiting for transform job slow-transform after 0.2 s" in err

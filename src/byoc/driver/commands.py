@@ -15,8 +15,16 @@ from pathlib import Path
 
 from byoc import hyperparams
 from byoc.cli_args import positive_float, positive_int
-from byoc.driver import ecr, endpoints, invoke, jobs, options, stop
-from byoc.driver.aws import ROLE_ENV, Aws, data_bucket, load_config, resolve_role, split_s3_uri
+from byoc.driver import ecr, endpoints, invoke, jobs, options, stop, transform
+from byoc.driver.aws import (
+    ROLE_ENV,
+    Aws,
+    data_bucket,
+    describe_or_none,
+    load_config,
+    resolve_role,
+    split_s3_uri,
+)
 from byoc.driver.cli_helpers import add_aws_verb, connect_from
 from byoc.driver.progress import WaitTimeout
 from byoc.errors import UserError
@@ -203,24 +211,43 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _existing_model(aws: Aws, name: str) -> str:
+    sagemaker = aws.client("sagemaker")
+    if describe_or_none(lambda: sagemaker.describe_model(ModelName=name)) is None:
+        raise UserError(f"No model named '{name}' in {aws.region}. Create one with --training-job "
+                        "NAME, or --model-data and --image.")
+    return name
+
+
 def cmd_transform(args: argparse.Namespace) -> int:
     name = jobs.check_job_name(args.job_name or jobs.job_name("transform"))
+    spec = transform.TransformSpec(
+        input_s3=args.input, output_s3=args.output, content_type=args.content_type,
+        instance_type=args.instance_type or _config("instance_type", jobs.DEFAULT_INSTANCE_TYPE),
+        instance_count=args.instance_count, max_payload_mb=args.max_payload_mb,
+        max_concurrent=args.max_concurrent_transforms)
     aws = connect_from(args)
-    jobs.require_new_name(aws, "transform job", name)
-    model = args.model_name or _model_from_flags(args, aws, name)
-    jobs.start_transform(aws, name, model_name=model, input_s3=args.input, output_s3=args.output,
-                         content_type=args.content_type,
-                         instance_type=args.instance_type or _config(
-                             "instance_type", jobs.DEFAULT_INSTANCE_TYPE),
-                         instance_count=args.instance_count)
-    if _no_wait(args, "transform job", name):
+    batches = transform.plan(aws, name, spec)
+    for batch in batches:
+        jobs.require_new_name(aws, "transform job", batch.job_name)
+    model = (_existing_model(aws, args.model_name) if args.model_name
+             else _model_from_flags(args, aws, name))
+    transform.start(aws, name, model, spec, batches)
+    names = [b.job_name for b in batches]
+    for batch in batches:
+        print(f"Transform job {batch.job_name}: {batch.content_type}, "
+              f"{f'{len(batch.keys)} object(s)' if batch.keys else 'the whole prefix'}")
+    if args.no_wait:
+        print("Follow them with aws sagemaker describe-transform-job --transform-job-name NAME")
         return 0
+    stops = " and ".join(f"byoc stop --transform-job {n}" for n in names)
     if _wait(args, TRANSFORM_TIMEOUT,
-             f"It goes on; stop it with byoc stop --transform-job {name}",
-             lambda timeout: jobs.wait_for_transform(aws.client("sagemaker"), name,
-                                                     timeout=timeout)) is None:
+             f"{'It goes' if len(names) == 1 else 'They go'} on; stop "
+             f"{'it' if len(names) == 1 else 'them'} with {stops}",
+             lambda timeout: transform.wait_for_all(aws.client("sagemaker"), names,
+                                                    timeout=timeout)) is None:
         return 1
-    outputs = jobs.list_outputs(aws, args.output)
+    outputs = transform.list_outputs(aws, args.output)
     print(f"{len(outputs)} output object(s) under {args.output}")
     for uri in outputs:
         print(uri)
@@ -360,10 +387,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model-name", help="an existing SageMaker model")
     p.add_argument("--input", required=True, metavar="S3_PREFIX")
     p.add_argument("--output", required=True, metavar="S3_URI")
-    p.add_argument("--content-type", default="image/png")
-    p.add_argument("--job-name")
+    p.add_argument("--content-type",
+                   help="send every object as this type (default: by each file's extension; a "
+                        "prefix that mixes types runs one job per type)")
+    p.add_argument("--job-name",
+                   help="default byoc-transform-DATE-TIME; with several file types, each job "
+                        "is named JOB-TYPE (JOB-png, JOB-jpg)")
     p.add_argument("--instance-type", help=f"default {jobs.DEFAULT_INSTANCE_TYPE}")
     p.add_argument("--instance-count", type=positive_int, default=1)
+    p.add_argument("--max-payload-mb", type=int, metavar="MB",
+                   help=f"largest request, 1-{transform.MAX_PAYLOAD_MB} (SageMaker's default: "
+                        "6); every file must fit")
+    p.add_argument("--max-concurrent-transforms", type=positive_int, metavar="N",
+                   help="parallel requests per instance; N x the payload limit is at most "
+                        f"{transform.MAX_PAYLOAD_MB} MB")
 
     p = add_aws_verb(subparsers, "stop", cmd_stop,
                      help="stop a training, tuning, transform or Autopilot job, and say what it "

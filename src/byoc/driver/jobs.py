@@ -1,4 +1,5 @@
-"""SageMaker jobs for the custom image: training (with logs and evaluation), tuning, transform.
+"""SageMaker jobs for the custom image: training (with logs and evaluation) and tuning; the
+names and operations of every kind of job (transform jobs run from byoc.driver.transform).
 
 Requests are built with boto3 directly so training and tuning share one job definition, every
 call goes through byoc's adaptive-retry clients, and tests can drive exact response sequences.
@@ -48,7 +49,6 @@ LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 LOG_SETTLE_SECONDS = 5.0  # CloudWatch lags the container; wait this long before the last read
 CHECKPOINT_LOCAL_PATH = Paths(Path(DEFAULT_BASE_DIR)).checkpoint_dir.as_posix()
 ENDED = ("Completed", "Failed", "Stopped")
-TRANSFORM_ACCEPT = "application/json"
 
 
 # SageMaker's name rules: letters, digits and inner hyphens; tuning and AutoML jobs take 32 at most.
@@ -538,40 +538,3 @@ def best_job_lines(desc: dict) -> list[str]:
     tuned = best.get("TunedHyperParameters") or {}
     lines.extend(f"  {k} = {v}" for k, v in sorted(tuned.items()))
     return lines
-
-
-def start_transform(aws: Aws, name: str, *, model_name: str, input_s3: str, output_s3: str,
-                    content_type: str, instance_type: str, instance_count: int = 1) -> None:
-    """One request per input object (SplitType None, SingleRecord): each image file is a record."""
-    split_s3_uri(input_s3)
-    split_s3_uri(output_s3)
-    aws.client("sagemaker").create_transform_job(
-        TransformJobName=name,
-        ModelName=model_name,
-        BatchStrategy="SingleRecord",
-        TransformInput={
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": input_s3}},
-            "ContentType": content_type,
-            "SplitType": "None",
-        },
-        TransformOutput={"S3OutputPath": output_s3, "Accept": TRANSFORM_ACCEPT,
-                         "AssembleWith": "None"},
-        TransformResources={"InstanceType": instance_type, "InstanceCount": instance_count},
-    )
-    log.info("Started transform job %s", name)
-
-
-def wait_for_transform(sagemaker, name: str, *, timeout: float | None = None,
-                       interval: float | None = None) -> dict:
-    return wait_until_ended(
-        f"transform job {name}", lambda: sagemaker.describe_transform_job(TransformJobName=name),
-        "TransformJobStatus", ENDED, ("Completed",),
-        hint="Logs: CloudWatch log group /aws/sagemaker/TransformJobs.", timeout=timeout,
-        interval=interval)
-
-
-def list_outputs(aws: Aws, s3_prefix: str) -> list[str]:
-    bucket, prefix = split_s3_uri(s3_prefix)
-    pages = aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket,
-                                                                      Prefix=prefix)
-    return [f"s3://{bucket}/{o['Key']}" for page in pages for o in page.get("Contents", [])]
