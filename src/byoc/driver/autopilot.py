@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from byoc.cli_args import positive_float, positive_int
-from byoc.driver import endpoints, jobs
+from byoc.driver import endpoints, jobs, options
 from byoc.driver.aws import (
     Aws,
     data_bucket,
@@ -29,6 +29,7 @@ from byoc.driver.aws import (
     upload_file,
 )
 from byoc.driver.cli_helpers import add_aws_verb, connect_from
+from byoc.driver.options import NO_OPTIONS, AwsOptions
 from byoc.driver.progress import WaitTimeout, wait_until_ended
 from byoc.errors import UserError
 from byoc.tabular import objectives, probe
@@ -163,8 +164,9 @@ def job_request(*, name: str, data_uri: str, output_uri: str, target: str, role:
                 problem_type: str | None, objective: str | None, mode: str,
                 max_candidates: int | None, max_runtime: int | None,
                 max_runtime_per_job: int | None = None, validation_fraction: float | None = None,
-                sample_weight: str | None = None) -> dict:
-    """The create_auto_ml_job_v2 arguments for a tabular job."""
+                sample_weight: str | None = None, options: AwsOptions = NO_OPTIONS) -> dict:
+    """The create_auto_ml_job_v2 arguments for a tabular job. The KMS key encrypts the output
+    and the volumes of the jobs Autopilot runs, which run in the VPC when one is given."""
     criteria = {}
     if max_candidates:
         criteria["MaxCandidates"] = max_candidates
@@ -192,6 +194,15 @@ def job_request(*, name: str, data_uri: str, output_uri: str, target: str, role:
         request["AutoMLJobObjective"] = {"MetricName": objective}
     if validation_fraction is not None:
         request["DataSplitConfig"] = {"ValidationFraction": validation_fraction}
+    security = {}
+    if options.kms_key:
+        request["OutputDataConfig"]["KmsKeyId"] = options.kms_key
+        security["VolumeKmsKeyId"] = options.kms_key
+    if options.vpc_config():
+        security["VpcConfig"] = options.vpc_config()
+    if security:
+        request["SecurityConfig"] = security
+    request.update(options.tagged())
     return request
 
 
@@ -200,7 +211,7 @@ def start(aws: Aws, *, csv_source: str, target: str, role: str, name: str,
           max_candidates: int | None = DEFAULT_MAX_CANDIDATES,
           max_runtime: int | None = DEFAULT_MAX_RUNTIME, output: str | None = None,
           max_runtime_per_job: int | None = None, validation_fraction: float | None = None,
-          sample_weight: str | None = None) -> dict:
+          sample_weight: str | None = None, options: AwsOptions = NO_OPTIONS) -> dict:
     """Check the inputs, upload a local CSV, create the job; return the request sent."""
     jobs.check_job_name(name, jobs.MAX_SHORT_NAME_LENGTH)
     check_limits(target=target, mode=mode, max_runtime=max_runtime,
@@ -223,7 +234,8 @@ def start(aws: Aws, *, csv_source: str, target: str, role: str, name: str,
                           target=target, role=role, problem_type=problem_type,
                           objective=objective, mode=mode, max_candidates=max_candidates,
                           max_runtime=max_runtime, max_runtime_per_job=max_runtime_per_job,
-                          validation_fraction=validation_fraction, sample_weight=sample_weight)
+                          validation_fraction=validation_fraction, sample_weight=sample_weight,
+                          options=options)
     aws.client("sagemaker").create_auto_ml_job_v2(**request)
     return request
 
@@ -440,8 +452,8 @@ def pipeline_model_name(endpoint_name: str) -> str:
 
 def deploy(aws: Aws, *, job_name: str, endpoint_name: str, candidate: str | None = None,
            instance_type: str | None = None, role: str | None = None,
-           response_keys: tuple[str, ...] = (), wait_in_service: bool = True,
-           interval: float | None = None) -> str:
+           response_keys: tuple[str, ...] = (), options: AwsOptions = NO_OPTIONS,
+           wait_in_service: bool = True, interval: float | None = None) -> str:
     """Host a candidate's container pipeline on a real-time endpoint; return the model name."""
     sagemaker = aws.client("sagemaker")
     endpoints.require_new_endpoint(aws, endpoint_name)
@@ -451,9 +463,11 @@ def deploy(aws: Aws, *, job_name: str, endpoint_name: str, candidate: str | None
     role = resolve_role(role or desc.get("RoleArn"))
     model_name = pipeline_model_name(endpoint_name)
     sagemaker.create_model(ModelName=model_name, Containers=containers,
-                           ExecutionRoleArn=role)
+                           ExecutionRoleArn=role, **options.model_fields(),
+                           **options.tagged())
     endpoints.deploy(aws, endpoint_name, model_name=model_name,
-                     instance_type=instance_type or endpoints.DEFAULT_INSTANCE_TYPE)
+                     instance_type=instance_type or endpoints.DEFAULT_INSTANCE_TYPE,
+                     options=options)
     if wait_in_service:
         endpoints.wait_for_endpoint(sagemaker, endpoint_name, interval=interval)
     return model_name
@@ -476,6 +490,7 @@ def _finish(aws: Aws, name: str, desc: dict, top: int) -> None:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
+    opts = options.from_args(args)
     aws = connect_from(args)
     name = args.job_name or jobs.job_name("autopilot")
     request = start(aws, csv_source=args.csv, target=args.target, role=resolve_role(args.role),
@@ -484,7 +499,7 @@ def cmd_start(args: argparse.Namespace) -> int:
                     max_runtime=args.max_runtime, output=args.output,
                     max_runtime_per_job=args.max_runtime_per_job,
                     validation_fraction=args.validation_fraction,
-                    sample_weight=args.sample_weight_column)
+                    sample_weight=args.sample_weight_column, options=opts)
     tabular = request["AutoMLProblemTypeConfig"]["TabularJobConfig"]
     print(f"Started Autopilot job {name} ({tabular.get('ProblemType', 'problem type inferred')}, "
           f"objective {request.get('AutoMLJobObjective', {}).get('MetricName', 'default')}); "
@@ -533,10 +548,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     keys = parse_response_keys(args.inference_response_keys)
+    opts = options.from_args(args)
     aws = connect_from(args)
     model = deploy(aws, job_name=args.job_name, endpoint_name=args.endpoint_name,
                    candidate=args.candidate, instance_type=args.instance_type, role=args.role,
-                   response_keys=keys, wait_in_service=not args.no_wait)
+                   response_keys=keys, options=opts, wait_in_service=not args.no_wait)
     state = "is being created" if args.no_wait else "is InService"
     answers = f" It answers with {','.join(keys)} per row." if keys else ""
     print(f"Endpoint {args.endpoint_name} {state} (model {model}). It takes text/csv rows "
@@ -582,6 +598,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", metavar="S3_URI",
                    help="default s3://sagemaker-REGION-ACCOUNT/byoc/autopilot/JOB/output")
     p.add_argument("--no-wait", action="store_true", help="start the job and return")
+    options.add_flags(p, what="Autopilot job", network_isolation=False,
+                      kms="the output and the volumes of the jobs it runs")
 
     p = add_aws_verb(sub, "status", cmd_status, parents=[follow], help="show a job's progress")
     p.add_argument("--job-name", required=True)
@@ -605,3 +623,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "predicted_label,probability (classification: also probabilities, "
                         "labels); default: the predicted label only")
     p.add_argument("--no-wait", action="store_true", help="return before it is InService")
+    options.add_flags(p, what="model, endpoint config and endpoint",
+                      kms="the endpoint instances' storage volumes")

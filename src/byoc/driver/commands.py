@@ -158,7 +158,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_from_flags(args: argparse.Namespace, aws, default_name: str) -> str:
+def _model_from_flags(args: argparse.Namespace, aws, default_name: str,
+                      opts: options.AwsOptions) -> str:
     """Create the model to host: from a training job, or from --model-data and --image."""
     if args.training_job:
         image, model_data, job_role = endpoints.training_job_model(aws, args.training_job)
@@ -172,18 +173,20 @@ def _model_from_flags(args: argparse.Namespace, aws, default_name: str) -> str:
         image, model_data, role = args.image, args.model_data, resolve_role(args.role)
         name = default_name
     ecr.check_image(aws, image)
-    endpoints.create_model(aws, name, image=image, model_data=model_data, role=role)
+    endpoints.create_model(aws, name, image=image, model_data=model_data, role=role,
+                           options=opts)
     return name
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
+    opts = options.from_args(args)
     aws = connect_from(args)
     endpoints.require_new_endpoint(aws, args.endpoint_name)
-    model = _model_from_flags(args, aws, args.endpoint_name)
+    model = _model_from_flags(args, aws, args.endpoint_name, opts)
     endpoints.deploy(aws, args.endpoint_name, model_name=model,
                      instance_type=args.instance_type or _config(
                          "endpoint_instance_type", endpoints.DEFAULT_INSTANCE_TYPE),
-                     instance_count=args.instance_count)
+                     instance_count=args.instance_count, options=opts)
     if _no_wait(args, "endpoint", args.endpoint_name):
         return 0
     name = args.endpoint_name
@@ -221,17 +224,22 @@ def _existing_model(aws: Aws, name: str) -> str:
 
 def cmd_transform(args: argparse.Namespace) -> int:
     name = jobs.check_job_name(args.job_name or jobs.job_name("transform"))
+    opts = options.from_args(args)
+    if args.model_name and opts.model_fields():
+        raise UserError("--subnets, --security-groups and --network-isolation are settings of "
+                        "the model byoc creates; --model-name uses an existing model as it is. "
+                        "Drop them, or create the model from --training-job or --model-data.")
     spec = transform.TransformSpec(
         input_s3=args.input, output_s3=args.output, content_type=args.content_type,
         instance_type=args.instance_type or _config("instance_type", jobs.DEFAULT_INSTANCE_TYPE),
         instance_count=args.instance_count, max_payload_mb=args.max_payload_mb,
-        max_concurrent=args.max_concurrent_transforms)
+        max_concurrent=args.max_concurrent_transforms, options=opts)
     aws = connect_from(args)
     batches = transform.plan(aws, name, spec)
     for batch in batches:
         jobs.require_new_name(aws, "transform job", batch.job_name)
     model = (_existing_model(aws, args.model_name) if args.model_name
-             else _model_from_flags(args, aws, name))
+             else _model_from_flags(args, aws, name, opts))
     transform.start(aws, name, model, spec, batches)
     names = [b.job_name for b in batches]
     for batch in batches:
@@ -372,6 +380,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--endpoint-name", required=True)
     p.add_argument("--instance-type", help=f"default {endpoints.DEFAULT_INSTANCE_TYPE}")
     p.add_argument("--instance-count", type=positive_int, default=1)
+    options.add_flags(p, what="model, endpoint config and endpoint",
+                      kms="the endpoint instances' storage volumes")
 
     p = add_aws_verb(subparsers, "invoke", cmd_invoke,
                      help="send files to an endpoint (or a local server) and print "
@@ -401,6 +411,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-concurrent-transforms", type=positive_int, metavar="N",
                    help="parallel requests per instance; N x the payload limit is at most "
                         f"{transform.MAX_PAYLOAD_MB} MB")
+    options.add_flags(p, what="model and transform jobs",
+                      kms="the output and the instances' volumes")
 
     p = add_aws_verb(subparsers, "stop", cmd_stop,
                      help="stop a training, tuning, transform or Autopilot job, and say what it "

@@ -178,6 +178,10 @@ def request(batch: Batch, model_name: str, spec: TransformSpec,
         "TransformResources": {"InstanceType": spec.instance_type,
                                "InstanceCount": spec.instance_count},
     }
+    if spec.options.kms_key:
+        req["TransformOutput"]["KmsKeyId"] = spec.options.kms_key
+        req["TransformResources"]["VolumeKmsKeyId"] = spec.options.kms_key
+    req.update(spec.options.tagged())
     if spec.max_payload_mb:
         req["MaxPayloadInMB"] = spec.max_payload_mb
     if spec.max_concurrent:
