@@ -1,4 +1,4 @@
-"""The AWS verbs of `byoc`: push, train, tune, deploy, invoke, transform, delete.
+"""The AWS verbs of `byoc`: push, train, tune, deploy, invoke, transform, stop, delete.
 
 The driver modules import boto3 and docker inside their functions, so `byoc --help` stays
 instant. Defaults come from flags, then the environment, then the config file.

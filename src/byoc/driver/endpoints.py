@@ -55,7 +55,8 @@ def create_model(aws: Aws, name: str, *, image: str, model_data: str, role: str,
                 f"({existing.get('Image')}, {existing.get('ModelDataUrl')}). Delete it "
                 f"(aws sagemaker delete-model --model-name {name}) or pick another name."
             )
-        if ((model.get("VpcConfig"), bool(model.get("EnableNetworkIsolation")))
+        # An empty VpcConfig means no VPC, as an omitted one does.
+        if ((model.get("VpcConfig") or None, bool(model.get("EnableNetworkIsolation")))
                 != (options.vpc_config(), options.network_isolation)):
             raise UserError(
                 f"A model named '{name}' already exists with other VPC or network isolation "
