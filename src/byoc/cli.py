@@ -20,7 +20,7 @@ from byoc.errors import ByocError
 COMMAND_MODULES = (
     ("byoc.data.commands", None),  # byoc data synth
     ("byoc.driver.local.commands", None),  # byoc local train|serve
-    ("byoc.driver.commands", None),  # byoc push|train|tune|deploy|invoke|transform|delete
+    ("byoc.driver.commands", None),  # byoc push|train|tune|deploy|invoke|transform|stop|delete
     ("byoc.driver.autopilot", "autopilot"),  # byoc autopilot start|status|leaderboard|deploy
     ("byoc.tabular.commands", "autopilot"),  # byoc autopilot local|predict|insurance
 )

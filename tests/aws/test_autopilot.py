@@ -68,6 +68,30 @@ def test_start_uploads_the_csv_and_creates_a_tabular_job(moto_endpoint, role_arn
     assert job["RoleArn"] == role_arn
 
 
+def test_start_sends_per_job_runtime_validation_fraction_and_sample_weights(
+        moto_recorder, role_arn, insurance_csv):
+    assert _start(insurance_csv, role_arn, "--mode", "ENSEMBLING", "--max-runtime", "7200",
+                  "--max-runtime-per-job", "600", "--validation-fraction", "0.25",
+                  "--sample-weight-column", "bmi") == 0
+    (request,) = moto_recorder.calls("SageMaker.CreateAutoMLJobV2")
+    tabular = request["AutoMLProblemTypeConfig"]["TabularJobConfig"]
+    assert tabular["CompletionCriteria"] == {"MaxCandidates": 10,
+                                             "MaxRuntimePerTrainingJobInSeconds": 600,
+                                             "MaxAutoMLJobRuntimeInSeconds": 7200}
+    assert tabular["SampleWeightAttributeName"] == "bmi"
+    assert tabular["Mode"] == "ENSEMBLING"
+    assert request["DataSplitConfig"] == {"ValidationFraction": 0.25}
+
+
+def test_start_without_them_sends_none(moto_recorder, role_arn, insurance_csv):
+    assert _start(insurance_csv, role_arn) == 0
+    (request,) = moto_recorder.calls("SageMaker.CreateAutoMLJobV2")
+    tabular = request["AutoMLProblemTypeConfig"]["TabularJobConfig"]
+    assert "SampleWeightAttributeName" not in tabular
+    assert "MaxRuntimePerTrainingJobInSeconds" not in tabular["CompletionCriteria"]
+    assert "DataSplitConfig" not in request
+
+
 def test_start_from_s3_reads_only_the_header(moto_endpoint, role_arn, insurance_csv, capsys):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="data")
@@ -93,6 +117,20 @@ def test_start_from_s3_reads_only_the_header(moto_endpoint, role_arn, insurance_
      "Objective 'F1' does not fit Regression. Use one of: MSE, RMSE, MAE, R2."),
     (["--target", "charges", "--objective", "LogLoss"], "Unknown objective 'LogLoss'"),
     (["--target", "charges", "--job-name", "no_underscores"], "is not valid"),
+    (["--target", "charges", "--max-runtime", "600", "--max-runtime-per-job", "900"],
+     "--max-runtime-per-job (900 s) is longer than the whole job's --max-runtime (600 s)"),
+    (["--target", "charges", "--validation-fraction", "0"],
+     "--validation-fraction must be between 0 and 1"),
+    (["--target", "charges", "--validation-fraction", "1.5"],
+     "--validation-fraction must be between 0 and 1, e.g. 0.2 (a fifth of the rows), not 1.5"),
+    (["--target", "charges", "--mode", "ENSEMBLING", "--sample-weight-column", "weight"],
+     "Sample weight column 'weight' is not in"),
+    (["--target", "charges", "--mode", "ENSEMBLING", "--sample-weight-column", "charges"],
+     "--sample-weight-column names the target"),
+    (["--target", "charges", "--sample-weight-column", "bmi"],
+     "sample weights in ENSEMBLING mode only: add --mode ENSEMBLING"),
+    (["--target", "charges", "--mode", "ENSEMBLING", "--sample-weight-column", "row weight"],
+     "Autopilot takes column names of letters, digits, _ and - only"),
 ])
 def test_bad_input_is_refused_before_anything_is_created(moto_endpoint, role_arn, insurance_csv,
                                                          capsys, flags, message):
@@ -194,6 +232,7 @@ def test_wait_times_out_and_leaves_the_job_running(moto_endpoint, role_arn, insu
     err = capsys.readouterr().err
     assert "autopilot ins-job: InProgress" in err
     assert "it was left running" in err and "--stop-on-timeout" in err
+    assert "stop it with `byoc stop --autopilot-job ins-job`" in err
     sm = boto3.client("sagemaker")
     assert sm.describe_auto_ml_job_v2(AutoMLJobName="ins-job")["AutoMLJobStatus"] == "InProgress"
 
@@ -420,6 +459,81 @@ def test_deploy_named_candidate_creates_pipeline_model_and_waits_in_service(caps
         stub.assert_no_pending_responses()
     assert model.startswith("charges-")
     assert "endpoint charges: InService" in capsys.readouterr().err
+
+
+# A binary classification pipeline as Autopilot builds it: features, the algorithm, then the
+# container that turns label ids back into labels. The last two list the keys they can emit.
+CLASSIFIER = [
+    PIPELINE[0],
+    {**PIPELINE[1], "Environment": {
+        **PIPELINE[1]["Environment"], "SAGEMAKER_INFERENCE_OUTPUT": "predicted_label",
+        "SAGEMAKER_INFERENCE_SUPPORTED": "predicted_label,probability,probabilities"}},
+    {"Image": "sagemaker-sklearn-automl:2.5-1-cpu-py3",
+     "ModelDataUrl": "s3://b/out/ins-job/data-processor-models/dpp0/output/model.tar.gz",
+     "Environment": {"AUTOML_TRANSFORM_MODE": "inverse-label-transform",
+                     "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
+                     "SAGEMAKER_INFERENCE_INPUT": "predicted_label",
+                     "SAGEMAKER_INFERENCE_OUTPUT": "predicted_label",
+                     "SAGEMAKER_INFERENCE_SUPPORTED":
+                         "predicted_label,probability,labels,probabilities"}},
+]
+
+
+def test_deploy_with_response_keys_sets_each_containers_input_and_output(monkeypatch, capsys):
+    sm = offline_sagemaker()
+    monkeypatch.setattr(autopilot, "connect_from", lambda args: StubbedAws(sm))
+    best = {**candidate("ins-job-xgb-2", 0.93, "F1", "Maximize"), "InferenceContainers": CLASSIFIER}
+    expected = [
+        CLASSIFIER[0],  # lists no keys: left as it is
+        {**CLASSIFIER[1], "Environment": {
+            **CLASSIFIER[1]["Environment"],
+            "SAGEMAKER_INFERENCE_OUTPUT": "predicted_label,probability"}},
+        {**CLASSIFIER[2], "Environment": {
+            **CLASSIFIER[2]["Environment"],
+            "SAGEMAKER_INFERENCE_INPUT": "predicted_label,probability",
+            "SAGEMAKER_INFERENCE_OUTPUT": "predicted_label,probability"}},
+    ]
+    with Stubber(sm) as stub:
+        expect_free_endpoint_name(stub, "smokers")
+        stub.add_response("describe_auto_ml_job_v2",
+                          job_answer("Completed", "Completed", BestCandidate=best), JOB)
+        stub.add_response("create_model", {"ModelArn": f"{ARN}:model/smokers"},
+                          {"ModelName": ANY, "Containers": expected, "ExecutionRoleArn": ROLE})
+        stub.add_response("create_endpoint_config", {
+            "EndpointConfigArn": f"{ARN}:endpoint-config/smokers"}, {
+            "EndpointConfigName": "smokers", "ProductionVariants": ANY})
+        stub.add_response("create_endpoint", {"EndpointArn": f"{ARN}:endpoint/smokers"},
+                          {"EndpointName": "smokers", "EndpointConfigName": "smokers"})
+        assert main(["autopilot", "deploy", "--job-name", "ins-job", "--endpoint-name",
+                     "smokers", "--inference-response-keys", "predicted_label,probability",
+                     "--no-wait"]) == 0
+        stub.assert_no_pending_responses()
+    assert "It answers with predicted_label,probability per row." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("containers", "keys", "message"), [
+    (CLASSIFIER, ("probability", "confidence"),
+     "cannot answer with confidence. It supports: predicted_label, probability, labels, "
+     "probabilities"),
+    (PIPELINE, ("probability",), "answers with its prediction only"),
+])
+def test_unsupported_response_keys_are_refused(containers, keys, message):
+    with pytest.raises(UserError, match=message):
+        autopilot.with_response_keys(containers, keys)
+
+
+def test_response_keys_are_refused_before_a_model_is_created(moto_recorder, role_arn,
+                                                             insurance_csv, capsys):
+    """moto's best candidate lists no keys, as a regression pipeline does."""
+    assert _start(insurance_csv, role_arn) == 0
+    moto_recorder.start()
+    assert main(["autopilot", "deploy", "--job-name", "ins-job", "--endpoint-name", "charges",
+                 "--inference-response-keys", "probability"]) == 2
+    assert "drop --inference-response-keys" in capsys.readouterr().err
+    assert moto_recorder.calls("SageMaker.CreateModel") == []
+    assert main(["autopilot", "deploy", "--job-name", "ins-job", "--endpoint-name", "charges",
+                 "--inference-response-keys", " , "]) == 2
+    assert "--inference-response-keys is empty" in capsys.readouterr().err
 
 
 def test_deploy_refuses_unknown_candidate_and_unfinished_job():

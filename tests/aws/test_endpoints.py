@@ -107,6 +107,7 @@ def test_deploy_needs_a_training_job_or_model_data_and_image(moto_endpoint, role
 
 def test_a_training_jobs_model_is_reused_by_deploy_then_transform(trained_job, capsys):
     boto3.client("s3").create_bucket(Bucket=BUCKET)
+    boto3.client("s3").put_object(Bucket=BUCKET, Key="in/a.png", Body=b"x")
     assert main(["deploy", "--training-job", trained_job, "--endpoint-name", "signs"]) == 0
     assert main(["transform", "--training-job", trained_job, "--input", f"s3://{BUCKET}/in/",
                  "--output", f"s3://{BUCKET}/out/", "--job-name", "again"]) == 0

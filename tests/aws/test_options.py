@@ -1,5 +1,6 @@
-"""The AWS options of `byoc train` and `byoc tune`: each one in the request sent to moto's server
-(moto's recorder keeps requests as sent), and each one checked before anything is created."""
+"""The AWS options of `byoc train`, `tune`, `deploy`, `transform` and `autopilot start|deploy`:
+each one in the request sent to moto's server (moto's recorder keeps requests as sent), and each
+one checked before anything is created."""
 
 from __future__ import annotations
 
@@ -142,3 +143,131 @@ def test_billing_line_reports_spot_savings():
     on_demand = {**desc, "EnableManagedSpotTraining": False}
     assert jobs.billing_line(on_demand) == "Billable time: 120 s on 1 x ml.g5.xlarge"
     assert jobs.billing_line({}) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# deploy, transform and Autopilot
+
+MODEL_FLAGS = ["--model-data", "s3://models/m.tar.gz"]
+# The option checks come first, so these refusals never reach the image or the role.
+ANY_MODEL = [*MODEL_FLAGS, "--image", "byoc:v1", "--role", "arn:aws:iam::123456789012:role/r"]
+
+
+def _model_options(request: dict) -> None:
+    assert request["VpcConfig"] == {"Subnets": ["subnet-0a1", "subnet-0b2"],
+                                    "SecurityGroupIds": ["sg-0c3"]}
+    assert request["EnableNetworkIsolation"] is True
+    assert request["Tags"] == [{"Key": "team", "Value": "vision"},
+                               {"Key": "cost-center", "Value": "42"}]
+
+
+def test_deploy_sends_every_option(moto_recorder, ecr_image, role_arn):
+    assert main(["deploy", *MODEL_FLAGS, "--image", ecr_image, "--role", role_arn,
+                 "--endpoint-name", "signs", "--no-wait", *NETWORK]) == 0
+    (model,) = moto_recorder.calls("SageMaker.CreateModel")
+    _model_options(model)
+    (config,) = moto_recorder.calls("SageMaker.CreateEndpointConfig")
+    assert config["KmsKeyId"] == "alias/byoc"
+    assert config["Tags"] == model["Tags"]
+    (endpoint,) = moto_recorder.calls("SageMaker.CreateEndpoint")
+    assert endpoint["Tags"] == model["Tags"]
+
+
+def test_deploy_defaults_send_none_of_them(moto_recorder, ecr_image, role_arn):
+    assert main(["deploy", *MODEL_FLAGS, "--image", ecr_image, "--role", role_arn,
+                 "--endpoint-name", "signs", "--no-wait"]) == 0
+    (model,) = moto_recorder.calls("SageMaker.CreateModel")
+    (config,) = moto_recorder.calls("SageMaker.CreateEndpointConfig")
+    (endpoint,) = moto_recorder.calls("SageMaker.CreateEndpoint")
+    assert not {"VpcConfig", "EnableNetworkIsolation", "Tags"} & set(model)
+    assert not {"KmsKeyId", "Tags"} & set(config)
+    assert "Tags" not in endpoint
+
+
+def test_a_model_is_not_reused_with_other_network_settings(moto_recorder, ecr_image, role_arn,
+                                                           capsys):
+    args = [*MODEL_FLAGS, "--image", ecr_image, "--role", role_arn]
+    assert main(["deploy", *args, "--endpoint-name", "signs", "--no-wait"]) == 0
+    assert main(["delete", "--endpoint-name", "signs"]) == 0
+    boto3.client("sagemaker").create_model(
+        ModelName="signs", ExecutionRoleArn=role_arn, VpcConfig={
+            "Subnets": ["subnet-9"], "SecurityGroupIds": ["sg-9"]},
+        PrimaryContainer={"Image": ecr_image, "ModelDataUrl": MODEL_FLAGS[1]})
+    moto_recorder.start()
+    assert main(["deploy", *args, "--endpoint-name", "signs"]) == 2
+    assert "already exists with other VPC or network isolation settings" in \
+        capsys.readouterr().err
+    assert moto_recorder.calls("SageMaker.CreateEndpointConfig") == []
+
+
+def test_transform_sends_every_option(moto_recorder, ecr_image, role_arn):
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="batch")
+    s3.put_object(Bucket="batch", Key="in/a.png", Body=b"x")
+    assert main(["transform", *MODEL_FLAGS, "--image", ecr_image, "--role", role_arn,
+                 "--input", "s3://batch/in/", "--output", "s3://batch/out/", "--job-name",
+                 "opts", "--no-wait", *NETWORK]) == 0
+    (model,) = moto_recorder.calls("SageMaker.CreateModel")
+    _model_options(model)
+    (job,) = moto_recorder.calls("SageMaker.CreateTransformJob")
+    assert job["TransformOutput"]["KmsKeyId"] == "alias/byoc"
+    assert job["TransformResources"]["VolumeKmsKeyId"] == "alias/byoc"
+    assert job["Tags"] == model["Tags"]
+
+
+def test_autopilot_start_sends_security_config_and_tags(moto_recorder, role_arn, tmp_path):
+    from byoc.tabular import insurance
+
+    csv = insurance.write_csv(tmp_path / "ins.csv", rows=500, seed=0)
+    assert main(["autopilot", "start", "--csv", str(csv), "--target", "charges", "--role",
+                 role_arn, "--job-name", "secure", "--no-wait", *NETWORK[:6],
+                 "--tags", "team=vision"]) == 0
+    (request,) = moto_recorder.calls("SageMaker.CreateAutoMLJobV2")
+    assert request["SecurityConfig"] == {
+        "VolumeKmsKeyId": "alias/byoc",
+        "VpcConfig": {"Subnets": ["subnet-0a1", "subnet-0b2"], "SecurityGroupIds": ["sg-0c3"]}}
+    assert request["OutputDataConfig"]["KmsKeyId"] == "alias/byoc"
+    assert request["Tags"] == [{"Key": "team", "Value": "vision"}]
+
+
+def test_autopilot_deploy_sends_model_and_endpoint_options(moto_recorder, role_arn, tmp_path):
+    from byoc.tabular import insurance
+
+    csv = insurance.write_csv(tmp_path / "ins.csv", rows=500, seed=0)
+    assert main(["autopilot", "start", "--csv", str(csv), "--target", "charges", "--role",
+                 role_arn, "--job-name", "ins-job", "--no-wait"]) == 0
+    moto_recorder.start()
+    assert main(["autopilot", "deploy", "--job-name", "ins-job", "--endpoint-name", "charges",
+                 "--no-wait", *NETWORK]) == 0
+    (model,) = moto_recorder.calls("SageMaker.CreateModel")
+    _model_options(model)
+    (config,) = moto_recorder.calls("SageMaker.CreateEndpointConfig")
+    assert config["KmsKeyId"] == "alias/byoc"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["deploy", *ANY_MODEL, "--endpoint-name", "e", "--subnets", "subnet-1"],
+     "--subnets and --security-groups go together"),
+    (["deploy", *ANY_MODEL, "--endpoint-name", "e", "--tags", "aws:x=1"], "starts with aws:"),
+    (["transform", "--model-name", "m", "--input", "s3://batch/in/", "--output",
+      "s3://batch/out/", "--network-isolation"],
+     "--model-name uses an existing model as it is"),
+    (["transform", *ANY_MODEL, "--input", "s3://batch/in/", "--output", "s3://batch/out/",
+      "--kms-key", ""], "--kms-key is empty"),
+    (["autopilot", "deploy", "--job-name", "j", "--endpoint-name", "e", "--tags", "novalue"],
+     "--tags expects KEY=VALUE"),
+])
+def test_bad_options_of_deploy_transform_and_autopilot_are_refused_before_anything_is_created(
+        moto_recorder, capsys, argv, message):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    sent = moto_recorder.entries()
+    assert [e for e in sent if e["method"] in ("PUT", "DELETE")] == []
+    assert not [e for e in sent if e["headers"].get("x-amz-target", "").split(".")[-1]
+                .startswith("Create")]
+
+
+def test_autopilot_start_has_no_network_isolation(capsys):
+    with pytest.raises(SystemExit):
+        main(["autopilot", "start", "--csv", "x.csv", "--target", "y", "--network-isolation"])
+    assert "unrecognized arguments: --network-isolation" in capsys.readouterr().err

@@ -7,6 +7,7 @@ for the one operation that is waited on.
 
 from __future__ import annotations
 
+import boto3
 import pytest
 
 from byoc.cli import main
@@ -50,7 +51,18 @@ def test_train_timeout_leaves_the_job_running_and_says_how_to_stop_it(
     err = capsys.readouterr().err
     assert "Stopped waiting for training job slow-job after 0.2 s; it keeps running on AWS." in err
     assert "within its limit (--max-run, --max-wait)" in err
-    assert "stop-training-job --training-job-name slow-job" in err
+    assert "stop it: byoc stop --training-job slow-job" in err
+
+
+def test_tune_timeout_says_how_to_stop_every_trial(moto_endpoint, ecr_image, role_arn, dataset,
+                                                   still_in_progress, capsys):
+    still_in_progress("DescribeHyperParameterTuningJob", "HyperParameterTuningJobStatus",
+                      "InProgress")
+    assert main(["tune", "--image", ecr_image, "--data", str(dataset), "--role", role_arn,
+                 "--job-name", "slow-tune", "--max-jobs", "2", "--timeout", "0.2"]) == 1
+    err = capsys.readouterr().err
+    assert "Stopped waiting for tuning job slow-tune after 0.2 s" in err
+    assert "stop them all with byoc stop --tuning-job slow-tune" in err
 
 
 def test_deploy_timeout_says_the_endpoint_is_billed_until_deleted(
@@ -66,12 +78,14 @@ def test_deploy_timeout_says_the_endpoint_is_billed_until_deleted(
 def test_transform_timeout_says_how_to_stop_the_job(moto_endpoint, ecr_image, role_arn,
                                                     still_in_progress, capsys):
     still_in_progress("DescribeTransformJob", "TransformJobStatus", "InProgress")
+    boto3.client("s3").create_bucket(Bucket="batch")
+    boto3.client("s3").put_object(Bucket="batch", Key="in/a.png", Body=b"x")
     assert main(["transform", "--model-data", "s3://b/model.tar.gz", "--image", ecr_image,
-                 "--role", role_arn, "--input", "s3://b/in/", "--output", "s3://b/out/",
+                 "--role", role_arn, "--input", "s3://batch/in/", "--output", "s3://batch/out/",
                  "--job-name", "slow-transform", "--timeout", "0.2"]) == 1
     err = capsys.readouterr().err
     assert "Stopped waiting for transform job slow-transform after 0.2 s" in err
-    assert "stop-transform-job --transform-job-name slow-transform" in err
+    assert "stop it with byoc stop --transform-job slow-transform" in err
 
 
 def test_a_timeout_that_is_not_a_positive_number_is_refused_by_the_parser(capsys):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from byoc.cli_args import positive_float, positive_int
-from byoc.driver import endpoints, jobs
+from byoc.driver import endpoints, jobs, options
 from byoc.driver.aws import (
     Aws,
     data_bucket,
@@ -28,6 +29,7 @@ from byoc.driver.aws import (
     upload_file,
 )
 from byoc.driver.cli_helpers import add_aws_verb, connect_from
+from byoc.driver.options import NO_OPTIONS, AwsOptions
 from byoc.driver.progress import WaitTimeout, wait_until_ended
 from byoc.errors import UserError
 from byoc.tabular import objectives, probe
@@ -42,6 +44,8 @@ WAIT_MARGIN = 1800  # how long past the job's own limit the client keeps waiting
 POLL_SECONDS = 30.0
 S3_PREFIX = "byoc/autopilot"
 MIN_ROWS = 500  # Autopilot refuses a data set with fewer rows
+_COLUMN_NAME = re.compile(r"[a-zA-Z0-9_-]{1,256}")  # what SampleWeightAttributeName accepts
+WEIGHT_MODE = "ENSEMBLING"  # the only mode that takes sample weights
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,12 +75,17 @@ def read_sample(aws: Aws | None, source: str) -> tuple[str, bool]:
     return body.decode("utf-8", errors="replace"), complete
 
 
-def check_csv(aws: Aws | None, source: str, target: str) -> probe.TargetScan | None:
-    """Check that the CSV's header names `target`. Return a scan of its rows when the whole file
-    can be read here (a local file, or an S3 object of at most probe.SAMPLE_BYTES), else None:
-    a large S3 object is only probed."""
+def check_csv(aws: Aws | None, source: str, target: str, weight: str | None = None
+              ) -> probe.TargetScan | None:
+    """Check that the CSV's header names `target` (and `weight`, the sample weight column).
+    Return a scan of its rows when the whole file can be read here (a local file, or an S3
+    object of at most probe.SAMPLE_BYTES), else None: a large S3 object is only probed."""
     text, complete = read_sample(aws, source)
-    probe.check_target(probe.header(text, source), target, source)
+    columns = probe.header(text, source)
+    probe.check_target(columns, target, source)
+    if weight is not None and weight not in columns:
+        raise UserError(f"Sample weight column '{weight}' is not in {source}. Its columns are: "
+                        f"{', '.join(columns)}.")
     if not source.startswith("s3://"):
         return probe.scan_file(Path(source), target)
     if complete:
@@ -121,22 +130,55 @@ def check_rows(scan: probe.TargetScan | None) -> None:
         )
 
 
+def check_limits(*, target: str, mode: str, max_runtime: int | None,
+                 max_runtime_per_job: int | None, validation_fraction: float | None,
+                 sample_weight: str | None) -> None:
+    """The job's own settings, checked before the CSV is read."""
+    if mode not in MODES:
+        raise UserError(f"--mode must be one of {', '.join(MODES)}, not '{mode}'.")
+    if max_runtime_per_job and max_runtime and max_runtime_per_job > max_runtime:
+        raise UserError(f"--max-runtime-per-job ({max_runtime_per_job} s) is longer than the "
+                        f"whole job's --max-runtime ({max_runtime} s): lower it or raise "
+                        "--max-runtime.")
+    if validation_fraction is not None and not 0 < validation_fraction < 1:
+        raise UserError(f"--validation-fraction must be between 0 and 1, e.g. 0.2 (a fifth of "
+                        f"the rows), not {validation_fraction:g}.")
+    if sample_weight is not None:
+        if not _COLUMN_NAME.fullmatch(sample_weight):
+            raise UserError(f"--sample-weight-column '{sample_weight}': Autopilot takes column "
+                            "names of letters, digits, _ and - only (up to 256). Rename the "
+                            "column in the CSV.")
+        if sample_weight == target:
+            raise UserError("--sample-weight-column names the target: weights must be another "
+                            "column.")
+        if mode != WEIGHT_MODE:
+            raise UserError(f"Autopilot uses sample weights in {WEIGHT_MODE} mode only: add "
+                            f"--mode {WEIGHT_MODE}, or drop --sample-weight-column.")
+
+
 # ---------------------------------------------------------------------------------------------
 # The job
 
 
 def job_request(*, name: str, data_uri: str, output_uri: str, target: str, role: str,
                 problem_type: str | None, objective: str | None, mode: str,
-                max_candidates: int | None, max_runtime: int | None) -> dict:
-    """The create_auto_ml_job_v2 arguments for a tabular job."""
+                max_candidates: int | None, max_runtime: int | None,
+                max_runtime_per_job: int | None = None, validation_fraction: float | None = None,
+                sample_weight: str | None = None, options: AwsOptions = NO_OPTIONS) -> dict:
+    """The create_auto_ml_job_v2 arguments for a tabular job. The KMS key encrypts the output
+    and the volumes of the jobs Autopilot runs, which run in the VPC when one is given."""
     criteria = {}
     if max_candidates:
         criteria["MaxCandidates"] = max_candidates
+    if max_runtime_per_job:
+        criteria["MaxRuntimePerTrainingJobInSeconds"] = max_runtime_per_job
     if max_runtime:
         criteria["MaxAutoMLJobRuntimeInSeconds"] = max_runtime
     tabular = {"TargetAttributeName": target, "CompletionCriteria": criteria, "Mode": mode}
     if problem_type:
         tabular["ProblemType"] = problem_type
+    if sample_weight:
+        tabular["SampleWeightAttributeName"] = sample_weight
     request = {
         "AutoMLJobName": name,
         "AutoMLJobInputDataConfig": [{
@@ -150,19 +192,33 @@ def job_request(*, name: str, data_uri: str, output_uri: str, target: str, role:
     }
     if objective:
         request["AutoMLJobObjective"] = {"MetricName": objective}
+    if validation_fraction is not None:
+        request["DataSplitConfig"] = {"ValidationFraction": validation_fraction}
+    security = {}
+    if options.kms_key:
+        request["OutputDataConfig"]["KmsKeyId"] = options.kms_key
+        security["VolumeKmsKeyId"] = options.kms_key
+    if options.vpc_config():
+        security["VpcConfig"] = options.vpc_config()
+    if security:
+        request["SecurityConfig"] = security
+    request.update(options.tagged())
     return request
 
 
 def start(aws: Aws, *, csv_source: str, target: str, role: str, name: str,
           problem_type: str | None = None, objective: str | None = None, mode: str = "AUTO",
           max_candidates: int | None = DEFAULT_MAX_CANDIDATES,
-          max_runtime: int | None = DEFAULT_MAX_RUNTIME, output: str | None = None) -> dict:
+          max_runtime: int | None = DEFAULT_MAX_RUNTIME, output: str | None = None,
+          max_runtime_per_job: int | None = None, validation_fraction: float | None = None,
+          sample_weight: str | None = None, options: AwsOptions = NO_OPTIONS) -> dict:
     """Check the inputs, upload a local CSV, create the job; return the request sent."""
     jobs.check_job_name(name, jobs.MAX_SHORT_NAME_LENGTH)
-    if mode not in MODES:
-        raise UserError(f"--mode must be one of {', '.join(MODES)}, not '{mode}'.")
+    check_limits(target=target, mode=mode, max_runtime=max_runtime,
+                 max_runtime_per_job=max_runtime_per_job,
+                 validation_fraction=validation_fraction, sample_weight=sample_weight)
     objectives.resolve_objective(problem_type, objective)  # a typo fails before any read
-    scan = check_csv(aws, csv_source, target)
+    scan = check_csv(aws, csv_source, target, sample_weight)
     problem_type, objective = resolve_problem(scan, csv_source, problem_type, objective)
     check_rows(scan)
     jobs.require_new_name(aws, "Autopilot job", name)
@@ -177,7 +233,9 @@ def start(aws: Aws, *, csv_source: str, target: str, role: str, name: str,
     request = job_request(name=name, data_uri=data_uri, output_uri=output or f"{prefix}/output",
                           target=target, role=role, problem_type=problem_type,
                           objective=objective, mode=mode, max_candidates=max_candidates,
-                          max_runtime=max_runtime)
+                          max_runtime=max_runtime, max_runtime_per_job=max_runtime_per_job,
+                          validation_fraction=validation_fraction, sample_weight=sample_weight,
+                          options=options)
     aws.client("sagemaker").create_auto_ml_job_v2(**request)
     return request
 
@@ -314,6 +372,61 @@ def inference_containers(candidate: dict) -> list[dict]:
     return [{k: c[k] for k in keys if c.get(k)} for c in containers]
 
 
+# How an Autopilot pipeline is told what to answer with: each container lists the keys it can
+# emit (predicted_label, probability, probabilities, labels) and emits the ones it is asked for.
+INFERENCE_SUPPORTED = "SAGEMAKER_INFERENCE_SUPPORTED"
+INFERENCE_INPUT = "SAGEMAKER_INFERENCE_INPUT"
+INFERENCE_OUTPUT = "SAGEMAKER_INFERENCE_OUTPUT"
+
+
+def _supported_keys(container: dict) -> list[str]:
+    text = (container.get("Environment") or {}).get(INFERENCE_SUPPORTED, "")
+    return [key.strip() for key in text.split(",") if key.strip()]
+
+
+def with_response_keys(containers: list[dict], keys: tuple[str, ...]) -> list[dict]:
+    """The pipeline set to answer with `keys`, as the SageMaker SDK's AutoML deploy sets it.
+
+    The last container must support every key. Each container that supports some of them
+    emits those (SAGEMAKER_INFERENCE_OUTPUT), and the next container reads them
+    (SAGEMAKER_INFERENCE_INPUT).
+    """
+    if not keys:
+        return containers
+    last = _supported_keys(containers[-1])
+    if not last:
+        raise UserError("This candidate answers with its prediction only (regression models "
+                        "do): drop --inference-response-keys.")
+    unsupported = [key for key in keys if key not in last]
+    if unsupported:
+        raise UserError(f"--inference-response-keys: this candidate cannot answer with "
+                        f"{', '.join(unsupported)}. It supports: {', '.join(last)}.")
+    configured, previous = [], None
+    for container in containers:
+        supported = _supported_keys(container)
+        if not supported:
+            configured.append(container)
+            previous = None
+            continue
+        env = dict(container.get("Environment") or {})
+        emitted = ",".join(key for key in keys if key in supported) or None
+        if previous:
+            env[INFERENCE_INPUT] = previous
+        if emitted:
+            env[INFERENCE_OUTPUT] = emitted
+        configured.append({**container, "Environment": env})
+        previous = emitted
+    return configured
+
+
+def parse_response_keys(text: str | None) -> tuple[str, ...]:
+    keys = tuple(dict.fromkeys(k.strip() for k in (text or "").split(",") if k.strip()))
+    if text is not None and not keys:
+        raise UserError("--inference-response-keys is empty: pass e.g. "
+                        "predicted_label,probability")
+    return keys
+
+
 def find_candidate(sagemaker, name: str, candidate: str | None, desc: dict) -> dict:
     if candidate is None:
         best = desc.get("BestCandidate")
@@ -339,19 +452,22 @@ def pipeline_model_name(endpoint_name: str) -> str:
 
 def deploy(aws: Aws, *, job_name: str, endpoint_name: str, candidate: str | None = None,
            instance_type: str | None = None, role: str | None = None,
+           response_keys: tuple[str, ...] = (), options: AwsOptions = NO_OPTIONS,
            wait_in_service: bool = True, interval: float | None = None) -> str:
     """Host a candidate's container pipeline on a real-time endpoint; return the model name."""
     sagemaker = aws.client("sagemaker")
     endpoints.require_new_endpoint(aws, endpoint_name)
     desc = describe(sagemaker, job_name)
     chosen = find_candidate(sagemaker, job_name, candidate, desc)
-    containers = inference_containers(chosen)
+    containers = with_response_keys(inference_containers(chosen), response_keys)
     role = resolve_role(role or desc.get("RoleArn"))
     model_name = pipeline_model_name(endpoint_name)
     sagemaker.create_model(ModelName=model_name, Containers=containers,
-                           ExecutionRoleArn=role)
+                           ExecutionRoleArn=role, **options.model_fields(),
+                           **options.tagged())
     endpoints.deploy(aws, endpoint_name, model_name=model_name,
-                     instance_type=instance_type or endpoints.DEFAULT_INSTANCE_TYPE)
+                     instance_type=instance_type or endpoints.DEFAULT_INSTANCE_TYPE,
+                     options=options)
     if wait_in_service:
         endpoints.wait_for_endpoint(sagemaker, endpoint_name, interval=interval)
     return model_name
@@ -374,12 +490,16 @@ def _finish(aws: Aws, name: str, desc: dict, top: int) -> None:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
+    opts = options.from_args(args)
     aws = connect_from(args)
     name = args.job_name or jobs.job_name("autopilot")
     request = start(aws, csv_source=args.csv, target=args.target, role=resolve_role(args.role),
                     name=name, problem_type=args.problem_type, objective=args.objective,
                     mode=args.mode, max_candidates=args.max_candidates,
-                    max_runtime=args.max_runtime, output=args.output)
+                    max_runtime=args.max_runtime, output=args.output,
+                    max_runtime_per_job=args.max_runtime_per_job,
+                    validation_fraction=args.validation_fraction,
+                    sample_weight=args.sample_weight_column, options=opts)
     tabular = request["AutoMLProblemTypeConfig"]["TabularJobConfig"]
     print(f"Started Autopilot job {name} ({tabular.get('ProblemType', 'problem type inferred')}, "
           f"objective {request.get('AutoMLJobObjective', {}).get('MetricName', 'default')}); "
@@ -402,8 +522,9 @@ def _follow(aws: Aws, name: str, args: argparse.Namespace) -> int:
                   file=sys.stderr)
         else:
             print(f"Job {name} is still running after {timeout:g}s; it was left running. "
-                  f"Follow it with `byoc autopilot status --job-name {name}`, or pass "
-                  "--stop-on-timeout next time to stop it.", file=sys.stderr)
+                  f"Follow it with `byoc autopilot status --job-name {name}`, stop it with "
+                  f"`byoc stop --autopilot-job {name}`, or pass --stop-on-timeout next time.",
+                  file=sys.stderr)
         return 1
     _finish(aws, name, desc, args.top)
     return 0 if desc["AutoMLJobStatus"] == "Completed" else 1
@@ -426,14 +547,17 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
+    keys = parse_response_keys(args.inference_response_keys)
+    opts = options.from_args(args)
     aws = connect_from(args)
     model = deploy(aws, job_name=args.job_name, endpoint_name=args.endpoint_name,
                    candidate=args.candidate, instance_type=args.instance_type, role=args.role,
-                   wait_in_service=not args.no_wait)
+                   response_keys=keys, options=opts, wait_in_service=not args.no_wait)
     state = "is being created" if args.no_wait else "is InService"
+    answers = f" It answers with {','.join(keys)} per row." if keys else ""
     print(f"Endpoint {args.endpoint_name} {state} (model {model}). It takes text/csv rows "
           f"without a header and without the target column: byoc invoke --endpoint "
-          f"{args.endpoint_name} ROWS.csv")
+          f"{args.endpoint_name} ROWS.csv.{answers}")
     return 0
 
 
@@ -463,9 +587,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                    metavar="N", help=f"default {DEFAULT_MAX_CANDIDATES}")
     p.add_argument("--max-runtime", type=positive_int, default=DEFAULT_MAX_RUNTIME,
                    metavar="SECONDS", help=f"the whole job's limit (default {DEFAULT_MAX_RUNTIME})")
+    p.add_argument("--max-runtime-per-job", type=positive_int, metavar="SECONDS",
+                   help="limit of each candidate's training job (at most --max-runtime)")
+    p.add_argument("--validation-fraction", type=float, metavar="F",
+                   help="share of the rows held out for validation, between 0 and 1 "
+                        "(Autopilot's default 0.2)")
+    p.add_argument("--sample-weight-column", metavar="COLUMN",
+                   help="column of non-negative row weights for training and the objective "
+                        f"(--mode {WEIGHT_MODE} only); it is not used as a feature")
     p.add_argument("--output", metavar="S3_URI",
                    help="default s3://sagemaker-REGION-ACCOUNT/byoc/autopilot/JOB/output")
     p.add_argument("--no-wait", action="store_true", help="start the job and return")
+    options.add_flags(p, what="Autopilot job", network_isolation=False,
+                      kms="the output and the volumes of the jobs it runs")
 
     p = add_aws_verb(sub, "status", cmd_status, parents=[follow], help="show a job's progress")
     p.add_argument("--job-name", required=True)
@@ -484,4 +618,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--endpoint-name", required=True)
     p.add_argument("--instance-type", help="default ml.m5.large")
     p.add_argument("--role", help="execution role ARN (default: the job's role)")
+    p.add_argument("--inference-response-keys", metavar="KEY,KEY",
+                   help="what each answer row holds, in this order, e.g. "
+                        "predicted_label,probability (classification: also probabilities, "
+                        "labels); default: the predicted label only")
     p.add_argument("--no-wait", action="store_true", help="return before it is InService")
+    options.add_flags(p, what="model, endpoint config and endpoint",
+                      kms="the endpoint instances' storage volumes")

@@ -1,4 +1,4 @@
-"""The AWS verbs of `byoc`: push, train, tune, deploy, invoke, transform, delete.
+"""The AWS verbs of `byoc`: push, train, tune, deploy, invoke, transform, stop, delete.
 
 The driver modules import boto3 and docker inside their functions, so `byoc --help` stays
 instant. Defaults come from flags, then the environment, then the config file.
@@ -15,8 +15,16 @@ from pathlib import Path
 
 from byoc import hyperparams
 from byoc.cli_args import positive_float, positive_int
-from byoc.driver import ecr, endpoints, invoke, jobs, options
-from byoc.driver.aws import ROLE_ENV, Aws, data_bucket, load_config, resolve_role, split_s3_uri
+from byoc.driver import ecr, endpoints, invoke, jobs, options, stop, transform
+from byoc.driver.aws import (
+    ROLE_ENV,
+    Aws,
+    data_bucket,
+    describe_or_none,
+    load_config,
+    resolve_role,
+    split_s3_uri,
+)
 from byoc.driver.cli_helpers import add_aws_verb, connect_from
 from byoc.driver.progress import WaitTimeout
 from byoc.errors import UserError
@@ -107,7 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args, _job_limit(spec) + WAIT_MARGIN,
         f"It ends by itself within its limit (--max-run{', --max-wait' if spec.spot else ''}); "
         f"follow it with aws sagemaker describe-training-job --training-job-name {name}, or "
-        f"stop it: aws sagemaker stop-training-job --training-job-name {name}",
+        f"stop it: byoc stop --training-job {name}",
         lambda timeout: jobs.wait_for_training(aws.client("sagemaker"), aws.client("logs"), name,
                                                timeout=timeout))
     if desc is None:
@@ -141,8 +149,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     rounds = -(-args.max_jobs // args.max_parallel_jobs)
     desc = _wait(
         args, rounds * _job_limit(spec) + WAIT_MARGIN,
-        f"Its training jobs go on; stop them all with aws sagemaker "
-        f"stop-hyper-parameter-tuning-job --hyper-parameter-tuning-job-name {name}",
+        f"Its training jobs go on; stop them all with byoc stop --tuning-job {name}",
         lambda timeout: jobs.wait_for_tuning(aws.client("sagemaker"), name, timeout=timeout))
     if desc is None:
         return 1
@@ -151,7 +158,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_from_flags(args: argparse.Namespace, aws, default_name: str) -> str:
+def _model_from_flags(args: argparse.Namespace, aws, default_name: str,
+                      opts: options.AwsOptions) -> str:
     """Create the model to host: from a training job, or from --model-data and --image."""
     if args.training_job:
         image, model_data, job_role = endpoints.training_job_model(aws, args.training_job)
@@ -165,18 +173,20 @@ def _model_from_flags(args: argparse.Namespace, aws, default_name: str) -> str:
         image, model_data, role = args.image, args.model_data, resolve_role(args.role)
         name = default_name
     ecr.check_image(aws, image)
-    endpoints.create_model(aws, name, image=image, model_data=model_data, role=role)
+    endpoints.create_model(aws, name, image=image, model_data=model_data, role=role,
+                           options=opts)
     return name
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
+    opts = options.from_args(args)
     aws = connect_from(args)
     endpoints.require_new_endpoint(aws, args.endpoint_name)
-    model = _model_from_flags(args, aws, args.endpoint_name)
+    model = _model_from_flags(args, aws, args.endpoint_name, opts)
     endpoints.deploy(aws, args.endpoint_name, model_name=model,
                      instance_type=args.instance_type or _config(
                          "endpoint_instance_type", endpoints.DEFAULT_INSTANCE_TYPE),
-                     instance_count=args.instance_count)
+                     instance_count=args.instance_count, options=opts)
     if _no_wait(args, "endpoint", args.endpoint_name):
         return 0
     name = args.endpoint_name
@@ -204,28 +214,65 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _existing_model(aws: Aws, name: str) -> str:
+    sagemaker = aws.client("sagemaker")
+    if describe_or_none(lambda: sagemaker.describe_model(ModelName=name)) is None:
+        raise UserError(f"No model named '{name}' in {aws.region}. Create one with --training-job "
+                        "NAME, or --model-data and --image.")
+    return name
+
+
 def cmd_transform(args: argparse.Namespace) -> int:
     name = jobs.check_job_name(args.job_name or jobs.job_name("transform"))
+    opts = options.from_args(args)
+    if args.model_name and opts.model_fields():
+        raise UserError("--subnets, --security-groups and --network-isolation are settings of "
+                        "the model byoc creates; --model-name uses an existing model as it is. "
+                        "Drop them, or create the model from --training-job or --model-data.")
+    spec = transform.TransformSpec(
+        input_s3=args.input, output_s3=args.output, content_type=args.content_type,
+        instance_type=args.instance_type or _config("instance_type", jobs.DEFAULT_INSTANCE_TYPE),
+        instance_count=args.instance_count, max_payload_mb=args.max_payload_mb,
+        max_concurrent=args.max_concurrent_transforms, options=opts)
     aws = connect_from(args)
-    jobs.require_new_name(aws, "transform job", name)
-    model = args.model_name or _model_from_flags(args, aws, name)
-    jobs.start_transform(aws, name, model_name=model, input_s3=args.input, output_s3=args.output,
-                         content_type=args.content_type,
-                         instance_type=args.instance_type or _config(
-                             "instance_type", jobs.DEFAULT_INSTANCE_TYPE),
-                         instance_count=args.instance_count)
-    if _no_wait(args, "transform job", name):
+    batches = transform.plan(aws, name, spec)
+    for batch in batches:
+        jobs.require_new_name(aws, "transform job", batch.job_name)
+    model = (_existing_model(aws, args.model_name) if args.model_name
+             else _model_from_flags(args, aws, name, opts))
+    transform.start(aws, name, model, spec, batches)
+    names = [b.job_name for b in batches]
+    for batch in batches:
+        print(f"Transform job {batch.job_name}: {batch.content_type}, "
+              f"{f'{len(batch.keys)} object(s)' if batch.keys else 'the whole prefix'}")
+    if args.no_wait:
+        print("Follow them with aws sagemaker describe-transform-job --transform-job-name NAME")
         return 0
+    stops = " and ".join(f"byoc stop --transform-job {n}" for n in names)
     if _wait(args, TRANSFORM_TIMEOUT,
-             f"It goes on; stop it with aws sagemaker stop-transform-job --transform-job-name "
-             f"{name}",
-             lambda timeout: jobs.wait_for_transform(aws.client("sagemaker"), name,
-                                                     timeout=timeout)) is None:
+             f"{'It goes' if len(names) == 1 else 'They go'} on; stop "
+             f"{'it' if len(names) == 1 else 'them'} with {stops}",
+             lambda timeout: transform.wait_for_all(aws.client("sagemaker"), names,
+                                                    timeout=timeout)) is None:
         return 1
-    outputs = jobs.list_outputs(aws, args.output)
+    outputs = transform.list_outputs(aws, args.output)
     print(f"{len(outputs)} output object(s) under {args.output}")
     for uri in outputs:
         print(uri)
+    return 0
+
+
+class _JobFlag(argparse.Action):
+    """Stores `(kind, NAME)` in `job`: one destination for the four flags of `byoc stop`."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        namespace.job = (self.const, values)
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    kind, name = args.job
+    for line in stop.stop(connect_from(args), kind, name):
+        print(line)
     return 0
 
 
@@ -333,6 +380,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--endpoint-name", required=True)
     p.add_argument("--instance-type", help=f"default {endpoints.DEFAULT_INSTANCE_TYPE}")
     p.add_argument("--instance-count", type=positive_int, default=1)
+    options.add_flags(p, what="model, endpoint config and endpoint",
+                      kms="the endpoint instances' storage volumes")
 
     p = add_aws_verb(subparsers, "invoke", cmd_invoke,
                      help="send files to an endpoint (or a local server) and print "
@@ -348,10 +397,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model-name", help="an existing SageMaker model")
     p.add_argument("--input", required=True, metavar="S3_PREFIX")
     p.add_argument("--output", required=True, metavar="S3_URI")
-    p.add_argument("--content-type", default="image/png")
-    p.add_argument("--job-name")
+    p.add_argument("--content-type",
+                   help="send every object as this type (default: by each file's extension; a "
+                        "prefix that mixes types runs one job per type)")
+    p.add_argument("--job-name",
+                   help="default byoc-transform-DATE-TIME; with several file types, each job "
+                        "is named JOB-TYPE (JOB-png, JOB-jpg)")
     p.add_argument("--instance-type", help=f"default {jobs.DEFAULT_INSTANCE_TYPE}")
     p.add_argument("--instance-count", type=positive_int, default=1)
+    p.add_argument("--max-payload-mb", type=int, metavar="MB",
+                   help=f"largest request, 1-{transform.MAX_PAYLOAD_MB} (SageMaker's default: "
+                        "6); every file must fit")
+    p.add_argument("--max-concurrent-transforms", type=positive_int, metavar="N",
+                   help="parallel requests per instance; N x the payload limit is at most "
+                        f"{transform.MAX_PAYLOAD_MB} MB")
+    options.add_flags(p, what="model and transform jobs",
+                      kms="the output and the instances' volumes")
+
+    p = add_aws_verb(subparsers, "stop", cmd_stop,
+                     help="stop a training, tuning, transform or Autopilot job, and say what it "
+                          "leaves behind")
+    which = p.add_mutually_exclusive_group(required=True)
+    for kind, flag in stop.FLAGS.items():
+        which.add_argument(flag, dest="job", action=_JobFlag, const=kind, metavar="NAME",
+                           help=f"the {kind} to stop")
 
     p = add_aws_verb(subparsers, "delete", cmd_delete,
                      help="delete an endpoint, its config and its model")

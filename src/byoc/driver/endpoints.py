@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from byoc.driver.aws import Aws, describe_or_none, exists
+from byoc.driver.options import NO_OPTIONS, AwsOptions
 from byoc.driver.progress import wait_until_ended
 from byoc.errors import UserError
 
@@ -40,8 +41,10 @@ def training_job_model(aws: Aws, training_job: str) -> tuple[str, str, str]:
             desc["ModelArtifacts"]["S3ModelArtifacts"], desc["RoleArn"])
 
 
-def create_model(aws: Aws, name: str, *, image: str, model_data: str, role: str) -> None:
-    """Create the model, or reuse one of that name hosting the same image and model data."""
+def create_model(aws: Aws, name: str, *, image: str, model_data: str, role: str,
+                 options: AwsOptions = NO_OPTIONS) -> None:
+    """Create the model, or reuse one of that name hosting the same image and model data in the
+    same VPC and isolation."""
     sagemaker = aws.client("sagemaker")
     model = describe_or_none(lambda: sagemaker.describe_model(ModelName=name))
     if model is not None:
@@ -52,20 +55,32 @@ def create_model(aws: Aws, name: str, *, image: str, model_data: str, role: str)
                 f"({existing.get('Image')}, {existing.get('ModelDataUrl')}). Delete it "
                 f"(aws sagemaker delete-model --model-name {name}) or pick another name."
             )
+        # An empty VpcConfig means no VPC, as an omitted one does.
+        if ((model.get("VpcConfig") or None, bool(model.get("EnableNetworkIsolation")))
+                != (options.vpc_config(), options.network_isolation)):
+            raise UserError(
+                f"A model named '{name}' already exists with other VPC or network isolation "
+                "settings, which a model cannot change. Delete it (aws sagemaker delete-model "
+                f"--model-name {name}), or pass the flags it was created with."
+            )
         log.info("Reusing model %s", name)
         return
     sagemaker.create_model(
         ModelName=name,
         PrimaryContainer={"Image": image, "ModelDataUrl": model_data, "Mode": "SingleModel"},
         ExecutionRoleArn=role,
+        **options.model_fields(),
+        **options.tagged(),
     )
     log.info("Created model %s (%s, %s)", name, image, model_data)
 
 
 def deploy(aws: Aws, endpoint_name: str, *, model_name: str, instance_type: str,
-           instance_count: int = 1) -> None:
-    """Endpoint config and endpoint named after the endpoint, hosting `model_name`."""
+           instance_count: int = 1, options: AwsOptions = NO_OPTIONS) -> None:
+    """Endpoint config and endpoint named after the endpoint, hosting `model_name`; the KMS key
+    encrypts the instances' storage volumes."""
     sagemaker = aws.client("sagemaker")
+    kms = {"KmsKeyId": options.kms_key} if options.kms_key else {}
     sagemaker.create_endpoint_config(
         EndpointConfigName=endpoint_name,
         ProductionVariants=[{
@@ -75,8 +90,11 @@ def deploy(aws: Aws, endpoint_name: str, *, model_name: str, instance_type: str,
             "InitialInstanceCount": instance_count,
             "InitialVariantWeight": 1.0,
         }],
+        **kms,
+        **options.tagged(),
     )
-    sagemaker.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=endpoint_name)
+    sagemaker.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=endpoint_name,
+                              **options.tagged())
     log.info("Creating endpoint %s on %d x %s", endpoint_name, instance_count, instance_type)
 
 

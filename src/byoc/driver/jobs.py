@@ -1,4 +1,5 @@
-"""SageMaker jobs for the custom image: training (with logs and evaluation), tuning, transform.
+"""SageMaker jobs for the custom image: training (with logs and evaluation) and tuning; the
+names and operations of every kind of job (transform jobs run from byoc.driver.transform).
 
 Requests are built with boto3 directly so training and tuning share one job definition, every
 call goes through byoc's adaptive-retry clients, and tests can drive exact response sequences.
@@ -48,19 +49,33 @@ LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 LOG_SETTLE_SECONDS = 5.0  # CloudWatch lags the container; wait this long before the last read
 CHECKPOINT_LOCAL_PATH = Paths(Path(DEFAULT_BASE_DIR)).checkpoint_dir.as_posix()
 ENDED = ("Completed", "Failed", "Stopped")
-TRANSFORM_ACCEPT = "application/json"
 
 
 # SageMaker's name rules: letters, digits and inner hyphens; tuning and AutoML jobs take 32 at most.
 MAX_NAME_LENGTH = 63
 MAX_SHORT_NAME_LENGTH = 32
 _NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*")
-# How to look each kind of job up by name: describe operation and its name parameter.
-_DESCRIBE = {
-    "training job": ("describe_training_job", "TrainingJobName"),
-    "tuning job": ("describe_hyper_parameter_tuning_job", "HyperParameterTuningJobName"),
-    "transform job": ("describe_transform_job", "TransformJobName"),
-    "Autopilot job": ("describe_auto_ml_job_v2", "AutoMLJobName"),
+
+
+@dataclass(frozen=True)
+class JobApi:
+    """The SageMaker operations of one kind of job: look it up, read its status, stop it."""
+
+    describe: str
+    name_parameter: str
+    status: str
+    stop: str
+
+
+JOB_APIS = {
+    "training job": JobApi("describe_training_job", "TrainingJobName", "TrainingJobStatus",
+                           "stop_training_job"),
+    "tuning job": JobApi("describe_hyper_parameter_tuning_job", "HyperParameterTuningJobName",
+                         "HyperParameterTuningJobStatus", "stop_hyper_parameter_tuning_job"),
+    "transform job": JobApi("describe_transform_job", "TransformJobName", "TransformJobStatus",
+                            "stop_transform_job"),
+    "Autopilot job": JobApi("describe_auto_ml_job_v2", "AutoMLJobName", "AutoMLJobStatus",
+                            "stop_auto_ml_job"),
 }
 
 
@@ -79,9 +94,9 @@ def check_job_name(name: str, max_length: int = MAX_NAME_LENGTH) -> str:
 
 def require_new_name(aws: Aws, kind: str, name: str) -> None:
     """Refuse a job name already used in this account and region, before any upload."""
-    operation, parameter = _DESCRIBE[kind]
+    api = JOB_APIS[kind]
     sagemaker = aws.client("sagemaker")
-    if exists(lambda: getattr(sagemaker, operation)(**{parameter: name})):
+    if exists(lambda: getattr(sagemaker, api.describe)(**{api.name_parameter: name})):
         raise UserError(f"A {kind} named '{name}' already exists in {aws.region}; "
                         f"{PICK_ANOTHER_NAME}.")
 
@@ -350,10 +365,11 @@ def billing_line(desc: dict) -> str | None:
     return line
 
 
-def output_archive_uri(desc: dict) -> str:
-    """Where SageMaker puts the tarred /opt/ml/output/data of a finished job."""
+def output_archive_uri(desc: dict, archive: str = "output.tar.gz") -> str:
+    """Where SageMaker puts a training job's tarred /opt/ml/output/data (output.tar.gz) or
+    /opt/ml/model (model.tar.gz) when the job ends."""
     base = desc["OutputDataConfig"]["S3OutputPath"].rstrip("/")
-    return f"{base}/{desc['TrainingJobName']}/output/output.tar.gz"
+    return f"{base}/{desc['TrainingJobName']}/output/{archive}"
 
 
 def download_output(aws: Aws, desc: dict, dest: Path) -> bool:
@@ -522,40 +538,3 @@ def best_job_lines(desc: dict) -> list[str]:
     tuned = best.get("TunedHyperParameters") or {}
     lines.extend(f"  {k} = {v}" for k, v in sorted(tuned.items()))
     return lines
-
-
-def start_transform(aws: Aws, name: str, *, model_name: str, input_s3: str, output_s3: str,
-                    content_type: str, instance_type: str, instance_count: int = 1) -> None:
-    """One request per input object (SplitType None, SingleRecord): each image file is a record."""
-    split_s3_uri(input_s3)
-    split_s3_uri(output_s3)
-    aws.client("sagemaker").create_transform_job(
-        TransformJobName=name,
-        ModelName=model_name,
-        BatchStrategy="SingleRecord",
-        TransformInput={
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": input_s3}},
-            "ContentType": content_type,
-            "SplitType": "None",
-        },
-        TransformOutput={"S3OutputPath": output_s3, "Accept": TRANSFORM_ACCEPT,
-                         "AssembleWith": "None"},
-        TransformResources={"InstanceType": instance_type, "InstanceCount": instance_count},
-    )
-    log.info("Started transform job %s", name)
-
-
-def wait_for_transform(sagemaker, name: str, *, timeout: float | None = None,
-                       interval: float | None = None) -> dict:
-    return wait_until_ended(
-        f"transform job {name}", lambda: sagemaker.describe_transform_job(TransformJobName=name),
-        "TransformJobStatus", ENDED, ("Completed",),
-        hint="Logs: CloudWatch log group /aws/sagemaker/TransformJobs.", timeout=timeout,
-        interval=interval)
-
-
-def list_outputs(aws: Aws, s3_prefix: str) -> list[str]:
-    bucket, prefix = split_s3_uri(s3_prefix)
-    pages = aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket,
-                                                                      Prefix=prefix)
-    return [f"s3://{bucket}/{o['Key']}" for page in pages for o in page.get("Contents", [])]

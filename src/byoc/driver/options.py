@@ -87,6 +87,18 @@ class AwsOptions:
         """`Tags=...` for a create call, when there are any."""
         return {"Tags": self.tag_list()} if self.tags else {}
 
+    def model_fields(self) -> dict:
+        """VpcConfig and EnableNetworkIsolation of a CreateModel request, when set."""
+        fields: dict = {}
+        if self.vpc_config():
+            fields["VpcConfig"] = self.vpc_config()
+        if self.network_isolation:
+            fields["EnableNetworkIsolation"] = True
+        return fields
+
+
+NO_OPTIONS = AwsOptions()  # no tags, VPC, key or isolation: what SageMaker does by default
+
 
 def from_args(args: argparse.Namespace) -> AwsOptions:
     subnets = _ids(args.subnets, "--subnets", "subnet-", MAX_SUBNETS)
@@ -98,17 +110,22 @@ def from_args(args: argparse.Namespace) -> AwsOptions:
     if args.kms_key is not None and kms_key is None:
         raise UserError("--kms-key is empty: pass a KMS key id, ARN or alias/NAME.")
     return AwsOptions(tags=parse_tags(args.tags), subnets=subnets, security_groups=groups,
-                      kms_key=kms_key, network_isolation=args.network_isolation)
+                      kms_key=kms_key,
+                      network_isolation=getattr(args, "network_isolation", False))
 
 
-def add_flags(parser: argparse.ArgumentParser, *, what: str) -> None:
-    """The shared flags, in their own help group; `what` names what they apply to."""
+def add_flags(parser: argparse.ArgumentParser, *, what: str,
+              kms: str = "what is written (output, volumes)",
+              network_isolation: bool = True) -> None:
+    """The shared flags, in their own help group; `what` names what they apply to, `kms` what
+    the key encrypts. `network_isolation=False` leaves that flag out, for verbs whose API has
+    no such setting."""
     group = parser.add_argument_group("network and security")
     group.add_argument("--tags", action="append", metavar="KEY=VALUE",
                        help=f"tag the {what}, repeatable")
     group.add_argument("--subnets", metavar="ID,ID", help="VPC subnets (with --security-groups)")
     group.add_argument("--security-groups", metavar="ID,ID", help="VPC security groups")
-    group.add_argument("--kms-key", metavar="KEY",
-                       help="KMS key id, ARN or alias for what is written (output, volumes)")
-    group.add_argument("--network-isolation", action="store_true",
-                       help="no network access for the container")
+    group.add_argument("--kms-key", metavar="KEY", help=f"KMS key id, ARN or alias for {kms}")
+    if network_isolation:
+        group.add_argument("--network-isolation", action="store_true",
+                           help="no network access for the container")
