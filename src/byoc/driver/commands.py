@@ -77,6 +77,12 @@ def _training_spec(args: argparse.Namespace, aws: Aws, kind: str, name: str,
         split_s3_uri(args.upload_to)
     if args.distribution == "sharded" and args.instance_count == 1:
         log.warning("--distribution sharded on one instance: that instance gets all the data.")
+    elif args.distribution == "sharded":
+        log.warning("--distribution sharded: each of the %d instances gets about 1/%d of the "
+                    "train channel's files, so a labels file (signnames.csv) reaches one "
+                    "instance only; name classes by folder, or the instances will refuse to "
+                    "train on class lists they cannot merge.", args.instance_count,
+                    args.instance_count)
     spec = jobs.TrainingSpec(
         image=args.image, role=role, channels={}, output=args.output or "", hyperparameters=hps,
         instance_type=args.instance_type or _config("instance_type", jobs.DEFAULT_INSTANCE_TYPE),

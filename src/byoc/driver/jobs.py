@@ -34,7 +34,7 @@ from byoc.driver.aws import (
     owner_check,
     split_s3_uri,
 )
-from byoc.driver.local.layout import split_channel_dirs
+from byoc.driver.local.layout import DISTRIBUTIONS, FULLY_REPLICATED, split_channel_dirs
 from byoc.driver.options import AwsOptions
 from byoc.driver.progress import wait_until_ended
 from byoc.errors import UserError
@@ -136,7 +136,6 @@ def _s3_channels(aws: Aws, uri: str) -> dict[str, str]:
 
 
 INPUT_MODES = ("File", "FastFile")
-DISTRIBUTIONS = {"replicated": "FullyReplicated", "sharded": "ShardedByS3Key"}
 MAX_RETRIES = 30
 MAX_KEEP_ALIVE = 3600
 
@@ -193,7 +192,7 @@ class TrainingSpec:
 
     def _channel(self, channel: str, uri: str) -> dict:
         # Only the train channel is split between hosts; every host evaluates on all of the rest.
-        spread = DISTRIBUTIONS[self.distribution] if channel == TRAIN else "FullyReplicated"
+        spread = DISTRIBUTIONS[self.distribution] if channel == TRAIN else FULLY_REPLICATED
         return {
             "ChannelName": channel,
             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri,
