@@ -4,10 +4,12 @@
 # BASE_IMAGE and EXTRAS (Docker has no include); tests/container/test_dockerfiles.py fails when
 # they differ anywhere else. Where nothing can be pulled, build on a local base:
 #   docker build --network host --build-arg BASE_IMAGE=local/debian:bookworm -t byoc:cpu .
+# EXTRAS=serve builds the serving image (`make image-serving`): no TensorFlow, `serve` only, on
+# LiteRT; it refuses a bundle without model.tflite.
 ARG BASE_IMAGE=debian:bookworm-slim
 ARG EXTRAS=train,serve
 
-# ---- builder: a venv with byoc's dependencies (train + serve), and byoc as a wheel ----
+# ---- builder: a venv with byoc's dependencies (EXTRAS), and byoc as a wheel ----
 FROM ${BASE_IMAGE} AS builder
 ARG EXTRAS
 ARG DEBIAN_FRONTEND=noninteractive
@@ -31,10 +33,13 @@ RUN mkdir -p src/byoc && touch src/byoc/__init__.py README.md \
 # suites, TensorFlow's static symbol tables (-180 MB; the dynamic ones stay) and libclang (-60 MB;
 # a TensorFlow dependency that nothing imports at run time). Bytecode stays: without it every
 # start recompiles TensorFlow's Python (+7 s). pip stays, for images built FROM this one.
+# The serving image has no TensorFlow: only the test suites go.
 RUN site=$(echo /opt/venv/lib/python3*/site-packages) \
     && rm -rf "$site"/tensorflow/include "$site"/*/tests "$site"/*/*/tests \
-    && strip --strip-unneeded "$site"/tensorflow/libtensorflow*.so.2 \
-    && pip uninstall -y libclang
+    && if [ -d "$site"/tensorflow ]; then \
+         strip --strip-unneeded "$site"/tensorflow/libtensorflow*.so.2 \
+         && pip uninstall -y libclang; \
+       fi
 
 # The package as a wheel, kept apart from the venv so that a source change leaves the venv's
 # layer (1 GB) cached in both stages. No bytecode written: it would change the venv.
@@ -59,6 +64,7 @@ ENV PATH=/opt/program:/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 # matplotlib builds its font list on first use; once here, not in every process at start-up.
-RUN python -c "import matplotlib.font_manager"
+RUN if python -c "import importlib.util as u, sys; sys.exit(not u.find_spec('matplotlib'))"; \
+    then python -c "import matplotlib.font_manager"; fi
 LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true
 WORKDIR /opt/program
