@@ -5,12 +5,13 @@ BYOC := $(VENV)/bin/byoc
 DEMO ?= demo
 EXTRAS ?= train,serve,driver,tabular,dev
 
-.PHONY: help setup demo test lint image image-gpu bench clean
+.PHONY: help setup demo test lint image image-serving image-gpu bench clean
 
 help:
 	@echo "make demo    set up, then synthesize signs, train, evaluate, serve and invoke (no Docker)"
 	@echo "make test    set up, then run the whole test suite"
 	@echo "make image   build the CPU image (BASE_IMAGE=... to override the base)"
+	@echo "make image-serving  build the serving-only image byoc:serving (LiteRT, no TensorFlow)"
 	@echo "make bench   run the benchmark scripts and print their tables"
 
 $(VENV)/.installed: pyproject.toml
@@ -33,6 +34,10 @@ lint: setup
 
 image:
 	docker build --network host $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) -t byoc:cpu -f Dockerfile .
+
+# The same recipe with the serve extra alone: LiteRT, no TensorFlow, `serve` only.
+image-serving:
+	docker build --network host $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) --build-arg EXTRAS=serve -t byoc:serving -f Dockerfile .
 
 image-gpu:
 	docker build --network host $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) -t byoc:gpu -f Dockerfile.gpu .

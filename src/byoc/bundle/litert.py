@@ -163,10 +163,10 @@ def export(model_dir: str | Path, images: np.ndarray, report_dir: str | Path | N
         content = convert(model)
         runner = LiteRTModel(content)
         runner.check_against(spec)
-        check = compare(
-            _in_batches(lambda x: model(x, training=False), images, batch_size, spec.num_classes),
-            _in_batches(runner.predict, images, batch_size, spec.num_classes),
-        )
+        check = compare(*(
+            _in_batches(fn, images, batch_size, spec.num_classes)
+            for fn in (lambda x: model(x, training=False).numpy(), runner.predict)
+        ))
     except Exception as exc:  # any converter or runtime failure: the TensorFlow bundle stands
         log.warning("No %s in the bundle: the LiteRT conversion failed (%s: %s). `serve` will "
                     "use TensorFlow.", LITERT_FILE, type(exc).__name__, str(exc)[:300])
