@@ -45,6 +45,7 @@ image-gpu:
 bench: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benchmarks/training_throughput.py --epochs 6
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benchmarks/serving_latency.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benchmarks/serving_runtimes.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

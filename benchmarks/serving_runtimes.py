@@ -4,8 +4,8 @@ Prints markdown tables, all measured in one run:
 1. per architecture (lenet, vgg, resnet, each trained by the real `train` on synthetic signs):
    top-1 agreement of the two runtimes on the whole test split, the largest probability
    difference, and the one-image model call;
-2. per runtime (the real `serve`, 1 worker): /ping and single-PNG throughput at concurrency 8, their
-   ratio, and the worker's RSS;
+2. per runtime (the real `serve`, one worker per CPU): /ping and single-PNG throughput at
+   concurrency 8, their ratio, and the workers' RSS;
 3. the single-PNG request path, step by step, in-process;
 4. per image (with --images): size, and cold start (`docker run IMAGE serve` → first 200 on /ping).
 
@@ -97,15 +97,17 @@ def png_request() -> Request:
 
 def throughput_table(model_dir: Path, tmp: Path, total: int) -> list[str]:
     rows = []
+    workers = os.cpu_count() or 1
     for runtime in RUNTIMES:
-        env = {"BYOC_SERVING_RUNTIME": runtime, "SAGEMAKER_MODEL_SERVER_WORKERS": "1"}
+        env = {"BYOC_SERVING_RUNTIME": runtime, "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers)}
         with ServeProcess(model_dir, tmp / f"serve-{runtime}", env) as server:
-            [worker] = worker_pids(server.proc.pid)
-            rss_idle = _rss_mb(worker)
+            pids = worker_pids(server.proc.pid)
+            rss_idle = max(_rss_mb(pid) for pid in pids)
             _, _, ping = measure(server.port, Request("GET", "/ping"), total, 8)
             p50, _, png = measure(server.port, png_request(), total, 8)
-            rows.append(f"| {runtime} | {ping:.0f} | {png:.0f} | {png / ping:.2f} | {p50:.2f} "
-                        f"| {rss_idle:.0f} | {_rss_mb(worker):.0f} |")
+            rows.append(f"| {runtime} ({workers} workers) | {ping:.0f} | {png:.0f} "
+                        f"| {png / ping:.2f} | {p50:.2f} | {rss_idle:.0f} "
+                        f"| {max(_rss_mb(pid) for pid in pids):.0f} |")
     return rows
 
 
@@ -197,7 +199,7 @@ def main() -> int:
               "| TensorFlow call µs |")
         print("|---|---:|---:|---:|---:|---:|")
         print("\n".join(agreement_row(arch, path, data) for arch, path in models.items()))
-        print("\n| runtime (1 worker) | /ping req/s | PNG req/s | ratio | PNG p50 ms "
+        print("\n| runtime | /ping req/s | PNG req/s | ratio | PNG p50 ms "
               "| worker RSS MB (idle) | after load |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         print("\n".join(throughput_table(models["lenet"], tmp, args.requests)))
