@@ -9,7 +9,7 @@ Prints markdown tables, all measured in one run:
 3. the single-PNG request path, step by step, in-process;
 4. per image (with --images): size, and cold start (`docker run IMAGE serve` → first 200 on /ping).
 
-    python benchmarks/serving_runtimes.py [--epochs 2] [--images byoc:serving byoc:cpu]
+    python benchmarks/serving_runtimes.py [--epochs 2] [--images TAG ...] [--model DIR]
 """
 
 from __future__ import annotations
@@ -166,15 +166,23 @@ def _has_tensorflow(image: str) -> bool:
                           capture_output=True, check=False).returncode == 0
 
 
+def _engine_floor_s(image: str) -> float:
+    """`docker run --rm IMAGE true`: what the engine itself costs, before any of our code runs."""
+    start = time.monotonic()
+    subprocess.run(["docker", "run", "--rm", image, "true"], capture_output=True, check=True)
+    return time.monotonic() - start
+
+
 def image_table(images: list[str], model_dir: Path, runs: int) -> list[str]:
     rows = []
     for image in images:
         size = int(subprocess.run(["docker", "image", "inspect", "--format", "{{.Size}}", image],
                                   capture_output=True, text=True, check=True).stdout)
+        floor = statistics.median(_engine_floor_s(image) for _ in range(runs))
         for runtime in ("auto", "tensorflow") if _has_tensorflow(image) else ("auto",):
             starts = [cold_start_s(image, model_dir, runtime) for _ in range(runs)]
             rows.append(f"| {image} | {size / 1e6:.0f} | {runtime} "
-                        f"| {statistics.median(starts):.2f} | {min(starts):.2f} |")
+                        f"| {statistics.median(starts):.2f} | {min(starts):.2f} | {floor:.2f} |")
     return rows
 
 
@@ -184,6 +192,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000, help="per throughput case")
     parser.add_argument("--images", nargs="*", default=[], help="image tags to size and start")
     parser.add_argument("--runs", type=int, default=3, help="cold starts per image")
+    parser.add_argument("--model", type=Path,
+                        help="a trained LeNet bundle: skip training and the per-model table")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -193,12 +203,15 @@ def main() -> int:
         tmp = Path(tmp_name)
         data = tmp / "signs"
         generate(data, per_class=10, seed=1234)
-        models = train_all(data, tmp / "runs", args.epochs)
-        print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start.\n")
-        print("| model | test images | same top-1 | max prob diff | LiteRT call µs "
-              "| TensorFlow call µs |")
-        print("|---|---:|---:|---:|---:|---:|")
-        print("\n".join(agreement_row(arch, path, data) for arch, path in models.items()))
+        print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start.")
+        if args.model:
+            models = {"lenet": args.model}
+        else:
+            models = train_all(data, tmp / "runs", args.epochs)
+            print("\n| model | test images | same top-1 | max prob diff | LiteRT call µs "
+                  "| TensorFlow call µs |")
+            print("|---|---:|---:|---:|---:|---:|")
+            print("\n".join(agreement_row(arch, path, data) for arch, path in models.items()))
         print("\n| runtime | /ping req/s | PNG req/s | ratio | PNG p50 ms "
               "| worker RSS MB (idle) | after load |")
         print("|---|---:|---:|---:|---:|---:|---:|")
@@ -209,8 +222,8 @@ def main() -> int:
                         for row in request_path_rows(models["lenet"], runtime)))
         if args.images:
             print(f"\n| image | size MB | BYOC_SERVING_RUNTIME | cold start s (median of "
-                  f"{args.runs}) | fastest |")
-            print("|---|---:|---|---:|---:|")
+                  f"{args.runs}) | fastest | `docker run IMAGE true` s |")
+            print("|---|---:|---|---:|---:|---:|")
             print("\n".join(image_table(args.images, models["lenet"], args.runs)))
     return 0
 
