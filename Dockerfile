@@ -4,17 +4,19 @@
 # BASE_IMAGE and EXTRAS (Docker has no include); tests/container/test_dockerfiles.py fails when
 # they differ anywhere else. Where nothing can be pulled, build on a local base:
 #   docker build --network host --build-arg BASE_IMAGE=local/debian:bookworm -t byoc:cpu .
+# EXTRAS=serve builds the serving image (`make image-serving`): no TensorFlow, `serve` only, on
+# LiteRT; it refuses a bundle without model.tflite.
 ARG BASE_IMAGE=debian:bookworm-slim
 ARG EXTRAS=train,serve
 
-# ---- builder: a venv with byoc's dependencies (train + serve), and byoc as a wheel ----
+# ---- builder: a venv with byoc's dependencies (EXTRAS), and byoc as a wheel ----
 FROM ${BASE_IMAGE} AS builder
 ARG EXTRAS
 ARG DEBIAN_FRONTEND=noninteractive
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv binutils \
-    && rm -rf /var/lib/apt/lists/*
+    && apt-get clean && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
@@ -31,10 +33,17 @@ RUN mkdir -p src/byoc && touch src/byoc/__init__.py README.md \
 # suites, TensorFlow's static symbol tables (-180 MB; the dynamic ones stay) and libclang (-60 MB;
 # a TensorFlow dependency that nothing imports at run time). Bytecode stays: without it every
 # start recompiles TensorFlow's Python (+7 s). pip stays, for images built FROM this one.
+# LiteRT's WebGPU accelerator, NPU vendor plugins and model tools (-32 MB): byoc runs its CPU
+# interpreter only. The serving image (no TensorFlow) also drops setuptools, which pip does not
+# need to install wheels: it keeps that image under 300 MB.
 RUN site=$(echo /opt/venv/lib/python3*/site-packages) \
     && rm -rf "$site"/tensorflow/include "$site"/*/tests "$site"/*/*/tests \
-    && strip --strip-unneeded "$site"/tensorflow/libtensorflow*.so.2 \
-    && pip uninstall -y libclang
+       "$site"/ai_edge_litert/libLiteRtWebGpuAccelerator.so "$site"/ai_edge_litert/vendors \
+       "$site"/ai_edge_litert/tools \
+    && if [ -d "$site"/tensorflow ]; then \
+         strip --strip-unneeded "$site"/tensorflow/libtensorflow*.so.2 \
+         && pip uninstall -y libclang; \
+       else pip uninstall -y setuptools; fi
 
 # The package as a wheel, kept apart from the venv so that a source change leaves the venv's
 # layer (1 GB) cached in both stages. No bytecode written: it would change the venv.
@@ -47,7 +56,7 @@ FROM ${BASE_IMAGE}
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 \
-    && rm -rf /var/lib/apt/lists/*
+    && apt-get clean && rm -rf /var/lib/apt/lists/*
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /wheels /tmp/wheels
 RUN /opt/venv/bin/pip install --no-deps --no-cache-dir /tmp/wheels/byoc-*.whl \
@@ -59,6 +68,7 @@ ENV PATH=/opt/program:/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 # matplotlib builds its font list on first use; once here, not in every process at start-up.
-RUN python -c "import matplotlib.font_manager"
+RUN if python -c "import importlib.util as u, sys; sys.exit(not u.find_spec('matplotlib'))"; \
+    then python -c "import matplotlib.font_manager"; fi
 LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true
 WORKDIR /opt/program

@@ -5,13 +5,14 @@ BYOC := $(VENV)/bin/byoc
 DEMO ?= demo
 EXTRAS ?= train,serve,driver,tabular,dev
 
-.PHONY: help setup demo test test-sdk lint image image-gpu bench clean
+.PHONY: help setup demo test test-sdk lint image image-serving image-gpu bench clean
 
 help:
 	@echo "make demo    set up, then synthesize signs, train, evaluate, serve and invoke (no Docker)"
 	@echo "make test    set up, then run the whole test suite"
 	@echo "make test-sdk  only the SageMaker Python SDK suite (tests/sdk; Docker and Compose)"
 	@echo "make image   build the CPU image (BASE_IMAGE=... to override the base)"
+	@echo "make image-serving  build the serving-only image byoc:serving (LiteRT, no TensorFlow)"
 	@echo "make bench   run the benchmark scripts and print their tables"
 
 $(VENV)/.installed: pyproject.toml
@@ -39,12 +40,17 @@ lint: setup
 image:
 	docker build --network host $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) -t byoc:cpu -f Dockerfile .
 
+# The same recipe with the serve extra alone: LiteRT, no TensorFlow, `serve` only.
+image-serving:
+	docker build --network host $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) --build-arg EXTRAS=serve -t byoc:serving -f Dockerfile .
+
 image-gpu:
 	docker build --network host $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) -t byoc:gpu -f Dockerfile.gpu .
 
 bench: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benchmarks/training_throughput.py --epochs 6
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benchmarks/serving_latency.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benchmarks/serving_runtimes.py
 
 clean:
 	rm -rf $(VENV) .venv-sdk2 .venv-sdk3 $(DEMO) .pytest_cache

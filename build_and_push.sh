@@ -2,9 +2,10 @@
 # Build the byoc image and push it to Amazon ECR: account (STS) -> repository -> login -> build ->
 # tag -> push. Prints the image URI on its last line. `byoc push` does the same in Python.
 #
-# Usage: ./build_and_push.sh [--variant cpu|gpu] [--context DIR] [--platform P] [IMAGE_NAME] [TAG]
-#   IMAGE_NAME  ECR repository, created if missing (default: byoc)
-#   TAG         image tag (default: latest, or latest-gpu for --variant gpu)
+# Usage: ./build_and_push.sh [--variant cpu|gpu|serving] [--context DIR] [--platform P] [IMAGE] [TAG]
+#   IMAGE       ECR repository, created if missing (default: byoc)
+#   TAG         image tag (default: latest, or latest-gpu / latest-serving for those variants)
+#   --variant   serving: the serving-only image (LiteRT, no TensorFlow; bundles with model.tflite)
 #   --platform  linux/amd64 (default: SageMaker's x86 instances, whatever this machine is) or
 #               linux/arm64 (Graviton endpoints only)
 # Environment:
@@ -20,10 +21,10 @@ context=$(cd "$(dirname "$0")" && pwd)
 positional=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        --variant) variant=${2:?--variant needs cpu or gpu}; shift 2 ;;
+        --variant) variant=${2:?--variant needs cpu, gpu or serving}; shift 2 ;;
         --context) context=${2:?--context needs a directory}; shift 2 ;;
         --platform) platform=${2:?--platform needs linux/amd64 or linux/arm64}; shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
         *) positional+=("$1"); shift ;;
     esac
@@ -32,8 +33,11 @@ done
 case "$variant" in
     cpu) dockerfile=Dockerfile; default_tag=latest ;;
     gpu) dockerfile=Dockerfile.gpu; default_tag=latest-gpu ;;
-    *) echo "error: --variant must be cpu or gpu, not '$variant'" >&2; exit 2 ;;
+    serving) dockerfile=Dockerfile; default_tag=latest-serving ;;
+    *) echo "error: --variant must be cpu, gpu or serving, not '$variant'" >&2; exit 2 ;;
 esac
+extras=
+[ "$variant" = serving ] && extras=serve  # byoc.driver.ecr.EXTRAS
 case "$platform" in
     linux/amd64|linux/arm64) ;;
     *) echo "error: --platform must be linux/amd64 or linux/arm64, not '$platform'" >&2; exit 2 ;;
@@ -70,7 +74,7 @@ fi
 aws_cli ecr get-login-password | docker login --username AWS --password-stdin "$registry"
 
 docker build --network host --platform "$platform" \
-    ${BASE_IMAGE:+--build-arg "BASE_IMAGE=$BASE_IMAGE"} \
+    ${BASE_IMAGE:+--build-arg "BASE_IMAGE=$BASE_IMAGE"} ${extras:+--build-arg "EXTRAS=$extras"} \
     -f "$context/$dockerfile" -t "${image}:${tag}" "$context"
 built=$(docker image inspect --format '{{.Os}}/{{.Architecture}}' "${image}:${tag}")
 if [ "$built" != "$platform" ]; then

@@ -1,4 +1,5 @@
-"""Container fixtures: the CPU image built once per session from this checkout, and runs of it.
+"""Container fixtures: the CPU and serving images built once per session from this checkout, and
+runs of them.
 
 With no Docker engine the container tests are skipped with the reason, except in CI (the `CI`
 variable set), where a missing engine is a failure: CI starts one itself.
@@ -16,6 +17,7 @@ from tests.conftest import REPO
 
 # Another checkout on the same engine can build under its own tag.
 IMAGE = os.environ.get("BYOC_TEST_IMAGE", "byoc:test")
+SERVING_IMAGE = f"{IMAGE}-serving"  # Dockerfile with EXTRAS=serve (`make image-serving`)
 
 
 def engine_or_skip():
@@ -38,23 +40,35 @@ def engine():
     return engine_or_skip()
 
 
-@pytest.fixture(scope="session")
-def image(engine) -> str:
-    """Build Dockerfile as `byoc:test`, on $BASE_IMAGE when set (nothing can be pulled here)."""
+def build(engine, tag: str, **buildargs: str) -> str:
+    """Build Dockerfile as `tag`, on $BASE_IMAGE when set (nothing can be pulled here)."""
     import docker
 
-    buildargs = {"BASE_IMAGE": os.environ["BASE_IMAGE"]} if os.environ.get("BASE_IMAGE") else {}
+    if os.environ.get("BASE_IMAGE"):
+        buildargs["BASE_IMAGE"] = os.environ["BASE_IMAGE"]
     try:
-        engine.images.build(path=str(REPO), dockerfile="Dockerfile", tag=IMAGE,
+        engine.images.build(path=str(REPO), dockerfile="Dockerfile", tag=tag,
                             buildargs=buildargs, network_mode="host", rm=True, forcerm=True)
     except docker.errors.BuildError as exc:
         log = "".join(chunk.get("stream", chunk.get("error", "")) for chunk in exc.build_log)
-        hint = "" if buildargs else (
+        hint = "" if "BASE_IMAGE" in buildargs else (
             "\nWhere nothing can be pulled, set BASE_IMAGE to a local base image, e.g. "
             "BASE_IMAGE=$(../shared/tools/docker-up | tail -n 1)."
         )
-        pytest.fail(f"building {IMAGE} failed: {exc}{hint}\n{log[-4000:]}")
-    return IMAGE
+        pytest.fail(f"building {tag} failed: {exc}{hint}\n{log[-4000:]}")
+    return tag
+
+
+@pytest.fixture(scope="session")
+def image(engine) -> str:
+    """The full image (train and serve) as `byoc:test`."""
+    return build(engine, IMAGE)
+
+
+@pytest.fixture(scope="session")
+def serving_image(engine) -> str:
+    """The serving-only image: LiteRT, no TensorFlow."""
+    return build(engine, SERVING_IMAGE, EXTRAS="serve")
 
 
 @pytest.fixture(scope="session")

@@ -88,7 +88,7 @@ def test_outputs_are_written_once_by_the_chief(two_hosts):
     assert code == 0
     # One model in model.tar.gz: SageMaker merges every host's /opt/ml/model.
     members = _members(out / layout.MODEL_ARCHIVE)
-    assert sorted(members) == sorted([bundle.MODEL_FILE, bundle.SPEC_FILE])
+    assert sorted(members) == sorted([bundle.MODEL_FILE, bundle.LITERT_FILE, bundle.SPEC_FILE])
     assert not any((out / "algo-2" / "model").iterdir())
     assert (out / "algo-1" / "output" / "data" / "metrics.json").exists()
     assert not any((out / "algo-2" / "output" / "data").iterdir())

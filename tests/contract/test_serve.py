@@ -11,19 +11,22 @@ import http.client
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 import requests
 from PIL import Image
 
-from byoc.bundle import ModelSpec
+from byoc.bundle import LITERT_FILE, SPEC_FILE, ModelSpec
 from byoc.data import images
 from byoc.errors import UserError
 from byoc.serving import codecs
+from byoc.serving import runtime as runtimes
 from byoc.serving.app import create_app
 from byoc.serving.predictor import Predictor
 from byoc.serving.server import ServerSettings
@@ -38,11 +41,18 @@ def spec(trained_model_dir) -> ModelSpec:
     return ModelSpec.read(trained_model_dir)
 
 
+@pytest.fixture(scope="module", params=[runtimes.LITERT, runtimes.TENSORFLOW])
+def runtime(request) -> str:
+    """Every test of the server runs on both runtimes: only the forward pass may differ."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def server(trained_model_dir, tmp_path_factory):
+def server(trained_model_dir, tmp_path_factory, runtime):
     env = {
         "SAGEMAKER_MAX_PAYLOAD_IN_MB": str(MAX_PAYLOAD_MB),
         "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": str(MAX_CONCURRENT_TRANSFORMS),
+        runtimes.RUNTIME_ENV: runtime,
     }
     with ServeProcess(trained_model_dir, tmp_path_factory.mktemp("serve"), env) as proc:
         yield proc
@@ -85,6 +95,14 @@ def _image(spec: ModelSpec, seed=0, size=(40, 50)) -> bytes:
 
 def test_ping_answers_200_once_the_model_is_warm(server):
     assert requests.get(f"{server.url}/ping", timeout=5).status_code == 200
+
+
+def test_the_runtime_is_named_in_the_log_and_in_every_response(server, runtime, spec):
+    assert requests.get(f"{server.url}/ping", timeout=5).headers[runtimes.RUNTIME_HEADER] == runtime
+    assert _invoke(server, _image(spec), "image/png").headers[runtimes.RUNTIME_HEADER] == runtime
+    log = server.log()
+    assert f"runtime {runtime} ({runtimes.RUNTIME_ENV}={runtime})" in log
+    assert ("ready on LiteRT 2." if runtime == runtimes.LITERT else "ready on TensorFlow 2.") in log
 
 
 def test_ping_is_503_until_the_predictor_has_warmed_up(spec):
@@ -375,3 +393,80 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_cleanly(trained_model
         sock.sendall(png[10:])
         assert reader.readline().startswith(b"HTTP/1.1 200")
     assert proc.proc.wait(timeout=30) == 0  # SageMaker sends SIGKILL 30 s after SIGTERM
+
+
+# --- runtimes: LiteRT by default, the same answers as TensorFlow, bad bundles refused ----------
+
+
+def test_train_exports_model_tflite_checked_against_keras(trained_run, trained_model_dir, spec):
+    paths, stdout = trained_run
+    assert (trained_model_dir / LITERT_FILE).is_file() and spec.litert_model == LITERT_FILE
+    check = spec.litert_check
+    assert check["images"] > 0 and check["top1_agreement"] == 1.0
+    assert 0 <= check["max_prob_diff"] < 1e-4
+    assert f"Wrote {trained_model_dir / LITERT_FILE}" in stdout and "top-1 agreement" in stdout
+    report = json.loads((paths.output_data_dir / "litert_check.json").read_text())
+    assert report["kept"] is True and report["images"] == check["images"]
+
+
+def test_litert_is_the_default_when_the_bundle_has_model_tflite(trained_model_dir, tmp_path, spec):
+    with ServeProcess(trained_model_dir, tmp_path) as proc:
+        r = _invoke(proc, _image(spec), "image/png")
+        assert r.status_code == 200 and r.headers[runtimes.RUNTIME_HEADER] == runtimes.LITERT
+
+
+def test_both_runtimes_agree_on_the_test_split(trained_model_dir, synth_data_dir, spec):
+    from byoc.data import formats
+
+    test = formats.read_channel(synth_data_dir / "test", (spec.height, spec.width), spec.channels,
+                                class_names=spec.class_names, name="test")
+    lite = Predictor.load(trained_model_dir, runtime=runtimes.LITERT).predict(test.x)
+    tf = Predictor.load(trained_model_dir, runtime=runtimes.TENSORFLOW).predict(test.x)
+    np.testing.assert_array_equal(lite.argmax(axis=1), tf.argmax(axis=1))
+    np.testing.assert_allclose(lite, tf, atol=1e-4)
+
+
+def test_many_threads_with_mixed_batch_sizes_get_their_own_answers(server, spec):
+    # gthread workers call the model from several threads; each request must get its own rows.
+    batches = [_pixels((n, *spec.input_shape), seed=n) for n in (1, 2, 1, 5, 1, 3, 1, 8)]
+    expected = [_from_npy(_invoke(server, _npy(b), "application/x-npy",
+                                  "application/x-npy").content) for b in batches]
+
+    def call(i):
+        return i, _from_npy(_invoke(server, _npy(batches[i % len(batches)]), "application/x-npy",
+                                    "application/x-npy").content)
+
+    with ThreadPoolExecutor(8) as pool:
+        for i, probs in pool.map(call, range(6 * len(batches))):
+            np.testing.assert_allclose(probs, expected[i % len(batches)], rtol=1e-5, atol=1e-7)
+
+
+def _bundle_copy(trained_model_dir, dest, without=()):
+    shutil.copytree(trained_model_dir, dest, ignore=shutil.ignore_patterns(*without))
+    return dest
+
+
+def test_forced_litert_without_model_tflite_exits_with_one_line(trained_model_dir, tmp_path):
+    bundle = _bundle_copy(trained_model_dir, tmp_path / "model", without=[LITERT_FILE])
+    proc = ServeProcess(bundle, tmp_path / "ml", {runtimes.RUNTIME_ENV: "litert"})
+    with pytest.raises(RuntimeError, match=f"BYOC_SERVING_RUNTIME=litert, but .* no {LITERT_FILE}"):
+        proc.start()
+    assert proc.proc.returncode == 1
+
+
+def test_model_tflite_that_does_not_fit_the_spec_is_refused_at_start(trained_model_dir, tmp_path):
+    bundle = _bundle_copy(trained_model_dir, tmp_path / "model")
+    data = json.loads((bundle / SPEC_FILE).read_text())
+    data["class_names"] = data["class_names"][:10]
+    (bundle / SPEC_FILE).write_text(json.dumps(data))
+    proc = ServeProcess(bundle, tmp_path / "ml")
+    with pytest.raises(RuntimeError, match="returns 43 classes, but byoc-model.json says"):
+        proc.start()
+    assert proc.proc.returncode == 1
+    assert "Traceback" not in proc.log()
+
+
+def test_a_misspelt_runtime_stops_serve_with_the_variable_named(trained_model_dir, tmp_path):
+    proc = ServeProcess(trained_model_dir, tmp_path, {runtimes.RUNTIME_ENV: "tflite"})
+    with pytest.raises(RuntimeError, match="BYOC_SERVING_RUNTIME='tflite' is not valid"):
+        proc.start()

@@ -1,9 +1,11 @@
-"""What `train` leaves in /opt/ml/model for `serve`: the Keras model and a small JSON spec.
+"""What `train` leaves in /opt/ml/model for `serve`: the Keras model, its LiteRT conversion when it
+passed its check, and a small JSON spec.
 
 The spec holds the class names and the input (height, width, channels): enough to preprocess a
 request exactly as training did. This package root imports no TensorFlow, so the driver may read
 a bundle's spec; `byoc.bundle.keras_io` writes and loads the Keras model and is for the container
-(train and serve) only.
+(train and serve) only; `byoc.bundle.litert` converts (with TensorFlow) and runs (without) the
+LiteRT model.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from byoc.errors import UserError
 
 MODEL_FILE = "model.keras"
+LITERT_FILE = "model.tflite"
 SPEC_FILE = "byoc-model.json"
 FORMAT_VERSION = 1
 
@@ -30,6 +33,10 @@ class ModelSpec:
     # Inputs are raw pixel values 0..255 (uint8 or float); the model rescales them itself.
     input_range: str = "0-255"
     format_version: int = FORMAT_VERSION
+    # LITERT_FILE when train wrote it (absent when conversion failed or disagreed with Keras), and
+    # its check against Keras: images, top1_agreement, max_prob_diff.
+    litert_model: str | None = None
+    litert_check: dict[str, float] | None = None
 
     @property
     def num_classes(self) -> int:

@@ -19,11 +19,13 @@ from byoc.errors import UserError
 log = logging.getLogger(__name__)
 
 DEFAULT_REPOSITORY = "byoc"
-DOCKERFILES = {"cpu": "Dockerfile", "gpu": "Dockerfile.gpu"}
+DOCKERFILES = {"cpu": "Dockerfile", "gpu": "Dockerfile.gpu", "serving": "Dockerfile"}
+# The serving image is Dockerfile with the serve extra alone: LiteRT, no TensorFlow.
+EXTRAS = {"serving": "serve"}
 # One default tag per variant, so a GPU push never overwrites the CPU image. build_and_push.sh
 # spells both tables out itself, so that it runs where byoc is not installed;
 # tests/aws/test_push.py reads the script and checks that it agrees with these.
-DEFAULT_TAGS = {"cpu": "latest", "gpu": "latest-gpu"}
+DEFAULT_TAGS = {"cpu": "latest", "gpu": "latest-gpu", "serving": "latest-serving"}
 IMPLICIT_TAG = "latest"  # what Docker and ECR read an image URI without a tag as
 REGISTRY_ENV = "BYOC_REGISTRY"  # push to this host:port instead of ECR's (a local registry)
 BASE_IMAGE_ENV = "BASE_IMAGE"  # build-arg for the Dockerfiles, e.g. a locally built base
@@ -156,6 +158,8 @@ def push(aws: Aws, *, variant: str = "cpu", repository: str = DEFAULT_REPOSITORY
 
     build_args = {BASE_IMAGE_ENV: os.environ[BASE_IMAGE_ENV]} if os.environ.get(
         BASE_IMAGE_ENV) else {}
+    if variant in EXTRAS:
+        build_args["EXTRAS"] = EXTRAS[variant]
     log.info("Building %s from %s for %s", uri, dockerfile.name, platform)
     try:
         _stream_errors(client.api.build(path=str(context), dockerfile=dockerfile.name, tag=uri,

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from byoc.contract import CUSTOM_ATTRIBUTES_HEADER, DEFAULT_MAX_PAYLOAD_MB
 from byoc.serving import codecs
 from byoc.serving.predictor import Predictor
+from byoc.serving.runtime import RUNTIME_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +29,13 @@ def create_app(
     app = Flask(__name__)
     # Werkzeug enforces the limit while reading, also for chunked bodies without a length.
     app.config["MAX_CONTENT_LENGTH"] = max_payload_mb * MB
+    runtime = {RUNTIME_HEADER: predictor.runtime}
 
     @app.get("/ping")
     def ping():
         if not predictor.ready:
-            return jsonify(status="loading"), 503
-        return Response(status=200)
+            return jsonify(status="loading"), 503, runtime
+        return Response(status=200, headers=runtime)
 
     @app.post("/invocations")
     def invocations():
@@ -52,7 +54,8 @@ def create_app(
             ) from None
         batch = codecs.decode(body, request.content_type, predictor.spec)
         probs = predictor.predict(batch)
-        return Response(codecs.encode(probs, accept, predictor.spec, k), mimetype=accept)
+        return Response(codecs.encode(probs, accept, predictor.spec, k), mimetype=accept,
+                        headers=runtime)
 
     @app.get("/execution-parameters")
     def execution_parameters():

@@ -1,8 +1,9 @@
-"""The servable model: load the bundle once per worker, compile one inference function, warm it up.
+"""The servable model: load the bundle once per worker, on LiteRT or TensorFlow, and warm it up.
 
 `Predictor.predict` takes a batch of raw pixels (N×H×W×C, uint8 or float, 0..255) and returns
-softmax probabilities (N×classes). It calls a traced `tf.function` with a fixed input signature,
-never `Model.predict`, whose per-call setup costs tens of milliseconds.
+softmax probabilities (N×classes). On LiteRT it runs model.tflite (see `byoc.bundle.litert`); on
+TensorFlow it calls a traced `tf.function` with a fixed input signature, never `Model.predict`,
+whose per-call setup costs tens of milliseconds.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
-from byoc.bundle import ModelSpec
+from byoc.bundle import LITERT_FILE, MODEL_FILE, ModelSpec
 from byoc.errors import UserError
+from byoc.serving import runtime as runtimes
 
 log = logging.getLogger(__name__)
 
@@ -38,46 +41,32 @@ def configure_threads(intra_op: int, inter_op: int = 1) -> None:
 
 
 class Predictor:
-    """A model behind one compiled inference function, plus the spec that describes its input."""
+    """A model behind one inference function, the spec that describes its input, and the name of
+    the runtime that runs it."""
 
-    def __init__(self, infer: Callable[[np.ndarray], np.ndarray], spec: ModelSpec):
+    def __init__(self, infer: Callable[[np.ndarray], np.ndarray], spec: ModelSpec,
+                 runtime: str = "custom"):
         self._infer = infer
         self.spec = spec
+        self.runtime = runtime
         self.ready = False
 
     @classmethod
-    def load(cls, model_dir: str | os.PathLike, intra_op_threads: int | None = None) -> Predictor:
-        """Load `model.keras` and `byoc-model.json` from `model_dir`, compile and warm up."""
-        if intra_op_threads:
-            configure_threads(intra_op_threads)
-        import tensorflow as tf
-
-        from byoc.bundle import keras_io
-
-        model, spec = keras_io.load(model_dir)
-        def forward(x):
-            # The cast keeps float32 out even from a mixed-precision model.
-            return tf.cast(model(x, training=False), tf.float32)
-
-        def compile_for(batch_size: int | None, jit: bool):
-            # Calling the concrete function skips tf.function's argument matching: half the
-            # cost of a one-image call.
-            signature = [tf.TensorSpec([batch_size, *spec.input_shape], tf.float32)]
-            return tf.function(forward, input_signature=signature,
-                               jit_compile=jit).get_concrete_function()
-
-        # One image per request is the common case: XLA fuses its kernels (about a third less
-        # time per call). XLA compiles per shape, so any other batch size takes the generic path.
-        single, batched = compile_for(1, jit=True), compile_for(None, jit=False)
-
-        def infer(batch: np.ndarray) -> np.ndarray:
-            fn = single if len(batch) == 1 else batched
-            return fn(tf.convert_to_tensor(batch)).numpy()
-
-        predictor = cls(infer, spec)
+    def load(cls, model_dir: str | os.PathLike, intra_op_threads: int | None = None,
+             runtime: str = runtimes.AUTO) -> Predictor:
+        """Load the bundle in `model_dir` on `runtime` (auto: see `byoc.serving.runtime`) and
+        warm it up."""
+        model_dir = Path(model_dir)
+        runtime = runtimes.resolve(model_dir, runtime)
+        spec = ModelSpec.read(model_dir)
+        if runtime == runtimes.LITERT:
+            infer, detail = _litert_infer(model_dir, spec, intra_op_threads or 1)
+        else:
+            infer, detail = _tensorflow_infer(model_dir, intra_op_threads)
+        predictor = cls(infer, spec, runtime)
         predictor.warm_up()
-        log.info("Model in %s ready: input %s, %d classes", model_dir, spec.input_shape,
-                 spec.num_classes)
+        log.info("Model in %s ready on %s: input %s, %d classes", model_dir, detail,
+                 spec.input_shape, spec.num_classes)
         return predictor
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
@@ -94,3 +83,45 @@ class Predictor:
                     f"lists {self.spec.num_classes} classes. The bundle does not match its spec."
                 )
         self.ready = True
+
+
+def _litert_infer(model_dir: Path, spec: ModelSpec,
+                  threads: int) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    from byoc.bundle import litert
+
+    model = litert.LiteRTModel(model_dir / LITERT_FILE, num_threads=threads)
+    model.check_against(spec)
+    return model.predict, (f"LiteRT {litert.version()} ({LITERT_FILE}, "
+                           f"{threads} thread{'s' if threads > 1 else ''})")
+
+
+def _tensorflow_infer(model_dir: Path, intra_op_threads: int | None
+                      ) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    if intra_op_threads:
+        configure_threads(intra_op_threads)
+    import tensorflow as tf
+
+    from byoc.bundle import keras_io
+
+    model, spec = keras_io.load(model_dir)
+
+    def forward(x):
+        # The cast keeps float32 out even from a mixed-precision model.
+        return tf.cast(model(x, training=False), tf.float32)
+
+    def compile_for(batch_size: int | None, jit: bool):
+        # Calling the concrete function skips tf.function's argument matching: half the
+        # cost of a one-image call.
+        signature = [tf.TensorSpec([batch_size, *spec.input_shape], tf.float32)]
+        return tf.function(forward, input_signature=signature,
+                           jit_compile=jit).get_concrete_function()
+
+    # One image per request is the common case: XLA fuses its kernels (about a third less
+    # time per call). XLA compiles per shape, so any other batch size takes the generic path.
+    single, batched = compile_for(1, jit=True), compile_for(None, jit=False)
+
+    def infer(batch: np.ndarray) -> np.ndarray:
+        fn = single if len(batch) == 1 else batched
+        return fn(tf.convert_to_tensor(batch)).numpy()
+
+    return infer, f"TensorFlow {tf.__version__} ({MODEL_FILE}, XLA for one image)"

@@ -1,7 +1,8 @@
 """Start gunicorn with the Flask app, configured from SageMaker's hosting environment variables.
 
-The master binds the port at once (so connections are accepted while workers load) and never
-imports TensorFlow; each worker loads the model, warms it up, and only then accepts requests.
+The master binds the port at once (so connections are accepted while workers load), picks the
+runtime (`byoc.serving.runtime`) and never imports TensorFlow; each worker loads the model, warms
+it up, and only then accepts requests.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from byoc.bundle import MODEL_FILE, ModelSpec
+from byoc.bundle import LITERT_FILE, ModelSpec
 from byoc.contract import (
     BATCH_ENV,
     DEFAULT_MAX_PAYLOAD_MB,
@@ -28,6 +29,7 @@ from byoc.contract import (
     base_dir,
 )
 from byoc.errors import UserError
+from byoc.serving import runtime as runtimes
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,7 @@ class ServerSettings:
     timeout: int = DEFAULT_TIMEOUT
     max_payload_mb: int = DEFAULT_MAX_PAYLOAD_MB
     max_concurrent_transforms: int = 1
+    runtime: str = runtimes.AUTO
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
@@ -77,11 +80,12 @@ class ServerSettings:
             timeout=_positive_int(env, TIMEOUT_ENV, BATCH_TIMEOUT if batch else DEFAULT_TIMEOUT),
             max_payload_mb=_positive_int(env, MAX_PAYLOAD_ENV, DEFAULT_MAX_PAYLOAD_MB),
             max_concurrent_transforms=_positive_int(env, MAX_CONCURRENT_TRANSFORMS_ENV, workers),
+            runtime=runtimes.parse(env.get(runtimes.RUNTIME_ENV, "")),
         )
 
     @property
     def intra_op_threads(self) -> int:
-        """Each worker's share of the CPUs for TensorFlow's op-level parallelism."""
+        """Each worker's share of the CPUs for the runtime's op-level parallelism."""
         return max(1, available_cpus() // self.workers)
 
     def gunicorn_options(self) -> dict[str, object]:
@@ -104,18 +108,20 @@ class ServerSettings:
         }
 
 
-def check_model_dir(model_dir: Path) -> ModelSpec:
-    """Fail before forking workers if the bundle is missing: one clear line, not N tracebacks."""
+def check_model_dir(model_dir: Path, requested: str = runtimes.AUTO) -> tuple[ModelSpec, str]:
+    """Fail before forking workers if no runtime can serve the bundle: one clear line, not N
+    tracebacks. Returns the spec and the runtime that will serve it."""
     spec = ModelSpec.read(model_dir)
-    if not (model_dir / MODEL_FILE).is_file():
-        raise UserError(
-            f"No {MODEL_FILE} in {model_dir}. SageMaker extracts model.tar.gz there; it must hold "
-            f"{MODEL_FILE} and byoc-model.json as written by `train`."
-        )
-    return spec
+    runtime = runtimes.resolve(model_dir, requested)
+    if runtime == runtimes.LITERT:
+        # Reading the flatbuffer's tensor shapes takes milliseconds and no TensorFlow.
+        from byoc.bundle import litert
+
+        litert.LiteRTModel(model_dir / LITERT_FILE).check_against(spec)
+    return spec, runtime
 
 
-def _application(model_dir: Path, settings: ServerSettings):
+def _application(model_dir: Path, settings: ServerSettings, runtime: str):
     from gunicorn.app.base import BaseApplication
 
     class Server(BaseApplication):
@@ -129,7 +135,8 @@ def _application(model_dir: Path, settings: ServerSettings):
             from byoc.serving.app import create_app
             from byoc.serving.predictor import Predictor
 
-            predictor = Predictor.load(model_dir, intra_op_threads=settings.intra_op_threads)
+            predictor = Predictor.load(model_dir, intra_op_threads=settings.intra_op_threads,
+                                       runtime=runtime)
             return create_app(
                 predictor,
                 max_payload_mb=settings.max_payload_mb,
@@ -145,13 +152,14 @@ def serve(model_dir: str | os.PathLike, settings: ServerSettings) -> int:
     gunicorn ends the process itself (SystemExit with its status) when it halts.
     """
     model_dir = Path(model_dir)
-    spec = check_model_dir(model_dir)
+    spec, runtime = check_model_dir(model_dir, settings.runtime)
     log.info(
-        "Serving %s (%d classes) on %s:%d with %d worker(s), timeout %d s, max payload %d MB",
-        model_dir, spec.num_classes, settings.host, settings.port, settings.workers,
-        settings.timeout, settings.max_payload_mb,
+        "Serving %s (%d classes) on %s:%d with %d worker(s), timeout %d s, max payload %d MB, "
+        "runtime %s (%s=%s)", model_dir, spec.num_classes, settings.host, settings.port,
+        settings.workers, settings.timeout, settings.max_payload_mb, runtime,
+        runtimes.RUNTIME_ENV, settings.runtime,
     )
-    _application(model_dir, settings).run()
+    _application(model_dir, settings, runtime).run()
     return 0
 
 

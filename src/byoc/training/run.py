@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from byoc import contract, evaluation, hyperparams, metric_lines
-from byoc.bundle import ModelSpec, keras_io
+from byoc.bundle import ModelSpec, keras_io, litert
 from byoc.contract import TEST, TRAIN, VALIDATION, Paths, TrainingEnv
 from byoc.data import pipeline
 from byoc.errors import UserError
@@ -238,6 +238,8 @@ def _export_and_report(env: TrainingEnv, hp: HyperParameters, splits: Splits,
                      architecture=hp.model)
     keras_io.save(model, spec, env.paths.model_dir)
     log.info("Saved the model to %s", env.paths.model_dir)
+    litert.export(env.paths.model_dir, splits.x.get(VALIDATION, splits.x[TRAIN]),
+                  report_dir=env.paths.output_data_dir)
     served, _ = keras_io.load(env.paths.model_dir)
 
     num_classes = len(splits.class_names)
