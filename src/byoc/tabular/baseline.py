@@ -394,8 +394,12 @@ def _run(csv_path, target, out_dir, problem_type, objective, time_budget, seed, 
                 candidates = sorted([*candidates, ensemble], key=_order(key))
         mark_ties(candidates, key)
         best = candidates[0]  # the best of its family: it kept its fold models
-        importance = explain.permutation_importance(best.model, ds.X, y, fold_rows, key, seed)
+        began = time.monotonic()
+        importance, used = explain.permutation_importance(
+            best.model, ds.X, y, fold_rows, key, seed, stop_at=start + time_budget)
         explain.plot(importance, objective, out / IMPORTANCE_PLOT)
+        progress(f"permutation importance of {len(importance)} columns on {used} of "
+                 f"{len(fold_rows)} held-out folds: {time.monotonic() - began:.1f}s")
         if mode == HPO:
             family = next(f for f in FAMILIES if f.name == best.family)
             model = Bagged([fit(build_pipeline(ds, family, best.params, seed), ds.X, y)],
@@ -440,6 +444,7 @@ def _run(csv_path, target, out_dir, problem_type, objective, time_budget, seed, 
         "ensemble": next((c.params["weights"] for c in candidates if c.name == ENSEMBLE_NAME),
                          None),
         "importance": importance,
+        "importance_folds": used if best else 0,
         "warnings": warnings_found,
     }
     report.write_markdown(ds, analysis, out / REPORT_FILE, summary,

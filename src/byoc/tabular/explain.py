@@ -7,6 +7,8 @@ numbers describe generalization rather than memorized rows.
 
 from __future__ import annotations
 
+import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +17,16 @@ import pandas as pd
 from byoc.tabular import metrics
 
 REPEATS = 3  # shuffles per column and fold
-MAX_ROWS = 1000  # held-out rows used in all, spread over the folds
+MAX_ROWS = 500  # held-out rows used in all, spread over the folds
 TOP = 15  # columns in the plot and the report's table
 
 
 def permutation_importance(model, X: pd.DataFrame, y: np.ndarray, folds: list[np.ndarray],
-                           key: str, seed: int = 0) -> dict[str, dict[str, float]]:
-    """Column -> {"importance": mean drop of the objective, "std": its spread}, largest first.
+                           key: str, seed: int = 0, stop_at: float = math.inf,
+                           ) -> tuple[dict[str, dict[str, float]], int]:
+    """Column -> {"importance": mean drop of the objective, "std": its spread}, largest first;
+    and the number of folds it used: the first always, the others while `stop_at` (a
+    time.monotonic() value) is ahead.
 
     `model` has `fold(k)`, the model that did not see `folds[k]`, with `raw(X)` predictions.
     """
@@ -29,7 +34,11 @@ def permutation_importance(model, X: pd.DataFrame, y: np.ndarray, folds: list[np
     per_fold = max(1, MAX_ROWS // len(folds))
     columns = list(X.columns)
     drops: dict[str, list[float]] = {name: [] for name in columns}
+    used, began = 0, time.monotonic()
     for k, held_out in enumerate(folds):
+        if used and time.monotonic() + (time.monotonic() - began) / used > stop_at:
+            break
+        used += 1
         rows = held_out if len(held_out) <= per_fold else rng.choice(held_out, per_fold,
                                                                      replace=False)
         part, target = X.iloc[rows].reset_index(drop=True), y[rows]
@@ -49,7 +58,7 @@ def permutation_importance(model, X: pd.DataFrame, y: np.ndarray, folds: list[np
                 drops[name].append(base - metrics.goodness(key, target, chunk))
     result = {name: {"importance": float(np.mean(d)), "std": float(np.std(d))}
               for name, d in drops.items()}
-    return dict(sorted(result.items(), key=lambda item: -item[1]["importance"]))
+    return dict(sorted(result.items(), key=lambda item: -item[1]["importance"])), used
 
 
 def plot(importance: dict[str, dict[str, float]], objective: str, path: Path) -> Path:

@@ -188,8 +188,8 @@ def _results(summary: dict, plot: str | None) -> list[str]:
         members = ", ".join(f"`{name}` {w:.2f}" for name, w in summary["ensemble"].items())
         lines.append(f"- Ensemble weights: {members}.")
     lines += ["", "## Explainability", "",
-              f"Permutation importance on held-out folds: the drop in {summary['objective']} "
-              "when a column's values are shuffled.", ""]
+              f"Permutation importance on {summary['importance_folds']} held-out folds: the "
+              f"drop in {summary['objective']} when a column's values are shuffled.", ""]
     top = list(summary["importance"].items())[:explain.TOP]
     lines += _markdown_table(
         [{"column": name, "importance": f"{v['importance']:.4g}", "std": f"{v['std']:.2g}"}
