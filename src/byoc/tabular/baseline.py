@@ -223,6 +223,7 @@ def search(ds: Dataset, objective: str, folds: list[np.ndarray], time_budget: fl
     per_family = len(FASTEST.presets) if mode == ENSEMBLING else math.inf
     limit = math.inf if max_candidates is None else max_candidates
     spent = {f.name: 0.0 for f in chosen}
+    fold_seconds: dict[str, float] = {}  # the last seconds per fold seen for each family
     tried = {f.name: 0 for f in chosen}
     progress(f"search budget {time_budget:.3g}s: {time_budget / len(chosen):.3g}s for each of "
              f"{len(chosen)} families ({', '.join(f.name for f in chosen)}); a family that "
@@ -241,8 +242,7 @@ def search(ds: Dataset, objective: str, folds: list[np.ndarray], time_budget: fl
     while index < limit and time.monotonic() < deadline:
         turns = [f for f in chosen if tried[f.name] < per_family and
                  (tried[f.name] == 0 or spent[f.name] < allowance(f))]
-        if not turns:
-            break
+        started = False
         for family in turns:
             if index >= limit or time.monotonic() >= deadline:
                 break
@@ -254,6 +254,9 @@ def search(ds: Dataset, objective: str, folds: list[np.ndarray], time_budget: fl
             share = allowance(family)
             stop_at = min(deadline, time.monotonic() + (2 * share if turn == 0 else
                                                         share - spent[family.name]))
+            if time.monotonic() + fold_seconds.get(family.name, 0.0) > stop_at:
+                continue  # not even one more fold of this family fits
+            started = True
             tried[family.name] += 1
             index += 1
             name = f"{family.name}-{index:03d}"
@@ -263,6 +266,7 @@ def search(ds: Dataset, objective: str, folds: list[np.ndarray], time_budget: fl
                                               classify)
             except _OutOfTime as out:
                 spent[family.name] += time.monotonic() - began
+                fold_seconds[family.name] = out.seconds / out.folds_done
                 progress(f"[{index:>3}] {name:<28} stopped: out of time after {out.folds_done} "
                          f"of {len(folds)} folds ({out.seconds:.1f}s)")
                 continue
@@ -272,6 +276,7 @@ def search(ds: Dataset, objective: str, folds: list[np.ndarray], time_budget: fl
                 continue
             seconds = time.monotonic() - began
             spent[family.name] += seconds
+            fold_seconds[family.name] = seconds / len(folds)
             means, stds = _fold_metrics(keys, y, oof, folds)
             candidates.append(Candidate(name, family.name, params, means, stds[key], seconds,
                                         oof, Bagged(models, classify)))
@@ -279,6 +284,8 @@ def search(ds: Dataset, objective: str, folds: list[np.ndarray], time_budget: fl
             progress(f"[{index:>3}] {name:<28} {objective}={means[key]:.6g} ±{stds[key]:.3g}  "
                      f"fit {seconds:.1f}s  budget {time.monotonic() - start:.1f}"
                      f"/{time_budget:.3g}s")
+        if not started:
+            break
     progress("time per family: " + ", ".join(
         f"{name} {spent[name]:.1f}s ({tried[name]} tried)" for name in spent))
     return sorted(candidates, key=_order(key))
