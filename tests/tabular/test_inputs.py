@@ -1,18 +1,22 @@
-"""Bad input gets a clear `error: ...` that says what to do next, before any work is done."""
+"""Bad input gets a clear `error: ...` that says what to do next, before any work is done;
+input that can be read is read, and nothing in it is lost silently."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from byoc.cli import main
+from byoc.tabular import baseline, dataset
 
 
 def _local(csv_path: Path, target: str, out: Path, *extra: str) -> int:
     return main(["autopilot", "local", "--csv", str(csv_path), "--target", target,
-                 "--out", str(out), "--max-candidates", "3", "--folds", "2", *extra])
+                 "--out", str(out), "--mode", "hpo", "--max-candidates", "2", "--folds", "2",
+                 *extra])
 
 
 def _write(path: Path, frame: pd.DataFrame) -> Path:
@@ -20,10 +24,8 @@ def _write(path: Path, frame: pd.DataFrame) -> Path:
     return path
 
 
-@pytest.fixture
-def small(tmp_path) -> Path:
-    return _write(tmp_path / "small.csv", pd.DataFrame({
-        "x": [i % 6 for i in range(20)], "color": ["red", "blue"] * 10, "y": [0, 1] * 10}))
+def _predict(model: Path, rows: Path) -> int:
+    return main(["autopilot", "predict", "--model", str(model), "--csv", str(rows)])
 
 
 def test_missing_target_lists_columns(small, tmp_path, capsys):
@@ -60,6 +62,29 @@ def test_target_with_one_class(tmp_path, capsys):
     assert "single value ('a')" in err and "nothing to learn" in err
 
 
+def test_target_entirely_missing(tmp_path, capsys):
+    path = tmp_path / "blank.csv"
+    path.write_text("x,y\n" + "".join(f"{i}, \n" for i in range(30)))
+    assert _local(path, "y", tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "Target 'y' has no value in any of the 30 rows" in err and "--target" in err
+
+
+@pytest.mark.parametrize("ids", [[f"user-{i:04d}" for i in range(40)], list(range(100, 140))])
+def test_id_like_target(tmp_path, capsys, ids):
+    path = _write(tmp_path / "ids.csv", pd.DataFrame({"x": np.arange(40) % 7, "id": ids}))
+    assert _local(path, "id", tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "Target 'id'" in err and "looks like an identifier" in err and "--target" in err
+
+
+def test_three_rows(tmp_path, capsys):
+    path = _write(tmp_path / "tiny.csv", pd.DataFrame({"x": [1, 2, 3], "y": ["a", "b", "a"]}))
+    assert _local(path, "y", tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "has 3 rows" in err and "at least 10" in err and "Add rows" in err
+
+
 def test_class_with_a_single_row(tmp_path, capsys):
     path = _write(tmp_path / "rare.csv", pd.DataFrame({
         "x": [i % 6 for i in range(21)], "y": ["a", "b"] * 10 + ["c"]}))
@@ -67,10 +92,30 @@ def test_class_with_a_single_row(tmp_path, capsys):
     assert "a single row" in capsys.readouterr().err
 
 
-def test_too_few_rows(tmp_path, capsys):
-    path = _write(tmp_path / "tiny.csv", pd.DataFrame({"x": range(5), "y": [0, 1] * 2 + [0]}))
-    assert _local(path, "y", tmp_path / "out") == 2
-    assert "at least 10" in capsys.readouterr().err
+def test_column_of_only_nan_is_set_aside_and_reported(tmp_path):
+    frame = pd.DataFrame({"x": np.arange(40) % 9, "empty": [np.nan] * 40,
+                          "y": ["a", "b"] * 20})
+    path = _write(tmp_path / "nan.csv", frame)
+    summary = baseline.run(path, "y", tmp_path / "out", mode="hpo", max_candidates=2, folds=2,
+                           progress=lambda line: None)
+    assert summary["dropped_columns"] == {"empty": "empty (no value in any row)"}
+    assert any("'empty' is empty" in w for w in summary["warnings"])
+    assert "| empty | dropped: empty" in (tmp_path / "out" / baseline.REPORT_FILE).read_text()
+
+
+def test_bom_and_semicolons_are_read(tmp_path):
+    frame = pd.DataFrame({"x": np.arange(30) % 5, "color": ["red", "blue", "green"] * 10,
+                          "y": ["a", "b"] * 15})
+    plain = dataset.read_csv(_write(tmp_path / "plain.csv", frame))
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + (tmp_path / "plain.csv").read_bytes())
+    semicolons = tmp_path / "semi.csv"
+    frame.to_csv(semicolons, sep=";", index=False)
+    for path in (bom, semicolons):
+        read = dataset.read_csv(path)
+        assert list(read.columns) == ["x", "color", "y"]
+        pd.testing.assert_frame_equal(read, plain)
+    assert _local(bom, "x", tmp_path / "out") == 0  # the first column, behind the BOM
 
 
 def test_regression_needs_numbers(small, tmp_path, capsys):
@@ -91,26 +136,40 @@ def test_objective_must_fit_problem(small, tmp_path, capsys):
 
 
 def test_predict_without_model(tmp_path, small, capsys):
-    assert main(["autopilot", "predict", "--model", str(tmp_path), "--csv", str(small)]) == 2
+    assert _predict(tmp_path, small) == 2
     assert "autopilot local" in capsys.readouterr().err
 
 
-def test_predict_with_missing_feature_column(small, tmp_path, capsys):
-    assert _local(small, "y", tmp_path / "out") == 0
+def test_predict_with_missing_feature_column(small_model, tmp_path, capsys):
     rows = _write(tmp_path / "rows.csv", pd.DataFrame({"x": [1, 2]}))
     capsys.readouterr()
-    assert main(["autopilot", "predict", "--model", str(tmp_path / "out"),
-                 "--csv", str(rows)]) == 2
-    assert "lacks columns the model was trained on: color" in capsys.readouterr().err
+    assert _predict(small_model, rows) == 2
+    err = capsys.readouterr().err
+    assert "lacks columns the model was trained on: color" in err and "It needs x, color" in err
 
 
-def test_predict_with_text_in_numeric_column(small, tmp_path, capsys):
-    assert _local(small, "y", tmp_path / "out") == 0
+def test_predict_with_extra_and_reordered_columns(small_model, small, tmp_path, capsys):
+    expected = baseline.predict(small_model, small)
+    frame = pd.read_csv(small)
+    frame["comment"] = "hello"
+    rows = _write(tmp_path / "rows.csv", frame[["comment", "color", "y", "x"]])
+    capsys.readouterr()
+    assert _predict(small_model, rows) == 0
+    out, err = capsys.readouterr()
+    assert "not trained on; ignored: comment" in err
+    assert "another order; they are matched by name" in err
+    assert out.splitlines()[1:] == [str(v) for v in expected["prediction"]]
+
+
+def test_predict_with_other_dtypes(small_model, tmp_path, capsys):
     rows = _write(tmp_path / "rows.csv", pd.DataFrame({"x": ["many"], "color": ["red"]}))
     capsys.readouterr()
-    assert main(["autopilot", "predict", "--model", str(tmp_path / "out"),
-                 "--csv", str(rows)]) == 2
-    assert "Column 'x'" in capsys.readouterr().err
+    assert _predict(small_model, rows) == 2
+    err = capsys.readouterr().err
+    assert "Column 'x'" in err and "must hold numbers" in err
+    numbers = _write(tmp_path / "numbers.csv", pd.DataFrame({"x": [1], "color": [3]}))
+    assert _predict(small_model, numbers) == 0
+    assert "held text in training hold only numbers" in capsys.readouterr().err
 
 
 def test_missing_values_and_unseen_categories_are_handled(tmp_path, capsys):
@@ -119,11 +178,10 @@ def test_missing_values_and_unseen_categories_are_handled(tmp_path, capsys):
                           "y": [i * 2.5 + (i % 3) for i in range(40)]})
     path = _write(tmp_path / "gaps.csv", frame)
     assert _local(path, "y", tmp_path / "out") == 0
-    unseen = pd.DataFrame({"x": [None, 3.0], "color": ["purple", None]})
-    rows = _write(tmp_path / "rows.csv", unseen)
+    rows = _write(tmp_path / "rows.csv", pd.DataFrame({"x": [None, 3.0],
+                                                       "color": ["purple", None]}))
     capsys.readouterr()
-    assert main(["autopilot", "predict", "--model", str(tmp_path / "out"),
-                 "--csv", str(rows)]) == 0
+    assert _predict(tmp_path / "out", rows) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "prediction" and len(lines) == 3
     assert all(float(v) == float(v) for v in lines[1:])  # numbers, not NaN

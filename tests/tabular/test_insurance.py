@@ -36,8 +36,8 @@ def test_cli_writes_csv_and_baseline_learns_it(tmp_path, capsys):
                  "--seed", "2"]) == 0
     frame = pd.read_csv(path)
     assert list(frame.columns) == list(insurance.COLUMNS) and len(frame) == 300
-    summary = baseline.run(path, insurance.TARGET, tmp_path / "out", max_candidates=3, folds=3,
-                           progress=lambda line: None)
+    summary = baseline.run(path, insurance.TARGET, tmp_path / "out", mode="hpo",
+                           max_candidates=4, folds=3, progress=lambda line: None)
     assert summary["problem_type"] == "Regression"
     assert summary["categorical_features"] == ["sex", "smoker", "region"]
     assert summary["metrics"]["r2"] > 0.75

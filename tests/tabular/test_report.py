@@ -74,3 +74,26 @@ def test_regression_inferred_only_for_many_numbers():
     assert dataset.infer_problem_type(pd.Series([1, 2, 3] * 10)) == "MulticlassClassification"
     assert dataset.infer_problem_type(pd.Series(list("abcdefghijklmnop"))) == \
         "MulticlassClassification"
+
+
+def _classes(tmp_path, counts: dict[str, int]):
+    rng = np.random.default_rng(2)
+    y = np.repeat(list(counts), list(counts.values()))
+    frame = pd.DataFrame({"a": rng.normal(size=len(y)), "b": rng.normal(size=len(y)), "y": y})
+    path = tmp_path / "classes.csv"
+    frame.to_csv(path, index=False)
+    return report.analyze(dataset.load(path, "y")).warnings
+
+
+def test_balanced_ten_classes_get_no_imbalance_warning(tmp_path):
+    # The shares of a real balanced table: 9.8% to 10.2%, as in scikit-learn's digits.
+    counts = {f"d{i}": n for i, n in enumerate([178, 182, 177, 183, 181, 182, 181, 179, 174, 180])}
+    assert not any("Class '" in w for w in _classes(tmp_path, counts))
+
+
+def test_under_represented_class_and_large_ratio_are_flagged(tmp_path):
+    found = _classes(tmp_path, {"a": 100, "b": 100, "c": 15})  # c: 7% of rows, a third: 33%
+    assert [w for w in found if w.startswith("Class 'c'")]
+    assert not any(w.startswith(("Class 'a'", "Class 'b'")) for w in found)
+    found = _classes(tmp_path, {"ok": 182, "rare": 18})
+    assert any(w.startswith("Class 'rare'") and "BalancedAccuracy" in w for w in found)

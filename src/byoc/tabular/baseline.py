@@ -1,9 +1,18 @@
-"""The offline Autopilot-style baseline: preprocess, random-search three algorithms, refit the best.
+"""The offline Autopilot-style baseline: preprocess, cross-validate model families, pick the best.
 
-Like Autopilot's hyperparameter-tuning mode, each algorithm (a linear model, XGBoost, an MLP)
-gets its default configuration first, then random configurations in turn while the time budget
-lasts; every candidate is scored by k-fold cross-validation on the objective, and the best one
-is refit on all rows. Writes leaderboard.csv, summary.json, report.md and model.joblib.
+Two modes, as Autopilot has:
+- ensembling (the default below Autopilot's 100 MB threshold): two known-good settings of every
+  family, each bagged over the k folds (diversity from families, as AutoGluon, rather than from
+  tuning); then a weighted ensemble of their out-of-fold
+  predictions (`tabular.ensemble`), scored by nested cross-validation. No refit: each entry
+  predicts with its fold models.
+- hpo: each family's defaults, then random configurations while its share of the budget lasts;
+  the best candidate is refit on all rows.
+
+The time budget covers the whole run. It is split into a search part, shared equally by the
+families (a family that finishes early hands its time to the others), and a remainder for the
+ensemble and the permutation importance. Writes leaderboard.csv, summary.json, report.md,
+importance.png and model.joblib.
 """
 
 from __future__ import annotations
@@ -14,133 +23,73 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from byoc.errors import UserError
-from byoc.tabular import objectives, report
+from byoc.tabular import explain, objectives, report
 from byoc.tabular.dataset import Dataset, load, prepare_features, read_csv
+from byoc.tabular.ensemble import Bagged, Weighted, nested_scores, select
+from byoc.tabular.families import FAMILIES, FASTEST, OPENMP_THREADS, Family, usable
+from byoc.tabular.metrics import KEYS, MINIMIZED_KEYS, compute
 
 MODEL_FILE = "model.joblib"
 LEADERBOARD_FILE = "leaderboard.csv"
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.md"
+IMPORTANCE_PLOT = "importance.png"
 PREDICTION_COLUMN = "prediction"
+PROBABILITY_COLUMN = "probability"
 DEFAULT_FOLDS = 5
 DEFAULT_TIME_BUDGET = 60.0
 
-# Objective -> (key in summary.json and leaderboard, scikit-learn scorer). Error scorers are
-# negated by scikit-learn; the key's value is reported with its natural sign.
-METRICS = {
-    "MSE": ("mse", "neg_mean_squared_error"),
-    "RMSE": ("rmse", "neg_root_mean_squared_error"),
-    "MAE": ("mae", "neg_mean_absolute_error"),
-    "R2": ("r2", "r2"),
-    "Accuracy": ("accuracy", "accuracy"),
-    "BalancedAccuracy": ("balanced_accuracy", "balanced_accuracy"),
-    "F1": ("f1", "f1"),
-    "AUC": ("auc", "roc_auc"),
-    "Precision": ("precision", "precision"),
-    "Recall": ("recall", "recall"),
-    "F1macro": ("f1_macro", "f1_macro"),
-    "PrecisionMacro": ("precision_macro", "precision_macro"),
-    "RecallMacro": ("recall_macro", "recall_macro"),
-}
-
-
-def _log_uniform(low: float, high: float) -> Callable[[np.random.Generator], float]:
-    return lambda rng: float(np.exp(rng.uniform(np.log(low), np.log(high))))
-
-
-def _uniform(low: float, high: float) -> Callable[[np.random.Generator], float]:
-    return lambda rng: float(rng.uniform(low, high))
-
-
-def _integer(low: int, high: int) -> Callable[[np.random.Generator], int]:
-    return lambda rng: int(rng.integers(low, high + 1))
-
-
-def _choice(*options: object) -> Callable[[np.random.Generator], object]:
-    return lambda rng: options[int(rng.integers(len(options)))]
-
-
-def _linear(classify: bool, params: dict, seed: int):
-    from sklearn.linear_model import LogisticRegression, Ridge
-
-    # One knob for both: `alpha` is the regularization strength (LogisticRegression's C = 1/alpha).
-    if classify:
-        return LogisticRegression(C=1.0 / params["alpha"], max_iter=2000)
-    return Ridge(alpha=params["alpha"], random_state=seed)
-
-
-def _xgboost(classify: bool, params: dict, seed: int):
-    from xgboost import XGBClassifier, XGBRegressor
-
-    # One thread: the search runs candidates one after another on a shared machine.
-    model = XGBClassifier if classify else XGBRegressor
-    return model(**params, tree_method="hist", n_jobs=1, random_state=seed)
-
-
-def _mlp(classify: bool, params: dict, seed: int):
-    from sklearn.neural_network import MLPClassifier, MLPRegressor
-
-    model = MLPClassifier if classify else MLPRegressor
-    return model(**params, early_stopping=True, max_iter=500, random_state=seed)
-
-
-@dataclass(frozen=True)
-class Algorithm:
-    """One candidate family: its default configuration, search space and estimator factory."""
-
-    name: str
-    defaults: Mapping[str, object]
-    space: Mapping[str, Callable[[np.random.Generator], object]]
-    make: Callable[[bool, dict, int], object]
-
-    def sample(self, rng: np.random.Generator) -> dict:
-        return {key: draw(rng) for key, draw in self.space.items()}
-
-
-ALGORITHMS = (
-    Algorithm("linear", {"alpha": 1.0}, {"alpha": _log_uniform(1e-3, 1e3)}, _linear),
-    Algorithm(
-        "xgboost",
-        {"n_estimators": 200, "max_depth": 4, "learning_rate": 0.1, "subsample": 0.9},
-        {
-            "n_estimators": _integer(50, 400),
-            "max_depth": _integer(2, 8),
-            "learning_rate": _log_uniform(0.01, 0.3),
-            "subsample": _uniform(0.6, 1.0),
-            "colsample_bytree": _uniform(0.5, 1.0),
-            "min_child_weight": _log_uniform(1.0, 10.0),
-            "reg_lambda": _log_uniform(0.01, 10.0),
-        },
-        _xgboost,
-    ),
-    Algorithm(
-        "mlp",
-        {"hidden_layer_sizes": (64,), "alpha": 1e-4, "learning_rate_init": 1e-3},
-        {
-            "hidden_layer_sizes": _choice((32,), (64,), (128,), (64, 32)),
-            "alpha": _log_uniform(1e-5, 1e-1),
-            "learning_rate_init": _log_uniform(1e-4, 1e-2),
-        },
-        _mlp,
-    ),
-)
+ENSEMBLING, HPO, AUTO = "ensembling", "hpo", "auto"
+MODES = (ENSEMBLING, HPO)
+# Autopilot's AUTO mode picks ENSEMBLING for data sets smaller than 100 MB (AutoMLJobConfig.Mode).
+ENSEMBLING_MAX_BYTES = 100 * 1000 * 1000
+SEARCH_SHARE = 0.8  # of the budget for the candidates; the rest: ensemble and importance
+POOL_PER_FAMILY = 3  # best configurations per family that keep their fold models
+ENSEMBLE_NAME = "ensemble"
 
 
 @dataclass
 class Candidate:
     name: str
-    algorithm: str
+    family: str
     params: dict
     metrics: dict[str, float]  # summary key -> mean over folds
     score_std: float
     fit_time: float
+    oof: np.ndarray | None = field(default=None, repr=False)  # out-of-fold predictions
+    model: Bagged | Weighted | None = field(default=None, repr=False)
+    tied: bool = False
+
+
+class _OutOfTime(Exception):
+    def __init__(self, folds_done: int, seconds: float):
+        super().__init__(folds_done, seconds)
+        self.folds_done, self.seconds = folds_done, seconds
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def resolve_mode(mode: str | None, csv_path: str | Path) -> tuple[str, str]:
+    """The mode to run and why: as Autopilot's AUTO, by the size of the file, unless given."""
+    if mode not in (None, AUTO):
+        if mode not in MODES:
+            raise UserError(f"Unknown mode '{mode}'. Use one of: {', '.join(MODES)}.")
+        return mode, "chosen with --mode"
+    size = Path(csv_path).stat().st_size
+    chosen = ENSEMBLING if size < ENSEMBLING_MAX_BYTES else HPO
+    relation = "below" if chosen == ENSEMBLING else "at or above"
+    return chosen, (f"the file's {size / 1e6:.3g} MB is {relation} Autopilot's 100 MB threshold "
+                    "for ensembling")
 
 
 def preprocessor(ds: Dataset):
@@ -161,20 +110,30 @@ def preprocessor(ds: Dataset):
     ])
 
 
-def build_pipeline(ds: Dataset, algorithm: Algorithm, params: dict, seed: int):
+def build_pipeline(ds: Dataset, family: Family, params: dict, seed: int):
     from sklearn.compose import TransformedTargetRegressor
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
     classify = objectives.is_classification(ds.problem_type)
-    model = algorithm.make(classify, dict(params), seed)
+    model = family.make(classify, dict(params), seed)
     if not classify:
-        # A standardized target keeps the MLP's and the linear model's steps well scaled.
+        # A standardized target keeps the MLP's, the SVM's and the linear model's steps scaled.
         model = TransformedTargetRegressor(regressor=model, transformer=StandardScaler())
     return Pipeline([("preprocess", preprocessor(ds)), ("model", model)])
 
 
-def _splitter(ds: Dataset, folds: int, seed: int):
+def fit(pipeline, X, y):
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        # A budget-limited MLP stops before converging: expected during a search.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return pipeline.fit(X, y)
+
+
+def folds_of(ds: Dataset, folds: int, seed: int) -> list[np.ndarray]:
+    """The held-out row indices of each fold, shared by every candidate and the ensemble."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
     if objectives.is_classification(ds.problem_type):
@@ -184,11 +143,13 @@ def _splitter(ds: Dataset, folds: int, seed: int):
                 f"A class of '{ds.target}' has a single row; cross-validation needs at least 2 "
                 "rows per class. Add rows or merge rare classes."
             )
-        return StratifiedKFold(min(folds, smallest), shuffle=True, random_state=seed)
-    return KFold(min(folds, len(ds.frame)), shuffle=True, random_state=seed)
+        splitter = StratifiedKFold(min(folds, smallest), shuffle=True, random_state=seed)
+    else:
+        splitter = KFold(min(folds, len(ds.frame)), shuffle=True, random_state=seed)
+    return [test for _, test in splitter.split(ds.X, ds.y)]
 
 
-def _encoded_target(ds: Dataset) -> tuple[np.ndarray, list[str]]:
+def encoded_target(ds: Dataset) -> tuple[np.ndarray, list[str]]:
     """Class labels as 0..k-1 (sorted, so the positive class of a binary problem is the second)."""
     if not objectives.is_classification(ds.problem_type):
         return ds.y.to_numpy(dtype=float), []
@@ -196,94 +157,218 @@ def _encoded_target(ds: Dataset) -> tuple[np.ndarray, list[str]]:
     return ds.y.map({c: i for i, c in enumerate(classes)}).to_numpy(), classes
 
 
-def _score(ds: Dataset, pipeline, y: np.ndarray, cv) -> tuple[dict[str, float], dict[str, float]]:
-    from sklearn.exceptions import ConvergenceWarning, UndefinedMetricWarning
-    from sklearn.model_selection import cross_validate
+def _cross_validate(ds: Dataset, family: Family, params: dict, y: np.ndarray,
+                    folds: list[np.ndarray], seed: int, stop_at: float,
+                    classify: bool) -> tuple[list, np.ndarray]:
+    """Fit one model per fold; their out-of-fold predictions. Stops between folds at `stop_at`."""
+    X = ds.X
+    oof = np.zeros((len(y), len(np.unique(y)))) if classify else np.zeros(len(y))
+    models, began = [], time.monotonic()
+    for held_out in folds:
+        # Stop as soon as the folds so far say the rest would not fit, not after the fact.
+        done, now = len(models), time.monotonic()
+        if done and began + (now - began) / done * len(folds) > stop_at:
+            raise _OutOfTime(done, now - began)
+        seen = np.setdiff1d(np.arange(len(y)), held_out)
+        model = fit(build_pipeline(ds, family, params, seed), X.iloc[seen], y[seen])
+        oof[held_out] = model.predict_proba(X.iloc[held_out]) if classify else \
+            model.predict(X.iloc[held_out])
+        models.append(model)
+    return models, oof
 
-    names = objectives.OBJECTIVES[ds.problem_type]
-    scoring = {METRICS[n][0]: METRICS[n][1] for n in names}
-    with warnings.catch_warnings():
-        # A budget-limited MLP stops before converging, and a fold without a predicted positive
-        # has no precision: both are expected during a search.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", UndefinedMetricWarning)
-        result = cross_validate(pipeline, ds.X, y, cv=cv, scoring=scoring, error_score="raise")
-    means, stds = {}, {}
-    for key, scorer in scoring.items():
-        values = result[f"test_{key}"] * (-1 if scorer.startswith("neg_") else 1)
-        means[key], stds[key] = float(np.mean(values)), float(np.std(values))
+
+def _fold_metrics(keys: list[str], y: np.ndarray, raw: np.ndarray,
+                  folds: list[np.ndarray]) -> tuple[dict[str, float], dict[str, float]]:
+    per_fold = [compute(keys, y[f], raw[f]) for f in folds]
+    return _summarize(keys, per_fold)
+
+
+def _summarize(keys: list[str], per_fold: list[dict[str, float]]):
+    means = {k: float(np.mean([s[k] for s in per_fold])) for k in keys}
+    stds = {k: float(np.std([s[k] for s in per_fold])) for k in keys}
     return means, stds
 
 
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+def _order(key: str) -> Callable[[Candidate], float]:
+    sign = 1 if key in MINIMIZED_KEYS else -1
+    return lambda c: sign * c.metrics[key]
 
 
-def search(ds: Dataset, objective: str, cv, time_budget: float, seed: int = 0,
-           max_candidates: int | None = None,
+def _keep_pool(candidates: list[Candidate], key: str) -> None:
+    """Only each family's best POOL_PER_FAMILY configurations keep their fold models."""
+    by_family: dict[str, list[Candidate]] = {}
+    for c in sorted(candidates, key=_order(key)):
+        by_family.setdefault(c.family, []).append(c)
+    for ranked in by_family.values():
+        for c in ranked[POOL_PER_FAMILY:]:
+            c.model = None
+
+
+def search(ds: Dataset, objective: str, folds: list[np.ndarray], time_budget: float,
+           seed: int = 0, mode: str = HPO, max_candidates: int | None = None,
            progress: Callable[[str], None] = _stderr) -> list[Candidate]:
-    """Cross-validate candidates until the budget is spent; best first.
+    """Cross-validate candidates within `time_budget` seconds; best first.
 
-    Each algorithm's default configuration always runs, so the budget only limits the random
-    configurations after them.
+    Families take turns: first each one's defaults, then its alternative settings, then (in
+    hpo mode only) random settings. Each family may use an equal share of the budget, and the
+    share of a family that is done goes to the others.
     """
-    key = METRICS[objective][0]
-    y, _ = _encoded_target(ds)
+    key = KEYS[objective]
+    keys = [KEYS[n] for n in objectives.OBJECTIVES[ds.problem_type]]
+    classify = objectives.is_classification(ds.problem_type)
+    y, _ = encoded_target(ds)
+    chosen, skipped = usable(len(ds.frame))
+    for name, reason in skipped.items():
+        progress(f"{name} left out: {reason}")
+    per_family = len(FASTEST.presets) if mode == ENSEMBLING else math.inf
+    limit = math.inf if max_candidates is None else max_candidates
+    spent = {f.name: 0.0 for f in chosen}
+    fold_seconds: dict[str, float] = {}  # the last seconds per fold seen for each family
+    tried = {f.name: 0 for f in chosen}
+    progress(f"search budget {time_budget:.3g}s: {time_budget / len(chosen):.3g}s for each of "
+             f"{len(chosen)} families ({', '.join(f.name for f in chosen)}); a family that "
+             "finishes early hands its time to the others")
     rng = np.random.default_rng(seed)
-    limit = math.inf if max_candidates is None else max(max_candidates, len(ALGORITHMS))
     candidates: list[Candidate] = []
     start = time.monotonic()
+    deadline = start + time_budget
     index = 0
-    while index < limit and (index < len(ALGORITHMS) or time.monotonic() - start < time_budget):
-        algorithm = ALGORITHMS[index % len(ALGORITHMS)]
-        params = dict(algorithm.defaults) if index < len(ALGORITHMS) else algorithm.sample(rng)
-        name = f"{algorithm.name}-{index + 1:03d}"
-        index += 1
-        began = time.monotonic()
-        try:
-            means, stds = _score(ds, build_pipeline(ds, algorithm, params, seed), y, cv)
-        except (ValueError, FloatingPointError) as exc:
-            progress(f"[{index:>3}] {name:<13} failed: {exc}")
-            continue
-        candidate = Candidate(name, algorithm.name, params, means, stds[key],
-                              time.monotonic() - began)
-        candidates.append(candidate)
-        progress(
-            f"[{index:>3}] {name:<13} {objective}={means[key]:.6g} ±{stds[key]:.3g}  "
-            f"fit {candidate.fit_time:.1f}s  budget {time.monotonic() - start:.1f}"
-            f"/{time_budget:g}s"
-        )
-    if not candidates:
-        raise UserError("Every candidate failed; see the messages above for the reasons.")
-    sign = 1 if objective in objectives.MINIMIZED else -1
-    return sorted(candidates, key=lambda c: sign * c.metrics[key])
+
+    def allowance(family: Family) -> float:
+        active = [f for f in chosen if tried[f.name] < per_family]
+        pool = time_budget - sum(spent[f.name] for f in chosen if f not in active)
+        return pool / max(1, len(active)) if family in active else 0.0
+
+    while index < limit and time.monotonic() < deadline:
+        turns = [f for f in chosen if tried[f.name] < per_family and
+                 (tried[f.name] == 0 or spent[f.name] < allowance(f))]
+        started = False
+        for family in turns:
+            if index >= limit or time.monotonic() >= deadline:
+                break
+            turn = tried[family.name]
+            params = dict(family.presets[turn]) if turn < len(family.presets) else \
+                family.sample(rng)
+            # Checked between folds, so that one slow family cannot starve the others; a
+            # family's defaults, its only representative so far, may use twice its share.
+            share = allowance(family)
+            stop_at = min(deadline, time.monotonic() + (2 * share if turn == 0 else
+                                                        share - spent[family.name]))
+            if time.monotonic() + fold_seconds.get(family.name, 0.0) > stop_at:
+                continue  # not even one more fold of this family fits
+            started = True
+            tried[family.name] += 1
+            index += 1
+            name = f"{family.name}-{index:03d}"
+            began = time.monotonic()
+            try:
+                models, oof = _cross_validate(ds, family, params, y, folds, seed, stop_at,
+                                              classify)
+            except _OutOfTime as out:
+                spent[family.name] += time.monotonic() - began
+                fold_seconds[family.name] = out.seconds / out.folds_done
+                progress(f"[{index:>3}] {name:<28} stopped: out of time after {out.folds_done} "
+                         f"of {len(folds)} folds ({out.seconds:.1f}s)")
+                continue
+            except (ValueError, FloatingPointError) as exc:
+                spent[family.name] += time.monotonic() - began
+                progress(f"[{index:>3}] {name:<28} failed: {exc}")
+                continue
+            seconds = time.monotonic() - began
+            spent[family.name] += seconds
+            fold_seconds[family.name] = seconds / len(folds)
+            means, stds = _fold_metrics(keys, y, oof, folds)
+            candidates.append(Candidate(name, family.name, params, means, stds[key], seconds,
+                                        oof, Bagged(models, classify)))
+            _keep_pool(candidates, key)
+            progress(f"[{index:>3}] {name:<28} {objective}={means[key]:.6g} ±{stds[key]:.3g}  "
+                     f"fit {seconds:.1f}s  budget {time.monotonic() - start:.1f}"
+                     f"/{time_budget:.3g}s")
+        if not started:
+            break
+    progress("time per family: " + ", ".join(
+        f"{name} {spent[name]:.1f}s ({tried[name]} tried)" for name in spent))
+    return sorted(candidates, key=_order(key))
+
+
+def build_ensemble(ds: Dataset, objective: str, candidates: list[Candidate],
+                   folds: list[np.ndarray]) -> Candidate | None:
+    """The weighted ensemble of the candidates that kept their models, with a nested score."""
+    pool = [c for c in candidates if c.model is not None]
+    if len(pool) < 2:
+        return None
+    began = time.monotonic()
+    key = KEYS[objective]
+    keys = [KEYS[n] for n in objectives.OBJECTIVES[ds.problem_type]]
+    y, _ = encoded_target(ds)
+    raws = [c.oof for c in pool]
+    means, stds = _summarize(keys, nested_scores(raws, y, folds, key, keys))
+    weights = select(raws, y, key)
+    members = [(float(w), c) for w, c in zip(weights, pool, strict=True) if w > 0]
+    return Candidate(
+        ENSEMBLE_NAME, ENSEMBLE_NAME, {"weights": {c.name: round(w, 4) for w, c in members}},
+        means, stds[key], time.monotonic() - began,
+        model=Weighted([(w, c.model) for w, c in members]),
+    )
+
+
+def mark_ties(candidates: list[Candidate], key: str) -> None:
+    """Tied: within one standard deviation (across folds) of the best; the order is noise."""
+    best = candidates[0]
+    for c in candidates:
+        c.tied = abs(c.metrics[key] - best.metrics[key]) <= best.score_std
 
 
 def _write_leaderboard(path: Path, candidates: list[Candidate], objective: str) -> None:
-    key = METRICS[objective][0]
+    key = KEYS[objective]
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["rank", "candidate", "algorithm", "metric", "score", "score_std",
-                         "fit_time_s", "params"])
+                         "tied_with_best", "fit_time_s", "params"])
         for rank, c in enumerate(candidates, 1):
-            writer.writerow([rank, c.name, c.algorithm, objective, f"{c.metrics[key]:.6g}",
-                             f"{c.score_std:.4g}", f"{c.fit_time:.2f}",
+            writer.writerow([rank, c.name, c.family, objective, f"{c.metrics[key]:.6g}",
+                             f"{c.score_std:.4g}", c.tied, f"{c.fit_time:.2f}",
                              json.dumps(c.params, sort_keys=True)])
+
+
+def _fastest_baseline(ds: Dataset, seed: int, time_budget: float,
+                      progress: Callable[[str], None]) -> Bagged:
+    began = time.monotonic()
+    classify = objectives.is_classification(ds.problem_type)
+    y, _ = encoded_target(ds)
+    model = fit(build_pipeline(ds, FASTEST, dict(FASTEST.defaults), seed), ds.X, y)
+    progress(f"warning: the time budget of {time_budget:g}s is too short for even one "
+             f"cross-validation of one candidate; fitted the fastest baseline ({FASTEST.name}, "
+             f"{time.monotonic() - began:.2f}s on all rows) without a cross-validated score. "
+             "Raise --time-budget for a real search.")
+    return Bagged([model], classify)
 
 
 def run(csv_path: str | Path, target: str, out_dir: str | Path, problem_type: str | None = None,
         objective: str | None = None, time_budget: float = DEFAULT_TIME_BUDGET, seed: int = 0,
-        folds: int = DEFAULT_FOLDS, max_candidates: int | None = None,
+        folds: int = DEFAULT_FOLDS, max_candidates: int | None = None, mode: str | None = None,
         progress: Callable[[str], None] = _stderr) -> dict:
     """The whole local flow; returns what summary.json holds."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(OPENMP_THREADS, user_api="openmp"):
+        return _run(csv_path, target, out_dir, problem_type, objective, time_budget, seed, folds,
+                    max_candidates, mode, progress)
+
+
+def _run(csv_path, target, out_dir, problem_type, objective, time_budget, seed, folds,
+         max_candidates, mode, progress) -> dict:
     import joblib
 
+    start = time.monotonic()
     if time_budget <= 0:
         raise UserError(f"--time-budget must be positive seconds, not {time_budget}.")
     if folds < 2:
         raise UserError(f"--folds must be at least 2, not {folds}.")
     ds = load(csv_path, target, problem_type)
     objective = objectives.resolve_objective(ds.problem_type, objective)
+    mode, mode_reason = resolve_mode(mode, csv_path)
+    key = KEYS[objective]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -291,23 +376,49 @@ def run(csv_path: str | Path, target: str, out_dir: str | Path, problem_type: st
     report.write_markdown(ds, analysis, out / REPORT_FILE)
     for line in analysis.warnings:
         progress(f"warning: {line}")
+    search_budget = SEARCH_SHARE * time_budget - (time.monotonic() - start)
     progress(f"{ds.problem_type}, objective {objective}, {len(ds.frame)} rows, "
-             f"{len(ds.features)} features; searching for {time_budget:g}s")
+             f"{len(ds.features)} features; mode {mode} ({mode_reason}); budget "
+             f"{time_budget:g}s: {max(search_budget, 0):.3g}s for the search, the rest for "
+             f"{'the ensemble and ' if mode == ENSEMBLING else 'the refit and '}explanations")
 
-    cv = _splitter(ds, folds, seed)
-    candidates = search(ds, objective, cv, time_budget, seed, max_candidates, progress)
-    _write_leaderboard(out / LEADERBOARD_FILE, candidates, objective)
+    fold_rows = folds_of(ds, folds, seed)
+    y, classes = encoded_target(ds)
+    candidates = search(ds, objective, fold_rows, max(search_budget, 0.0), seed, mode,
+                        max_candidates, progress)
+    warnings_found = list(analysis.warnings)
+    if not candidates:
+        model, best, importance = _fastest_baseline(ds, seed, time_budget, progress), None, {}
+        warnings_found.append(f"The time budget of {time_budget:g}s was too short for "
+                              "cross-validation: the model is the fastest baseline, unscored.")
+    else:
+        if mode == ENSEMBLING:
+            ensemble = build_ensemble(ds, objective, candidates, fold_rows)
+            if ensemble is not None:
+                progress(f"ensemble of {len(ensemble.params['weights'])}: {objective}="
+                         f"{ensemble.metrics[key]:.6g} ±{ensemble.score_std:.3g} (nested CV); "
+                         f"weights {ensemble.params['weights']}")
+                candidates = sorted([*candidates, ensemble], key=_order(key))
+        mark_ties(candidates, key)
+        best = candidates[0]  # the best of its family: it kept its fold models
+        began = time.monotonic()
+        importance, used = explain.permutation_importance(
+            best.model, ds.X, y, fold_rows, key, seed, stop_at=start + time_budget)
+        explain.plot(importance, objective, out / IMPORTANCE_PLOT)
+        progress(f"permutation importance of {len(importance)} columns on {used} of "
+                 f"{len(fold_rows)} held-out folds: {time.monotonic() - began:.1f}s")
+        if mode == HPO:
+            family = next(f for f in FAMILIES if f.name == best.family)
+            model = Bagged([fit(build_pipeline(ds, family, best.params, seed), ds.X, y)],
+                           best.model.classify)
+        else:
+            model = best.model
+        _write_leaderboard(out / LEADERBOARD_FILE, candidates, objective)
 
-    best = candidates[0]
-    algorithm = next(a for a in ALGORITHMS if a.name == best.algorithm)
-    y, classes = _encoded_target(ds)
-    pipeline = build_pipeline(ds, algorithm, best.params, seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pipeline.fit(ds.X, y)
     joblib.dump({
-        "pipeline": pipeline,
+        "model": model,
         "target": ds.target,
+        "columns": [str(c) for c in ds.frame.columns],
         "numeric": ds.numeric,
         "categorical": ds.categorical,
         "problem_type": ds.problem_type,
@@ -317,7 +428,9 @@ def run(csv_path: str | Path, target: str, out_dir: str | Path, problem_type: st
     summary = {
         "problem_type": ds.problem_type,
         "objective": objective,
-        "objective_key": METRICS[objective][0],
+        "objective_key": key,
+        "mode": mode,
+        "mode_reason": mode_reason,
         "target": ds.target,
         "rows": len(ds.frame),
         "numeric_features": ds.numeric,
@@ -325,21 +438,68 @@ def run(csv_path: str | Path, target: str, out_dir: str | Path, problem_type: st
         "dropped_columns": ds.dropped,
         "classes": classes,
         "positive_class": classes[1] if ds.problem_type == objectives.BINARY else None,
-        "cv_folds": cv.get_n_splits(),
+        "cv_folds": len(fold_rows),
         "time_budget_s": time_budget,
-        "candidates_evaluated": len(candidates),
-        "best_candidate": best.name,
-        "best_algorithm": best.algorithm,
-        "best_params": best.params,
-        "metrics": best.metrics,
-        "warnings": analysis.warnings,
+        "elapsed_s": round(time.monotonic() - start, 2),
+        "candidates_evaluated": len([c for c in candidates if c.name != ENSEMBLE_NAME]),
+        "best_candidate": best.name if best else FASTEST.name,
+        "best_algorithm": best.family if best else FASTEST.name,
+        "best_params": best.params if best else dict(FASTEST.defaults),
+        "metrics": best.metrics if best else {},
+        "score_std": best.score_std if best else None,
+        "tied_with_best": [c.name for c in candidates[1:] if c.tied],
+        "ensemble": next((c.params["weights"] for c in candidates if c.name == ENSEMBLE_NAME),
+                         None),
+        "importance": importance,
+        "importance_folds": used if best else 0,
+        "warnings": warnings_found,
     }
+    report.write_markdown(ds, analysis, out / REPORT_FILE, summary,
+                          IMPORTANCE_PLOT if importance else None)
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
-def predict(model_dir: str | Path, csv_path: str | Path) -> list:
-    """Predictions of the model in `model_dir` for every row of `csv_path`.
+def _check_columns(frame: pd.DataFrame, bundle: dict, source: str,
+                   progress: Callable[[str], None]) -> list[str]:
+    """The model's feature columns, after saying how `frame`'s columns differ from training."""
+    features = bundle["numeric"] + bundle["categorical"]
+    trained = bundle["columns"]
+    missing = [name for name in features if name not in frame.columns]
+    if missing:
+        raise UserError(
+            f"{source} lacks columns the model was trained on: {', '.join(missing)}. It needs "
+            f"{', '.join(features)} (the target '{bundle['target']}' may be present or not)."
+        )
+    extra = [str(name) for name in frame.columns if name not in trained]
+    if extra:
+        progress(f"note: {source} has columns the model was not trained on; ignored: "
+                 f"{', '.join(extra)}")
+    present = [name for name in trained if name in frame.columns]
+    if [name for name in frame.columns if name in trained] != present:
+        progress(f"note: {source} has the training columns in another order; they are matched "
+                 "by name")
+    numbers = [name for name in bundle["categorical"]
+               if pd.api.types.is_numeric_dtype(frame[name]) and frame[name].notna().any()]
+    if numbers:
+        progress(f"note: columns that held text in training hold only numbers in {source}: "
+                 f"{', '.join(numbers)}; they are read as text, so values the model never saw "
+                 "count as unknown categories")
+    return features
+
+
+def probability_columns(classes: list[str]) -> list[str]:
+    """One column per class, named by the class as Autopilot's `labels` lists them; prefixed
+    with 'probability_' only if a class is itself called 'prediction' or 'probability'."""
+    if {PREDICTION_COLUMN, PROBABILITY_COLUMN} & set(classes):
+        return [f"{PROBABILITY_COLUMN}_{c}" for c in classes]
+    return list(classes)
+
+
+def predict(model_dir: str | Path, csv_path: str | Path, probabilities: bool = False,
+            progress: Callable[[str], None] = _stderr) -> pd.DataFrame:
+    """Predictions of the model in `model_dir` for every row of `csv_path`: a `prediction`
+    column, and with `probabilities` the predicted label's `probability` and one column per class.
 
     The file is a pickle: load only models you made or trust.
     """
@@ -350,26 +510,28 @@ def predict(model_dir: str | Path, csv_path: str | Path) -> list:
         raise UserError(f"{path} does not exist. Run `byoc autopilot local --out {model_dir}` "
                         "first, or pass the directory it wrote with --model.")
     bundle = joblib.load(path)
+    classes = bundle["classes"]
+    if probabilities and not classes:
+        raise UserError("--probabilities is for classification models; this one predicts a "
+                        f"number ({bundle['problem_type']}). Leave the flag out.")
     frame = read_csv(csv_path)
-    features = bundle["numeric"] + bundle["categorical"]
-    missing = [name for name in features if name not in frame.columns]
-    if missing:
-        raise UserError(
-            f"{csv_path} lacks columns the model was trained on: {', '.join(missing)}. It needs "
-            f"{', '.join(features)} (the target '{bundle['target']}' may be present or not)."
-        )
+    features = _check_columns(frame, bundle, str(csv_path), progress)
     frame = prepare_features(frame[features], bundle["numeric"], bundle["categorical"],
                              str(csv_path))
-    with warnings.catch_warnings():
+    from threadpoolctl import threadpool_limits
+
+    with warnings.catch_warnings(), threadpool_limits(OPENMP_THREADS, user_api="openmp"):
         warnings.simplefilter("ignore")
-        raw = bundle["pipeline"].predict(frame)
-    if bundle["classes"]:
-        return [bundle["classes"][int(i)] for i in raw]
-    return [float(v) for v in raw]
+        raw = bundle["model"].raw(frame)
+    if not classes:
+        return pd.DataFrame({PREDICTION_COLUMN: raw.astype(float)})
+    result = pd.DataFrame({PREDICTION_COLUMN: [classes[i] for i in raw.argmax(axis=1)]})
+    if probabilities:
+        result[PROBABILITY_COLUMN] = raw.max(axis=1)
+        for name, column in zip(probability_columns(classes), raw.T, strict=True):
+            result[name] = column
+    return result
 
 
-def write_predictions(predictions: list, out=None) -> None:
-    writer = csv.writer(out or sys.stdout, lineterminator="\n")
-    writer.writerow([PREDICTION_COLUMN])
-    writer.writerows([p] for p in predictions)
-
+def write_predictions(predictions: pd.DataFrame, out=None) -> None:
+    predictions.to_csv(out or sys.stdout, index=False, lineterminator="\n", float_format="%.6g")

@@ -20,19 +20,23 @@ def cmd_local(args: argparse.Namespace) -> int:
              if v is not None}
     summary = baseline.run(args.csv, args.target, args.out, problem_type=args.problem_type,
                            objective=args.objective, seed=args.seed,
-                           max_candidates=args.max_candidates, **given)
+                           max_candidates=args.max_candidates, mode=args.mode, **given)
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in summary["metrics"].items())
+    ties = summary["tied_with_best"]
     print(f"Best: {summary['best_candidate']} ({summary['problem_type']}, "
-          f"{summary['objective']}); cross-validated {metrics}")
-    print(f"Wrote {args.out}/: {baseline.LEADERBOARD_FILE}, {baseline.SUMMARY_FILE}, "
-          f"{baseline.REPORT_FILE}, {baseline.MODEL_FILE}")
+          f"{summary['objective']}, mode {summary['mode']}); cross-validated "
+          f"{metrics or 'not scored: the budget was too short'}"
+          + (f"; tied within one std: {', '.join(ties)}" if ties else ""))
+    written = [baseline.LEADERBOARD_FILE, baseline.SUMMARY_FILE, baseline.REPORT_FILE,
+               baseline.IMPORTANCE_PLOT, baseline.MODEL_FILE]
+    print(f"Wrote {args.out}/: " + ", ".join(n for n in written if (Path(args.out) / n).exists()))
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from byoc.tabular import baseline
 
-    baseline.write_predictions(baseline.predict(args.model, args.csv))
+    baseline.write_predictions(baseline.predict(args.model, args.csv, args.probabilities))
     return 0
 
 
@@ -47,12 +51,16 @@ def cmd_insurance(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the offline actions to `byoc autopilot` (its sub-parsers, made by byoc.cli)."""
     p = sub.add_parser("local", parents=[objectives.problem_flags()],
-                       help="offline baseline: report, random search, best pipeline")
+                       help="offline baseline: report, model families, ensemble, best model")
     p.add_argument("--csv", required=True, metavar="FILE", help="CSV with a header row")
     p.add_argument("--target", required=True, help="column to predict")
     p.add_argument("--out", required=True, metavar="DIR", help="where the results go")
+    p.add_argument("--mode", choices=("auto", "ensembling", "hpo"), default="auto",
+                   help="as Autopilot: ensembling (bagged families, weighted ensemble) or hpo "
+                        "(random search, refit of the best); auto picks ensembling for files "
+                        "under 100 MB")
     p.add_argument("--time-budget", type=positive_float, metavar="SECONDS",
-                   help="search time; each algorithm's default always runs (default 60)")
+                   help="for the whole run, split evenly across model families (default 60)")
     p.add_argument("--max-candidates", type=positive_int, help="stop after this many")
     p.add_argument("--folds", type=positive_int, help="k of k-fold CV (default 5)")
     p.add_argument("--seed", type=int, default=0)
@@ -62,6 +70,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, metavar="DIR", help="the --out of autopilot local")
     p.add_argument("--csv", required=True, metavar="FILE",
                    help="rows to predict (the target column may be there or not)")
+    p.add_argument("--probabilities", action="store_true",
+                   help="classification: add the predicted label's probability and one column "
+                        "per class")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("insurance", help="write the insurance-charges demo table as CSV")

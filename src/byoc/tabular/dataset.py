@@ -17,6 +17,7 @@ from byoc.tabular import objectives, probe
 
 MIN_ROWS = 10  # fewer rows cannot be split into cross-validation folds that mean anything
 ID_DISTINCT_SHARE = 0.95
+SEPARATORS = (",", ";", "\t")
 
 
 @dataclass
@@ -45,13 +46,27 @@ class Dataset:
         return self.frame[self.target]
 
 
+def _separator(path: Path) -> str:
+    """',' unless the header row is clearly split by ';' or a tab (spreadsheet exports)."""
+    with path.open(encoding="utf-8-sig", errors="replace") as fh:
+        header = fh.readline()
+    counts = {sep: header.count(sep) for sep in SEPARATORS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] > counts[","] else ","
+
+
 def read_csv(path: str | Path) -> pd.DataFrame:
-    """A CSV with a header row, or a UserError saying why it cannot be used."""
+    """A CSV with a header row, or a UserError saying why it cannot be used.
+
+    A byte-order mark (Excel's "CSV UTF-8") is dropped, and a header split by ';' or tabs
+    selects that separator.
+    """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} does not exist or is not a file. Pass a CSV file with a header.")
     try:
-        frame = pd.read_csv(path, skipinitialspace=True)
+        frame = pd.read_csv(path, sep=_separator(path), skipinitialspace=True,
+                            encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise probe.empty(str(path)) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -87,6 +102,18 @@ def load(path: str | Path, target: str, problem_type: str | None = None) -> Data
     probe.check_target(list(frame.columns), target, str(path))
     y = frame[target]
     missing = int(y.isna().sum())
+    if missing == len(frame):
+        raise UserError(
+            f"Target '{target}' has no value in any of the {len(frame)} rows of {path}. Fill it "
+            "in, or pass the column to predict with --target."
+        )
+    if _is_id_like(y.dropna()) and (problem_type is None or
+                                    objectives.is_classification(problem_type)):
+        raise UserError(
+            f"Target '{target}' in {path} looks like an identifier (a distinct value in every "
+            "row, or a counter): there is nothing to generalize from. Pass the column to "
+            "predict with --target."
+        )
     frame = frame[y.notna()].reset_index(drop=True)
     y = frame[target]
     if len(frame) < MIN_ROWS:
@@ -123,7 +150,9 @@ def load(path: str | Path, target: str, problem_type: str | None = None) -> Data
         if name == target:
             continue
         column = frame[name]
-        if column.nunique(dropna=True) <= 1:
+        if column.isna().all():
+            dropped[name] = "empty (no value in any row)"
+        elif column.nunique(dropna=True) <= 1:
             dropped[name] = "constant"
         elif _is_id_like(column):
             dropped[name] = "ID-like (a distinct value in every row)"

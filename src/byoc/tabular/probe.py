@@ -57,7 +57,8 @@ def read_head(path: Path, size: int | None = None) -> tuple[str, bool]:
     size = size or SAMPLE_BYTES
     with path.open("rb") as fh:
         data = fh.read(size + 1)
-    return data[:size].decode("utf-8", errors="replace"), len(data) <= size
+    # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
+    return data[:size].decode("utf-8-sig", errors="replace"), len(data) <= size
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def scan(lines: Iterable[str], target: str, source: str) -> TargetScan:
 
 
 def scan_file(path: Path, target: str) -> TargetScan:
-    with path.open(newline="") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
         return scan(fh, target, str(path))
 
 

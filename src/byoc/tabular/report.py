@@ -13,13 +13,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from byoc.tabular import objectives
+from byoc.tabular import explain, objectives
 from byoc.tabular.dataset import Dataset
 
 LEAKAGE_SAMPLE = 5000  # rows used for the per-feature leakage check
 LEAKAGE_R2 = 0.9  # a single feature explaining this much of a regression target
 LEAKAGE_ACCURACY = 0.99  # a single feature classifying this well
-IMBALANCE_SHARE = 0.1  # a class below this share of rows is flagged
+# A class is flagged when it has less than half of its share in a balanced split, or when the
+# largest class outnumbers the smallest by this ratio or more.
+IMBALANCE_OF_BALANCED = 0.5
+IMBALANCE_RATIO = 10.0
 
 
 @dataclass
@@ -106,19 +109,27 @@ def _single_feature_scores(ds: Dataset, seed: int) -> dict[str, float]:
     return scores
 
 
+def _imbalance(shares: pd.Series) -> list[str]:
+    balanced = 1.0 / len(shares)
+    ratio = float(shares.max() / shares.min())
+    found = []
+    for label, share in shares.items():
+        if share < IMBALANCE_OF_BALANCED * balanced or shares.max() / share >= IMBALANCE_RATIO:
+            found.append(
+                f"Class '{label}' is only {100 * share:.1f}% of the rows (a balanced split gives "
+                f"each class {100 * balanced:.1f}%; largest to smallest class: {ratio:.1f} to "
+                "1): consider BalancedAccuracy or F1macro as the objective."
+            )
+    return found
+
+
 def _warnings(ds: Dataset, scores: dict[str, float]) -> list[str]:
     found = []
     for name, reason in ds.dropped.items():
         found.append(f"Column '{name}' is {reason}; it was left out of the features.")
     if objectives.is_classification(ds.problem_type):
-        shares = ds.y.value_counts(normalize=True)
-        majority = float(shares.max())
-        for label, share in shares.items():
-            if share < IMBALANCE_SHARE:
-                found.append(
-                    f"Class '{label}' is only {100 * share:.1f}% of the rows: consider "
-                    "BalancedAccuracy or F1 as the objective."
-                )
+        found += _imbalance(ds.y.value_counts(normalize=True))
+        majority = float(ds.y.value_counts(normalize=True).max())
         for name, score in scores.items():
             if score >= LEAKAGE_ACCURACY and majority < LEAKAGE_ACCURACY:
                 found.append(
@@ -156,7 +167,41 @@ def _markdown_table(rows: list[dict], keys: list[str]) -> list[str]:
     return lines
 
 
-def write_markdown(ds: Dataset, analysis: Analysis, path: Path) -> Path:
+def _results(summary: dict, plot: str | None) -> list[str]:
+    key = summary["objective_key"]
+    lines = ["", "## Model", "",
+             f"- Mode: {summary['mode']} ({summary['mode_reason']})."]
+    if not summary["metrics"]:
+        return lines + ["- The time budget was too short to cross-validate any candidate: the "
+                        "model is the fastest baseline, unscored."]
+    lines += [
+        f"- Best: `{summary['best_candidate']}`, {summary['objective']} "
+        f"{summary['metrics'][key]:.4g} ± {summary['score_std']:.3g} (std across "
+        f"{summary['cv_folds']} folds; the ensemble's score is nested: its weights never saw the "
+        "rows it is scored on).",
+    ]
+    ties = summary["tied_with_best"]
+    if ties:
+        lines.append(f"- Within one std of the best, so not really behind it: "
+                     f"{', '.join(f'`{t}`' for t in ties)}.")
+    if summary["ensemble"]:
+        members = ", ".join(f"`{name}` {w:.2f}" for name, w in summary["ensemble"].items())
+        lines.append(f"- Ensemble weights: {members}.")
+    lines += ["", "## Explainability", "",
+              f"Permutation importance on {summary['importance_folds']} held-out folds: the "
+              f"drop in {summary['objective']} when a column's values are shuffled.", ""]
+    top = list(summary["importance"].items())[:explain.TOP]
+    lines += _markdown_table(
+        [{"column": name, "importance": f"{v['importance']:.4g}", "std": f"{v['std']:.2g}"}
+         for name, v in top], ["column", "importance", "std"])
+    if plot:
+        lines += ["", f"![Permutation importance, top {len(top)} columns]({plot})"]
+    return lines
+
+
+def write_markdown(ds: Dataset, analysis: Analysis, path: Path, summary: dict | None = None,
+                   plot: str | None = None) -> Path:
+    """The report; with the run's `summary`, also its model and explainability sections."""
     lines = [
         f"# Data analysis: {Path(ds.source).name}",
         "",
@@ -192,6 +237,8 @@ def write_markdown(ds: Dataset, analysis: Analysis, path: Path) -> Path:
         "- Categorical: most-frequent imputation, then one-hot encoding (rare and unseen "
         "categories share one column).",
     ]
+    if summary is not None:
+        lines += _results(summary, plot)
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -1,0 +1,116 @@
+"""The offline tabular baseline on scikit-learn's data sets: hpo vs ensembling vs the best single
+family, scored on a held-out quarter, at two time budgets. Prints a Markdown table.
+
+    python benchmarks/tabular.py [--budgets 30 120] [--data wine cancer ...]
+
+Best single family: the best single candidate of the ensembling run's leaderboard, refit on the
+training rows (what a user would get by picking it by hand).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+from sklearn import datasets
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+
+from byoc.tabular import baseline, dataset, families
+
+
+def _named(loader) -> pd.DataFrame:
+    data = loader(as_frame=True)
+    frame = data.frame
+    frame["target"] = [str(data.target_names[i]) for i in frame["target"]]
+    return frame
+
+
+def _synthetic() -> pd.DataFrame:
+    X, y = datasets.make_classification(n_samples=2000, n_features=30, n_informative=10,
+                                        n_classes=4, random_state=0)
+    frame = pd.DataFrame(X, columns=[f"x{i:02d}" for i in range(30)])
+    frame["target"] = [f"c{v}" for v in y]
+    return frame
+
+
+def _digits() -> pd.DataFrame:
+    frame = datasets.load_digits(as_frame=True).frame
+    frame["target"] = [f"d{v}" for v in frame["target"]]
+    return frame
+
+
+DATA = {
+    "wine": lambda: _named(datasets.load_wine),
+    "cancer": lambda: _named(datasets.load_breast_cancer),
+    "diabetes": lambda: datasets.load_diabetes(as_frame=True).frame,
+    "digits": _digits,
+    "synthetic": _synthetic,
+}
+
+
+def _score(test: pd.DataFrame, predicted, regression: bool) -> float:
+    if regression:
+        return r2_score(test["target"], [float(p) for p in predicted])
+    return accuracy_score(test["target"], predicted)
+
+
+def _best_single(train_csv: Path, out: Path, test: pd.DataFrame) -> tuple[str, float]:
+    if not (out / baseline.LEADERBOARD_FILE).exists():  # the budget was too short to score any
+        return "none scored", float("nan")
+    board = pd.read_csv(out / baseline.LEADERBOARD_FILE)
+    best = board[board["algorithm"] != baseline.ENSEMBLE_NAME].iloc[0]
+    ds = dataset.load(train_csv, "target")
+    y, classes = baseline.encoded_target(ds)
+    pipeline = baseline.build_pipeline(ds, families.BY_NAME[best["algorithm"]],
+                                       json.loads(best["params"]), seed=0)
+    baseline.fit(pipeline, ds.X, y)
+    rows = dataset.prepare_features(test, ds.numeric, ds.categorical, "test")[ds.features]
+    raw = pipeline.predict(rows)
+    predicted = [classes[i] for i in raw] if classes else raw
+    return best["algorithm"], _score(test, predicted, not classes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budgets", type=float, nargs="+", default=[30.0, 120.0])
+    parser.add_argument("--data", nargs="+", choices=list(DATA), default=list(DATA))
+    args = parser.parse_args()
+    print("| data | rows (train) | budget | metric | hpo | ensembling | best single family "
+          "| ensembling: time, best entry |")
+    print("|---|---:|---:|---|---:|---:|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.data:
+            frame = DATA[name]()
+            regression = name == "diabetes"
+            train, test = train_test_split(frame, test_size=0.25, random_state=0,
+                                           stratify=None if regression else frame["target"])
+            train_csv = Path(tmp) / f"{name}.csv"
+            train.to_csv(train_csv, index=False)
+            for budget in args.budgets:
+                scores, notes = {}, ""
+                for mode in baseline.MODES:
+                    out = Path(tmp) / f"{name}-{mode}-{budget:g}"
+                    began = time.monotonic()
+                    summary = baseline.run(train_csv, "target", out, time_budget=budget,
+                                           mode=mode, progress=lambda line: None)
+                    seconds = time.monotonic() - began
+                    test_csv = Path(tmp) / f"{name}-test.csv"
+                    test.to_csv(test_csv, index=False)
+                    predicted = baseline.predict(out, test_csv, progress=lambda line: None)
+                    scores[mode] = _score(test, predicted["prediction"], regression)
+                    if mode == baseline.ENSEMBLING:
+                        single, single_score = _best_single(train_csv, out, test)
+                        notes = f"{seconds:.0f}s, {summary['best_candidate']}"
+                print(f"| {name} | {len(train)} | {budget:g}s | "
+                      f"{'R²' if regression else 'accuracy'} | {scores['hpo']:.3f} | "
+                      f"{scores['ensembling']:.3f} | {single_score:.3f} ({single}) | {notes} |",
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Bagged models, and the weighted ensemble built from their out-of-fold predictions.
+
+Bagging: a candidate is fit once per cross-validation fold; each fold's model predicts the rows
+it did not see (its out-of-fold predictions), and the candidate predicts new rows by averaging
+its fold models. Ensembling: greedy ensemble selection (Caruana et al., "Ensemble selection from
+libraries of models", ICML 2004) adds, with replacement, the member that most improves the
+objective on the out-of-fold predictions; the weights are how often each member was picked.
+Its score is nested: for each fold, the weights are chosen on the other folds' rows only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from byoc.tabular import metrics
+
+ENSEMBLE_SIZE = 25  # selection rounds; the weights are multiples of 1/25
+
+
+def _raw(model, X, classify: bool) -> np.ndarray:
+    return model.predict_proba(X) if classify else model.predict(X)
+
+
+@dataclass
+class Bagged:
+    """A candidate's models, one per fold (or a single refit model); predicts their average."""
+
+    models: list
+    classify: bool
+
+    def raw(self, X) -> np.ndarray:
+        return np.mean([_raw(m, X, self.classify) for m in self.models], axis=0)
+
+    def fold(self, k: int) -> Bagged:
+        """The model of fold k alone: it never saw that fold's rows."""
+        return Bagged([self.models[k]], self.classify)
+
+
+@dataclass
+class Weighted:
+    """A weighted average of bagged members' predictions."""
+
+    members: list[tuple[float, Bagged]]
+
+    @property
+    def classify(self) -> bool:
+        return self.members[0][1].classify
+
+    def raw(self, X) -> np.ndarray:
+        return sum(w * member.raw(X) for w, member in self.members)
+
+    def fold(self, k: int) -> Weighted:
+        return Weighted([(w, member.fold(k)) for w, member in self.members])
+
+
+def select(raws: list[np.ndarray], y: np.ndarray, key: str,
+           size: int = ENSEMBLE_SIZE) -> np.ndarray:
+    """Greedy ensemble selection with replacement: one weight per entry of `raws`, summing to 1.
+
+    Candidates are compared on the objective `key`; for classification, equal objectives (common
+    with accuracy on small data) are decided by log loss.
+    """
+    classify = raws[0].ndim == 2
+    counts = np.zeros(len(raws))
+    total = np.zeros_like(raws[0], dtype=float)
+    for step in range(size):
+        best, best_value = 0, None
+        for i, raw in enumerate(raws):
+            mixed = (total + raw) / (step + 1)
+            value = (metrics.goodness(key, y, mixed),
+                     -metrics.log_loss(y, mixed) if classify else 0.0)
+            if best_value is None or value > best_value:
+                best, best_value = i, value
+        counts[best] += 1
+        total += raws[best]
+    return counts / counts.sum()
+
+
+def nested_scores(raws: list[np.ndarray], y: np.ndarray, folds: list[np.ndarray], key: str,
+                  keys: list[str]) -> list[dict[str, float]]:
+    """The ensemble's metrics on each fold, with weights selected on the other folds only."""
+    scores = []
+    for held_out in folds:
+        seen = np.ones(len(y), dtype=bool)
+        seen[held_out] = False
+        weights = select([r[seen] for r in raws], y[seen], key)
+        mixed = sum(w * r[held_out] for w, r in zip(weights, raws, strict=True))
+        scores.append(metrics.compute(keys, y[held_out], mixed))
+    return scores

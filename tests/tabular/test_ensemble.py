@@ -1,0 +1,59 @@
+"""Greedy ensemble selection and its nested score, on predictions with known properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from byoc.tabular import ensemble, metrics
+
+
+def _folds(n: int, k: int, seed: int = 0) -> list[np.ndarray]:
+    return np.array_split(np.random.default_rng(seed).permutation(n), k)
+
+
+def test_selection_prefers_the_accurate_member_and_averages_complementary_ones():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=400)
+    good = y + rng.normal(scale=0.3, size=400)
+    bad = rng.normal(size=400)
+    weights = ensemble.select([bad, good], y, "mse")
+    assert weights[1] > 0.9 and weights.sum() == pytest.approx(1.0)
+    # Two members with independent errors: their average halves the error variance.
+    other = y + rng.normal(scale=0.3, size=400)
+    weights = ensemble.select([good, other], y, "mse")
+    assert 0.3 < weights[0] < 0.7
+
+
+def test_nested_score_does_not_reward_fitting_noise():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, size=200)
+    # 30 members that know nothing: any in-sample gain from picking among them is overfitting.
+    raws = []
+    for _ in range(30):
+        p = rng.random(200)
+        raws.append(np.column_stack([1 - p, p]))
+    folds = _folds(200, 5)
+    in_sample_weights = ensemble.select(raws, y, "accuracy")
+    mixed = sum(w * r for w, r in zip(in_sample_weights, raws, strict=True))
+    in_sample = metrics.compute(["accuracy"], y, mixed)["accuracy"]
+    nested = np.mean([s["accuracy"] for s in
+                      ensemble.nested_scores(raws, y, folds, "accuracy", ["accuracy"])])
+    assert in_sample > 0.6
+    assert nested < in_sample - 0.05 and abs(nested - 0.5) < 0.1
+
+
+def test_metrics_match_scikit_learn():
+    from sklearn.metrics import f1_score, mean_absolute_error, r2_score, roc_auc_score
+
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, size=100)
+    p = np.clip(y * 0.6 + rng.random(100) * 0.5, 0, 1)
+    raw = np.column_stack([1 - p, p])
+    got = metrics.compute(["f1", "auc"], y, raw)
+    assert got["f1"] == pytest.approx(f1_score(y, raw.argmax(1)))
+    assert got["auc"] == pytest.approx(roc_auc_score(y, p))
+    t, v = rng.normal(size=50), rng.normal(size=50)
+    got = metrics.compute(["r2", "mae"], t, v)
+    assert got["r2"] == pytest.approx(r2_score(t, v))
+    assert got["mae"] == pytest.approx(mean_absolute_error(t, v))
