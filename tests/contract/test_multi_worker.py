@@ -71,3 +71,21 @@ def test_process_mode_runs_one_host_and_says_how_to_run_more(tmp_path, capsys):
     with pytest.raises(SystemExit):  # argparse: "must be at least 1"
         main(["local", "train", "--data", str(data), "--output", str(tmp_path / "run"),
               "--instance-count", "0"])
+
+
+def test_a_host_that_never_starts_fails_the_job_with_a_reason(tmp_path):
+    data = _tiny_folders(tmp_path / "data", classes=2, per_class=4)
+    ports = _free_ports(2)
+    layout.prepare(tmp_path / "algo-1", {"train": data}, {"epochs": 1},
+                   current_host="algo-1", hosts=HOSTS)
+    # Worker 1's address resolves (loopback), but nothing ever listens there.
+    tf_config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+                 "task": {"type": "worker", "index": 0}}
+    result = subprocess.run(
+        [str(TRAIN_EXE)], capture_output=True, text=True, timeout=300,
+        env=exe_env(SAGEMAKER_BASE_DIR=str(tmp_path / "algo-1"), TF_CONFIG=json.dumps(tf_config),
+                    BYOC_PEER_TIMEOUT="15"))
+    assert result.returncode == 1, result.stdout[-3000:]
+    reason = contract.Paths(tmp_path / "algo-1").failure_file.read_text()
+    assert "Not every host of this job joined within 15 s" in reason
+    assert "BYOC_PEER_TIMEOUT" in reason

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from byoc.errors import UserError
 from byoc.hyperparams import HyperParameters
 from byoc.training import cluster as cluster_lib
 from byoc.training.cluster import Cluster
@@ -25,9 +26,6 @@ log = logging.getLogger("byoc.training")
 # A host that stops sending heartbeats for this long is declared lost, and every other host's
 # pending collective fails with an error that names it (instead of hanging until MaxRuntime).
 HEARTBEAT_TIMEOUT_SECONDS = 60
-# How long the chief waits for every host to join at start-up (hosts of a job start minutes
-# apart on SageMaker).
-REGISTER_TIMEOUT_SECONDS = 600
 DONE_KEY = "byoc/chief_done"
 ACK_KEY = "byoc/worker_done"
 
@@ -146,8 +144,9 @@ class Distributed:
         return word
 
 
-def _configure_coordination(size: int) -> None:
-    """Heartbeats between the hosts, so that a lost host fails the others instead of hanging.
+def _configure_coordination(size: int, join_timeout: float) -> None:
+    """Heartbeats between the hosts, so that a lost host fails the others instead of hanging, and
+    a deadline for every host to join.
 
     Must run before TensorFlow's context starts, i.e. before the strategy is made.
     """
@@ -158,9 +157,14 @@ def _configure_coordination(size: int) -> None:
         service_type="standalone",
         service_leader="/job:worker/replica:0/task:0",
         heartbeat_timeout_in_ms=HEARTBEAT_TIMEOUT_SECONDS * 1000,
-        cluster_register_timeout_in_ms=REGISTER_TIMEOUT_SECONDS * 1000,
+        cluster_register_timeout_in_ms=int(join_timeout * 1000),
         coordinated_jobs=[coordination_config_pb2.CoordinatedJob(name="worker", num_tasks=size)],
     )
+    # Without the barrier, worker 0 waits forever for a host that resolves but never starts
+    # (the timeout alone reaches only the other workers). No public API sets it.
+    config = getattr(context.context(), "_coordination_service_config", None)
+    if config is not None and hasattr(config, "cluster_register_with_barrier"):
+        config.cluster_register_with_barrier = True
 
 
 def make(hp: HyperParameters, cluster: Cluster) -> Distributed:
@@ -171,10 +175,18 @@ def make(hp: HyperParameters, cluster: Cluster) -> Distributed:
     if cluster.size > 1:
         workers, index = cluster_lib.worker_addresses(cluster_lib.configure(cluster))
         cluster_lib.check_port_free(workers[index][1])
+        timeout = cluster_lib.peer_timeout()
         cluster_lib.resolve_peers([h for i, (h, _) in enumerate(workers) if i != index],
-                                  cluster_lib.peer_timeout(), me=cluster.current_host)
-        _configure_coordination(len(workers))
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+                                  timeout, me=cluster.current_host)
+        _configure_coordination(len(workers), timeout)
+        try:
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        except tf.errors.DeadlineExceededError as exc:
+            raise UserError(
+                f"Not every host of this job joined within {timeout:.0f} s (this is "
+                f"{cluster.current_host}; hosts {', '.join(h for h, _ in workers)}): an "
+                f"instance did not start its training container. Raise "
+                f"{cluster_lib.PEER_TIMEOUT_ENV} if they start slowly.") from exc
         hosts = cluster.hosts if len(workers) == cluster.size else tuple(h for h, _ in workers)
         dist = Distributed(strategy, workers=len(workers), index=index, hosts=hosts)
         log.info("Training on %d hosts with MultiWorkerMirroredStrategy: %s (this is %s, worker "
