@@ -1,4 +1,5 @@
-"""argparse value types shared by every area's sub-commands: whole counts and positive seconds.
+"""argparse value types shared by every area's sub-commands: whole counts, positive seconds and
+KEY=VALUE pairs.
 
 Light on purpose: building `byoc --help` imports this, and nothing here imports an area.
 """
@@ -6,6 +7,9 @@ Light on purpose: building `byoc --help` imports this, and nothing here imports 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
+
+from byoc.errors import UserError
 
 
 def positive_int(text: str) -> int:
@@ -28,3 +32,14 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
+
+
+def parse_pairs(pairs: Iterable[str] | None, flag: str, example: str) -> dict[str, str]:
+    """`KEY=VALUE` flags as a dict; a pair without `=` or a key is refused with an example."""
+    found: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{flag} expects KEY=VALUE, got '{pair}'. Example: {flag} {example}")
+        found[key.strip()] = value.strip()
+    return found

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from byoc.cli_args import parse_pairs
 from byoc.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -178,11 +179,6 @@ def parse(raw: Mapping[str, object]) -> HyperParameters:
 
 def parse_hp_flags(pairs: list[str] | None) -> dict[str, str]:
     """`--hp key=value` pairs as SageMaker's strings, validated here so a typo fails at once."""
-    raw: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--hp expects key=value, got '{pair}'. Example: --hp epochs=10")
-        raw[key.strip()] = value.strip()
+    raw = parse_pairs(pairs, "--hp", "epochs=10")
     parse(raw)
     return raw

@@ -11,23 +11,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from byoc.cli_args import parse_pairs
 from byoc.errors import UserError
 
 MAX_TAGS = 50
 MAX_SUBNETS = 16
 MAX_SECURITY_GROUPS = 5
 _ENV_KEY = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]{0,511}")
-
-
-def parse_pairs(pairs: Iterable[str] | None, flag: str, example: str) -> dict[str, str]:
-    """`KEY=VALUE` flags as a dict; a pair without `=` or a key is refused with an example."""
-    found: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"{flag} expects KEY=VALUE, got '{pair}'. Example: {flag} {example}")
-        found[key.strip()] = value.strip()
-    return found
 
 
 def parse_tags(pairs: Iterable[str] | None) -> dict[str, str]:

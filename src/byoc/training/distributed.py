@@ -106,6 +106,18 @@ class Distributed:
             var.assign(value.astype(np.dtype(getattr(var.dtype, "as_numpy_dtype", var.dtype))))
             offset += size
 
+    def exchange(self, name: str, value) -> list:
+        """Every worker's `value` (JSON-able), in worker order, through the coordination
+        service's key-value store."""
+        import json
+
+        from tensorflow.python.eager import context
+
+        ctx = context.context()
+        ctx.set_config_key_value(f"byoc/{name}/{self.index}", json.dumps(value))
+        return [json.loads(ctx.get_config_key_value(f"byoc/{name}/{i}"))
+                for i in range(self.workers)]
+
     def chief_finished(self, reason: str = "") -> None:
         """The chief tells the workers it has written everything (or why it failed), then waits
         until each has heard it: the key-value store lives in the chief's process and goes away

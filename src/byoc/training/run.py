@@ -79,12 +79,7 @@ def _agree_on_classes(dist: Distributed, names: list[str]) -> list[str]:
     folders together. Hosts whose lists cannot be merged fail with both lists in the reason."""
     if not dist.multi_worker:
         return names
-    from tensorflow.python.eager import context
-
-    ctx = context.context()
-    ctx.set_config_key_value(f"byoc/classes/{dist.index}", json.dumps(names))
-    lists = [json.loads(ctx.get_config_key_value(f"byoc/classes/{i}"))
-             for i in range(dist.workers)]
+    lists = dist.exchange("classes", names)
     if all(other == names for other in lists):
         return names
     union = set().union(*lists)
@@ -196,7 +191,7 @@ def predict_probs(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndar
     return model.predict(pipeline.eval_dataset(x, None, batch_size), verbose=0)
 
 
-def _channel_distribution(env: TrainingEnv) -> bool:
+def _train_channel_sharded(env: TrainingEnv) -> bool:
     """Whether the train channel is ShardedByS3Key: each host holds its own part of the files."""
     return env.distribution(TRAIN) == contract.SHARDED_BY_S3_KEY
 
@@ -209,7 +204,7 @@ def run(env: TrainingEnv, sigterm: SigtermFlag) -> dict[str, float]:
     # TensorFlow's coordination service installs a SIGTERM handler of its own (its preemption
     # notifier), which would swallow StopTrainingJob's signal: take it back.
     sigterm.install()
-    sharded = dist.multi_worker and _channel_distribution(env)
+    sharded = dist.multi_worker and _train_channel_sharded(env)
     splits = load_splits(env, hp, agree=lambda names: _agree_on_classes(dist, names))
     sigterm.check()
     model, history = fit(splits, hp, env.paths, sigterm, dist, sharded)
