@@ -111,6 +111,39 @@ def test_start_from_s3_reads_only_the_header(moto_endpoint, role_arn, insurance_
     assert "age, sex, bmi, children, smoker, region, charges" in err
 
 
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+def test_a_spreadsheet_export_is_uploaded_as_plain_commas(moto_endpoint, role_arn, insurance_csv,
+                                                          tmp_path, capsys, delimiter):
+    # Autopilot reads comma-separated UTF-8 only: a ';'- or tab-separated file with Excel's
+    # byte-order mark is checked with its own separator, then uploaded as a comma copy.
+    export = tmp_path / "export.csv"
+    rows = insurance_csv.read_text().splitlines()
+    export.write_bytes(b"\xef\xbb\xbf" + "\n".join(
+        delimiter.join(row.split(",")) for row in rows).encode() + b"\n")
+    original = export.read_bytes()
+    assert _start(export, role_arn) == 0
+    captured = capsys.readouterr()
+    assert "uploading a comma-separated UTF-8 copy" in captured.err
+    assert "(Regression, objective MSE)" in captured.out
+    body = boto3.client("s3").get_object(
+        Bucket=BUCKET, Key="byoc/autopilot/ins-job/input/export.csv")["Body"].read()
+    assert body.decode().splitlines() == rows
+    assert export.read_bytes() == original  # the user's file is left as it was
+
+
+def test_a_semicolon_separated_s3_object_is_refused_with_the_way_out(moto_endpoint, role_arn,
+                                                                     insurance_csv, tmp_path,
+                                                                     capsys):
+    export = tmp_path / "export.csv"
+    export.write_text(insurance_csv.read_text().replace(",", ";"))
+    uri = _put_csv(export, "in/export.csv")
+    assert main(["autopilot", "start", "--csv", uri, "--target", "charges", "--role", role_arn,
+                 "--no-wait"]) == 2
+    assert "is semicolon-separated, and Autopilot reads only comma-separated" in \
+        capsys.readouterr().err
+    assert boto3.client("sagemaker").list_auto_ml_jobs()["AutoMLJobSummaries"] == []
+
+
 @pytest.mark.parametrize(("flags", "message"), [
     (["--target", "cost"], "Its columns are: age, sex, bmi"),
     (["--target", "charges", "--objective", "F1", "--problem-type", "Regression"],

@@ -81,16 +81,46 @@ def check_csv(aws: Aws | None, source: str, target: str, weight: str | None = No
     Return a scan of its rows when the whole file can be read here (a local file, or an S3
     object of at most probe.SAMPLE_BYTES), else None: a large S3 object is only probed."""
     text, complete = read_sample(aws, source)
-    columns = probe.header(text, source)
+    delimiter = probe.separator(text.partition("\n")[0])
+    if delimiter != "," and source.startswith("s3://"):
+        raise UserError(
+            f"{source} is {probe.SEPARATOR_NAMES[delimiter]}-separated, and Autopilot reads only "
+            "comma-separated CSV (or Parquet). Pass a local copy of the file instead: "
+            "`byoc autopilot start` rewrites it with commas before uploading."
+        )
+    columns = probe.header(text, source, delimiter)
     probe.check_target(columns, target, source)
     if weight is not None and weight not in columns:
         raise UserError(f"Sample weight column '{weight}' is not in {source}. Its columns are: "
                         f"{', '.join(columns)}.")
     if not source.startswith("s3://"):
-        return probe.scan_file(Path(source), target)
+        return probe.scan_file(Path(source), target, delimiter)
     if complete:
         return probe.scan(io.StringIO(text, newline=""), target, source)
     return None
+
+
+def upload_csv(aws: Aws, path: Path, uri: str, stream=None) -> str:
+    """Upload a local CSV for Autopilot, which reads only plain comma-separated UTF-8: a file
+    split by ';' or tabs, or led by a byte-order mark, is uploaded as a comma-separated copy
+    (the file itself is left as it is). Return the object's URI."""
+    with path.open("rb") as fh:
+        head = fh.read(probe.SAMPLE_BYTES)
+    has_bom = head.startswith(b"\xef\xbb\xbf")
+    first_line = head.decode("utf-8-sig", errors="replace").partition("\n")[0]
+    delimiter = probe.separator(first_line)
+    if delimiter == "," and not has_bom:
+        return upload_file(aws, path, uri)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="byoc-autopilot-") as tmp:
+        copy = Path(tmp) / path.name
+        probe.rewrite_as_commas(path, copy, delimiter)
+        what = (f"{probe.SEPARATOR_NAMES[delimiter]}-separated" if delimiter != ","
+                else "led by a byte-order mark")
+        print(f"{path} is {what}; uploading a comma-separated UTF-8 copy, as Autopilot "
+              "requires.", file=stream or sys.stderr)
+        return upload_file(aws, copy, uri)
 
 
 def resolve_problem(scan: probe.TargetScan | None, source: str, problem_type: str | None,
@@ -229,7 +259,7 @@ def start(aws: Aws, *, csv_source: str, target: str, role: str, name: str,
         ensure_bucket(aws, bucket)  # for the uploaded data or the default output
     data_uri = csv_source
     if local:
-        data_uri = upload_file(aws, Path(csv_source), f"{prefix}/input/{Path(csv_source).name}")
+        data_uri = upload_csv(aws, Path(csv_source), f"{prefix}/input/{Path(csv_source).name}")
     request = job_request(name=name, data_uri=data_uri, output_uri=output or f"{prefix}/output",
                           target=target, role=role, problem_type=problem_type,
                           objective=objective, mode=mode, max_candidates=max_candidates,

@@ -17,7 +17,6 @@ from byoc.tabular import objectives, probe
 
 MIN_ROWS = 10  # fewer rows cannot be split into cross-validation folds that mean anything
 ID_DISTINCT_SHARE = 0.95
-SEPARATORS = (",", ";", "\t")
 
 
 @dataclass
@@ -47,12 +46,8 @@ class Dataset:
 
 
 def _separator(path: Path) -> str:
-    """',' unless the header row is clearly split by ';' or a tab (spreadsheet exports)."""
     with path.open(encoding="utf-8-sig", errors="replace") as fh:
-        header = fh.readline()
-    counts = {sep: header.count(sep) for sep in SEPARATORS}
-    best = max(counts, key=counts.get)
-    return best if counts[best] > counts[","] else ","
+        return probe.separator(fh.readline())
 
 
 def read_csv(path: str | Path) -> pd.DataFrame:

@@ -20,6 +20,11 @@ from byoc.tabular import objectives
 # and target values can be checked before anything is uploaded or created.
 SAMPLE_BYTES = 1024 * 1024
 
+# Separators a header row may be split by: spreadsheet exports use ';' or tabs. Autopilot itself
+# reads only ',' (and Parquet), so `autopilot start` rewrites a local file split otherwise.
+SEPARATORS = (",", ";", "\t")
+SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+
 
 def empty(source: str) -> UserError:
     return UserError(f"{source} is empty. Pass a CSV with a header row and data rows.")
@@ -37,9 +42,16 @@ def check_target(columns: list[str], target: str, source: str) -> None:
         )
 
 
-def header(text: str, source: str) -> list[str]:
+def separator(header_line: str) -> str:
+    """',' unless the header row is clearly split by ';' or a tab (spreadsheet exports)."""
+    counts = {sep: header_line.count(sep) for sep in SEPARATORS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] > counts[","] else ","
+
+
+def header(text: str, source: str, delimiter: str = ",") -> list[str]:
     """The header row of a CSV's first bytes, checked to be followed by at least one data row."""
-    rows = csv.reader(io.StringIO(text))
+    rows = csv.reader(io.StringIO(text), delimiter=delimiter)
     names = next(rows, None)
     if not names or not any(cell.strip() for cell in names):
         raise empty(source)
@@ -82,11 +94,11 @@ class TargetScan:
         return objectives.infer_problem_type(distinct, numeric)
 
 
-def scan(lines: Iterable[str], target: str, source: str) -> TargetScan:
+def scan(lines: Iterable[str], target: str, source: str, delimiter: str = ",") -> TargetScan:
     """Count the data rows and collect the target's values; `lines` is the CSV, header first."""
     values: set[str] = set()
     rows = 0
-    for row in csv.DictReader(lines, skipinitialspace=True):
+    for row in csv.DictReader(lines, skipinitialspace=True, delimiter=delimiter):
         rows += 1
         value = (row.get(target) or "").strip()
         if value:
@@ -94,9 +106,22 @@ def scan(lines: Iterable[str], target: str, source: str) -> TargetScan:
     return TargetScan(source, target, rows, frozenset(values))
 
 
-def scan_file(path: Path, target: str) -> TargetScan:
+def scan_file(path: Path, target: str, delimiter: str = ",") -> TargetScan:
     with path.open(newline="", encoding="utf-8-sig") as fh:
-        return scan(fh, target, str(path))
+        return scan(fh, target, str(path), delimiter)
+
+
+def rewrite_as_commas(source: Path, destination: Path, delimiter: str) -> int:
+    """Write `source`, split by `delimiter` and maybe led by a byte-order mark, to `destination`
+    as plain comma-separated UTF-8 (quoting what needs it). Return the number of data rows."""
+    rows = -1
+    with source.open(newline="", encoding="utf-8-sig") as src, \
+            destination.open("w", newline="", encoding="utf-8") as dst:
+        writer = csv.writer(dst)
+        for row in csv.reader(src, delimiter=delimiter):
+            writer.writerow(cell.strip() for cell in row)
+            rows += 1
+    return max(rows, 0)
 
 
 def _is_number(text: str) -> bool:
