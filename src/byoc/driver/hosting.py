@@ -180,7 +180,7 @@ _NOT_SERVERLESS = (
     ("instance_type", "--instance-type"), ("multi_model", "--multi-model"),
     ("async_output", "--async-output"), ("capture", "--capture"),
     ("inference_ami_version", "--inference-ami-version"), ("subnets", "--subnets"),
-    ("network_isolation", "--network-isolation"), ("max_instances", "--max-instances"),
+    ("network_isolation", "--network-isolation"),
     ("startup_timeout", "--startup-timeout"),
     ("model_download_timeout", "--model-download-timeout"),
 )
