@@ -1,8 +1,8 @@
 """Autoscaling of an endpoint's instances: Application Auto Scaling, target tracking on the
 invocations per instance, set by `byoc deploy` and changed by `byoc scale`.
 
-The scalable target is the variant's DesiredInstanceCount; deregistering it also removes its
-policies, which `byoc delete` does before the endpoint goes.
+The scalable target is the variant's DesiredInstanceCount; `byoc delete` removes it and its
+policies before the endpoint goes.
 """
 
 from __future__ import annotations
@@ -146,13 +146,23 @@ def apply(aws: Aws, endpoint: str, scaling: Scaling) -> None:
 
 
 def remove(aws: Aws, endpoint: str) -> bool:
-    """Deregister the endpoint's scalable target (and so its policies); whether there was one."""
+    """Delete the endpoint's scaling policies and deregister its scalable target; whether there
+    was one."""
     client = aws.client("application-autoscaling")
     targets = client.describe_scalable_targets(
         ServiceNamespace=NAMESPACE, ResourceIds=[resource_id(endpoint)],
         ScalableDimension=DIMENSION)["ScalableTargets"]
     if not targets:
         return False
+    # Deregistering removes the target's policies on AWS; deleting them first says so
+    # explicitly, and leaves nothing behind where that is not done (moto).
+    policies = client.describe_scaling_policies(
+        ServiceNamespace=NAMESPACE, ResourceId=resource_id(endpoint),
+        ScalableDimension=DIMENSION)["ScalingPolicies"]
+    for policy in policies:
+        client.delete_scaling_policy(PolicyName=policy["PolicyName"], ServiceNamespace=NAMESPACE,
+                                     ResourceId=resource_id(endpoint),
+                                     ScalableDimension=DIMENSION)
     client.deregister_scalable_target(ServiceNamespace=NAMESPACE,
                                       ResourceId=resource_id(endpoint),
                                       ScalableDimension=DIMENSION)
