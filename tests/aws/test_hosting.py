@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from byoc.cli import main
-from byoc.contract import WORKERS_ENV
+from byoc.contract import MAX_PAYLOAD_ENV, WORKERS_ENV
 from byoc.driver import hosting
 
 pytestmark = pytest.mark.aws
@@ -33,14 +33,17 @@ def test_serverless_sends_serverless_config_and_one_worker_per_container(moto_re
                                                                          capsys):
     assert deploy("--serverless-memory", "2048", "--max-concurrency", "20",
                   "--provisioned-concurrency", "5") == 0
+    assert deploy("--serverless-memory", "1024", "--env", f"{WORKERS_ENV}=2",
+                  name="two-workers") == 0
 
-    (config,) = moto_recorder.calls("SageMaker.CreateEndpointConfig")
+    config, _ = moto_recorder.calls("SageMaker.CreateEndpointConfig")
     (variant,) = config["ProductionVariants"]
     assert variant == {"VariantName": "AllTraffic", "ModelName": "signs", "ServerlessConfig": {
         "MemorySizeInMB": 2048, "MaxConcurrency": 20, "ProvisionedConcurrency": 5}}
-    (model,) = moto_recorder.calls("SageMaker.CreateModel")
+    model, overridden = moto_recorder.calls("SageMaker.CreateModel")
     assert model["PrimaryContainer"]["Environment"] == {WORKERS_ENV: "1"}
     assert model["PrimaryContainer"]["Mode"] == "SingleModel"
+    assert overridden["PrimaryContainer"]["Environment"] == {WORKERS_ENV: "2"}  # --env wins
     sm = boto3.client("sagemaker")
     assert sm.describe_endpoint(EndpointName="signs")["EndpointStatus"] == "InService"
     assert "billed" not in capsys.readouterr().err
@@ -56,9 +59,10 @@ def test_a_training_jobs_serverless_model_is_a_model_of_its_own(moto_endpoint, e
     assert main(["deploy", "--training-job", "sign-job", "--endpoint-name", "serverless",
                  "--serverless-memory", "1024"]) == 0
     sm = boto3.client("sagemaker")
+    # The job's own model has no environment; the serverless one is named after its endpoint.
     assert sorted(m["ModelName"] for m in sm.list_models()["Models"]) == [
-        "sign-job", "sign-job-serverless"]
-    serverless = sm.describe_model(ModelName="sign-job-serverless")["PrimaryContainer"]
+        "serverless", "sign-job"]
+    serverless = sm.describe_model(ModelName="serverless")["PrimaryContainer"]
     assert serverless["Environment"] == {WORKERS_ENV: "1"}
     assert "Environment" not in sm.describe_model(ModelName="sign-job")["PrimaryContainer"]
 
@@ -67,7 +71,8 @@ def test_async_capture_and_start_up_flags_reach_the_endpoint_config(moto_recorde
     assert deploy("--async-output", "s3://answers/out/", "--async-failure", "s3://answers/err/",
                   "--max-concurrent-invocations", "4", "--capture", "s3://captured/signs/",
                   "--capture-percent", "25", "--startup-timeout", "600",
-                  "--model-download-timeout", "900", "--no-wait") == 0
+                  "--model-download-timeout", "900", "--env", "LOG_LEVEL=debug",
+                  "--no-wait") == 0
 
     (config,) = moto_recorder.calls("SageMaker.CreateEndpointConfig")
     assert config["AsyncInferenceConfig"] == {
@@ -85,6 +90,10 @@ def test_async_capture_and_start_up_flags_reach_the_endpoint_config(moto_recorde
     assert variant["ContainerStartupHealthCheckTimeoutInSeconds"] == 600
     assert variant["ModelDataDownloadTimeoutInSeconds"] == 900
     assert "InferenceAmiVersion" not in variant  # a CPU instance type
+    # An async body may be up to 1 GB: the server's limit is raised to match.
+    (model,) = moto_recorder.calls("SageMaker.CreateModel")
+    assert model["PrimaryContainer"]["Environment"] == {MAX_PAYLOAD_ENV: "1024",
+                                                        "LOG_LEVEL": "debug"}
     # moto keeps what it was given: the endpoint describes its async and capture settings too.
     described = boto3.client("sagemaker").describe_endpoint_config(EndpointConfigName="signs")
     assert described["AsyncInferenceConfig"]["OutputConfig"]["S3OutputPath"] == \
@@ -161,6 +170,7 @@ SERVERLESS = ["--serverless-memory", "2048"]
     (["--model-download-timeout", "4000"], "--model-download-timeout must be between 60"),
     (["--inference-ami-version", "al2-ami-sagemaker-inference-gpu-3-1"],
      "ml.m5.large has no NVIDIA GPU"),
+    (["--env", "1BAD=x"], "--env: '1BAD' is not a variable name"),
     (["--multi-model"], "--multi-model needs --model-prefix"),
     (["--model-prefix", "s3://m/models/"], "add --multi-model"),
     (["--multi-model", "--model-prefix", "s3://m/models/"], "--model-data is one model"),

@@ -178,7 +178,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def _multi_model(args: argparse.Namespace, aws: Aws, name: str, opts: options.AwsOptions,
-                 prefix: str) -> str:
+                 prefix: str, environment: dict[str, str]) -> str:
     """The multi-model model, named after the endpoint: the image of --image or of the training
     job, whose model then becomes the first one under the prefix."""
     if args.model_data:
@@ -195,7 +195,7 @@ def _multi_model(args: argparse.Namespace, aws: Aws, name: str, opts: options.Aw
                         "(its image, and its model as the first one).")
     ecr.check_image(aws, image)
     endpoints.create_model(aws, name, image=image, model_data=prefix, role=role, options=opts,
-                           mode="MultiModel")
+                           mode="MultiModel", environment=environment)
     if args.training_job:
         target = f"{args.training_job}{models.SUFFIX}"
         if any(m.target == target for m in models.stored_under(aws, prefix)):
@@ -206,19 +206,19 @@ def _multi_model(args: argparse.Namespace, aws: Aws, name: str, opts: options.Aw
 
 
 def _model_from_flags(args: argparse.Namespace, aws, default_name: str,
-                      opts: options.AwsOptions, spec: hosting.Hosting | None = None) -> str:
+                      opts: options.AwsOptions, spec: hosting.Hosting | None = None,
+                      environment: dict[str, str] | None = None) -> str:
     """Create the model to host: from a training job, or from --model-data and --image; for a
-    multi-model endpoint, the endpoint's model over the prefix."""
+    multi-model endpoint, the endpoint's model over the prefix. A model with an environment is
+    named `default_name`, since a training job's own model has none."""
+    environment = environment or {}
     if spec and spec.multi_model_prefix:
-        return _multi_model(args, aws, default_name, opts, spec.multi_model_prefix)
-    environment = spec.model_environment() if spec else {}
+        return _multi_model(args, aws, default_name, opts, spec.multi_model_prefix, environment)
     if args.training_job:
         image, model_data, job_role = endpoints.training_job_model(aws, args.training_job)
         # The training job's role already reaches the image and the model data.
         role = resolve_role(args.role or os.environ.get(ROLE_ENV) or job_role)
-        # A job's model with other settings (one worker) is another SageMaker model.
-        name = (f"{args.training_job[:52]}-serverless" if environment
-                else args.training_job)
+        name = default_name if environment else args.training_job
     else:
         if not (args.model_data and args.image):
             raise UserError("Say which model: --training-job NAME, or both --model-data "
@@ -263,11 +263,12 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     opts = options.from_args(args)
     spec = hosting.from_args(args, _config("endpoint_instance_type",
                                            endpoints.DEFAULT_INSTANCE_TYPE))
+    environment = {**spec.model_environment(), **options.parse_env(args.env)}
     scaling = _deploy_scaling(args, spec)
     aws = connect_from(args)
     name = args.endpoint_name
     endpoints.require_new_endpoint(aws, name)
-    model = _model_from_flags(args, aws, name, opts, spec)
+    model = _model_from_flags(args, aws, name, opts, spec, environment)
     endpoints.deploy(aws, name, model_name=model, hosting=spec, options=opts)
     if _no_wait(args, "endpoint", name):
         return 0
@@ -513,6 +514,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--endpoint-name", required=True)
     p.add_argument("--instance-type", help=f"default {endpoints.DEFAULT_INSTANCE_TYPE}")
     p.add_argument("--instance-count", type=positive_int, default=1)
+    p.add_argument("--env", action="append", metavar="KEY=VALUE",
+                   help="environment variable for the serving container, repeatable (e.g. "
+                        "SAGEMAKER_MODEL_SERVER_WORKERS=2)")
     options.add_flags(p, what="model, endpoint config and endpoint",
                       kms="the endpoint instances' storage volumes")
     hosting.add_flags(p)

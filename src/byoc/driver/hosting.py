@@ -12,7 +12,7 @@ import argparse
 import re
 from dataclasses import dataclass
 
-from byoc.contract import WORKERS_ENV
+from byoc.contract import MAX_PAYLOAD_ENV, WORKERS_ENV
 from byoc.driver.aws import split_s3_uri
 from byoc.errors import UserError
 
@@ -24,6 +24,9 @@ MAX_SERVERLESS_CONCURRENCY = 200
 TIMEOUT_RANGE = (60, 3600)
 # AsyncInferenceClientConfig.MaxConcurrentInvocationsPerInstance.
 MAX_CONCURRENT_INVOCATIONS = 1000
+# An asynchronous request body (the S3 input) may be up to 1 GB; the server's own limit
+# (SAGEMAKER_MAX_PAYLOAD_IN_MB, 6 by default) is raised to match, unless --env sets it.
+ASYNC_MAX_PAYLOAD_MB = 1024
 # What data capture keeps as text; any other content type (images, .npy) is stored base64.
 CAPTURE_CONTENT_TYPES = {"JsonContentTypes": ["application/json"],
                          "CsvContentTypes": ["text/csv"]}
@@ -105,9 +108,15 @@ class Hosting:
         return "MultiModel" if self.multi_model_prefix else "SingleModel"
 
     def model_environment(self) -> dict[str, str]:
-        # One worker per container, as SageMaker recommends for serverless: the container's
-        # memory is the budget, and every worker holds its own copy of the model.
-        return {WORKERS_ENV: "1"} if self.serverless else {}
+        """What the container needs to host this way; --env adds to it and wins."""
+        env = {}
+        if self.serverless:
+            # One worker per container, as SageMaker recommends for serverless: the memory is
+            # the budget, and every worker holds its own copy of the model.
+            env[WORKERS_ENV] = "1"
+        if self.async_output:
+            env[MAX_PAYLOAD_ENV] = str(ASYNC_MAX_PAYLOAD_MB)
+        return env
 
     def variant(self, model_name: str) -> dict:
         """The endpoint config's one production variant."""
