@@ -100,6 +100,12 @@ def test_async_capture_and_start_up_flags_reach_the_endpoint_config(moto_recorde
         "s3://answers/out/"
     assert described["DataCaptureConfig"]["InitialSamplingPercentage"] == 25
 
+    # Without --async-failure, failures go below the output, so that invoke can see them.
+    assert deploy("--async-output", "s3://answers/out", "--no-wait", name="plain-async") == 0
+    _, plain = moto_recorder.calls("SageMaker.CreateEndpointConfig")
+    assert plain["AsyncInferenceConfig"] == {"OutputConfig": {
+        "S3OutputPath": "s3://answers/out", "S3FailurePath": "s3://answers/out/failures/"}}
+
 
 def test_defaults_send_none_of_the_hosting_fields(moto_recorder, deploy):
     assert deploy("--no-wait") == 0

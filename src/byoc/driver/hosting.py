@@ -27,6 +27,7 @@ MAX_CONCURRENT_INVOCATIONS = 1000
 # An asynchronous request body (the S3 input) may be up to 1 GB; the server's own limit
 # (SAGEMAKER_MAX_PAYLOAD_IN_MB, 6 by default) is raised to match, unless --env sets it.
 ASYNC_MAX_PAYLOAD_MB = 1024
+DEFAULT_FAILURE_PREFIX = "failures/"  # below --async-output, without --async-failure
 # What data capture keeps as text; any other content type (images, .npy) is stored base64.
 CAPTURE_CONTENT_TYPES = {"JsonContentTypes": ["application/json"],
                          "CsvContentTypes": ["text/csv"]}
@@ -218,6 +219,9 @@ def from_args(args: argparse.Namespace, default_instance_type: str) -> Hosting:
     if not async_output and (async_failure or args.max_concurrent_invocations):
         raise UserError("--async-failure and --max-concurrent-invocations are settings of an "
                         "asynchronous endpoint: add --async-output s3://BUCKET/PREFIX/.")
+    if async_output and not async_failure:
+        # Without a failure path a failed request leaves no object to wait for.
+        async_failure = f"{async_output.rstrip('/')}/{DEFAULT_FAILURE_PREFIX}"
     _in_range(args.max_concurrent_invocations, "--max-concurrent-invocations", 1,
               MAX_CONCURRENT_INVOCATIONS)
     capture = _s3_uri(args.capture, "--capture")
@@ -273,7 +277,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                        help="make the endpoint asynchronous; its answers go here (invoke it "
                             "with byoc invoke --async)")
     group.add_argument("--async-failure", metavar="S3_URI",
-                       help="where the errors of failed requests go")
+                       help="where the errors of failed requests go (default "
+                            f"ASYNC_OUTPUT/{DEFAULT_FAILURE_PREFIX})")
     group.add_argument("--max-concurrent-invocations", type=_int, metavar="N",
                        help=f"requests each instance works on at once, 1-"
                             f"{MAX_CONCURRENT_INVOCATIONS} (default: SageMaker's choice)")
