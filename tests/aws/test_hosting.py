@@ -179,6 +179,8 @@ SERVERLESS = ["--serverless-memory", "2048"]
     (["--env", "1BAD=x"], "--env: '1BAD' is not a variable name"),
     (["--multi-model"], "--multi-model needs --model-prefix"),
     (["--model-prefix", "s3://m/models/"], "add --multi-model"),
+    (["--multi-model", "--model-prefix", "s3://m/models/", "--instance-type", "ml.g4dn.xlarge"],
+     "GPU multi-model endpoints run Triton only"),
     (["--multi-model", "--model-prefix", "s3://m/models/"], "--model-data is one model"),
 ])
 def test_bad_hosting_flags_are_refused_before_anything_is_created(moto_recorder, deploy, capsys,

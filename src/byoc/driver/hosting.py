@@ -236,6 +236,10 @@ def from_args(args: argparse.Namespace, default_instance_type: str) -> Hosting:
     if ami and not is_gpu_instance(instance_type):
         raise UserError(f"--inference-ami-version picks the GPU host image; {instance_type} has "
                         "no NVIDIA GPU. Drop it, or pick a GPU --instance-type (ml.g5.xlarge).")
+    if prefix and instance_type and is_gpu_instance(instance_type):
+        raise UserError(f"SageMaker's GPU multi-model endpoints run Triton only; byoc's run on "
+                        f"CPU instance types. Pick one (ml.m5.xlarge, ml.c5.2xlarge) instead of "
+                        f"{instance_type}.")
     if not ami and instance_type and is_gpu_instance(instance_type):
         ami = default_inference_ami()
     return Hosting(
