@@ -8,6 +8,7 @@ policies before the endpoint goes.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -101,7 +102,7 @@ def from_args(args: argparse.Namespace, current: Scaling | None = None) -> Scali
                             f"default {DEFAULT_MIN_INSTANCES}).")
         values.setdefault("min_instances", DEFAULT_MIN_INSTANCES)
         return Scaling(**values).check()
-    return Scaling(**{**current.__dict__, **values}).check()
+    return dataclasses.replace(current, **values).check()
 
 
 def current(aws: Aws, endpoint: str) -> Scaling | None:
