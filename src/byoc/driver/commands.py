@@ -245,8 +245,8 @@ def _deploy_scaling(args: argparse.Namespace, spec: hosting.Hosting
                         f"{scaling.min_instances} .. --max-instances {scaling.max_instances}.")
     if args.no_wait:
         raise UserError("Autoscaling is set once the endpoint is InService, so byoc waits for "
-                        "it: drop --no-wait, or deploy with --no-wait and set it later with "
-                        f"byoc scale --endpoint {args.endpoint_name} ...")
+                        "it: drop --no-wait, or leave out the autoscaling flags and set them "
+                        f"later with byoc scale --endpoint {args.endpoint_name} ...")
     return scaling
 
 
