@@ -68,8 +68,11 @@ class Scaling:
                 f"in {self.scale_in_cooldown} s, out {self.scale_out_cooldown} s)")
 
 
-def add_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("autoscaling")
+def add_flags(parser: argparse.ArgumentParser, *, changes: bool = False) -> None:
+    """The autoscaling flags; `changes` for `byoc scale`, where a flag left out keeps its
+    current value."""
+    group = parser.add_argument_group("autoscaling" + (
+        " (a flag left out keeps its current value)" if changes else ""))
     group.add_argument("--min-instances", type=int, metavar="N",
                        help=f"fewest instances (default {DEFAULT_MIN_INSTANCES})")
     group.add_argument("--max-instances", type=int, metavar="N", help="most instances")
@@ -213,4 +216,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="show, set or remove the autoscaling of an endpoint's instances")
     p.add_argument("--endpoint", "--endpoint-name", dest="endpoint", required=True)
     p.add_argument("--off", action="store_true", help="remove autoscaling")
-    add_flags(p)
+    add_flags(p, changes=True)
