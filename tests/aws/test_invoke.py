@@ -197,3 +197,16 @@ def test_throttled_invocations_are_retried_with_backoff(runtime_server, tmp_path
 
     assert len(received) == 3
     assert "a.json: speed_limit_30 (class 1, p=0.8000)" in capsys.readouterr().out
+
+
+def test_invoke_url_with_a_target_model_uses_the_multi_model_route(recording_server, tmp_path,
+                                                                   capsys):
+    url, received = recording_server
+    (tmp_path / "a.png").write_bytes(b"\x89PNG\r\n")
+    assert main(["invoke", "--url", url, "--target-model", "signs-b", "--top-k", "2",
+                 str(tmp_path / "a.png")]) == 0
+    (request,) = received
+    assert request["path"] == "/models/signs-b/invoke"
+    assert request["headers"][invoke.TARGET_MODEL_HEADER] == "signs-b"
+    assert request["headers"][invoke.CUSTOM_ATTRIBUTES_HEADER] == "top_k=2"
+    assert "a.png: speed_limit_30" in capsys.readouterr().out

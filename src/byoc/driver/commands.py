@@ -1,4 +1,5 @@
-"""The AWS verbs of `byoc`: push, train, tune, deploy, invoke, transform, stop, delete.
+"""The AWS verbs of `byoc`: push, train, tune, deploy, invoke, transform, stop, delete, scale,
+models.
 
 The driver modules import boto3 and docker inside their functions, so `byoc --help` stays
 instant. Defaults come from flags, then the environment, then the config file.
@@ -15,7 +16,19 @@ from pathlib import Path
 
 from byoc import hyperparams
 from byoc.cli_args import positive_float, positive_int
-from byoc.driver import ecr, endpoints, invoke, jobs, options, stop, transform
+from byoc.driver import (
+    async_invoke,
+    autoscaling,
+    ecr,
+    endpoints,
+    hosting,
+    invoke,
+    jobs,
+    models,
+    options,
+    stop,
+    transform,
+)
 from byoc.driver.aws import (
     ROLE_ENV,
     Aws,
@@ -164,14 +177,48 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _multi_model(args: argparse.Namespace, aws: Aws, name: str, opts: options.AwsOptions,
+                 prefix: str, environment: dict[str, str]) -> str:
+    """The multi-model model, named after the endpoint: the image of --image or of the training
+    job, whose model then becomes the first one under the prefix."""
+    if args.model_data:
+        raise UserError("--model-data is one model; a multi-model endpoint hosts --model-prefix. "
+                        "Add models after the deploy: byoc models add --endpoint "
+                        f"{name} --model-data S3_URI.")
+    if args.training_job:
+        image, _, job_role = endpoints.training_job_model(aws, args.training_job)
+        role = resolve_role(args.role or os.environ.get(ROLE_ENV) or job_role)
+    elif args.image:
+        image, role = args.image, resolve_role(args.role)
+    else:
+        raise UserError("Say which image serves the models: --image URI, or --training-job NAME "
+                        "(its image, and its model as the first one).")
+    ecr.check_image(aws, image)
+    endpoints.create_model(aws, name, image=image, model_data=prefix, role=role, options=opts,
+                           mode="MultiModel", environment=environment)
+    if args.training_job:
+        target = f"{args.training_job}{models.SUFFIX}"
+        if any(m.target == target for m in models.stored_under(aws, prefix)):
+            log.info("%s is already under %s", target, prefix)
+        else:
+            models.add_training_job(aws, prefix, args.training_job)
+    return name
+
+
 def _model_from_flags(args: argparse.Namespace, aws, default_name: str,
-                      opts: options.AwsOptions) -> str:
-    """Create the model to host: from a training job, or from --model-data and --image."""
+                      opts: options.AwsOptions, spec: hosting.Hosting | None = None,
+                      environment: dict[str, str] | None = None) -> str:
+    """Create the model to host: from a training job, or from --model-data and --image; for a
+    multi-model endpoint, the endpoint's model over the prefix. A model with an environment is
+    named `default_name`, since a training job's own model has none."""
+    environment = environment or {}
+    if spec and spec.multi_model_prefix:
+        return _multi_model(args, aws, default_name, opts, spec.multi_model_prefix, environment)
     if args.training_job:
         image, model_data, job_role = endpoints.training_job_model(aws, args.training_job)
         # The training job's role already reaches the image and the model data.
         role = resolve_role(args.role or os.environ.get(ROLE_ENV) or job_role)
-        name = args.training_job
+        name = default_name if environment else args.training_job
     else:
         if not (args.model_data and args.image):
             raise UserError("Say which model: --training-job NAME, or both --model-data "
@@ -180,30 +227,95 @@ def _model_from_flags(args: argparse.Namespace, aws, default_name: str,
         name = default_name
     ecr.check_image(aws, image)
     endpoints.create_model(aws, name, image=image, model_data=model_data, role=role,
-                           options=opts)
+                           options=opts, environment=environment)
     return name
+
+
+def _deploy_scaling(args: argparse.Namespace, spec: hosting.Hosting
+                    ) -> autoscaling.Scaling | None:
+    """The autoscaling `byoc deploy` asks for, checked against the rest of its flags."""
+    if not autoscaling.given(args):
+        return None
+    if spec.serverless:
+        raise UserError("A serverless endpoint scales by itself up to --max-concurrency; drop "
+                        "the autoscaling flags, or --serverless-memory.")
+    scaling = autoscaling.from_args(args)
+    if not scaling.min_instances <= spec.instance_count <= scaling.max_instances:
+        raise UserError(f"--instance-count {spec.instance_count} is outside --min-instances "
+                        f"{scaling.min_instances} .. --max-instances {scaling.max_instances}.")
+    if args.no_wait:
+        raise UserError("Autoscaling is set once the endpoint is InService, so byoc waits for "
+                        "it: drop --no-wait, or leave out the autoscaling flags and set them "
+                        f"later with byoc scale --endpoint {args.endpoint_name} ...")
+    return scaling
+
+
+def _next_steps(name: str, spec: hosting.Hosting) -> str:
+    if spec.multi_model_prefix:
+        return (f"Add models with byoc models add --endpoint {name} --training-job JOB, then "
+                f"byoc invoke --endpoint {name} --target-model JOB.tar.gz IMAGE.png")
+    if spec.async_output:
+        return f"Try: byoc invoke --endpoint {name} --async IMAGE.png"
+    return f"Try: byoc invoke --endpoint {name} IMAGE.png"
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     opts = options.from_args(args)
+    spec = hosting.from_args(args, _config("endpoint_instance_type",
+                                           endpoints.DEFAULT_INSTANCE_TYPE))
+    environment = {**spec.model_environment(), **options.parse_env(args.env)}
+    scaling = _deploy_scaling(args, spec)
     aws = connect_from(args)
-    endpoints.require_new_endpoint(aws, args.endpoint_name)
-    model = _model_from_flags(args, aws, args.endpoint_name, opts)
-    endpoints.deploy(aws, args.endpoint_name, model_name=model,
-                     instance_type=args.instance_type or _config(
-                         "endpoint_instance_type", endpoints.DEFAULT_INSTANCE_TYPE),
-                     instance_count=args.instance_count, options=opts)
-    if _no_wait(args, "endpoint", args.endpoint_name):
-        return 0
     name = args.endpoint_name
+    endpoints.require_new_endpoint(aws, name)
+    model = _model_from_flags(args, aws, name, opts, spec, environment)
+    endpoints.deploy(aws, name, model_name=model, hosting=spec, options=opts)
+    if _no_wait(args, "endpoint", name):
+        return 0
+    billed = "per request" if spec.serverless else "per instance-hour"
     if _wait(args, ENDPOINT_TIMEOUT,
-             f"SageMaker goes on creating it; once InService it is billed per instance-hour "
-             f"until you delete it: byoc delete --endpoint-name {name}",
+             f"SageMaker goes on creating it; once InService it is billed {billed} until you "
+             f"delete it: byoc delete --endpoint-name {name}",
              lambda timeout: endpoints.wait_for_endpoint(aws.client("sagemaker"), name,
                                                          timeout=timeout)) is None:
         return 1
-    print(f"Endpoint {args.endpoint_name} is InService. Try: byoc invoke --endpoint "
-          f"{args.endpoint_name} IMAGE.png")
+    if scaling:
+        autoscaling.apply(aws, name, scaling)
+        print(f"Autoscaling: {scaling.describe()}")
+    print(f"Endpoint {name} is InService. {_next_steps(name, spec)}")
+    return 0
+
+
+def _invoke_async(args: argparse.Namespace) -> int:
+    aws = connect_from(args)
+    queued = async_invoke.submit(aws, args.endpoint, args.files, args.top_k, args.upload_to)
+    if args.no_wait:
+        for line in async_invoke.location_lines(queued):
+            print(line)
+        return 0
+    try:
+        answers = async_invoke.wait(aws, args.endpoint, queued,
+                                    timeout=args.timeout or async_invoke.DEFAULT_TIMEOUT)
+    except async_invoke.AsyncWaitTimeout as exc:
+        answers = exc.answers
+        pending = exc.pending
+    else:
+        pending = []
+    for answer in answers:
+        for line in async_invoke.answer_lines(answer):
+            print(line, file=sys.stderr if answer.failed else sys.stdout)
+    if pending:
+        print(f"Stopped waiting after {args.timeout or async_invoke.DEFAULT_TIMEOUT:g} s; "
+              f"{len(pending)} request(s) are still queued or running on the endpoint, and "
+              "their answers will appear at:", file=sys.stderr)
+        for line in async_invoke.location_lines(pending):
+            print(line, file=sys.stderr)
+        return 1
+    failed = [a for a in answers if a.failed]
+    if failed:
+        raise UserError(f"{len(failed)} of {len(answers)} asynchronous request(s) failed (see "
+                        f"above); the endpoint's log is in CloudWatch, log group "
+                        f"/aws/sagemaker/Endpoints/{args.endpoint}.")
     return 0
 
 
@@ -211,10 +323,25 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     if bool(args.endpoint) == bool(args.url):
         raise UserError("Pass either --endpoint NAME (SageMaker) or --url http://HOST:PORT "
                         "(a local server).")
+    if args.asynchronous:
+        if args.url:
+            raise UserError("--async sends requests through S3 to a SageMaker endpoint: use "
+                            "--endpoint NAME, not --url.")
+        if args.target_model:
+            raise UserError("An asynchronous request has no --target-model: SageMaker's "
+                            "multi-model endpoints answer in real time only.")
+        return _invoke_async(args)
+    async_only = [flag for flag, value in (("--no-wait", args.no_wait),
+                                           ("--timeout", args.timeout),
+                                           ("--upload-to", args.upload_to)) if value]
+    if async_only:
+        raise UserError(f"{', '.join(async_only)} {'is' if len(async_only) == 1 else 'are'} for "
+                        "asynchronous endpoints: add --async.")
     if args.url:
-        lines = invoke.invoke_url(args.url, args.files, args.top_k)
+        lines = invoke.invoke_url(args.url, args.files, args.top_k, args.target_model)
     else:
-        lines = invoke.invoke_endpoint(connect_from(args), args.endpoint, args.files, args.top_k)
+        lines = invoke.invoke_endpoint(connect_from(args), args.endpoint, args.files, args.top_k,
+                                       args.target_model)
     for line in lines:
         print(line)
     return 0
@@ -382,12 +509,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--image", help="serving image URI (with --model-data)")
 
     p = add_aws_verb(subparsers, "deploy", cmd_deploy, parents=[model, role, wait],
-                     help="host a model on a real-time endpoint")
+                     help="host a model on an endpoint: real-time, serverless, "
+                          "asynchronous or multi-model")
     p.add_argument("--endpoint-name", required=True)
     p.add_argument("--instance-type", help=f"default {endpoints.DEFAULT_INSTANCE_TYPE}")
     p.add_argument("--instance-count", type=positive_int, default=1)
+    p.add_argument("--env", action="append", metavar="KEY=VALUE",
+                   help="environment variable for the serving container, repeatable (e.g. "
+                        "SAGEMAKER_MODEL_SERVER_WORKERS=2)")
     options.add_flags(p, what="model, endpoint config and endpoint",
                       kms="the endpoint instances' storage volumes")
+    hosting.add_flags(p)
+    autoscaling.add_flags(p)
 
     p = add_aws_verb(subparsers, "invoke", cmd_invoke,
                      help="send files to an endpoint (or a local server) and print "
@@ -397,6 +530,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--endpoint", help="SageMaker endpoint name")
     p.add_argument("--url", help="local server, e.g. http://127.0.0.1:8080")
     p.add_argument("--top-k", type=positive_int, default=5)
+    p.add_argument("--target-model", metavar="NAME.tar.gz",
+                   help="on a multi-model endpoint: the model to use (see byoc models list)")
+    group = p.add_argument_group("asynchronous endpoints")
+    group.add_argument("--async", dest="asynchronous", action="store_true",
+                       help="send the files through S3 to an asynchronous endpoint and wait "
+                            "for its answers")
+    group.add_argument("--upload-to", metavar="S3_PREFIX",
+                       help="where the inputs go (default s3://BUCKET/byoc/async-input/...)")
+    group.add_argument("--no-wait", action="store_true",
+                       help="queue the requests and print where the answers will appear")
+    group.add_argument("--timeout", type=positive_float, metavar="SECONDS",
+                       help=f"stop waiting after this long (default "
+                            f"{async_invoke.DEFAULT_TIMEOUT} s)")
 
     p = add_aws_verb(subparsers, "transform", cmd_transform, parents=[model, role, wait],
                      help="batch transform over an S3 prefix of images")
@@ -429,5 +575,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            help=f"the {kind} to stop")
 
     p = add_aws_verb(subparsers, "delete", cmd_delete,
-                     help="delete an endpoint, its config and its model")
+                     help="delete an endpoint, its config, its model and its autoscaling")
     p.add_argument("--endpoint-name", required=True)
+
+    autoscaling.register(subparsers)
+    models.register(subparsers)

@@ -1,13 +1,16 @@
 """Send files to a model server, a SageMaker endpoint or a local one over HTTP, and print top-k.
 
 One request per file, with the content type the container decodes for the file's extension and
-`top_k=K` in SageMaker's custom-attributes header.
+`top_k=K` in SageMaker's custom-attributes header. On a multi-model endpoint, `target_model`
+names the model (its key under the endpoint's prefix); a local multi-model server is sent the
+same request at /models/NAME/invoke.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -25,6 +28,8 @@ CONTENT_TYPES = {
     ".csv": "text/csv",
 }
 ACCEPT = "application/json"
+# How SageMaker tells a multi-model container which TargetModel the caller asked for.
+TARGET_MODEL_HEADER = "X-Amzn-SageMaker-Target-Model"
 # CSV goes to tabular (Autopilot) containers, which answer in their own default format.
 NO_ACCEPT = ("text/csv",)
 # SageMaker gives a container 60 s per invocation. Waiting longer lets the endpoint's own
@@ -111,21 +116,27 @@ def _invoke(runtime, endpoint: str, file: str, request: dict) -> dict:
         attempt += 1
 
 
-def invoke_endpoint(aws: Aws, endpoint: str, files: Iterable[str], top_k: int) -> list[str]:
+def invoke_endpoint(aws: Aws, endpoint: str, files: Iterable[str], top_k: int,
+                    target_model: str | None = None) -> list[str]:
     runtime = runtime_client(aws)
+    target = {"TargetModel": target_model} if target_model else {}
     lines = []
     for file in files:
         body, headers = read_request(file)
-        answer = _invoke(runtime, endpoint, file,
-                         {"Body": body, **headers, "CustomAttributes": f"top_k={top_k}"})
+        answer = _invoke(runtime, endpoint, file, {"Body": body, **headers, **target,
+                                                   "CustomAttributes": f"top_k={top_k}"})
         lines += format_response(Path(file).name, answer["Body"].read(),
                                  answer.get("ContentType", ""))
     return lines
 
 
-def invoke_url(url: str, files: Iterable[str], top_k: int) -> list[str]:
+def invoke_url(url: str, files: Iterable[str], top_k: int,
+               target_model: str | None = None) -> list[str]:
     import requests
 
+    route = "/invocations"
+    if target_model:
+        route = f"/models/{urllib.parse.quote(target_model, safe='')}/invoke"
     lines = []
     with requests.Session() as session:
         for file in files:
@@ -134,8 +145,10 @@ def invoke_url(url: str, files: Iterable[str], top_k: int) -> list[str]:
                             CUSTOM_ATTRIBUTES_HEADER: f"top_k={top_k}"}
             if "Accept" in headers:
                 http_headers["Accept"] = headers["Accept"]
+            if target_model:
+                http_headers[TARGET_MODEL_HEADER] = target_model
             try:
-                response = session.post(f"{url.rstrip('/')}/invocations", data=body,
+                response = session.post(f"{url.rstrip('/')}{route}", data=body,
                                         headers=http_headers, timeout=READ_TIMEOUT)
             except requests.ConnectionError as exc:
                 raise UserError(f"Nothing answers at {url} ({exc.__class__.__name__}): start the "
