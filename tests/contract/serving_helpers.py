@@ -34,11 +34,13 @@ def worker_pids(master_pid: int) -> set[int]:
 class ServeProcess:
     """`serve` as SageMaker runs it: /opt/ml under a temporary base dir, settings from env."""
 
-    def __init__(self, model_dir: Path, base_dir: Path, env: dict[str, str] | None = None):
+    def __init__(self, model_dir: Path, base_dir: Path, env: dict[str, str] | None = None,
+                 link: str = "model"):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         base_dir.mkdir(parents=True, exist_ok=True)
-        (base_dir / "model").symlink_to(Path(model_dir).resolve(), target_is_directory=True)
+        # /opt/ml/model, or /opt/ml/models for a multi-model server.
+        (base_dir / link).symlink_to(Path(model_dir).resolve(), target_is_directory=True)
         self.log_path = base_dir / "serve.log"
         self.env = exe_env(**{
             "SAGEMAKER_BASE_DIR": str(base_dir),
