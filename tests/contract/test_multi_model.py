@@ -11,6 +11,9 @@ import io
 import json
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,10 +24,11 @@ import requests
 
 from byoc.bundle import LITERT_FILE, SPEC_FILE, ModelSpec, litert
 from byoc.contract import CUSTOM_ATTRIBUTES_HEADER, TARGET_MODEL_HEADER
+from byoc.driver.local.process import wait_for_ping
 from byoc.serving import runtime as runtimes
 from byoc.serving.registry import MEMORY_ENV, estimate_bytes
-from tests.conftest import run_train
-from tests.contract.serving_helpers import ServeProcess
+from tests.conftest import exe_env, run_train
+from tests.contract.serving_helpers import ServeProcess, free_port, worker_pids
 from tests.contract.test_train import _tiny_folders
 
 WORKERS = 2  # a load reaches one worker; the others must answer for the model too
@@ -304,7 +308,11 @@ def test_507_before_the_budget_is_exceeded_and_memory_returns_after_delete(
         np.testing.assert_allclose(np.load(io.BytesIO(got.content)),
                                    np.load(io.BytesIO(want.content)), atol=litert.MAX_PROB_DIFF)
 
+        rss_loaded = _rss_mb(_worker_pid(proc))
         assert requests.delete(f"{proc.url}/models/three-copy", timeout=30).status_code == 200
+        # The worker gave the model's memory back to the system before DELETE answered.
+        rss_unloaded = _rss_mb(_worker_pid(proc))
+        assert rss_unloaded < rss_loaded, (rss_loaded, rss_unloaded)
         assert _held(proc) == [f"three/{_generation(proc, 'three')}/{_worker_pid(proc)}"]
         fits = _load(proc, "signs", "signs")
         assert fits.status_code == 200, fits.text
@@ -317,7 +325,46 @@ def _generation(server, name: str) -> str:
 
 
 def _worker_pid(server) -> int:
-    from tests.contract.serving_helpers import worker_pids
-
     (pid,) = worker_pids(server.proc.pid)
     return pid
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+# --- byoc local serve --multi-model ---------------------------------------------------------------
+
+
+def test_local_serve_multi_model_in_process_mode(models_root, tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "byoc.cli", "local", "serve", "--multi-model", "--model-dir",
+         str(models_root), "--port", str(port), "--workers", "1"],
+        env=exe_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_ping(url, timeout=120, alive=lambda: proc.poll() is None)
+        loaded = requests.post(f"{url}/models", json={"model_name": "s", "url": "signs"},
+                               timeout=60)
+        assert loaded.status_code == 200, loaded.text
+        got = requests.post(f"{url}/models/s/invoke", data=_batch(), timeout=60,
+                            headers={"Content-Type": "application/x-npy"})
+        assert got.status_code == 200 and len(got.json()["predictions"]) == 5
+    finally:
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: the CLI stops the server with SIGTERM
+        out = proc.communicate(timeout=60)[0]
+    assert "no model loaded" in out and "Load:    curl" in out, out[-3000:]
+    assert "Stopping the server" in out
+
+
+def test_local_serve_needs_one_model_or_a_model_dir(models_root, capsys):
+    from byoc.cli import main
+
+    for args in (["--multi-model"], ["--model-dir", str(models_root)],
+                 ["--multi-model", "--model", str(models_root / "three"), "--model-dir", "x"], []):
+        assert main(["local", "serve", *args]) == 2
+        assert "--multi-model --model-dir DIR" in capsys.readouterr().err
