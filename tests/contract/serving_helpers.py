@@ -5,6 +5,7 @@ Used by the contract tests and by benchmarks/serving_latency.py.
 
 from __future__ import annotations
 
+import shutil
 import signal
 import socket
 import subprocess
@@ -91,3 +92,15 @@ class ServeProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def fill_models_root(root: Path, signs: Path, three: Path) -> Path:
+    """/opt/ml/models as SageMaker fills it for the multi-model tests: one extracted bundle per
+    directory; "three-copy" is "three" under another name."""
+    from byoc.bundle import LITERT_FILE
+
+    root.mkdir(parents=True)
+    for name, bundle in (("signs", signs), ("three", three), ("three-copy", three)):
+        shutil.copytree(bundle, root / name)
+        assert (root / name / LITERT_FILE).is_file()
+    return root

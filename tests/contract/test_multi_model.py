@@ -22,37 +22,28 @@ import numpy as np
 import pytest
 import requests
 
-from byoc.bundle import LITERT_FILE, SPEC_FILE, ModelSpec, litert
+from byoc.bundle import SPEC_FILE, ModelSpec, litert
 from byoc.contract import CUSTOM_ATTRIBUTES_HEADER, TARGET_MODEL_HEADER
 from byoc.driver.local.process import wait_for_ping
 from byoc.serving import runtime as runtimes
 from byoc.serving.registry import MEMORY_ENV, estimate_bytes
-from tests.conftest import exe_env, run_train
-from tests.contract.serving_helpers import ServeProcess, free_port, worker_pids
-from tests.contract.test_train import _tiny_folders
+from tests.conftest import exe_env
+from tests.contract.serving_helpers import (
+    ServeProcess,
+    fill_models_root,
+    free_port,
+    worker_pids,
+)
 
 WORKERS = 2  # a load reaches one worker; the others must answer for the model too
 
 
 @pytest.fixture(scope="module")
-def models_root(tmp_path_factory, trained_model_dir) -> Path:
+def models_root(tmp_path_factory, trained_model_dir, three_class_model_dir) -> Path:
     """/opt/ml/models as SageMaker fills it: one extracted bundle per directory. "signs" is the
-    session's 43-class model, "three" a 3-class one trained here, "three-copy" its copy."""
-    tmp = tmp_path_factory.mktemp("mme")
-    root = tmp / "models"
-    root.mkdir()
-    data = _tiny_folders(tmp / "data", classes=3, per_class=12, seed=1)
-    result = run_train(tmp / "ml", {"train": data},
-                       {"epochs": 2, "batch_size": 8, "seed": 1, "top_k": 2})
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    shutil.copytree(tmp / "ml" / "model", root / "three")
-    shutil.copytree(trained_model_dir, root / "signs")
-    shutil.copytree(root / "three", root / "three-copy")
-    assert ModelSpec.read(root / "three").num_classes == 3
-    assert ModelSpec.read(root / "signs").num_classes == 43
-    for name in ("three", "signs"):
-        assert (root / name / LITERT_FILE).is_file()
-    return root
+    session's 43-class model, "three" a 3-class one, "three-copy" its copy."""
+    return fill_models_root(tmp_path_factory.mktemp("mme") / "models", trained_model_dir,
+                            three_class_model_dir)
 
 
 def _mme(models_root: Path, base: Path, **env: str) -> ServeProcess:
