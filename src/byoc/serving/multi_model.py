@@ -92,7 +92,7 @@ class WorkerModels:
         try:
             ModelSpec.read(model_dir)
             runtime = runtimes.resolve(model_dir, runtime)
-        except UserError as exc:
+        except (UserError, ValueError) as exc:  # ValueError: byoc-model.json is not JSON
             raise RequestError(f"url {url!r} is not a byoc bundle this server can serve: {exc}"
                                ) from None
         entry = self.registry.reserve(name, url, model_dir, runtime,
