@@ -119,9 +119,11 @@ def main() -> int:
         models = args.models_dir or build_models(Path(tmp) / "models")
         names = sorted(p.name for p in models.iterdir() if (p / "byoc-model.json").is_file())[:3]
         first_rows, steady_rows = [], []
-        with ServeProcess(models, Path(tmp) / "mme", {**env, "SAGEMAKER_MULTI_MODEL": "true"},
-                          link="models") as server:
-            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+        mme = ServeProcess(models, Path(tmp) / "mme", {**env, "SAGEMAKER_MULTI_MODEL": "true"},
+                           link="models")
+        single = ServeProcess(models / names[0], Path(tmp) / "single", env)
+        with mme, single:
+            conn = http.client.HTTPConnection("127.0.0.1", mme.port, timeout=120)
             for name in names:
                 status, load = _call(conn, "POST", "/models", json.dumps(
                     {"model_name": name, "url": name}).encode(), "application/json")
@@ -132,18 +134,17 @@ def main() -> int:
                     f"| {name} | {load * 1000:.0f} | {invokes[0] * 1000:.1f} | "
                     f"{max(invokes) * 1000:.1f} | {statistics.median(invokes[1:]) * 1000:.1f} |")
             conn.close()
-            paths = [f"/models/{n}/invoke" for n in names]
+            cases = {
+                f"multi-model, mix of {len(names)}": (mme, [f"/models/{n}/invoke" for n in names]),
+                f"multi-model, {names[0]} only": (mme, [f"/models/{names[0]}/invoke"]),
+                f"single-model ({names[0]})": (single, ["/invocations"]),
+            }
+            # Interleaved, both servers up: a busy moment of the machine hits every case alike.
             for concurrency in (1, 4):
-                n = max(concurrency, int(600 * args.scale))
-                p50, rps = measure(server.port, paths, body, n, concurrency)
-                steady_rows.append(f"| multi-model, mix of {len(names)} | {concurrency} | "
-                                   f"{p50:.2f} | {rps:.0f} |")
-        with ServeProcess(models / names[0], Path(tmp) / "single", env) as server:
-            for concurrency in (1, 4):
-                n = max(concurrency, int(600 * args.scale))
-                p50, rps = measure(server.port, ["/invocations"], body, n, concurrency)
-                steady_rows.append(f"| single-model ({names[0]}) | {concurrency} | {p50:.2f} | "
-                                   f"{rps:.0f} |")
+                for label, (server, paths) in cases.items():
+                    n = max(concurrency, int(600 * args.scale))
+                    p50, rps = measure(server.port, paths, body, n, concurrency)
+                    steady_rows.append(f"| {label} | {concurrency} | {p50:.2f} | {rps:.0f} |")
 
     print(f"Loopback, {workers} workers, runtime {args.runtime}, one 32×32 PNG per request; "
           f"load average {os.getloadavg()[0]:.1f} at the end. Times in ms.\n")

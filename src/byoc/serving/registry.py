@@ -59,7 +59,7 @@ MB = 1 << 20
 
 LOADING, READY = "loading", "ready"
 # A model name becomes a file name: no separators, no dot-dot, nothing unprintable.
-_NAME = re.compile(r"[A-Za-z0-9_.+=@:,~-]{1,200}")
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=@:,~-]{0,199}")
 
 
 class ModelNotFound(RequestError):
@@ -99,8 +99,8 @@ def check_name(name: object) -> str:
         raise RequestError('"model_name" is missing: send {"model_name": ..., "url": ...}.')
     if "/" in name or ".." in name or not _NAME.fullmatch(name):
         raise RequestError(
-            f"model_name {name!r} is not valid: use 1 to 200 letters, digits and . _ - + = @ : , ~,"
-            " without '/' or '..'."
+            f"model_name {name!r} is not valid: use 1 to 200 letters, digits and . _ - + = @ : , ~ "
+            "(first a letter, digit or _), without '/' or '..'."
         )
     return name
 
