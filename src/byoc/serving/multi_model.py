@@ -115,7 +115,7 @@ class WorkerModels:
 
     def get(self, name: str) -> tuple[Entry, Predictor]:
         """The model's predictor in this worker, loaded now if another worker loaded it."""
-        entry = self._ready(name)
+        entry = self.ready_entry(name)
         cached = self._cached(entry)
         if cached is not None:
             return entry, cached
@@ -133,7 +133,8 @@ class WorkerModels:
             raise ModelNotFound(f"Model {name!r} was unloaded during this request.")
         return entry, cached
 
-    def _ready(self, name: str) -> Entry:
+    def ready_entry(self, name: str) -> Entry:
+        """The registry's entry for a servable model, or 404 (not loaded, or still loading)."""
         entry = self.registry.get(name)
         if entry is None or entry.state != READY:
             raise ModelNotFound(
@@ -258,7 +259,7 @@ def create_multi_model_app(
 
     @app.get("/models/<name>")
     def describe_model(name: str):
-        return jsonify(models._ready(name).public())
+        return jsonify(models.ready_entry(name).public())
 
     @app.delete("/models/<name>")
     def unload_model(name: str):
