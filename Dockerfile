@@ -71,4 +71,5 @@ ENV PATH=/opt/program:/opt/venv/bin:$PATH \
 RUN if python -c "import importlib.util as u, sys; sys.exit(not u.find_spec('matplotlib'))"; \
     then python -c "import matplotlib.font_manager"; fi
 LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true
+LABEL com.amazonaws.sagemaker.capabilities.multi-models=true
 WORKDIR /opt/program

@@ -65,3 +65,17 @@ def trained_run(tmp_path_factory, synth_data_dir) -> tuple[contract.Paths, str]:
 def trained_model_dir(trained_run) -> Path:
     """/opt/ml/model as `train` left it: what `serve` loads."""
     return trained_run[0].model_dir
+
+
+@pytest.fixture(scope="session")
+def three_class_model_dir(tmp_path_factory) -> Path:
+    """A second model, on another class set: 3 colour classes, trained briefly by the real
+    `train` (for the multi-model tests, beside `trained_model_dir`)."""
+    from tests.contract.test_train import _tiny_folders
+
+    tmp = tmp_path_factory.mktemp("three_classes")
+    data = _tiny_folders(tmp / "data", classes=3, per_class=12, seed=1)
+    result = run_train(tmp / "ml", {"train": data},
+                       {"epochs": 2, "batch_size": 8, "seed": 1, "top_k": 2})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return contract.Paths(tmp / "ml").model_dir

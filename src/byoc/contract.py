@@ -43,6 +43,10 @@ BATCH_ENV = "SAGEMAKER_BATCH"
 MAX_PAYLOAD_ENV = "SAGEMAKER_MAX_PAYLOAD_IN_MB"
 MAX_CONCURRENT_TRANSFORMS_ENV = "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"
 DEFAULT_MAX_PAYLOAD_MB = 6  # SageMaker's limit on request and response bodies
+# "true" on a multi-model endpoint (allowed by the image's multi-models capability label).
+MULTI_MODEL_ENV = "SAGEMAKER_MULTI_MODEL"
+# InvokeEndpoint's TargetModel, passed to POST /models/<name>/invoke for the log.
+TARGET_MODEL_HEADER = "X-Amzn-SageMaker-Target-Model"
 # The request header that carries InvokeEndpoint's CustomAttributes, e.g. "top_k=3".
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 
@@ -87,6 +91,11 @@ class Paths:
     @property
     def model_dir(self) -> Path:
         return self.root / "model"
+
+    @property
+    def models_dir(self) -> Path:
+        """Multi-model endpoints: SageMaker extracts each model below here, one dir per model."""
+        return self.root / "models"
 
     @property
     def output_dir(self) -> Path:

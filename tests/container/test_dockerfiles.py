@@ -35,6 +35,10 @@ def test_gpu_dockerfile_is_the_cpu_recipe_with_other_defaults():
 def test_image_carries_the_sagemaker_contract_markers():
     text = (REPO / "Dockerfile").read_text()
     assert "LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true" in text
+    for dockerfile in ("Dockerfile", "Dockerfile.gpu"):
+        # SageMaker refuses a MultiModel model on an image without it.
+        assert "LABEL com.amazonaws.sagemaker.capabilities.multi-models=true" in \
+            (REPO / dockerfile).read_text()
     assert "ENTRYPOINT" not in text  # `docker run IMAGE train` must reach `train` as the command
 
 

@@ -5,6 +5,7 @@ Used by the contract tests and by benchmarks/serving_latency.py.
 
 from __future__ import annotations
 
+import shutil
 import signal
 import socket
 import subprocess
@@ -34,11 +35,13 @@ def worker_pids(master_pid: int) -> set[int]:
 class ServeProcess:
     """`serve` as SageMaker runs it: /opt/ml under a temporary base dir, settings from env."""
 
-    def __init__(self, model_dir: Path, base_dir: Path, env: dict[str, str] | None = None):
+    def __init__(self, model_dir: Path, base_dir: Path, env: dict[str, str] | None = None,
+                 link: str = "model"):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         base_dir.mkdir(parents=True, exist_ok=True)
-        (base_dir / "model").symlink_to(Path(model_dir).resolve(), target_is_directory=True)
+        # /opt/ml/model, or /opt/ml/models for a multi-model server.
+        (base_dir / link).symlink_to(Path(model_dir).resolve(), target_is_directory=True)
         self.log_path = base_dir / "serve.log"
         self.env = exe_env(**{
             "SAGEMAKER_BASE_DIR": str(base_dir),
@@ -89,3 +92,15 @@ class ServeProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def fill_models_root(root: Path, signs: Path, three: Path) -> Path:
+    """/opt/ml/models as SageMaker fills it for the multi-model tests: one extracted bundle per
+    directory; "three-copy" is "three" under another name."""
+    from byoc.bundle import LITERT_FILE
+
+    root.mkdir(parents=True)
+    for name, bundle in (("signs", signs), ("three", three), ("three-copy", three)):
+        shutil.copytree(bundle, root / name)
+        assert (root / name / LITERT_FILE).is_file()
+    return root

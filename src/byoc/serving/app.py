@@ -1,4 +1,5 @@
-"""The Flask app SageMaker talks to: /ping, /invocations, /execution-parameters.
+"""The Flask app SageMaker talks to: /ping, /invocations, /execution-parameters (one model; the
+multi-model routes are in `byoc.serving.multi_model` and answer invocations with `invoke`).
 
 A thin shell over a `Predictor` and the codecs; every error becomes a JSON body and a status here.
 """
@@ -39,23 +40,7 @@ def create_app(
 
     @app.post("/invocations")
     def invocations():
-        accept = codecs.response_type(request.headers.get("Accept"))
-        k = codecs.top_k_from(
-            request.headers.get(CUSTOM_ATTRIBUTES_HEADER),
-            predictor.spec.top_k,
-            predictor.spec.num_classes,
-        )
-        try:
-            body = request.get_data(cache=False)
-        except RequestEntityTooLarge:
-            raise codecs.PayloadTooLarge(
-                f"The request body is over the {max_payload_mb} MB limit "
-                "(SAGEMAKER_MAX_PAYLOAD_IN_MB). Split the batch into smaller requests."
-            ) from None
-        batch = codecs.decode(body, request.content_type, predictor.spec)
-        probs = predictor.predict(batch)
-        return Response(codecs.encode(probs, accept, predictor.spec, k), mimetype=accept,
-                        headers=runtime)
+        return invoke(predictor, max_payload_mb)
 
     @app.get("/execution-parameters")
     def execution_parameters():
@@ -64,6 +49,36 @@ def create_app(
             BatchStrategy="MULTI_RECORD",
             MaxPayloadInMB=max_payload_mb,
         )
+
+    handle_errors(app)
+    return app
+
+
+def invoke(predictor: Predictor, max_payload_mb: int, headers: dict[str, str] | None = None
+           ) -> Response:
+    """Answer the current request with `predictor`: /invocations, and each model's /invoke in
+    multi-model mode, so both have the same codecs, headers and errors."""
+    accept = codecs.response_type(request.headers.get("Accept"))
+    k = codecs.top_k_from(
+        request.headers.get(CUSTOM_ATTRIBUTES_HEADER),
+        predictor.spec.top_k,
+        predictor.spec.num_classes,
+    )
+    try:
+        body = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        raise codecs.PayloadTooLarge(
+            f"The request body is over the {max_payload_mb} MB limit "
+            "(SAGEMAKER_MAX_PAYLOAD_IN_MB). Split the batch into smaller requests."
+        ) from None
+    batch = codecs.decode(body, request.content_type, predictor.spec)
+    probs = predictor.predict(batch)
+    return Response(codecs.encode(probs, accept, predictor.spec, k), mimetype=accept,
+                    headers={RUNTIME_HEADER: predictor.runtime, **(headers or {})})
+
+
+def handle_errors(app: Flask) -> None:
+    """Every error becomes a JSON body {"error": "..."} and its status, here only."""
 
     @app.errorhandler(codecs.RequestError)
     def request_error(exc: codecs.RequestError):
@@ -77,5 +92,3 @@ def create_app(
     def unexpected_error(exc: Exception):
         log.exception("Unexpected error while serving %s %s", request.method, request.path)
         return jsonify(error=f"Internal error: {type(exc).__name__}. See the server log."), 500
-
-    return app

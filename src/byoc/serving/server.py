@@ -2,7 +2,8 @@
 
 The master binds the port at once (so connections are accepted while workers load), picks the
 runtime (`byoc.serving.runtime`) and never imports TensorFlow; each worker loads the model, warms
-it up, and only then accepts requests.
+it up, and only then accepts requests. With SAGEMAKER_MULTI_MODEL=true the workers start with no
+model and serve SageMaker's multi-model API instead (`byoc.serving.multi_model`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from byoc.contract import (
     DEFAULT_PORT,
     MAX_CONCURRENT_TRANSFORMS_ENV,
     MAX_PAYLOAD_ENV,
+    MULTI_MODEL_ENV,
     PORT_ENV,
     TIMEOUT_ENV,
     WORKERS_ENV,
@@ -68,6 +70,7 @@ class ServerSettings:
     max_payload_mb: int = DEFAULT_MAX_PAYLOAD_MB
     max_concurrent_transforms: int = 1
     runtime: str = runtimes.AUTO
+    multi_model: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
@@ -81,6 +84,7 @@ class ServerSettings:
             max_payload_mb=_positive_int(env, MAX_PAYLOAD_ENV, DEFAULT_MAX_PAYLOAD_MB),
             max_concurrent_transforms=_positive_int(env, MAX_CONCURRENT_TRANSFORMS_ENV, workers),
             runtime=runtimes.parse(env.get(runtimes.RUNTIME_ENV, "")),
+            multi_model=env.get(MULTI_MODEL_ENV, "").strip().lower() == "true",
         )
 
     @property
@@ -121,7 +125,9 @@ def check_model_dir(model_dir: Path, requested: str = runtimes.AUTO) -> tuple[Mo
     return spec, runtime
 
 
-def _application(model_dir: Path, settings: ServerSettings, runtime: str):
+def _application(settings: ServerSettings, create_app):
+    """gunicorn running `create_app()` in each worker, after the fork: TensorFlow never starts
+    in the master."""
     from gunicorn.app.base import BaseApplication
 
     class Server(BaseApplication):
@@ -131,19 +137,70 @@ def _application(model_dir: Path, settings: ServerSettings, runtime: str):
                     self.cfg.set(key, value)
 
         def load(self):
-            # Runs in each worker after the fork: TensorFlow never starts in the master.
-            from byoc.serving.app import create_app
-            from byoc.serving.predictor import Predictor
-
-            predictor = Predictor.load(model_dir, intra_op_threads=settings.intra_op_threads,
-                                       runtime=runtime)
-            return create_app(
-                predictor,
-                max_payload_mb=settings.max_payload_mb,
-                max_concurrent_transforms=settings.max_concurrent_transforms,
-            )
+            return create_app()
 
     return Server()
+
+
+def _single_model_app(model_dir: Path, settings: ServerSettings, runtime: str):
+    from byoc.serving.app import create_app
+    from byoc.serving.predictor import Predictor
+
+    predictor = Predictor.load(model_dir, intra_op_threads=settings.intra_op_threads,
+                               runtime=runtime)
+    return create_app(
+        predictor,
+        max_payload_mb=settings.max_payload_mb,
+        max_concurrent_transforms=settings.max_concurrent_transforms,
+    )
+
+
+def _multi_model_app(registry, models_root: Path, settings: ServerSettings):
+    from byoc.serving.multi_model import WorkerModels, create_multi_model_app
+    from byoc.serving.predictor import Predictor
+
+    tensorflow_started = False
+
+    def load(model_dir: Path, runtime: str) -> Predictor:
+        # TensorFlow's thread pools are sized once per process, before its first op.
+        nonlocal tensorflow_started
+        threads = settings.intra_op_threads
+        if runtime == runtimes.TENSORFLOW:
+            threads, tensorflow_started = (None if tensorflow_started else threads), True
+        return Predictor.load(model_dir, intra_op_threads=threads, runtime=runtime)
+
+    return create_multi_model_app(
+        WorkerModels(registry, models_root, load),
+        runtime=settings.runtime,
+        workers=settings.workers,
+        max_payload_mb=settings.max_payload_mb,
+    )
+
+
+def serve_multi_model(models_root: str | os.PathLike, settings: ServerSettings,
+                      environ: Mapping[str, str] | None = None) -> int:
+    """SageMaker's multi-model API over the bundles below `models_root` (see
+    `byoc.serving.multi_model`); starts with no model loaded."""
+    import shutil
+
+    from byoc.serving.registry import MemoryBudget, Registry
+
+    budget = MemoryBudget.from_env(os.environ if environ is None else environ)
+    registry = Registry.create(budget)
+    models_root = Path(models_root)
+    log.info(
+        "Serving multi-model (%s=true): models below %s, on %s:%d with %d worker(s), timeout "
+        "%d s, max payload %d MB, model memory budget %d MB, runtime %s=%s, registry %s",
+        MULTI_MODEL_ENV, models_root, settings.host, settings.port, settings.workers,
+        settings.timeout, settings.max_payload_mb, budget.budget_bytes >> 20, runtimes.RUNTIME_ENV,
+        settings.runtime, registry.root,
+    )
+    try:
+        _application(settings, lambda: _multi_model_app(registry, models_root, settings)).run()
+    finally:
+        if os.getpid() == registry.owner_pid:  # not in a worker gunicorn forked
+            shutil.rmtree(registry.root, ignore_errors=True)
+    return 0
 
 
 def serve(model_dir: str | os.PathLike, settings: ServerSettings) -> int:
@@ -159,7 +216,7 @@ def serve(model_dir: str | os.PathLike, settings: ServerSettings) -> int:
         settings.workers, settings.timeout, settings.max_payload_mb, runtime,
         runtimes.RUNTIME_ENV, settings.runtime,
     )
-    _application(model_dir, settings, runtime).run()
+    _application(settings, lambda: _single_model_app(model_dir, settings, runtime)).run()
     return 0
 
 
@@ -177,7 +234,11 @@ def run(
 def main() -> int:
     """`serve` in the container: the model in /opt/ml/model, settings from the environment."""
     try:
-        return serve(Paths(base_dir()).model_dir, ServerSettings.from_env())
+        settings = ServerSettings.from_env()
+        paths = Paths(base_dir())
+        if settings.multi_model:
+            return serve_multi_model(paths.models_dir, settings)
+        return serve(paths.model_dir, settings)
     except UserError as exc:
         log.error("Cannot start the model server: %s", exc)
         return 1

@@ -55,14 +55,20 @@ def train(args: argparse.Namespace) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    model = Path(args.model)
+    if args.multi_model != bool(args.model_dir) or args.multi_model == bool(args.model):
+        raise UserError(
+            "Serve one model with --model DIR_OR_TAR, or several with --multi-model --model-dir "
+            "DIR (a directory with one extracted bundle per subdirectory).")
+    model = Path(args.model_dir or args.model)
     if args.image:
         from byoc.driver.local import docker
 
-        return docker.serve(args.image, model, args.port)
+        return docker.serve(args.image, model, args.port, multi_model=args.multi_model)
     from byoc.driver.local import process
 
     with tempfile.TemporaryDirectory(prefix="byoc-serve-") as root:
+        if args.multi_model:
+            return process.serve_multi_model(model, Path(root), args.port, args.workers)
         return process.serve(model, Path(root), args.port, args.workers)
 
 
@@ -89,8 +95,15 @@ def register(subparsers) -> None:
                         "'sharded' deals its files out between the hosts as ShardedByS3Key does")
     t.set_defaults(func=train)
 
-    s = verbs.add_parser("serve", help="serve a trained model with `serve` on /ping, /invocations")
-    s.add_argument("--model", required=True, help="a model/ dir or model.tar.gz from training")
+    s = verbs.add_parser("serve", help="serve a trained model with `serve` on /ping, "
+                                       "/invocations (or several, with --multi-model)")
+    s.add_argument("--model", help="a model/ dir or model.tar.gz from training")
+    s.add_argument("--multi-model", action="store_true",
+                   help="serve SageMaker's multi-model API (/models) over --model-dir, as a "
+                        "multi-model endpoint does; no model is loaded at start")
+    s.add_argument("--model-dir", metavar="DIR",
+                   help="with --multi-model: one extracted bundle per subdirectory (what "
+                        "SageMaker puts in /opt/ml/models); load them with POST /models")
     s.add_argument("--port", type=int, default=contract.DEFAULT_PORT)
     s.add_argument("--workers", type=int, help="gunicorn workers (default: CPU count)")
     s.add_argument("--image", help="run in this Docker image instead of a local process")

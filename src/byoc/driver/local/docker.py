@@ -376,9 +376,12 @@ def start(
     env: Mapping[str, str] | None = None,
     gpus: bool = False,
     ready_timeout: float = READY_TIMEOUT,
+    multi_model: bool = False,
 ) -> Server:
     """Start `IMAGE serve` with `model` at /opt/ml/model; return once /ping answers 200.
 
+    With `multi_model`, `model` is a directory of extracted bundles, mounted at /opt/ml/models,
+    and the server starts with none loaded (SAGEMAKER_MULTI_MODEL=true).
     The container listens on 8080, or on `env["SAGEMAKER_BIND_TO_PORT"]`; that port is published
     on 127.0.0.1:`port` (`port=None` lets Docker choose a free one). Call `Server.stop()`.
     """
@@ -386,15 +389,20 @@ def start(
     _require_image(engine, image)
     scratch = tempfile.TemporaryDirectory(prefix="byoc-model-")
     try:
-        model_dir = layout.extract_model(model, scratch.name).model_dir.resolve()
-        # A clear error now beats a container that never gets healthy.
-        bundle.ModelSpec.read(model_dir)
         env = dict(env or {})
+        if multi_model:
+            mount = (layout.models_dir(model), f"{CONTAINER_ROOT}/models")
+            env[contract.MULTI_MODEL_ENV] = "true"
+        else:
+            model_dir = layout.extract_model(model, scratch.name).model_dir.resolve()
+            # A clear error now beats a container that never gets healthy.
+            bundle.ModelSpec.read(model_dir)
+            mount = (model_dir, f"{CONTAINER_ROOT}/model")
         container_port = int(env.get(contract.PORT_ENV, contract.DEFAULT_PORT))
         container = _launch(
             engine, image, ["serve"], port,
             name=f"byoc-serve-{uuid.uuid4().hex[:8]}",
-            volumes={str(model_dir): {"bind": f"{CONTAINER_ROOT}/model", "mode": "ro"}},
+            volumes={str(mount[0]): {"bind": mount[1], "mode": "ro"}},
             ports={f"{container_port}/tcp": ("127.0.0.1", port)},
             environment=env,
             device_requests=_device_requests(gpus),
@@ -431,11 +439,16 @@ def serve(
     *,
     env: Mapping[str, str] | None = None,
     gpus: bool = False,
+    multi_model: bool = False,
 ) -> int:
     """Serve until Ctrl-C or until the container exits, streaming its log; return its exit code."""
-    server = start(image, model, port, env=env, gpus=gpus)
-    stream(f"Serving {image} at {server.url} (POST {server.url}/invocations); Ctrl-C stops it.")
-    stream(f"Try: curl -s {server.url}/ping && echo healthy")
+    server = start(image, model, port, env=env, gpus=gpus, multi_model=multi_model)
+    if multi_model:
+        stream(layout.multi_model_hint(server.url, model))
+    else:
+        stream(f"Serving {image} at {server.url} (POST {server.url}/invocations); Ctrl-C stops "
+               "it.")
+        stream(f"Try: curl -s {server.url}/ping && echo healthy")
     try:
         _follow(server.container, stream)
     except KeyboardInterrupt:

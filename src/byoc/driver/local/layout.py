@@ -198,3 +198,48 @@ def extract_model(model: str | os.PathLike, root: str | os.PathLike) -> Paths:
             "model/ directory or the model.tar.gz of a training run."
         )
     return paths
+
+
+def models_dir(models: str | os.PathLike) -> Path:
+    """The directory a local multi-model server loads from: one extracted bundle per subdirectory,
+    as SageMaker fills /opt/ml/models."""
+    path = Path(models).resolve()
+    if not path.is_dir():
+        raise UserError(
+            f"--model-dir {models} is not a directory. Make one with a subdirectory per model, "
+            "each holding a model/ dir of a training run (or the contents of its model.tar.gz)."
+        )
+    return path
+
+
+def bundles_in(models: Path) -> list[str]:
+    """The subdirectories of `models` that hold a byoc bundle, by name."""
+    from byoc.bundle import SPEC_FILE
+
+    return sorted(p.name for p in models.iterdir() if (p / SPEC_FILE).is_file())
+
+
+def link_models(models: str | os.PathLike, root: str | os.PathLike) -> Paths:
+    """Make `root` a hosting layout whose models/ is `models` (for SAGEMAKER_MULTI_MODEL=true)."""
+    source, paths = models_dir(models), Paths(Path(root))
+    paths.root.mkdir(parents=True, exist_ok=True)
+    if paths.models_dir.is_symlink():
+        paths.models_dir.unlink()
+    paths.models_dir.symlink_to(source, target_is_directory=True)
+    return paths
+
+
+def multi_model_hint(url: str, models: str | os.PathLike) -> str:
+    """What to type next against a local multi-model server: the bundles it can load, and how."""
+    names = bundles_in(models_dir(models))
+    name = names[0] if names else "NAME"
+    found = (f"Bundles in {models}: {', '.join(names)}." if names else
+             f"No bundle in {models} yet: add a subdirectory holding a model/ of a training run.")
+    return (
+        f"Serving multi-model at {url}, no model loaded; Ctrl-C stops it. {found}\n"
+        f"Load:    curl -s -X POST {url}/models -d '{{\"model_name\": \"{name}\", "
+        f"\"url\": \"{name}\"}}' -H 'Content-Type: application/json'\n"
+        f"Invoke:  curl -s -X POST {url}/models/{name}/invoke -H 'Content-Type: image/png' "
+        "--data-binary @sign.png\n"
+        f"List:    curl -s {url}/models    Unload: curl -s -X DELETE {url}/models/{name}"
+    )

@@ -82,17 +82,32 @@ def serve(model: Path, root: Path, port: int, workers: int | None = None) -> int
                               contract.PORT_ENV: str(port)})
     if workers:
         env[contract.WORKERS_ENV] = str(workers)
+    return _serve_until_stopped(env, f"http://127.0.0.1:{port}", lambda url: (
+        f"Serving {model} at {url} (POST {url}/invocations). Ctrl-C stops it."))
+
+
+def _serve_until_stopped(env: dict[str, str], url: str, hint: Callable[[str], str]) -> int:
     proc = _start(["serve"], env)
-    url = f"http://127.0.0.1:{port}"
     try:
         try:
             wait_for_ping(url, timeout=120, alive=lambda: proc.poll() is None)
         except FrameworkError:
             _stop(proc, grace=contract.HOSTING_STOP_GRACE)
             raise
-        print(f"\nServing {model} at {url} (POST {url}/invocations). Ctrl-C stops it.",
-              file=sys.stderr)
+        print(f"\n{hint(url)}", file=sys.stderr)
         return proc.wait()
     except KeyboardInterrupt:
         print("\nStopping the server (SIGTERM)...", file=sys.stderr)
         return _stop(proc, grace=contract.HOSTING_STOP_GRACE)
+
+
+def serve_multi_model(models: Path, root: Path, port: int, workers: int | None = None) -> int:
+    """SageMaker's multi-model API over the bundles in `models` on 127.0.0.1:`port`, until
+    Ctrl-C."""
+    layout.link_models(models, root)
+    env = dict(os.environ, **{contract.BASE_DIR_ENV: str(root.resolve()),
+                              contract.PORT_ENV: str(port), contract.MULTI_MODEL_ENV: "true"})
+    if workers:
+        env[contract.WORKERS_ENV] = str(workers)
+    return _serve_until_stopped(env, f"http://127.0.0.1:{port}",
+                                lambda url: layout.multi_model_hint(url, models))
