@@ -14,7 +14,7 @@ import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
 
-from byoc.contract import CUSTOM_ATTRIBUTES_HEADER
+from byoc.contract import CUSTOM_ATTRIBUTES_HEADER, TARGET_MODEL_HEADER
 from byoc.driver.aws import Aws
 from byoc.errors import UserError
 
@@ -28,8 +28,6 @@ CONTENT_TYPES = {
     ".csv": "text/csv",
 }
 ACCEPT = "application/json"
-# How SageMaker tells a multi-model container which TargetModel the caller asked for.
-TARGET_MODEL_HEADER = "X-Amzn-SageMaker-Target-Model"
 # CSV goes to tabular (Autopilot) containers, which answer in their own default format.
 NO_ACCEPT = ("text/csv",)
 # SageMaker gives a container 60 s per invocation. Waiting longer lets the endpoint's own
