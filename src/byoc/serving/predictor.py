@@ -101,8 +101,10 @@ def _tensorflow_infer(model_dir: Path, intra_op_threads: int | None
         configure_threads(intra_op_threads)
     import tensorflow as tf
 
+    from byoc import gpu
     from byoc.bundle import keras_io
 
+    gpu.check_tensorflow()  # a GPU host that TensorFlow cannot use refuses to serve
     model, spec = keras_io.load(model_dir)
 
     def forward(x):

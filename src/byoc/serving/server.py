@@ -135,8 +135,13 @@ def _application(model_dir: Path, settings: ServerSettings, runtime: str):
             from byoc.serving.app import create_app
             from byoc.serving.predictor import Predictor
 
-            predictor = Predictor.load(model_dir, intra_op_threads=settings.intra_op_threads,
-                                       runtime=runtime)
+            try:
+                predictor = Predictor.load(model_dir, intra_op_threads=settings.intra_op_threads,
+                                           runtime=runtime)
+            except UserError as exc:  # one line, then gunicorn halts: "App failed to load"
+                from gunicorn.errors import AppImportError
+
+                raise AppImportError(f"Cannot start the model server: {exc}") from None
             return create_app(
                 predictor,
                 max_payload_mb=settings.max_payload_mb,
