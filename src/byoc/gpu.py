@@ -9,7 +9,6 @@ Reads /proc, /dev and NVML (ctypes) only; TensorFlow is imported by the caller's
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import logging
 import os
@@ -79,6 +78,8 @@ def _read(path: Path) -> str:
 
 def _nvml(library: str) -> tuple[str | None, str | None, tuple[str, ...]] | None:
     """Driver version, newest CUDA version and GPU names from NVML, or None without NVML."""
+    import ctypes
+
     try:
         nvml = ctypes.CDLL(library)
     except OSError:
@@ -118,7 +119,8 @@ def probe(root: str | os.PathLike = "/", nvml: str | None = NVML_LIBRARY) -> Hos
     devices = tuple(sorted((p.name for p in (root / "dev").glob("nvidia*")
                             if _DEVICE_RE.fullmatch(p.name)), key=lambda n: int(n[6:])))
     cuda = None
-    from_nvml = _nvml(nvml) if nvml else None
+    # Without a driver or a device there is no NVML either: skip the library search.
+    from_nvml = _nvml(nvml) if nvml and (driver or devices) else None
     if from_nvml:
         driver = from_nvml[0] or driver
         cuda = from_nvml[1]
