@@ -148,23 +148,24 @@ def assess(host: Host, tensorflow_gpus: int, cuda_build: bool, allow_cpu: bool =
         return logging.WARNING, (
             f"{host.describe()}: this image's {tf_name} is a CPU build and leaves the GPUs idle. "
             "Build the GPU image (Dockerfile.gpu, `byoc push --variant gpu`) to use them.")
-    found = f"driver {host.driver or 'unknown'}"
-    if host.cuda:
-        found += f", which supports CUDA {host.cuda} at most"
-    if host.driver_too_old():
-        cause = (f"this image needs CUDA {CUDA_MAJOR}, so an NVIDIA driver >= {MIN_DRIVER}; "
-                 f"the host has {found}")
+    need = f"this image needs CUDA {CUDA_MAJOR}, so an NVIDIA driver >= {MIN_DRIVER}"
+    if host.driver is None:
+        cause = (f"{need}, and the container sees no driver (no /proc/driver/nvidia/version, no "
+                 "NVML), so its version is unknown")
+    elif host.driver_too_old():
+        cuda = f", which supports CUDA {host.cuda} at most" if host.cuda else ""
+        cause = f"{need}; the host has driver {host.driver}{cuda}"
     else:
-        cause = (f"the host has {found}, new enough for CUDA {CUDA_MAJOR} (>= {MIN_DRIVER}), so "
-                 "CUDA did not load: check the errors above, and that the container gets the "
-                 "driver libraries (NVIDIA_DRIVER_CAPABILITIES=compute,utility)")
+        cause = (f"the host's driver {host.driver} is new enough for CUDA {CUDA_MAJOR} (>= "
+                 f"{MIN_DRIVER}), so CUDA did not load: check the errors above, and that the "
+                 "container gets the driver libraries (NVIDIA_DRIVER_CAPABILITIES=compute,utility)")
     message = (
         f"This host has {len(host.devices)} NVIDIA GPU(s) ({', '.join(host.gpus) or 'unknown'}) "
-        f"but {tf_name} finds none: {cause}. Choose a host with a newer driver: for an endpoint "
-        f"set the production variant's InferenceAmiVersion (e.g. {INFERENCE_AMI}: driver 550, "
-        f"CUDA 12.4), for batch transform TransformAmiVersion {TRANSFORM_AMI}, or use another "
-        f"instance family (ml.g6, ml.p5 run CUDA 12 drivers by default). To run on the CPU on "
-        f"purpose, set {ALLOW_CPU_ENV}=1."
+        f"but {tf_name} finds none: {cause}. For a newer driver, set the endpoint's "
+        f"InferenceAmiVersion (e.g. {INFERENCE_AMI}: driver 550, CUDA 12.4) or the transform "
+        f"job's TransformAmiVersion ({TRANSFORM_AMI}), or use another instance family (ml.g6 "
+        f"and ml.p5 run CUDA 12 drivers by default). To run on the CPU on purpose, set "
+        f"{ALLOW_CPU_ENV}=1."
     )
     if allow_cpu:
         return logging.WARNING, f"{message} {ALLOW_CPU_ENV} is set: running on the CPU."

@@ -98,7 +98,7 @@ def test_cpu_fallback_on_purpose_is_a_warning(tmp_path):
 
 def test_new_driver_without_gpus_points_at_the_container_setup(tmp_path):
     host = gpu.probe(fake_host(tmp_path, OPEN), nvml=None)
-    with pytest.raises(UserError, match="550.90.07, new enough for CUDA 12.*"
+    with pytest.raises(UserError, match="driver 550.90.07 is new enough for CUDA 12.*"
                                         "NVIDIA_DRIVER_CAPABILITIES=compute,utility"):
         gpu.assess(host, 0, cuda_build=True)
 
@@ -140,6 +140,14 @@ def test_nvml_wins_over_proc_and_gives_the_cuda_version(tmp_path, fake_nvml):
     assert host.gpus == ("NVIDIA A10G", "NVIDIA L4")
     assert host.driver_too_old()
     with pytest.raises(UserError, match="470.82.01, which supports CUDA 11.4 at most"):
+        gpu.assess(host, 0, cuda_build=True)
+
+
+def test_devices_without_a_visible_driver_say_so(tmp_path):
+    # What `docker run --device /dev/null:/dev/nvidia0` gives: a device node, no driver files.
+    host = gpu.probe(fake_host(tmp_path, version=None, gpus=()), nvml=None)
+    assert host.devices == ("nvidia0",) and host.driver is None
+    with pytest.raises(UserError, match="sees no driver .* its version is unknown"):
         gpu.assess(host, 0, cuda_build=True)
 
 
