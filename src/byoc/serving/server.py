@@ -117,7 +117,7 @@ def check_model_dir(model_dir: Path, requested: str = runtimes.AUTO) -> tuple[Mo
         # Reading the flatbuffer's tensor shapes takes milliseconds and no TensorFlow.
         from byoc.bundle import litert
 
-        litert.LiteRTModel(model_dir / LITERT_FILE).check_against(spec)
+        litert.check_file(model_dir / LITERT_FILE, spec)
     return spec, runtime
 
 
