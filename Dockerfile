@@ -1,12 +1,17 @@
 # byoc image: `docker run IMAGE train` trains under /opt/ml, `docker run IMAGE serve` serves.
 #
-# Dockerfile (CPU) and Dockerfile.gpu (CUDA) are one recipe. They differ only in the defaults of
-# BASE_IMAGE and EXTRAS (Docker has no include); tests/container/test_dockerfiles.py fails when
-# they differ anywhere else. Where nothing can be pulled, build on a local base:
+# Dockerfile (CPU) and Dockerfile.gpu (CUDA) are one recipe on the same slim base. They differ only
+# in the defaults of EXTRAS and the NVIDIA_* arguments (Docker has no include);
+# tests/container/test_dockerfiles.py fails when they differ anywhere else. The GPU image gets
+# CUDA, cuDNN and the rest from tensorflow[and-cuda]'s nvidia-* wheels, which TensorFlow finds
+# itself (no LD_LIBRARY_PATH); the driver always comes from the host.
+# Where nothing can be pulled, build on a local base:
 #   docker build --network host --build-arg BASE_IMAGE=local/debian:bookworm -t byoc:cpu .
 # EXTRAS=serve builds the serving image (`make image-serving`): no TensorFlow, `serve` only, on
 # LiteRT; it refuses a bundle without model.tflite.
 ARG BASE_IMAGE=debian:bookworm-slim
+ARG NVIDIA_VISIBLE_DEVICES=
+ARG NVIDIA_DRIVER_CAPABILITIES=
 ARG EXTRAS=train,serve
 
 # ---- builder: a venv with byoc's dependencies (EXTRAS), and byoc as a wheel ----
@@ -34,12 +39,13 @@ RUN mkdir -p src/byoc && touch src/byoc/__init__.py README.md \
 # a TensorFlow dependency that nothing imports at run time). Bytecode stays: without it every
 # start recompiles TensorFlow's Python (+7 s). pip stays, for images built FROM this one.
 # LiteRT's WebGPU accelerator, NPU vendor plugins and model tools (-32 MB): byoc runs its CPU
-# interpreter only. The serving image (no TensorFlow) also drops setuptools, which pip does not
+# interpreter only. CUDA's headers in the GPU image's nvidia-* wheels (nothing compiles against
+# them at run time). The serving image (no TensorFlow) also drops setuptools, which pip does not
 # need to install wheels: it keeps that image under 300 MB.
 RUN site=$(echo /opt/venv/lib/python3*/site-packages) \
     && rm -rf "$site"/tensorflow/include "$site"/*/tests "$site"/*/*/tests \
        "$site"/ai_edge_litert/libLiteRtWebGpuAccelerator.so "$site"/ai_edge_litert/vendors \
-       "$site"/ai_edge_litert/tools \
+       "$site"/ai_edge_litert/tools "$site"/nvidia/*/include \
     && if [ -d "$site"/tensorflow ]; then \
          strip --strip-unneeded "$site"/tensorflow/libtensorflow*.so.2 \
          && pip uninstall -y libclang; \
@@ -70,6 +76,12 @@ ENV PATH=/opt/program:/opt/venv/bin:$PATH \
 # matplotlib builds its font list on first use; once here, not in every process at start-up.
 RUN if python -c "import importlib.util as u, sys; sys.exit(not u.find_spec('matplotlib'))"; \
     then python -c "import matplotlib.font_manager"; fi
+# The NVIDIA container runtime reads these: which GPUs to give the container and which driver
+# libraries to mount (compute: libcuda; utility: NVML). Empty in the CPU image: none.
+ARG NVIDIA_VISIBLE_DEVICES
+ARG NVIDIA_DRIVER_CAPABILITIES
+ENV NVIDIA_VISIBLE_DEVICES=${NVIDIA_VISIBLE_DEVICES} \
+    NVIDIA_DRIVER_CAPABILITIES=${NVIDIA_DRIVER_CAPABILITIES}
 LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true
 LABEL com.amazonaws.sagemaker.capabilities.multi-models=true
 WORKDIR /opt/program

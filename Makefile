@@ -13,6 +13,7 @@ help:
 	@echo "make test-sdk  only the SageMaker Python SDK suite (tests/sdk; Docker and Compose)"
 	@echo "make image   build the CPU image (BASE_IMAGE=... to override the base)"
 	@echo "make image-serving  build the serving-only image byoc:serving (LiteRT, no TensorFlow)"
+	@echo "make image-gpu  build the GPU image byoc:gpu (tensorflow[and-cuda] wheels, about 6 GB)"
 	@echo "make bench   run the benchmark scripts and print their tables"
 
 $(VENV)/.installed: pyproject.toml
@@ -44,6 +45,8 @@ image:
 image-serving:
 	docker build --network host $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) --build-arg EXTRAS=serve -t byoc:serving -f Dockerfile .
 
+# The same recipe with tensorflow[and-cuda]: CUDA and cuDNN come as pip wheels (scripts/gpu-check.sh
+# checks it on a machine with a GPU).
 image-gpu:
 	docker build --network host $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) -t byoc:gpu -f Dockerfile.gpu .
 

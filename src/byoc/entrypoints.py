@@ -12,7 +12,7 @@ import signal
 import sys
 import traceback
 
-from byoc import contract
+from byoc import contract, gpu
 from byoc.errors import FrameworkError, UserError
 
 log = logging.getLogger("byoc")
@@ -40,6 +40,7 @@ def train() -> int:
     try:
         from byoc.training import run  # TensorFlow loads here, inside the failure handling
 
+        gpu.check_tensorflow()  # a GPU host that TensorFlow cannot use fails here, with the way out
         return run.main(paths.root)
     except UserError as exc:
         log.error("Training failed: %s", exc)
@@ -65,6 +66,7 @@ def train() -> int:
 
 def serve() -> int:
     _setup_logging()
+    gpu.log_host()  # the workers check TensorFlow against it (serving.predictor)
     from byoc.serving import server
 
     return server.main()

@@ -13,7 +13,8 @@ from byoc.errors import UserError
 from tests.conftest import REPO
 
 # The only lines allowed to differ between Dockerfile and Dockerfile.gpu.
-DEFAULTS = re.compile(r"^ARG (BASE_IMAGE|EXTRAS)=(.*)$", re.MULTILINE)
+DEFAULTS = re.compile(r"^ARG (BASE_IMAGE|EXTRAS|NVIDIA_VISIBLE_DEVICES|NVIDIA_DRIVER_CAPABILITIES)"
+                      r"=(.*)$", re.MULTILINE)
 
 
 def _recipe(name: str) -> tuple[str, dict[str, str]]:
@@ -27,9 +28,26 @@ def test_gpu_dockerfile_is_the_cpu_recipe_with_other_defaults():
     assert cpu == gpu, "Dockerfile.gpu must differ from Dockerfile only in its ARG defaults"
     assert cpu_defaults["EXTRAS"] == "train,serve"
     assert gpu_defaults["EXTRAS"] == "gpu"
-    # tensorflow[and-cuda] 2.21 pins CUDA 12.5+ and cuDNN 9 wheels; the base must match that.
-    assert re.fullmatch(r"nvidia/cuda:12\.\d+\.\d+-cudnn-runtime-ubuntu22\.04",
-                        gpu_defaults["BASE_IMAGE"])
+    # CUDA comes from tensorflow[and-cuda]'s wheels, so both images start from the same base.
+    assert cpu_defaults["BASE_IMAGE"] == gpu_defaults["BASE_IMAGE"] == "debian:bookworm-slim"
+    # The NVIDIA container runtime gives the GPU image every GPU, libcuda and NVML; the CPU
+    # image asks for nothing.
+    assert gpu_defaults["NVIDIA_VISIBLE_DEVICES"] == "all"
+    assert gpu_defaults["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility"
+    assert not cpu_defaults["NVIDIA_VISIBLE_DEVICES"]
+    assert not cpu_defaults["NVIDIA_DRIVER_CAPABILITIES"]
+
+
+def test_the_gpu_extra_is_tensorflow_with_cuda_wheels():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert any(req.startswith("tensorflow[and-cuda]>=") for req in extras["gpu"])
+    # Everything else the full image has, the GPU image has too.
+    cpu = {r.split(";")[0] for r in extras["train"] + extras["serve"]
+           if not r.startswith("tensorflow")}
+    assert cpu <= set(extras["gpu"])
 
 
 def test_image_carries_the_sagemaker_contract_markers():

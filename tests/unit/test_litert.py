@@ -131,6 +131,24 @@ def test_a_model_that_does_not_fit_its_spec_is_refused(exported, change):
         model.check_against(spec)
 
 
+@pytest.mark.parametrize("change", [{"class_names": CLASSES[:3]}, {"height": 64, "width": 64}])
+def test_the_start_up_check_refuses_the_same_bundles_without_loading_the_model(exported, change):
+    # What `serve` runs once in the master, before any worker loads the model.
+    path = exported[0] / LITERT_FILE
+    litert.check_file(path, ModelSpec(class_names=CLASSES, height=32, width=32, channels=3))
+    spec = ModelSpec(**{"class_names": CLASSES, "height": 32, "width": 32, "channels": 3,
+                        **change})
+    with pytest.raises(UserError, match="byoc-model.json says.*inconsistent"):
+        litert.check_file(path, spec)
+
+
+def test_a_file_that_is_not_a_litert_model_is_refused(tmp_path):
+    (tmp_path / LITERT_FILE).write_bytes(b"<html>a proxy error page, not a model</html>")
+    spec = ModelSpec(class_names=CLASSES, height=32, width=32, channels=3)
+    with pytest.raises(UserError, match="is not a LiteRT model.*Re-export the bundle"):
+        litert.check_file(tmp_path / LITERT_FILE, spec)
+
+
 # --- which runtime -----------------------------------------------------------------------------
 
 

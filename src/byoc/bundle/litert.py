@@ -76,14 +76,7 @@ class LiteRTModel:
 
     def check_against(self, spec: ModelSpec) -> None:
         """Refuse a model.tflite that does not fit the bundle's byoc-model.json, in one line."""
-        if self.input_shape != spec.input_shape or self.num_classes != spec.num_classes \
-                or self.input_dtype != np.float32:
-            raise UserError(
-                f"{LITERT_FILE} takes {self.input_dtype.name} {self.input_shape} and returns "
-                f"{self.num_classes} classes, but byoc-model.json says float32 "
-                f"{spec.input_shape} and {spec.num_classes} classes: the bundle is inconsistent. "
-                f"Re-export it with `train`, or serve it with TensorFlow."
-            )
+        _check_fits(self.input_dtype, self.input_shape, self.num_classes, spec)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
@@ -100,6 +93,40 @@ class LiteRTModel:
             interpreter.invoke()
             # get_tensor copies: the buffer is reused by the next call.
             return interpreter.get_tensor(self._output)
+
+
+def _check_fits(dtype: np.dtype, input_shape: tuple[int, ...], num_classes: int,
+                spec: ModelSpec) -> None:
+    if input_shape != spec.input_shape or num_classes != spec.num_classes \
+            or dtype != np.float32:
+        raise UserError(
+            f"{LITERT_FILE} takes {dtype.name} {input_shape} and returns {num_classes} classes, "
+            f"but byoc-model.json says float32 {spec.input_shape} and {spec.num_classes} "
+            "classes: the bundle is inconsistent. Re-export it with `train`, or serve it with "
+            "TensorFlow."
+        )
+
+
+def check_file(path: str | Path, spec: ModelSpec) -> None:
+    """Refuse a model.tflite that does not fit `spec` (one UserError line), before any worker
+    loads it. Reads the tensor shapes only: no delegate, no tensor allocation (about 0.1 s less
+    than a `LiteRTModel` at `serve`'s start)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    try:
+        interpreter = Interpreter(
+            model_path=str(path),
+            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    except ValueError as exc:  # not a flatbuffer LiteRT can read
+        raise UserError(f"{path} is not a LiteRT model LiteRT can read ({str(exc)[:200]}). "
+                        "Re-export the bundle with `train`, or serve it with TensorFlow.") from None
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise UserError(f"{LITERT_FILE} must have one input and one output; it has "
+                        f"{len(inputs)} and {len(outputs)}.")
+    _check_fits(np.dtype(inputs[0]["dtype"]),
+                tuple(int(d) for d in inputs[0]["shape_signature"][1:]),
+                int(outputs[0]["shape"][-1]), spec)
 
 
 @dataclass(frozen=True)

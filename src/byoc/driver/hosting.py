@@ -40,9 +40,9 @@ INFERENCE_AMIS = {
     "al2-ami-sagemaker-inference-gpu-3-1": (550, (12, 4)),
     "al2023-ami-sagemaker-inference-gpu-4-1": (580, (13, 0)),
 }
-# The CUDA of Dockerfile.gpu's base image (and of TensorFlow's CUDA wheels); a test keeps the
-# two in step. Older drivers run it only through CUDA's minor-version compatibility, which
-# has no PTX JIT, so byoc picks an AMI whose driver covers it outright.
+# The CUDA that tensorflow[and-cuda] (the gpu extra, Dockerfile.gpu) is built against; a test
+# keeps it in step with byoc.gpu. Older drivers run it only through CUDA's minor-version
+# compatibility, which has no PTX JIT, so byoc picks an AMI whose driver covers it outright.
 IMAGE_CUDA = (12, 5)
 # Instance families with NVIDIA GPUs: ml.p3, p4d, p5, g4dn, g5, g6, ... (g4ad has AMD GPUs).
 _NVIDIA_FAMILY = re.compile(r"ml\.(p\d+[a-z]*|g(?!4ad)\d+[a-z]*)\.")

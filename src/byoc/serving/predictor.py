@@ -8,8 +8,10 @@ whose per-call setup costs tens of milliseconds.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -23,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # Batch sizes run once at start-up so that the first requests of those sizes are not slow.
 WARM_UP_BATCH_SIZES = (1, 8, 64)
+RUNTIME_MODULES = {runtimes.LITERT: "ai_edge_litert.interpreter",
+                   runtimes.TENSORFLOW: "tensorflow"}
 
 
 def configure_threads(intra_op: int, inter_op: int = 1) -> None:
@@ -59,14 +63,21 @@ class Predictor:
         model_dir = Path(model_dir)
         runtime = runtimes.resolve(model_dir, runtime)
         spec = ModelSpec.read(model_dir)
+        # The three start-up times go to the log: benchmarks/cold_start.py reads them.
+        start = time.perf_counter()
+        importlib.import_module(RUNTIME_MODULES[runtime])
+        imported = time.perf_counter()
         if runtime == runtimes.LITERT:
             infer, detail = _litert_infer(model_dir, spec, intra_op_threads or 1)
         else:
             infer, detail = _tensorflow_infer(model_dir, intra_op_threads)
         predictor = cls(infer, spec, runtime)
+        loaded = time.perf_counter()
         predictor.warm_up()
-        log.info("Model in %s ready on %s: input %s, %d classes", model_dir, detail,
-                 spec.input_shape, spec.num_classes)
+        log.info("Model in %s ready on %s: input %s, %d classes (runtime import %.3f s, model "
+                 "load %.3f s, warm-up %.3f s)", model_dir, detail, spec.input_shape,
+                 spec.num_classes, imported - start, loaded - imported,
+                 time.perf_counter() - loaded)
         return predictor
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
@@ -101,8 +112,10 @@ def _tensorflow_infer(model_dir: Path, intra_op_threads: int | None
         configure_threads(intra_op_threads)
     import tensorflow as tf
 
+    from byoc import gpu
     from byoc.bundle import keras_io
 
+    gpu.check_tensorflow()  # a GPU host that TensorFlow cannot use refuses to serve
     model, spec = keras_io.load(model_dir)
 
     def forward(x):

@@ -121,7 +121,7 @@ def check_model_dir(model_dir: Path, requested: str = runtimes.AUTO) -> tuple[Mo
         # Reading the flatbuffer's tensor shapes takes milliseconds and no TensorFlow.
         from byoc.bundle import litert
 
-        litert.LiteRTModel(model_dir / LITERT_FILE).check_against(spec)
+        litert.check_file(model_dir / LITERT_FILE, spec)
     return spec, runtime
 
 
@@ -137,7 +137,12 @@ def _application(settings: ServerSettings, create_app):
                     self.cfg.set(key, value)
 
         def load(self):
-            return create_app()
+            try:
+                return create_app()
+            except UserError as exc:  # one line, then gunicorn halts: "App failed to load"
+                from gunicorn.errors import AppImportError
+
+                raise AppImportError(f"Cannot start the model server: {exc}") from None
 
     return Server()
 
