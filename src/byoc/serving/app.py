@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
 from byoc.contract import CUSTOM_ATTRIBUTES_HEADER, DEFAULT_MAX_PAYLOAD_MB
 from byoc.serving import codecs
@@ -25,8 +25,11 @@ def create_app(
     *,
     max_payload_mb: int = DEFAULT_MAX_PAYLOAD_MB,
     max_concurrent_transforms: int = 1,
+    body_timeout: float | None = None,
 ) -> Flask:
-    app = Flask(__name__)
+    """`body_timeout`: seconds a request body may stall before the request gets a 408."""
+    # No static route: no request names a file on disk.
+    app = Flask(__name__, static_folder=None)
     # Werkzeug enforces the limit while reading, also for chunked bodies without a length.
     app.config["MAX_CONTENT_LENGTH"] = max_payload_mb * MB
     runtime = {RUNTIME_HEADER: predictor.runtime}
@@ -45,12 +48,25 @@ def create_app(
             predictor.spec.top_k,
             predictor.spec.num_classes,
         )
+        # gunicorn reads a body with no deadline: a client whose Content-Length promises more
+        # than it sends would hold this thread for as long as it keeps the connection open.
+        sock = request.environ.get("gunicorn.socket")
+        if sock is not None and body_timeout:
+            sock.settimeout(body_timeout)
         try:
             body = request.get_data(cache=False)
         except RequestEntityTooLarge:
             raise codecs.PayloadTooLarge(
                 f"The request body is over the {max_payload_mb} MB limit "
                 "(SAGEMAKER_MAX_PAYLOAD_IN_MB). Split the batch into smaller requests."
+            ) from None
+        except ClientDisconnected as exc:
+            # werkzeug turns the socket's TimeoutError into ClientDisconnected (a 400).
+            if not isinstance(exc.__context__, TimeoutError):
+                raise
+            raise codecs.BodyTimedOut(
+                f"No body data for {body_timeout:g} s: the body is shorter than its "
+                "Content-Length. Send exactly Content-Length bytes."
             ) from None
         batch = codecs.decode(body, request.content_type, predictor.spec)
         probs = predictor.predict(batch)

@@ -52,6 +52,10 @@ class PayloadTooLarge(RequestError):
     status = 413
 
 
+class BodyTimedOut(RequestError):
+    status = 408
+
+
 def media_type(header: str | None) -> str:
     """`image/png; charset=x` -> `image/png`."""
     return (header or "").split(";", 1)[0].strip().lower()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import socket
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,13 @@ GRACEFUL_TIMEOUT = 20
 # Idle keep-alive connections cost a file descriptor, not a thread, in gthread workers; on
 # SIGTERM each idle one is held until this expires, so it stays well below GRACEFUL_TIMEOUT.
 KEEPALIVE = 5
+# HTTP parsing limits, set on purpose rather than inherited. The request line holds only the
+# method and a short path (/invocations, /models/<name>/invoke); headers are few and short
+# (SageMaker's CustomAttributes header is at most 1024 characters). A request over a limit
+# gets a 400 from gunicorn before the app sees it.
+LIMIT_REQUEST_LINE = 4094
+LIMIT_REQUEST_FIELDS = 100
+LIMIT_REQUEST_FIELD_SIZE = 8190
 
 
 def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -100,6 +109,9 @@ class ServerSettings:
             "graceful_timeout": GRACEFUL_TIMEOUT,
             "keepalive": KEEPALIVE,
             "backlog": 2048,
+            "limit_request_line": LIMIT_REQUEST_LINE,
+            "limit_request_fields": LIMIT_REQUEST_FIELDS,
+            "limit_request_field_size": LIMIT_REQUEST_FIELD_SIZE,
             # The heartbeat file lives on a tmpfs: an overlay filesystem can stall it.
             "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,
             "errorlog": "-",
@@ -121,6 +133,30 @@ def check_model_dir(model_dir: Path, requested: str = runtimes.AUTO) -> tuple[Mo
     return spec, runtime
 
 
+def _stalled_reads_time_out(timeout: int):
+    """A gunicorn `when_ready` hook: every connection's reads time out after `timeout` seconds.
+
+    gunicorn reads a request line and headers with no deadline once the first bytes arrived, so
+    a client that stops half-way holds a worker thread until it disconnects. SO_RCVTIMEO on the
+    listening sockets is inherited by each accepted connection, and the read then fails.
+    """
+    value = struct.pack("ll", timeout, 0)
+
+    def one_line(record: logging.LogRecord) -> bool:
+        # gunicorn logs the failed read as "Socket error" with a traceback; one line will do.
+        if record.exc_info and isinstance(record.exc_info[1], BlockingIOError):
+            record.msg, record.args = "Closed a connection that stalled for %d s.", (timeout,)
+            record.exc_info, record.exc_text = None, None
+        return True
+
+    def when_ready(arbiter) -> None:
+        for listener in arbiter.LISTENERS:
+            listener.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+        logging.getLogger("gunicorn.error").addFilter(one_line)
+
+    return when_ready
+
+
 def _application(model_dir: Path, settings: ServerSettings, runtime: str):
     from gunicorn.app.base import BaseApplication
 
@@ -129,6 +165,7 @@ def _application(model_dir: Path, settings: ServerSettings, runtime: str):
             for key, value in settings.gunicorn_options().items():
                 if value is not None and key in self.cfg.settings:  # older gunicorn lacks some
                     self.cfg.set(key, value)
+            self.cfg.set("when_ready", _stalled_reads_time_out(settings.timeout))
 
         def load(self):
             # Runs in each worker after the fork: TensorFlow never starts in the master.
@@ -141,6 +178,7 @@ def _application(model_dir: Path, settings: ServerSettings, runtime: str):
                 predictor,
                 max_payload_mb=settings.max_payload_mb,
                 max_concurrent_transforms=settings.max_concurrent_transforms,
+                body_timeout=settings.timeout,
             )
 
     return Server()
