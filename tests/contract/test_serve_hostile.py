@@ -213,3 +213,25 @@ def test_listed_hostile_bodies_over_http_are_4xx(healthy, name, body, content_ty
     r = requests.post(f"{healthy.url}/invocations", data=body,
                       headers={"Content-Type": content_type}, timeout=TIMEOUT_S * 3)
     assert 400 <= r.status_code < 500, (name, r.status_code, r.text)
+
+
+# Regression (found by benchmarks/soak.py): a request rejected before its body was read (413,
+# 406, a bad top_k) left the body unread; gunicorn drains at most 64 KB of it, then closed the
+# connection it had announced as keep-alive, and the client's next request on it failed.
+@pytest.mark.parametrize("body_size, headers", [
+    (MAX_PAYLOAD_MB * 1024 * 1024 + 1, {"Content-Type": "application/x-npy"}),
+    (200_000, {"Content-Type": "application/x-npy", "Accept": "text/html"}),
+    (200_000, {"Content-Type": "application/x-npy",
+               codecs.CUSTOM_ATTRIBUTES_HEADER: "top_k=0"}),
+], ids=["413", "406", "400-top-k"])
+def test_regression_a_rejected_request_leaves_its_connection_usable(healthy, spec, body_size,
+                                                                      headers):
+    png = _seeds(spec)["image/png"]
+    with requests.Session() as session:
+        for _ in range(5):
+            rejected = session.post(f"{healthy.url}/invocations", data=b"\0" * body_size,
+                                    headers=headers, timeout=TIMEOUT_S * 3)
+            assert 400 <= rejected.status_code < 500
+            ok = session.post(f"{healthy.url}/invocations", data=png,
+                              headers={"Content-Type": "image/png"}, timeout=TIMEOUT_S * 3)
+            assert ok.status_code == 200

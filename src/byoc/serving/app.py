@@ -18,6 +18,20 @@ from byoc.serving.runtime import RUNTIME_HEADER
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
+# An over-limit body up to this many times the limit is read and dropped, so that the 413 goes
+# out on a connection that stays usable; a larger one ends with the connection closed.
+DISCARD_FACTOR = 4
+
+
+def _discard(length: int, limit: int) -> None:
+    if length > limit:
+        return
+    stream = request.environ["wsgi.input"]
+    try:
+        while length > 0 and (chunk := stream.read(min(length, 64 * 1024))):
+            length -= len(chunk)
+    except OSError:  # the client went away or stalled: nothing left to keep alive
+        pass
 
 
 def create_app(
@@ -42,20 +56,31 @@ def create_app(
 
     @app.post("/invocations")
     def invocations():
+        # The body is read before any header is judged: gunicorn drains at most 64 KB of an
+        # unread body, then closes a connection it announced as keep-alive, and the client's
+        # next request on it fails.
+        body = _read_body()
         accept = codecs.response_type(request.headers.get("Accept"))
         k = codecs.top_k_from(
             request.headers.get(CUSTOM_ATTRIBUTES_HEADER),
             predictor.spec.top_k,
             predictor.spec.num_classes,
         )
+        batch = codecs.decode(body, request.content_type, predictor.spec)
+        probs = predictor.predict(batch)
+        return Response(codecs.encode(probs, accept, predictor.spec, k), mimetype=accept,
+                        headers=runtime)
+
+    def _read_body() -> bytes:
         # gunicorn reads a body with no deadline: a client whose Content-Length promises more
         # than it sends would hold this thread for as long as it keeps the connection open.
         sock = request.environ.get("gunicorn.socket")
         if sock is not None and body_timeout:
             sock.settimeout(body_timeout)
         try:
-            body = request.get_data(cache=False)
+            return request.get_data(cache=False)
         except RequestEntityTooLarge:
+            _discard(request.content_length or 0, limit=DISCARD_FACTOR * max_payload_mb * MB)
             raise codecs.PayloadTooLarge(
                 f"The request body is over the {max_payload_mb} MB limit "
                 "(SAGEMAKER_MAX_PAYLOAD_IN_MB). Split the batch into smaller requests."
@@ -68,10 +93,6 @@ def create_app(
                 f"No body data for {body_timeout:g} s: the body is shorter than its "
                 "Content-Length. Send exactly Content-Length bytes."
             ) from None
-        batch = codecs.decode(body, request.content_type, predictor.spec)
-        probs = predictor.predict(batch)
-        return Response(codecs.encode(probs, accept, predictor.spec, k), mimetype=accept,
-                        headers=runtime)
 
     @app.get("/execution-parameters")
     def execution_parameters():

@@ -12,11 +12,12 @@ import logging
 import os
 import socket
 import struct
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from byoc.bundle import LITERT_FILE, ModelSpec
+from byoc.bundle import LITERT_FILE, MODEL_FILE, ModelSpec
 from byoc.contract import (
     BATCH_ENV,
     DEFAULT_MAX_PAYLOAD_MB,
@@ -129,8 +130,33 @@ def check_model_dir(model_dir: Path, requested: str = runtimes.AUTO) -> tuple[Mo
         # Reading the flatbuffer's tensor shapes takes milliseconds and no TensorFlow.
         from byoc.bundle import litert
 
-        litert.LiteRTModel(model_dir / LITERT_FILE).check_against(spec)
+        try:
+            model = litert.LiteRTModel(model_dir / LITERT_FILE)
+        except (ValueError, RuntimeError) as exc:
+            raise UserError(f"{model_dir / LITERT_FILE} cannot be read ({exc}): the bundle is "
+                            "corrupt or truncated. Copy the model directory again from its "
+                            "training run.") from None
+        model.check_against(spec)
+    else:
+        _check_keras_archive(model_dir / MODEL_FILE)
     return spec, runtime
+
+
+def _check_keras_archive(path: Path) -> None:
+    """A .keras file is a zip archive: check every member's CRC (milliseconds, no TensorFlow) so
+    that a truncated or corrupt file stops `serve` here, not in each worker after it loaded
+    TensorFlow."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        bad_reason = str(exc)
+    else:
+        bad_reason = f"member {bad} is corrupt" if bad else ""
+    if bad_reason:
+        raise UserError(f"{path} is not a readable Keras archive ({bad_reason}): the bundle is "
+                        "corrupt or truncated. Copy the model directory again from its training "
+                        "run.")
 
 
 def _stalled_reads_time_out(timeout: int):
