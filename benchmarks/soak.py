@@ -122,8 +122,10 @@ def _fds(pid: int) -> int:
 
 
 def soak(model_dir: Path, seconds: float, concurrency: int = 8, invalid_share: float = 0.1,
-         workers: int | None = None, log=print) -> dict:
-    """Run the soak; return {"rows": [...], "wrong": {kind: count}, "server_log": str}."""
+         workers: int | None = None, sample_every: float = 60.0, log=print) -> dict:
+    """Run the soak; return {"rows": [...], "wrong": {kind: count}, "server_log": str}.
+
+    One row per `sample_every` seconds (a minute for the README; shorter in the CI test)."""
     from byoc.bundle import ModelSpec
 
     spec = ModelSpec.read(model_dir)
@@ -138,7 +140,7 @@ def soak(model_dir: Path, seconds: float, concurrency: int = 8, invalid_share: f
     start = time.monotonic()
 
     def current() -> Minute:
-        index = int((time.monotonic() - start) // 60)
+        index = int((time.monotonic() - start) // sample_every)
         while len(minutes) <= index:
             minutes.append(Minute())
         return minutes[index]
@@ -182,7 +184,7 @@ def soak(model_dir: Path, seconds: float, concurrency: int = 8, invalid_share: f
         start = time.monotonic()
         for t in threads:
             t.start()
-        next_sample = 60.0
+        next_sample = sample_every
         while (elapsed := time.monotonic() - start) < seconds:
             time.sleep(min(1.0, max(0.0, min(next_sample, seconds) - elapsed)))
             elapsed = time.monotonic() - start
@@ -205,7 +207,7 @@ def soak(model_dir: Path, seconds: float, concurrency: int = 8, invalid_share: f
                     "fds": _fds(master) + sum(_fds(p) for p in pids),
                 })
                 log(format_row(rows[-1]))
-                next_sample += 60.0
+                next_sample += sample_every
         stop.set()
         for t in threads:
             t.join(timeout=70)

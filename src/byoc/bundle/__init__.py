@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from byoc.errors import UserError
+from byoc.files import write_atomically
 
 MODEL_FILE = "model.keras"
 LITERT_FILE = "model.tflite"
@@ -47,9 +48,8 @@ class ModelSpec:
         return (self.height, self.width, self.channels)
 
     def write(self, model_dir: str | Path) -> Path:
-        path = Path(model_dir) / SPEC_FILE
-        path.write_text(json.dumps(asdict(self), indent=2))
-        return path
+        text = json.dumps(asdict(self), indent=2)
+        return write_atomically(Path(model_dir) / SPEC_FILE, lambda tmp: tmp.write_text(text))
 
     @classmethod
     def read(cls, model_dir: str | Path) -> ModelSpec:

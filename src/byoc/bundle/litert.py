@@ -20,6 +20,7 @@ import numpy as np
 
 from byoc.bundle import LITERT_FILE, ModelSpec
 from byoc.errors import UserError
+from byoc.files import write_atomically
 
 log = logging.getLogger("byoc.bundle")
 
@@ -182,7 +183,7 @@ def export(model_dir: str | Path, images: np.ndarray, report_dir: str | Path | N
                     "%.0e, agreement at least %.0f%%). `serve` will use TensorFlow.",
                     LITERT_FILE, check.describe(), MAX_PROB_DIFF, 100 * MIN_TOP1_AGREEMENT)
         return check
-    target.write_bytes(content)
+    write_atomically(target, lambda tmp: tmp.write_bytes(content))
     dataclasses.replace(spec, litert_model=LITERT_FILE,
                         litert_check=dataclasses.asdict(check)).write(model_dir)
     log.info("Wrote %s (%d KB): %s.", target, len(content) // 1024, check.describe())

@@ -20,6 +20,8 @@ from pathlib import Path
 from byoc.bundle import LITERT_FILE, MODEL_FILE, ModelSpec
 from byoc.contract import (
     BATCH_ENV,
+    BIND_HOST_ENV,
+    DEFAULT_HOST,
     DEFAULT_MAX_PAYLOAD_MB,
     DEFAULT_PORT,
     MAX_CONCURRENT_TRANSFORMS_ENV,
@@ -72,7 +74,7 @@ class ServerSettings:
     """How the server runs, parsed once from the environment."""
 
     port: int = DEFAULT_PORT
-    host: str = "0.0.0.0"
+    host: str = DEFAULT_HOST
     workers: int = 1
     timeout: int = DEFAULT_TIMEOUT
     max_payload_mb: int = DEFAULT_MAX_PAYLOAD_MB
@@ -86,6 +88,7 @@ class ServerSettings:
         batch = bool(env.get(BATCH_ENV, "").strip())
         return cls(
             port=_positive_int(env, PORT_ENV, DEFAULT_PORT),
+            host=env.get(BIND_HOST_ENV, "").strip() or DEFAULT_HOST,
             workers=workers,
             timeout=_positive_int(env, TIMEOUT_ENV, BATCH_TIMEOUT if batch else DEFAULT_TIMEOUT),
             max_payload_mb=_positive_int(env, MAX_PAYLOAD_ENV, DEFAULT_MAX_PAYLOAD_MB),

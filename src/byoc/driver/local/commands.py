@@ -63,7 +63,7 @@ def serve(args: argparse.Namespace) -> int:
     from byoc.driver.local import process
 
     with tempfile.TemporaryDirectory(prefix="byoc-serve-") as root:
-        return process.serve(model, Path(root), args.port, args.workers)
+        return process.serve(model, Path(root), args.port, args.workers, args.host)
 
 
 def register(subparsers) -> None:
@@ -93,5 +93,8 @@ def register(subparsers) -> None:
     s.add_argument("--model", required=True, help="a model/ dir or model.tar.gz from training")
     s.add_argument("--port", type=int, default=contract.DEFAULT_PORT)
     s.add_argument("--workers", type=int, help="gunicorn workers (default: CPU count)")
+    s.add_argument("--host", default=contract.LOCAL_HOST,
+                   help="address to bind in process mode (default: 127.0.0.1, this machine "
+                        "only; 0.0.0.0 opens the server to the network)")
     s.add_argument("--image", help="run in this Docker image instead of a local process")
     s.set_defaults(func=serve)

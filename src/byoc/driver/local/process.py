@@ -75,15 +75,17 @@ def wait_for_ping(url: str, timeout: float, alive: Callable[[], bool],
     raise FrameworkError(f"{url}/ping did not answer 200 within {timeout:.0f} s. {log()}")
 
 
-def serve(model: Path, root: Path, port: int, workers: int | None = None) -> int:
-    """Serve a model dir or model.tar.gz on 127.0.0.1:`port` until Ctrl-C."""
+def serve(model: Path, root: Path, port: int, workers: int | None = None,
+          host: str = contract.LOCAL_HOST) -> int:
+    """Serve a model dir or model.tar.gz on `host`:`port` until Ctrl-C. The default host is
+    loopback: nothing else on the network reaches a server started for a local test."""
     layout.extract_model(model, root)
     env = dict(os.environ, **{contract.BASE_DIR_ENV: str(root.resolve()),
-                              contract.PORT_ENV: str(port)})
+                              contract.PORT_ENV: str(port), contract.BIND_HOST_ENV: host})
     if workers:
         env[contract.WORKERS_ENV] = str(workers)
     proc = _start(["serve"], env)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{contract.LOCAL_HOST if host in ('0.0.0.0', '::') else host}:{port}"
     try:
         try:
             wait_for_ping(url, timeout=120, alive=lambda: proc.poll() is None)
