@@ -146,7 +146,7 @@ def check_model_dir(model_dir: Path, requested: str = runtimes.AUTO) -> tuple[Mo
 
 
 def _check_keras_archive(path: Path) -> None:
-    """A .keras file is a zip archive: check every member's CRC (milliseconds, no TensorFlow) so
+    """A .keras file is a zip archive: check every member's CRC (one read, no TensorFlow) so
     that a truncated or corrupt file stops `serve` here, not in each worker after it loaded
     TensorFlow."""
     try:
