@@ -1,5 +1,8 @@
 """Faults around the real `train`: a full disk while saving, SIGTERM in each phase, a corrupt
-checkpoint. Each run is small (3 classes of 12 images, 1–2 epochs)."""
+checkpoint. Each run is small (3 classes of 12 images, 1–2 epochs).
+
+Every run starts TensorFlow, so by default one case of each kind runs (the ones that found a
+defect); BYOC_FAULT_TESTS=all runs every case (about 7 minutes on 2 shared cores)."""
 
 from __future__ import annotations
 
@@ -20,6 +23,9 @@ from tests.conftest import TRAIN_EXE, exe_env, run_train
 from tests.contract.test_train import _tiny_folders
 
 HP = {"epochs": 1, "image_size": 20}
+pytestmark = pytest.mark.slow
+ALL_ONLY = pytest.mark.skipif(os.environ.get("BYOC_FAULT_TESTS") != "all",
+                              reason="one case of each kind by default; BYOC_FAULT_TESTS=all")
 
 
 def _failure(root) -> str:
@@ -42,7 +48,8 @@ def _mount_tmpfs(path, size: str) -> bool:
                           capture_output=True).returncode == 0
 
 
-@pytest.mark.parametrize("where", ["model", "checkpoints", "output/data"])
+@pytest.mark.parametrize("where", [pytest.param("model", marks=ALL_ONLY), "checkpoints",
+                                   pytest.param("output/data", marks=ALL_ONLY)])
 def test_a_full_disk_while_saving_names_the_path_and_leaves_no_half_file(tmp_path, data, where):
     """A 16 KB tmpfs where train writes the model, its checkpoint or its report."""
     root = tmp_path / "ml"
@@ -69,9 +76,9 @@ def test_a_full_disk_while_saving_names_the_path_and_leaves_no_half_file(tmp_pat
 
 
 @pytest.mark.parametrize("phase, line", [
-    ("data-loading", "Hyperparameters:"),
+    pytest.param("data-loading", "Hyperparameters:", marks=ALL_ONLY),
     ("evaluation", "Saved the model to"),
-    ("report", "model.tflite"),
+    pytest.param("report", "model.tflite", marks=ALL_ONLY),
 ])
 def test_sigterm_in_each_phase_exits_143_and_the_run_resumes(tmp_path, data, phase, line):
     root = tmp_path / "ml"
@@ -127,7 +134,8 @@ def _break(checkpoint_dir, case: str) -> None:
 
 
 @pytest.mark.parametrize("case, file", [
-    ("state-not-json", STATE_FILE), ("state-without-epoch", STATE_FILE),
+    ("state-not-json", STATE_FILE),
+    pytest.param("state-without-epoch", STATE_FILE, marks=ALL_ONLY),
     ("checkpoint-truncated", CHECKPOINT_FILE),
 ])
 def test_a_corrupt_checkpoint_fails_clearly_and_is_kept(tmp_path, checkpointed, case, file):
