@@ -47,6 +47,11 @@ DEFAULT_MAX_PAYLOAD_MB = 6  # SageMaker's limit on request and response bodies
 MULTI_MODEL_ENV = "SAGEMAKER_MULTI_MODEL"
 # InvokeEndpoint's TargetModel, passed to POST /models/<name>/invoke for the log.
 TARGET_MODEL_HEADER = "X-Amzn-SageMaker-Target-Model"
+# Not SageMaker's: the address `serve` binds. Unset in the container (0.0.0.0, as SageMaker
+# requires); `byoc local serve` sets 127.0.0.1 unless --host says otherwise.
+BIND_HOST_ENV = "BYOC_BIND_HOST"
+DEFAULT_HOST = "0.0.0.0"
+LOCAL_HOST = "127.0.0.1"
 # The request header that carries InvokeEndpoint's CustomAttributes, e.g. "top_k=3".
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 
@@ -191,10 +196,14 @@ class TrainingEnv:
 
 def write_failure(paths: Paths, reason: str) -> None:
     """Record why training failed. The first failure wins, as in sagemaker-training-toolkit."""
-    paths.output_dir.mkdir(parents=True, exist_ok=True)
-    if paths.failure_file.exists():
-        return
-    paths.failure_file.write_text(reason.strip()[:FAILURE_REASON_LIMIT] + "\n")
+    try:
+        paths.output_dir.mkdir(parents=True, exist_ok=True)
+        if paths.failure_file.exists():
+            return
+        paths.failure_file.write_text(reason.strip()[:FAILURE_REASON_LIMIT] + "\n")
+    except OSError as exc:  # the disk that failed the job may hold output/ too
+        logging.getLogger(__name__).error("Cannot write %s (%s); the reason was: %s",
+                                          paths.failure_file, exc, reason)
 
 
 def write_success(paths: Paths) -> None:

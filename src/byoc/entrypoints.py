@@ -6,6 +6,7 @@ a user error gets its own sentence, anything else a one-line summary and the tra
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -31,6 +32,10 @@ def _setup_logging() -> None:
     logging.getLogger("tensorflow").setLevel(logging.WARNING)
 
 
+# A full disk or quota: the errno of a write that did not fit.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
 def train() -> int:
     _setup_logging()
     # Until the trainer installs its own handler, SIGTERM ends start-up at once: as PID 1 in a
@@ -50,18 +55,31 @@ def train() -> int:
         log.error("Training failed: %s", exc)
         contract.write_failure(paths, str(exc))
         return 2
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            return _unexpected(paths, exc)
+        reason = (f"No space left while writing {exc.filename or 'a file'} "
+                  f"({exc.strerror}). Free space there or give the job a larger volume "
+                  "(VolumeSizeInGB); a checkpoint already written resumes the run.")
+        log.error("Training failed: %s", reason)
+        contract.write_failure(paths, reason)
+        return 1
     except MemoryError:
         reason = "Out of memory. Lower batch_size or image_size, or use a larger instance type."
         log.error("Training failed: %s", reason)
         contract.write_failure(paths, reason)
         return 1
     except Exception as exc:
-        log.error("Training failed with an unexpected error:\n%s", traceback.format_exc())
-        contract.write_failure(
-            paths, f"Unexpected error in the trainer: {type(exc).__name__}: {exc}. "
-            "See the training log for the traceback."
-        )
-        return 2
+        return _unexpected(paths, exc)
+
+
+def _unexpected(paths: contract.Paths, exc: Exception) -> int:
+    log.error("Training failed with an unexpected error:\n%s", traceback.format_exc())
+    contract.write_failure(
+        paths, f"Unexpected error in the trainer: {type(exc).__name__}: {exc}. "
+        "See the training log for the traceback."
+    )
+    return 2
 
 
 def serve() -> int:

@@ -116,3 +116,31 @@ def test_an_empty_directory_is_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="holds no files to upload"):
         upload.local_files(tmp_path / "empty")
+
+
+def test_an_upload_interrupted_half_way_is_completed_without_sending_everything_again(
+        moto_endpoint, tmp_path):
+    """Ctrl-C (KeyboardInterrupt) after half the files: the next sync sends only the rest."""
+    root = tmp_path / "data" / "train"
+    for i in range(40):
+        (root / str(i % 4)).mkdir(parents=True, exist_ok=True)
+        (root / str(i % 4) / f"{i}.png").write_bytes(f"image {i}".encode() * 50)
+    aws = connect()
+    boto3.client("s3").create_bucket(Bucket="interrupted")
+    files = upload.local_files(root)
+
+    def interrupt_half_way(done: int, total: int) -> None:
+        if done == total // 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        upload.sync(aws, files, "s3://interrupted/train/", workers=4,
+                    progress=interrupt_half_way)
+    listed = boto3.client("s3").list_objects_v2(Bucket="interrupted", Prefix="train/")
+    already = listed.get("KeyCount", 0)
+    assert len(files) // 2 <= already < len(files)
+
+    again = upload.sync(aws, files, "s3://interrupted/train/", workers=4)
+    assert again == upload.Uploaded(sent=len(files) - already, skipped=already)
+    assert upload.sync(aws, files, "s3://interrupted/train/") == upload.Uploaded(
+        sent=0, skipped=len(files))

@@ -245,6 +245,15 @@ def test_pickle_features_labels(tmp_path):
     assert data.y.tolist() == y.tolist()
 
 
+def test_unpickling_warns_naming_the_file(tmp_path, caplog):
+    x, y = _signs(12)
+    path = _pickle(tmp_path / "train.p", {"features": x, "labels": y})
+    with caplog.at_level(logging.WARNING, logger="byoc.data.formats"):
+        read_channel(tmp_path, (32, 32))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(f"Unpickling {path}" in w and "any code" in w for w in warnings), warnings
+
+
 def test_pickle_is_resized_and_made_grayscale(tmp_path):
     x, y = _signs(4)
     _pickle(tmp_path / "train.p", {"features": x, "labels": y})

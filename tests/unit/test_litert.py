@@ -145,7 +145,7 @@ def test_the_start_up_check_refuses_the_same_bundles_without_loading_the_model(e
 def test_a_file_that_is_not_a_litert_model_is_refused(tmp_path):
     (tmp_path / LITERT_FILE).write_bytes(b"<html>a proxy error page, not a model</html>")
     spec = ModelSpec(class_names=CLASSES, height=32, width=32, channels=3)
-    with pytest.raises(UserError, match="is not a LiteRT model.*Re-export the bundle"):
+    with pytest.raises(UserError, match="not a LiteRT model.*re-export it with `train`"):
         litert.check_file(tmp_path / LITERT_FILE, spec)
 
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from byoc.errors import UserError
+from byoc.files import write_atomically
 
 MODEL_FILE = "model.keras"
 LITERT_FILE = "model.tflite"
@@ -47,9 +48,8 @@ class ModelSpec:
         return (self.height, self.width, self.channels)
 
     def write(self, model_dir: str | Path) -> Path:
-        path = Path(model_dir) / SPEC_FILE
-        path.write_text(json.dumps(asdict(self), indent=2))
-        return path
+        text = json.dumps(asdict(self), indent=2)
+        return write_atomically(Path(model_dir) / SPEC_FILE, lambda tmp: tmp.write_text(text))
 
     @classmethod
     def read(cls, model_dir: str | Path) -> ModelSpec:
@@ -59,11 +59,22 @@ class ModelSpec:
                 f"No {SPEC_FILE} in {model_dir}: this is not a model directory written by "
                 "`train`. Point at the model/ directory (or model.tar.gz) of a training run."
             )
-        data = json.loads(path.read_text())
+        try:
+            data = json.loads(path.read_text())
+        except (ValueError, OSError) as exc:  # not JSON, not UTF-8, unreadable
+            raise UserError(f"{path} is not valid JSON ({exc}): the bundle is corrupt or "
+                            "truncated. Copy the model directory again from its training run.") \
+                from None
+        if not isinstance(data, dict):
+            raise UserError(f"{path} must hold a JSON object; the bundle is corrupt.")
         if data.get("format_version", 0) > FORMAT_VERSION:
             raise UserError(
                 f"{path} has format version {data['format_version']}; this byoc reads up to "
                 f"{FORMAT_VERSION}. Upgrade byoc."
             )
         known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in data.items() if k in known})
+        try:
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError as exc:  # a required field is missing
+            raise UserError(f"{path} is incomplete ({exc}): the bundle is corrupt. Copy the "
+                            "model directory again from its training run.") from None

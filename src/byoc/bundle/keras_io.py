@@ -10,13 +10,14 @@ from pathlib import Path
 import keras
 
 from byoc.bundle import MODEL_FILE, ModelSpec
+from byoc.files import write_atomically
 
 
 def save(model: keras.Model, spec: ModelSpec, model_dir: str | Path) -> Path:
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     # Serving never trains: drop the optimizer state, which would only slow loading down.
-    model.save(model_dir / MODEL_FILE, include_optimizer=False)
+    write_atomically(model_dir / MODEL_FILE, lambda tmp: model.save(tmp, include_optimizer=False))
     spec.write(model_dir)
     return model_dir
 

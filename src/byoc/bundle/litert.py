@@ -20,6 +20,7 @@ import numpy as np
 
 from byoc.bundle import LITERT_FILE, ModelSpec
 from byoc.errors import UserError
+from byoc.files import write_atomically
 
 log = logging.getLogger("byoc.bundle")
 
@@ -117,9 +118,11 @@ def check_file(path: str | Path, spec: ModelSpec) -> None:
         interpreter = Interpreter(
             model_path=str(path),
             experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    except ValueError as exc:  # not a flatbuffer LiteRT can read
-        raise UserError(f"{path} is not a LiteRT model LiteRT can read ({str(exc)[:200]}). "
-                        "Re-export the bundle with `train`, or serve it with TensorFlow.") from None
+    except (ValueError, RuntimeError) as exc:  # not a flatbuffer LiteRT can read
+        raise UserError(f"{path} cannot be read by LiteRT ({str(exc)[:200]}): the bundle is "
+                        "corrupt, truncated or not a LiteRT model. Copy the model directory "
+                        "again from its training run, re-export it with `train`, or serve it "
+                        "with TensorFlow.") from None
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
     if len(inputs) != 1 or len(outputs) != 1:
         raise UserError(f"{LITERT_FILE} must have one input and one output; it has "
@@ -209,7 +212,7 @@ def export(model_dir: str | Path, images: np.ndarray, report_dir: str | Path | N
                     "%.0e, agreement at least %.0f%%). `serve` will use TensorFlow.",
                     LITERT_FILE, check.describe(), MAX_PROB_DIFF, 100 * MIN_TOP1_AGREEMENT)
         return check
-    target.write_bytes(content)
+    write_atomically(target, lambda tmp: tmp.write_bytes(content))
     dataclasses.replace(spec, litert_model=LITERT_FILE,
                         litert_check=dataclasses.asdict(check)).write(model_dir)
     log.info("Wrote %s (%d KB): %s.", target, len(content) // 1024, check.describe())

@@ -464,6 +464,9 @@ def _load_mapping(file: Path) -> dict:
             raise UserError(f"{file.name}: {exc}. Store plain numeric or text arrays.") from None
         except Exception as exc:
             raise UserError(f"{file.name} is not a readable .npz file ({exc}).") from None
+    # Unpickling runs whatever code the file carries: say which file, every time.
+    log.warning("Unpickling %s: a pickle can run any code; read pickles from your own data only "
+                "(or store the arrays as .npz).", file)
     try:
         with open(file, "rb") as f:
             obj = pickle.load(f, encoding="latin1")  # latin1 also opens Python 2 pickles

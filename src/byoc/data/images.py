@@ -19,21 +19,29 @@ from byoc.errors import UserError
 # 64 megapixels is far above any sign photo and far below what would exhaust a worker.
 MAX_IMAGE_PIXELS = 64_000_000
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+# Resizing a very thin image costs memory in proportion to its long side (a 1x60,000,000 PNG of
+# a few kilobytes took 1.4 GB): no side may be longer than this.
+MAX_IMAGE_SIDE = 16_384
 
 # What PIL decodes the channel counts into.
 _MODES = {1: "L", 3: "RGB"}
 
 
-def open_image(source: bytes | str | os.PathLike) -> Image.Image:
-    """Open an image from bytes or a path; raise UserError on anything unreadable or too large."""
+def open_image(source: bytes | str | os.PathLike,
+               formats: tuple[str, ...] | None = None) -> Image.Image:
+    """Open an image from bytes or a path; raise UserError on anything unreadable or too large.
+
+    `formats` limits the PIL plugins tried (None: all of them).
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else Path(source))
-            if img.width * img.height > MAX_IMAGE_PIXELS:
+            img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else Path(source),
+                             formats=formats)
+            if img.width * img.height > MAX_IMAGE_PIXELS or max(img.size) > MAX_IMAGE_SIDE:
                 raise UserError(
                     f"Image of {img.width}x{img.height} pixels is too large to decode safely "
-                    f"(limit {MAX_IMAGE_PIXELS} pixels)."
+                    f"(limit {MAX_IMAGE_PIXELS} pixels, {MAX_IMAGE_SIDE} per side)."
                 )
             img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -62,7 +70,13 @@ def to_array(
             img = img.convert("RGBA")
             bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
             img = Image.alpha_composite(bg, img)
-        img = img.convert(mode)
+        try:
+            img = img.convert(mode)
+        except ValueError as exc:  # e.g. a LAB TIFF: PIL has no conversion to RGB
+            raise UserError(
+                f"Cannot convert the image from mode {img.mode} to {mode}: {exc}. "
+                "Save it as an RGB or grayscale image."
+            ) from None
     h, w = size
     if img.size != (w, h):
         img = img.resize((w, h), Image.BILINEAR)
@@ -77,5 +91,6 @@ def load(
     size: tuple[int, int],
     channels: int = 3,
     roi: tuple[int, int, int, int] | None = None,
+    formats: tuple[str, ...] | None = None,
 ) -> np.ndarray:
-    return to_array(open_image(source), size, channels, roi)
+    return to_array(open_image(source, formats), size, channels, roi)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
 from byoc.contract import CUSTOM_ATTRIBUTES_HEADER, DEFAULT_MAX_PAYLOAD_MB
 from byoc.serving import codecs
@@ -19,6 +19,20 @@ from byoc.serving.runtime import RUNTIME_HEADER
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
+# An over-limit body up to this many times the limit is read and dropped, so that the 413 goes
+# out on a connection that stays usable; a larger one ends with the connection closed.
+DISCARD_FACTOR = 4
+
+
+def _discard(length: int, limit: int) -> None:
+    if length > limit:
+        return
+    stream = request.environ["wsgi.input"]
+    try:
+        while length > 0 and (chunk := stream.read(min(length, 64 * 1024))):
+            length -= len(chunk)
+    except OSError:  # the client went away or stalled: nothing left to keep alive
+        pass
 
 
 def create_app(
@@ -26,8 +40,11 @@ def create_app(
     *,
     max_payload_mb: int = DEFAULT_MAX_PAYLOAD_MB,
     max_concurrent_transforms: int = 1,
+    body_timeout: float | None = None,
 ) -> Flask:
-    app = Flask(__name__)
+    """`body_timeout`: seconds a request body may stall before the request gets a 408."""
+    # No static route: no request names a file on disk.
+    app = Flask(__name__, static_folder=None)
     # Werkzeug enforces the limit while reading, also for chunked bodies without a length.
     app.config["MAX_CONTENT_LENGTH"] = max_payload_mb * MB
     runtime = {RUNTIME_HEADER: predictor.runtime}
@@ -40,7 +57,7 @@ def create_app(
 
     @app.post("/invocations")
     def invocations():
-        return invoke(predictor, max_payload_mb)
+        return invoke(predictor, read_body(max_payload_mb, body_timeout))
 
     @app.get("/execution-parameters")
     def execution_parameters():
@@ -54,23 +71,44 @@ def create_app(
     return app
 
 
-def invoke(predictor: Predictor, max_payload_mb: int, headers: dict[str, str] | None = None
+def read_body(max_payload_mb: int, body_timeout: float | None = None) -> bytes:
+    """The current request's body, read before any header is judged: gunicorn drains at most
+    64 KB of an unread body, then closes a connection it announced as keep-alive, and the
+    client's next request on it fails."""
+    # gunicorn reads a body with no deadline: a client whose Content-Length promises more than
+    # it sends would hold this thread for as long as it keeps the connection open.
+    sock = request.environ.get("gunicorn.socket")
+    if sock is not None and body_timeout:
+        sock.settimeout(body_timeout)
+    try:
+        return request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        _discard(request.content_length or 0, limit=DISCARD_FACTOR * max_payload_mb * MB)
+        raise codecs.PayloadTooLarge(
+            f"The request body is over the {max_payload_mb} MB limit "
+            "(SAGEMAKER_MAX_PAYLOAD_IN_MB). Split the batch into smaller requests."
+        ) from None
+    except ClientDisconnected as exc:
+        # werkzeug turns the socket's TimeoutError into ClientDisconnected (a 400).
+        if not isinstance(exc.__context__, TimeoutError):
+            raise
+        raise codecs.BodyTimedOut(
+            f"No body data for {body_timeout:g} s: the body is shorter than its "
+            "Content-Length. Send exactly Content-Length bytes."
+        ) from None
+
+
+def invoke(predictor: Predictor, body: bytes, headers: dict[str, str] | None = None
            ) -> Response:
-    """Answer the current request with `predictor`: /invocations, and each model's /invoke in
-    multi-model mode, so both have the same codecs, headers and errors."""
+    """Answer the current request, whose `body` was read with `read_body`, with `predictor`:
+    /invocations, and each model's /invoke in multi-model mode, so both have the same codecs,
+    headers and errors."""
     accept = codecs.response_type(request.headers.get("Accept"))
     k = codecs.top_k_from(
         request.headers.get(CUSTOM_ATTRIBUTES_HEADER),
         predictor.spec.top_k,
         predictor.spec.num_classes,
     )
-    try:
-        body = request.get_data(cache=False)
-    except RequestEntityTooLarge:
-        raise codecs.PayloadTooLarge(
-            f"The request body is over the {max_payload_mb} MB limit "
-            "(SAGEMAKER_MAX_PAYLOAD_IN_MB). Split the batch into smaller requests."
-        ) from None
     batch = codecs.decode(body, request.content_type, predictor.spec)
     probs = predictor.predict(batch)
     return Response(codecs.encode(probs, accept, predictor.spec, k), mimetype=accept,

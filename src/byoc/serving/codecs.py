@@ -26,6 +26,9 @@ CSV = "text/csv"
 NPY = "application/x-npy"
 X_IMAGE = "application/x-image"
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/x-portable-pixmap", X_IMAGE)
+# The PIL plugins a request body may reach: common raster formats decoded in-process. Others
+# (EPS, for one, which PIL hands to Ghostscript) are refused whatever the Content-Type says.
+REQUEST_IMAGE_FORMATS = ("PNG", "JPEG", "PPM", "GIF", "BMP", "TIFF", "WEBP")
 
 # SageMaker passes InvokeEndpoint's CustomAttributes through in this header.
 TOP_K_ATTRIBUTE = "top_k"
@@ -49,6 +52,10 @@ class PayloadTooLarge(RequestError):
     status = 413
 
 
+class BodyTimedOut(RequestError):
+    status = 408
+
+
 def media_type(header: str | None) -> str:
     """`image/png; charset=x` -> `image/png`."""
     return (header or "").split(";", 1)[0].strip().lower()
@@ -63,7 +70,11 @@ def _shape_text(spec: ModelSpec) -> str:
 
 
 # What a non-numeric array holds, by numpy dtype kind, for the error message.
-_NON_NUMERIC = {"U": "strings", "S": "bytes", "b": "booleans", "O": "nulls or mixed values"}
+_NON_NUMERIC = {"U": "strings", "S": "bytes", "b": "booleans",
+                "O": "nulls, mixed values or integers too large for 64 bits"}
+# Pixel values, whatever the dtype. A value outside them (1e300 is finite in float64 but
+# infinite once cast to the model's float32) would come back as NaN probabilities.
+PIXEL_MIN, PIXEL_MAX = 0, 255
 
 
 def as_batch(arr: np.ndarray, spec: ModelSpec) -> np.ndarray:
@@ -86,6 +97,13 @@ def as_batch(arr: np.ndarray, spec: ModelSpec) -> np.ndarray:
         raise RequestError("The batch is empty: send at least one image.")
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise RequestError("The input holds NaN or infinite values; send pixel values 0..255.")
+    if arr.dtype != np.uint8:
+        low, high = arr.min(), arr.max()
+        if low < PIXEL_MIN or high > PIXEL_MAX:
+            raise RequestError(
+                f"Pixel values must lie in {PIXEL_MIN}..{PIXEL_MAX}; the input holds values from "
+                f"{low} to {high}."
+            )
     return arr
 
 
@@ -100,7 +118,8 @@ def _array(data: object, spec: ModelSpec) -> np.ndarray:
 
 def decode_image(body: bytes, spec: ModelSpec) -> np.ndarray:
     """One encoded image, decoded and resized exactly as in training: 1×H×W×C uint8."""
-    return images.load(body, (spec.height, spec.width), spec.channels)[None]
+    return images.load(body, (spec.height, spec.width), spec.channels,
+                       formats=REQUEST_IMAGE_FORMATS)[None]
 
 
 def _instance(item: object, index: int, spec: ModelSpec) -> np.ndarray:
@@ -149,8 +168,33 @@ def decode_json(body: bytes, spec: ModelSpec) -> np.ndarray:
     return np.stack([_instance(item, i, spec) for i, item in enumerate(payload)])
 
 
+def _check_npy_header(body: bytes) -> None:
+    """Refuse an .npy whose header declares more data than the body holds, before numpy
+    allocates what the header declares (10^12 elements would be terabytes)."""
+    fp = io.BytesIO(body)
+    try:
+        version = np.lib.format.read_magic(fp)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read_header(fp)
+    except Exception:
+        return  # not an .npy header: np.load gives the reason
+    if dtype.hasobject:
+        raise RequestError("The .npy array holds Python objects (pickled); send a numeric "
+                           "dtype such as uint8 or float32.")
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    held = len(body) - fp.tell()
+    if declared != held:
+        raise RequestError(
+            f"The .npy header declares shape {shape} of {dtype} ({declared} bytes) but the body "
+            f"holds {held} bytes of data. Write the array with numpy.save."
+        )
+
+
 def decode_npy(body: bytes, spec: ModelSpec) -> np.ndarray:
     """An .npy array, N×H×W×C or H×W×C. Pickled (object) arrays are refused."""
+    if body.startswith(b"\x93NUMPY"):
+        _check_npy_header(body)
     try:
         arr = np.load(io.BytesIO(body), allow_pickle=False)
     except Exception as exc:  # numpy raises several types for a malformed file

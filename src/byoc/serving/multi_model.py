@@ -31,7 +31,7 @@ from byoc.bundle import ModelSpec
 from byoc.contract import DEFAULT_MAX_PAYLOAD_MB, TARGET_MODEL_HEADER
 from byoc.errors import UserError
 from byoc.serving import runtime as runtimes
-from byoc.serving.app import MB, handle_errors, invoke
+from byoc.serving.app import MB, handle_errors, invoke, read_body
 from byoc.serving.codecs import RequestError
 from byoc.serving.predictor import Predictor
 from byoc.serving.registry import (
@@ -226,8 +226,9 @@ def create_multi_model_app(
     runtime: str = runtimes.AUTO,
     workers: int = 1,
     max_payload_mb: int = DEFAULT_MAX_PAYLOAD_MB,
+    body_timeout: float | None = None,
 ) -> Flask:
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # no static route: no request names a file
     app.config["MAX_CONTENT_LENGTH"] = max_payload_mb * MB
 
     @app.get("/ping")
@@ -270,8 +271,9 @@ def create_multi_model_app(
     def invoke_model(name: str):
         target = request.headers.get(TARGET_MODEL_HEADER)
         log.info("Invoke model %r (%s: %s)", name, TARGET_MODEL_HEADER, target or "-")
+        body = read_body(max_payload_mb, body_timeout)
         _, predictor = models.get(name)
-        return invoke(predictor, max_payload_mb)
+        return invoke(predictor, body)
 
     @app.post("/invocations")
     def invocations():

@@ -11,13 +11,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import socket
+import struct
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from byoc.bundle import LITERT_FILE, ModelSpec
+from byoc.bundle import LITERT_FILE, MODEL_FILE, ModelSpec
 from byoc.contract import (
     BATCH_ENV,
+    BIND_HOST_ENV,
+    DEFAULT_HOST,
     DEFAULT_MAX_PAYLOAD_MB,
     DEFAULT_PORT,
     MAX_CONCURRENT_TRANSFORMS_ENV,
@@ -44,6 +49,13 @@ GRACEFUL_TIMEOUT = 20
 # Idle keep-alive connections cost a file descriptor, not a thread, in gthread workers; on
 # SIGTERM each idle one is held until this expires, so it stays well below GRACEFUL_TIMEOUT.
 KEEPALIVE = 5
+# HTTP parsing limits, set on purpose rather than inherited. The request line holds only the
+# method and a short path (/invocations, /models/<name>/invoke); headers are few and short
+# (SageMaker's CustomAttributes header is at most 1024 characters). A request over a limit
+# gets a 400 from gunicorn before the app sees it.
+LIMIT_REQUEST_LINE = 4094
+LIMIT_REQUEST_FIELDS = 100
+LIMIT_REQUEST_FIELD_SIZE = 8190
 
 
 def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -64,7 +76,7 @@ class ServerSettings:
     """How the server runs, parsed once from the environment."""
 
     port: int = DEFAULT_PORT
-    host: str = "0.0.0.0"
+    host: str = DEFAULT_HOST
     workers: int = 1
     timeout: int = DEFAULT_TIMEOUT
     max_payload_mb: int = DEFAULT_MAX_PAYLOAD_MB
@@ -79,6 +91,7 @@ class ServerSettings:
         batch = bool(env.get(BATCH_ENV, "").strip())
         return cls(
             port=_positive_int(env, PORT_ENV, DEFAULT_PORT),
+            host=env.get(BIND_HOST_ENV, "").strip() or DEFAULT_HOST,
             workers=workers,
             timeout=_positive_int(env, TIMEOUT_ENV, BATCH_TIMEOUT if batch else DEFAULT_TIMEOUT),
             max_payload_mb=_positive_int(env, MAX_PAYLOAD_ENV, DEFAULT_MAX_PAYLOAD_MB),
@@ -104,6 +117,9 @@ class ServerSettings:
             "graceful_timeout": GRACEFUL_TIMEOUT,
             "keepalive": KEEPALIVE,
             "backlog": 2048,
+            "limit_request_line": LIMIT_REQUEST_LINE,
+            "limit_request_fields": LIMIT_REQUEST_FIELDS,
+            "limit_request_field_size": LIMIT_REQUEST_FIELD_SIZE,
             # The heartbeat file lives on a tmpfs: an overlay filesystem can stall it.
             "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,
             "errorlog": "-",
@@ -122,7 +138,50 @@ def check_model_dir(model_dir: Path, requested: str = runtimes.AUTO) -> tuple[Mo
         from byoc.bundle import litert
 
         litert.check_file(model_dir / LITERT_FILE, spec)
+    else:
+        _check_keras_archive(model_dir / MODEL_FILE)
     return spec, runtime
+
+
+def _check_keras_archive(path: Path) -> None:
+    """A .keras file is a zip archive: check every member's CRC (one read, no TensorFlow) so
+    that a truncated or corrupt file stops `serve` here, not in each worker after it loaded
+    TensorFlow."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        bad_reason = str(exc)
+    else:
+        bad_reason = f"member {bad} is corrupt" if bad else ""
+    if bad_reason:
+        raise UserError(f"{path} is not a readable Keras archive ({bad_reason}): the bundle is "
+                        "corrupt or truncated. Copy the model directory again from its training "
+                        "run.")
+
+
+def _stalled_reads_time_out(timeout: int):
+    """A gunicorn `when_ready` hook: every connection's reads time out after `timeout` seconds.
+
+    gunicorn reads a request line and headers with no deadline once the first bytes arrived, so
+    a client that stops half-way holds a worker thread until it disconnects. SO_RCVTIMEO on the
+    listening sockets is inherited by each accepted connection, and the read then fails.
+    """
+    value = struct.pack("ll", timeout, 0)
+
+    def one_line(record: logging.LogRecord) -> bool:
+        # gunicorn logs the failed read as "Socket error" with a traceback; one line will do.
+        if record.exc_info and isinstance(record.exc_info[1], BlockingIOError):
+            record.msg, record.args = "Closed a connection that stalled for %d s.", (timeout,)
+            record.exc_info, record.exc_text = None, None
+        return True
+
+    def when_ready(arbiter) -> None:
+        for listener in arbiter.LISTENERS:
+            listener.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+        logging.getLogger("gunicorn.error").addFilter(one_line)
+
+    return when_ready
 
 
 def _application(settings: ServerSettings, create_app):
@@ -135,6 +194,7 @@ def _application(settings: ServerSettings, create_app):
             for key, value in settings.gunicorn_options().items():
                 if value is not None and key in self.cfg.settings:  # older gunicorn lacks some
                     self.cfg.set(key, value)
+            self.cfg.set("when_ready", _stalled_reads_time_out(settings.timeout))
 
         def load(self):
             try:
@@ -157,6 +217,7 @@ def _single_model_app(model_dir: Path, settings: ServerSettings, runtime: str):
         predictor,
         max_payload_mb=settings.max_payload_mb,
         max_concurrent_transforms=settings.max_concurrent_transforms,
+        body_timeout=settings.timeout,
     )
 
 
@@ -179,6 +240,7 @@ def _multi_model_app(registry, models_root: Path, settings: ServerSettings):
         runtime=settings.runtime,
         workers=settings.workers,
         max_payload_mb=settings.max_payload_mb,
+        body_timeout=settings.timeout,
     )
 
 

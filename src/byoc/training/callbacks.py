@@ -8,13 +8,16 @@ optimizer, the early-stopping state and the history for the report.
 from __future__ import annotations
 
 import logging
+import shutil
 import signal
+import tempfile
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from byoc import metric_lines
+from byoc.files import write_atomically
 from byoc.hyperparams import HyperParameters
 from byoc.training.checkpoints import BEST_WEIGHTS_FILE, save_checkpoint
 
@@ -77,7 +80,7 @@ class Checkpointer(keras.callbacks.Callback):
         current = float(logs.get(self.monitor, np.inf))
         if current < self.state.get("best", np.inf):
             self.state.update(best=current, best_epoch=epoch + 1, wait=0)
-            self.model.save_weights(self.directory / BEST_WEIGHTS_FILE)
+            _save_weights(self.model, self.directory / BEST_WEIGHTS_FILE)
         else:
             self.state["wait"] = self.state.get("wait", 0) + 1
         self.state["epoch"] = epoch + 1
@@ -88,6 +91,16 @@ class Checkpointer(keras.callbacks.Callback):
             self.state["stopped_early"] = True
             self.model.stop_training = True
         save_checkpoint(self.model, self.directory, self.state)
+
+
+def _save_weights(model: keras.Model, path: Path) -> None:
+    """HDF5 crashes the process (SIGSEGV) when its own write hits a full disk: write the weights
+    in the system's temporary directory, then copy them into place, where a full disk is a
+    plain OSError naming `path`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp) / path.name
+        model.save_weights(staged)
+        write_atomically(path, lambda target: shutil.copyfile(staged, target))
 
 
 class MetricLogger(keras.callbacks.Callback):

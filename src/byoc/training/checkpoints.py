@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import keras
 
 from byoc.errors import UserError
+from byoc.files import write_atomically
 from byoc.hyperparams import HyperParameters
 
 log = logging.getLogger("byoc.training")
@@ -28,12 +28,9 @@ RESUMABLE_CHANGES = ("epochs", "early_stopping_patience")
 
 def save_checkpoint(model: keras.Model, directory: Path, state: dict) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".{CHECKPOINT_FILE}.tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, directory / CHECKPOINT_FILE)
-    tmp_state = directory / f".{STATE_FILE}.tmp"
-    tmp_state.write_text(json.dumps(state, indent=2))
-    os.replace(tmp_state, directory / STATE_FILE)
+    write_atomically(directory / CHECKPOINT_FILE, model.save)
+    text = json.dumps(state, indent=2)
+    write_atomically(directory / STATE_FILE, lambda tmp: tmp.write_text(text))
 
 
 def new_state(hp: HyperParameters, class_names: list[str]) -> dict:
@@ -46,7 +43,16 @@ def load_checkpoint(directory: Path, hp: HyperParameters,
     state_file, ckpt = directory / STATE_FILE, directory / CHECKPOINT_FILE
     if not (state_file.exists() and ckpt.exists()):
         return None
-    state = json.loads(state_file.read_text())
+    fresh = (f"Delete {ckpt.name} and {state_file.name} in {directory} (or use another "
+             "checkpoint location: a new output dir, a new job or --checkpoint-s3) to start "
+             "fresh.")
+    try:
+        state = json.loads(state_file.read_text())
+        if not isinstance(state, dict) or not isinstance(state.get("epoch"), int):
+            raise ValueError("no epoch number")
+    except ValueError as exc:
+        raise UserError(f"The checkpoint state {state_file} is corrupt ({exc}). {fresh}") \
+            from None
     expected = new_state(hp, class_names)
     saved, current = state.get("hyperparameters", {}), expected["hyperparameters"]
     mismatch = [f"{k}={saved.get(k)} there, {v} now" for k, v in current.items()
@@ -62,4 +68,9 @@ def load_checkpoint(directory: Path, hp: HyperParameters,
         )
     log.info("Resuming from the checkpoint of epoch %d in %s", state["epoch"], directory)
     state["hyperparameters"] = current
-    return keras.models.load_model(ckpt), state
+    try:
+        saved = keras.models.load_model(ckpt)
+    except Exception as exc:  # Keras raises several types for a truncated or corrupt archive
+        raise UserError(f"The checkpoint {ckpt} cannot be loaded ({type(exc).__name__}: "
+                        f"{str(exc)[:200]}): it is corrupt or truncated. {fresh}") from None
+    return saved, state

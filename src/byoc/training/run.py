@@ -216,7 +216,7 @@ def run(env: TrainingEnv, sigterm: SigtermFlag) -> dict[str, float]:
         log.info("The chief (%s) wrote the model and the report; this host is done.", dist.chief)
         return {}
     try:
-        summary = _export_and_report(env, hp, splits, model, history)
+        summary = _export_and_report(env, hp, splits, model, history, sigterm)
     except BaseException as exc:
         dist.chief_finished(f"{type(exc).__name__}: {exc}" or "stopped")
         raise
@@ -225,16 +225,22 @@ def run(env: TrainingEnv, sigterm: SigtermFlag) -> dict[str, float]:
 
 
 def _export_and_report(env: TrainingEnv, hp: HyperParameters, splits: Splits,
-                       model: keras.Model, history: dict) -> dict[str, float]:
+                       model: keras.Model, history: dict,
+                       sigterm: SigtermFlag) -> dict[str, float]:
     """The chief's work after training: the bundle in /opt/ml/model, then the evaluation of that
-    bundle, reloaded as `serve` will load it (outside the strategy, so no other host is needed)."""
+    bundle, reloaded as `serve` will load it (outside the strategy, so no other host is needed).
+
+    SIGTERM is honoured between the steps: the checkpoint holds every epoch already, so a
+    resumed job goes straight back to this export."""
     spec = ModelSpec(class_names=splits.class_names, height=hp.image_size[0],
                      width=hp.image_size[1], channels=hp.channels, top_k=hp.top_k,
                      architecture=hp.model)
     keras_io.save(model, spec, env.paths.model_dir)
     log.info("Saved the model to %s", env.paths.model_dir)
+    sigterm.check()
     litert.export(env.paths.model_dir, splits.x.get(VALIDATION, splits.x[TRAIN]),
                   report_dir=env.paths.output_data_dir)
+    sigterm.check()
     served, _ = keras_io.load(env.paths.model_dir)
 
     num_classes = len(splits.class_names)
@@ -247,11 +253,17 @@ def _export_and_report(env: TrainingEnv, hp: HyperParameters, splits: Splits,
         )
         for name in (TRAIN, VALIDATION, TEST) if name in splits.x
     }
+    sigterm.check()
     counts = {name: np.bincount(y, minlength=num_classes) for name, y in splits.y.items()}
-    summary = evaluation.write_report(
-        env.paths.output_data_dir, class_names=splits.class_names, splits=results,
-        history=history, class_counts=counts, top_k=top_k,
-    )
+    try:
+        summary = evaluation.write_report(
+            env.paths.output_data_dir, class_names=splits.class_names, splits=results,
+            history=history, class_counts=counts, top_k=top_k,
+        )
+    except OSError as exc:  # a failed write() names no file: name the report's directory
+        if exc.filename:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(env.paths.output_data_dir)) from exc
     final = {}
     for name, prefix in ((VALIDATION, "val"), (TEST, "test")):
         if name in results:

@@ -68,8 +68,9 @@ def serve(args: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory(prefix="byoc-serve-") as root:
         if args.multi_model:
-            return process.serve_multi_model(model, Path(root), args.port, args.workers)
-        return process.serve(model, Path(root), args.port, args.workers)
+            return process.serve_multi_model(model, Path(root), args.port, args.workers,
+                                             args.host)
+        return process.serve(model, Path(root), args.port, args.workers, args.host)
 
 
 def register(subparsers) -> None:
@@ -106,5 +107,8 @@ def register(subparsers) -> None:
                         "SageMaker puts in /opt/ml/models); load them with POST /models")
     s.add_argument("--port", type=int, default=contract.DEFAULT_PORT)
     s.add_argument("--workers", type=int, help="gunicorn workers (default: CPU count)")
+    s.add_argument("--host", default=contract.LOCAL_HOST,
+                   help="address to bind in process mode (default: 127.0.0.1, this machine "
+                        "only; 0.0.0.0 opens the server to the network)")
     s.add_argument("--image", help="run in this Docker image instead of a local process")
     s.set_defaults(func=serve)

@@ -75,15 +75,22 @@ def wait_for_ping(url: str, timeout: float, alive: Callable[[], bool],
     raise FrameworkError(f"{url}/ping did not answer 200 within {timeout:.0f} s. {log()}")
 
 
-def serve(model: Path, root: Path, port: int, workers: int | None = None) -> int:
-    """Serve a model dir or model.tar.gz on 127.0.0.1:`port` until Ctrl-C."""
+def serve(model: Path, root: Path, port: int, workers: int | None = None,
+          host: str = contract.LOCAL_HOST) -> int:
+    """Serve a model dir or model.tar.gz on `host`:`port` until Ctrl-C. The default host is
+    loopback: nothing else on the network reaches a server started for a local test."""
     layout.extract_model(model, root)
     env = dict(os.environ, **{contract.BASE_DIR_ENV: str(root.resolve()),
-                              contract.PORT_ENV: str(port)})
+                              contract.PORT_ENV: str(port), contract.BIND_HOST_ENV: host})
     if workers:
         env[contract.WORKERS_ENV] = str(workers)
-    return _serve_until_stopped(env, f"http://127.0.0.1:{port}", lambda url: (
+    return _serve_until_stopped(env, _url(host, port), lambda url: (
         f"Serving {model} at {url} (POST {url}/invocations). Ctrl-C stops it."))
+
+
+def _url(host: str, port: int) -> str:
+    """Where this machine reaches a server bound to `host`."""
+    return f"http://{contract.LOCAL_HOST if host in ('0.0.0.0', '::') else host}:{port}"
 
 
 def _serve_until_stopped(env: dict[str, str], url: str, hint: Callable[[str], str]) -> int:
@@ -101,13 +108,15 @@ def _serve_until_stopped(env: dict[str, str], url: str, hint: Callable[[str], st
         return _stop(proc, grace=contract.HOSTING_STOP_GRACE)
 
 
-def serve_multi_model(models: Path, root: Path, port: int, workers: int | None = None) -> int:
-    """SageMaker's multi-model API over the bundles in `models` on 127.0.0.1:`port`, until
+def serve_multi_model(models: Path, root: Path, port: int, workers: int | None = None,
+                      host: str = contract.LOCAL_HOST) -> int:
+    """SageMaker's multi-model API over the bundles in `models` on `host`:`port`, until
     Ctrl-C."""
     layout.link_models(models, root)
     env = dict(os.environ, **{contract.BASE_DIR_ENV: str(root.resolve()),
-                              contract.PORT_ENV: str(port), contract.MULTI_MODEL_ENV: "true"})
+                              contract.PORT_ENV: str(port), contract.MULTI_MODEL_ENV: "true",
+                              contract.BIND_HOST_ENV: host})
     if workers:
         env[contract.WORKERS_ENV] = str(workers)
-    return _serve_until_stopped(env, f"http://127.0.0.1:{port}",
+    return _serve_until_stopped(env, _url(host, port),
                                 lambda url: layout.multi_model_hint(url, models))

@@ -1,0 +1,23 @@
+"""The soak's short mode: benchmarks/soak.py against the real `serve` for one minute, sampled
+every 20 s. The counts are asserted (no 5xx, no connection errors, every invalid request gets
+its 4xx, no worker replaced, open descriptors flat); latency and memory are reported only."""
+
+from __future__ import annotations
+
+import sys
+
+from tests.conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import soak  # noqa: E402
+
+
+def test_one_minute_of_mixed_load_meets_the_soak_targets(trained_model_dir):
+    result = soak.soak(trained_model_dir, seconds=60, concurrency=8, sample_every=20)
+    rows = result["rows"]
+    print("\n" + soak.HEADER + "\n" + "\n".join(soak.format_row(r) for r in rows))
+    assert len(rows) == 3
+    assert sum(r["2xx"] for r in rows) > 0 and sum(r["invalid"] for r in rows) > 0
+    missed = [m for m in soak.misses(result) if "RSS" not in m]
+    assert not missed, (missed, result["server_log"][-3000:])

@@ -1,0 +1,158 @@
+"""Faults around the real `train`: a full disk while saving, SIGTERM in each phase, a corrupt
+checkpoint. Each run is small (3 classes of 12 images, 1–2 epochs).
+
+Every run starts TensorFlow, so by default one case of each kind runs (the ones that found a
+defect); BYOC_FAULT_TESTS=all runs every case (about 7 minutes on 2 shared cores)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from byoc import contract
+from byoc.bundle import MODEL_FILE, ModelSpec
+from byoc.driver.local import layout
+from byoc.training.checkpoints import CHECKPOINT_FILE, STATE_FILE
+from tests.conftest import TRAIN_EXE, exe_env, run_train
+from tests.contract.test_train import _tiny_folders
+
+HP = {"epochs": 1, "image_size": 20}
+pytestmark = pytest.mark.slow
+ALL_ONLY = pytest.mark.skipif(os.environ.get("BYOC_FAULT_TESTS") != "all",
+                              reason="one case of each kind by default; BYOC_FAULT_TESTS=all")
+
+
+def _failure(root) -> str:
+    return contract.Paths(root).failure_file.read_text()
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return _tiny_folders(tmp_path_factory.mktemp("data"))
+
+
+# --- a full disk ------------------------------------------------------------------------------
+
+
+def _mount_tmpfs(path, size: str) -> bool:
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        return False
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("where", [pytest.param("model", marks=ALL_ONLY), "checkpoints",
+                                   pytest.param("output/data", marks=ALL_ONLY)])
+def test_a_full_disk_while_saving_names_the_path_and_leaves_no_half_file(tmp_path, data, where):
+    """A 16 KB tmpfs where train writes the model, its checkpoint or its report."""
+    root = tmp_path / "ml"
+    layout.prepare(root, {"train": data}, HP)
+    full = root / where
+    if not _mount_tmpfs(full, "16k"):
+        pytest.skip("needs root and `mount -t tmpfs` to make a small disk")
+    try:
+        result = run_train(root)
+        left = sorted(p.name for p in full.iterdir())
+    finally:
+        subprocess.run(["umount", str(full)], check=True)
+    log = result.stdout + result.stderr
+    assert result.returncode == 1, log[-3000:]
+    reason = _failure(root)
+    assert "No space left" in reason and str(full) in reason, reason
+    assert not contract.Paths(root).success_file.exists()
+    # Nothing half-written looks valid: no model, no checkpoint, no temporary file.
+    assert MODEL_FILE not in left and CHECKPOINT_FILE not in left, left
+    assert not [name for name in left if ".tmp" in name], left
+
+
+# --- SIGTERM in each phase --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("phase, line", [
+    pytest.param("data-loading", "Hyperparameters:", marks=ALL_ONLY),
+    ("evaluation", "Saved the model to"),
+    pytest.param("report", "model.tflite", marks=ALL_ONLY),
+])
+def test_sigterm_in_each_phase_exits_143_and_the_run_resumes(tmp_path, data, phase, line):
+    root = tmp_path / "ml"
+    layout.prepare(root, {"train": data}, HP)
+    proc = subprocess.Popen([str(TRAIN_EXE)], env=exe_env(SAGEMAKER_BASE_DIR=str(root)),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = []
+    for text in proc.stdout:
+        log.append(text)
+        if line in text:
+            break
+    proc.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    rest, _ = proc.communicate(timeout=120)  # SageMaker's grace before SIGKILL
+    out = "".join(log) + rest
+    assert proc.returncode == contract.EXIT_TERMINATED, out[-3000:]
+    assert time.monotonic() - sent < 120
+    paths = contract.Paths(root)
+    assert not paths.failure_file.exists() and not paths.success_file.exists()
+    if phase != "data-loading":  # fit is over: the checkpoint holds its one epoch
+        state = json.loads((paths.checkpoint_dir / STATE_FILE).read_text())
+        assert state["epoch"] == HP["epochs"]
+
+    resumed = run_train(root)
+    assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:]
+    assert paths.success_file.exists()
+    assert ModelSpec.read(paths.model_dir).num_classes == 3
+    assert (paths.output_data_dir / "metrics.json").exists()
+    if phase != "data-loading":
+        assert "not fitting again" in resumed.stdout + resumed.stderr
+
+
+# --- a corrupt checkpoint ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def checkpointed(tmp_path_factory, data):
+    """A /opt/ml after one epoch: its checkpoint dir holds checkpoint.keras and state.json."""
+    root = tmp_path_factory.mktemp("checkpointed")
+    result = run_train(root, {"train": data}, HP)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root
+
+
+def _break(checkpoint_dir, case: str) -> None:
+    if case == "state-not-json":
+        (checkpoint_dir / STATE_FILE).write_text('{"epoch": 1, "hyperpa')
+    elif case == "state-without-epoch":
+        (checkpoint_dir / STATE_FILE).write_text("[]")
+    elif case == "checkpoint-truncated":
+        ckpt = checkpoint_dir / CHECKPOINT_FILE
+        os.truncate(ckpt, ckpt.stat().st_size // 3)
+
+
+@pytest.mark.parametrize("case, file", [
+    ("state-not-json", STATE_FILE),
+    pytest.param("state-without-epoch", STATE_FILE, marks=ALL_ONLY),
+    ("checkpoint-truncated", CHECKPOINT_FILE),
+])
+def test_a_corrupt_checkpoint_fails_clearly_and_is_kept(tmp_path, checkpointed, case, file):
+    root = tmp_path / "ml"
+    shutil.copytree(checkpointed, root, symlinks=True)
+    for stale in (contract.Paths(root).success_file, contract.Paths(root).failure_file):
+        stale.unlink(missing_ok=True)
+    ckpt_dir = contract.Paths(root).checkpoint_dir
+    _break(ckpt_dir, case)
+    before = {p.name: p.read_bytes() for p in ckpt_dir.iterdir()}
+    # One more epoch: the run must resume from the checkpoint (epochs may change on resume).
+    (root / "input/config/hyperparameters.json").write_text(
+        json.dumps({k: str(v) for k, v in {**HP, "epochs": 2}.items()}))
+    result = run_train(root)
+    assert result.returncode == 1, (result.stdout + result.stderr)[-3000:]
+    reason = _failure(root)
+    assert file in reason and "corrupt" in reason and "start fresh" in reason, reason
+    assert "Traceback" not in result.stdout + result.stderr
+    assert {p.name: p.read_bytes() for p in ckpt_dir.iterdir()} == before
+    assert ModelSpec.read(contract.Paths(root).model_dir).num_classes == 3
