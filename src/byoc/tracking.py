@@ -1,0 +1,110 @@
+"""Experiment tracking's shared vocabulary: the environment that turns it on, the tags a run
+carries, and the checks on a tracking URI and an experiment name.
+
+Light on purpose (no MLflow import): the driver checks `--track` with it before anything is
+created, and the trainer reads the same names. MLflow itself is imported only where a run is
+logged or read, and only when tracking is on.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlparse
+
+from byoc.errors import UserError
+
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
+DEFAULT_EXPERIMENT = "byoc"
+# Logging the Keras model uploads it (megabytes per run): on by default, "false" turns it off.
+LOG_MODEL_ENV = "BYOC_MLFLOW_LOG_MODEL"
+# What the driver adds to a job's environment, so the run says where it came from.
+IMAGE_ENV = "BYOC_IMAGE"
+TUNING_JOB_ENV = "BYOC_TUNING_JOB"
+# Set by SageMaker in every training container.
+TRAINING_JOB_ENV = "TRAINING_JOB_NAME"
+TRAINING_JOB_ARN_ENV = "TRAINING_JOB_ARN"
+
+# Tags on every run byoc logs. `deploy --run` follows TAG_TRAINING_JOB to the model.tar.gz.
+TAG_TRAINING_JOB = "sagemaker.training_job"
+TAG_TRAINING_JOB_ARN = "sagemaker.training_job_arn"
+TAG_TUNING_JOB = "sagemaker.tuning_job"
+TAG_HOST = "byoc.host"
+TAG_IMAGE = "byoc.image"
+TAG_MODEL_DIR = "byoc.model_dir"
+TAG_KIND = "byoc.kind"
+# The MLflow model's path inside a run (runs:/RUN_ID/model).
+MODEL_ARTIFACT = "model"
+
+# SageMaker managed MLflow: a tracking server, or an MLflow App (the newer serverless kind).
+ARN = re.compile(r"arn:aws(-cn|-us-gov)?:sagemaker:[a-z]{2}(-[a-z]+)+-\d:\d{12}:"
+                 r"(mlflow-tracking-server|mlflow-app)/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}")
+SCHEMES = ("http", "https", "file")
+MAX_EXPERIMENT_NAME = 500  # MLflow's own limit
+
+
+def is_arn(uri: str) -> bool:
+    return uri.startswith("arn:")
+
+
+def check_uri(uri: str) -> str:
+    """The tracking URI as MLflow should get it: an http(s) server, a SageMaker managed MLflow
+    ARN, or a local store (a path or file://, made absolute). Anything else is refused here,
+    before a job or a run exists."""
+    uri = uri.strip()
+    if not uri:
+        raise UserError("--track needs a tracking URI: http(s)://HOST:PORT, a SageMaker MLflow "
+                        "ARN, or a local directory such as ./mlruns.")
+    if is_arn(uri):
+        if not ARN.fullmatch(uri):
+            raise UserError(
+                f"--track: '{uri}' is not a SageMaker managed MLflow ARN. It looks like "
+                "arn:aws:sagemaker:REGION:ACCOUNT:mlflow-tracking-server/NAME (or "
+                "...:mlflow-app/ID); copy it from the SageMaker console or "
+                "`aws sagemaker list-mlflow-tracking-servers`.")
+        return uri
+    scheme = urlparse(uri).scheme
+    if len(scheme) <= 1:  # no scheme, or a Windows drive letter: a local directory
+        return Path(uri).expanduser().resolve().as_uri()
+    if scheme not in SCHEMES:
+        raise UserError(
+            f"--track: unknown URI scheme '{scheme}:' in '{uri}'. Use http(s)://HOST:PORT (an "
+            "MLflow server), arn:aws:sagemaker:...:mlflow-tracking-server/NAME (SageMaker "
+            "managed MLflow) or a local directory (./mlruns).")
+    if scheme in ("http", "https") and not urlparse(uri).hostname:
+        raise UserError(f"--track: '{uri}' names no host; e.g. http://127.0.0.1:5000.")
+    return uri
+
+
+def check_experiment(name: str | None) -> str:
+    """An experiment name MLflow accepts: not empty, at most 500 characters, one printable
+    line (it travels in an environment variable and shows in tables)."""
+    if name is None:
+        return DEFAULT_EXPERIMENT
+    if not name.strip():
+        raise UserError("--experiment: the name is empty; give one, e.g. --experiment signs.")
+    if len(name) > MAX_EXPERIMENT_NAME:
+        raise UserError(f"--experiment: the name has {len(name)} characters; MLflow takes at "
+                        f"most {MAX_EXPERIMENT_NAME}.")
+    bad = sorted({repr(c) for c in name if not c.isprintable()})
+    if bad:
+        raise UserError(f"--experiment: the name holds characters MLflow refuses or cannot show "
+                        f"({', '.join(bad)}); use letters, digits, spaces and -_./")
+    return name
+
+
+def job_environment(uri: str | None, experiment: str | None, *, image: str | None = None,
+                    tuning_job: str | None = None) -> dict[str, str]:
+    """The environment that turns tracking on in a training container: empty without a URI.
+    A local store given to a remote job is refused, since the job could not reach it."""
+    if uri is None:
+        if experiment is not None:
+            raise UserError("--experiment needs --track URI.")
+        return {}
+    env = {TRACKING_URI_ENV: check_uri(uri), EXPERIMENT_ENV: check_experiment(experiment)}
+    if image:
+        env[IMAGE_ENV] = image
+    if tuning_job:
+        env[TUNING_JOB_ENV] = tuning_job
+    return env
