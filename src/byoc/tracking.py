@@ -8,6 +8,7 @@ logged or read, and only when tracking is on.
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from urllib.parse import urlparse
@@ -42,6 +43,7 @@ ARN = re.compile(r"arn:aws(-cn|-us-gov)?:sagemaker:[a-z]{2}(-[a-z]+)+-\d:\d{12}:
                  r"(mlflow-tracking-server|mlflow-app)/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}")
 SCHEMES = ("http", "https", "file")
 MAX_EXPERIMENT_NAME = 500  # MLflow's own limit
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
 def is_arn(uri: str) -> bool:
@@ -95,16 +97,32 @@ def check_experiment(name: str | None) -> str:
 
 
 def job_environment(uri: str | None, experiment: str | None, *, image: str | None = None,
-                    tuning_job: str | None = None) -> dict[str, str]:
+                    tuning_job: str | None = None, remote: bool = False) -> dict[str, str]:
     """The environment that turns tracking on in a training container: empty without a URI.
-    A local store given to a remote job is refused, since the job could not reach it."""
+    For a `remote` (SageMaker) job, a local store or a loopback server is refused: the job
+    could not reach it."""
     if uri is None:
         if experiment is not None:
             raise UserError("--experiment needs --track URI.")
         return {}
-    env = {TRACKING_URI_ENV: check_uri(uri), EXPERIMENT_ENV: check_experiment(experiment)}
+    uri = check_uri(uri)
+    if remote and (uri.startswith("file:") or urlparse(uri).hostname in LOOPBACK):
+        raise UserError(
+            f"--track {uri}: a SageMaker job runs on AWS and cannot reach this machine's "
+            "files or loopback. Use a SageMaker managed MLflow ARN or an http(s) server the "
+            "job can reach (in its VPC: --subnets and --security-groups); for a local store, "
+            "train with byoc local train --track.")
+    env = {TRACKING_URI_ENV: uri, EXPERIMENT_ENV: check_experiment(experiment)}
     if image:
         env[IMAGE_ENV] = image
     if tuning_job:
         env[TUNING_JOB_ENV] = tuning_job
     return env
+
+
+def quiet_plugin_headers(uri: str) -> None:
+    """The sagemaker-mlflow plugin adds its ARN header to every request and, for a URI that is
+    not an ARN, fails to, which MLflow logs as a warning per request: noise, since no header is
+    needed there. Silence those warnings for such URIs only."""
+    if not is_arn(uri):
+        logging.getLogger("mlflow.tracking.request_header.registry").setLevel(logging.ERROR)

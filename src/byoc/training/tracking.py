@@ -69,14 +69,6 @@ def _tags(env: TrainingEnv) -> dict[str, str]:
     return tags
 
 
-def quiet_plugin_headers(uri: str) -> None:
-    """The sagemaker-mlflow plugin adds its ARN header to every request and, for a URI that is
-    not an ARN, fails to, which MLflow logs as a warning per request: noise, since no header is
-    needed there. Silence those warnings for such URIs only."""
-    if not tracking.is_arn(uri):
-        logging.getLogger("mlflow.tracking.request_header.registry").setLevel(logging.ERROR)
-
-
 class Tracker(keras.callbacks.Callback):
     """One MLflow run for one training job, fed by the chief.
 
@@ -101,7 +93,7 @@ class Tracker(keras.callbacks.Callback):
         import mlflow  # noqa: F401  (fails here, as a warning, if the image lacks it)
         from mlflow.tracking import MlflowClient
 
-        quiet_plugin_headers(uri)
+        tracking.quiet_plugin_headers(uri)
 
         self._client = MlflowClient(uri)
         self._enqueue("the run itself, with its params and tags",
