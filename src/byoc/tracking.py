@@ -44,6 +44,7 @@ ARN = re.compile(r"arn:aws(-cn|-us-gov)?:sagemaker:[a-z]{2}(-[a-z]+)+-\d:\d{12}:
 SCHEMES = ("http", "https", "file")
 MAX_EXPERIMENT_NAME = 500  # MLflow's own limit
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
+SAGEMAKER_EXPERIMENT = re.compile(r"[a-zA-Z0-9\-_./]{1,256}")  # AIMlflowConfig's pattern
 
 
 def is_arn(uri: str) -> bool:
@@ -79,11 +80,15 @@ def check_uri(uri: str) -> str:
     return uri
 
 
-def check_experiment(name: str | None) -> str:
+def check_experiment(name: str | None, uri: str = "") -> str:
     """An experiment name MLflow accepts: not empty, at most 500 characters, one printable
-    line (it travels in an environment variable and shows in tables)."""
+    line (it travels in an environment variable and shows in tables). SageMaker managed MLflow
+    (an ARN `uri`) takes fewer: letters, digits and -_./, at most 256."""
     if name is None:
         return DEFAULT_EXPERIMENT
+    if is_arn(uri) and not SAGEMAKER_EXPERIMENT.fullmatch(name):
+        raise UserError(f"--experiment: SageMaker managed MLflow takes names of up to 256 "
+                        f"letters, digits and -_./ only, not '{name}'.")
     if not name.strip():
         raise UserError("--experiment: the name is empty; give one, e.g. --experiment signs.")
     if len(name) > MAX_EXPERIMENT_NAME:
@@ -112,7 +117,7 @@ def job_environment(uri: str | None, experiment: str | None, *, image: str | Non
             "files or loopback. Use a SageMaker managed MLflow ARN or an http(s) server the "
             "job can reach (in its VPC: --subnets and --security-groups); for a local store, "
             "train with byoc local train --track.")
-    env = {TRACKING_URI_ENV: uri, EXPERIMENT_ENV: check_experiment(experiment)}
+    env = {TRACKING_URI_ENV: uri, EXPERIMENT_ENV: check_experiment(experiment, uri)}
     if image:
         env[IMAGE_ENV] = image
     if tuning_job:

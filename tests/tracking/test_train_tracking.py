@@ -53,7 +53,8 @@ def test_the_run_holds_the_report_files(tracked_run, mlflow_server):
     assert made and made <= names
 
 
-def test_the_logged_model_loads_with_mlflow_and_predicts_as_the_bundle(tracked_run):
+def test_the_logged_model_loads_with_mlflow_and_predicts_as_the_bundle(
+        tracked_run, mlflow_server, monkeypatch):
     import mlflow.pyfunc
 
     from byoc.bundle import keras_io
@@ -62,6 +63,7 @@ def test_the_logged_model_loads_with_mlflow_and_predicts_as_the_bundle(tracked_r
     served, _ = keras_io.load(root / "opt_ml/model")
     x = np.stack([np.asarray(Image.open(p), dtype=np.float32)
                   for p in sorted((root / "data/test").rglob("*.png"))])
+    monkeypatch.setenv(tracking.TRACKING_URI_ENV, mlflow_server.uri)
     logged = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/{tracking.MODEL_ARTIFACT}")
     assert logged.metadata.signature is not None
     np.testing.assert_allclose(np.asarray(logged.predict(x)), served.predict(x, verbose=0),

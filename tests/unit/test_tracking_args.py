@@ -58,3 +58,10 @@ def test_no_uri_no_environment_and_experiment_alone_is_refused():
     assert tracking.job_environment(None, None) == {}
     with pytest.raises(UserError, match="--experiment needs --track"):
         tracking.job_environment(None, "signs")
+
+
+def test_sagemaker_managed_mlflow_takes_fewer_characters():
+    assert tracking.check_experiment("signs/v2.1_a-b", GOOD_ARN) == "signs/v2.1_a-b"
+    with pytest.raises(UserError, match="letters, digits and -_./ only"):
+        tracking.job_environment(GOOD_ARN, "signs v2", remote=True)
+    assert tracking.check_experiment("signs v2", "http://host:5000") == "signs v2"
