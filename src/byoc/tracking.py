@@ -41,7 +41,11 @@ MODEL_ARTIFACT = "model"
 # SageMaker managed MLflow: a tracking server, or an MLflow App (the newer serverless kind).
 ARN = re.compile(r"arn:aws(-cn|-us-gov)?:sagemaker:[a-z]{2}(-[a-z]+)+-\d:\d{12}:"
                  r"(mlflow-tracking-server|mlflow-app)/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}")
-SCHEMES = ("http", "https", "file")
+SCHEMES = ("http", "https", "file", "sqlite")
+# A local directory as a store: MLflow's file store is deprecated (MLflow 3 refuses it unless
+# told otherwise), so the directory holds a SQLite database and the runs' artifacts.
+LOCAL_DB = "mlflow.db"
+LOCAL_ARTIFACTS = "artifacts"
 MAX_EXPERIMENT_NAME = 500  # MLflow's own limit
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 SAGEMAKER_EXPERIMENT = re.compile(r"[a-zA-Z0-9\-_./]{1,256}")  # AIMlflowConfig's pattern
@@ -53,8 +57,8 @@ def is_arn(uri: str) -> bool:
 
 def check_uri(uri: str) -> str:
     """The tracking URI as MLflow should get it: an http(s) server, a SageMaker managed MLflow
-    ARN, or a local store (a path or file://, made absolute). Anything else is refused here,
-    before a job or a run exists."""
+    ARN, a SQLite database, or a local directory (a path or file://), which becomes the SQLite
+    database in it. Anything else is refused here, before a job or a run exists."""
     uri = uri.strip()
     if not uri:
         raise UserError("--track needs a tracking URI: http(s)://HOST:PORT, a SageMaker MLflow "
@@ -68,8 +72,8 @@ def check_uri(uri: str) -> str:
                 "`aws sagemaker list-mlflow-tracking-servers`.")
         return uri
     scheme = urlparse(uri).scheme
-    if len(scheme) <= 1:  # no scheme, or a Windows drive letter: a local directory
-        return Path(uri).expanduser().resolve().as_uri()
+    if len(scheme) <= 1 or scheme == "file":  # a local directory (or a Windows drive letter)
+        return local_store(Path(urlparse(uri).path if scheme == "file" else uri))
     if scheme not in SCHEMES:
         raise UserError(
             f"--track: unknown URI scheme '{scheme}:' in '{uri}'. Use http(s)://HOST:PORT (an "
@@ -78,6 +82,29 @@ def check_uri(uri: str) -> str:
     if scheme in ("http", "https") and not urlparse(uri).hostname:
         raise UserError(f"--track: '{uri}' names no host; e.g. http://127.0.0.1:5000.")
     return uri
+
+
+def local_store(directory: Path) -> str:
+    """The SQLite URI of a local store directory (absolute; made when a run is logged)."""
+    directory = directory.expanduser().resolve()
+    if directory.suffix == ".db":
+        raise UserError(f"--track {directory}: give the store's directory (./mlruns), or "
+                        f"sqlite:///{directory} for a database file.")
+    return f"sqlite:///{directory / LOCAL_DB}"
+
+
+def store_directory(uri: str) -> Path | None:
+    """The directory of a local (SQLite) store, which also holds its artifacts; else None."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri.removeprefix("sqlite:///")).parent
+
+
+def artifact_location(uri: str) -> str | None:
+    """Where a new experiment's artifacts go: beside a local store's database (MLflow would use
+    ./mlruns under whatever directory the process runs in); the server's choice otherwise."""
+    directory = store_directory(uri)
+    return (directory / LOCAL_ARTIFACTS).as_uri() if directory else None
 
 
 def check_experiment(name: str | None, uri: str = "") -> str:
@@ -111,13 +138,15 @@ def job_environment(uri: str | None, experiment: str | None, *, image: str | Non
             raise UserError("--experiment needs --track URI.")
         return {}
     uri = check_uri(uri)
-    if remote and (uri.startswith("file:") or urlparse(uri).hostname in LOOPBACK):
+    if remote and (uri.startswith("sqlite:") or urlparse(uri).hostname in LOOPBACK):
         raise UserError(
             f"--track {uri}: a SageMaker job runs on AWS and cannot reach this machine's "
             "files or loopback. Use a SageMaker managed MLflow ARN or an http(s) server the "
             "job can reach (in its VPC: --subnets and --security-groups); for a local store, "
             "train with byoc local train --track.")
     env = {TRACKING_URI_ENV: uri, EXPERIMENT_ENV: check_experiment(experiment, uri)}
+    if store_directory(uri):
+        store_directory(uri).mkdir(parents=True, exist_ok=True)
     if image:
         env[IMAGE_ENV] = image
     if tuning_job:

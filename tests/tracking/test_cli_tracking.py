@@ -33,7 +33,7 @@ def local_store(tmp_path_factory):
             assert code == 0
     finally:
         os.chdir(old)
-    client = MlflowClient(store.as_uri())
+    client = MlflowClient(tracking.check_uri(str(store)))
     experiment = client.get_experiment_by_name("local-signs")
     runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time"])
     return store, runs

@@ -18,9 +18,14 @@ def test_servers_and_arns_pass_as_they_are(uri):
     assert tracking.check_uri(uri) == uri
 
 
-def test_a_local_store_becomes_an_absolute_file_uri(tmp_path, monkeypatch):
+def test_a_local_store_is_a_sqlite_database_in_that_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert tracking.check_uri("./mlruns") == (tmp_path / "mlruns").as_uri()
+    for given in ("./mlruns", (tmp_path / "mlruns").as_uri()):
+        uri = tracking.check_uri(given)
+        assert uri == f"sqlite:///{tmp_path / 'mlruns' / tracking.LOCAL_DB}"
+    assert tracking.store_directory(uri) == tmp_path / "mlruns"
+    assert tracking.artifact_location(uri) == (tmp_path / "mlruns/artifacts").as_uri()
+    assert tracking.artifact_location("http://127.0.0.1:5000") is None
 
 
 @pytest.mark.parametrize("uri, message", [

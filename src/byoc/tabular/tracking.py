@@ -115,7 +115,8 @@ def _log_search(uri, experiment, out_dir, summary, candidates, best_pipeline, sa
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient(uri)
     found = client.get_experiment_by_name(experiment)
-    experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+    experiment_id = found.experiment_id if found else client.create_experiment(
+        experiment, artifact_location=tracking.artifact_location(uri))
     key = summary["objective_key"]
     parent = client.create_run(experiment_id, tags={
         tracking.TAG_KIND: "autopilot-local", "mlflow.runName": f"search-{summary['target']}"},

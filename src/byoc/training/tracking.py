@@ -148,7 +148,9 @@ class Tracker(keras.callbacks.Callback):
 
         experiment = self._client.get_experiment_by_name(self.experiment)
         experiment_id = (experiment.experiment_id if experiment else
-                         self._client.create_experiment(self.experiment))
+                         self._client.create_experiment(
+                             self.experiment,
+                             artifact_location=tracking.artifact_location(self.uri)))
         run = self._client.create_run(experiment_id, tags=tags)
         self.run_id = run.info.run_id
         self._client.log_batch(self.run_id, params=[Param(k, v) for k, v in params.items()],
