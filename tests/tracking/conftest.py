@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -33,16 +34,19 @@ class MlflowServer:
     log: Path
 
     def stop(self) -> None:
+        """Stop the server and its workers (uvicorn runs in a child process): the whole
+        process group the server leads."""
         if self.proc.poll() is None:
-            self.proc.terminate()
+            os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
 
 
 def start_server(root: Path, timeout: float = 240) -> MlflowServer:
+    root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = root / "server.log"
     exe = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"

@@ -118,9 +118,8 @@ def _log_search(uri, experiment, out_dir, summary, candidates, best_pipeline, sa
     experiment_id = found.experiment_id if found else client.create_experiment(
         experiment, artifact_location=tracking.artifact_location(uri))
     key = summary["objective_key"]
-    parent = client.create_run(experiment_id, tags={
-        tracking.TAG_KIND: "autopilot-local", "mlflow.runName": f"search-{summary['target']}"},
-        run_name=f"autopilot-local {summary['target']}")
+    parent = client.create_run(experiment_id, tags={tracking.TAG_KIND: "autopilot-local"},
+                               run_name=f"autopilot-local {summary['target']}")
     pid = parent.info.run_id
     params = {k: summary[k] for k in ("target", "problem_type", "objective", "mode", "cv_folds",
                                       "rows", "time_budget_s", "best_candidate",

@@ -14,7 +14,7 @@ last warning: the same numbers are in output.tar.gz (metrics.json, report.md).
 Example, as `run.py` wires it (chief only):
 
     tracker = Tracker.start(env, hp)          # None when tracking is off
-    fit(..., callbacks=[tracker])             # per-epoch metrics
+    fit(..., tracker)                         # a Keras callback: per-epoch metrics
     tracker.finish(final, output_dir, model, sample_images)
 """
 
