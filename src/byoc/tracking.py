@@ -9,6 +9,7 @@ logged or read, and only when tracking is on.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from pathlib import Path
 from urllib.parse import urlparse
@@ -42,10 +43,10 @@ MODEL_ARTIFACT = "model"
 ARN = re.compile(r"arn:aws(-cn|-us-gov)?:sagemaker:[a-z]{2}(-[a-z]+)+-\d:\d{12}:"
                  r"(mlflow-tracking-server|mlflow-app)/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}")
 SCHEMES = ("http", "https", "file", "sqlite")
-# A local directory as a store: MLflow's file store is deprecated (MLflow 3 refuses it unless
-# told otherwise), so the directory holds a SQLite database and the runs' artifacts.
-LOCAL_DB = "mlflow.db"
-LOCAL_ARTIFACTS = "artifacts"
+# A local directory is MLflow's file store: the one local store that mlflow-skinny (the image's
+# client) can write, since SQLite needs SQLAlchemy. MLflow 3 keeps it in maintenance mode and
+# refuses it unless this is set; byoc sets it for the stores it is given.
+ALLOW_FILE_STORE_ENV = "MLFLOW_ALLOW_FILE_STORE"
 MAX_EXPERIMENT_NAME = 500  # MLflow's own limit
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 SAGEMAKER_EXPERIMENT = re.compile(r"[a-zA-Z0-9\-_./]{1,256}")  # AIMlflowConfig's pattern
@@ -57,8 +58,8 @@ def is_arn(uri: str) -> bool:
 
 def check_uri(uri: str) -> str:
     """The tracking URI as MLflow should get it: an http(s) server, a SageMaker managed MLflow
-    ARN, a SQLite database, or a local directory (a path or file://), which becomes the SQLite
-    database in it. Anything else is refused here, before a job or a run exists."""
+    ARN, a SQLite database, or a local directory (a path or file://, made absolute). Anything
+    else is refused here, before a job or a run exists."""
     uri = uri.strip()
     if not uri:
         raise UserError("--track needs a tracking URI: http(s)://HOST:PORT, a SageMaker MLflow "
@@ -85,26 +86,35 @@ def check_uri(uri: str) -> str:
 
 
 def local_store(directory: Path) -> str:
-    """The SQLite URI of a local store directory (absolute; made when a run is logged)."""
+    """The file URI of a local store directory (absolute; made when a run is logged)."""
     directory = directory.expanduser().resolve()
     if directory.suffix == ".db":
         raise UserError(f"--track {directory}: give the store's directory (./mlruns), or "
                         f"sqlite:///{directory} for a database file.")
-    return f"sqlite:///{directory / LOCAL_DB}"
+    return directory.as_uri()
 
 
 def store_directory(uri: str) -> Path | None:
-    """The directory of a local (SQLite) store, which also holds its artifacts; else None."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    return Path(uri.removeprefix("sqlite:///")).parent
+    """The directory of a local store (a file store, or a SQLite database's folder); else None.
+    It holds the runs' artifacts too."""
+    if uri.startswith("file:"):
+        return Path(urlparse(uri).path)
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///")).parent
+    return None
 
 
 def artifact_location(uri: str) -> str | None:
-    """Where a new experiment's artifacts go: beside a local store's database (MLflow would use
-    ./mlruns under whatever directory the process runs in); the server's choice otherwise."""
-    directory = store_directory(uri)
-    return (directory / LOCAL_ARTIFACTS).as_uri() if directory else None
+    """Where a new experiment's artifacts go: beside a SQLite store's database (MLflow would use
+    ./mlruns under whatever directory the process runs in); the store's or server's choice
+    otherwise."""
+    return (store_directory(uri) / "artifacts").as_uri() if uri.startswith("sqlite:") else None
+
+
+def allow_file_store(uri: str) -> None:
+    """Let MLflow 3 open a file store that byoc was given (see ALLOW_FILE_STORE_ENV)."""
+    if uri.startswith("file:") or urlparse(uri).scheme == "":
+        os.environ.setdefault(ALLOW_FILE_STORE_ENV, "true")
 
 
 def check_experiment(name: str | None, uri: str = "") -> str:
@@ -138,7 +148,7 @@ def job_environment(uri: str | None, experiment: str | None, *, image: str | Non
             raise UserError("--experiment needs --track URI.")
         return {}
     uri = check_uri(uri)
-    if remote and (uri.startswith("sqlite:") or urlparse(uri).hostname in LOOPBACK):
+    if remote and (store_directory(uri) or urlparse(uri).hostname in LOOPBACK):
         raise UserError(
             f"--track {uri}: a SageMaker job runs on AWS and cannot reach this machine's "
             "files or loopback. Use a SageMaker managed MLflow ARN or an http(s) server the "
@@ -147,6 +157,8 @@ def job_environment(uri: str | None, experiment: str | None, *, image: str | Non
     env = {TRACKING_URI_ENV: uri, EXPERIMENT_ENV: check_experiment(experiment, uri)}
     if store_directory(uri):
         store_directory(uri).mkdir(parents=True, exist_ok=True)
+    if uri.startswith("file:"):
+        env[ALLOW_FILE_STORE_ENV] = "true"
     if image:
         env[IMAGE_ENV] = image
     if tuning_job:

@@ -18,13 +18,17 @@ def test_servers_and_arns_pass_as_they_are(uri):
     assert tracking.check_uri(uri) == uri
 
 
-def test_a_local_store_is_a_sqlite_database_in_that_directory(tmp_path, monkeypatch):
+def test_a_local_store_is_an_absolute_file_store_mlflow_is_allowed_to_open(tmp_path,
+                                                                           monkeypatch):
     monkeypatch.chdir(tmp_path)
     for given in ("./mlruns", (tmp_path / "mlruns").as_uri()):
-        uri = tracking.check_uri(given)
-        assert uri == f"sqlite:///{tmp_path / 'mlruns' / tracking.LOCAL_DB}"
-    assert tracking.store_directory(uri) == tmp_path / "mlruns"
-    assert tracking.artifact_location(uri) == (tmp_path / "mlruns/artifacts").as_uri()
+        assert tracking.check_uri(given) == (tmp_path / "mlruns").as_uri()
+    env = tracking.job_environment("./mlruns", None)
+    assert env[tracking.ALLOW_FILE_STORE_ENV] == "true" and (tmp_path / "mlruns").is_dir()
+    assert tracking.store_directory(env[tracking.TRACKING_URI_ENV]) == tmp_path / "mlruns"
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    assert tracking.check_uri(db) == db
+    assert tracking.artifact_location(db) == (tmp_path / "artifacts").as_uri()
     assert tracking.artifact_location("http://127.0.0.1:5000") is None
 
 

@@ -36,10 +36,11 @@ def client(uri: str):
         raise UserError("Reading runs needs MLflow's client: pip install 'byoc[tracking]'.") \
             from exc
     store = tracking.store_directory(uri)
-    if store and not (store / tracking.LOCAL_DB).exists():
+    if store and not store.exists():
         raise UserError(f"No tracking store in {store}: nothing was logged there yet. Train with "
                         f"--track {store} first, or point --track at another store.")
     tracking.quiet_plugin_headers(uri)
+    tracking.allow_file_store(uri)
     return MlflowClient(uri)
 
 
@@ -85,7 +86,7 @@ def link(uri: str, run) -> str:
         return f"{uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
     if tracking.is_arn(uri):
         return run.data.tags.get(tracking.TAG_TRAINING_JOB, "-")
-    return run.info.artifact_uri.removeprefix("file://")
+    return run.info.artifact_uri.removeprefix("file://").removesuffix("/artifacts")
 
 
 def param_columns(runs) -> list[str]:

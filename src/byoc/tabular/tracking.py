@@ -112,6 +112,7 @@ def _log_search(uri, experiment, out_dir, summary, candidates, best_pipeline, sa
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
     tracking.quiet_plugin_headers(uri)
+    tracking.allow_file_store(uri)
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient(uri)
     found = client.get_experiment_by_name(experiment)

@@ -94,6 +94,7 @@ class Tracker(keras.callbacks.Callback):
         from mlflow.tracking import MlflowClient
 
         tracking.quiet_plugin_headers(uri)
+        tracking.allow_file_store(uri)
 
         self._client = MlflowClient(uri)
         self._enqueue("the run itself, with its params and tags",
