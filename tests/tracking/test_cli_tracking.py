@@ -9,6 +9,7 @@ import pytest
 
 from byoc import tracking
 from byoc.cli import main
+from byoc.driver import runs as runs_module
 from tests.tracking.conftest import tiny_signs
 
 pytestmark = pytest.mark.slow
@@ -17,8 +18,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def local_store(tmp_path_factory):
     """Two `byoc local train --track ./mlruns` runs (no server) that differ in learning rate."""
-    from mlflow.tracking import MlflowClient
-
     root = tmp_path_factory.mktemp("local_track")
     data = tiny_signs(root / "data")
     store = root / "mlruns"
@@ -33,7 +32,7 @@ def local_store(tmp_path_factory):
             assert code == 0
     finally:
         os.chdir(old)
-    client = MlflowClient(tracking.check_uri(str(store)))
+    client = runs_module.client(tracking.check_uri(str(store)))  # allows the file store
     experiment = client.get_experiment_by_name("local-signs")
     runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time"])
     return store, runs

@@ -65,7 +65,8 @@ def test_the_logged_model_loads_with_mlflow_and_predicts_as_the_bundle(
                   for p in sorted((root / "data/test").rglob("*.png"))])
     monkeypatch.setenv(tracking.TRACKING_URI_ENV, mlflow_server.uri)
     logged = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/{tracking.MODEL_ARTIFACT}")
-    assert logged.metadata.signature is not None
+    (spec,) = logged.metadata.signature.inputs.inputs
+    assert spec.name == "image" and spec.shape == (-1, 20, 20, 3)
     np.testing.assert_allclose(np.asarray(logged.predict(x)), served.predict(x, verbose=0),
                                rtol=1e-5, atol=1e-6)
 

@@ -149,6 +149,20 @@ def _log_search(uri, experiment, out_dir, summary, candidates, best_pipeline, sa
         with mlflow.start_run(run_id=pid):
             mlflow.sklearn.log_model(best_pipeline, name=tracking.MODEL_ARTIFACT,
                                      signature=infer_signature(sample,
-                                                               best_pipeline.predict(sample)))
+                                                               best_pipeline.predict(sample)),
+                                     **_serialization(best_pipeline))
     client.set_terminated(pid)
     return pid
+
+
+def _serialization(pipeline) -> dict:
+    """MLflow's safe format (skops), trusting the types of the pipeline byoc itself built (its
+    encoders hold numpy dtypes, which skops does not trust by default); cloudpickle where skops
+    is missing or cannot write the model."""
+    try:
+        import skops.io
+
+        trusted = skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))
+    except Exception:  # no skops (mlflow-skinny), or a model it cannot write
+        return {"serialization_format": "cloudpickle"}
+    return {"serialization_format": "skops", "skops_trusted_types": trusted}

@@ -110,6 +110,8 @@ class Tracker(keras.callbacks.Callback):
             return None
         for key, value in HTTP_DEFAULTS.items():
             os.environ.setdefault(key, value)
+        # MLflow tags runs with the git commit it runs in; the image has no git: no warning.
+        os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
         experiment = os.environ.get(tracking.EXPERIMENT_ENV) or tracking.DEFAULT_EXPERIMENT
         try:
             tracker = cls(uri, experiment, hp.as_strings(), _tags(env),
@@ -215,10 +217,15 @@ class Tracker(keras.callbacks.Callback):
     def _log_model(self, model: keras.Model, sample: np.ndarray) -> None:
         import mlflow.keras
         import tensorflow as tf
-        from mlflow.models import infer_signature
+        from mlflow.models.signature import ModelSignature
+        from mlflow.types.schema import Schema, TensorSpec
 
+        # Spelled out: MLflow's inference from arrays imports SciPy, which the image lacks.
         x = sample.astype(np.float32)
-        signature = infer_signature(x, model.predict(x, verbose=0))
+        y = model.predict(x, verbose=0)
+        signature = ModelSignature(
+            Schema([TensorSpec(np.dtype(np.float32), (-1, *x.shape[1:]), "image")]),
+            Schema([TensorSpec(np.dtype(np.float32), (-1, *y.shape[1:]), "probabilities")]))
         # Named requirements: MLflow would otherwise find them by loading the model again in a
         # subprocess, which costs the job most of a minute.
         requirements = [f"keras=={keras.__version__}", f"tensorflow=={tf.__version__}"]
