@@ -29,9 +29,10 @@ def test_the_run_holds_params_metric_history_and_tags(tracked_run, mlflow_server
     assert run.data.params == expected
     history = client.get_metric_history(run.info.run_id, "train_loss")
     assert [m.step for m in history] == [1, 2, 3]
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")][:3] \
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")] \
         == [1, 2, 3]
-    for name in ("test_accuracy", "test_loss", "val_top_k_accuracy", "train_top_k_accuracy"):
+    for name in ("test_accuracy", "test_loss", "final_val_accuracy", "final_val_top_k_accuracy",
+                 "val_top_k_accuracy", "train_top_k_accuracy"):
         assert name in run.data.metrics, name
     assert 0 <= run.data.metrics["test_accuracy"] <= 1
     tags = run.data.tags

@@ -17,7 +17,7 @@ from byoc.errors import UserError
 # Hyperparameters shown in the table when the runs do not differ in any.
 KEY_PARAMS = ("model", "epochs", "batch_size", "learning_rate")
 MAX_PARAM_COLUMNS = 5
-COLUMNS_METRICS = (("val acc", "val_accuracy"), ("test acc", "test_accuracy"))
+COLUMNS_METRICS = (("val acc", "final_val_accuracy"), ("test acc", "test_accuracy"))
 
 
 def tracking_uri(flag: str | None) -> str:

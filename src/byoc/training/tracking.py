@@ -1,7 +1,8 @@
 """Logs one training run to MLflow when MLFLOW_TRACKING_URI is set; never fails the job.
 
 What a run holds: the parsed hyperparameters (params); the epoch's train and validation metrics
-with the epoch as step; the final validation and test metrics of the kept weights; report.md,
+with the epoch as step; the final validation (`final_val_*`) and test (`test_*`) metrics of the
+kept weights; report.md,
 metrics.json and the PNGs of /opt/ml/output/data (artifacts); the SageMaker job, tuning job,
 host and image (tags); and the servable Keras model with its input signature (switch it off with
 BYOC_MLFLOW_LOG_MODEL=false).
@@ -194,7 +195,9 @@ class Tracker(keras.callbacks.Callback):
         from mlflow.entities import Metric
 
         stamp = int(time.time() * 1000)
-        metrics = [Metric(k, float(v), stamp, 0) for k, v in final.items()]
+        # `final_val_*`: the epochs' `val_*` histories stay what they are.
+        metrics = [Metric(f"final_{k}" if k.startswith("val_") else k, float(v), stamp, 0)
+                   for k, v in final.items()]
         self._enqueue("the final validation and test metrics",
                       lambda: self._client.log_batch(self.run_id, metrics=metrics))
         files = sorted(p for p in output_dir.glob("*") if p.suffix in ARTIFACT_SUFFIXES)
