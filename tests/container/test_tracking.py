@@ -15,7 +15,8 @@ from tests.tracking.conftest import mlflow_server, tiny_signs  # noqa: F401
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
-def test_the_image_logs_a_run_to_a_server_on_the_loopback(image, mlflow_server, tmp_path):  # noqa: F811
+def test_the_image_logs_a_run_to_a_server_on_the_loopback(image, mlflow_server, tmp_path,  # noqa: F811
+                                                         monkeypatch):
     data = tiny_signs(tmp_path / "data")
     assert main(["local", "train", "--image", image, "--data", str(data),
                  "--output", str(tmp_path / "out"), "--track", mlflow_server.uri,
@@ -34,6 +35,7 @@ def test_the_image_logs_a_run_to_a_server_on_the_loopback(image, mlflow_server, 
     # The model, with its tensor signature, written by the image's client.
     import mlflow.models
 
+    monkeypatch.setenv(tracking.TRACKING_URI_ENV, mlflow_server.uri)
     info = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/{tracking.MODEL_ARTIFACT}")
     (spec,) = info.signature.inputs.inputs
     assert spec.shape == (-1, 20, 20, 3)

@@ -113,7 +113,6 @@ def _log_search(uri, experiment, out_dir, summary, candidates, best_pipeline, sa
 
     tracking.quiet_plugin_headers(uri)
     tracking.allow_file_store(uri)
-    mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient(uri)
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found else client.create_experiment(
@@ -146,11 +145,17 @@ def _log_search(uri, experiment, out_dir, summary, candidates, best_pipeline, sa
         if (out_dir / name).exists():
             client.log_artifact(pid, str(out_dir / name))
     if best_pipeline is not None:
-        with mlflow.start_run(run_id=pid):
-            mlflow.sklearn.log_model(best_pipeline, name=tracking.MODEL_ARTIFACT,
-                                     signature=infer_signature(sample,
-                                                               best_pipeline.predict(sample)),
-                                     **_serialization(best_pipeline))
+        # The fluent API logs models, to the global tracking URI: set it for this, and back.
+        previous = mlflow.get_tracking_uri()
+        mlflow.set_tracking_uri(uri)
+        try:
+            with mlflow.start_run(run_id=pid):
+                mlflow.sklearn.log_model(best_pipeline, name=tracking.MODEL_ARTIFACT,
+                                         signature=infer_signature(
+                                             sample, best_pipeline.predict(sample)),
+                                         **_serialization(best_pipeline))
+        finally:
+            mlflow.set_tracking_uri(previous)
     client.set_terminated(pid)
     return pid
 
