@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 from byoc import tracking
@@ -145,9 +146,10 @@ def _log_search(uri, experiment, out_dir, summary, candidates, best_pipeline, sa
         if (out_dir / name).exists():
             client.log_artifact(pid, str(out_dir / name))
     if best_pipeline is not None:
-        # The fluent API logs models, to the global tracking URI: set it for this, and back.
-        previous = mlflow.get_tracking_uri()
-        mlflow.set_tracking_uri(uri)
+        # The fluent API logs models, to the tracking URI of the environment: set it for this,
+        # and back (mlflow.set_tracking_uri would pin it for the rest of the process).
+        previous = os.environ.get(tracking.TRACKING_URI_ENV)
+        os.environ[tracking.TRACKING_URI_ENV] = uri
         try:
             with mlflow.start_run(run_id=pid):
                 mlflow.sklearn.log_model(best_pipeline, name=tracking.MODEL_ARTIFACT,
@@ -155,7 +157,10 @@ def _log_search(uri, experiment, out_dir, summary, candidates, best_pipeline, sa
                                              sample, best_pipeline.predict(sample)),
                                          **_serialization(best_pipeline))
         finally:
-            mlflow.set_tracking_uri(previous)
+            if previous is None:
+                os.environ.pop(tracking.TRACKING_URI_ENV, None)
+            else:
+                os.environ[tracking.TRACKING_URI_ENV] = previous
     client.set_terminated(pid)
     return pid
 
