@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     ("byoc.data.commands", None),  # byoc data synth
     ("byoc.driver.local.commands", None),  # byoc local train|serve
     ("byoc.driver.commands", None),  # byoc push|train|tune|deploy|invoke|transform|stop|delete
+    ("byoc.driver.runs", None),  # byoc runs [compare]
     ("byoc.driver.autopilot", "autopilot"),  # byoc autopilot start|status|leaderboard|deploy
     ("byoc.tabular.commands", "autopilot"),  # byoc autopilot local|predict|insurance
 )

@@ -360,3 +360,31 @@ def test_a_default_bucket_owned_by_another_account_is_refused():
         with pytest.raises(UserError, match="exists but is not owned by your account"):
             ensure_bucket(aws, BUCKET)
         stub.assert_no_pending_responses()
+
+
+def test_track_sets_the_job_environment(moto_recorder, ecr_image, role_arn, tmp_path):
+    make_dataset(tmp_path)
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:mlflow-tracking-server/signs"
+    assert main(["tune", "--image", ecr_image, "--data", str(tmp_path), "--role", role_arn,
+                 "--job-name", "tracked-tune", "--track", arn, "--experiment", "signs",
+                 "--max-jobs", "2", "--no-wait"]) == 0
+    (request,) = moto_recorder.calls("SageMaker.CreateHyperParameterTuningJob")
+    env = request["TrainingJobDefinition"]["Environment"]
+    assert env["MLFLOW_TRACKING_URI"] == arn and env["MLFLOW_EXPERIMENT_NAME"] == "signs"
+    assert env["BYOC_TUNING_JOB"] == "tracked-tune" and env["BYOC_IMAGE"] == ecr_image
+
+
+@pytest.mark.parametrize("track, message", [
+    ("arn:aws:sagemaker:us-east-1:123:mlflow-tracking-server/signs", "is not a SageMaker managed"),
+    ("mlflow://host", "unknown URI scheme"),
+    ("./mlruns", "cannot reach this machine"),
+])
+def test_a_bad_tracking_uri_is_refused_before_anything_is_created(
+        moto_endpoint, ecr_image, role_arn, tmp_path, capsys, track, message):
+    make_dataset(tmp_path)
+    code = main(["train", "--image", ecr_image, "--data", str(tmp_path), "--role", role_arn,
+                 "--track", track])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert boto3.client("sagemaker").list_training_jobs()["TrainingJobSummaries"] == []
+    assert boto3.client("s3").list_buckets()["Buckets"] == []

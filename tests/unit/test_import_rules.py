@@ -96,3 +96,10 @@ def test_no_container_module_imports_the_driver():
                   "entrypoints")]
     offenders = {m: sorted(d for d in graph[m] if d.startswith("byoc.driver")) for m in container}
     assert not {m: d for m, d in offenders.items() if d}
+
+
+@pytest.mark.parametrize("module", ["byoc.tracking", "byoc.driver.runs", "byoc.driver.commands",
+                                    "byoc.driver.local.commands", "byoc.cli"])
+def test_mlflow_is_imported_only_when_tracking_is_asked_for(module):
+    loaded = _loaded_after_import(module)
+    assert not {m for m in loaded if m == "mlflow" or m.startswith("mlflow.")}, module

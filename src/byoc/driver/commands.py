@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from byoc import hyperparams
+from byoc import hyperparams, tracking
 from byoc.cli_args import positive_float, positive_int
 from byoc.driver import (
     async_invoke,
@@ -26,6 +26,7 @@ from byoc.driver import (
     jobs,
     models,
     options,
+    runs,
     stop,
     transform,
 )
@@ -82,6 +83,8 @@ def _training_spec(args: argparse.Namespace, aws: Aws, kind: str, name: str,
     """Check every flag, then what AWS already holds (image, name, and `check_aws`), and only
     then upload the data: a mistake costs no upload."""
     hps = hyperparams.parse_hp_flags(args.hp)
+    track = tracking.job_environment(args.track, args.experiment, image=args.image, remote=True,
+                                     tuning_job=name if kind == "tuning job" else None)
     role = resolve_role(args.role)
     if args.upload_to:
         if args.data.startswith("s3://"):
@@ -101,7 +104,7 @@ def _training_spec(args: argparse.Namespace, aws: Aws, kind: str, name: str,
         instance_type=args.instance_type or _config("instance_type", jobs.DEFAULT_INSTANCE_TYPE),
         instance_count=args.instance_count, max_run=args.max_run, spot=args.spot,
         max_wait=args.max_wait, checkpoint_s3=args.checkpoint_s3,
-        environment=options.parse_env(args.env), retries=args.retries,
+        environment={**options.parse_env(args.env), **track}, retries=args.retries,
         keep_alive=args.keep_alive, input_mode=args.input_mode, distribution=args.distribution,
         options=options.from_args(args),
     )
@@ -208,10 +211,12 @@ def _multi_model(args: argparse.Namespace, aws: Aws, name: str, opts: options.Aw
 def _model_from_flags(args: argparse.Namespace, aws, default_name: str,
                       opts: options.AwsOptions, spec: hosting.Hosting | None = None,
                       environment: dict[str, str] | None = None) -> str:
-    """Create the model to host: from a training job, or from --model-data and --image; for a
-    multi-model endpoint, the endpoint's model over the prefix. A model with an environment is
-    named `default_name`, since a training job's own model has none."""
+    """Create the model to host: from a training job (or the tracked run that names one), or
+    from --model-data and --image; for a multi-model endpoint, the endpoint's model over the
+    prefix. A model with an environment is named `default_name`, since a training job's own
+    model has none."""
     environment = environment or {}
+    args.training_job = runs.training_job_from_flags(args)
     if spec and spec.multi_model_prefix:
         return _multi_model(args, aws, default_name, opts, spec.multi_model_prefix, environment)
     if args.training_job:
@@ -473,6 +478,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     job.add_argument("--retries", type=positive_int, metavar="N",
                      help=f"retry the job up to N times (1-{jobs.MAX_RETRIES}) after an "
                           "internal SageMaker error")
+    job.add_argument("--track", metavar="URI",
+                     help="log the job to MLflow: http(s)://HOST:PORT or a SageMaker managed "
+                          "MLflow ARN (sets MLFLOW_TRACKING_URI in the container)")
+    job.add_argument("--experiment", metavar="NAME",
+                     help="with --track: the MLflow experiment (default "
+                          f"{tracking.DEFAULT_EXPERIMENT})")
     options.add_flags(job, what="job")
 
     p = add_aws_verb(subparsers, "train", cmd_train, parents=[job, role, wait],
@@ -507,6 +518,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--training-job", help="host the model of this completed training job")
     model.add_argument("--model-data", metavar="S3_URI", help="model.tar.gz to host (with --image)")
     model.add_argument("--image", help="serving image URI (with --model-data)")
+    runs.add_deploy_flags(model)
 
     p = add_aws_verb(subparsers, "deploy", cmd_deploy, parents=[model, role, wait],
                      help="host a model on an endpoint: real-time, serverless, "

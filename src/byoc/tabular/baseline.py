@@ -30,8 +30,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from byoc import tracking
 from byoc.errors import UserError
 from byoc.tabular import explain, objectives, report
+from byoc.tabular import tracking as tab_tracking
 from byoc.tabular.dataset import Dataset, load, prepare_features, read_csv
 from byoc.tabular.ensemble import Bagged, Weighted, nested_scores, select
 from byoc.tabular.families import FAMILIES, FASTEST, OPENMP_THREADS, Family, usable
@@ -347,17 +349,18 @@ def _fastest_baseline(ds: Dataset, seed: int, time_budget: float,
 def run(csv_path: str | Path, target: str, out_dir: str | Path, problem_type: str | None = None,
         objective: str | None = None, time_budget: float = DEFAULT_TIME_BUDGET, seed: int = 0,
         folds: int = DEFAULT_FOLDS, max_candidates: int | None = None, mode: str | None = None,
-        progress: Callable[[str], None] = _stderr) -> dict:
-    """The whole local flow; returns what summary.json holds."""
+        progress: Callable[[str], None] = _stderr, track: dict[str, str] | None = None) -> dict:
+    """The whole local flow; returns what summary.json holds. `track` (tracking's environment,
+    byoc.tracking.job_environment) logs the search to MLflow."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(OPENMP_THREADS, user_api="openmp"):
         return _run(csv_path, target, out_dir, problem_type, objective, time_budget, seed, folds,
-                    max_candidates, mode, progress)
+                    max_candidates, mode, progress, track)
 
 
 def _run(csv_path, target, out_dir, problem_type, objective, time_budget, seed, folds,
-         max_candidates, mode, progress) -> dict:
+         max_candidates, mode, progress, track=None) -> dict:
     import joblib
 
     start = time.monotonic()
@@ -457,7 +460,25 @@ def _run(csv_path, target, out_dir, problem_type, objective, time_budget, seed, 
     report.write_markdown(ds, analysis, out / REPORT_FILE, summary,
                           IMPORTANCE_PLOT if importance else None)
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    _record(ds, out, csv_path, summary, candidates, seed, track)
     return summary
+
+
+def _record(ds: Dataset, out: Path, csv_path, summary: dict, candidates: list[Candidate],
+            seed: int, track: dict[str, str] | None) -> None:
+    """The candidate script beside model.joblib and, when asked, the MLflow runs."""
+    single = next((c for c in candidates if c.name != ENSEMBLE_NAME), None)
+    if single is not None:
+        tab_tracking.write_candidate_script(out, csv_path, summary, single, seed)
+    if not track:
+        return
+    pipeline = None
+    if single is not None:
+        family = next(f for f in FAMILIES if f.name == single.family)
+        pipeline = fit(build_pipeline(ds, family, single.params, seed), ds.X,
+                       encoded_target(ds)[0])
+    tab_tracking.log_search(track[tracking.TRACKING_URI_ENV], track[tracking.EXPERIMENT_ENV],
+                            out, summary, candidates, pipeline, ds.X.head(5))
 
 
 def _check_columns(frame: pd.DataFrame, bundle: dict, source: str,

@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from byoc import tracking
 from byoc.cli_args import positive_float, positive_int
 from byoc.tabular import objectives
+from byoc.tabular.tracking import CANDIDATE_SCRIPT
 
 
 def cmd_local(args: argparse.Namespace) -> int:
@@ -18,9 +20,11 @@ def cmd_local(args: argparse.Namespace) -> int:
 
     given = {k: v for k, v in (("time_budget", args.time_budget), ("folds", args.folds))
              if v is not None}
+    track = tracking.job_environment(args.track, args.experiment)
     summary = baseline.run(args.csv, args.target, args.out, problem_type=args.problem_type,
                            objective=args.objective, seed=args.seed,
-                           max_candidates=args.max_candidates, mode=args.mode, **given)
+                           max_candidates=args.max_candidates, mode=args.mode, track=track,
+                           **given)
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in summary["metrics"].items())
     ties = summary["tied_with_best"]
     print(f"Best: {summary['best_candidate']} ({summary['problem_type']}, "
@@ -28,7 +32,7 @@ def cmd_local(args: argparse.Namespace) -> int:
           f"{metrics or 'not scored: the budget was too short'}"
           + (f"; tied within one std: {', '.join(ties)}" if ties else ""))
     written = [baseline.LEADERBOARD_FILE, baseline.SUMMARY_FILE, baseline.REPORT_FILE,
-               baseline.IMPORTANCE_PLOT, baseline.MODEL_FILE]
+               baseline.IMPORTANCE_PLOT, baseline.MODEL_FILE, CANDIDATE_SCRIPT]
     print(f"Wrote {args.out}/: " + ", ".join(n for n in written if (Path(args.out) / n).exists()))
     return 0
 
@@ -64,6 +68,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-candidates", type=positive_int, help="stop after this many")
     p.add_argument("--folds", type=positive_int, help="k of k-fold CV (default 5)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--track", metavar="URI",
+                   help="log the search to MLflow (a parent run, one child run per candidate, "
+                        "the best pipeline as a model): ./mlruns or http(s)://HOST:PORT")
+    p.add_argument("--experiment", metavar="NAME",
+                   help=f"with --track (default {tracking.DEFAULT_EXPERIMENT})")
     p.set_defaults(func=cmd_local)
 
     p = sub.add_parser("predict", help="predict with a model from `autopilot local`; CSV to stdout")

@@ -34,6 +34,7 @@ from byoc.training.checkpoints import (
 from byoc.training.cluster import Cluster
 from byoc.training.distributed import Distributed
 from byoc.training.splits import Splits, class_weights, load_splits
+from byoc.training.tracking import Tracker
 
 log = logging.getLogger("byoc.training")
 
@@ -102,7 +103,7 @@ def _agree_on_classes(dist: Distributed, names: list[str]) -> list[str]:
 
 
 def fit(splits: Splits, hp: HyperParameters, paths: Paths, sigterm: SigtermFlag,
-        dist: Distributed, sharded: bool):
+        dist: Distributed, sharded: bool, tracker: Tracker | None = None):
     num_classes = len(splits.class_names)
     top_k = min(hp.top_k, num_classes)
     with dist.strategy.scope():  # variables made here are mirrored on every replica
@@ -125,7 +126,7 @@ def fit(splits: Splits, hp: HyperParameters, paths: Paths, sigterm: SigtermFlag,
         log.info("The checkpoint has finished training already (epoch %d); not fitting again.",
                  start)
     else:
-        _train(model, splits, hp, paths, sigterm, dist, sharded, state, start)
+        _train(model, splits, hp, paths, sigterm, dist, sharded, state, start, tracker)
     best = paths.checkpoint_dir / BEST_WEIGHTS_FILE
     if dist.is_chief and best.exists() and state.get("best_epoch") and \
             state["best_epoch"] != state["epoch"]:
@@ -136,7 +137,7 @@ def fit(splits: Splits, hp: HyperParameters, paths: Paths, sigterm: SigtermFlag,
 
 def _train(model: keras.Model, splits: Splits, hp: HyperParameters, paths: Paths,
            sigterm: SigtermFlag, dist: Distributed, sharded: bool, state: dict,
-           start: int) -> None:
+           start: int, tracker: Tracker | None = None) -> None:
     num_classes = len(splits.class_names)
     x, y = splits.x[TRAIN], splits.y[TRAIN]
     shape = loop.epoch_shape(dist, hp, len(y), sharded)
@@ -156,6 +157,7 @@ def _train(model: keras.Model, splits: Splits, hp: HyperParameters, paths: Paths
     # Only the chief writes checkpoints and `#metrics` lines; every host shows its progress.
     chosen = [Checkpointer(paths.checkpoint_dir, hp, state, has_val), MetricLogger()] \
         if dist.is_chief else []
+    chosen += [tracker] if tracker else []
     verbose = 1 if sys.stdout.isatty() else 2
     # The progress bar ends its epoch line first, so a `#metrics` line never shares it (the SDK's
     # local mode gives containers a terminal).
@@ -207,7 +209,8 @@ def run(env: TrainingEnv, sigterm: SigtermFlag) -> dict[str, float]:
     sharded = dist.multi_worker and _train_channel_sharded(env)
     splits = load_splits(env, hp, agree=lambda names: _agree_on_classes(dist, names))
     sigterm.check()
-    model, history = fit(splits, hp, env.paths, sigterm, dist, sharded)
+    tracker = Tracker.start(env, hp) if dist.is_chief else None  # None unless MLflow is asked
+    model, history = fit(splits, hp, env.paths, sigterm, dist, sharded, tracker)
     sigterm.check()
     if not dist.is_chief:
         word = dist.wait_for_chief()
@@ -216,7 +219,7 @@ def run(env: TrainingEnv, sigterm: SigtermFlag) -> dict[str, float]:
         log.info("The chief (%s) wrote the model and the report; this host is done.", dist.chief)
         return {}
     try:
-        summary = _export_and_report(env, hp, splits, model, history, sigterm)
+        summary = _export_and_report(env, hp, splits, model, history, sigterm, tracker)
     except BaseException as exc:
         dist.chief_finished(f"{type(exc).__name__}: {exc}" or "stopped")
         raise
@@ -226,7 +229,8 @@ def run(env: TrainingEnv, sigterm: SigtermFlag) -> dict[str, float]:
 
 def _export_and_report(env: TrainingEnv, hp: HyperParameters, splits: Splits,
                        model: keras.Model, history: dict,
-                       sigterm: SigtermFlag) -> dict[str, float]:
+                       sigterm: SigtermFlag, tracker: Tracker | None = None
+                       ) -> dict[str, float]:
     """The chief's work after training: the bundle in /opt/ml/model, then the evaluation of that
     bundle, reloaded as `serve` will load it (outside the strategy, so no other host is needed).
 
@@ -272,6 +276,8 @@ def _export_and_report(env: TrainingEnv, hp: HyperParameters, splits: Splits,
             final[f"{prefix}_top_k_accuracy"] = summary[f"{name}_top_{top_k}_accuracy"]
     print(metric_lines.final_line(final), flush=True)
     log.info("Evaluation written to %s", env.paths.output_data_dir)
+    if tracker:
+        tracker.finish(final, env.paths.output_data_dir, served, splits.x[TRAIN][:4])
     return summary
 
 

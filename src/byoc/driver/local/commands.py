@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from byoc import contract, hyperparams
+from byoc import contract, hyperparams, tracking
 from byoc.cli_args import positive_float, positive_int
 from byoc.driver.local import layout
 from byoc.errors import UserError
@@ -18,11 +18,13 @@ def train(args: argparse.Namespace) -> int:
     channels = layout.split_channel_dirs(args.data)
     output = Path(args.output).resolve()
     distribution = layout.DISTRIBUTIONS[args.distribution]
+    track = tracking.job_environment(args.track, args.experiment, image=args.image)
     if args.image:
         from byoc.driver.local import docker
 
         code = docker.train(args.image, channels, output, hps, instance_count=args.instance_count,
-                            cpus=args.cpus_per_instance, distribution=distribution)
+                            cpus=args.cpus_per_instance, distribution=distribution,
+                            **docker.tracking_options(track, args.instance_count))
     else:
         if args.instance_count > 1 or args.cpus_per_instance or args.distribution != "replicated":
             raise UserError(
@@ -31,7 +33,7 @@ def train(args: argparse.Namespace) -> int:
                 "image (`make image`) and add --image byoc:cpu.")
         from byoc.driver.local import process
 
-        code = process.train(channels, output, hps)
+        code = process.train(channels, output, hps, env=track)
     # Both modes use the output dir itself as /opt/ml (with several instances, the chief's
     # OUTPUT/algo-1), so a second run resumes its checkpoints.
     paths = contract.Paths(output / "algo-1" if args.instance_count > 1 else output)
@@ -94,6 +96,12 @@ def register(subparsers) -> None:
     t.add_argument("--distribution", choices=tuple(layout.DISTRIBUTIONS), default="replicated",
                    help="with --instance-count: the train channel's S3DataDistributionType; "
                         "'sharded' deals its files out between the hosts as ShardedByS3Key does")
+    t.add_argument("--track", metavar="URI",
+                   help="log the run to MLflow: a local store (./mlruns), http(s)://HOST:PORT "
+                        "or a SageMaker managed MLflow ARN")
+    t.add_argument("--experiment", metavar="NAME",
+                   help=f"with --track: the MLflow experiment (default "
+                        f"{tracking.DEFAULT_EXPERIMENT})")
     t.set_defaults(func=train)
 
     s = verbs.add_parser("serve", help="serve a trained model with `serve` on /ping, "

@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
-from byoc import bundle, contract
+from byoc import bundle, contract, tracking
 from byoc.driver.local import layout
 from byoc.driver.local.process import wait_for_ping
 from byoc.errors import FrameworkError, UserError
@@ -117,6 +118,8 @@ def train(
     instance_count: int = 1,
     cpus: float | None = None,
     distribution: str = layout.FULLY_REPLICATED,
+    volumes: Mapping[str, dict] | None = None,
+    network_mode: str | None = None,
 ) -> int:
     """Run `IMAGE train` with `working_root(output_dir)` as /opt/ml; return its exit code.
 
@@ -139,9 +142,10 @@ def train(
     container = _launch(
         engine, image, ["train"],
         name=f"byoc-train-{uuid.uuid4().hex[:8]}",
-        volumes={str(root): {"bind": CONTAINER_ROOT, "mode": "rw"}},
+        volumes={str(root): {"bind": CONTAINER_ROOT, "mode": "rw"}, **(volumes or {})},
         environment={"TRAINING_JOB_NAME": "byoc-local", **(env or {})},
         device_requests=_device_requests(gpus),
+        **({"network_mode": network_mode} if network_mode else {}),
         **_cpu_limit(cpus),
     )
     try:
@@ -181,6 +185,28 @@ def shared_checkpoints(output_dir: str | os.PathLike) -> Path:
     """The checkpoint folder every host of a local multi-instance run sees at
     /opt/ml/checkpoints, as SageMaker syncs every host's with the one S3 prefix."""
     return working_root(output_dir) / "checkpoints"
+
+
+def tracking_options(track: Mapping[str, str], instance_count: int) -> dict:
+    """`train`'s extra arguments for an MLflow-tracked run (`track` is its environment): a local
+    store is mounted at its own path, so the run's artifact paths hold on this machine too; a
+    server on this machine's loopback is reached through the host's network."""
+    if not track:
+        return {}
+    uri = track[tracking.TRACKING_URI_ENV]
+    store = tracking.store_directory(uri)
+    local = store is not None or urlparse(uri).hostname in tracking.LOOPBACK
+    if local and instance_count > 1:
+        raise UserError(
+            f"--track {uri}: the containers of a multi-instance run have a network of their own "
+            "and cannot reach this machine's files or loopback. Start the server on an address "
+            "they reach (mlflow server --host 0.0.0.0) and pass http://HOST-IP:PORT.")
+    options: dict = {"env": dict(track)}
+    if store is not None:
+        options["volumes"] = {str(store): {"bind": str(store), "mode": "rw"}}
+    elif local:
+        options["network_mode"] = "host"
+    return options
 
 
 def train_cluster(

@@ -48,11 +48,13 @@ def _run(args: list[str], env: dict[str, str]) -> int:
         return _stop(proc, grace=contract.TRAINING_STOP_GRACE)
 
 
-def train(channels: dict[str, Path], output_dir: Path, hyperparameters: dict[str, str]) -> int:
-    """Lay out `output_dir` like /opt/ml, run `train` there and pack model.tar.gz and
-    output.tar.gz beside it, as SageMaker does; returns the exit code of `train`."""
+def train(channels: dict[str, Path], output_dir: Path, hyperparameters: dict[str, str],
+          env: dict[str, str] | None = None) -> int:
+    """Lay out `output_dir` like /opt/ml, run `train` there (with `env` added to this process's
+    environment) and pack model.tar.gz and output.tar.gz beside it, as SageMaker does; returns
+    the exit code of `train`."""
     paths = layout.prepare(output_dir, channels, hyperparameters, link=True)
-    env = dict(os.environ, **{contract.BASE_DIR_ENV: str(paths.root.resolve())})
+    env = dict(os.environ, **(env or {}), **{contract.BASE_DIR_ENV: str(paths.root.resolve())})
     code = _run(["train"], env)
     layout.package(paths, output_dir)
     return code
