@@ -138,7 +138,8 @@ def test_an_upload_interrupted_half_way_is_completed_without_sending_everything_
                     progress=interrupt_half_way)
     listed = boto3.client("s3").list_objects_v2(Bucket="interrupted", Prefix="train/")
     already = listed.get("KeyCount", 0)
-    assert len(files) // 2 <= already < len(files)
+    # At most the sliding window (2 × workers) was in flight when the sync was interrupted.
+    assert len(files) // 2 <= already <= len(files) // 2 + 2 * 4
 
     again = upload.sync(aws, files, "s3://interrupted/train/", workers=4)
     assert again == upload.Uploaded(sent=len(files) - already, skipped=already)

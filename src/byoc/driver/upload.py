@@ -9,7 +9,9 @@ content, so a second `byoc train` on the same data uploads nothing.
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import itertools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -100,11 +102,24 @@ def sync(aws: Aws, files: list[LocalFile], s3_uri: str, *, workers: int = DEFAUL
     todo = [f for f in files if remote.get(prefix + f.key) != (f.size, f.etag)]
     config = TransferConfig(multipart_threshold=PART_BYTES, multipart_chunksize=PART_BYTES,
                             max_concurrency=workers, use_threads=workers > 1)
+    # A sliding window of 2 × workers transfers: a large channel does not queue every file at
+    # once, and an interrupted sync leaves at most the window's files in flight (the next sync
+    # skips what arrived).
+    queue = iter(todo)
     with create_transfer_manager(s3, config) as manager:
-        futures = [manager.upload(str(f.path), bucket, prefix + f.key, extra_args=owner)
-                   for f in todo]
-        for done, future in enumerate(futures, 1):
-            future.result()
+        def submit(file: LocalFile) -> None:
+            pending.append(manager.upload(str(file.path), bucket, prefix + file.key,
+                                          extra_args=owner))
+
+        pending: collections.deque = collections.deque()
+        for file in itertools.islice(queue, 2 * workers):
+            submit(file)
+        done = 0
+        while pending:
+            pending.popleft().result()
+            done += 1
             if progress:
                 progress(done, len(todo))
+            for file in itertools.islice(queue, 1):
+                submit(file)
     return Uploaded(sent=len(todo), skipped=len(files) - len(todo))
