@@ -108,12 +108,17 @@ def from_args(args: argparse.Namespace, current: Scaling | None = None) -> Scali
     return dataclasses.replace(current, **values).check()
 
 
+def _targets(client, endpoint: str) -> list[dict]:
+    """The endpoint's registered scalable targets (none, or its variant's one)."""
+    return client.describe_scalable_targets(
+        ServiceNamespace=NAMESPACE, ResourceIds=[resource_id(endpoint)],
+        ScalableDimension=DIMENSION)["ScalableTargets"]
+
+
 def current(aws: Aws, endpoint: str) -> Scaling | None:
     """The endpoint's scaling as registered, or None."""
     client = aws.client("application-autoscaling")
-    targets = client.describe_scalable_targets(
-        ServiceNamespace=NAMESPACE, ResourceIds=[resource_id(endpoint)],
-        ScalableDimension=DIMENSION)["ScalableTargets"]
+    targets = _targets(client, endpoint)
     if not targets:
         return None
     policies = client.describe_scaling_policies(
@@ -153,10 +158,7 @@ def remove(aws: Aws, endpoint: str) -> bool:
     """Delete the endpoint's scaling policies and deregister its scalable target; whether there
     was one."""
     client = aws.client("application-autoscaling")
-    targets = client.describe_scalable_targets(
-        ServiceNamespace=NAMESPACE, ResourceIds=[resource_id(endpoint)],
-        ScalableDimension=DIMENSION)["ScalableTargets"]
-    if not targets:
+    if not _targets(client, endpoint):
         return False
     # Deregistering removes the target's policies on AWS; deleting them first says so
     # explicitly, and leaves nothing behind where that is not done (moto).
