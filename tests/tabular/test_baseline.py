@@ -36,24 +36,20 @@ def _best_single_held_out(fitted, target: str) -> float:
     return accuracy_score(fitted.test[target], predicted)
 
 
-def test_diabetes_regression(diabetes, capsys):
-    s = diabetes.summary
+def test_diabetes_regression(diabetes_quarters, capsys):
+    s = diabetes_quarters[0].summary
     assert s["problem_type"] == "Regression" and s["objective"] == "MSE"
     assert s["mode"] == "ensembling" and "100 MB" in s["mode_reason"]
     assert s["metrics"]["rmse"] ** 2 == pytest.approx(s["metrics"]["mse"], rel=0.2)
-    predicted = _predict(capsys, diabetes.out, diabetes.test_csv)["prediction"].astype(float)
-    assert len(predicted) == len(diabetes.test)
-    # This held-out quarter is a hard one: least squares, RidgeCV, a random forest and an RBF SVR
-    # score 0.25-0.37 R² on it (0.41-0.53 on the quarters of split seeds 1-5), so R² >= 0.45 is
-    # out of reach here. What must hold: the cross-validated R² on the training rows reaches it,
-    # and on the held-out rows the baseline is within noise (0.05 R² on 111 rows) of RidgeCV.
-    from sklearn.linear_model import RidgeCV
-
-    assert s["metrics"]["r2"] >= 0.45
-    features = diabetes.train.drop(columns="target")
-    ridge = RidgeCV().fit(features, diabetes.train["target"])
-    plain = r2_score(diabetes.test["target"], ridge.predict(diabetes.test[features.columns]))
-    assert r2_score(diabetes.test["target"], predicted) >= plain - 0.05
+    scores = []
+    for fitted in diabetes_quarters:
+        predicted = _predict(capsys, fitted.out, fitted.test_csv)["prediction"].astype(float)
+        assert len(predicted) == len(fitted.test)
+        scores.append(r2_score(fitted.test["target"], predicted))
+    # One quarter's R² swings by ±0.1 with the split (111 rows): every row is held out once,
+    # and the target holds for the mean.
+    print("held-out R² per quarter:", [round(v, 3) for v in scores])
+    assert np.mean(scores) >= 0.45
 
 
 def test_breast_cancer_binary(breast_cancer, capsys):
@@ -74,13 +70,16 @@ def test_wine_multiclass_without_target_column(wine, capsys, tmp_path):
     assert accuracy_score(wine.test["target"], predicted) >= 0.95
 
 
-def test_ensembling_at_least_as_good_as_best_single_family(synthetic, capsys):
-    predicted = _predict(capsys, synthetic.out, synthetic.test_csv)["prediction"]
-    ensembling = accuracy_score(synthetic.test["label"], predicted)
-    # Within one standard error of a held-out accuracy near 0.72 on 500 rows (0.02): measured
-    # runs on a busy machine gave 0.708-0.712 against 0.716 for the best single family refit on
-    # all rows, so "at least as good" holds only within that noise here.
-    assert ensembling >= _best_single_held_out(synthetic, "label") - 0.02
+def test_ensembling_at_least_as_good_as_best_single_family(synthetic_quarters, capsys):
+    ensembling, single = [], []
+    for fitted in synthetic_quarters:
+        predicted = _predict(capsys, fitted.out, fitted.test_csv)["prediction"]
+        ensembling.append(accuracy_score(fitted.test["label"], predicted))
+        single.append(_best_single_held_out(fitted, "label"))
+    # Every row held out once (2,000 rows), so the comparison is not one quarter's noise.
+    print("held-out accuracy per quarter: ensembling", [round(v, 3) for v in ensembling],
+          "best single family", [round(v, 3) for v in single])
+    assert np.mean(ensembling) >= np.mean(single)
 
 
 def test_leaderboard_has_every_family_the_ensemble_and_honest_ties(breast_cancer):
@@ -147,9 +146,19 @@ def test_hpo_mode_random_search_after_presets_and_budget_lines(tmp_path, wine, c
     board = pd.read_csv(out / baseline.LEADERBOARD_FILE)
     assert baseline.ENSEMBLE_NAME not in set(board["candidate"])
     params = {row.candidate: json.loads(row.params) for row in board.itertuples()}
-    linear = sorted(name for name in params if name.startswith("linear-"))
-    assert [params[name]["alpha"] for name in linear[:2]] == [1.0, 0.01]  # the presets
-    assert params[linear[2]]["alpha"] not in (1.0, 0.01)  # then random settings
+    order = sorted(params, key=lambda name: int(name.rsplit("-", 1)[1]))
+    # Every family's two presets first, then random settings, best family first.
+    def as_json(preset) -> dict:
+        return json.loads(json.dumps(dict(preset)))
+
+    presets = [(name.rsplit("-", 1)[0], params[name]) for name in order[:2 * n]]
+    assert sorted(presets, key=str) == sorted(
+        [(f.name, as_json(p)) for f in families.FAMILIES for p in f.presets], key=str)
+    first_random = order[2 * n]
+    family = families.BY_NAME[first_random.rsplit("-", 1)[0]]
+    assert params[first_random] not in [as_json(p) for p in family.presets]
+    scored = board[board["candidate"].isin(order[:2 * n])]
+    assert scored[scored["algorithm"] == family.name]["score"].max() == scored["score"].max()
     assert "s for each of 8 families" in err and "time per family:" in err
     assert len([line for line in err.splitlines() if line.startswith("[")]) == 2 * n + 1
     summary = json.loads((out / baseline.SUMMARY_FILE).read_text())

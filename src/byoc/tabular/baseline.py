@@ -23,6 +23,7 @@ import math
 import sys
 import time
 import warnings
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,11 @@ MODES = (ENSEMBLING, HPO)
 ENSEMBLING_MAX_BYTES = 100 * 1000 * 1000
 SEARCH_SHARE = 0.8  # of the budget for the candidates; the rest: ensemble and importance
 POOL_PER_FAMILY = 3  # best configurations per family that keep their fold models
+# Once every family has had its presets, ensembling spends the time left on random settings of
+# the best ENSEMBLING_TOP_FAMILIES families only, up to ENSEMBLING_PER_FAMILY candidates each
+# (presets included): more members where they are strong, rather than more weak ones.
+ENSEMBLING_TOP_FAMILIES = 3
+ENSEMBLING_PER_FAMILY = 5
 ENSEMBLE_NAME = "ensemble"
 
 
@@ -211,86 +217,136 @@ def search(ds: Dataset, objective: str, folds: list[np.ndarray], time_budget: fl
            progress: Callable[[str], None] = _stderr) -> list[Candidate]:
     """Cross-validate candidates within `time_budget` seconds; best first.
 
-    Families take turns: first each one's defaults, then its alternative settings, then (in
-    hpo mode only) random settings. Each family may use an equal share of the budget, and the
-    share of a family that is done goes to the others.
+    Two rounds. First every family's presets (its defaults, then its alternative settings),
+    each family with an equal share of the budget. Then random settings while time is left: in
+    hpo mode for every family, in ensembling mode for the best ENSEMBLING_TOP_FAMILIES families
+    only, up to ENSEMBLING_PER_FAMILY candidates each. In both rounds a candidate starts only if
+    the family's last one says it fits, and the share of a family that is done, or whose
+    candidates no longer fit, goes to the others.
     """
-    key = KEYS[objective]
-    keys = [KEYS[n] for n in objectives.OBJECTIVES[ds.problem_type]]
-    classify = objectives.is_classification(ds.problem_type)
-    y, _ = encoded_target(ds)
     chosen, skipped = usable(len(ds.frame))
     for name, reason in skipped.items():
         progress(f"{name} left out: {reason}")
-    per_family = len(FASTEST.presets) if mode == ENSEMBLING else math.inf
-    limit = math.inf if max_candidates is None else max_candidates
-    spent = {f.name: 0.0 for f in chosen}
-    fold_seconds: dict[str, float] = {}  # the last seconds per fold seen for each family
-    tried = {f.name: 0 for f in chosen}
     progress(f"search budget {time_budget:.3g}s: {time_budget / len(chosen):.3g}s for each of "
              f"{len(chosen)} families ({', '.join(f.name for f in chosen)}); a family that "
              "finishes early hands its time to the others")
-    rng = np.random.default_rng(seed)
-    candidates: list[Candidate] = []
-    start = time.monotonic()
-    deadline = start + time_budget
-    index = 0
-
-    def allowance(family: Family) -> float:
-        active = [f for f in chosen if tried[f.name] < per_family]
-        pool = time_budget - sum(spent[f.name] for f in chosen if f not in active)
-        return pool / max(1, len(active)) if family in active else 0.0
-
-    while index < limit and time.monotonic() < deadline:
-        turns = [f for f in chosen if tried[f.name] < per_family and
-                 (tried[f.name] == 0 or spent[f.name] < allowance(f))]
-        started = False
-        for family in turns:
-            if index >= limit or time.monotonic() >= deadline:
-                break
-            turn = tried[family.name]
-            params = dict(family.presets[turn]) if turn < len(family.presets) else \
-                family.sample(rng)
-            # Checked between folds, so that one slow family cannot starve the others; a
-            # family's defaults, its only representative so far, may use twice its share.
-            share = allowance(family)
-            stop_at = min(deadline, time.monotonic() + (2 * share if turn == 0 else
-                                                        share - spent[family.name]))
-            if time.monotonic() + fold_seconds.get(family.name, 0.0) > stop_at:
-                continue  # not even one more fold of this family fits
-            started = True
-            tried[family.name] += 1
-            index += 1
-            name = f"{family.name}-{index:03d}"
-            began = time.monotonic()
-            try:
-                models, oof = _cross_validate(ds, family, params, y, folds, seed, stop_at,
-                                              classify)
-            except _OutOfTime as out:
-                spent[family.name] += time.monotonic() - began
-                fold_seconds[family.name] = out.seconds / out.folds_done
-                progress(f"[{index:>3}] {name:<28} stopped: out of time after {out.folds_done} "
-                         f"of {len(folds)} folds ({out.seconds:.1f}s)")
-                continue
-            except (ValueError, FloatingPointError) as exc:
-                spent[family.name] += time.monotonic() - began
-                progress(f"[{index:>3}] {name:<28} failed: {exc}")
-                continue
-            seconds = time.monotonic() - began
-            spent[family.name] += seconds
-            fold_seconds[family.name] = seconds / len(folds)
-            means, stds = _fold_metrics(keys, y, oof, folds)
-            candidates.append(Candidate(name, family.name, params, means, stds[key], seconds,
-                                        oof, Bagged(models, classify)))
-            _keep_pool(candidates, key)
-            progress(f"[{index:>3}] {name:<28} {objective}={means[key]:.6g} ±{stds[key]:.3g}  "
-                     f"fit {seconds:.1f}s  budget {time.monotonic() - start:.1f}"
-                     f"/{time_budget:.3g}s")
-        if not started:
-            break
+    state = _Search(ds, objective, folds, seed, progress,
+                    math.inf if max_candidates is None else max_candidates)
+    deadline = state.start + time_budget
+    state.take_turns(chosen, lambda f: len(f.presets), deadline)
+    if time.monotonic() < deadline and state.index < state.limit:
+        ranked = sorted(chosen, key=state.best_score)
+        if mode == ENSEMBLING:
+            ranked = [f for f in ranked[:ENSEMBLING_TOP_FAMILIES] if state.candidates_of(f)]
+            progress(f"{deadline - time.monotonic():.3g}s left: random settings for the best "
+                     f"families, {', '.join(f.name for f in ranked)}")
+            state.take_turns(ranked, lambda f: ENSEMBLING_PER_FAMILY, deadline)
+        else:
+            state.take_turns(ranked, lambda f: math.inf, deadline)
     progress("time per family: " + ", ".join(
-        f"{name} {spent[name]:.1f}s ({tried[name]} tried)" for name in spent))
-    return sorted(candidates, key=_order(key))
+        f"{f.name} {state.spent[f.name]:.1f}s ({state.tried[f.name]} tried)" for f in chosen))
+    return sorted(state.candidates, key=_order(state.key))
+
+
+class _Search:
+    """The candidates so far, and what each family has tried and spent."""
+
+    def __init__(self, ds: Dataset, objective: str, folds: list[np.ndarray], seed: int,
+                 progress: Callable[[str], None], limit: float):
+        self.ds, self.objective, self.folds, self.seed = ds, objective, folds, seed
+        self.progress, self.limit = progress, limit
+        self.key = KEYS[objective]
+        self.keys = [KEYS[n] for n in objectives.OBJECTIVES[ds.problem_type]]
+        self.classify = objectives.is_classification(ds.problem_type)
+        self.y, _ = encoded_target(ds)
+        self.rng = np.random.default_rng(seed)
+        self.candidates: list[Candidate] = []
+        self.spent: dict[str, float] = defaultdict(float)
+        self.tried: dict[str, int] = defaultdict(int)
+        self.fold_seconds: dict[str, float] = {}  # the last seconds per fold of each family
+        self.index = 0
+        self.start = time.monotonic()
+
+    def candidates_of(self, family: Family) -> list[Candidate]:
+        return [c for c in self.candidates if c.family == family.name]
+
+    def best_score(self, family: Family) -> float:
+        return min(map(_order(self.key), self.candidates_of(family)), default=math.inf)
+
+    def take_turns(self, families: list[Family], up_to: Callable[[Family], float],
+                   deadline: float) -> None:
+        """Families take turns, each up to `up_to(family)` candidates in all, until `deadline`;
+        each may spend an equal share of the time, and hands what it leaves to the others."""
+        budget = deadline - time.monotonic()
+        spent_before = {f.name: self.spent[f.name] for f in families}
+        retired: set[str] = set()  # done, or its next candidate does not fit its share
+
+        def spent(family: Family) -> float:
+            return self.spent[family.name] - spent_before[family.name]
+
+        def active(family: Family) -> bool:
+            return family.name not in retired and self.tried[family.name] < up_to(family)
+
+        def allowance() -> float:
+            live = [f for f in families if active(f)]
+            pool = budget - sum(spent(f) for f in families if not active(f))
+            return pool / max(1, len(live))
+
+        while self.index < self.limit and time.monotonic() < deadline:
+            started, blocked = False, []
+            for family in [f for f in families if active(f)]:
+                if self.index >= self.limit or time.monotonic() >= deadline:
+                    break
+                # A family's defaults, its only representative so far, may use twice its
+                # share; later candidates stop between folds when they would overrun it, and
+                # start only if the family's last candidate says a whole one fits.
+                first = self.tried[family.name] == 0
+                stop_at = min(deadline, time.monotonic() + (
+                    2 * allowance() if first else allowance() - spent(family)))
+                if time.monotonic() + self.fold_seconds.get(family.name, 0.0) * \
+                        len(self.folds) > stop_at:
+                    blocked.append(family)
+                    continue
+                started = True
+                self._try(family, stop_at)
+            if not started:
+                if not blocked:
+                    break
+                # Nothing fits: the family whose candidates cost most hands its time to the
+                # others, which may then fit one more.
+                retired.add(max(blocked, key=lambda f: self.fold_seconds.get(f.name, 0.0)).name)
+
+    def _try(self, family: Family, stop_at: float) -> None:
+        turn = self.tried[family.name]
+        params = dict(family.presets[turn]) if turn < len(family.presets) else \
+            family.sample(self.rng)
+        self.tried[family.name] += 1
+        self.index += 1
+        name = f"{family.name}-{self.index:03d}"
+        began = time.monotonic()
+        try:
+            models, oof = _cross_validate(self.ds, family, params, self.y, self.folds,
+                                          self.seed, stop_at, self.classify)
+        except _OutOfTime as out:
+            self.spent[family.name] += time.monotonic() - began
+            self.fold_seconds[family.name] = out.seconds / out.folds_done
+            self.progress(f"[{self.index:>3}] {name:<28} stopped: out of time after "
+                          f"{out.folds_done} of {len(self.folds)} folds ({out.seconds:.1f}s)")
+            return
+        except (ValueError, FloatingPointError) as exc:
+            self.spent[family.name] += time.monotonic() - began
+            self.progress(f"[{self.index:>3}] {name:<28} failed: {exc}")
+            return
+        seconds = time.monotonic() - began
+        self.spent[family.name] += seconds
+        self.fold_seconds[family.name] = seconds / len(self.folds)
+        means, stds = _fold_metrics(self.keys, self.y, oof, self.folds)
+        self.candidates.append(Candidate(name, family.name, params, means, stds[self.key],
+                                         seconds, oof, Bagged(models, self.classify)))
+        _keep_pool(self.candidates, self.key)
+        self.progress(f"[{self.index:>3}] {name:<28} {self.objective}={means[self.key]:.6g} "
+                      f"±{stds[self.key]:.3g}  fit {seconds:.1f}s  budget "
+                      f"{time.monotonic() - self.start:.1f}s")
 
 
 def build_ensemble(ds: Dataset, objective: str, candidates: list[Candidate],
