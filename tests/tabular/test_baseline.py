@@ -25,7 +25,7 @@ def _predict(capsys, model_dir, csv_path, *extra: str) -> pd.DataFrame:
 def _best_single_held_out(fitted, target: str) -> float:
     """The best single candidate of the leaderboard, refit on the training rows: held-out score."""
     board = pd.read_csv(fitted.out / baseline.LEADERBOARD_FILE)
-    best = board[board["algorithm"] != baseline.ENSEMBLE_NAME].iloc[0]
+    best = board[~board["algorithm"].isin(baseline.COMBINED)].iloc[0]
     ds = dataset.load(fitted.train_csv, target)
     y, classes = baseline.encoded_target(ds)
     pipeline = baseline.build_pipeline(ds, families.BY_NAME[best["algorithm"]],
@@ -86,7 +86,7 @@ def test_leaderboard_has_every_family_the_ensemble_and_honest_ties(breast_cancer
     board = pd.read_csv(breast_cancer.out / baseline.LEADERBOARD_FILE)
     assert list(board.columns) == ["rank", "candidate", "algorithm", "metric", "score",
                                    "score_std", "tied_with_best", "fit_time_s", "params"]
-    found = set(board["algorithm"]) - {baseline.ENSEMBLE_NAME}
+    found = set(board["algorithm"]) - set(baseline.COMBINED)
     assert found <= {f.name for f in families.FAMILIES} and len(found) >= 4
     assert board["score"].is_monotonic_decreasing  # F1: higher is better
     assert board["candidate"].iloc[0] == breast_cancer.summary["best_candidate"]
@@ -100,6 +100,10 @@ def test_leaderboard_has_every_family_the_ensemble_and_honest_ties(breast_cancer
     assert sum(weights.values()) == pytest.approx(1.0, abs=1e-3)
     assert set(weights) <= set(board["candidate"])
     assert breast_cancer.summary["ensemble"] == weights
+    stacked = json.loads(board[board["candidate"] == baseline.STACKED_NAME].iloc[0]["params"])
+    assert stacked == breast_cancer.summary["stacked"]
+    assert stacked["stacker"] == "logistic regression on log-probabilities"
+    assert set(weights) <= set(stacked["members"]) <= set(board["candidate"])
 
 
 def test_regression_leaderboard_ascends(diabetes):

@@ -57,3 +57,45 @@ def test_metrics_match_scikit_learn():
     got = metrics.compute(["r2", "mae"], t, v)
     assert got["r2"] == pytest.approx(r2_score(t, v))
     assert got["mae"] == pytest.approx(mean_absolute_error(t, v))
+
+
+def _members(raws: list[np.ndarray]) -> list[ensemble.Bagged]:
+    # Stand-ins for bagged fold models: only their out-of-fold predictions matter to `stack`.
+    return [ensemble.Bagged([], classify=r.ndim == 2) for r in raws]
+
+
+def test_stacking_learns_what_a_weighted_average_cannot():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, size=600)
+    # A member that is right 90% of the time, but names the classes in another order (as a model
+    # whose probabilities are systematically confused between classes), and a weak honest one.
+    confused = np.where(rng.random(600) < 0.9, (y + 1) % 3, rng.integers(0, 3, size=600))
+    weak = np.where(rng.random(600) < 0.5, y, rng.integers(0, 3, size=600))
+    raws = [np.eye(3)[confused] * 0.8 + 0.2 / 3, np.eye(3)[weak] * 0.6 + 0.4 / 3]
+    folds = _folds(600, 5)
+    stacked, per_fold = ensemble.stack(_members(raws), raws, y, folds, ["accuracy"])
+    weighted = ensemble.nested_scores(raws, y, folds, "accuracy", ["accuracy"])
+    assert np.mean([s["accuracy"] for s in per_fold]) > 0.85
+    assert np.mean([s["accuracy"] for s in weighted]) < 0.7
+    assert len(stacked.fold_stackers) == len(folds)
+
+
+def test_stacking_nested_score_does_not_reward_fitting_noise():
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, size=200)
+    raws = []
+    for _ in range(30):
+        p = rng.random(200)
+        raws.append(np.column_stack([1 - p, p]))
+    _, per_fold = ensemble.stack(_members(raws), raws, y, _folds(200, 5), ["accuracy"])
+    assert abs(np.mean([s["accuracy"] for s in per_fold]) - 0.5) < 0.1
+
+
+def test_stacked_regression_weights_are_non_negative():
+    rng = np.random.default_rng(5)
+    y = rng.normal(size=300)
+    raws = [y + rng.normal(scale=0.5, size=300), -y + rng.normal(scale=0.1, size=300)]
+    stacked, per_fold = ensemble.stack(_members(raws), raws, y, _folds(300, 5), ["r2"])
+    # The anti-correlated member gets no negative weight: the stacker only averages.
+    assert (stacked.stacker.coef_ >= 0).all() and stacked.stacker.coef_[1] == 0
+    assert np.mean([s["r2"] for s in per_fold]) > 0.6

@@ -36,7 +36,7 @@ from byoc.errors import UserError
 from byoc.tabular import explain, objectives, report
 from byoc.tabular import tracking as tab_tracking
 from byoc.tabular.dataset import Dataset, load, prepare_features, read_csv
-from byoc.tabular.ensemble import Bagged, Weighted, nested_scores, select
+from byoc.tabular.ensemble import Bagged, Stacked, Weighted, nested_scores, select, stack
 from byoc.tabular.families import FAMILIES, FASTEST, OPENMP_THREADS, Family, usable
 from byoc.tabular.metrics import KEYS, MINIMIZED_KEYS, compute
 
@@ -62,6 +62,8 @@ POOL_PER_FAMILY = 3  # best configurations per family that keep their fold model
 ENSEMBLING_TOP_FAMILIES = 3
 ENSEMBLING_PER_FAMILY = 5
 ENSEMBLE_NAME = "ensemble"
+STACKED_NAME = "stacked"
+COMBINED = (ENSEMBLE_NAME, STACKED_NAME)  # entries that combine candidates, not candidates
 
 
 @dataclass
@@ -73,7 +75,7 @@ class Candidate:
     score_std: float
     fit_time: float
     oof: np.ndarray | None = field(default=None, repr=False)  # out-of-fold predictions
-    model: Bagged | Weighted | None = field(default=None, repr=False)
+    model: Bagged | Weighted | Stacked | None = field(default=None, repr=False)
     tied: bool = False
 
 
@@ -349,25 +351,39 @@ class _Search:
                       f"{time.monotonic() - self.start:.1f}s")
 
 
-def build_ensemble(ds: Dataset, objective: str, candidates: list[Candidate],
-                   folds: list[np.ndarray]) -> Candidate | None:
-    """The weighted ensemble of the candidates that kept their models, with a nested score."""
+def build_ensembles(ds: Dataset, objective: str, candidates: list[Candidate],
+                    folds: list[np.ndarray]) -> list[Candidate]:
+    """The weighted ensemble and the stacked model of the candidates that kept their models,
+    each with a nested score; none if fewer than two kept them."""
+    from sklearn.exceptions import ConvergenceWarning
+
     pool = [c for c in candidates if c.model is not None]
     if len(pool) < 2:
-        return None
-    began = time.monotonic()
+        return []
     key = KEYS[objective]
     keys = [KEYS[n] for n in objectives.OBJECTIVES[ds.problem_type]]
     y, _ = encoded_target(ds)
     raws = [c.oof for c in pool]
+    began = time.monotonic()
     means, stds = _summarize(keys, nested_scores(raws, y, folds, key, keys))
     weights = select(raws, y, key)
     members = [(float(w), c) for w, c in zip(weights, pool, strict=True) if w > 0]
-    return Candidate(
+    ensemble = Candidate(
         ENSEMBLE_NAME, ENSEMBLE_NAME, {"weights": {c.name: round(w, 4) for w, c in members}},
         means, stds[key], time.monotonic() - began,
         model=Weighted([(w, c.model) for w, c in members]),
     )
+    began = time.monotonic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        stacked, per_fold = stack([c.model for c in pool], raws, y, folds, keys)
+    means, stds = _summarize(keys, per_fold)
+    how = "logistic regression on log-probabilities" if stacked.classify else \
+        "non-negative least squares on predictions"
+    return [ensemble, Candidate(
+        STACKED_NAME, STACKED_NAME, {"members": [c.name for c in pool], "stacker": how},
+        means, stds[key], time.monotonic() - began, model=stacked,
+    )]
 
 
 def mark_ties(candidates: list[Candidate], key: str) -> None:
@@ -452,12 +468,14 @@ def _run(csv_path, target, out_dir, problem_type, objective, time_budget, seed, 
                               "cross-validation: the model is the fastest baseline, unscored.")
     else:
         if mode == ENSEMBLING:
-            ensemble = build_ensemble(ds, objective, candidates, fold_rows)
-            if ensemble is not None:
-                progress(f"ensemble of {len(ensemble.params['weights'])}: {objective}="
-                         f"{ensemble.metrics[key]:.6g} ±{ensemble.score_std:.3g} (nested CV); "
-                         f"weights {ensemble.params['weights']}")
-                candidates = sorted([*candidates, ensemble], key=_order(key))
+            combined = build_ensembles(ds, objective, candidates, fold_rows)
+            for entry in combined:
+                detail = (f"weights {entry.params['weights']}" if entry.name == ENSEMBLE_NAME
+                          else entry.params["stacker"])
+                size = len(entry.params.get("weights") or entry.params["members"])
+                progress(f"{entry.name} ({size} members): {objective}="
+                         f"{entry.metrics[key]:.6g} ±{entry.score_std:.3g} (nested CV); {detail}")
+            candidates = sorted([*candidates, *combined], key=_order(key))
         mark_ties(candidates, key)
         best = candidates[0]  # the best of its family: it kept its fold models
         began = time.monotonic()
@@ -500,7 +518,7 @@ def _run(csv_path, target, out_dir, problem_type, objective, time_budget, seed, 
         "cv_folds": len(fold_rows),
         "time_budget_s": time_budget,
         "elapsed_s": round(time.monotonic() - start, 2),
-        "candidates_evaluated": len([c for c in candidates if c.name != ENSEMBLE_NAME]),
+        "candidates_evaluated": len([c for c in candidates if c.name not in COMBINED]),
         "best_candidate": best.name if best else FASTEST.name,
         "best_algorithm": best.family if best else FASTEST.name,
         "best_params": best.params if best else dict(FASTEST.defaults),
@@ -509,6 +527,7 @@ def _run(csv_path, target, out_dir, problem_type, objective, time_budget, seed, 
         "tied_with_best": [c.name for c in candidates[1:] if c.tied],
         "ensemble": next((c.params["weights"] for c in candidates if c.name == ENSEMBLE_NAME),
                          None),
+        "stacked": next((c.params for c in candidates if c.name == STACKED_NAME), None),
         "importance": importance,
         "importance_folds": used if best else 0,
         "warnings": warnings_found,
@@ -523,7 +542,7 @@ def _run(csv_path, target, out_dir, problem_type, objective, time_budget, seed, 
 def _record(ds: Dataset, out: Path, csv_path, summary: dict, candidates: list[Candidate],
             seed: int, track: dict[str, str] | None) -> None:
     """The candidate script beside model.joblib and, when asked, the MLflow runs."""
-    single = next((c for c in candidates if c.name != ENSEMBLE_NAME), None)
+    single = next((c for c in candidates if c.name not in COMBINED), None)
     if single is not None:
         tab_tracking.write_candidate_script(out, csv_path, summary, single, seed)
     if not track:

@@ -6,6 +6,13 @@ its fold models. Ensembling: greedy ensemble selection (Caruana et al., "Ensembl
 libraries of models", ICML 2004) adds, with replacement, the member that most improves the
 objective on the out-of-fold predictions; the weights are how often each member was picked.
 Its score is nested: for each fold, the weights are chosen on the other folds' rows only.
+
+Stacking (Wolpert, "Stacked generalization", 1992): a linear model learns how to combine the
+members from the same out-of-fold predictions: logistic regression on the log-probabilities
+(classification), or least squares with non-negative weights on the predictions (regression,
+as Breiman's "Stacked regressions", 1996). Unlike the weighted average, it can learn per class
+which member to trust. Its score is nested the same way: for each fold, the linear model is fit
+on the other folds' rows only.
 """
 
 from __future__ import annotations
@@ -53,6 +60,59 @@ class Weighted:
 
     def fold(self, k: int) -> Weighted:
         return Weighted([(w, member.fold(k)) for w, member in self.members])
+
+
+def _stack_features(raws: list[np.ndarray]) -> np.ndarray:
+    if raws[0].ndim == 2:
+        return np.hstack([np.log(np.clip(r, 1e-6, 1.0)) for r in raws])
+    return np.column_stack(raws)
+
+
+def _stacker(classify: bool):
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    return LogisticRegression(max_iter=2000) if classify else LinearRegression(positive=True)
+
+
+def _stack_raw(model, features: np.ndarray, classify: bool) -> np.ndarray:
+    return model.predict_proba(features) if classify else model.predict(features)
+
+
+@dataclass
+class Stacked:
+    """Bagged members combined by a linear model of their predictions; `fold_stackers[k]` was fit
+    without fold k's rows."""
+
+    members: list[Bagged]
+    stacker: object
+    fold_stackers: list
+    classify: bool
+
+    def raw(self, X) -> np.ndarray:
+        features = _stack_features([m.raw(X) for m in self.members])
+        return _stack_raw(self.stacker, features, self.classify)
+
+    def fold(self, k: int) -> Stacked:
+        return Stacked([m.fold(k) for m in self.members], self.fold_stackers[k], [],
+                       self.classify)
+
+
+def stack(members: list[Bagged], raws: list[np.ndarray], y: np.ndarray,
+          folds: list[np.ndarray], keys: list[str]) -> tuple[Stacked, list[dict[str, float]]]:
+    """The stacked model of `members` (whose out-of-fold predictions are `raws`), and its
+    metrics on each fold with the linear model fit on the other folds only."""
+    classify = raws[0].ndim == 2
+    features = _stack_features(raws)
+    scores, fold_stackers = [], []
+    for held_out in folds:
+        seen = np.ones(len(y), dtype=bool)
+        seen[held_out] = False
+        stacker = _stacker(classify).fit(features[seen], y[seen])
+        fold_stackers.append(stacker)
+        scores.append(metrics.compute(keys, y[held_out],
+                                      _stack_raw(stacker, features[held_out], classify)))
+    stacker = _stacker(classify).fit(features, y)
+    return Stacked(members, stacker, fold_stackers, classify), scores
 
 
 def select(raws: list[np.ndarray], y: np.ndarray, key: str,

@@ -177,8 +177,8 @@ def _results(summary: dict, plot: str | None) -> list[str]:
     lines += [
         f"- Best: `{summary['best_candidate']}`, {summary['objective']} "
         f"{summary['metrics'][key]:.4g} ± {summary['score_std']:.3g} (std across "
-        f"{summary['cv_folds']} folds; the ensemble's score is nested: its weights never saw the "
-        "rows it is scored on).",
+        f"{summary['cv_folds']} folds; the ensemble's and the stacked model's scores are nested: "
+        "their weights never saw the rows they are scored on).",
     ]
     ties = summary["tied_with_best"]
     if ties:
@@ -187,6 +187,9 @@ def _results(summary: dict, plot: str | None) -> list[str]:
     if summary["ensemble"]:
         members = ", ".join(f"`{name}` {w:.2f}" for name, w in summary["ensemble"].items())
         lines.append(f"- Ensemble weights: {members}.")
+    if summary.get("stacked"):
+        lines.append(f"- Stacked model: {summary['stacked']['stacker']} of "
+                     f"{len(summary['stacked']['members'])} members.")
     lines += ["", "## Explainability", "",
               f"Permutation importance on {summary['importance_folds']} held-out folds: the "
               f"drop in {summary['objective']} when a column's values are shuffled.", ""]
