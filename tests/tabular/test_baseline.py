@@ -156,8 +156,11 @@ def test_hpo_mode_random_search_after_presets_and_budget_lines(tmp_path, wine, c
         return json.loads(json.dumps(dict(preset)))
 
     presets = [(name.rsplit("-", 1)[0], params[name]) for name in order[:2 * n]]
-    assert sorted(presets, key=str) == sorted(
-        [(f.name, as_json(p)) for f in families.FAMILIES for p in f.presets], key=str)
+    def key(entry) -> str:
+        return json.dumps(entry, sort_keys=True)
+
+    assert sorted(presets, key=key) == sorted(
+        [(f.name, as_json(p)) for f in families.FAMILIES for p in f.presets], key=key)
     first_random = order[2 * n]
     family = families.BY_NAME[first_random.rsplit("-", 1)[0]]
     assert params[first_random] not in [as_json(p) for p in family.presets]
