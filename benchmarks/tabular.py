@@ -14,7 +14,6 @@ training rows (what a user would get by picking it by hand).
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from sklearn import datasets
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
-from byoc.tabular import baseline, dataset, families
+from byoc.tabular import baseline
 
 
 def _named(loader) -> pd.DataFrame:
@@ -63,20 +62,12 @@ def _score(test: pd.DataFrame, predicted, regression: bool) -> float:
     return accuracy_score(test["target"], predicted)
 
 
-def _best_single(train_csv: Path, out: Path, test: pd.DataFrame) -> tuple[str, float]:
+def _best_single(train_csv: Path, out: Path, test: pd.DataFrame,
+                 regression: bool) -> tuple[str, float]:
     if not (out / baseline.LEADERBOARD_FILE).exists():  # the budget was too short to score any
         return "none scored", float("nan")
-    board = pd.read_csv(out / baseline.LEADERBOARD_FILE)
-    best = board[~board["algorithm"].isin(baseline.COMBINED)].iloc[0]
-    ds = dataset.load(train_csv, "target")
-    y, classes = baseline.encoded_target(ds)
-    pipeline = baseline.build_pipeline(ds, families.BY_NAME[best["algorithm"]],
-                                       json.loads(best["params"]), seed=0)
-    baseline.fit(pipeline, ds.X, y)
-    rows = dataset.prepare_features(test, ds.numeric, ds.categorical, "test")[ds.features]
-    raw = pipeline.predict(rows)
-    predicted = [classes[i] for i in raw] if classes else raw
-    return best["algorithm"], _score(test, predicted, not classes)
+    algorithm, predict = baseline.refit_best_single(out, train_csv, "target")
+    return algorithm, _score(test, predict(test), regression)
 
 
 def main() -> None:
@@ -133,7 +124,7 @@ def _run(work: Path, train: pd.DataFrame, test: pd.DataFrame, budget: float,
         predicted = baseline.predict(out, test_csv, progress=lambda line: None)
         row[mode] = _score(test, predicted["prediction"], regression)
         if mode == baseline.ENSEMBLING:
-            row["family"], row["single"] = _best_single(train_csv, out, test)
+            row["family"], row["single"] = _best_single(train_csv, out, test, regression)
             row["seconds"], row["best"] = seconds, summary["best_candidate"].split("-")[0]
     return row
 

@@ -41,7 +41,7 @@ def _others(classify: bool) -> dict:
     try:
         cb = importlib.import_module("catboost")
         models["catboost"] = (cb.CatBoostClassifier if classify else cb.CatBoostRegressor)(
-            thread_count=1, verbose=0, random_seed=0)
+            thread_count=1, verbose=0, random_seed=0, allow_writing_files=False)
     except ImportError:
         print("catboost is not installed: pip install catboost")
     return models

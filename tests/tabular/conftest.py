@@ -30,14 +30,6 @@ class Fitted:
     summary: dict
 
 
-def split(frame: pd.DataFrame, target: str, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from sklearn.model_selection import train_test_split
-
-    classify = frame[target].nunique() < 10
-    return train_test_split(frame, test_size=0.25, random_state=seed,
-                            stratify=frame[target] if classify else None)
-
-
 def quarters(frame: pd.DataFrame, target: str) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
     """The four (train, held-out quarter) splits of a shuffled 4-fold split, seed 0."""
     from sklearn.model_selection import KFold, StratifiedKFold
@@ -49,15 +41,13 @@ def quarters(frame: pd.DataFrame, target: str) -> list[tuple[pd.DataFrame, pd.Da
             for seen, held_out in splitter.split(frame, frame[target])]
 
 
-def fit(tmp: Path, name: str, frame: pd.DataFrame, target: str, *extra: str,
-        parts: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> Fitted:
-    train, test = parts if parts is not None else split(frame, target)
+def fit(tmp: Path, name: str, train: pd.DataFrame, test: pd.DataFrame, target: str) -> Fitted:
     train_csv, test_csv = tmp / f"{name}-train.csv", tmp / f"{name}-test.csv"
     train.to_csv(train_csv, index=False)
     test.to_csv(test_csv, index=False)
     out = tmp / f"{name}-out"
     code = main(["autopilot", "local", "--csv", str(train_csv), "--target", target,
-                 "--out", str(out), *extra])
+                 "--out", str(out)])
     assert code == 0
     return Fitted(train_csv, test_csv, train, test, out,
                   json.loads((out / "summary.json").read_text()))
@@ -74,8 +64,8 @@ def _frame(loader) -> pd.DataFrame:
 
 
 def fit_quarters(tmp: Path, name: str, frame: pd.DataFrame, target: str) -> list[Fitted]:
-    return [fit(tmp, f"{name}-q{q}", frame, target, parts=parts)
-            for q, parts in enumerate(quarters(frame, target))]
+    return [fit(tmp, f"{name}-q{q}", train, test, target)
+            for q, (train, test) in enumerate(quarters(frame, target))]
 
 
 @pytest.fixture(scope="session")

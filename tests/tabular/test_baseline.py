@@ -12,7 +12,7 @@ import pytest
 from sklearn.metrics import accuracy_score, r2_score
 
 from byoc.cli import main
-from byoc.tabular import baseline, dataset, families
+from byoc.tabular import baseline, families
 
 
 def _predict(capsys, model_dir, csv_path, *extra: str) -> pd.DataFrame:
@@ -24,16 +24,8 @@ def _predict(capsys, model_dir, csv_path, *extra: str) -> pd.DataFrame:
 
 def _best_single_held_out(fitted, target: str) -> float:
     """The best single candidate of the leaderboard, refit on the training rows: held-out score."""
-    board = pd.read_csv(fitted.out / baseline.LEADERBOARD_FILE)
-    best = board[~board["algorithm"].isin(baseline.COMBINED)].iloc[0]
-    ds = dataset.load(fitted.train_csv, target)
-    y, classes = baseline.encoded_target(ds)
-    pipeline = baseline.build_pipeline(ds, families.BY_NAME[best["algorithm"]],
-                                       json.loads(best["params"]), seed=0)
-    baseline.fit(pipeline, ds.X, y)
-    rows = dataset.prepare_features(fitted.test, ds.numeric, ds.categorical, "test")
-    predicted = [classes[i] for i in pipeline.predict(rows[ds.features])]
-    return accuracy_score(fitted.test[target], predicted)
+    _, predict = baseline.refit_best_single(fitted.out, fitted.train_csv, target)
+    return accuracy_score(fitted.test[target], predict(fitted.test))
 
 
 def test_diabetes_regression(diabetes_quarters, capsys):

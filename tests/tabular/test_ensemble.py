@@ -25,14 +25,19 @@ def test_selection_prefers_the_accurate_member_and_averages_complementary_ones()
     assert 0.3 < weights[0] < 0.7
 
 
+def _noise_members(rng: np.random.Generator, rows: int, count: int = 30) -> list[np.ndarray]:
+    """Binary members that know nothing: any in-sample gain from combining them is overfitting."""
+    raws = []
+    for _ in range(count):
+        p = rng.random(rows)
+        raws.append(np.column_stack([1 - p, p]))
+    return raws
+
+
 def test_nested_score_does_not_reward_fitting_noise():
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, size=200)
-    # 30 members that know nothing: any in-sample gain from picking among them is overfitting.
-    raws = []
-    for _ in range(30):
-        p = rng.random(200)
-        raws.append(np.column_stack([1 - p, p]))
+    raws = _noise_members(rng, 200)
     folds = _folds(200, 5)
     in_sample_weights = ensemble.select(raws, y, "accuracy")
     mixed = sum(w * r for w, r in zip(in_sample_weights, raws, strict=True))
@@ -83,10 +88,7 @@ def test_stacking_learns_what_a_weighted_average_cannot():
 def test_stacking_nested_score_does_not_reward_fitting_noise():
     rng = np.random.default_rng(4)
     y = rng.integers(0, 2, size=200)
-    raws = []
-    for _ in range(30):
-        p = rng.random(200)
-        raws.append(np.column_stack([1 - p, p]))
+    raws = _noise_members(rng, 200)
     _, per_fold = ensemble.stack(_members(raws), raws, y, _folds(200, 5), ["accuracy"])
     assert abs(np.mean([s["accuracy"] for s in per_fold]) - 0.5) < 0.1
 

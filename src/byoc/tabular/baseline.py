@@ -37,7 +37,7 @@ from byoc.tabular import explain, objectives, report
 from byoc.tabular import tracking as tab_tracking
 from byoc.tabular.dataset import Dataset, load, prepare_features, read_csv
 from byoc.tabular.ensemble import Bagged, Stacked, Weighted, nested_scores, select, stack
-from byoc.tabular.families import FAMILIES, FASTEST, OPENMP_THREADS, Family, usable
+from byoc.tabular.families import BY_NAME, FASTEST, OPENMP_THREADS, Family, usable
 from byoc.tabular.metrics import KEYS, MINIMIZED_KEYS, compute
 
 MODEL_FILE = "model.joblib"
@@ -140,6 +140,11 @@ def fit(pipeline, X, y):
         # A budget-limited MLP stops before converging: expected during a search.
         warnings.simplefilter("ignore", ConvergenceWarning)
         return pipeline.fit(X, y)
+
+
+def refit(ds: Dataset, family: str, params: dict, seed: int):
+    """One pipeline of the named family, fit on every row of `ds`."""
+    return fit(build_pipeline(ds, BY_NAME[family], params, seed), ds.X, encoded_target(ds)[0])
 
 
 def folds_of(ds: Dataset, folds: int, seed: int) -> list[np.ndarray]:
@@ -378,10 +383,8 @@ def build_ensembles(ds: Dataset, objective: str, candidates: list[Candidate],
         warnings.simplefilter("ignore", ConvergenceWarning)
         stacked, per_fold = stack([c.model for c in pool], raws, y, folds, keys)
     means, stds = _summarize(keys, per_fold)
-    how = "logistic regression on log-probabilities" if stacked.classify else \
-        "non-negative least squares on predictions"
     return [ensemble, Candidate(
-        STACKED_NAME, STACKED_NAME, {"members": [c.name for c in pool], "stacker": how},
+        STACKED_NAME, STACKED_NAME, {"members": [c.name for c in pool], "stacker": stacked.how},
         means, stds[key], time.monotonic() - began, model=stacked,
     )]
 
@@ -485,9 +488,7 @@ def _run(csv_path, target, out_dir, problem_type, objective, time_budget, seed, 
         progress(f"permutation importance of {len(importance)} columns on {used} of "
                  f"{len(fold_rows)} held-out folds: {time.monotonic() - began:.1f}s")
         if mode == HPO:
-            family = next(f for f in FAMILIES if f.name == best.family)
-            model = Bagged([fit(build_pipeline(ds, family, best.params, seed), ds.X, y)],
-                           best.model.classify)
+            model = Bagged([refit(ds, best.family, best.params, seed)], best.model.classify)
         else:
             model = best.model
         _write_leaderboard(out / LEADERBOARD_FILE, candidates, objective)
@@ -547,13 +548,27 @@ def _record(ds: Dataset, out: Path, csv_path, summary: dict, candidates: list[Ca
         tab_tracking.write_candidate_script(out, csv_path, summary, single, seed)
     if not track:
         return
-    pipeline = None
-    if single is not None:
-        family = next(f for f in FAMILIES if f.name == single.family)
-        pipeline = fit(build_pipeline(ds, family, single.params, seed), ds.X,
-                       encoded_target(ds)[0])
+    pipeline = None if single is None else refit(ds, single.family, single.params, seed)
     tab_tracking.log_search(track[tracking.TRACKING_URI_ENV], track[tracking.EXPERIMENT_ENV],
                             out, summary, candidates, pipeline, ds.X.head(5))
+
+
+def refit_best_single(out_dir: str | Path, csv_path: str | Path, target: str, seed: int = 0):
+    """The leaderboard's best single candidate (no ensemble or stacked model), refit on every row
+    of `csv_path`, as a user picking it by hand would: its algorithm, and a function from a
+    frame of rows to its predicted labels (classification) or values."""
+    board = pd.read_csv(Path(out_dir) / LEADERBOARD_FILE)
+    best = board[~board["algorithm"].isin(COMBINED)].iloc[0]
+    ds = load(csv_path, target)
+    _, classes = encoded_target(ds)
+    pipeline = refit(ds, best["algorithm"], json.loads(best["params"]), seed)
+
+    def predict_rows(frame: pd.DataFrame) -> list:
+        rows = prepare_features(frame, ds.numeric, ds.categorical, "rows")[ds.features]
+        raw = pipeline.predict(rows)
+        return [classes[i] for i in raw] if classes else list(raw)
+
+    return best["algorithm"], predict_rows
 
 
 def _check_columns(frame: pd.DataFrame, bundle: dict, source: str,

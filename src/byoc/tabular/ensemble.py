@@ -74,8 +74,11 @@ def _stacker(classify: bool):
     return LogisticRegression(max_iter=2000) if classify else LinearRegression(positive=True)
 
 
-def _stack_raw(model, features: np.ndarray, classify: bool) -> np.ndarray:
-    return model.predict_proba(features) if classify else model.predict(features)
+def _outside(n: int, held_out: np.ndarray) -> np.ndarray:
+    """A mask of the rows not in `held_out`."""
+    seen = np.ones(n, dtype=bool)
+    seen[held_out] = False
+    return seen
 
 
 @dataclass
@@ -90,7 +93,12 @@ class Stacked:
 
     def raw(self, X) -> np.ndarray:
         features = _stack_features([m.raw(X) for m in self.members])
-        return _stack_raw(self.stacker, features, self.classify)
+        return _raw(self.stacker, features, self.classify)
+
+    @property
+    def how(self) -> str:
+        return ("logistic regression on log-probabilities" if self.classify else
+                "non-negative least squares on predictions")
 
     def fold(self, k: int) -> Stacked:
         return Stacked([m.fold(k) for m in self.members], self.fold_stackers[k], [],
@@ -105,12 +113,11 @@ def stack(members: list[Bagged], raws: list[np.ndarray], y: np.ndarray,
     features = _stack_features(raws)
     scores, fold_stackers = [], []
     for held_out in folds:
-        seen = np.ones(len(y), dtype=bool)
-        seen[held_out] = False
+        seen = _outside(len(y), held_out)
         stacker = _stacker(classify).fit(features[seen], y[seen])
         fold_stackers.append(stacker)
         scores.append(metrics.compute(keys, y[held_out],
-                                      _stack_raw(stacker, features[held_out], classify)))
+                                      _raw(stacker, features[held_out], classify)))
     stacker = _stacker(classify).fit(features, y)
     return Stacked(members, stacker, fold_stackers, classify), scores
 
@@ -143,8 +150,7 @@ def nested_scores(raws: list[np.ndarray], y: np.ndarray, folds: list[np.ndarray]
     """The ensemble's metrics on each fold, with weights selected on the other folds only."""
     scores = []
     for held_out in folds:
-        seen = np.ones(len(y), dtype=bool)
-        seen[held_out] = False
+        seen = _outside(len(y), held_out)
         weights = select([r[seen] for r in raws], y[seen], key)
         mixed = sum(w * r[held_out] for w, r in zip(weights, raws, strict=True))
         scores.append(metrics.compute(keys, y[held_out], mixed))

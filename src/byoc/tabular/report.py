@@ -187,7 +187,7 @@ def _results(summary: dict, plot: str | None) -> list[str]:
     if summary["ensemble"]:
         members = ", ".join(f"`{name}` {w:.2f}" for name, w in summary["ensemble"].items())
         lines.append(f"- Ensemble weights: {members}.")
-    if summary.get("stacked"):
+    if summary["stacked"]:
         lines.append(f"- Stacked model: {summary['stacked']['stacker']} of "
                      f"{len(summary['stacked']['members'])} members.")
     lines += ["", "## Explainability", "",
