@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -30,6 +31,35 @@ def worker_pids(master_pid: int) -> set[int]:
     """The gunicorn master's child processes (Linux /proc)."""
     children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text()
     return {int(pid) for pid in children.split()}
+
+
+class Output:
+    """Collects a child process's stdout on a thread, so a test can wait for a line the CLI prints
+    (the CLI prints its hint only after its own /ping succeeded, which can be a moment after the
+    test's)."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc, self.lines = proc, []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def wait_for(self, text: str, timeout: float = READY_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in "".join(self.lines):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self._reader.join(timeout=5)
+                raise AssertionError(f"{text!r} never printed:\n{''.join(self.lines)[-3000:]}")
+            time.sleep(0.1)
+
+    def finish(self, timeout: float = 60) -> str:
+        """Everything printed, once the process has exited."""
+        self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=timeout)
+        return "".join(self.lines)
 
 
 class ServeProcess:

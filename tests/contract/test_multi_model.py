@@ -24,11 +24,11 @@ import requests
 
 from byoc.bundle import SPEC_FILE, ModelSpec, litert
 from byoc.contract import CUSTOM_ATTRIBUTES_HEADER, TARGET_MODEL_HEADER
-from byoc.driver.local.process import wait_for_ping
 from byoc.serving import runtime as runtimes
 from byoc.serving.registry import MEMORY_ENV, estimate_bytes
 from tests.conftest import exe_env
 from tests.contract.serving_helpers import (
+    Output,
     ServeProcess,
     fill_models_root,
     free_port,
@@ -341,9 +341,9 @@ def test_local_serve_multi_model_in_process_mode(models_root, tmp_path):
         [sys.executable, "-m", "byoc.cli", "local", "serve", "--multi-model", "--model-dir",
          str(models_root), "--port", str(port), "--workers", "1"],
         env=exe_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
+    url, output = f"http://127.0.0.1:{port}", Output(proc)
     try:
-        wait_for_ping(url, timeout=120, alive=lambda: proc.poll() is None)
+        output.wait_for("Load:    curl")  # printed once the CLI's own /ping succeeded
         loaded = requests.post(f"{url}/models", json={"model_name": "s", "url": "signs"},
                                timeout=60)
         assert loaded.status_code == 200, loaded.text
@@ -352,8 +352,8 @@ def test_local_serve_multi_model_in_process_mode(models_root, tmp_path):
         assert got.status_code == 200 and len(got.json()["predictions"]) == 5
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C: the CLI stops the server with SIGTERM
-        out = proc.communicate(timeout=60)[0]
-    assert "no model loaded" in out and "Load:    curl" in out, out[-3000:]
+        out = output.finish()
+    assert "no model loaded" in out, out[-3000:]
     assert "Stopping the server" in out
 
 
