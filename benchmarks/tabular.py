@@ -125,7 +125,7 @@ def _run(work: Path, train: pd.DataFrame, test: pd.DataFrame, budget: float,
         row[mode] = _score(test, predicted["prediction"], regression)
         if mode == baseline.ENSEMBLING:
             row["family"], row["single"] = _best_single(train_csv, out, test, regression)
-            row["seconds"], row["best"] = seconds, summary["best_candidate"].split("-")[0]
+            row["seconds"], row["best"] = seconds, summary["best_algorithm"]
     return row
 
 

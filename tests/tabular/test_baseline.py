@@ -33,19 +33,19 @@ def test_diabetes_regression(diabetes_quarters, capsys):
     assert s["problem_type"] == "Regression" and s["objective"] == "MSE"
     assert s["mode"] == "ensembling" and "100 MB" in s["mode_reason"]
     assert s["metrics"]["rmse"] ** 2 == pytest.approx(s["metrics"]["mse"], rel=0.2)
-    scores = []
-    for fitted in diabetes_quarters:
-        predicted = _predict(capsys, fitted.out, fitted.test_csv)["prediction"].astype(float)
-        assert len(predicted) == len(fitted.test)
-        scores.append(r2_score(fitted.test["target"], predicted))
     # One quarter's R² swings by ±0.1 with the split (111 rows): every row is held out once,
     # and the target holds for the mean.
-    print("held-out R² per quarter:", [round(v, 3) for v in scores])
+    scores = _held_out(capsys, diabetes_quarters, "target", r2)
     assert np.mean(scores) >= 0.45
 
 
-def _held_out_accuracy(capsys, quarters, target: str, *, drop_target: bool = False,
-                       tmp_path=None) -> list[float]:
+def r2(truth, predicted) -> float:
+    return r2_score(truth, predicted.astype(float))  # predict's output is read as text
+
+
+def _held_out(capsys, quarters, target: str, score=accuracy_score, *,
+              drop_target: bool = False, tmp_path=None) -> list[float]:
+    """`score` of `autopilot predict` on each quarter's held-out rows."""
     scores = []
     for q, fitted in enumerate(quarters):
         rows = fitted.test_csv
@@ -53,8 +53,9 @@ def _held_out_accuracy(capsys, quarters, target: str, *, drop_target: bool = Fal
             rows = tmp_path / f"rows-{q}.csv"
             fitted.test.drop(columns=target).to_csv(rows, index=False)
         predicted = _predict(capsys, fitted.out, rows)["prediction"]
-        scores.append(accuracy_score(fitted.test[target], predicted))
-    print("held-out accuracy per quarter:", [round(v, 3) for v in scores])
+        assert len(predicted) == len(fitted.test)
+        scores.append(score(fitted.test[target], predicted))
+    print(f"held-out {score.__name__} per quarter:", [round(v, 3) for v in scores])
     return scores
 
 
@@ -65,13 +66,12 @@ def test_breast_cancer_binary(cancer_quarters, capsys):
     # The held-out file still has its target column: predict ignores it.
     predicted = _predict(capsys, cancer_quarters[0].out, cancer_quarters[0].test_csv)
     assert set(predicted["prediction"]) <= {"benign", "malignant"}
-    assert np.mean(_held_out_accuracy(capsys, cancer_quarters, "target")) >= 0.96
+    assert np.mean(_held_out(capsys, cancer_quarters, "target")) >= 0.96
 
 
 def test_wine_multiclass_without_target_column(wine_quarters, capsys, tmp_path):
     assert wine_quarters[0].summary["problem_type"] == "MulticlassClassification"
-    scores = _held_out_accuracy(capsys, wine_quarters, "target", drop_target=True,
-                                tmp_path=tmp_path)
+    scores = _held_out(capsys, wine_quarters, "target", drop_target=True, tmp_path=tmp_path)
     assert np.mean(scores) >= 0.95
 
 
@@ -144,6 +144,12 @@ def test_importance_finds_the_column_that_matters(tmp_path):
     assert all(abs(s["importance"][f"noise{i}"]["importance"]) < 0.1 for i in range(4))
 
 
+def _canonical(params) -> str:
+    """Settings as comparable text, from the leaderboard's JSON or a family's preset."""
+    return json.dumps(json.loads(params) if isinstance(params, str) else dict(params),
+                      sort_keys=True)
+
+
 def test_hpo_mode_random_search_after_presets_and_budget_lines(tmp_path, wine, capfd):
     out = tmp_path / "out"
     n = len(families.FAMILIES)
@@ -154,22 +160,17 @@ def test_hpo_mode_random_search_after_presets_and_budget_lines(tmp_path, wine, c
     err = capfd.readouterr().err
     board = pd.read_csv(out / baseline.LEADERBOARD_FILE)
     assert baseline.ENSEMBLE_NAME not in set(board["candidate"])
-    params = {row.candidate: json.loads(row.params) for row in board.itertuples()}
-    order = sorted(params, key=lambda name: int(name.rsplit("-", 1)[1]))
-    # Every family's two presets first, then random settings, best family first.
-    def as_json(preset) -> dict:
-        return json.loads(json.dumps(dict(preset)))
-
-    presets = [(name.rsplit("-", 1)[0], params[name]) for name in order[:2 * n]]
-    def key(entry) -> str:
-        return json.dumps(entry, sort_keys=True)
-
-    assert sorted(presets, key=key) == sorted(
-        [(f.name, as_json(p)) for f in families.FAMILIES for p in f.presets], key=key)
-    first_random = order[2 * n]
-    family = families.BY_NAME[first_random.rsplit("-", 1)[0]]
-    assert params[first_random] not in [as_json(p) for p in family.presets]
-    scored = board[board["candidate"].isin(order[:2 * n])]
+    # In the order tried (the candidate's number): every family's two presets first, then
+    # random settings, best family first.
+    tried = board.assign(turn=board["candidate"].str.rsplit("-", n=1).str[1].astype(int))
+    tried = tried.sort_values("turn")
+    scored = tried.iloc[:2 * n]
+    presets = sorted(zip(scored["algorithm"], map(_canonical, scored["params"]), strict=True))
+    assert presets == sorted((f.name, _canonical(p)) for f in families.FAMILIES
+                             for p in f.presets)
+    first_random = tried.iloc[2 * n]
+    family = families.BY_NAME[first_random["algorithm"]]
+    assert _canonical(first_random["params"]) not in map(_canonical, family.presets)
     assert scored[scored["algorithm"] == family.name]["score"].max() == scored["score"].max()
     assert "s for each of 8 families" in err and "time per family:" in err
     assert len([line for line in err.splitlines() if line.startswith("[")]) == 2 * n + 1

@@ -307,9 +307,9 @@ class _Search:
                 # A family's defaults, its only representative so far, may use twice its
                 # share; later candidates stop between folds when they would overrun it, and
                 # start only if the family's last candidate says a whole one fits.
-                first = self.tried[family.name] == 0
+                share = allowance()
                 stop_at = min(deadline, time.monotonic() + (
-                    2 * allowance() if first else allowance() - spent(family)))
+                    2 * share if self.tried[family.name] == 0 else share - spent(family)))
                 if time.monotonic() + self.fold_seconds.get(family.name, 0.0) * \
                         len(self.folds) > stop_at:
                     blocked.append(family)
@@ -357,11 +357,10 @@ class _Search:
 
 
 def build_ensembles(ds: Dataset, objective: str, candidates: list[Candidate],
-                    folds: list[np.ndarray]) -> list[Candidate]:
+                    folds: list[np.ndarray],
+                    progress: Callable[[str], None] = _stderr) -> list[Candidate]:
     """The weighted ensemble and the stacked model of the candidates that kept their models,
     each with a nested score; none if fewer than two kept them."""
-    from sklearn.exceptions import ConvergenceWarning
-
     pool = [c for c in candidates if c.model is not None]
     if len(pool) < 2:
         return []
@@ -378,15 +377,22 @@ def build_ensembles(ds: Dataset, objective: str, candidates: list[Candidate],
         means, stds[key], time.monotonic() - began,
         model=Weighted([(w, c.model) for w, c in members]),
     )
+    progress(f"{ENSEMBLE_NAME} ({len(members)} members): {_scored(ensemble, objective)}; "
+             f"weights {ensemble.params['weights']}")
     began = time.monotonic()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        stacked, per_fold = stack([c.model for c in pool], raws, y, folds, keys)
+    stacked, per_fold = stack([c.model for c in pool], raws, y, folds, keys)
     means, stds = _summarize(keys, per_fold)
-    return [ensemble, Candidate(
+    entry = Candidate(
         STACKED_NAME, STACKED_NAME, {"members": [c.name for c in pool], "stacker": stacked.how},
         means, stds[key], time.monotonic() - began, model=stacked,
-    )]
+    )
+    progress(f"{STACKED_NAME} ({len(pool)} members): {_scored(entry, objective)}; {stacked.how}")
+    return [ensemble, entry]
+
+
+def _scored(entry: Candidate, objective: str) -> str:
+    key = KEYS[objective]
+    return f"{objective}={entry.metrics[key]:.6g} ±{entry.score_std:.3g} (nested CV)"
 
 
 def mark_ties(candidates: list[Candidate], key: str) -> None:
@@ -471,13 +477,7 @@ def _run(csv_path, target, out_dir, problem_type, objective, time_budget, seed, 
                               "cross-validation: the model is the fastest baseline, unscored.")
     else:
         if mode == ENSEMBLING:
-            combined = build_ensembles(ds, objective, candidates, fold_rows)
-            for entry in combined:
-                detail = (f"weights {entry.params['weights']}" if entry.name == ENSEMBLE_NAME
-                          else entry.params["stacker"])
-                size = len(entry.params.get("weights") or entry.params["members"])
-                progress(f"{entry.name} ({size} members): {objective}="
-                         f"{entry.metrics[key]:.6g} ±{entry.score_std:.3g} (nested CV); {detail}")
+            combined = build_ensembles(ds, objective, candidates, fold_rows, progress)
             candidates = sorted([*candidates, *combined], key=_order(key))
         mark_ties(candidates, key)
         best = candidates[0]  # the best of its family: it kept its fold models

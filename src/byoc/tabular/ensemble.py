@@ -17,6 +17,7 @@ on the other folds' rows only.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,10 +69,16 @@ def _stack_features(raws: list[np.ndarray]) -> np.ndarray:
     return np.column_stack(raws)
 
 
-def _stacker(classify: bool):
+def _fit_stacker(features: np.ndarray, y: np.ndarray, classify: bool):
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LinearRegression, LogisticRegression
 
-    return LogisticRegression(max_iter=2000) if classify else LinearRegression(positive=True)
+    stacker = LogisticRegression(max_iter=2000) if classify else LinearRegression(positive=True)
+    with warnings.catch_warnings():
+        # lbfgs may reach max_iter before its tolerance; the nested score judges the stacker
+        # as it is.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return stacker.fit(features, y)
 
 
 def _outside(n: int, held_out: np.ndarray) -> np.ndarray:
@@ -114,11 +121,11 @@ def stack(members: list[Bagged], raws: list[np.ndarray], y: np.ndarray,
     scores, fold_stackers = [], []
     for held_out in folds:
         seen = _outside(len(y), held_out)
-        stacker = _stacker(classify).fit(features[seen], y[seen])
+        stacker = _fit_stacker(features[seen], y[seen], classify)
         fold_stackers.append(stacker)
         scores.append(metrics.compute(keys, y[held_out],
                                       _raw(stacker, features[held_out], classify)))
-    stacker = _stacker(classify).fit(features, y)
+    stacker = _fit_stacker(features, y, classify)
     return Stacked(members, stacker, fold_stackers, classify), scores
 
 
