@@ -51,9 +51,9 @@ image-gpu:
 	docker build --network host $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) -t byoc:gpu -f Dockerfile.gpu .
 
 bench: setup
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benchmarks/training_throughput.py --epochs 6
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benchmarks/serving_latency.py
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) benchmarks/serving_runtimes.py
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m benchmarks.training_throughput --epochs 6
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m benchmarks.serving_latency
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m benchmarks.serving_runtimes
 
 clean:
 	rm -rf $(VENV) .venv-sdk2 .venv-sdk3 $(DEMO) .pytest_cache

@@ -16,7 +16,7 @@ each log line, and the times `serve` logs for the runtime import, the model load
 
 `--memory 2048m` runs the containers as SageMaker Serverless Inference would size them.
 
-    python benchmarks/cold_start.py --images byoc:serving byoc:cpu [--runs 5] [--memory 2048m]
+    python -m benchmarks.cold_start --images byoc:serving byoc:cpu [--runs 5] [--memory 2048m]
         [--model DIR]
 """
 
@@ -34,10 +34,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # for tests.*
-
-from tests.contract.serving_helpers import free_port  # noqa: E402
+from tests.support.serving import free_port
 
 PHASES = ("engine", "Python + byoc import", "master", "worker imports", "runtime import",
           "model load", "warm-up", "to first 200")
@@ -135,7 +132,7 @@ def table(images: list[str], model_dir: Path, runs: int, memories: list[str | No
 def train_lenet(root: Path) -> Path:
     from byoc.data.synth import generate
     from byoc.driver.local import layout
-    from tests.conftest import run_train
+    from tests.support.executables import run_train
 
     generate(root / "signs", per_class=10, seed=1234)
     result = run_train(root / "run", layout.split_channel_dirs(root / "signs"),

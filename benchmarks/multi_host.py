@@ -3,7 +3,7 @@
 Each container gets `--cpus-per-instance` CPUs, like an instance of its own. Prints a markdown
 table of wall time (the whole `byoc local train` run: start-up, training, the chief's evaluation),
 training images per second (from the epoch lines of the chief's log) and test accuracy.
-Run: `.venv/bin/python benchmarks/multi_host.py --image byoc:cpu` (build it with `make image`).
+Run: `python -m benchmarks.multi_host --image byoc:cpu` (build it with `make image`).
 """
 
 from __future__ import annotations

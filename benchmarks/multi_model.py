@@ -6,7 +6,7 @@ Prints two markdown tables. Three LeNet bundles (43, 10 and 3 classes, untrained
 SAGEMAKER_MULTI_MODEL=true; the single-model server serves the first of them. Loop counts are
 bounded.
 
-    python benchmarks/multi_model.py [--models-dir DIR] [--runtime litert|tensorflow] [--scale 0.5]
+    python -m benchmarks.multi_model [--models-dir DIR] [--runtime litert|tensorflow] [--scale 0.5]
 """
 
 from __future__ import annotations
@@ -26,10 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # for tests.contract.serving_helpers
-
-from tests.contract.serving_helpers import ServeProcess  # noqa: E402
+from tests.support.serving import ServeProcess
 
 CASE_TIME_LIMIT = 60.0  # seconds per measured case, whatever the request count
 CLASS_COUNTS = (43, 10, 3)

@@ -4,7 +4,7 @@ Prints a markdown table of p50/p99 latency and requests/s for /ping (the floor),
 a batch of 64 images (.npy), at concurrency 1 and 8. Both servers load the same LeNet bundle (an
 untrained one unless --model is given: weights do not change the cost). Loop counts are bounded.
 
-    python benchmarks/serving_latency.py [--model DIR] [--scale 0.5]
+    python -m benchmarks.serving_latency [--model DIR] [--scale 0.5]
 """
 
 from __future__ import annotations
@@ -24,10 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # for tests.contract.serving_helpers
-
-from tests.contract.serving_helpers import ServeProcess, free_port  # noqa: E402
+from tests.support.serving import ServeProcess, free_port
 
 MODEL_DIR_ENV = "BENCH_MODEL_DIR"
 CASE_TIME_LIMIT = 60.0  # seconds per measured case, whatever the request count

@@ -9,7 +9,7 @@ Prints markdown tables, all measured in one run:
 3. the single-PNG request path, step by step, in-process;
 4. per image (with --images): size, and cold start (`docker run IMAGE serve` → first 200 on /ping).
 
-    python benchmarks/serving_runtimes.py [--epochs 2] [--images TAG ...] [--model DIR]
+    python -m benchmarks.serving_runtimes [--epochs 2] [--images TAG ...] [--model DIR]
 """
 
 from __future__ import annotations
@@ -26,12 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # for tests.*
-
-from benchmarks.serving_latency import Request, measure  # noqa: E402
-from tests.conftest import run_train  # noqa: E402
-from tests.contract.serving_helpers import ServeProcess, worker_pids  # noqa: E402
+from benchmarks.serving_latency import Request, measure
+from tests.support.executables import run_train
+from tests.support.serving import ServeProcess, worker_pids
 
 ARCHITECTURES = ("lenet", "vgg", "resnet")
 RUNTIMES = ("litert", "tensorflow")
@@ -138,7 +135,7 @@ def cold_start_s(image: str, model_dir: Path, runtime: str) -> float:
     """`docker run IMAGE serve` with 1 worker → first 200 on /ping, in seconds."""
     import requests
 
-    from tests.contract.serving_helpers import free_port
+    from tests.support.serving import free_port
 
     port = free_port()
     start = time.monotonic()

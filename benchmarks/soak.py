@@ -7,8 +7,8 @@ connection errors, wrong statuses, RSS of the master and of each worker, and ope
 descriptors. The server runs with its default workers (one per CPU) on an untrained LeNet of the
 GTSRB shape (TensorFlow runtime) unless --model names a bundle.
 
-    python benchmarks/soak.py --minutes 10            # the README table
-    python benchmarks/soak.py --minutes 1 --check     # exit 1 if a target is missed
+    python -m benchmarks.soak --minutes 10            # the README table
+    python -m benchmarks.soak --minutes 1 --check     # exit 1 if a target is missed
 
 Targets: no 5xx, no connection errors, every invalid request gets its 4xx, worker RSS grows at
 most 5% after the first minute, open file descriptors flat.
@@ -32,10 +32,7 @@ from pathlib import Path
 import numpy as np
 import requests
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # for tests.contract.serving_helpers
-
-from tests.contract.serving_helpers import ServeProcess, worker_pids  # noqa: E402
+from tests.support.serving import ServeProcess, worker_pids
 
 MAX_RSS_GROWTH = 0.05
 # Open descriptors may differ by a few between samples (keep-alive sockets come and go).

@@ -1,7 +1,7 @@
 """The offline tabular baseline on scikit-learn's data sets: hpo vs ensembling vs the best single
 family, scored on a held-out quarter, at two time budgets. Prints a Markdown table.
 
-    python benchmarks/tabular.py [--budgets 30 120] [--data wine cancer ...] [--quarters]
+    python -m benchmarks.tabular [--budgets 30 120] [--data wine cancer ...] [--quarters]
 
 With --quarters, each row is the mean over the four held-out quarters of a 4-fold split (every
 row held out once), as the tests judge diabetes and the ensembling comparison; it takes four

@@ -5,7 +5,7 @@ Each library's defaults against byoc's gradient-boosting and tree families at th
 of benchmarks/tabular.py, and each library's installed size. Prints a Markdown table.
 
     pip install lightgbm catboost      # not dependencies of byoc
-    python benchmarks/tabular_libraries.py [--data wine cancer ...]
+    python -m benchmarks.tabular_libraries [--data wine cancer ...]
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Prints a markdown table of images/s per architecture (median of the timed epochs; the first
 epoch, which traces and compiles, is left out), then the wall time of a whole `train` run on the
-synthetic signs. Run: `make bench` or `.venv/bin/python benchmarks/training_throughput.py`.
+synthetic signs. Run: `make bench` or `python -m benchmarks.training_throughput`.
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-from byoc import hyperparams  # noqa: E402
-from byoc.data import pipeline  # noqa: E402
+from byoc import hyperparams
+from byoc.data import pipeline
 from byoc.driver.local import layout
-from byoc.model import architectures  # noqa: E402
-from byoc.training.run import compile_model  # noqa: E402
+from byoc.model import architectures
+from byoc.training.run import compile_model
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@ split over train/validation/test like a dataset), and times `byoc.driver.upload.
 prefix (first run) and again into the same prefix (second run: every file is checked, none
 sent). Both runs hash the local files, as `byoc train` does. A reference row times what the
 driver did before: one `upload_file` call per file, every run. Prints a markdown table.
-Run: `.venv/bin/python benchmarks/upload.py [--files N]`.
+Run: `python -m benchmarks.upload [--files N]`.
 
 moto answers on loopback in well under a millisecond of network time, so the parallel gain here
 comes from overlapping request handling on the machine's cores; against real S3, where each PUT

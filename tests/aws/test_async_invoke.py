@@ -15,7 +15,7 @@ from botocore.stub import Stubber
 from byoc.cli import main
 from byoc.driver import async_invoke
 from byoc.driver.aws import connect
-from tests.aws.test_endpoints import PREDICTIONS
+from tests.support.moto import PREDICTIONS
 
 pytestmark = pytest.mark.aws
 

@@ -20,7 +20,7 @@ from byoc.cli import main
 from byoc.driver import autopilot, jobs
 from byoc.errors import UserError
 from byoc.tabular import insurance
-from tests.aws.stubs import StubbedAws, offline_sagemaker
+from tests.support.stubs import StubbedAws, offline_sagemaker
 
 ACCOUNT = "123456789012"
 BUCKET = f"sagemaker-us-east-1-{ACCOUNT}"

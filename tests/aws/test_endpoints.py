@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import json
-import urllib.request
 
 import boto3
 import pytest
 
 from byoc.cli import main
+from tests.support.moto import PREDICTIONS, queue_endpoint_results
 
 pytestmark = pytest.mark.aws
 
 BUCKET = "models-bucket"
-PREDICTIONS = {"predictions": [{
-    "class_id": 14, "label": "stop", "probability": 0.91,
-    "top_k": [{"class_id": 14, "label": "stop", "probability": 0.91},
-              {"class_id": 17, "label": "no_entry", "probability": 0.06}],
-}]}
-
-
 @pytest.fixture
 def trained_job(moto_endpoint, ecr_image, role_arn, tmp_path) -> str:
     """A completed training job (moto completes it at once)."""
@@ -28,15 +21,6 @@ def trained_job(moto_endpoint, ecr_image, role_arn, tmp_path) -> str:
     assert main(["train", "--image", ecr_image, "--data", str(tmp_path / "data"), "--role",
                  role_arn, "--job-name", "sign-job", "--no-wait"]) == 0
     return "sign-job"
-
-
-def queue_endpoint_results(url: str, results: list[dict]) -> None:
-    """moto's runtime answers invoke_endpoint with canned data; queue the answers it gives."""
-    request = urllib.request.Request(
-        f"{url}/moto-api/static/sagemaker/endpoint-results", method="POST",
-        data=json.dumps({"results": results}).encode(),
-        headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(request, timeout=10).close()
 
 
 def test_deploy_from_training_job_creates_model_config_and_endpoint(trained_job, role_arn,

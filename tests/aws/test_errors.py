@@ -13,7 +13,7 @@ from botocore.stub import Stubber
 from byoc.driver import endpoints, jobs
 from byoc.driver.aws import translate_errors
 from byoc.errors import UserError
-from tests.aws.stubs import StubbedAws, offline_sagemaker
+from tests.support.stubs import StubbedAws, offline_sagemaker
 
 pytestmark = pytest.mark.aws
 

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from byoc.cli import main
-from tests.aws.test_endpoints import PREDICTIONS, queue_endpoint_results
+from tests.support.moto import PREDICTIONS, queue_endpoint_results
 
 pytestmark = pytest.mark.aws
 

@@ -18,7 +18,7 @@ from botocore.stub import Stubber
 from byoc.cli import main
 from byoc.driver import commands
 from byoc.tabular import insurance
-from tests.aws.stubs import StubbedAws, offline_sagemaker
+from tests.support.stubs import StubbedAws, offline_sagemaker
 
 pytestmark = pytest.mark.aws
 

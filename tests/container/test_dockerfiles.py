@@ -10,7 +10,7 @@ import re
 import pytest
 
 from byoc.errors import UserError
-from tests.conftest import REPO
+from tests.support.executables import REPO
 
 # The only lines allowed to differ between Dockerfile and Dockerfile.gpu.
 DEFAULTS = re.compile(r"^ARG (BASE_IMAGE|EXTRAS|NVIDIA_VISIBLE_DEVICES|NVIDIA_DRIVER_CAPABILITIES)"

@@ -11,8 +11,8 @@ import time
 import pytest
 import requests
 
-from tests.conftest import REPO
-from tests.contract.serving_helpers import free_port
+from tests.support.executables import REPO
+from tests.support.serving import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -22,7 +22,7 @@ import requests
 from byoc import bundle, contract
 from byoc.data.formats import read_channel
 from byoc.driver.local import docker, layout
-from tests.conftest import run_train
+from tests.support.executables import run_train
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

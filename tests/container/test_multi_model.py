@@ -15,7 +15,7 @@ import requests
 from byoc.driver.local import docker
 from byoc.serving import runtime as runtimes
 from byoc.serving.predictor import Predictor
-from tests.contract.serving_helpers import fill_models_root
+from tests.support.serving import fill_models_root
 
 pytestmark = [pytest.mark.docker]
 

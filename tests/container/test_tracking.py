@@ -10,7 +10,7 @@ from byoc import tracking
 from byoc.cli import main
 from byoc.driver import runs
 from byoc.driver.local import docker, layout
-from tests.tracking.conftest import mlflow_server, tiny_signs  # noqa: F401
+from tests.support.data import tiny_signs
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -13,7 +13,7 @@ import pytest
 from byoc import contract
 from byoc.data.synth import generate
 from byoc.driver.local import layout
-from tests.conftest import run_train
+from tests.support.executables import run_train
 
 LENET_HPS = {"epochs": 40, "batch_size": 32, "learning_rate": 0.002,
              "early_stopping_patience": 8, "seed": 42}

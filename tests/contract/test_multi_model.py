@@ -26,8 +26,8 @@ from byoc.bundle import SPEC_FILE, ModelSpec, litert
 from byoc.contract import CUSTOM_ATTRIBUTES_HEADER, TARGET_MODEL_HEADER
 from byoc.serving import runtime as runtimes
 from byoc.serving.registry import MEMORY_ENV, estimate_bytes
-from tests.conftest import exe_env
-from tests.contract.serving_helpers import (
+from tests.support.executables import exe_env
+from tests.support.serving import (
     Output,
     ServeProcess,
     fill_models_root,

@@ -14,8 +14,8 @@ import pytest
 
 from byoc import bundle, contract
 from byoc.driver.local import layout
-from tests.conftest import TRAIN_EXE, exe_env
-from tests.contract.test_train import _tiny_folders
+from tests.support.data import tiny_folders
+from tests.support.executables import TRAIN_EXE, exe_env
 
 HOSTS = ["algo-1", "algo-2"]
 
@@ -31,7 +31,7 @@ def _free_ports(n: int) -> list[int]:
 
 
 def test_two_processes_train_one_model(tmp_path):
-    data = _tiny_folders(tmp_path / "data", classes=3, per_class=20)
+    data = tiny_folders(tmp_path / "data", classes=3, per_class=20)
     ports = _free_ports(2)
     workers = [f"127.0.0.1:{p}" for p in ports]
     procs = []
@@ -61,7 +61,7 @@ def test_two_processes_train_one_model(tmp_path):
 def test_process_mode_runs_one_host_and_says_how_to_run_more(tmp_path, capsys):
     from byoc.cli import main
 
-    data = _tiny_folders(tmp_path / "data", classes=2, per_class=2)
+    data = tiny_folders(tmp_path / "data", classes=2, per_class=2)
     code = main(["local", "train", "--data", str(data), "--output", str(tmp_path / "run"),
                  "--instance-count", "2"])
     assert code == 2
@@ -74,7 +74,7 @@ def test_process_mode_runs_one_host_and_says_how_to_run_more(tmp_path, capsys):
 
 
 def test_a_host_that_never_starts_fails_the_job_with_a_reason(tmp_path):
-    data = _tiny_folders(tmp_path / "data", classes=2, per_class=4)
+    data = tiny_folders(tmp_path / "data", classes=2, per_class=4)
     ports = _free_ports(2)
     layout.prepare(tmp_path / "algo-1", {"train": data}, {"epochs": 1},
                    current_host="algo-1", hosts=HOSTS)

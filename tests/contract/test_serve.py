@@ -30,7 +30,7 @@ from byoc.serving import runtime as runtimes
 from byoc.serving.app import create_app
 from byoc.serving.predictor import Predictor
 from byoc.serving.server import ServerSettings
-from tests.contract.serving_helpers import ServeProcess, worker_pids
+from tests.support.serving import ServeProcess, worker_pids
 
 MAX_PAYLOAD_MB = 1  # a small limit keeps the 413 test's body small
 MAX_CONCURRENT_TRANSFORMS = 3

@@ -13,8 +13,8 @@ import pytest
 from byoc import contract
 from byoc.driver.local import process
 from byoc.serving.server import ServerSettings
-from tests.conftest import exe_env
-from tests.contract.serving_helpers import free_port
+from tests.support.executables import exe_env
+from tests.support.serving import free_port
 
 
 def test_the_container_binds_every_address_and_the_host_variable_narrows_it():

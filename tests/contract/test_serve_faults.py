@@ -17,8 +17,8 @@ import requests
 from PIL import Image
 
 from byoc.bundle import LITERT_FILE, MODEL_FILE, SPEC_FILE, ModelSpec
-from tests.conftest import SERVE_EXE, exe_env
-from tests.contract.serving_helpers import ServeProcess, free_port, worker_pids
+from tests.support.executables import SERVE_EXE, exe_env
+from tests.support.serving import ServeProcess, free_port, worker_pids
 
 CONCURRENCY = 8
 READY_LINE = "ready on"  # the line each worker logs once its model is warm

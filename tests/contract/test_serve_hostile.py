@@ -16,14 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 from PIL import Image
 
 from byoc.bundle import ModelSpec
 from byoc.serving import codecs
-from tests.contract.serving_helpers import ServeProcess, worker_pids
-from tests.unit.test_codecs_fuzz import npy_header, png_declaring
+from tests.support.fuzz import fuzz, npy_header, png_declaring
+from tests.support.serving import ServeProcess, worker_pids
 
 # Short, so that the stalled-body test ends quickly; LiteRT loads in well under this.
 TIMEOUT_S = 10
@@ -87,8 +87,7 @@ HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7e),
                       max_size=40).map(str.lstrip)
 
 
-@settings(max_examples=60, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@fuzz(60, HealthCheck.function_scoped_fixture)
 @given(data=st.data())
 def test_generated_requests_get_2xx_or_4xx(healthy, spec, data):
     seeds = _seeds(spec)

@@ -1,16 +1,10 @@
-"""The soak's short mode: benchmarks/soak.py against the real `serve` for one minute, sampled
-every 20 s. The counts are asserted (no 5xx, no connection errors, every invalid request gets
-its 4xx, no worker replaced, open descriptors flat); latency and memory are reported only."""
+"""The soak's short mode: `python -m benchmarks.soak` against the real `serve` for one minute,
+sampled every 20 s. The counts are asserted (no 5xx, no connection errors, every invalid request
+gets its 4xx, no worker replaced, open descriptors flat); latency and memory are reported only."""
 
 from __future__ import annotations
 
-import sys
-
-from tests.conftest import REPO
-
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-import soak  # noqa: E402
+from benchmarks import soak
 
 
 def test_one_minute_of_mixed_load_meets_the_soak_targets(trained_model_dir):

@@ -21,7 +21,8 @@ from PIL import Image
 from byoc import contract, metric_lines
 from byoc.bundle import MODEL_FILE, ModelSpec
 from byoc.driver.local import layout
-from tests.conftest import TRAIN_EXE, exe_env, run_train
+from tests.support.data import tiny_folders
+from tests.support.executables import TRAIN_EXE, exe_env, run_train
 
 
 def _metric_values(stdout: str) -> dict[str, list[float]]:
@@ -33,19 +34,6 @@ def _metric_values(stdout: str) -> dict[str, list[float]]:
             if m:
                 found.setdefault(d["Name"], []).append(float(m.group(1)))
     return found
-
-
-def _tiny_folders(root, classes=3, per_class=12, size=20, seed=0):
-    """A small, easy class-folder data set: each class a distinct colour plus noise."""
-    rng = np.random.default_rng(seed)
-    for c in range(classes):
-        d = root / f"class_{c}"
-        d.mkdir(parents=True)
-        for i in range(per_class):
-            img = rng.integers(0, 60, (size, size, 3)).astype(np.uint8)
-            img[..., c % 3] += 170
-            Image.fromarray(img).save(d / f"{i}.png")
-    return root
 
 
 # ------------------------------------------------------------------------- the whole happy path
@@ -112,7 +100,7 @@ def _bare_opt_ml(root, data, hyperparameters: dict[str, str]) -> contract.Paths:
 
 
 def test_train_creates_every_path_it_writes(tmp_path):
-    paths = _bare_opt_ml(tmp_path / "ml", _tiny_folders(tmp_path / "data"), {"epochs": "2"})
+    paths = _bare_opt_ml(tmp_path / "ml", tiny_folders(tmp_path / "data"), {"epochs": "2"})
     result = run_train(paths.root)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (paths.checkpoint_dir / "state.json").is_file()
@@ -123,7 +111,7 @@ def test_train_creates_every_path_it_writes(tmp_path):
 
 
 def test_train_on_a_bare_opt_ml_writes_its_failure(tmp_path):
-    paths = _bare_opt_ml(tmp_path / "ml", _tiny_folders(tmp_path / "data"), {"epochs": "x"})
+    paths = _bare_opt_ml(tmp_path / "ml", tiny_folders(tmp_path / "data"), {"epochs": "x"})
     assert run_train(paths.root).returncode != 0
     assert "'epochs'" in paths.failure_file.read_text()
 
@@ -135,7 +123,7 @@ def _failure(root) -> str:
 
 
 def test_bad_hyperparameter_fails_with_a_reason(tmp_path):
-    data = _tiny_folders(tmp_path / "data")
+    data = tiny_folders(tmp_path / "data")
     result = run_train(tmp_path / "ml", {"train": data}, {"epochs": "three"})
     assert result.returncode != 0
     reason = _failure(tmp_path / "ml")
@@ -144,14 +132,14 @@ def test_bad_hyperparameter_fails_with_a_reason(tmp_path):
 
 
 def test_unknown_hyperparameter_fails(tmp_path):
-    data = _tiny_folders(tmp_path / "data")
+    data = tiny_folders(tmp_path / "data")
     result = run_train(tmp_path / "ml", {"train": data}, {"epoch": "3"})
     assert result.returncode != 0
     assert "Did you mean 'epochs'" in _failure(tmp_path / "ml")
 
 
 def test_missing_train_channel_fails(tmp_path):
-    data = _tiny_folders(tmp_path / "data")
+    data = tiny_folders(tmp_path / "data")
     result = run_train(tmp_path / "ml", {"test": data})
     assert result.returncode != 0
     assert "'train' (or 'training') channel is missing" in _failure(tmp_path / "ml")
@@ -165,7 +153,7 @@ def test_empty_channel_fails(tmp_path):
 
 
 def test_mismatched_checkpoint_fails_and_keeps_it(tmp_path):
-    data = _tiny_folders(tmp_path / "data")
+    data = tiny_folders(tmp_path / "data")
     root = tmp_path / "ml"
     assert run_train(root, {"train": data}, {"epochs": 1, "image_size": 20}).returncode == 0
     state_before = (contract.Paths(root).checkpoint_dir / "state.json").read_text()
@@ -224,7 +212,7 @@ def test_npz_grayscale_vgg_with_augmentation_and_class_weights(tmp_path):
 # --------------------------------------------------------------- checkpoints, resume, SIGTERM
 
 def test_resume_continues_from_the_checkpoint(tmp_path):
-    data = _tiny_folders(tmp_path / "data")
+    data = tiny_folders(tmp_path / "data")
     root = tmp_path / "ml"
     assert run_train(root, {"train": data}, {"epochs": 2}).returncode == 0
     result = run_train(root, {"train": data}, {"epochs": 4})
@@ -235,7 +223,7 @@ def test_resume_continues_from_the_checkpoint(tmp_path):
 
 
 def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
-    data = _tiny_folders(tmp_path / "data", classes=4, per_class=60, size=32)
+    data = tiny_folders(tmp_path / "data", classes=4, per_class=60, size=32)
     root = tmp_path / "ml"
     layout.prepare(root, {"train": data}, {"epochs": 500, "batch_size": 4,
                                                "early_stopping_patience": 0})
@@ -261,7 +249,7 @@ def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
 
 
 def test_same_seed_gives_the_same_metrics(tmp_path):
-    data = _tiny_folders(tmp_path / "data")
+    data = tiny_folders(tmp_path / "data")
     runs = []
     for name in ("a", "b"):
         root = tmp_path / name
@@ -272,7 +260,7 @@ def test_same_seed_gives_the_same_metrics(tmp_path):
 
 
 def test_sigterm_during_start_up_exits_at_once(tmp_path):
-    data = _tiny_folders(tmp_path / "data")
+    data = tiny_folders(tmp_path / "data")
     root = tmp_path / "ml"
     layout.prepare(root, {"train": data}, {"epochs": 50})
     proc = subprocess.Popen([str(TRAIN_EXE)], env=exe_env(SAGEMAKER_BASE_DIR=str(root)),

@@ -19,8 +19,8 @@ from byoc import contract
 from byoc.bundle import MODEL_FILE, ModelSpec
 from byoc.driver.local import layout
 from byoc.training.checkpoints import CHECKPOINT_FILE, STATE_FILE
-from tests.conftest import TRAIN_EXE, exe_env, run_train
-from tests.contract.test_train import _tiny_folders
+from tests.support.data import tiny_folders
+from tests.support.executables import TRAIN_EXE, exe_env, run_train
 
 HP = {"epochs": 1, "image_size": 20}
 pytestmark = pytest.mark.slow
@@ -34,7 +34,7 @@ def _failure(root) -> str:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return _tiny_folders(tmp_path_factory.mktemp("data"))
+    return tiny_folders(tmp_path_factory.mktemp("data"))
 
 
 # --- a full disk ------------------------------------------------------------------------------

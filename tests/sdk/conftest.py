@@ -13,83 +13,40 @@ by their compose label afterwards, checked, and removed.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import shutil
-import signal
 import subprocess
-import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.aws.conftest import ACCOUNT_ID, REGION, MotoRecorder, _post, moto_server_url  # noqa: F401
-from tests.conftest import REPO
-from tests.container.conftest import engine, image  # noqa: F401
-
-HERE = Path(__file__).resolve().parent
-SCRIPTS = HERE / "scripts"
-RESULT_PREFIX = "RESULT "
-COMPOSE_FILES_LABEL = "com.docker.compose.project.config_files"
-
-# The SDK's telemetry calls an AWS host after every call (unreachable here, and not ours to call).
-SDK_CONFIG = """\
-SchemaVersion: '1.0'
-SageMaker:
-  PythonSDK:
-    Modules:
-      TelemetryOptOut: true
-"""
-
-
-def _fail_or_skip(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-def _make_venv(venv: Path, requirements: Path) -> Path:
-    """`venv` with exactly `requirements` installed; remade when that file changes."""
-    python = venv / "bin" / "python"
-    stamp = venv / ".requirements-sha256"
-    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
-    if python.exists() and stamp.exists() and stamp.read_text() == digest:
-        return python
-    shutil.rmtree(venv, ignore_errors=True)
-    uv = shutil.which("uv", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    if uv:
-        steps = [[uv, "venv", "--quiet", "--python", sys.executable, str(venv)],
-                 [uv, "pip", "install", "--quiet", "--python", str(python),
-                  "-r", str(requirements)]]
-    else:
-        steps = [[sys.executable, "-m", "venv", str(venv)],
-                 [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                  "-r", str(requirements)]]
-    for step in steps:
-        result = subprocess.run(step, capture_output=True, text=True, timeout=1500)
-        if result.returncode != 0:
-            pytest.fail(f"making {venv.name} failed: {' '.join(step)}\n"
-                        f"{result.stdout[-2000:]}{result.stderr[-3000:]}")
-    stamp.write_text(digest)
-    return python
+from tests.support.executables import REPO
+from tests.support.moto import MotoRecorder, post
+from tests.support.net import free_port
+from tests.support.sdk import (
+    SDK_TESTS,
+    SdkRun,
+    fail_or_skip,
+    make_venv,
+    readme_snippet,
+    run_sdk_script,
+    write_snippet,
+)
 
 
 @pytest.fixture(scope="session")
 def sdk2_python() -> Path:
     """The interpreter of the SDK 2.x virtualenv (local mode)."""
-    return _make_venv(REPO / ".venv-sdk2", HERE / "requirements-v2.txt")
+    return make_venv(REPO / ".venv-sdk2", SDK_TESTS / "requirements-v2.txt")
 
 
 @pytest.fixture(scope="session")
 def sdk3_python() -> Path:
     """The interpreter of the SDK 3.x virtualenv (ModelTrainer)."""
-    return _make_venv(REPO / ".venv-sdk3", HERE / "requirements-v3.txt")
+    return make_venv(REPO / ".venv-sdk3", SDK_TESTS / "requirements-v3.txt")
 
 
 @pytest.fixture(scope="session")
-def compose(engine) -> list[str]:  # noqa: F811
+def compose(engine) -> list[str]:
     """The Compose command local mode will find, checked the way SDK 2.x looks for it: the
     `docker compose` plugin first, then `docker-compose` (docker-up installs Debian's)."""
     plugin = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
@@ -97,97 +54,9 @@ def compose(engine) -> list[str]:  # noqa: F811
         return ["docker", "compose"]
     if shutil.which("docker-compose"):
         return ["docker-compose"]
-    _fail_or_skip("SDK local mode needs `docker compose` or `docker-compose`; "
+    fail_or_skip("SDK local mode needs `docker compose` or `docker-compose`; "
                   "../shared/tools/docker-up installs Debian's docker-compose")
     raise AssertionError("unreachable")
-
-
-@dataclass
-class SdkRun:
-    """One script run with an SDK interpreter, and the containers it left behind."""
-
-    returncode: int
-    output: str
-    result: dict = field(default_factory=dict)
-    containers: list[dict] = field(default_factory=list)
-
-    def check(self) -> dict:
-        assert self.returncode == 0, f"exit {self.returncode}\n{self.output[-6000:]}"
-        return self.result
-
-
-def _containers_under(engine, root: Path) -> list[dict]:  # noqa: F811
-    """Containers whose compose file lies under `root`: name, status, exit code and log tail."""
-    found = []
-    for container in engine.containers.list(all=True):
-        config_files = container.labels.get(COMPOSE_FILES_LABEL, "")
-        if config_files.startswith(str(root)):
-            state = container.attrs["State"]
-            found.append({"name": container.name, "image": container.attrs["Config"]["Image"],
-                          "status": state["Status"], "exit_code": state["ExitCode"],
-                          "log": container.logs(tail=40).decode(errors="replace")})
-            container.remove(force=True)
-    return found
-
-
-def run_sdk_script(engine, python: Path, script: Path, *args: str, cwd: Path,  # noqa: F811
-                   env: dict[str, str] | None = None, timeout: float = 600) -> SdkRun:
-    """Run `script` with an SDK interpreter in `cwd`; the script prints `RESULT {json}` last.
-
-    Fake credentials and us-east-1: local mode needs no AWS, but boto3 wants both to exist.
-    With an `engine`, the containers the script left behind are listed and removed.
-    """
-    tmp = Path(cwd) / "tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
-    config = tmp / "sagemaker-config.yaml"
-    config.write_text(SDK_CONFIG)
-    full_env = {
-        "PATH": os.environ["PATH"],
-        "HOME": os.environ.get("HOME", str(tmp)),
-        "TMPDIR": str(tmp),
-        "PYTHONPATH": str(REPO / "src"),  # `from byoc import metric_lines`: no TensorFlow needed
-        "PYTHONUNBUFFERED": "1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "AWS_CONFIG_FILE": str(tmp / "aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "aws-credentials"),
-        "SAGEMAKER_USER_CONFIG_OVERRIDE": str(config),
-        "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
-        "COLUMNS": "200",
-        **(env or {}),
-    }
-    proc = subprocess.Popen([str(python), str(script), *args], cwd=cwd, env=full_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    try:
-        output, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        # The SDK's serving thread and docker-compose are in the script's process group.
-        os.killpg(proc.pid, signal.SIGKILL)
-        output, _ = proc.communicate()
-        output += f"\n[killed after {timeout:.0f} s]"
-    lines = [line for line in output.splitlines() if line.startswith(RESULT_PREFIX)]
-    result = json.loads(lines[-1][len(RESULT_PREFIX):]) if lines else {}
-    containers = _containers_under(engine, tmp) if engine is not None else []
-    return SdkRun(proc.returncode, output, result, containers)
-
-
-def readme_snippet(first_line: str) -> str:
-    """The README's ```python block whose first line starts with `first_line`."""
-    text = (REPO / "README.md").read_text()
-    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
-    found = [b for b in blocks if b.startswith(first_line)]
-    assert len(found) == 1, f"README has {len(found)} python blocks starting {first_line!r}"
-    return found[0]
-
-
-def write_snippet(path: Path, code: str, result: str) -> Path:
-    """`code` followed by a line that prints the Python expression `result` as RESULT json."""
-    epilogue = f"import json as _json\nprint({RESULT_PREFIX!r} + _json.dumps({result}))\n"
-    path.write_text(f"{code}\n{epilogue}")
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -197,9 +66,9 @@ def sdk_data(synth_data_dir) -> Path:
 
 
 @pytest.fixture
-def moto(moto_server_url: str):  # noqa: F811
+def moto(moto_server_url: str):
     """moto's server, emptied, recording requests; for the SDK's calls to SageMaker on "AWS"."""
-    _post(f"{moto_server_url}/moto-api/reset")
+    post(f"{moto_server_url}/moto-api/reset")
     recorder = MotoRecorder(moto_server_url)
     recorder.start()
     yield recorder
@@ -210,12 +79,10 @@ LOCAL_SNIPPET = "# SageMaker Python SDK 2.x, local mode"
 
 
 @pytest.fixture(scope="session")
-def local_run(engine, image, compose, sdk2_python, sdk_data, tmp_path_factory) -> SdkRun:  # noqa: F811
+def local_run(engine, image, compose, sdk2_python, sdk_data, tmp_path_factory) -> SdkRun:
     """The README's SDK 2.x local-mode snippet, run once as written (fit, deploy, predict PNG and
     JSON, delete_endpoint) with three changes: the test's image tag, a free serving port, and
     the shared synthetic signs as `signs/`."""
-    from tests.aws.conftest import free_port
-
     cwd = tmp_path_factory.mktemp("sdk2_local")
     (cwd / "signs").symlink_to(sdk_data, target_is_directory=True)
     code = readme_snippet(LOCAL_SNIPPET)

@@ -16,8 +16,8 @@ from urllib.parse import urlparse
 import pytest
 
 from byoc import metric_lines
-from tests.aws.conftest import free_port
-from tests.sdk.conftest import SCRIPTS, run_sdk_script
+from tests.support.net import free_port
+from tests.support.sdk import SCRIPTS, run_sdk_script
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -6,7 +6,7 @@ import ast
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support.executables import REPO
 
 
 def _requirement_names(extra: str) -> set[str]:

@@ -13,7 +13,8 @@ import json
 import pytest
 
 from byoc import metric_lines
-from tests.sdk.conftest import ACCOUNT_ID, REGION, readme_snippet, run_sdk_script, write_snippet
+from tests.support.moto import ACCOUNT_ID, REGION
+from tests.support.sdk import readme_snippet, run_sdk_script, write_snippet
 
 pytestmark = pytest.mark.aws
 

@@ -15,7 +15,7 @@ import pytest
 from byoc import tracking
 from byoc.cli import main
 from byoc.tabular.tracking import CANDIDATE_SCRIPT
-from tests.conftest import exe_env
+from tests.support.executables import exe_env
 
 
 @pytest.fixture(scope="module")

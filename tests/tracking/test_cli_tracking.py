@@ -10,7 +10,7 @@ import pytest
 from byoc import tracking
 from byoc.cli import main
 from byoc.driver import runs as runs_module
-from tests.tracking.conftest import tiny_signs
+from tests.support.data import tiny_signs
 
 pytestmark = pytest.mark.slow
 

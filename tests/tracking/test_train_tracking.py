@@ -15,8 +15,9 @@ from PIL import Image
 
 from byoc import hyperparams, tracking
 from byoc.driver.local import layout
-from tests.conftest import TRAIN_EXE, exe_env
-from tests.tracking.conftest import HPS, start_server, tiny_signs
+from tests.support.data import tiny_signs
+from tests.support.executables import TRAIN_EXE, exe_env
+from tests.support.mlflow import TRACKED_HPS, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +26,7 @@ def test_the_run_holds_params_metric_history_and_tags(tracked_run, mlflow_server
 
     run, _, _ = tracked_run
     client = MlflowClient(mlflow_server.uri)
-    expected = hyperparams.parse({k: str(v) for k, v in HPS.items()}).as_strings()
+    expected = hyperparams.parse({k: str(v) for k, v in TRACKED_HPS.items()}).as_strings()
     assert run.data.params == expected
     history = client.get_metric_history(run.info.run_id, "train_loss")
     assert [m.step for m in history] == [1, 2, 3]
@@ -76,7 +77,7 @@ def test_a_server_that_stops_mid_training_costs_a_warning_not_the_job(tmp_path):
     server = start_server(tmp_path / "server")
     data = tiny_signs(tmp_path / "data")
     layout.prepare(tmp_path / "opt_ml", layout.split_channel_dirs(data),
-                   {k: str(v) for k, v in {**HPS, "epochs": 4}.items()})
+                   {k: str(v) for k, v in {**TRACKED_HPS, "epochs": 4}.items()})
     env = exe_env(SAGEMAKER_BASE_DIR=str(tmp_path / "opt_ml"), MLFLOW_TRACKING_URI=server.uri,
                   MLFLOW_HTTP_REQUEST_MAX_RETRIES="0")
     proc = subprocess.Popen([str(TRAIN_EXE)], env=env, stdout=subprocess.PIPE,

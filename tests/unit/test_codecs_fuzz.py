@@ -10,38 +10,27 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import struct
-import zlib
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
 from byoc.bundle import ModelSpec
 from byoc.data import images
 from byoc.serving import codecs
+from tests.support.fuzz import encoded, fuzz, npy_header, png_declaring
 
 SPEC = ModelSpec(class_names=["stop", "yield", "limit, 30"], height=4, width=5, channels=3,
                  top_k=2)
 GRAY = ModelSpec(class_names=["a", "b"], height=4, width=5, channels=1)
 
-# Enough examples to find the shallow crashes on every run, few enough for CI (seconds), and the
-# same examples each run. BYOC_FUZZ_EXAMPLES=5000 searches longer, with fresh random examples.
-EXAMPLES = int(os.environ.get("BYOC_FUZZ_EXAMPLES", "0"))
-FUZZ = settings(max_examples=EXAMPLES or 200, deadline=None, derandomize=not EXAMPLES,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = fuzz(200)
 
 CONTENT_TYPES = [*codecs.DECODERS, "image/gif", "image/tiff", "image/bmp", "image/webp",
                  "image/x-eps", "text/plain", "", "application/json; charset=utf-16"]
-
-
-def _encoded(fmt: str, mode: str = "RGB", size=(7, 6), **save) -> bytes:
-    out = io.BytesIO()
-    Image.new(mode, size, color=None if mode == "LAB" else 0).save(out, fmt, **save)
-    return out.getvalue()
 
 
 def _npy(arr: np.ndarray) -> bytes:
@@ -50,28 +39,13 @@ def _npy(arr: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def npy_header(shape: tuple, descr: str = "<f4", fortran: bool = False) -> bytes:
-    """A version 1.0 .npy header declaring `shape` of `descr`, with no data after it."""
-    header = f"{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': {shape}, }}".encode()
-    header += b" " * (63 - (10 + len(header)) % 64) + b"\n"
-    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    """A valid PNG whose IHDR is rewritten (CRC fixed) to declare width x height."""
-    body = bytearray(_encoded("PNG"))
-    body[16:24] = struct.pack(">II", width, height)
-    body[29:33] = struct.pack(">I", zlib.crc32(bytes(body[12:29])))
-    return bytes(body)
-
-
 # Valid bodies of every kind: the seeds that corruption and truncation start from.
 SEEDS = {
-    "image/png": _encoded("PNG"),
-    "image/jpeg": _encoded("JPEG"),
-    "image/x-portable-pixmap": _encoded("PPM"),
-    "image/gif": _encoded("GIF"),
-    "image/tiff": _encoded("TIFF"),
+    "image/png": encoded("PNG"),
+    "image/jpeg": encoded("JPEG"),
+    "image/x-portable-pixmap": encoded("PPM"),
+    "image/gif": encoded("GIF"),
+    "image/tiff": encoded("TIFF"),
     codecs.NPY: _npy(np.zeros((2, *SPEC.input_shape), np.uint8)),
     codecs.JSON: json.dumps({"instances": np.zeros((1, *SPEC.input_shape), int).tolist()}).encode(),
     codecs.CSV: b",".join([b"0"] * 60) + b"\n",
@@ -123,13 +97,13 @@ JSON_VALUES = st.recursive(
 )
 
 
-@settings(FUZZ, max_examples=EXAMPLES or 100)
+@fuzz(100)
 @given(payload=JSON_VALUES)
 def test_any_json_document_decodes_or_4xx(payload):
     assert_batch_or_4xx(json.dumps(payload).encode(), codecs.JSON)
 
 
-@settings(FUZZ, max_examples=EXAMPLES or 100)
+@fuzz(100)
 @given(pixels=st.lists(st.one_of(st.integers(-2**70, 2**70), st.floats()), min_size=60,
                        max_size=60))
 def test_any_numbers_in_an_image_of_the_right_shape_decode_or_4xx(pixels):
@@ -256,7 +230,7 @@ def test_regression_very_thin_image_is_refused_before_decoding():
 # Regression: a LAB TIFF sent to a grayscale model raised ValueError from PIL's convert (a 500).
 def test_regression_image_mode_pil_cannot_convert_is_400():
     with pytest.raises(codecs.RequestError, match="mode LAB"):
-        codecs.decode(_encoded("TIFF", "LAB"), "image/tiff", GRAY)
+        codecs.decode(encoded("TIFF", "LAB"), "image/tiff", GRAY)
 
 
 # Regression: numpy allocated what an .npy header declared before finding the data missing

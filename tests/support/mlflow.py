@@ -1,5 +1,6 @@
 """A real MLflow tracking server (`mlflow server`, SQLite backend, artifacts served over HTTP) on
-a free loopback port, started and stopped by the tests."""
+a free loopback port, started and stopped by the tests, and one `train` run tracked on it
+(fixtures)."""
 
 from __future__ import annotations
 
@@ -14,17 +15,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from byoc.driver.local import layout
-
-# The AWS fixtures, for `deploy --run` against moto's server.
-from tests.aws.conftest import free_port, moto_endpoint, moto_server_url, role_arn  # noqa: F401
-from tests.conftest import TRAIN_EXE, exe_env
-
-pytest.importorskip("mlflow.server", reason="the tracking tests need `mlflow` (the dev extra)")
+from tests.support.data import tiny_signs
+from tests.support.executables import TRAIN_EXE, exe_env
+from tests.support.net import free_port
 
 
 @dataclass
@@ -76,26 +72,13 @@ def start_server(root: Path, timeout: float = 240) -> MlflowServer:
 
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory):
+    pytest.importorskip("mlflow.server", reason="the tracking tests need `mlflow` (the dev extra)")
     server = start_server(tmp_path_factory.mktemp("mlflow"))
     yield server
     server.stop()
 
 
-HPS = {"epochs": 3, "batch_size": 8, "image_size": "20", "top_k": 2, "seed": 3}
-
-
-def tiny_signs(root: Path) -> Path:
-    """Three colour classes, 20x20, in train/ validation/ test/ class folders."""
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 12), ("validation", 4), ("test", 4)):
-        for c in range(3):
-            d = root / split / f"class_{c}"
-            d.mkdir(parents=True)
-            for i in range(n):
-                img = rng.integers(0, 60, (20, 20, 3)).astype(np.uint8)
-                img[..., c] += 170
-                Image.fromarray(img).save(d / f"{i}.png")
-    return root
+TRACKED_HPS = {"epochs": 3, "batch_size": 8, "image_size": "20", "top_k": 2, "seed": 3}
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +89,7 @@ def tracked_run(tmp_path_factory, mlflow_server):
     root = tmp_path_factory.mktemp("tracked")
     data = tiny_signs(root / "data")
     layout.prepare(root / "opt_ml", layout.split_channel_dirs(data),
-                   {k: str(v) for k, v in HPS.items()})
+                   {k: str(v) for k, v in TRACKED_HPS.items()})
     env = exe_env(SAGEMAKER_BASE_DIR=str(root / "opt_ml"), MLFLOW_TRACKING_URI=mlflow_server.uri,
                   MLFLOW_EXPERIMENT_NAME="signs-test", TRAINING_JOB_NAME="byoc-train-test-1",
                   BYOC_TUNING_JOB="byoc-tune-test", BYOC_IMAGE="byoc:cpu")

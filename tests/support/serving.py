@@ -1,13 +1,12 @@
 """Start the real `serve` executable on a free loopback port and wait until it answers /ping.
 
-Used by the contract tests and by benchmarks/serving_latency.py.
+Used by the contract tests and by the serving benchmarks.
 """
 
 from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -15,16 +14,11 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import SERVE_EXE, exe_env
+from tests.support.executables import SERVE_EXE, exe_env
+from tests.support.net import free_port
 
 # Loading TensorFlow and warming up takes seconds per worker on two shared cores.
 READY_TIMEOUT = 180
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def worker_pids(master_pid: int) -> set[int]:

@@ -1,4 +1,4 @@
-"""Fixtures for the AWS tests: one real moto server per session, and an environment pointing at it.
+"""moto: one real moto server per session, and an environment pointing at it (fixtures).
 
 Every boto3 client (and the aws CLI) honours AWS_ENDPOINT_URL, so the driver code under test runs
 unchanged against moto's HTTP server.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,15 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.net import free_port
+
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/byoc-test"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _moto_server_executable() -> str:
@@ -82,7 +77,7 @@ def moto_endpoint(moto_server_url: str, monkeypatch: pytest.MonkeyPatch,
 
     Returns the endpoint URL. The server's state is reset first, so each test starts empty.
     """
-    _post(f"{moto_server_url}/moto-api/reset")
+    post(f"{moto_server_url}/moto-api/reset")
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
                  "SAGEMAKER_ROLE_ARN", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(name, raising=False)
@@ -113,7 +108,7 @@ def role_arn() -> str:
     return ROLE_ARN
 
 
-def _post(url: str) -> bytes:
+def post(url: str) -> bytes:
     with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=10) as r:
         return r.read()
 
@@ -125,11 +120,11 @@ class MotoRecorder:
         self.url = url
 
     def start(self) -> None:
-        _post(f"{self.url}/moto-api/recorder/reset-recording")
-        _post(f"{self.url}/moto-api/recorder/start-recording")
+        post(f"{self.url}/moto-api/recorder/reset-recording")
+        post(f"{self.url}/moto-api/recorder/start-recording")
 
     def stop(self) -> None:
-        _post(f"{self.url}/moto-api/recorder/stop-recording")
+        post(f"{self.url}/moto-api/recorder/stop-recording")
 
     def entries(self) -> list[dict]:
         """Every recorded request: url, method, headers (lower-case names) and body bytes."""
@@ -169,3 +164,19 @@ def ecr_image(moto_endpoint: str) -> str:
     ecr.put_image(repositoryName="byoc", imageManifest=json.dumps(manifest), imageTag="v1")
     return f"{repo['repositoryUri']}:v1"
 
+
+# What moto's SageMaker runtime answers invoke_endpoint with, for the tests that queue it.
+PREDICTIONS = {"predictions": [{
+    "class_id": 14, "label": "stop", "probability": 0.91,
+    "top_k": [{"class_id": 14, "label": "stop", "probability": 0.91},
+              {"class_id": 17, "label": "no_entry", "probability": 0.06}],
+}]}
+
+
+def queue_endpoint_results(url: str, results: list[dict]) -> None:
+    """moto's runtime answers invoke_endpoint with canned data; queue the answers it gives."""
+    request = urllib.request.Request(
+        f"{url}/moto-api/static/sagemaker/endpoint-results", method="POST",
+        data=json.dumps({"results": results}).encode(),
+        headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).close()
