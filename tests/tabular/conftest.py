@@ -1,11 +1,12 @@
 """Shared data for the tabular tests: scikit-learn's bundled data sets, split, as CSV.
 
 Each data set is split into four quarters (a shuffled 4-fold split, seed 0), and the baseline
-runs once per session on each quarter's training part, under the default time budget and mode,
-as a user would run it. One quarter's score is too noisy to judge a target (wine: 45 held-out
-rows, so one row is 0.022 accuracy; diabetes: its R² swings by ±0.1 with the split), so every row
-is held out once and the targets hold for the mean over the four quarters. Tests of files and
-flags use the first quarter's run.
+runs once per session on each quarter's training part, in the default mode and folds, as a user
+would run it, bounded by a candidate count rather than the clock (tests/support/tabular.py): each
+family's defaults, then the ensemble and the stacked model of them. One quarter's score is too
+noisy to judge a target (wine: 45 held-out rows, so one row is 0.022 accuracy; diabetes: its R²
+swings by ±0.1 with the split), so every row is held out once and the targets hold for the mean
+over the four quarters. Tests of files and flags use the first quarter's run.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pandas as pd
 import pytest
 
 from byoc.cli import main
+from tests.support.tabular import bounded
 
 
 @dataclass
@@ -47,7 +49,7 @@ def fit(tmp: Path, name: str, train: pd.DataFrame, test: pd.DataFrame, target: s
     test.to_csv(test_csv, index=False)
     out = tmp / f"{name}-out"
     code = main(["autopilot", "local", "--csv", str(train_csv), "--target", target,
-                 "--out", str(out)])
+                 "--out", str(out), *bounded()])
     assert code == 0
     return Fitted(train_csv, test_csv, train, test, out,
                   json.loads((out / "summary.json").read_text()))
@@ -132,5 +134,5 @@ def small_model(small, tmp_path_factory) -> Path:
     """A quick model of `small` (two candidates, two folds)."""
     out = tmp_path_factory.mktemp("small-model")
     assert main(["autopilot", "local", "--csv", str(small), "--target", "y", "--out", str(out),
-                 "--mode", "hpo", "--max-candidates", "2", "--folds", "2"]) == 0
+                 "--mode", "hpo", *bounded(2), "--folds", "2"]) == 0
     return out

@@ -13,6 +13,7 @@ from sklearn.metrics import accuracy_score, r2_score
 
 from byoc.cli import main
 from byoc.tabular import baseline, families
+from tests.support.tabular import UNREACHED_BUDGET
 
 
 def _predict(capsys, model_dir, csv_path, *extra: str) -> pd.DataFrame:
@@ -138,7 +139,7 @@ def test_importance_finds_the_column_that_matters(tmp_path):
     frame["y"] = np.where(frame["signal"] > 0, "up", "down")
     frame.to_csv(tmp_path / "t.csv", index=False)
     s = baseline.run(tmp_path / "t.csv", "y", tmp_path / "out", mode="hpo", max_candidates=2,
-                     folds=3, progress=lambda line: None)
+                     time_budget=UNREACHED_BUDGET, folds=3, progress=lambda line: None)
     ranked = list(s["importance"])
     assert ranked[0] == "signal" and s["importance"]["signal"]["importance"] > 0.3
     assert all(abs(s["importance"][f"noise{i}"]["importance"]) < 0.1 for i in range(4))
@@ -156,7 +157,7 @@ def test_hpo_mode_random_search_after_presets_and_budget_lines(tmp_path, wine, c
     capfd.readouterr()
     assert main(["autopilot", "local", "--csv", str(wine.train_csv), "--target", "target",
                  "--out", str(out), "--mode", "hpo", "--max-candidates", str(2 * n + 1),
-                 "--time-budget", "600", "--folds", "2", "--seed", "3"]) == 0
+                 "--time-budget", str(UNREACHED_BUDGET), "--folds", "2", "--seed", "3"]) == 0
     err = capfd.readouterr().err
     board = pd.read_csv(out / baseline.LEADERBOARD_FILE)
     assert baseline.ENSEMBLE_NAME not in set(board["candidate"])
@@ -191,7 +192,8 @@ def test_budget_too_short_fits_the_fastest_baseline(tmp_path, wine, capsys):
 
 def test_objective_flag(tmp_path, breast_cancer):
     summary = baseline.run(breast_cancer.train_csv, "target", tmp_path, objective="AUC",
-                           mode="hpo", max_candidates=2, folds=2, progress=lambda line: None)
+                           mode="hpo", max_candidates=2,
+                           time_budget=UNREACHED_BUDGET, folds=2, progress=lambda line: None)
     assert summary["objective"] == "AUC" and summary["objective_key"] == "auc"
     assert summary["metrics"]["auc"] > 0.95
     board = pd.read_csv(tmp_path / baseline.LEADERBOARD_FILE)

@@ -11,11 +11,12 @@ import pytest
 
 from byoc.cli import main
 from byoc.tabular import baseline, dataset
+from tests.support.tabular import UNREACHED_BUDGET, bounded
 
 
 def _local(csv_path: Path, target: str, out: Path, *extra: str) -> int:
     return main(["autopilot", "local", "--csv", str(csv_path), "--target", target,
-                 "--out", str(out), "--mode", "hpo", "--max-candidates", "2", "--folds", "2",
+                 "--out", str(out), "--mode", "hpo", *bounded(2), "--folds", "2",
                  *extra])
 
 
@@ -96,7 +97,8 @@ def test_column_of_only_nan_is_set_aside_and_reported(tmp_path):
     frame = pd.DataFrame({"x": np.arange(40) % 9, "empty": [np.nan] * 40,
                           "y": ["a", "b"] * 20})
     path = _write(tmp_path / "nan.csv", frame)
-    summary = baseline.run(path, "y", tmp_path / "out", mode="hpo", max_candidates=2, folds=2,
+    summary = baseline.run(path, "y", tmp_path / "out", mode="hpo", max_candidates=2,
+                           time_budget=UNREACHED_BUDGET, folds=2,
                            progress=lambda line: None)
     assert summary["dropped_columns"] == {"empty": "empty (no value in any row)"}
     assert any("'empty' is empty" in w for w in summary["warnings"])

@@ -7,6 +7,7 @@ import pandas as pd
 
 from byoc.cli import main
 from byoc.tabular import baseline, insurance
+from tests.support.tabular import UNREACHED_BUDGET
 
 
 def test_smoker_age_and_obesity_effects():
@@ -37,7 +38,8 @@ def test_cli_writes_csv_and_baseline_learns_it(tmp_path, capsys):
     frame = pd.read_csv(path)
     assert list(frame.columns) == list(insurance.COLUMNS) and len(frame) == 300
     summary = baseline.run(path, insurance.TARGET, tmp_path / "out", mode="hpo",
-                           max_candidates=4, folds=3, progress=lambda line: None)
+                           max_candidates=4, time_budget=UNREACHED_BUDGET, folds=3,
+                           progress=lambda line: None)
     assert summary["problem_type"] == "Regression"
     assert summary["categorical_features"] == ["sex", "smoker", "region"]
     assert summary["metrics"]["r2"] > 0.75

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from byoc.tabular import baseline, dataset, report
+from tests.support.tabular import UNREACHED_BUDGET
 
 
 def _table(tmp_path, rows: int = 200):
@@ -57,7 +58,8 @@ def test_classification_leakage_and_imbalance(tmp_path):
 
 def test_report_and_summary_on_disk(tmp_path):
     out = tmp_path / "out"
-    summary = baseline.run(_table(tmp_path), "label", out, max_candidates=3, folds=2,
+    summary = baseline.run(_table(tmp_path), "label", out, max_candidates=3,
+                           time_budget=UNREACHED_BUDGET, folds=2,
                            progress=lambda line: None)
     text = (out / baseline.REPORT_FILE).read_text()
     assert "| customer_id | dropped: ID-like" in text

@@ -16,6 +16,7 @@ from byoc import tracking
 from byoc.cli import main
 from byoc.tabular.tracking import CANDIDATE_SCRIPT
 from tests.support.executables import exe_env
+from tests.support.tabular import bounded
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def search(tmp_path_factory, mlflow_server):
     frame.to_csv(root / "t.csv", index=False)
     out = root / "out"
     assert main(["autopilot", "local", "--csv", str(root / "t.csv"), "--target", "y",
-                 "--out", str(out), "--mode", "hpo", "--max-candidates", "3", "--folds", "3",
+                 "--out", str(out), "--mode", "hpo", *bounded(3), "--folds", "3",
                  "--track", mlflow_server.uri, "--experiment", "tabular-test"]) == 0
     return root, out, json.loads((out / "summary.json").read_text())
 
