@@ -118,8 +118,9 @@ def log_search(uri: str, experiment: str, out_dir: Path, summary: dict, candidat
                            sample)
     except Exception as exc:
         log.warning("MLflow tracking at %s failed (%s: %s); the search's results are in %s all "
-                    "the same.", uri, type(exc).__name__, str(exc).splitlines()[0][:300]
-                    if str(exc) else "", out_dir)
+                    "the same.", tracking.redact(uri), type(exc).__name__,
+                    tracking.redact(str(exc).splitlines()[0][:300]) if str(exc) else "",
+                    out_dir)
         return None
 
 
