@@ -19,6 +19,7 @@ from pathlib import Path
 
 import keras
 
+from byoc.bundle import keras_io
 from byoc.errors import UserError
 from byoc.files import write_atomically
 from byoc.hyperparams import HyperParameters
@@ -109,7 +110,9 @@ def load_checkpoint(directory: Path, hp: HyperParameters,
     log.info("Resuming from the checkpoint of epoch %d in %s", state["epoch"], directory)
     state["hyperparameters"] = current
     try:
-        saved = keras.models.load_model(ckpt, safe_mode=True)
+        saved = keras_io.load_model(ckpt)
+    except UserError:
+        raise
     except Exception as exc:  # Keras raises several types for a truncated or corrupt archive
         raise UserError(f"The checkpoint {ckpt} cannot be loaded ({type(exc).__name__}: "
                         f"{str(exc)[:200]}): it is corrupt or truncated. {fresh}") from None
