@@ -43,7 +43,7 @@ def naive_app():
 
     model_dir = Path(os.environ[MODEL_DIR_ENV])
     spec = ModelSpec.read(model_dir)
-    model = keras.models.load_model(model_dir / MODEL_FILE)
+    model = keras.models.load_model(model_dir / MODEL_FILE, safe_mode=True)
     app = flask.Flask(__name__)
 
     @app.get("/ping")

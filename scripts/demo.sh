@@ -39,7 +39,7 @@ trap - EXIT
 step "5/5 Tabular baseline: the insurance-charges table, offline Autopilot-style"
 byoc autopilot insurance --out "$work/insurance.csv" --rows 1000 --seed 0
 byoc autopilot local --csv "$work/insurance.csv" --target charges --out "$work/autopilot" \
-  --time-budget 30
+  --time-budget 30 --overwrite
 
 printf '\nDone. Open %s first, then %s.\n' "$work/run/output/data/report.md" \
   "$work/autopilot"

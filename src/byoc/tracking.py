@@ -1,6 +1,9 @@
 """Experiment tracking's shared vocabulary: the environment that turns it on, the tags a run
 carries, and the checks on a tracking URI and an experiment name.
 
+A tracking URI may carry credentials (http://USER:TOKEN@HOST, ?token=...): `redact` hides them
+wherever a URI, or an error that may quote one, is logged or printed.
+
 Light on purpose (no MLflow import): the driver checks `--track` with it before anything is
 created, and the trainer reads the same names. MLflow itself is imported only where a run is
 logged or read, and only when tracking is on.
@@ -50,6 +53,18 @@ ALLOW_FILE_STORE_ENV = "MLFLOW_ALLOW_FILE_STORE"
 MAX_EXPERIMENT_NAME = 500  # MLflow's own limit
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 SAGEMAKER_EXPERIMENT = re.compile(r"[a-zA-Z0-9\-_./]{1,256}")  # AIMlflowConfig's pattern
+REDACTED = "***"
+# In free text (an error message may quote a URL, or only its path and query): a URL's user
+# info, and a query parameter's value.
+_USER_INFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/?#\s'\"<>]*@")
+_QUERY_VALUE = re.compile(r"([?&][^=&#\s'\"<>]+=)[^&#\s'\"<>]+")
+
+
+def redact(text: str) -> str:
+    """`text` (a URI, or a message that may quote URLs) with the credentials hidden: every
+    URL's user-info part (USER:TOKEN@) and the values of query parameters (?token=...)."""
+    text = _USER_INFO.sub(rf"\g<1>{REDACTED}@", text)
+    return _QUERY_VALUE.sub(rf"\g<1>{REDACTED}", text)
 
 
 def is_arn(uri: str) -> bool:
@@ -61,13 +76,14 @@ def check_uri(uri: str) -> str:
     ARN, a SQLite database, or a local directory (a path or file://, made absolute). Anything
     else is refused here, before a job or a run exists."""
     uri = uri.strip()
+    shown = redact(uri)
     if not uri:
         raise UserError("--track needs a tracking URI: http(s)://HOST:PORT, a SageMaker MLflow "
                         "ARN, or a local directory such as ./mlruns.")
     if is_arn(uri):
         if not ARN.fullmatch(uri):
             raise UserError(
-                f"--track: '{uri}' is not a SageMaker managed MLflow ARN. It looks like "
+                f"--track: '{shown}' is not a SageMaker managed MLflow ARN. It looks like "
                 "arn:aws:sagemaker:REGION:ACCOUNT:mlflow-tracking-server/NAME (or "
                 "...:mlflow-app/ID); copy it from the SageMaker console or "
                 "`aws sagemaker list-mlflow-tracking-servers`.")
@@ -77,11 +93,11 @@ def check_uri(uri: str) -> str:
         return local_store(Path(urlparse(uri).path if scheme == "file" else uri))
     if scheme not in SCHEMES:
         raise UserError(
-            f"--track: unknown URI scheme '{scheme}:' in '{uri}'. Use http(s)://HOST:PORT (an "
+            f"--track: unknown URI scheme '{scheme}:' in '{shown}'. Use http(s)://HOST:PORT (an "
             "MLflow server), arn:aws:sagemaker:...:mlflow-tracking-server/NAME (SageMaker "
             "managed MLflow) or a local directory (./mlruns).")
     if scheme in ("http", "https") and not urlparse(uri).hostname:
-        raise UserError(f"--track: '{uri}' names no host; e.g. http://127.0.0.1:5000.")
+        raise UserError(f"--track: '{shown}' names no host; e.g. http://127.0.0.1:5000.")
     return uri
 
 
@@ -150,7 +166,7 @@ def job_environment(uri: str | None, experiment: str | None, *, image: str | Non
     uri = check_uri(uri)
     if remote and (store_directory(uri) or urlparse(uri).hostname in LOOPBACK):
         raise UserError(
-            f"--track {uri}: a SageMaker job runs on AWS and cannot reach this machine's "
+            f"--track {redact(uri)}: a SageMaker job runs on AWS and cannot reach this machine's "
             "files or loopback. Use a SageMaker managed MLflow ARN or an http(s) server the "
             "job can reach (in its VPC: --subnets and --security-groups); for a local store, "
             "train with byoc local train --track.")

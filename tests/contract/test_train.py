@@ -21,6 +21,7 @@ from PIL import Image
 from byoc import contract, metric_lines
 from byoc.bundle import MODEL_FILE, ModelSpec
 from byoc.driver.local import layout
+from byoc.training.checkpoints import BEST_WEIGHTS_KEY, CHECKPOINT_KEY, STATE_FILE
 from tests.support.data import tiny_folders
 from tests.support.executables import TRAIN_EXE, exe_env, run_train
 
@@ -103,8 +104,9 @@ def test_train_creates_every_path_it_writes(tmp_path):
     paths = _bare_opt_ml(tmp_path / "ml", tiny_folders(tmp_path / "data"), {"epochs": "2"})
     result = run_train(paths.root)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert (paths.checkpoint_dir / "state.json").is_file()
-    assert (paths.checkpoint_dir / "best.weights.h5").is_file()
+    state = json.loads((paths.checkpoint_dir / STATE_FILE).read_text())
+    assert (paths.checkpoint_dir / state[CHECKPOINT_KEY]).is_file()
+    assert (paths.checkpoint_dir / state[BEST_WEIGHTS_KEY]).is_file()
     assert (paths.model_dir / MODEL_FILE).is_file()
     assert (paths.output_data_dir / "metrics.json").is_file()
     assert paths.success_file.is_file()

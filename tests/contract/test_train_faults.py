@@ -18,7 +18,14 @@ import pytest
 from byoc import contract
 from byoc.bundle import MODEL_FILE, ModelSpec
 from byoc.driver.local import layout
-from byoc.training.checkpoints import CHECKPOINT_FILE, STATE_FILE
+from byoc.files import staging_path
+from byoc.training.checkpoints import (
+    BEST_WEIGHTS_FILE,
+    BEST_WEIGHTS_KEY,
+    CHECKPOINT_FILE,
+    CHECKPOINT_KEY,
+    STATE_FILE,
+)
 from tests.support.data import tiny_folders
 from tests.support.executables import TRAIN_EXE, exe_env, run_train
 
@@ -68,7 +75,7 @@ def test_a_full_disk_while_saving_names_the_path_and_leaves_no_half_file(tmp_pat
     assert "No space left" in reason and str(full) in reason, reason
     assert not contract.Paths(root).success_file.exists()
     # Nothing half-written looks valid: no model, no checkpoint, no temporary file.
-    assert MODEL_FILE not in left and CHECKPOINT_FILE not in left, left
+    assert MODEL_FILE not in left and not [n for n in left if n.endswith(".keras")], left
     assert not [name for name in left if ".tmp" in name], left
 
 
@@ -116,35 +123,37 @@ def test_sigterm_in_each_phase_exits_143_and_the_run_resumes(tmp_path, data, pha
 
 @pytest.fixture(scope="module")
 def checkpointed(tmp_path_factory, data):
-    """A /opt/ml after one epoch: its checkpoint dir holds checkpoint.keras and state.json."""
+    """A /opt/ml after one epoch: its checkpoint dir holds state.json and the files it names."""
     root = tmp_path_factory.mktemp("checkpointed")
     result = run_train(root, {"train": data}, HP)
     assert result.returncode == 0, result.stderr[-3000:]
     return root
 
 
-def _break(checkpoint_dir, case: str) -> None:
+def _break(checkpoint_dir, case: str) -> str:
+    """Break the checkpoint; the name of the file broken."""
     if case == "state-not-json":
         (checkpoint_dir / STATE_FILE).write_text('{"epoch": 1, "hyperpa')
     elif case == "state-without-epoch":
         (checkpoint_dir / STATE_FILE).write_text("[]")
     elif case == "checkpoint-truncated":
-        ckpt = checkpoint_dir / CHECKPOINT_FILE
+        ckpt = checkpoint_dir / json.loads((checkpoint_dir / STATE_FILE).read_text())[
+            CHECKPOINT_KEY]
         os.truncate(ckpt, ckpt.stat().st_size // 3)
+        return ckpt.name
+    return STATE_FILE
 
 
-@pytest.mark.parametrize("case, file", [
-    ("state-not-json", STATE_FILE),
-    pytest.param("state-without-epoch", STATE_FILE, marks=ALL_ONLY),
-    ("checkpoint-truncated", CHECKPOINT_FILE),
-])
-def test_a_corrupt_checkpoint_fails_clearly_and_is_kept(tmp_path, checkpointed, case, file):
+@pytest.mark.parametrize("case", ["state-not-json",
+                                  pytest.param("state-without-epoch", marks=ALL_ONLY),
+                                  "checkpoint-truncated"])
+def test_a_corrupt_checkpoint_fails_clearly_and_is_kept(tmp_path, checkpointed, case):
     root = tmp_path / "ml"
     shutil.copytree(checkpointed, root, symlinks=True)
     for stale in (contract.Paths(root).success_file, contract.Paths(root).failure_file):
         stale.unlink(missing_ok=True)
     ckpt_dir = contract.Paths(root).checkpoint_dir
-    _break(ckpt_dir, case)
+    file = _break(ckpt_dir, case)
     before = {p.name: p.read_bytes() for p in ckpt_dir.iterdir()}
     # One more epoch: the run must resume from the checkpoint (epochs may change on resume).
     (root / "input/config/hyperparameters.json").write_text(
@@ -156,3 +165,70 @@ def test_a_corrupt_checkpoint_fails_clearly_and_is_kept(tmp_path, checkpointed, 
     assert "Traceback" not in result.stdout + result.stderr
     assert {p.name: p.read_bytes() for p in ckpt_dir.iterdir()} == before
     assert ModelSpec.read(contract.Paths(root).model_dir).num_classes == 3
+
+
+# --- a kill between the checkpoint's model and its state -------------------------------------
+
+
+def _resumable(checkpoint_dir):
+    """What a resumed run would start from: the checkpoint's epoch and its model's weights, read
+    by the trainer's own loader."""
+    from byoc.hyperparams import parse
+    from byoc.training.checkpoints import load_checkpoint
+
+    state = json.loads((checkpoint_dir / STATE_FILE).read_text())
+    model, state = load_checkpoint(checkpoint_dir, parse(state["hyperparameters"]),
+                                   state["class_names"])
+    return state["epoch"], [w.numpy() for w in model.weights]
+
+
+def test_a_stop_between_the_model_and_its_state_resumes_a_matching_pair(tmp_path, checkpointed):
+    """The second epoch's save stops after its model is written and before its state.json is:
+    the state file's staging path is a link into a missing directory, so that write fails
+    there and leaves the files exactly as a kill at that point would. The checkpoint must
+    still be epoch 1's pair, not epoch 1's state with epoch 2's weights."""
+    root = tmp_path / "ml"
+    shutil.copytree(checkpointed, root, symlinks=True)
+    ckpt_dir = contract.Paths(root).checkpoint_dir
+    epoch, weights = _resumable(ckpt_dir)
+    assert epoch == 1
+    (root / "input/config/hyperparameters.json").write_text(
+        json.dumps({k: str(v) for k, v in {**HP, "epochs": 2}.items()}))
+    blocker = staging_path(ckpt_dir / STATE_FILE)
+    blocker.symlink_to(tmp_path / "missing" / STATE_FILE)
+    stopped = run_train(root)
+    assert stopped.returncode != 0, (stopped.stdout + stopped.stderr)[-3000:]
+    assert str(ckpt_dir / STATE_FILE) in _failure(root)
+
+    epoch_after, weights_after = _resumable(ckpt_dir)
+    assert epoch_after == 1
+    assert all((a == b).all() for a, b in zip(weights, weights_after, strict=True))
+
+    blocker.unlink(missing_ok=True)
+    resumed = run_train(root)
+    assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:]
+    assert "Resuming from the checkpoint of epoch 1" in resumed.stdout + resumed.stderr
+    state = json.loads((ckpt_dir / STATE_FILE).read_text())
+    assert state["epoch"] == 2 and len(state["history"]["loss"]) == 2
+
+
+def test_a_checkpoint_of_the_fixed_names_still_resumes(tmp_path, checkpointed):
+    """Checkpoints written before state.json named its files used fixed names."""
+    root = tmp_path / "ml"
+    shutil.copytree(checkpointed, root, symlinks=True)
+    ckpt_dir = contract.Paths(root).checkpoint_dir
+    state = json.loads((ckpt_dir / STATE_FILE).read_text())
+    (ckpt_dir / state.pop(CHECKPOINT_KEY)).rename(ckpt_dir / CHECKPOINT_FILE)
+    (ckpt_dir / state.pop(BEST_WEIGHTS_KEY)).rename(ckpt_dir / BEST_WEIGHTS_FILE)
+    (ckpt_dir / STATE_FILE).write_text(json.dumps(state))
+    (root / "input/config/hyperparameters.json").write_text(
+        json.dumps({k: str(v) for k, v in {**HP, "epochs": 2}.items()}))
+    resumed = run_train(root)
+    assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:]
+    assert "Resuming from the checkpoint of epoch 1" in resumed.stdout + resumed.stderr
+    state = json.loads((ckpt_dir / STATE_FILE).read_text())
+    assert state["epoch"] == 2
+    # The new save names its own files, and the fixed-name ones are gone.
+    names = {p.name for p in ckpt_dir.iterdir()}
+    assert CHECKPOINT_FILE not in names and state[CHECKPOINT_KEY] in names
+    assert BEST_WEIGHTS_FILE not in names or state.get(BEST_WEIGHTS_KEY) is None

@@ -16,6 +16,7 @@ from byoc import tracking
 from byoc.cli import main
 from byoc.tabular.tracking import CANDIDATE_SCRIPT
 from tests.support.executables import exe_env
+from tests.support.net import free_port
 from tests.support.tabular import bounded
 
 
@@ -86,3 +87,19 @@ def test_the_candidate_script_reproduces_the_cv_score(search, tmp_path):
     refit = joblib.load(tmp_path / "refit.joblib")
     assert refit["classes"] == summary["classes"]
     assert hasattr(refit["pipeline"], "predict")
+
+
+def test_an_unreachable_server_costs_a_warning_without_the_credentials(search, tmp_path,
+                                                                       monkeypatch, caplog):
+    """Nothing listens on the port: MLflow's error quotes the URL, credentials and all."""
+    root, _, _ = search
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    port = free_port()
+    out = tmp_path / "out"
+    assert main(["autopilot", "local", "--csv", str(root / "t.csv"), "--target", "y",
+                 "--out", str(out), "--mode", "hpo", "--max-candidates", "1", "--folds", "2",
+                 "--track", f"http://byoc:s3cret-T0ken@127.0.0.1:{port}?token=s3cret-T0ken"]) \
+        == 0
+    warned = "\n".join(r.getMessage() for r in caplog.records)
+    assert f"MLflow tracking at http://***@127.0.0.1:{port}?token=*** failed" in warned
+    assert "s3cret-T0ken" not in warned and (out / "summary.json").is_file()

@@ -98,6 +98,15 @@ def test_runs_lists_a_server_experiment_with_links(tracked_run_on_server, capsys
     assert f"{uri}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}" in out
 
 
+def test_runs_links_do_not_show_the_credentials_of_the_uri(tracked_run_on_server, capsys):
+    run, uri = tracked_run_on_server
+    with_token = uri.replace("http://", "http://byoc:s3cret-T0ken@")  # the server ignores it
+    assert main(["runs", "--track", with_token, "--experiment", "signs-test"]) == 0
+    out = capsys.readouterr().out
+    assert run.info.run_id in out and "s3cret-T0ken" not in out
+    assert uri.replace("http://", "http://***@") in out
+
+
 @pytest.mark.aws
 def test_deploy_run_of_a_local_run_says_where_its_model_is(local_store, moto_endpoint,
                                                           role_arn, capsys):

@@ -74,11 +74,15 @@ def test_the_logged_model_loads_with_mlflow_and_predicts_as_the_bundle(
 
 
 def test_a_server_that_stops_mid_training_costs_a_warning_not_the_job(tmp_path):
+    """And no line of the log shows the credentials in the tracking URI (the server does not
+    check them), not even the errors MLflow raises, which quote the request's URL."""
     server = start_server(tmp_path / "server")
+    secret = "s3cret-T0ken"
     data = tiny_signs(tmp_path / "data")
     layout.prepare(tmp_path / "opt_ml", layout.split_channel_dirs(data),
                    {k: str(v) for k, v in {**TRACKED_HPS, "epochs": 4}.items()})
-    env = exe_env(SAGEMAKER_BASE_DIR=str(tmp_path / "opt_ml"), MLFLOW_TRACKING_URI=server.uri,
+    uri = server.uri.replace("http://", f"http://byoc:{secret}@")
+    env = exe_env(SAGEMAKER_BASE_DIR=str(tmp_path / "opt_ml"), MLFLOW_TRACKING_URI=uri,
                   MLFLOW_HTTP_REQUEST_MAX_RETRIES="0")
     proc = subprocess.Popen([str(TRAIN_EXE)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -96,6 +100,7 @@ def test_a_server_that_stops_mid_training_costs_a_warning_not_the_job(tmp_path):
     out = "".join(lines)
     assert code == 0, out[-4000:]
     assert "MLflow tracking at" in out and "failed" in out
+    assert secret not in out and server.uri.replace("http://", "http://***@") in out
     # The last warning names what was lost, epochs and files included.
     lost = next(line for line in lines if "not logged, after retries" in line)
     assert "the metrics of steps 2-4" in lost and "report.md" in lost

@@ -74,3 +74,37 @@ def test_sagemaker_managed_mlflow_takes_fewer_characters():
     with pytest.raises(UserError, match="letters, digits and -_./ only"):
         tracking.job_environment(GOOD_ARN, "signs v2", remote=True)
     assert tracking.check_experiment("signs v2", "http://host:5000") == "signs v2"
+
+
+SECRET = "s3cret-T0ken"
+
+
+@pytest.mark.parametrize("text, shown", [
+    (f"http://byoc:{SECRET}@mlflow.example.com:5000", "http://***@mlflow.example.com:5000"),
+    (f"https://{SECRET}@host/path?x=1", "https://***@host/path?x=***"),
+    (f"https://host/api?token={SECRET}&user=me", "https://host/api?token=***&user=***"),
+    (f"API request to http://u:{SECRET}@h:5/api/2.0/runs failed with exception x",
+     "API request to http://***@h:5/api/2.0/runs failed with exception x"),
+    (f"Max retries exceeded with url: /?token={SECRET}/api/2.0/get&name=b (Caused by x)",
+     "Max retries exceeded with url: /?token=***&name=*** (Caused by x)"),
+    (f"http://u:p@ss{SECRET}@host:5/", "http://***@host:5/"),
+    ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+    (GOOD_ARN, GOOD_ARN),
+    ("file:///tmp/mlruns", "file:///tmp/mlruns"),
+])
+def test_redact_hides_the_credentials_of_every_url(text, shown):
+    assert tracking.redact(text) == shown
+
+
+@pytest.mark.parametrize("uri", [f"ftp://byoc:{SECRET}@host/mlruns", f"http://:{SECRET}@",
+                                 f"sftp://host/mlruns?password={SECRET}"])
+def test_a_refused_uri_is_quoted_without_its_credentials(uri):
+    with pytest.raises(UserError) as refused:
+        tracking.check_uri(uri)
+    assert SECRET not in str(refused.value) and "***" in str(refused.value)
+
+
+def test_a_remote_job_refusal_hides_the_credentials():
+    with pytest.raises(UserError, match="cannot reach this machine") as refused:
+        tracking.job_environment(f"http://byoc:{SECRET}@localhost:5000", None, remote=True)
+    assert SECRET not in str(refused.value)

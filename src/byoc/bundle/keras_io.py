@@ -1,6 +1,9 @@
 """Write and load the servable bundle in /opt/ml/model: the Keras model plus its ModelSpec.
 
-Needs TensorFlow: `train` and `serve` use it, the driver never does (it reads `byoc.bundle`).
+Every Keras model file (bundle or checkpoint) loads in Keras's safe mode, said explicitly: a
+layer that would run arbitrary Python code when loaded (a Lambda holding Python bytecode) is
+refused. Needs TensorFlow: `train` and `serve` use it, the driver never does (it reads
+`byoc.bundle`).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from pathlib import Path
 import keras
 
 from byoc.bundle import MODEL_FILE, ModelSpec
+from byoc.errors import UserError
 from byoc.files import write_atomically
 
 
@@ -24,5 +28,18 @@ def save(model: keras.Model, spec: ModelSpec, model_dir: str | Path) -> Path:
 
 def load(model_dir: str | Path) -> tuple[keras.Model, ModelSpec]:
     spec = ModelSpec.read(model_dir)
-    model = keras.models.load_model(Path(model_dir) / MODEL_FILE, compile=False)
-    return model, spec
+    return load_model(Path(model_dir) / MODEL_FILE, compile=False), spec
+
+
+def load_model(path: Path, compile: bool = True) -> keras.Model:
+    """The Keras model file at `path`, loaded in safe mode; a model that safe mode refuses is a
+    UserError that says why (Keras's own message suggests turning safe mode off)."""
+    try:
+        return keras.models.load_model(path, compile=compile, safe_mode=True)
+    except ValueError as exc:
+        if "safe_mode" not in str(exc):
+            raise
+        raise UserError(
+            f"{path} holds a layer that runs arbitrary Python code when it is loaded (Keras: "
+            f"{str(exc).split('. ')[0][:300]}). byoc loads models in Keras's safe mode only: "
+            "build the model from built-in or registered layers and save it again.") from None

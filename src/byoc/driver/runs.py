@@ -59,8 +59,9 @@ def get_run(mlflow_client, run_id: str):
     try:
         return mlflow_client.get_run(run_id)
     except MlflowException as exc:
-        raise UserError(f"No run '{run_id}' at this tracking URI ({exc.message.splitlines()[0]}"
-                        "). List them with byoc runs --experiment NAME.") from None
+        raise UserError(f"No run '{run_id}' at this tracking URI "
+                        f"({tracking.redact(exc.message.splitlines()[0])}). List them with "
+                        "byoc runs --experiment NAME.") from None
 
 
 def _when(millis: int | None) -> str:
@@ -83,7 +84,8 @@ def _number(value) -> str:
 def link(uri: str, run) -> str:
     """Where a user looks at the run: the server's page, or the run's folder in a local store."""
     if uri.startswith(("http://", "https://")):
-        return f"{uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+        return (f"{tracking.redact(uri).rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/"
+                f"{run.info.run_id}")
     if tracking.is_arn(uri):
         return run.data.tags.get(tracking.TAG_TRAINING_JOB, "-")
     return run.info.artifact_uri.removeprefix("file://").removesuffix("/artifacts")

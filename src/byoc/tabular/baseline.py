@@ -12,7 +12,7 @@ Two modes, as Autopilot has:
 The time budget covers the whole run. It is split into a search part, shared equally by the
 families (a family that finishes early hands its time to the others), and a remainder for the
 ensemble and the permutation importance. Writes leaderboard.csv, summary.json, report.md,
-importance.png and model.joblib.
+importance.png and model.joblib, into a directory that becomes --out only once it is complete.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import pandas as pd
 
 from byoc import tracking
 from byoc.errors import UserError
+from byoc.files import directory_atomically
 from byoc.tabular import explain, objectives, report
 from byoc.tabular import tracking as tab_tracking
 from byoc.tabular.dataset import Dataset, load, prepare_features, read_csv
@@ -64,6 +65,10 @@ ENSEMBLING_PER_FAMILY = 5
 ENSEMBLE_NAME = "ensemble"
 STACKED_NAME = "stacked"
 COMBINED = (ENSEMBLE_NAME, STACKED_NAME)  # entries that combine candidates, not candidates
+# What a run writes in --out: a directory holding any of them is a run, which --overwrite may
+# replace.
+RUN_FILES = (REPORT_FILE, SUMMARY_FILE, LEADERBOARD_FILE, MODEL_FILE, IMPORTANCE_PLOT,
+             tab_tracking.CANDIDATE_SCRIPT)
 
 
 @dataclass
@@ -430,18 +435,45 @@ def _fastest_baseline(ds: Dataset, seed: int, time_budget: float,
 def run(csv_path: str | Path, target: str, out_dir: str | Path, problem_type: str | None = None,
         objective: str | None = None, time_budget: float = DEFAULT_TIME_BUDGET, seed: int = 0,
         folds: int = DEFAULT_FOLDS, max_candidates: int | None = None, mode: str | None = None,
-        progress: Callable[[str], None] = _stderr, track: dict[str, str] | None = None) -> dict:
+        progress: Callable[[str], None] = _stderr, track: dict[str, str] | None = None,
+        overwrite: bool = False) -> dict:
     """The whole local flow; returns what summary.json holds. `track` (tracking's environment,
-    byoc.tracking.job_environment) logs the search to MLflow."""
+    byoc.tracking.job_environment) logs the search to MLflow.
+
+    The run is written in a directory beside `out_dir` and renamed to it when complete: a run
+    that fails leaves no `out_dir`, and an earlier run there is replaced only with `overwrite`.
+    """
     from threadpoolctl import threadpool_limits
 
+    out = Path(out_dir)
+    _check_out(out, overwrite)
     with threadpool_limits(OPENMP_THREADS, user_api="openmp"):
-        return _run(csv_path, target, out_dir, problem_type, objective, time_budget, seed, folds,
-                    max_candidates, mode, progress, track)
+        with directory_atomically(out, replace=overwrite) as staging:
+            summary, ds, candidates = _run(csv_path, target, staging, problem_type, objective,
+                                           time_budget, seed, folds, max_candidates, mode,
+                                           progress)
+        if track:
+            _track(ds, out, summary, candidates, seed, track)
+    return summary
 
 
-def _run(csv_path, target, out_dir, problem_type, objective, time_budget, seed, folds,
-         max_candidates, mode, progress, track=None) -> dict:
+def _check_out(out: Path, overwrite: bool) -> None:
+    """Refuse, before any work, an --out that holds a run (unless `overwrite`) or anything else."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a directory.")
+    found = {p.name for p in out.iterdir()} if out.is_dir() else set()
+    if not found:
+        return
+    if not found & set(RUN_FILES):
+        raise UserError(f"--out {out} holds other files, not a run of `byoc autopilot local`; "
+                        "give a new or empty directory.")
+    if not overwrite:
+        raise UserError(f"{out} already holds a run. Choose another --out, or pass --overwrite "
+                        "to replace it (the old run is kept until the new one is complete).")
+
+
+def _run(csv_path, target, out, problem_type, objective, time_budget, seed, folds,
+         max_candidates, mode, progress) -> tuple[dict, Dataset, list[Candidate]]:
     import joblib
 
     start = time.monotonic()
@@ -453,8 +485,6 @@ def _run(csv_path, target, out_dir, problem_type, objective, time_budget, seed, 
     objective = objectives.resolve_objective(ds.problem_type, objective)
     mode, mode_reason = resolve_mode(mode, csv_path)
     key = KEYS[objective]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
 
     analysis = report.analyze(ds, seed)
     report.write_markdown(ds, analysis, out / REPORT_FILE)
@@ -536,18 +566,21 @@ def _run(csv_path, target, out_dir, problem_type, objective, time_budget, seed, 
     report.write_markdown(ds, analysis, out / REPORT_FILE, summary,
                           IMPORTANCE_PLOT if importance else None)
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
-    _record(ds, out, csv_path, summary, candidates, seed, track)
-    return summary
-
-
-def _record(ds: Dataset, out: Path, csv_path, summary: dict, candidates: list[Candidate],
-            seed: int, track: dict[str, str] | None) -> None:
-    """The candidate script beside model.joblib and, when asked, the MLflow runs."""
-    single = next((c for c in candidates if c.name not in COMBINED), None)
+    single = _best_single(candidates)
     if single is not None:
         tab_tracking.write_candidate_script(out, csv_path, summary, single, seed)
-    if not track:
-        return
+    return summary, ds, candidates
+
+
+def _best_single(candidates: list[Candidate]) -> Candidate | None:
+    """The best candidate that is one pipeline (not an ensemble or a stacked model)."""
+    return next((c for c in candidates if c.name not in COMBINED), None)
+
+
+def _track(ds: Dataset, out: Path, summary: dict, candidates: list[Candidate], seed: int,
+           track: dict[str, str]) -> None:
+    """Log the finished run in `out` to MLflow, with its best single pipeline refit."""
+    single = _best_single(candidates)
     pipeline = None if single is None else refit(ds, single.family, single.params, seed)
     tab_tracking.log_search(track[tracking.TRACKING_URI_ENV], track[tracking.EXPERIMENT_ENV],
                             out, summary, candidates, pipeline, ds.X.head(5))

@@ -24,7 +24,7 @@ def cmd_local(args: argparse.Namespace) -> int:
     summary = baseline.run(args.csv, args.target, args.out, problem_type=args.problem_type,
                            objective=args.objective, seed=args.seed,
                            max_candidates=args.max_candidates, mode=args.mode, track=track,
-                           **given)
+                           overwrite=args.overwrite, **given)
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in summary["metrics"].items())
     ties = summary["tied_with_best"]
     print(f"Best: {summary['best_candidate']} ({summary['problem_type']}, "
@@ -58,7 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="offline baseline: report, model families, ensemble, best model")
     p.add_argument("--csv", required=True, metavar="FILE", help="CSV with a header row")
     p.add_argument("--target", required=True, help="column to predict")
-    p.add_argument("--out", required=True, metavar="DIR", help="where the results go")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="where the results go: a new or empty directory (written only once the "
+                        "run is complete)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out, once the new one is complete")
     p.add_argument("--mode", choices=("auto", "ensembling", "hpo"), default="auto",
                    help="as Autopilot: ensembling (bagged families, weighted ensemble) or hpo "
                         "(random search, refit of the best); auto picks ensembling for files "

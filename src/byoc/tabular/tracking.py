@@ -8,9 +8,11 @@ the same score) and refits it on every row.
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import os
+import pprint
 from pathlib import Path
 
 from byoc import tracking
@@ -84,11 +86,27 @@ def write_candidate_script(out_dir: Path, csv_path: str | Path, summary: dict, b
         name=best.name, note=note, script=CANDIDATE_SCRIPT, objective=summary["objective"],
         score=best.metrics[summary["objective_key"]], csv=str(Path(csv_path).resolve()),
         target=summary["target"], problem_type=summary["problem_type"],
-        key=summary["objective_key"], family=best.family,
-        params=json.dumps(best.params, sort_keys=True), folds=summary["cv_folds"], seed=seed)
+        key=summary["objective_key"], family=best.family, params=python_literal(best.params),
+        folds=summary["cv_folds"], seed=seed)
     path = Path(out_dir) / CANDIDATE_SCRIPT
     path.write_text(text)
     return path
+
+
+def python_literal(params: dict) -> str:
+    """`params` as Python source that evaluates to the same values (False, not JSON's false;
+    tuples stay tuples). A value without a literal form (a NaN, a numpy scalar, an object) is
+    refused: the script would not run, or would run with another value."""
+    text = pprint.pformat(params, sort_dicts=True)
+    try:
+        same = ast.literal_eval(text) == params
+    except (ValueError, SyntaxError):
+        same = False
+    if not same:
+        raise ValueError(f"The settings {params!r} cannot be written as Python literals for "
+                         f"{CANDIDATE_SCRIPT}: give the family's search space plain Python "
+                         "values (bool, int, float, str, tuple).")
+    return text
 
 
 def log_search(uri: str, experiment: str, out_dir: Path, summary: dict, candidates: list,
@@ -100,8 +118,9 @@ def log_search(uri: str, experiment: str, out_dir: Path, summary: dict, candidat
                            sample)
     except Exception as exc:
         log.warning("MLflow tracking at %s failed (%s: %s); the search's results are in %s all "
-                    "the same.", uri, type(exc).__name__, str(exc).splitlines()[0][:300]
-                    if str(exc) else "", out_dir)
+                    "the same.", tracking.redact(uri), type(exc).__name__,
+                    tracking.redact(str(exc).splitlines()[0][:300]) if str(exc) else "",
+                    out_dir)
         return None
 
 

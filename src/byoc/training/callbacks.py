@@ -19,7 +19,7 @@ import numpy as np
 from byoc import metric_lines
 from byoc.files import write_atomically
 from byoc.hyperparams import HyperParameters
-from byoc.training.checkpoints import BEST_WEIGHTS_FILE, save_checkpoint
+from byoc.training.checkpoints import BEST_WEIGHTS_KEY, best_weights_name, save_checkpoint
 
 log = logging.getLogger("byoc.training")
 
@@ -79,8 +79,11 @@ class Checkpointer(keras.callbacks.Callback):
             history.setdefault(key, []).append(float(value))
         current = float(logs.get(self.monitor, np.inf))
         if current < self.state.get("best", np.inf):
-            self.state.update(best=current, best_epoch=epoch + 1, wait=0)
-            _save_weights(self.model, self.directory / BEST_WEIGHTS_FILE)
+            # A new file, which the state names from the next save on (see checkpoints).
+            name = best_weights_name(epoch + 1)
+            _save_weights(self.model, self.directory / name)
+            self.state.update({"best": current, "best_epoch": epoch + 1, "wait": 0,
+                               BEST_WEIGHTS_KEY: name})
         else:
             self.state["wait"] = self.state.get("wait", 0) + 1
         self.state["epoch"] = epoch + 1

@@ -26,7 +26,7 @@ from byoc.model import architectures
 from byoc.training import distributed, loop
 from byoc.training.callbacks import Checkpointer, MetricLogger, SigtermFlag, Terminated
 from byoc.training.checkpoints import (
-    BEST_WEIGHTS_FILE,
+    best_weights_path,
     load_checkpoint,
     new_state,
     save_checkpoint,
@@ -127,7 +127,7 @@ def fit(splits: Splits, hp: HyperParameters, paths: Paths, sigterm: SigtermFlag,
                  start)
     else:
         _train(model, splits, hp, paths, sigterm, dist, sharded, state, start, tracker)
-    best = paths.checkpoint_dir / BEST_WEIGHTS_FILE
+    best = best_weights_path(paths.checkpoint_dir, state)
     if dist.is_chief and best.exists() and state.get("best_epoch") and \
             state["best_epoch"] != state["epoch"]:
         log.info("Restoring the weights of the best epoch (%d).", state["best_epoch"])

@@ -119,9 +119,9 @@ class Tracker(keras.callbacks.Callback):
                           _enabled(os.environ.get(tracking.LOG_MODEL_ENV)))
         except Exception as exc:  # no MLflow in the image, a URI it cannot parse, ...
             log.warning("MLflow tracking is off for this job (%s: %s); training goes on.",
-                        type(exc).__name__, exc)
+                        type(exc).__name__, tracking.redact(str(exc)))
             return None
-        log.info("MLflow tracking: experiment '%s' at %s%s", experiment, uri,
+        log.info("MLflow tracking: experiment '%s' at %s%s", experiment, tracking.redact(uri),
                  f", run {tracker.run_id}" if tracker.run_id else " (not reached yet)")
         return tracker
 
@@ -140,8 +140,9 @@ class Tracker(keras.callbacks.Callback):
                 if not self._warned:
                     log.warning(
                         "MLflow tracking at %s failed (%s: %s). Training goes on; byoc keeps "
-                        "what it could not log and tries again after each epoch.", self.uri,
-                        type(exc).__name__, str(exc).splitlines()[0][:300] if str(exc) else "")
+                        "what it could not log and tries again after each epoch.",
+                        tracking.redact(self.uri), type(exc).__name__,
+                        tracking.redact(str(exc).splitlines()[0][:300]) if str(exc) else "")
                     self._warned = True
                 return False
             self._queue.pop(0)
@@ -177,7 +178,8 @@ class Tracker(keras.callbacks.Callback):
             self._log_metrics(values, epoch + 1)
             self._flush()
         except Exception as exc:  # a bug here must not stop training either
-            log.warning("MLflow tracking: epoch %d not logged (%s).", epoch + 1, exc)
+            log.warning("MLflow tracking: epoch %d not logged (%s).", epoch + 1,
+                        tracking.redact(str(exc)))
 
     # -- the end ----------------------------------------------------------------------------
 
@@ -188,7 +190,7 @@ class Tracker(keras.callbacks.Callback):
             self._finish(final, Path(output_dir), model, sample)
         except Exception as exc:
             log.warning("MLflow tracking could not finish the run (%s: %s).",
-                        type(exc).__name__, exc)
+                        type(exc).__name__, tracking.redact(str(exc)))
 
     def _finish(self, final: dict[str, float], output_dir: Path, model: keras.Model | None,
                 sample: np.ndarray | None) -> None:
@@ -213,8 +215,8 @@ class Tracker(keras.callbacks.Callback):
             return
         lost = [what for what, _ in self._queue]
         log.warning("MLflow tracking at %s: not logged, after retries: %s. The metrics and the "
-                    "report are in output.tar.gz all the same.", self.uri, "; ".join(
-                        _squash(lost)))
+                    "report are in output.tar.gz all the same.", tracking.redact(self.uri),
+                    "; ".join(_squash(lost)))
         self._queue.clear()
 
     def _log_model(self, model: keras.Model, sample: np.ndarray) -> None:

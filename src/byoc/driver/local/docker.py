@@ -198,9 +198,10 @@ def tracking_options(track: Mapping[str, str], instance_count: int) -> dict:
     local = store is not None or urlparse(uri).hostname in tracking.LOOPBACK
     if local and instance_count > 1:
         raise UserError(
-            f"--track {uri}: the containers of a multi-instance run have a network of their own "
-            "and cannot reach this machine's files or loopback. Start the server on an address "
-            "they reach (mlflow server --host 0.0.0.0) and pass http://HOST-IP:PORT.")
+            f"--track {tracking.redact(uri)}: the containers of a multi-instance run have a "
+            "network of their own and cannot reach this machine's files or loopback. Start the "
+            "server on an address they reach (mlflow server --host 0.0.0.0) and pass "
+            "http://HOST-IP:PORT.")
     options: dict = {"env": dict(track)}
     if store is not None:
         options["volumes"] = {str(store): {"bind": str(store), "mode": "rw"}}
