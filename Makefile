@@ -5,11 +5,18 @@ BYOC := $(VENV)/bin/byoc
 DEMO ?= demo
 EXTRAS ?= train,serve,driver,tabular,dev
 
-.PHONY: help setup demo test test-sdk lint image image-serving image-gpu bench clean
+# The tiers select on the markers tests/conftest.py applies (see the README's Development section).
+FAST := not slow and not docker and not sdk
+RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
+# pytest's exit 5 ("no tests collected") is no failure when PYTEST_ARGS narrows a tier to nothing.
+STAGE := $(RUN) bash scripts/pytest-stage.sh
+
+.PHONY: help setup demo check test test-sdk lint image image-serving image-gpu bench clean
 
 help:
 	@echo "make demo    set up, then synthesize signs, train, evaluate, serve and invoke (no Docker)"
-	@echo "make test    set up, then run the whole test suite"
+	@echo "make check   set up, then the fast tier: lint, unit, moto, codecs, small fuzz (minutes)"
+	@echo "make test    set up, then run the whole test suite: the fast tier first, then the rest"
 	@echo "make test-sdk  only the SageMaker Python SDK suite (tests/sdk; Docker and Compose)"
 	@echo "make image   build the CPU image (BASE_IMAGE=... to override the base)"
 	@echo "make image-serving  build the serving-only image byoc:serving (LiteRT, no TensorFlow)"
@@ -27,12 +34,21 @@ setup: $(VENV)/.installed
 demo: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh $(DEMO)
 
+# For every edit: no Docker, no SDK virtualenv, no training beyond a few seconds, and a tenth of
+# each fuzz property's examples.
+check: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	BYOC_TIER=check $(STAGE) "fast tier" $(PY) -m pytest -m "$(FAST)" --durations=10 $(PYTEST_ARGS)
+
+# Everything, in two stages: the fast tier (with every fuzz example) fails in minutes; then what
+# trains, searches, builds images or runs the SDK.
 test: setup
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
+	$(STAGE) "fast tier" $(PY) -m pytest -m "$(FAST)" --durations=25 $(PYTEST_ARGS)
+	$(STAGE) "slow tier" $(PY) -m pytest -m "not ($(FAST))" --durations=25 $(PYTEST_ARGS)
 
 # The SDK suite makes its own virtualenvs (.venv-sdk2, .venv-sdk3) from tests/sdk/requirements-*.
 test-sdk: setup
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest tests/sdk $(PYTEST_ARGS)
+	$(STAGE) "SDK suite" $(PY) -m pytest tests/sdk --durations=25 $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
