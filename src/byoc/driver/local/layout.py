@@ -13,7 +13,7 @@ import tarfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from byoc import contract
+from byoc import archives, contract
 from byoc.contract import CHANNEL_ALIASES, CHANNELS, TRAIN, Paths
 from byoc.errors import UserError
 
@@ -189,9 +189,7 @@ def extract_model(model: str | os.PathLike, root: str | os.PathLike) -> Paths:
     if model.is_dir():
         paths.model_dir.symlink_to(model.resolve(), target_is_directory=True)
     elif model.is_file() and tarfile.is_tarfile(model):
-        paths.model_dir.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(model) as tar:
-            tar.extractall(paths.model_dir, filter="data")
+        archives.extract(model, paths.model_dir)
     else:
         raise UserError(
             f"--model {model} is neither a model directory nor a model.tar.gz. Point at the "
