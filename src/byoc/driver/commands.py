@@ -442,7 +442,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tag", help="image tag (default: "
                    + ", ".join(f"{tag} for {v}" for v, tag in ecr.DEFAULT_TAGS.items()) + ")")
     p.add_argument("--registry", help="push to this HOST:PORT instead of ECR's registry "
-                                      "(default: BYOC_REGISTRY)")
+                                      "(default: BYOC_REGISTRY), with the login Docker has for "
+                                      "it (docker login HOST); ECR's token goes to ECR only")
     p.add_argument("--context", default=".", help="build context holding the Dockerfiles")
     p.add_argument("--platform", choices=ecr.PLATFORMS, default=ecr.DEFAULT_PLATFORM,
                    help="what to build for, whatever this machine is (default linux/amd64: "
