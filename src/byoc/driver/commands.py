@@ -417,8 +417,11 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    for what in endpoints.delete(connect_from(args), args.endpoint_name):
+    gone, kept = endpoints.delete(connect_from(args), args.endpoint_name)
+    for what in gone:
         print(f"deleted {what}")
+    for what in kept:
+        print(f"kept {what}")
     return 0
 
 
