@@ -43,6 +43,9 @@ def extract(archive: str | os.PathLike, dest: str | os.PathLike, *, overwrite: b
     try:
         with tarfile.open(archive, "r:*") as tar:
             plan = _checked(tar, where, max_members, max_bytes)
+            if dest.exists() and not dest.is_dir():
+                raise ArchiveError(f"{where} cannot be unpacked into {dest}: it is a file. "
+                                   "Choose a new or empty directory.")
             dest.mkdir(parents=True, exist_ok=True)
             if not overwrite:
                 for parts, member in plan:

@@ -126,6 +126,14 @@ def test_a_link_already_in_the_target_is_not_followed(box):
     assert list(outside.iterdir()) == []
 
 
+def test_a_target_that_is_a_file_is_one_clear_error(box):
+    archive = write_tar(box.parent / "ok.tar.gz", [member("a.txt", data=b"x")])
+    (box / "target").write_text("a file")
+    with pytest.raises(ArchiveError, match="ok.tar.gz cannot be unpacked into .*target: it is "
+                                           "a file"):
+        archives.extract(archive, box / "target")
+
+
 def test_a_file_that_is_not_a_tar_archive_is_one_clear_error(box):
     (box / "junk.tar.gz").write_bytes(b"not a tar")
     with pytest.raises(ArchiveError, match="junk.tar.gz is not a readable tar archive"):
