@@ -11,7 +11,9 @@
 # Environment:
 #   AWS_REGION / AWS_DEFAULT_REGION  region (default: the aws CLI's configured region, us-east-1)
 #   AWS_ENDPOINT_URL                 send the aws CLI calls there (e.g. a moto server)
-#   BYOC_REGISTRY                    push to this HOST:PORT instead of the ECR registry
+#   BYOC_REGISTRY                    push to this HOST:PORT instead of the ECR registry, with
+#                                    your own login for it (docker login HOST); ECR's password
+#                                    goes to ECR only
 #   BASE_IMAGE                       passed to docker build as --build-arg BASE_IMAGE
 set -euo pipefail
 
@@ -24,7 +26,7 @@ while [ $# -gt 0 ]; do
         --variant) variant=${2:?--variant needs cpu, gpu or serving}; shift 2 ;;
         --context) context=${2:?--context needs a directory}; shift 2 ;;
         --platform) platform=${2:?--platform needs linux/amd64 or linux/arm64}; shift 2 ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
         *) positional+=("$1"); shift ;;
     esac
@@ -63,7 +65,8 @@ if ! account=$(aws_cli sts get-caller-identity --query Account --output text); t
     echo "error: no usable AWS credentials: run 'aws configure' or set AWS_PROFILE" >&2
     exit 2
 fi
-registry=${BYOC_REGISTRY:-"${account}.dkr.ecr.${region}.amazonaws.com"}
+ecr_registry="${account}.dkr.ecr.${region}.amazonaws.com"
+registry=${BYOC_REGISTRY:-$ecr_registry}
 fullname="${registry}/${image}:${tag}"
 
 # Create the repository if it does not exist yet.
@@ -71,7 +74,11 @@ if ! aws_cli ecr describe-repositories --repository-names "$image" >/dev/null 2>
     aws_cli ecr create-repository --repository-name "$image" >/dev/null
 fi
 
-aws_cli ecr get-login-password | docker login --username AWS --password-stdin "$registry"
+# The ECR password is for the ECR registry alone: it must never reach (or be stored for) another
+# host. Another registry gets whatever login docker already has for it.
+if [ "$registry" = "$ecr_registry" ]; then
+    aws_cli ecr get-login-password | docker login --username AWS --password-stdin "$registry"
+fi
 
 docker build --network host --platform "$platform" \
     ${BASE_IMAGE:+--build-arg "BASE_IMAGE=$BASE_IMAGE"} ${extras:+--build-arg "EXTRAS=$extras"} \
@@ -83,5 +90,11 @@ if [ "$built" != "$platform" ]; then
     exit 2
 fi
 docker tag "${image}:${tag}" "$fullname"
-docker push "$fullname"
+if ! docker push "$fullname"; then
+    if [ "$registry" != "$ecr_registry" ]; then
+        echo "error: the push to $registry failed; if it needs a login, run" \
+            "'docker login $registry' first (ECR's password goes to ECR only)" >&2
+    fi
+    exit 1
+fi
 echo "$fullname"

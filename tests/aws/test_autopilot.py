@@ -18,6 +18,7 @@ from botocore.stub import ANY, Stubber
 
 from byoc.cli import main
 from byoc.driver import autopilot, jobs
+from byoc.driver.endpoints import CREATED_BY_BYOC
 from byoc.errors import UserError
 from byoc.tabular import insurance
 from tests.support.stubs import StubbedAws, offline_sagemaker
@@ -473,7 +474,8 @@ def test_deploy_named_candidate_creates_pipeline_model_and_waits_in_service(caps
         stub.add_response("list_candidates_for_auto_ml_job", {"Candidates": [chosen]},
                           {**JOB, "CandidateNameEquals": "ins-job-xgb-7"})
         stub.add_response("create_model", {"ModelArn": f"{ARN}:model/charges"},
-                          {"ModelName": ANY, "Containers": PIPELINE, "ExecutionRoleArn": ROLE})
+                          {"ModelName": ANY, "Containers": PIPELINE, "ExecutionRoleArn": ROLE,
+                           "Tags": [CREATED_BY_BYOC]})
         stub.add_response("create_endpoint_config", {
             "EndpointConfigArn": f"{ARN}:endpoint-config/charges"}, {
             "EndpointConfigName": "charges",
@@ -531,7 +533,8 @@ def test_deploy_with_response_keys_sets_each_containers_input_and_output(monkeyp
         stub.add_response("describe_auto_ml_job_v2",
                           job_answer("Completed", "Completed", BestCandidate=best), JOB)
         stub.add_response("create_model", {"ModelArn": f"{ARN}:model/smokers"},
-                          {"ModelName": ANY, "Containers": expected, "ExecutionRoleArn": ROLE})
+                          {"ModelName": ANY, "Containers": expected, "ExecutionRoleArn": ROLE,
+                           "Tags": [CREATED_BY_BYOC]})
         stub.add_response("create_endpoint_config", {
             "EndpointConfigArn": f"{ARN}:endpoint-config/smokers"}, {
             "EndpointConfigName": "smokers", "ProductionVariants": ANY})

@@ -111,6 +111,57 @@ def test_a_model_name_taken_by_another_image_is_a_user_error(moto_endpoint, ecr_
     assert "A model named 'signs' already exists" in capsys.readouterr().err
 
 
+def test_a_model_name_conflict_names_the_differences_without_their_values(
+        moto_endpoint, ecr_image, role_arn, capsys):
+    """The existing model's environment may hold secrets: the error names keys, not values."""
+    boto3.client("sagemaker").create_model(
+        ModelName="signs", ExecutionRoleArn=role_arn,
+        PrimaryContainer={"Image": ecr_image, "ModelDataUrl": "s3://b/one.tar.gz",
+                          "Environment": {"API_TOKEN": "s3cr3t-value", "TOP_K": "3"}})
+    assert main(["deploy", "--model-data", "s3://b/one.tar.gz", "--image", ecr_image, "--role",
+                 role_arn, "--endpoint-name", "signs", "--env", "TOP_K=5"]) == 2
+    err = capsys.readouterr().err
+    assert "A model named 'signs' already exists with another environment (API_TOKEN, TOP_K)" \
+        in err
+    assert "s3cr3t-value" not in err and "=3" not in err
+
+
+def test_delete_keeps_a_model_that_another_endpoint_config_uses(trained_job, capsys):
+    """Two endpoints of one training job share its model: deleting one keeps it for the other,
+    and deleting the last one removes it."""
+    for endpoint in ("signs-a", "signs-b"):
+        assert main(["deploy", "--training-job", trained_job, "--endpoint-name", endpoint]) == 0
+    capsys.readouterr()
+    sm = boto3.client("sagemaker")
+
+    assert main(["delete", "--endpoint-name", "signs-a"]) == 0
+
+    out = capsys.readouterr().out
+    assert [m["ModelName"] for m in sm.list_models()["Models"]] == [trained_job]
+    assert "deleted endpoint signs-a" in out and "deleted endpoint config signs-a" in out
+    assert (f"kept model {trained_job}: endpoint config signs-b references it" in out)
+    assert f"deleted model {trained_job}" not in out
+
+    assert main(["delete", "--endpoint-name", "signs-b"]) == 0
+    assert f"deleted model {trained_job}" in capsys.readouterr().out
+    assert sm.list_models()["Models"] == []
+
+
+def test_delete_keeps_a_model_that_byoc_did_not_create(trained_job, role_arn, ecr_image,
+                                                       capsys):
+    sm = boto3.client("sagemaker")
+    job = sm.describe_training_job(TrainingJobName=trained_job)
+    sm.create_model(ModelName=trained_job, ExecutionRoleArn=role_arn, PrimaryContainer={
+        "Image": ecr_image, "ModelDataUrl": job["ModelArtifacts"]["S3ModelArtifacts"]})
+    assert main(["deploy", "--training-job", trained_job, "--endpoint-name", "signs"]) == 0
+
+    assert main(["delete", "--endpoint-name", "signs"]) == 0
+
+    out = capsys.readouterr().out
+    assert f"kept model {trained_job}: byoc did not create it" in out
+    assert [m["ModelName"] for m in sm.list_models()["Models"]] == [trained_job]
+
+
 def test_deploy_of_an_unknown_training_job_is_a_user_error(moto_endpoint, capsys):
     assert main(["deploy", "--training-job", "nope", "--endpoint-name", "e"]) == 2
     assert "No training job named 'nope'" in capsys.readouterr().err

@@ -11,6 +11,7 @@ import pytest
 
 from byoc.cli import main
 from byoc.driver import jobs
+from byoc.driver.endpoints import CREATED_BY_BYOC
 
 pytestmark = pytest.mark.aws
 
@@ -153,12 +154,15 @@ MODEL_FLAGS = ["--model-data", "s3://models/m.tar.gz"]
 ANY_MODEL = [*MODEL_FLAGS, "--image", "byoc:v1", "--role", "arn:aws:iam::123456789012:role/r"]
 
 
+USER_TAGS = [{"Key": "team", "Value": "vision"}, {"Key": "cost-center", "Value": "42"}]
+
+
 def _model_options(request: dict) -> None:
     assert request["VpcConfig"] == {"Subnets": ["subnet-0a1", "subnet-0b2"],
                                     "SecurityGroupIds": ["sg-0c3"]}
     assert request["EnableNetworkIsolation"] is True
-    assert request["Tags"] == [{"Key": "team", "Value": "vision"},
-                               {"Key": "cost-center", "Value": "42"}]
+    # The user's tags, and byoc's mark, by which `byoc delete` knows the models it may remove.
+    assert request["Tags"] == [*USER_TAGS, CREATED_BY_BYOC]
 
 
 def test_deploy_sends_every_option(moto_recorder, ecr_image, role_arn):
@@ -168,9 +172,9 @@ def test_deploy_sends_every_option(moto_recorder, ecr_image, role_arn):
     _model_options(model)
     (config,) = moto_recorder.calls("SageMaker.CreateEndpointConfig")
     assert config["KmsKeyId"] == "alias/byoc"
-    assert config["Tags"] == model["Tags"]
+    assert config["Tags"] == USER_TAGS
     (endpoint,) = moto_recorder.calls("SageMaker.CreateEndpoint")
-    assert endpoint["Tags"] == model["Tags"]
+    assert endpoint["Tags"] == USER_TAGS
 
 
 def test_deploy_defaults_send_none_of_them(moto_recorder, ecr_image, role_arn):
@@ -179,7 +183,8 @@ def test_deploy_defaults_send_none_of_them(moto_recorder, ecr_image, role_arn):
     (model,) = moto_recorder.calls("SageMaker.CreateModel")
     (config,) = moto_recorder.calls("SageMaker.CreateEndpointConfig")
     (endpoint,) = moto_recorder.calls("SageMaker.CreateEndpoint")
-    assert not {"VpcConfig", "EnableNetworkIsolation", "Tags"} & set(model)
+    assert not {"VpcConfig", "EnableNetworkIsolation"} & set(model)
+    assert model["Tags"] == [CREATED_BY_BYOC]
     assert not {"KmsKeyId", "Tags"} & set(config)
     assert "Tags" not in endpoint
 
@@ -212,7 +217,7 @@ def test_transform_sends_every_option(moto_recorder, ecr_image, role_arn):
     (job,) = moto_recorder.calls("SageMaker.CreateTransformJob")
     assert job["TransformOutput"]["KmsKeyId"] == "alias/byoc"
     assert job["TransformResources"]["VolumeKmsKeyId"] == "alias/byoc"
-    assert job["Tags"] == model["Tags"]
+    assert job["Tags"] == USER_TAGS
 
 
 def test_autopilot_start_sends_security_config_and_tags(moto_recorder, role_arn, tmp_path):

@@ -18,6 +18,7 @@ from byoc.cli import main
 from byoc.driver import jobs, upload
 from byoc.driver.local.layout import split_channel_dirs
 from byoc.metric_lines import METRIC_DEFINITIONS, OBJECTIVE_METRIC
+from tests.archives_helpers import member, snapshot, symlink_chain, write_tar, written_outside
 
 pytestmark = pytest.mark.aws
 
@@ -54,10 +55,13 @@ def put_job_output(job: str, output_data: Path) -> None:
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for path in sorted(output_data.iterdir()):
             tar.add(path, arcname=path.name)
+    put_output_archive(job, buf.getvalue())
+
+
+def put_output_archive(job: str, body: bytes) -> None:
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)
-    s3.put_object(Bucket=BUCKET, Key=f"byoc/output/{job}/output/output.tar.gz",
-                  Body=buf.getvalue())
+    s3.put_object(Bucket=BUCKET, Key=f"byoc/output/{job}/output/output.tar.gz", Body=body)
 
 
 def write_evaluation(out: Path) -> dict:
@@ -130,6 +134,72 @@ def test_train_uploads_channels_starts_job_streams_logs_and_prints_evaluation(
     assert f"  {'test_samples':32s} 4" in out
     assert f"Report: {Path('sign-job') / 'report.md'}" in out
     assert json.loads((tmp_path / "sign-job" / "metrics.json").read_text()) == metrics
+
+
+def test_train_download_refuses_a_hostile_output_archive(moto_endpoint, ecr_image, role_arn,
+                                                        tmp_path, capsys):
+    """A job's output.tar.gz is written by the image's code: byoc unpacks it with the checks of
+    byoc.archives, here against the symlink chain of CVE-2025-4517."""
+    make_dataset(tmp_path / "data")
+    dest = tmp_path / "box" / "out"
+    put_output_archive("evil-job", write_tar(tmp_path / "o.tar.gz",
+                                             symlink_chain(dest)).read_bytes())
+    before = snapshot(tmp_path / "box")
+
+    assert main(["train", "--image", ecr_image, "--data", str(tmp_path / "data"), "--role",
+                 role_arn, "--job-name", "evil-job", "--download", str(dest)]) == 2
+
+    err = capsys.readouterr().err
+    uri = f"s3://{BUCKET}/byoc/output/evil-job/output/output.tar.gz"
+    assert f"error: {uri}: member a is a symbolic link" in err
+    assert f"aws s3 cp {uri}" in err
+    assert written_outside(tmp_path / "box", before, dest) == []
+
+
+def test_train_download_refuses_a_directory_that_is_not_empty_before_the_job(
+        moto_recorder, ecr_image, role_arn, tmp_path, capsys):
+    make_dataset(tmp_path / "data")
+    dest = tmp_path / "results"
+    dest.mkdir()
+    (dest / "metrics.json").write_text("an earlier job's")
+
+    assert main(["train", "--image", ecr_image, "--data", str(tmp_path / "data"), "--role",
+                 role_arn, "--job-name", "sign-job", "--download", str(dest)]) == 2
+
+    err = capsys.readouterr().err
+    assert f"--download {dest} is not empty" in err
+    assert "Choose a new or empty directory" in err
+    assert moto_recorder.calls("SageMaker.CreateTrainingJob") == []
+    assert (dest / "metrics.json").read_text() == "an earlier job's"
+
+
+def test_train_download_into_an_empty_directory_and_over_nothing(moto_endpoint, ecr_image,
+                                                                 role_arn, tmp_path, capsys):
+    make_dataset(tmp_path / "data")
+    write_evaluation(tmp_path / "output-data")
+    put_job_output("sign-job", tmp_path / "output-data")
+    dest = tmp_path / "empty"
+    dest.mkdir()
+
+    assert main(["train", "--image", ecr_image, "--data", str(tmp_path / "data"), "--role",
+                 role_arn, "--job-name", "sign-job", "--download", str(dest)]) == 0
+
+    assert (dest / "metrics.json").is_file()
+    assert f"Report: {dest / 'report.md'}" in capsys.readouterr().out
+
+
+def test_train_download_refuses_an_output_with_a_link(moto_endpoint, ecr_image, role_arn,
+                                                      tmp_path, capsys):
+    make_dataset(tmp_path / "data")
+    put_output_archive("link-job", write_tar(tmp_path / "o.tar.gz", [
+        member("metrics.json", data=b"{}"),
+        member("report.md", tarfile.SYMTYPE, link="/etc/passwd")]).read_bytes())
+
+    assert main(["train", "--image", ecr_image, "--data", str(tmp_path / "data"), "--role",
+                 role_arn, "--job-name", "link-job", "--download", str(tmp_path / "out")]) == 2
+
+    assert "member report.md is a symbolic link" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "metrics.json").exists()
 
 
 def test_train_from_s3_prefix_uses_its_channel_subprefixes(moto_endpoint, ecr_image, role_arn):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import pickle
 import re
 import signal
@@ -222,6 +223,32 @@ def test_resume_continues_from_the_checkpoint(tmp_path):
     assert "Resuming from the checkpoint of epoch 2" in result.stdout
     epochs = re.findall(r"#metrics epoch=(\d+)", result.stdout)
     assert epochs == ["3", "4"]
+
+
+@pytest.mark.slow
+def test_local_train_rerun_keeps_the_finished_run_and_resumes(tmp_path, capfd, caplog):
+    """`byoc local train` again in the same --output: the finished run's archives move to
+    previous/, and the new run resumes from the checkpoint (here with more epochs)."""
+    from byoc.cli import main
+
+    caplog.set_level(logging.INFO, logger=layout.__name__)
+    data = _tiny_folders(tmp_path / "data", classes=2, per_class=8)
+    run = tmp_path / "run"
+    args = ["local", "train", "--data", str(data), "--output", str(run), "--hp", "batch_size=8"]
+    assert main([*args, "--hp", "epochs=1"]) == 0
+    first = (run / layout.MODEL_ARCHIVE).read_bytes()
+    capfd.readouterr()
+
+    assert main([*args, "--hp", "epochs=2"]) == 0
+
+    out, err = capfd.readouterr()
+    assert "Resuming from the checkpoint of epoch 1" in out + err
+    assert re.findall(r"#metrics epoch=(\d+)", out + err) == ["2"]
+    (kept,) = (run / layout.PREVIOUS_RUNS).iterdir()
+    assert f"kept in {kept}" in caplog.text
+    assert (kept / layout.MODEL_ARCHIVE).read_bytes() == first
+    assert (run / layout.MODEL_ARCHIVE).read_bytes() != first
+    assert contract.Paths(run).success_file.exists()
 
 
 def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):

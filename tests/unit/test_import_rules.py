@@ -81,9 +81,9 @@ def test_the_container_contract_imports_no_driver_code():
     assert not {m for m in loaded if m.startswith("byoc.driver")}
 
 
-@pytest.mark.parametrize("module", ["byoc.bundle", "byoc.metric_lines", "byoc.hyperparams",
-                                    "byoc.contract", "byoc.training", "byoc.cli", "byoc.gpu",
-                                    "byoc.entrypoints"])
+@pytest.mark.parametrize("module", ["byoc.archives", "byoc.bundle", "byoc.metric_lines",
+                                    "byoc.hyperparams", "byoc.contract", "byoc.training",
+                                    "byoc.cli", "byoc.gpu", "byoc.entrypoints"])
 def test_light_modules_load_no_tensorflow(module):
     loaded = _loaded_after_import(module)
     assert not loaded & {"tensorflow", "keras", "matplotlib"}, module

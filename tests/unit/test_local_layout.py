@@ -1,6 +1,7 @@
 """The /opt/ml layout SageMaker builds around a job, built locally: prepare, package, extract."""
 
 import json
+import os
 import tarfile
 
 import pytest
@@ -96,3 +97,53 @@ def test_prepare_refuses_data_inside_the_run(tmp_path, link):
         layout.prepare(root, {"train": paths.data_dir / "train"}, link=link)
     assert (paths.data_dir / "train" / "x.txt").read_text() == "train"
 
+
+
+def _packed_run(tmp_path, verdict):
+    """A run directory after `package`: its model, and the success or failure file, or neither
+    (a run stopped by Ctrl-C)."""
+    paths = layout.prepare(tmp_path / "run", {"train": _channel(tmp_path, "train")})
+    (paths.model_dir / "model.keras").write_text("first model")
+    if verdict == "success":
+        contract.write_success(paths)
+    elif verdict == "failure":
+        contract.write_failure(paths, "bad data")
+    layout.package(paths, paths.root)
+    return paths
+
+
+def test_a_finished_run_is_kept_aside_before_the_next_one(tmp_path):
+    paths = _packed_run(tmp_path, "success")
+    first = (paths.root / layout.MODEL_ARCHIVE).read_bytes()
+    kept = layout.keep_finished_run(paths.root)
+    assert kept is not None and kept.parent == paths.root / layout.PREVIOUS_RUNS
+    assert (kept / layout.MODEL_ARCHIVE).read_bytes() == first
+    assert (kept / layout.OUTPUT_ARCHIVE).is_file()
+    assert not (paths.root / layout.MODEL_ARCHIVE).exists()
+    # The next run lays out model/ anew beside it, and its checkpoint stays to resume from.
+    (paths.checkpoint_dir / "state.json").write_text("{}")
+    layout.prepare(paths.root, {"train": tmp_path / "src" / "train"})
+    assert (paths.checkpoint_dir / "state.json").exists()
+    assert (kept / layout.MODEL_ARCHIVE).read_bytes() == first
+    served = layout.extract_model(kept / layout.MODEL_ARCHIVE, tmp_path / "serve")
+    assert (served.model_dir / "model.keras").read_text() == "first model"
+
+
+def test_two_finished_runs_in_the_same_second_are_both_kept(tmp_path):
+    paths = _packed_run(tmp_path, "success")
+    first = layout.keep_finished_run(paths.root)
+    layout.package(paths, paths.root)
+    finished = (first / layout.OUTPUT_ARCHIVE).stat().st_mtime
+    os.utime(paths.root / layout.OUTPUT_ARCHIVE, (finished, finished))
+    second = layout.keep_finished_run(paths.root)
+    assert second != first and second.name.startswith(first.name)
+    assert len(list((paths.root / layout.PREVIOUS_RUNS).iterdir())) == 2
+
+
+@pytest.mark.parametrize("verdict", ["failure", "stopped"])
+def test_a_run_that_did_not_finish_is_not_kept(tmp_path, verdict):
+    """A stopped run is resumed by the next one, and a failed one has no model worth keeping."""
+    paths = _packed_run(tmp_path, verdict)
+    assert layout.keep_finished_run(paths.root) is None
+    assert not (paths.root / layout.PREVIOUS_RUNS).exists()
+    assert (paths.root / layout.MODEL_ARCHIVE).exists()

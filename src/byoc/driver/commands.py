@@ -128,6 +128,9 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     name = jobs.check_job_name(args.job_name or jobs.job_name("train"))
+    dest = Path(args.download or name)
+    if not args.no_wait:
+        jobs.check_download_dir(dest)
     aws = connect_from(args)
     spec = _training_spec(args, aws, "training job", name)
     jobs.start_training(aws, name, spec)
@@ -146,7 +149,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     billing = jobs.billing_line(desc)
     if billing:
         print(billing)
-    dest = Path(args.download or name)
     if jobs.download_output(aws, desc, dest):
         from byoc.evaluation.summary import summary_lines
 
@@ -415,8 +417,11 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    for what in endpoints.delete(connect_from(args), args.endpoint_name):
+    gone, kept = endpoints.delete(connect_from(args), args.endpoint_name)
+    for what in gone:
         print(f"deleted {what}")
+    for what in kept:
+        print(f"kept {what}")
     return 0
 
 
@@ -440,7 +445,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tag", help="image tag (default: "
                    + ", ".join(f"{tag} for {v}" for v, tag in ecr.DEFAULT_TAGS.items()) + ")")
     p.add_argument("--registry", help="push to this HOST:PORT instead of ECR's registry "
-                                      "(default: BYOC_REGISTRY)")
+                                      "(default: BYOC_REGISTRY), with the login Docker has for "
+                                      "it (docker login HOST); ECR's token goes to ECR only")
     p.add_argument("--context", default=".", help="build context holding the Dockerfiles")
     p.add_argument("--platform", choices=ecr.PLATFORMS, default=ecr.DEFAULT_PLATFORM,
                    help="what to build for, whatever this machine is (default linux/amd64: "
@@ -491,7 +497,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-s3", metavar="S3_URI",
                    help="checkpoint location (default OUTPUT/JOB/checkpoints)")
     p.add_argument("--download", metavar="DIR",
-                   help="where to unpack output.tar.gz (default ./JOB_NAME)")
+                   help="a new or empty directory to unpack output.tar.gz into (default "
+                        "./JOB_NAME); byoc refuses one that holds files")
     p.add_argument("--keep-alive", type=positive_int, metavar="SECONDS",
                    help="keep the instances warm this long after the job (warm pools, up to "
                         f"{jobs.MAX_KEEP_ALIVE} s), so that the next job starts sooner")

@@ -1,4 +1,5 @@
 """ECR: build the image with Docker, log in with an ECR token, push; check that an image exists.
+A registry other than ECR (--registry, BYOC_REGISTRY) gets Docker's own login, never ECR's token.
 
 `build_and_push.sh` is the same flow in shell, for users who know it from the AWS samples.
 """
@@ -9,6 +10,7 @@ import base64
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,19 +97,38 @@ def ensure_repository(aws: Aws, name: str) -> str:
     return repo["repositoryUri"]
 
 
-def _login(aws: Aws) -> tuple[str, str, str]:
-    """(username, password, registry host) from an ECR authorization token."""
+def registry_auth(aws: Aws, host: str) -> dict[str, str] | None:
+    """ECR's username and password when `host` is the ECR registry the token is issued for
+    (its proxyEndpoint); None for any other registry, which then gets the login the user gave
+    Docker (`docker login HOST`), never ECR's password."""
     data = aws.client("ecr").get_authorization_token()["authorizationData"][0]
+    if host != re.sub(r"^https?://", "", data["proxyEndpoint"]).rstrip("/"):
+        return None
     username, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
-    host = re.sub(r"^https?://", "", data["proxyEndpoint"]).rstrip("/")
-    return username, password, host
+    return {"username": username, "password": password}
 
 
-def _stream_errors(lines) -> None:
-    """Echo Docker's JSON progress stream and raise on the first error it reports."""
+# What registries answer to a push without a (good) login.
+_DENIED = ("denied", "unauthorized", "authentication required", "no basic auth credentials")
+
+
+def push_error(host: str, error: str, *, ecr_host: str) -> str:
+    """Docker's push error, with how to log in when `host` (not ECR) refused a push."""
+    message = f"Docker: {error.strip()}"
+    if host != ecr_host and any(word in error.lower() for word in _DENIED):
+        message += (f" Log in to {host} first (docker login {host}): byoc pushes to a registry "
+                    "other than ECR with Docker's own login for it, since ECR credentials go to "
+                    "ECR only.")
+    return message
+
+
+def _stream_errors(lines, explain: Callable[[str], str] = lambda error: f"Docker: {error}"
+                   ) -> None:
+    """Echo Docker's JSON progress stream and raise on the first error it reports, as
+    `explain` words it."""
     for chunk in lines:
         if "error" in chunk:
-            raise UserError(f"Docker: {chunk['error'].strip()}")
+            raise UserError(explain(chunk["error"].strip()))
         text = (chunk.get("stream") or "").rstrip()
         if text:
             log.info("%s", text)
@@ -149,9 +170,10 @@ def push(aws: Aws, *, variant: str = "cpu", repository: str = DEFAULT_REPOSITORY
         raise UserError(f"{dockerfile} not found: run byoc push from the project root or pass "
                         "--context DIR.")
     repo_uri = ensure_repository(aws, repository)
-    username, password, ecr_host = _login(aws)
+    ecr_host, path = repo_uri.split("/", 1)
     host = registry or os.environ.get(REGISTRY_ENV) or ecr_host
-    uri = f"{host}/{repo_uri.split('/', 1)[1]}:{tag or DEFAULT_TAGS[variant]}"
+    uri = f"{host}/{path}:{tag or DEFAULT_TAGS[variant]}"
+    auth = registry_auth(aws, host)
 
     client = docker_client()
     import docker.errors
@@ -166,10 +188,11 @@ def push(aws: Aws, *, variant: str = "cpu", repository: str = DEFAULT_REPOSITORY
                                         buildargs=build_args, network_mode="host", rm=True,
                                         decode=True, platform=platform))
         check_platform(image_platform(client.api.inspect_image(uri)), platform)
-        client.login(username=username, password=password, registry=host, reauth=True)
+        if auth:
+            client.login(**auth, registry=host, reauth=True)
         log.info("Pushing %s", uri)
-        _stream_errors(client.api.push(uri, stream=True, decode=True,
-                                       auth_config={"username": username, "password": password}))
+        _stream_errors(client.api.push(uri, stream=True, decode=True, auth_config=auth),
+                       lambda error: push_error(host, error, ecr_host=ecr_host))
     except docker.errors.APIError as exc:
         raise UserError(f"Docker could not build or push {uri}: {exc.explanation or exc}") from None
     return uri

@@ -16,6 +16,15 @@ log = logging.getLogger(__name__)
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 ENDPOINT_ENDED = ("InService", "Failed", "OutOfService")
+# Marks the models byoc creates: `byoc delete` removes no other. Models are shared (one per
+# training job, reused by every deploy and transform of it), so this says who made a model, not
+# for which endpoint; whether another endpoint still needs it is read from the endpoint configs.
+CREATED_BY_BYOC = {"Key": "byoc:created-by", "Value": "byoc"}
+
+
+def model_tags(options: AwsOptions) -> dict:
+    """`Tags=...` for a CreateModel request: the user's tags and byoc's mark."""
+    return {"Tags": [*options.tag_list(), CREATED_BY_BYOC]}
 
 
 def require_new_endpoint(aws: Aws, name: str) -> None:
@@ -53,14 +62,11 @@ def create_model(aws: Aws, name: str, *, image: str, model_data: str, role: str,
     model = describe_or_none(lambda: sagemaker.describe_model(ModelName=name))
     environment = environment or {}
     if model is not None:
-        existing = model["PrimaryContainer"]
-        if ((existing.get("Image"), existing.get("ModelDataUrl"),
-             existing.get("Mode", "SingleModel"), existing.get("Environment") or {})
-                != (image, model_data, mode, environment)):
+        differences = _differences(model["PrimaryContainer"], image=image,
+                                   model_data=model_data, mode=mode, environment=environment)
+        if differences:
             raise UserError(
-                f"A model named '{name}' already exists with another image, model data, mode or "
-                f"environment ({existing.get('Image')}, {existing.get('ModelDataUrl')}, "
-                f"{existing.get('Mode', 'SingleModel')}, {existing.get('Environment') or {}}). "
+                f"A model named '{name}' already exists with another {', '.join(differences)}. "
                 f"Delete it (aws sagemaker delete-model --model-name {name}) or pick another "
                 "name."
             )
@@ -80,9 +86,25 @@ def create_model(aws: Aws, name: str, *, image: str, model_data: str, role: str,
                           **({"Environment": environment} if environment else {})},
         ExecutionRoleArn=role,
         **options.model_fields(),
-        **options.tagged(),
+        **model_tags(options),
     )
     log.info("Created model %s (%s, %s)", name, image, model_data)
+
+
+def _differences(existing: dict, *, image: str, model_data: str, mode: str,
+                 environment: dict[str, str]) -> list[str]:
+    """What an existing model's container has otherwise, by name only: its environment may hold
+    secrets, so an error names the keys that differ, never a value."""
+    found = [what for what, theirs, ours in (
+        ("image", existing.get("Image"), image),
+        ("model data", existing.get("ModelDataUrl"), model_data),
+        ("mode", existing.get("Mode", "SingleModel"), mode)) if theirs != ours]
+    theirs = existing.get("Environment") or {}
+    keys = sorted(k for k in theirs.keys() | environment.keys()
+                  if theirs.get(k) != environment.get(k))
+    if keys:
+        found.append(f"environment ({', '.join(keys)})")
+    return found
 
 
 def deploy(aws: Aws, endpoint_name: str, *, model_name: str, instance_type: str | None = None,
@@ -116,23 +138,62 @@ def wait_for_endpoint(sagemaker, name: str, *, timeout: float | None = None,
         timeout=timeout, interval=interval)
 
 
-def delete(aws: Aws, endpoint_name: str) -> list[str]:
+def delete(aws: Aws, endpoint_name: str) -> tuple[list[str], list[str]]:
     """Delete the endpoint's autoscaling, the endpoint, its endpoint config and the models it
-    hosts; return what went. A scalable target left behind would point at nothing, and one
-    deleted after the endpoint could scale it while it goes."""
+    hosts that byoc created and no other endpoint config uses; return what went, and what was
+    kept and why. A scalable target left behind would point at nothing, and one deleted after
+    the endpoint could scale it while it goes."""
     sagemaker = aws.client("sagemaker")
     endpoint = describe_or_none(lambda: sagemaker.describe_endpoint(EndpointName=endpoint_name))
     if endpoint is None:
         raise UserError(f"No endpoint named '{endpoint_name}' in {aws.region}.")
     config_name = endpoint["EndpointConfigName"]
     config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
-    models = sorted({v["ModelName"] for v in config["ProductionVariants"]})
+    models = sorted({v["ModelName"] for v in _variants(config)})
     gone = []
     if autoscaling.remove(aws, endpoint_name):
         gone.append(f"autoscaling of {autoscaling.resource_id(endpoint_name)}")
     sagemaker.delete_endpoint(EndpointName=endpoint_name)
     sagemaker.delete_endpoint_config(EndpointConfigName=config_name)
+    gone += [f"endpoint {endpoint_name}", f"endpoint config {config_name}"]
+    users = _model_users(sagemaker, set(models))
+    kept = []
     for model in models:
-        sagemaker.delete_model(ModelName=model)
-    return [*gone, f"endpoint {endpoint_name}", f"endpoint config {config_name}",
-            *(f"model {m}" for m in models)]
+        desc = describe_or_none(lambda m=model: sagemaker.describe_model(ModelName=m))
+        if desc is None:
+            continue
+        if users.get(model):
+            kept.append(f"model {model}: endpoint config {', '.join(sorted(users[model]))} "
+                        "references it")
+        elif not _created_by_byoc(sagemaker, desc["ModelArn"]):
+            kept.append(f"model {model}: byoc did not create it (no {CREATED_BY_BYOC['Key']} "
+                        f"tag); delete it with aws sagemaker delete-model --model-name {model}")
+        else:
+            sagemaker.delete_model(ModelName=model)
+            gone.append(f"model {model}")
+    return gone, kept
+
+
+def _variants(config: dict) -> list[dict]:
+    return [*config.get("ProductionVariants", []), *config.get("ShadowProductionVariants", [])]
+
+
+def _model_users(sagemaker, models: set[str]) -> dict[str, set[str]]:
+    """The endpoint configs that reference each of `models` (a model named in any config, with
+    an endpoint or not, may be deployed again from it)."""
+    users: dict[str, set[str]] = {}
+    for page in sagemaker.get_paginator("list_endpoint_configs").paginate():
+        for summary in page["EndpointConfigs"]:
+            name = summary["EndpointConfigName"]
+            config = describe_or_none(
+                lambda n=name: sagemaker.describe_endpoint_config(EndpointConfigName=n))
+            for variant in _variants(config or {}):
+                if variant["ModelName"] in models:
+                    users.setdefault(variant["ModelName"], set()).add(name)
+    return users
+
+
+def _created_by_byoc(sagemaker, arn: str) -> bool:
+    return any(tag == CREATED_BY_BYOC
+               for page in sagemaker.get_paginator("list_tags").paginate(ResourceArn=arn)
+               for tag in page["Tags"])

@@ -7,16 +7,15 @@ call goes through byoc's adaptive-retry clients, and tests can drive exact respo
 
 from __future__ import annotations
 
-import io
 import logging
 import re
-import tarfile
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from byoc import hyperparams
+from byoc import archives, hyperparams
 from byoc.contract import (
     CHANNEL_ALIASES,
     CHANNELS,
@@ -371,23 +370,41 @@ def output_archive_uri(desc: dict, archive: str = "output.tar.gz") -> str:
     return f"{base}/{desc['TrainingJobName']}/output/{archive}"
 
 
+def check_download_dir(dest: Path) -> None:
+    """Refuse, before a job starts, a --download directory that holds files already: a job's
+    output is unpacked into a directory of its own, as SageMaker keeps each job's output under
+    its name, and never mixed with or over other files."""
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise UserError(f"--download {dest} is not empty; the job's output.tar.gz is unpacked "
+                        "into a directory of its own, never over other files. Choose a new or "
+                        "empty directory (the default is ./JOB_NAME).")
+
+
 def download_output(aws: Aws, desc: dict, dest: Path) -> bool:
-    """Download and unpack output.tar.gz into `dest`; False when the job wrote no output."""
+    """Download output.tar.gz (streamed to a temporary file) and unpack it into `dest` with
+    byoc.archives' checks; False when the job wrote no output."""
     import botocore.exceptions
 
     uri = output_archive_uri(desc)
     bucket, key = split_s3_uri(uri)
-    try:
-        body = aws.client("s3").get_object(Bucket=bucket, Key=key,
-                                           **owner_check(aws, bucket))["Body"].read()
-    except botocore.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-            log.warning("No evaluation output at %s (the job wrote nothing to output/data).", uri)
-            return False
-        raise
-    dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
-        tar.extractall(dest, filter="data")
+    with tempfile.TemporaryDirectory(prefix="byoc-output-") as tmp:
+        archive = Path(tmp) / "output.tar.gz"
+        try:
+            with open(archive, "wb") as f:
+                aws.client("s3").download_fileobj(bucket, key, f,
+                                                  ExtraArgs=owner_check(aws, bucket))
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                log.warning("No evaluation output at %s (the job wrote nothing to output/data).",
+                            uri)
+                return False
+            raise
+        try:
+            archives.extract(archive, dest, label=uri)
+        except archives.ArchiveError as exc:
+            raise archives.ArchiveError(
+                f"{exc} The job's output stays at {uri}; fetch it with aws s3 cp {uri} . and "
+                "look inside before unpacking it.") from None
     log.info("Evaluation output from %s is in %s", uri, dest)
     return True
 

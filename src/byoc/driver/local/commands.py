@@ -84,7 +84,10 @@ def register(subparsers) -> None:
     t.add_argument("--data", required=True,
                    help="dataset dir: train/ [validation/] [test/] subfolders, or one train dir")
     t.add_argument("--output", required=True,
-                   help="working dir laid out like /opt/ml; model.tar.gz and output.tar.gz too")
+                   help="working dir laid out like /opt/ml; model.tar.gz and output.tar.gz too. "
+                        "A rerun there resumes from its checkpoints/ and lays out model/ and "
+                        "output/ anew; a finished run's model.tar.gz and output.tar.gz are "
+                        f"first moved to OUTPUT/{layout.PREVIOUS_RUNS}/TIME/")
     t.add_argument("--hp", action="append", metavar="KEY=VALUE",
                    help=f"hyperparameter, repeatable; names: {', '.join(hyperparams.SPEC)}")
     t.add_argument("--image", help="run in this Docker image instead of a local process")

@@ -124,7 +124,8 @@ def train(
     """Run `IMAGE train` with `working_root(output_dir)` as /opt/ml; return its exit code.
 
     Then packs model.tar.gz (the contents of /opt/ml/model) and output.tar.gz (output/data,
-    success or failure) into `output_dir`, as SageMaker does, whether training succeeded or not.
+    success or failure) into `output_dir`, as SageMaker does, whether training succeeded or not;
+    a finished run's archives already there are kept aside first (`layout.keep_finished_run`).
     With `instance_count` > 1 the job runs on that many containers, as `train_cluster` says.
     `cpus` caps each container's CPU share (Docker's --cpus), like the size of an instance.
     """
@@ -138,6 +139,7 @@ def train(
     engine = client()
     _require_image(engine, image)
     root = working_root(output_dir)
+    layout.keep_finished_run(root)
     paths = layout.prepare(root, data_channels, hyperparameters, link=False)
     container = _launch(
         engine, image, ["train"],
@@ -242,11 +244,13 @@ def train_cluster(
                         "/opt/ml per host in it. Choose a new or empty --output directory.")
     roots = cluster_roots(root, instance_count)
     hosts = list(roots)
-    ours = {*hosts, "checkpoints", layout.MODEL_ARCHIVE, layout.OUTPUT_ARCHIVE}
+    ours = {*hosts, "checkpoints", layout.MODEL_ARCHIVE, layout.OUTPUT_ARCHIVE,
+            layout.PREVIOUS_RUNS}
     others = sorted(p.name for p in root.iterdir() if p.name not in ours) if root.is_dir() else []
     if others:
         raise UserError(f"{root} holds {', '.join(others)}, which a {instance_count}-instance "
                         "run did not lay out. Choose a new or empty --output directory.")
+    layout.keep_finished_run(root)
     all_paths = [
         layout.prepare(roots[h], data_channels, hyperparameters, link=False, current_host=h,
                        hosts=hosts, train_distribution=distribution)

@@ -6,16 +6,21 @@ The container never imports this; it only reads the layout, through `byoc.contra
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import os
 import shutil
 import tarfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from byoc import contract
+from byoc import archives, contract
 from byoc.contract import CHANNEL_ALIASES, CHANNELS, TRAIN, Paths
 from byoc.errors import UserError
+
+log = logging.getLogger(__name__)
 
 FULLY_REPLICATED, SHARDED = contract.FULLY_REPLICATED, contract.SHARDED_BY_S3_KEY
 DISTRIBUTIONS = {"replicated": FULLY_REPLICATED, "sharded": SHARDED}
@@ -133,6 +138,46 @@ def split_channel_dirs(data: str | os.PathLike) -> dict[str, Path]:
 
 MODEL_ARCHIVE = "model.tar.gz"
 OUTPUT_ARCHIVE = "output.tar.gz"
+PREVIOUS_RUNS = "previous"
+
+
+def keep_finished_run(output: str | os.PathLike) -> Path | None:
+    """Move a finished run's model.tar.gz and output.tar.gz in `output` to
+    `output/previous/<when it finished, UTC>/` before a new run there; return where they went.
+
+    A new run in the same directory lays out model/ and output/ anew (see `prepare`), and a
+    run that succeeded must not be lost to it: a typo in a hyperparameter, or one the checkpoint
+    refuses, would otherwise cost the model. A run that was stopped or failed is not kept: the
+    new run resumes its checkpoint, and its archives are rewritten. The two archives are the
+    whole run, as SageMaker keeps it (`byoc local serve --model` takes the model.tar.gz).
+    """
+    output = Path(output)
+    archives_now = [output / MODEL_ARCHIVE, output / OUTPUT_ARCHIVE]
+    if not archives_now[1].is_file() or not _succeeded(archives_now[1]):
+        return None
+    finished = time.gmtime(archives_now[1].stat().st_mtime)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", finished)
+    dest = output / PREVIOUS_RUNS / stamp
+    for n in itertools.count(2):
+        if not dest.exists():
+            break
+        dest = output / PREVIOUS_RUNS / f"{stamp}-{n}"
+    dest.mkdir(parents=True)
+    for archive in archives_now:
+        if archive.is_file():
+            archive.rename(dest / archive.name)
+    log.info("The previous run's %s and %s are kept in %s.", MODEL_ARCHIVE, OUTPUT_ARCHIVE, dest)
+    return dest
+
+
+def _succeeded(output_tar: Path) -> bool:
+    """Whether this run's own output.tar.gz (packed by `package`) holds the success file."""
+    success = Paths(output_tar.parent).success_file.name  # packed at the archive's root
+    try:
+        with tarfile.open(output_tar) as tar:
+            return success in tar.getnames()
+    except (tarfile.TarError, OSError):
+        return False
 
 
 def package(paths: Paths | Sequence[Paths], dest: str | os.PathLike) -> tuple[Path, Path]:
@@ -189,9 +234,7 @@ def extract_model(model: str | os.PathLike, root: str | os.PathLike) -> Paths:
     if model.is_dir():
         paths.model_dir.symlink_to(model.resolve(), target_is_directory=True)
     elif model.is_file() and tarfile.is_tarfile(model):
-        paths.model_dir.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(model) as tar:
-            tar.extractall(paths.model_dir, filter="data")
+        archives.extract(model, paths.model_dir)
     else:
         raise UserError(
             f"--model {model} is neither a model directory nor a model.tar.gz. Point at the "

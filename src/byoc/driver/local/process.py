@@ -52,7 +52,9 @@ def train(channels: dict[str, Path], output_dir: Path, hyperparameters: dict[str
           env: dict[str, str] | None = None) -> int:
     """Lay out `output_dir` like /opt/ml, run `train` there (with `env` added to this process's
     environment) and pack model.tar.gz and output.tar.gz beside it, as SageMaker does; returns
-    the exit code of `train`."""
+    the exit code of `train`. A finished run already there is kept aside first
+    (`layout.keep_finished_run`)."""
+    layout.keep_finished_run(output_dir)
     paths = layout.prepare(output_dir, channels, hyperparameters, link=True)
     env = dict(os.environ, **(env or {}), **{contract.BASE_DIR_ENV: str(paths.root.resolve())})
     code = _run(["train"], env)
