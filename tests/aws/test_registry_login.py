@@ -14,7 +14,7 @@ import pytest
 
 from byoc.driver import ecr
 from byoc.driver.aws import connect
-from tests.aws.conftest import ACCOUNT_ID, REGION
+from tests.support.moto import ACCOUNT_ID, REGION
 
 ROOT = Path(__file__).resolve().parents[2]
 ECR_HOST = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com"

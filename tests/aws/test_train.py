@@ -18,7 +18,7 @@ from byoc.cli import main
 from byoc.driver import jobs, upload
 from byoc.driver.local.layout import split_channel_dirs
 from byoc.metric_lines import METRIC_DEFINITIONS, OBJECTIVE_METRIC
-from tests.archives_helpers import member, snapshot, symlink_chain, write_tar, written_outside
+from tests.support.archives import member, snapshot, symlink_chain, write_tar, written_outside
 
 pytestmark = pytest.mark.aws
 

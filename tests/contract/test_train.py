@@ -232,7 +232,7 @@ def test_local_train_rerun_keeps_the_finished_run_and_resumes(tmp_path, capfd, c
     from byoc.cli import main
 
     caplog.set_level(logging.INFO, logger=layout.__name__)
-    data = _tiny_folders(tmp_path / "data", classes=2, per_class=8)
+    data = tiny_folders(tmp_path / "data", classes=2, per_class=8)
     run = tmp_path / "run"
     args = ["local", "train", "--data", str(data), "--output", str(run), "--hp", "batch_size=8"]
     assert main([*args, "--hp", "epochs=1"]) == 0

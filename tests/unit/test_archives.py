@@ -9,7 +9,7 @@ import pytest
 from byoc import archives
 from byoc.archives import ArchiveError
 from byoc.driver.local import layout
-from tests.archives_helpers import member, snapshot, symlink_chain, write_tar, written_outside
+from tests.support.archives import member, snapshot, symlink_chain, write_tar, written_outside
 
 
 @pytest.fixture
