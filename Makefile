@@ -70,6 +70,7 @@ bench: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m benchmarks.training_throughput --epochs 6
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m benchmarks.serving_latency
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m benchmarks.serving_runtimes
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m benchmarks.accuracy --check
 
 clean:
 	rm -rf $(VENV) .venv-sdk2 .venv-sdk3 $(DEMO) .pytest_cache

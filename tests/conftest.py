@@ -48,7 +48,8 @@ BY_FIXTURE = {
     "serving_image": ("docker", "slow"),
     # AWS, as moto's server
     "moto_server_url": ("aws",),
-    "mlflow_server": ("tracking",),
+    # an MLflow server takes seconds to start, and what it tracks, a training run or a search
+    "mlflow_server": ("tracking", "slow"),
 }
 
 

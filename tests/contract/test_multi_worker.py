@@ -30,6 +30,7 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
+@pytest.mark.slow
 def test_two_processes_train_one_model(tmp_path):
     data = tiny_folders(tmp_path / "data", classes=3, per_class=20)
     ports = _free_ports(2)
@@ -73,6 +74,7 @@ def test_process_mode_runs_one_host_and_says_how_to_run_more(tmp_path, capsys):
               "--instance-count", "0"])
 
 
+@pytest.mark.slow
 def test_a_host_that_never_starts_fails_the_job_with_a_reason(tmp_path):
     data = tiny_folders(tmp_path / "data", classes=2, per_class=4)
     ports = _free_ports(2)

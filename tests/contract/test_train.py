@@ -101,6 +101,7 @@ def _bare_opt_ml(root, data, hyperparameters: dict[str, str]) -> contract.Paths:
     return paths
 
 
+@pytest.mark.slow
 def test_train_creates_every_path_it_writes(tmp_path):
     paths = _bare_opt_ml(tmp_path / "ml", tiny_folders(tmp_path / "data"), {"epochs": "2"})
     result = run_train(paths.root)
@@ -111,6 +112,19 @@ def test_train_creates_every_path_it_writes(tmp_path):
     assert (paths.model_dir / MODEL_FILE).is_file()
     assert (paths.output_data_dir / "metrics.json").is_file()
     assert paths.success_file.is_file()
+
+
+@pytest.mark.slow
+def test_train_learns_an_easy_task(tmp_path):
+    """Cheap and deterministic: three colour classes, a held-out test channel. The accuracy
+    targets on synthetic signs need long runs and live in `python -m benchmarks.accuracy`."""
+    channels = {"train": tiny_folders(tmp_path / "train", per_class=16, seed=1),
+                "test": tiny_folders(tmp_path / "test", per_class=6, seed=2)}
+    result = run_train(tmp_path / "ml", channels, {"epochs": 6, "batch_size": 8, "seed": 4})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    metrics = json.loads((contract.Paths(tmp_path / "ml").output_data_dir /
+                          "metrics.json").read_text())
+    assert metrics["test_accuracy"] >= 0.9, metrics
 
 
 def test_train_on_a_bare_opt_ml_writes_its_failure(tmp_path):
@@ -155,6 +169,7 @@ def test_empty_channel_fails(tmp_path):
     assert "train" in _failure(tmp_path / "ml").lower()
 
 
+@pytest.mark.slow
 def test_mismatched_checkpoint_fails_and_keeps_it(tmp_path):
     data = tiny_folders(tmp_path / "data")
     root = tmp_path / "ml"
@@ -168,6 +183,7 @@ def test_mismatched_checkpoint_fails_and_keeps_it(tmp_path):
 
 # -------------------------------------------------------------------- formats through `train`
 
+@pytest.mark.slow
 def test_pickles_with_signnames_and_unreadable_files(tmp_path):
     rng = np.random.default_rng(3)
     channel = tmp_path / "data"
@@ -194,6 +210,7 @@ def test_pickles_with_signnames_and_unreadable_files(tmp_path):
         "test_samples"] == 9
 
 
+@pytest.mark.slow
 def test_npz_grayscale_vgg_with_augmentation_and_class_weights(tmp_path):
     rng = np.random.default_rng(4)
     channel = tmp_path / "data"
@@ -214,6 +231,7 @@ def test_npz_grayscale_vgg_with_augmentation_and_class_weights(tmp_path):
 
 # --------------------------------------------------------------- checkpoints, resume, SIGTERM
 
+@pytest.mark.slow
 def test_resume_continues_from_the_checkpoint(tmp_path):
     data = tiny_folders(tmp_path / "data")
     root = tmp_path / "ml"
@@ -251,6 +269,7 @@ def test_local_train_rerun_keeps_the_finished_run_and_resumes(tmp_path, capfd, c
     assert contract.Paths(run).success_file.exists()
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
     data = tiny_folders(tmp_path / "data", classes=4, per_class=60, size=32)
     root = tmp_path / "ml"
@@ -277,6 +296,7 @@ def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
     assert not contract.Paths(root).failure_file.exists()
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_metrics(tmp_path):
     data = tiny_folders(tmp_path / "data")
     runs = []
