@@ -30,6 +30,7 @@ from tests.support.executables import exe_env
 from tests.support.serving import (
     Output,
     ServeProcess,
+    as_at_a_terminal,
     fill_models_root,
     free_port,
     worker_pids,
@@ -340,7 +341,8 @@ def test_local_serve_multi_model_in_process_mode(models_root, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "byoc.cli", "local", "serve", "--multi-model", "--model-dir",
          str(models_root), "--port", str(port), "--workers", "1"],
-        env=exe_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        env=exe_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=as_at_a_terminal)
     url, output = f"http://127.0.0.1:{port}", Output(proc)
     try:
         output.wait_for("Load:    curl")  # printed once the CLI's own /ping succeeded

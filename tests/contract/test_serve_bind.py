@@ -14,7 +14,7 @@ from byoc import contract
 from byoc.driver.local import process
 from byoc.serving.server import ServerSettings
 from tests.support.executables import exe_env
-from tests.support.serving import free_port
+from tests.support.serving import as_at_a_terminal, free_port
 
 
 def test_the_container_binds_every_address_and_the_host_variable_narrows_it():
@@ -41,7 +41,8 @@ def test_local_serve_in_process_mode_listens_on_loopback_only(trained_model_dir)
     proc = subprocess.Popen(
         [sys.executable, "-m", "byoc.cli", "local", "serve", "--model", str(trained_model_dir),
          "--port", str(port), "--workers", "1"],
-        env=exe_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        env=exe_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=as_at_a_terminal)
     try:
         process.wait_for_ping(f"http://127.0.0.1:{port}", timeout=180,
                               alive=lambda: proc.poll() is None)

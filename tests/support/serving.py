@@ -27,6 +27,12 @@ def worker_pids(master_pid: int) -> set[int]:
     return {int(pid) for pid in children.split()}
 
 
+def as_at_a_terminal() -> None:
+    """`preexec_fn` for a child the test stops with Ctrl-C (SIGINT): a suite started as a
+    background job ignores SIGINT, and its children inherit that, so the signal would be lost."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Output:
     """Collects a child process's stdout on a thread, so a test can wait for a line the CLI prints
     (the CLI prints its hint only after its own /ping succeeded, which can be a moment after the
