@@ -13,7 +13,7 @@ import signal
 import sys
 import traceback
 
-from byoc import contract, gpu
+from byoc import contract, gpu, hyperparams
 from byoc.errors import FrameworkError, UserError
 
 log = logging.getLogger("byoc")
@@ -43,6 +43,9 @@ def train() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(contract.EXIT_TERMINATED))
     paths = contract.Paths(contract.base_dir())
     try:
+        # The config files and hyperparameters are checked before TensorFlow loads (seconds):
+        # a typo fails the job at once.
+        hyperparams.parse(contract.TrainingEnv.read(paths.root).hyperparameters)
         from byoc.training import run  # TensorFlow loads here, inside the failure handling
 
         gpu.check_tensorflow()  # a GPU host that TensorFlow cannot use fails here, with the way out
