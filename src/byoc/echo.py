@@ -21,6 +21,14 @@ def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
     return f"{text[:limit]}...{size}"
 
 
+def reason(exc: BaseException, limit: int = 200) -> str:
+    """A library's error message, fit to pass on: without addresses, and short (a parser may
+    quote the whole offending field)."""
+    text = without_addresses(str(exc))
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
 def without_addresses(text: str) -> str:
-    """`text` without memory addresses: "<_io.BytesIO object at 0x7f...>" becomes "<_io.BytesIO>"."""
+    """`text` without memory addresses: "<_io.BytesIO object at 0x7f...>" becomes
+    "<_io.BytesIO>"."""
     return _ADDRESS.sub(lambda m: f"<{m.group(1)}>" if m.group(1) else "", text)

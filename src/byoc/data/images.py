@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from byoc.echo import without_addresses
+from byoc.echo import reason
 from byoc.errors import UserError
 
 # A decompression bomb is an image whose header claims more pixels than it is worth decoding.
@@ -66,7 +66,7 @@ def open_image(source: bytes | str | os.PathLike,
         raise UserError(f"Cannot decode the image: it is not in a format this reader "
                         f"accepts{accepted}.") from None
     except Exception as exc:  # PIL raises many types for bad bytes
-        raise UserError(f"Cannot decode the image: {without_addresses(str(exc))[:200]}") from None
+        raise UserError(f"Cannot decode the image: {reason(exc)}") from None
     return img
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ctypes
 import gc
 import itertools
 import logging
@@ -28,10 +27,10 @@ from pathlib import Path
 from flask import Flask, jsonify, request
 
 from byoc.bundle import ModelSpec
-from byoc.contract import DEFAULT_MAX_PAYLOAD_MB, TARGET_MODEL_HEADER
+from byoc.contract import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_MB, TARGET_MODEL_HEADER
 from byoc.errors import UserError
 from byoc.serving import runtime as runtimes
-from byoc.serving.app import MB, handle_errors, invoke, read_body
+from byoc.serving.app import MB, handle_errors, invoke, read_body, trim_heap
 from byoc.serving.codecs import RequestError
 from byoc.serving.predictor import Predictor
 from byoc.serving.registry import (
@@ -60,10 +59,7 @@ def _release_memory() -> None:
     """Give freed memory back to the system: a dropped model's arrays go back to glibc's heap,
     which keeps them unless asked."""
     gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
+    trim_heap()
 
 
 Loader = Callable[[Path, str], Predictor]
@@ -227,6 +223,7 @@ def create_multi_model_app(
     workers: int = 1,
     max_payload_mb: int = DEFAULT_MAX_PAYLOAD_MB,
     body_timeout: float | None = None,
+    max_instances: int = DEFAULT_MAX_INSTANCES,
 ) -> Flask:
     app = Flask(__name__, static_folder=None)  # no static route: no request names a file
     app.config["MAX_CONTENT_LENGTH"] = max_payload_mb * MB
@@ -273,7 +270,7 @@ def create_multi_model_app(
         log.info("Invoke model %r (%s: %s)", name, TARGET_MODEL_HEADER, target or "-")
         body = read_body(max_payload_mb, body_timeout)
         _, predictor = models.get(name)
-        return invoke(predictor, body)
+        return invoke(predictor, body, max_instances)
 
     @app.post("/invocations")
     def invocations():
