@@ -28,6 +28,7 @@ from flask import Flask, jsonify, request
 
 from byoc.bundle import ModelSpec
 from byoc.contract import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_MB, TARGET_MODEL_HEADER
+from byoc.echo import quote
 from byoc.errors import UserError
 from byoc.serving import runtime as runtimes
 from byoc.serving.app import MB, handle_errors, invoke, read_body, trim_heap
@@ -89,8 +90,8 @@ class WorkerModels:
             ModelSpec.read(model_dir)
             runtime = runtimes.resolve(model_dir, runtime)
         except (UserError, ValueError) as exc:  # ValueError: byoc-model.json is not JSON
-            raise RequestError(f"url {url!r} is not a byoc bundle this server can serve: {exc}"
-                               ) from None
+            raise RequestError(f"url {quote(url)} is not a byoc bundle this server can serve: "
+                               f"{exc}") from None
         entry = self.registry.reserve(name, url, model_dir, runtime,
                                       estimate_bytes(model_dir, runtime, workers))
         try:
@@ -99,7 +100,7 @@ class WorkerModels:
         except BaseException as exc:
             self.registry.discard(entry)
             if isinstance(exc, UserError):
-                raise RequestError(f"Cannot load {name!r} from {url!r}: {exc}") from None
+                raise RequestError(f"Cannot load {name!r} from {quote(url)}: {exc}") from None
             raise
         entry = self.registry.publish(entry)
         self._keep(entry, predictor)
@@ -212,8 +213,8 @@ def _after(token: str) -> str:
     try:
         return base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise RequestError(f"next_page_token {token!r} is not valid: pass back the nextPageToken "
-                           "of the previous page.") from None
+        raise RequestError(f"next_page_token {quote(token)} is not valid: pass back the "
+                           "nextPageToken of the previous page.") from None
 
 
 def create_multi_model_app(

@@ -188,9 +188,9 @@ def _stalled_reads_time_out(timeout: int):
     return when_ready
 
 
-def _application(settings: ServerSettings, create_app):
+def _application(settings: ServerSettings, create_app, hooks: Mapping[str, object] | None = None):
     """gunicorn running `create_app()` in each worker, after the fork: TensorFlow never starts
-    in the master."""
+    in the master. `hooks`: gunicorn server hooks by setting name (they run in the master)."""
     from gunicorn.app.base import BaseApplication
 
     class Server(BaseApplication):
@@ -199,6 +199,8 @@ def _application(settings: ServerSettings, create_app):
                 if value is not None and key in self.cfg.settings:  # older gunicorn lacks some
                     self.cfg.set(key, value)
             self.cfg.set("when_ready", _stalled_reads_time_out(settings.timeout))
+            for key, hook in (hooks or {}).items():
+                self.cfg.set(key, hook)
 
         def load(self):
             try:
@@ -270,7 +272,10 @@ def serve_multi_model(models_root: str | os.PathLike, settings: ServerSettings,
         budget.budget_bytes >> 20, runtimes.RUNTIME_ENV, settings.runtime, registry.root,
     )
     try:
-        _application(settings, lambda: _multi_model_app(registry, models_root, settings)).run()
+        # A worker killed mid-load (SIGKILL: no cleanup of its own) leaves its entry loading.
+        _application(settings, lambda: _multi_model_app(registry, models_root, settings), {
+            "child_exit": lambda _arbiter, worker: registry.abandon_loads_of(worker.pid),
+        }).run()
     finally:
         if os.getpid() == registry.owner_pid:  # not in a worker gunicorn forked
             shutil.rmtree(registry.root, ignore_errors=True)
