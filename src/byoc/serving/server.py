@@ -14,7 +14,7 @@ import os
 import socket
 import struct
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,7 +188,8 @@ def _stalled_reads_time_out(timeout: int):
     return when_ready
 
 
-def _application(settings: ServerSettings, create_app, hooks: Mapping[str, object] | None = None):
+def _application(settings: ServerSettings, create_app,
+                 hooks: Mapping[str, Callable[..., None]] | None = None):
     """gunicorn running `create_app()` in each worker, after the fork: TensorFlow never starts
     in the master. `hooks`: gunicorn server hooks by setting name (they run in the master)."""
     from gunicorn.app.base import BaseApplication
