@@ -1,11 +1,13 @@
 """Soak: the real `serve` under sustained mixed load, with a per-minute table.
 
 Closed-loop clients (default 8) send single PNG and JPEG images, JSON with base64 images, a batch
-`.npy`, CSV, and about 10% invalid requests of every kind the server rejects, each with the
-status it must get. Every minute the table gets a row: requests, p50/p99 latency, 2xx/4xx/5xx,
-connection errors, wrong statuses, RSS of the master and of each worker, and open file
-descriptors. The server runs with its default workers (one per CPU) on an untrained LeNet of the
-GTSRB shape (TensorFlow runtime) unless --model names a bundle.
+`.npy`, CSV, a JSON batch of as many tiny PNGs as one request may hold
+(BYOC_MAX_INSTANCES_PER_REQUEST), and about 10% invalid requests of every kind the server
+rejects (one instance over that cap among them), each with the status it must get. Every
+minute the table gets a row: requests, p50/p99 latency, 2xx/4xx/5xx, connection errors, wrong
+statuses, RSS of the master and of each worker, and open file descriptors. The server runs with
+its default workers (one per CPU) on an untrained LeNet of the GTSRB shape (TensorFlow runtime)
+unless --model names a bundle.
 
     python -m benchmarks.soak --minutes 10            # the README table
     python -m benchmarks.soak --minutes 1 --check     # exit 1 if a target is missed
@@ -50,8 +52,11 @@ class Kind:
 
 
 def request_kinds(shape: tuple[int, int, int], seed: int = 0) -> tuple[list[Kind], list[Kind]]:
-    """(valid kinds, invalid kinds) for a model of input `shape`."""
+    """(valid kinds, invalid kinds) for a model of input `shape`, served with the default
+    instance cap."""
     from PIL import Image
+
+    from byoc.contract import DEFAULT_MAX_INSTANCES
 
     rng = np.random.default_rng(seed)
     pixels = rng.integers(0, 256, shape, dtype=np.uint8)
@@ -66,8 +71,14 @@ def request_kinds(shape: tuple[int, int, int], seed: int = 0) -> tuple[list[Kind
         np.save(out, arr)
         return out.getvalue()
 
+    def b64_batch(image: bytes, n: int) -> bytes:
+        return json.dumps({"instances": [{"b64": base64.b64encode(image).decode()}] * n}).encode()
+
     png = encoded("PNG")
-    b64 = json.dumps({"instances": [{"b64": base64.b64encode(png).decode()}]}).encode()
+    b64 = b64_batch(png, 1)
+    # Each 1x1 PNG decodes to a full-size image: the cap, not the body size, bounds these.
+    tiny = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(tiny, "PNG")
     batch = rng.integers(0, 256, (16, *shape), dtype=np.uint8)
     valid = [
         Kind("png", png, {"Content-Type": "image/png"}, 200),
@@ -76,6 +87,8 @@ def request_kinds(shape: tuple[int, int, int], seed: int = 0) -> tuple[list[Kind
         Kind("npy-batch-16", npy(batch), {"Content-Type": "application/x-npy"}, 200),
         Kind("csv", ",".join(map(str, pixels.ravel())).encode(), {"Content-Type": "text/csv"},
              200),
+        Kind("json-b64-at-the-cap", b64_batch(tiny.getvalue(), DEFAULT_MAX_INSTANCES),
+             {"Content-Type": "application/json"}, 200),
     ]
     wrong = (shape[0] + 1, *shape[1:])
     invalid = [
@@ -92,6 +105,8 @@ def request_kinds(shape: tuple[int, int, int], seed: int = 0) -> tuple[list[Kind
         Kind("content-type", b"hello", {"Content-Type": "text/plain"}, 415),
         Kind("accept", png, {"Content-Type": "image/png", "Accept": "text/html"}, 406),
         Kind("too-large", b"\0" * (1024 * 1024 + 1), {"Content-Type": "application/x-npy"}, 413),
+        Kind("over-the-cap", b64_batch(tiny.getvalue(), DEFAULT_MAX_INSTANCES + 1),
+             {"Content-Type": "application/json"}, 413),
     ]
     return valid, invalid
 

@@ -43,6 +43,10 @@ BATCH_ENV = "SAGEMAKER_BATCH"
 MAX_PAYLOAD_ENV = "SAGEMAKER_MAX_PAYLOAD_IN_MB"
 MAX_CONCURRENT_TRANSFORMS_ENV = "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"
 DEFAULT_MAX_PAYLOAD_MB = 6  # SageMaker's limit on request and response bodies
+# Not SageMaker's: the most instances (images) one request may hold. Each is decoded to the
+# model's input size, so the cap, not the body size, bounds what a request costs in memory.
+MAX_INSTANCES_ENV = "BYOC_MAX_INSTANCES_PER_REQUEST"
+DEFAULT_MAX_INSTANCES = 1000
 # "true" on a multi-model endpoint (allowed by the image's multi-models capability label).
 MULTI_MODEL_ENV = "SAGEMAKER_MULTI_MODEL"
 # InvokeEndpoint's TargetModel, passed to POST /models/<name>/invoke for the log.

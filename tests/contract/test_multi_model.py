@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
 import signal
@@ -25,7 +26,7 @@ import requests
 from byoc.bundle import SPEC_FILE, ModelSpec, litert
 from byoc.contract import CUSTOM_ATTRIBUTES_HEADER, TARGET_MODEL_HEADER
 from byoc.serving import runtime as runtimes
-from byoc.serving.registry import MEMORY_ENV, estimate_bytes
+from byoc.serving.registry import LOADING, MEMORY_ENV, estimate_bytes
 from tests.support.executables import exe_env
 from tests.support.serving import (
     Output,
@@ -215,6 +216,13 @@ def test_409_404_pagination_and_delete(server, models_root):
 
 def test_bad_loads_are_refused_with_a_reason(server, models_root, tmp_path):
     (models_root / "empty").mkdir(exist_ok=True)
+    # Regression: the check was textual (normpath), so a symlink inside the root loaded a bundle
+    # from anywhere.
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(models_root / "three", elsewhere)
+    escape = models_root / "escape"
+    if not escape.is_symlink():
+        escape.symlink_to(elsewhere, target_is_directory=True)
     future = models_root / "future"
     if not future.exists():
         shutil.copytree(models_root / "three", future)
@@ -227,6 +235,8 @@ def test_bad_loads_are_refused_with_a_reason(server, models_root, tmp_path):
         ({"model_name": "..", "url": "three"}, "without '/' or '..'"),
         ({"model_name": "a", "url": "../../etc"}, "outside the models root"),
         ({"model_name": "a", "url": str(tmp_path)}, "outside the models root"),
+        ({"model_name": "a", "url": "escape"}, "outside the models root"),
+        ({"model_name": "a", "url": "escape/../three"}, "outside the models root"),
         ({"model_name": "a", "url": "missing"}, "no such directory"),
         ({"model_name": "a", "url": "empty"}, "not a byoc bundle"),
         ({"model_name": "a", "url": "future"}, "format version 99"),
@@ -314,6 +324,51 @@ def test_507_before_the_budget_is_exceeded_and_memory_returns_after_delete(
         fits = _load(proc, "signs", "signs")
         assert fits.status_code == 200, fits.text
         assert _invoke(proc, "signs").status_code == 200
+
+
+# Regression: a worker killed (SIGKILL, as the OOM killer does) while loading a model left its
+# entry in `loading` for good: POST /models and DELETE answered 409 for that name, and its
+# memory estimate held the budget until the server restarted.
+def test_regression_a_worker_killed_while_loading_frees_the_name_and_the_budget(
+        models_root, tmp_path):
+    if not runtimes.tensorflow_installed():
+        pytest.skip("TensorFlow is not installed")
+    need = estimate_bytes(models_root / "three", runtimes.TENSORFLOW, workers=1)
+    with _mme(models_root, tmp_path / "serve", **{
+            "SAGEMAKER_MODEL_SERVER_WORKERS": "1", runtimes.RUNTIME_ENV: runtimes.TENSORFLOW,
+            MEMORY_ENV: str(need * 3 // 2 // 2**20)}) as proc:  # room for one of the two
+        entry_file = _registry_dir(proc) / "models" / "three.json"
+        with ThreadPoolExecutor(1) as pool:
+            # A worker's first TensorFlow load imports TensorFlow: seconds, a window to kill it.
+            pending = pool.submit(_load, proc, "three", "three")
+            loader = None
+            while loader is None and not pending.done():
+                try:
+                    entry = json.loads(entry_file.read_text())
+                    loader = entry["loader"] if entry["state"] == LOADING else None
+                except (FileNotFoundError, ValueError):
+                    pass
+            assert loader is not None, "the load finished before it could be interrupted"
+            os.kill(loader, signal.SIGKILL)
+            with pytest.raises(requests.RequestException):
+                pending.result()
+        # The master starts a new worker; the other model fits the budget once the dead load's
+        # estimate is released. Poll: the worker is replaced in its own time.
+        answers = []
+        for _ in range(120):
+            try:
+                answers.append(_load(proc, "three-copy", "three-copy").status_code)
+            except requests.RequestException:
+                answers.append(None)
+            if answers[-1] == 200:
+                break
+            threading.Event().wait(0.5)
+        assert answers[-1] == 200, (answers, proc.log()[-3000:])
+        assert requests.get(f"{proc.url}/models/three", timeout=5).status_code == 404
+        assert requests.delete(f"{proc.url}/models/three-copy", timeout=30).status_code == 200
+        again = _load(proc, "three", "three")
+        assert again.status_code == 200, again.text
+        assert "died while loading" in proc.log()
 
 
 def _generation(server, name: str) -> str:

@@ -7,7 +7,9 @@ each run the same examples. BYOC_FUZZ_EXAMPLES=5000 searches longer, with fresh 
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import os
 import struct
 import zlib
@@ -15,6 +17,7 @@ import zlib
 from hypothesis import HealthCheck, settings
 from PIL import Image
 
+LARGE_SIDE = 8000  # 64 megapixels: images.MAX_IMAGE_PIXELS, the largest image accepted
 QUICK = os.environ.get("BYOC_TIER") == "check"
 
 
@@ -46,3 +49,34 @@ def png_declaring(width: int, height: int) -> bytes:
     body[16:24] = struct.pack(">II", width, height)
     body[29:33] = struct.pack(">I", zlib.crc32(bytes(body[12:29])))
     return bytes(body)
+
+
+def b64_pngs(n: int, last: str | None = None) -> bytes:
+    """{"instances": [{"b64": <a 1x1 PNG>} x n]}; `last` replaces the last instance's data."""
+    tiny = base64.b64encode(encoded("PNG", size=(1, 1))).decode()
+    items = [{"b64": tiny}] * n
+    if last is not None:
+        items[-1] = {"b64": last}
+    return json.dumps({"instances": items}).encode()
+
+
+PNG_TYPES = {"L": (0, 1), "RGB": (2, 3), "P": (3, 1), "RGBA": (6, 4)}
+
+
+def large_png(width: int, height: int, mode: str) -> bytes:
+    """A PNG of width x height in `mode`, written a row at a time (PIL would hold the whole
+    image in this process); a P image has a grey palette and index 0 transparent."""
+    color_type, bands = PNG_TYPES[mode]
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    row = b"\0" + bytes(i % 251 for i in range(width * bands))
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    extra = (chunk(b"PLTE", bytes(i // 3 for i in range(768))) + chunk(b"tRNS", b"\0")
+             if mode == "P" else b"")
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0))
+            + extra + chunk(b"IDAT", idat) + chunk(b"IEND", b""))

@@ -21,7 +21,16 @@ from PIL import Image
 from byoc.bundle import ModelSpec
 from byoc.data import images
 from byoc.serving import codecs
-from tests.support.fuzz import encoded, fuzz, npy_header, png_declaring
+from tests.support.fuzz import (
+    LARGE_SIDE,
+    PNG_TYPES,
+    b64_pngs,
+    encoded,
+    fuzz,
+    large_png,
+    npy_header,
+    png_declaring,
+)
 
 SPEC = ModelSpec(class_names=["stop", "yield", "limit, 30"], height=4, width=5, channels=3,
                  top_k=2)
@@ -192,7 +201,7 @@ def test_many_frames_decode_the_first_only(body, content_type):
     (b"[" + b"9" * 5000 + b"]", codecs.JSON, "not valid JSON"),
     (json.dumps([np.full(SPEC.input_shape, 10**30).tolist()]).encode(), codecs.JSON,
      "too large for 64 bits"),
-    (b'{"instances": [' + b",".join([b"0"] * 1_000_000) + b"]}", codecs.JSON, "shape"),
+    (b'{"instances": [' + b",".join([b"0"] * 1_000_000) + b"]}", codecs.JSON, "at most"),
     (b",".join([b"1"] * 1_000_000), codecs.CSV, "got 1000000"),
     (b"1,2,3\n1,2\n", codecs.CSV, "Cannot read the CSV"),
     (b",".join([b"1e400"] * 60), codecs.CSV, "infinite"),
@@ -234,10 +243,11 @@ def test_regression_image_mode_pil_cannot_convert_is_400():
 
 
 # Regression: numpy allocated what an .npy header declared before finding the data missing
-# (10^12 float32 elements: a 4 TB allocation, a MemoryError or the OOM killer).
+# (10^12 float32 elements: a 4 TB allocation, a MemoryError or the OOM killer). Here one
+# instance of 10^10 float64 elements, within the instance cap.
 def test_regression_npy_header_larger_than_its_body_is_refused_before_allocating():
     with pytest.raises(codecs.RequestError, match="holds 0 bytes"):
-        codecs.decode(npy_header((10**9, *SPEC.input_shape), "<f8"), codecs.NPY, SPEC)
+        codecs.decode(npy_header((1, 10**5, 10**5, 3), "<f8"), codecs.NPY, SPEC)
 
 
 # Regression: 1e300 is finite as float64 and infinite as the model's float32, and int64
@@ -258,3 +268,136 @@ def test_regression_eps_is_not_opened_from_a_request():
     eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 5 4\nshowpage\n"
     with pytest.raises(codecs.RequestError, match="Cannot decode"):
         codecs.decode(eps, "image/x-eps", SPEC)
+
+
+# --- the per-request instance cap ------------------------------------------------------------
+
+CAP = 10
+
+
+# Regression: the instances of one request were all decoded (60,000 tiny PNGs became 60,000
+# full-size images) and run in one batch that resized the LiteRT interpreter for good. The
+# count is checked first: a body whose last instance is broken gets the 413, not that
+# instance's 400, so nothing was decoded.
+@pytest.mark.parametrize("body, content_type", [
+    (b64_pngs(CAP + 1, last="not base64!"), codecs.JSON),
+    (json.dumps([np.zeros(SPEC.input_shape).tolist()] * CAP + ["x"]).encode(), codecs.JSON),
+    (npy_header((CAP + 1, *SPEC.input_shape), "|u1"), codecs.NPY),
+    (b"\n".join([b",".join([b"0"] * 60)] * CAP + [b"1,2"]), codecs.CSV),
+], ids=["json-b64", "json-numbers", "npy-header", "csv-rows"])
+def test_regression_instances_over_the_cap_are_413_before_decoding(body, content_type):
+    with pytest.raises(codecs.TooManyInstances) as info:
+        codecs.decode(body, content_type, SPEC, max_instances=CAP)
+    assert info.value.status == 413
+    message = str(info.value)
+    assert f"{CAP + 1} instances" in message and f"at most {CAP}" in message
+    assert codecs.MAX_INSTANCES_ENV in message and "Split" in message
+
+
+def test_instances_up_to_the_cap_decode():
+    batch = codecs.decode(b64_pngs(CAP), codecs.JSON, SPEC, max_instances=CAP)
+    assert batch.shape == (CAP, *SPEC.input_shape)
+    pixels = np.zeros((CAP, *SPEC.input_shape), np.uint8)
+    for body, kind in [(_npy(pixels), codecs.NPY), (_npy(pixels[0]), codecs.NPY),
+                       (json.dumps(pixels[0].tolist()).encode(), codecs.JSON),
+                       (b"\n".join([b",".join([b"0"] * 60)] * CAP) + b"\n\n", codecs.CSV)]:
+        assert len(codecs.decode(body, kind, SPEC, max_instances=CAP)) in (1, CAP)
+
+
+# --- what an error may echo ------------------------------------------------------------------
+
+ECHO_LIMIT = 300  # characters of an error message: room for the sentence and a short quote
+
+
+# Regression: a 100 KB JSON key and an 8 KB header value came back whole in the 400.
+@pytest.mark.parametrize("call", [
+    lambda: codecs.decode(json.dumps({"k" * 100_000: 1}).encode(), codecs.JSON, SPEC),
+    lambda: codecs.top_k_from("top_k=" + "9x" * 4_000, SPEC.top_k, SPEC.num_classes),
+    lambda: codecs.response_type("text/" + "h" * 8_000),
+    lambda: codecs.decode(b"x", "application/" + "z" * 8_000, SPEC),
+], ids=["json-key", "top-k", "accept", "content-type"])
+def test_regression_long_request_values_are_not_echoed_whole(call):
+    with pytest.raises(codecs.RequestError) as info:
+        call()
+    assert len(str(info.value)) < ECHO_LIMIT, str(info.value)[:500]
+
+
+# Regression: PIL's "cannot identify image file <_io.BytesIO object at 0x7f...>" reached the
+# client with the object's memory address.
+def test_regression_image_errors_show_no_memory_address():
+    with pytest.raises(codecs.RequestError) as info:
+        codecs.decode(b"definitely not an image", "image/png", SPEC)
+    assert " at 0x" not in str(info.value) and "object" not in str(info.value)
+    assert "Cannot decode" in str(info.value)
+
+
+# --- memory of one large image ---------------------------------------------------------------
+
+_PEAK_SCRIPT = """
+import sys
+from pathlib import Path
+from byoc.bundle import ModelSpec
+from byoc.serving import codecs
+
+def peak():  # VmHWM: this process's own peak (ru_maxrss keeps the forking parent's after exec)
+    line = next(x for x in open("/proc/self/status") if x.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+body = Path(sys.argv[1]).read_bytes()
+spec = ModelSpec(class_names=["a", "b"], height=32, width=32, channels=3)
+before = peak()
+assert codecs.decode(body, sys.argv[2], spec).shape == (1, 32, 32, 3)
+print(peak() - before)
+"""
+
+
+def peak_decode_bytes(body: bytes, content_type: str, tmp_path) -> int:
+    """How far decoding `body` raised the peak RSS of a fresh interpreter."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "body"
+    path.write_bytes(body)
+    result = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, str(path), content_type],
+                            capture_output=True, text=True, timeout=300, check=True)
+    return int(result.stdout.split()[-1])
+
+
+MiB = 1 << 20
+
+
+# Regression: a 64-megapixel PNG went through several full-size copies (to RGBA, a white
+# background, the composite, RGB) before its resize: about 0.7 GB for one request. Now a
+# request's peak stays within twice the image's pixels, whatever its mode.
+@pytest.mark.parametrize("mode", ["RGBA", "P", "L", "RGB"])
+def test_regression_a_64_megapixel_png_peaks_within_twice_its_pixels(mode, tmp_path):
+    assert LARGE_SIDE**2 == images.MAX_IMAGE_PIXELS
+    pixels = LARGE_SIDE**2 * PNG_TYPES[mode][1]
+    peak = peak_decode_bytes(large_png(LARGE_SIDE, LARGE_SIDE, mode), "image/png", tmp_path)
+    print(f"{mode}: {peak / MiB:.0f} MiB for {pixels / MiB:.0f} MiB of pixels")
+    assert peak <= 2 * pixels + 16 * MiB, (peak // MiB, pixels // MiB)
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale(tmp_path):
+    out = io.BytesIO()
+    Image.new("RGB", (LARGE_SIDE, LARGE_SIDE // 2), (10, 200, 30)).save(out, "JPEG")
+    peak = peak_decode_bytes(out.getvalue(), "image/jpeg", tmp_path)
+    full = LARGE_SIDE**2 // 2 * 3
+    assert peak < full // 8, (peak // MiB, full // MiB)
+
+
+def test_shrinking_early_matches_a_direct_resize():
+    """The early shrink (JPEG draft, whole-factor reduction) changes a large image's pixels by
+    at most a few levels against resizing it in one step."""
+    rng = np.random.default_rng(0)
+    smooth = np.asarray(Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8))
+                        .resize((1200, 900), Image.BICUBIC))
+    direct = np.asarray(Image.fromarray(smooth).resize((5, 4), Image.BILINEAR), np.int16)
+    shrunk = images.load(_encoded_array(smooth), (4, 5), 3).astype(np.int16)
+    assert np.abs(shrunk - direct).max() <= 3
+
+
+def _encoded_array(arr: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(arr).save(out, "PNG")
+    return out.getvalue()

@@ -52,7 +52,9 @@ class LiteRTModel:
 
     A LiteRT interpreter is not thread-safe, and gunicorn's gthread workers call from several
     threads: each interpreter has its own lock. One interpreter stays at batch size 1, the common
-    request, so it never reallocates; the other is resized to any other batch size on demand.
+    request, so it never reallocates; the other is resized to any other batch size on demand, and
+    keeps the tensors of the last size it ran: callers bound the batch (the server passes chunks
+    of at most `byoc.serving.predictor.CHUNK_SIZE` images).
     """
 
     def __init__(self, model: bytes | str | Path, num_threads: int = 1):

@@ -276,7 +276,9 @@ def _roi(row: dict[str, str]) -> Roi | None:
 
 def _decode(path: Path, roi: Roi | None, size: tuple[int, int], channels: int):
     try:
-        img = images.open_image(path)
+        # Decoded as serving decodes it (a large JPEG at a reduced scale) unless a region is
+        # cut out of it, whose coordinates are the full image's.
+        img = images.open_image(path, size=size if roi is None else None)
         if roi is not None:
             x1, y1 = max(0, roi[0]), max(0, roi[1])
             x2, y2 = min(img.width, roi[2]), min(img.height, roi[3])

@@ -6,12 +6,13 @@ A thin shell over a `Predictor` and the codecs; every error becomes a JSON body 
 
 from __future__ import annotations
 
+import ctypes
 import logging
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
-from byoc.contract import CUSTOM_ATTRIBUTES_HEADER, DEFAULT_MAX_PAYLOAD_MB
+from byoc.contract import CUSTOM_ATTRIBUTES_HEADER, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_MB
 from byoc.serving import codecs
 from byoc.serving.predictor import Predictor
 from byoc.serving.runtime import RUNTIME_HEADER
@@ -22,6 +23,18 @@ MB = 1024 * 1024
 # An over-limit body up to this many times the limit is read and dropped, so that the 413 goes
 # out on a connection that stays usable; a larger one ends with the connection closed.
 DISCARD_FACTOR = 4
+# After a request whose images took at least this much memory, freed memory goes back to the
+# system: glibc keeps freed blocks in each thread's heap, so a few large requests on a worker's
+# threads would hold their peak for good.
+TRIM_AFTER_BYTES = 4 * MB
+
+
+def trim_heap() -> None:
+    """Give the heap's free memory back to the system (glibc's malloc_trim; a no-op elsewhere)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _discard(length: int, limit: int) -> None:
@@ -41,8 +54,10 @@ def create_app(
     max_payload_mb: int = DEFAULT_MAX_PAYLOAD_MB,
     max_concurrent_transforms: int = 1,
     body_timeout: float | None = None,
+    max_instances: int = DEFAULT_MAX_INSTANCES,
 ) -> Flask:
-    """`body_timeout`: seconds a request body may stall before the request gets a 408."""
+    """`body_timeout`: seconds a request body may stall before the request gets a 408;
+    `max_instances`: the most images one request may hold (more: a 413)."""
     # No static route: no request names a file on disk.
     app = Flask(__name__, static_folder=None)
     # Werkzeug enforces the limit while reading, also for chunked bodies without a length.
@@ -57,7 +72,7 @@ def create_app(
 
     @app.post("/invocations")
     def invocations():
-        return invoke(predictor, read_body(max_payload_mb, body_timeout))
+        return invoke(predictor, read_body(max_payload_mb, body_timeout), max_instances)
 
     @app.get("/execution-parameters")
     def execution_parameters():
@@ -98,7 +113,7 @@ def read_body(max_payload_mb: int, body_timeout: float | None = None) -> bytes:
         ) from None
 
 
-def invoke(predictor: Predictor, body: bytes, headers: dict[str, str] | None = None
+def invoke(predictor: Predictor, body: bytes, max_instances: int = DEFAULT_MAX_INSTANCES
            ) -> Response:
     """Answer the current request, whose `body` was read with `read_body`, with `predictor`:
     /invocations, and each model's /invoke in multi-model mode, so both have the same codecs,
@@ -109,10 +124,14 @@ def invoke(predictor: Predictor, body: bytes, headers: dict[str, str] | None = N
         predictor.spec.top_k,
         predictor.spec.num_classes,
     )
-    batch = codecs.decode(body, request.content_type, predictor.spec)
+    batch = codecs.decode(body, request.content_type, predictor.spec, max_instances)
+    large = batch.nbytes >= TRIM_AFTER_BYTES
     probs = predictor.predict(batch)
-    return Response(codecs.encode(probs, accept, predictor.spec, k), mimetype=accept,
-                    headers={RUNTIME_HEADER: predictor.runtime, **(headers or {})})
+    del batch  # freed before the trim
+    encoded = codecs.encode(probs, accept, predictor.spec, k)
+    if large:
+        trim_heap()
+    return Response(encoded, mimetype=accept, headers={RUNTIME_HEADER: predictor.runtime})
 
 
 def handle_errors(app: Flask) -> None:

@@ -10,6 +10,7 @@ import binascii
 import csv
 import io
 import json
+import re
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -17,8 +18,9 @@ from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
 from byoc.bundle import ModelSpec
-from byoc.contract import CUSTOM_ATTRIBUTES_HEADER
+from byoc.contract import CUSTOM_ATTRIBUTES_HEADER, DEFAULT_MAX_INSTANCES, MAX_INSTANCES_ENV
 from byoc.data import images
+from byoc.echo import quote, reason
 from byoc.errors import UserError
 
 JSON = "application/json"
@@ -52,6 +54,10 @@ class PayloadTooLarge(RequestError):
     status = 413
 
 
+class TooManyInstances(PayloadTooLarge):
+    pass
+
+
 class BodyTimedOut(RequestError):
     status = 408
 
@@ -62,6 +68,16 @@ def media_type(header: str | None) -> str:
 
 
 # --- decoding -------------------------------------------------------------------------------
+
+
+def check_count(count: int, max_instances: int) -> None:
+    """Refuse a request of more than `max_instances` instances, counted before any is decoded."""
+    if count > max_instances:
+        raise TooManyInstances(
+            f"The request holds {count} instances; this server accepts at most {max_instances} "
+            f"per request ({MAX_INSTANCES_ENV}). Split the batch into requests of at most "
+            f"{max_instances} instances, or raise {MAX_INSTANCES_ENV} on the server."
+        )
 
 
 def _shape_text(spec: ModelSpec) -> str:
@@ -116,8 +132,9 @@ def _array(data: object, spec: ModelSpec) -> np.ndarray:
         ) from None
 
 
-def decode_image(body: bytes, spec: ModelSpec) -> np.ndarray:
-    """One encoded image, decoded and resized exactly as in training: 1×H×W×C uint8."""
+def decode_image(body: bytes, spec: ModelSpec, max_instances: int = 1) -> np.ndarray:
+    """One encoded image, decoded and resized exactly as in training: 1×H×W×C uint8 (one
+    instance, within any `max_instances`)."""
     return images.load(body, (spec.height, spec.width), spec.channels,
                        formats=REQUEST_IMAGE_FORMATS)[None]
 
@@ -145,32 +162,44 @@ def _instance(item: object, index: int, spec: ModelSpec) -> np.ndarray:
         raise RequestError(f"Instance {index}: {exc}") from None
 
 
-def decode_json(body: bytes, spec: ModelSpec) -> np.ndarray:
+def _depth(item: object) -> int:
+    """How deep lists nest along their first elements: 3 for one H×W×C image."""
+    depth = 0
+    while isinstance(item, list) and item:
+        depth, item = depth + 1, item[0]
+    return depth
+
+
+def decode_json(body: bytes, spec: ModelSpec,
+                max_instances: int = DEFAULT_MAX_INSTANCES) -> np.ndarray:
     """`{"instances": [...]}` or a bare list; an instance is an H×W×C array or {"b64": ...}."""
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError) as exc:
-        raise RequestError(f"The body is not valid JSON: {exc}.") from None
+        raise RequestError(f"The body is not valid JSON: {reason(exc)}.") from None
     if isinstance(payload, Mapping):
         if "instances" not in payload:
             raise RequestError(
                 'Expected {"instances": [...]} (or a bare list of instances); '
-                f"got an object with keys {sorted(payload)[:5]}."
+                f"got an object with keys {quote(sorted(payload)[:5])}."
             )
         payload = payload["instances"]
     if not isinstance(payload, list):
         raise RequestError('"instances" must be a list of images.')
     if not payload:
         raise RequestError("The batch is empty: send at least one image.")
+    one_image = _depth(payload) == len(spec.input_shape)
+    check_count(1 if one_image else len(payload), max_instances)
     if not any(isinstance(item, Mapping) for item in payload):
         # All numbers: one conversion of the whole batch is much faster than one per instance.
         return as_batch(_array(payload, spec), spec)
     return np.stack([_instance(item, i, spec) for i, item in enumerate(payload)])
 
 
-def _check_npy_header(body: bytes) -> None:
-    """Refuse an .npy whose header declares more data than the body holds, before numpy
-    allocates what the header declares (10^12 elements would be terabytes)."""
+def _check_npy_header(body: bytes, max_instances: int) -> None:
+    """Refuse an .npy whose header declares more instances than the cap, or more data than the
+    body holds, before numpy allocates what the header declares (10^12 elements would be
+    terabytes)."""
     fp = io.BytesIO(body)
     try:
         version = np.lib.format.read_magic(fp)
@@ -179,6 +208,7 @@ def _check_npy_header(body: bytes) -> None:
         shape, _, dtype = read_header(fp)
     except Exception:
         return  # not an .npy header: np.load gives the reason
+    check_count(shape[0] if len(shape) == 4 else 1, max_instances)
     if dtype.hasobject:
         raise RequestError("The .npy array holds Python objects (pickled); send a numeric "
                            "dtype such as uint8 or float32.")
@@ -191,15 +221,16 @@ def _check_npy_header(body: bytes) -> None:
         )
 
 
-def decode_npy(body: bytes, spec: ModelSpec) -> np.ndarray:
+def decode_npy(body: bytes, spec: ModelSpec,
+               max_instances: int = DEFAULT_MAX_INSTANCES) -> np.ndarray:
     """An .npy array, N×H×W×C or H×W×C. Pickled (object) arrays are refused."""
     if body.startswith(b"\x93NUMPY"):
-        _check_npy_header(body)
+        _check_npy_header(body, max_instances)
     try:
         arr = np.load(io.BytesIO(body), allow_pickle=False)
     except Exception as exc:  # numpy raises several types for a malformed file
         raise RequestError(
-            f"The body is not a readable .npy array ({exc}); write it with numpy.save "
+            f"The body is not a readable .npy array ({reason(exc)}); write it with numpy.save "
             "and a numeric dtype."
         ) from None
     if not isinstance(arr, np.ndarray):
@@ -207,15 +238,21 @@ def decode_npy(body: bytes, spec: ModelSpec) -> np.ndarray:
     return as_batch(arr, spec)
 
 
-def decode_csv(body: bytes, spec: ModelSpec) -> np.ndarray:
+# A CSV line that holds something: numpy skips blank ones.
+_CSV_ROW = re.compile(rb"\S[^\n]*")
+
+
+def decode_csv(body: bytes, spec: ModelSpec,
+               max_instances: int = DEFAULT_MAX_INSTANCES) -> np.ndarray:
     """One flattened H×W×C image per line, comma separated, no header."""
     size = spec.height * spec.width * spec.channels
+    check_count(sum(1 for _ in _CSV_ROW.finditer(body)), max_instances)
     try:
         rows = np.loadtxt(io.BytesIO(body), delimiter=",", dtype=np.float32, ndmin=2,
                           comments=None, encoding="utf-8")
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestError(
-            f"Cannot read the CSV ({exc}). Expected numbers only, no header: one flattened "
+            f"Cannot read the CSV ({reason(exc)}). Expected numbers only, no header: one flattened "
             f"image of {size} values per line."
         ) from None
     if rows.shape[1] != size and rows.size:
@@ -226,7 +263,8 @@ def decode_csv(body: bytes, spec: ModelSpec) -> np.ndarray:
     return as_batch(rows.reshape(-1, *spec.input_shape), spec)
 
 
-DECODERS: dict[str, Callable[[bytes, ModelSpec], np.ndarray]] = {
+# Each takes the body, the spec and the most instances the body may hold.
+DECODERS: dict[str, Callable[[bytes, ModelSpec, int], np.ndarray]] = {
     **{t: decode_image for t in IMAGE_TYPES},
     JSON: decode_json,
     NPY: decode_npy,
@@ -234,21 +272,23 @@ DECODERS: dict[str, Callable[[bytes, ModelSpec], np.ndarray]] = {
 }
 
 
-def decode(body: bytes, content_type: str | None, spec: ModelSpec) -> np.ndarray:
-    """Decode a request body into one batch for the model: N×H×W×C, uint8 or float."""
+def decode(body: bytes, content_type: str | None, spec: ModelSpec,
+           max_instances: int = DEFAULT_MAX_INSTANCES) -> np.ndarray:
+    """Decode a request body into one batch for the model: N×H×W×C, uint8 or float, of at most
+    `max_instances` images (TooManyInstances, a 413, before decoding any of a larger batch)."""
     kind = media_type(content_type)
     decoder = DECODERS.get(kind)
     if decoder is None and kind.startswith("image/"):
         decoder = decode_image  # any other image type PIL can read
     if decoder is None:
         raise UnsupportedContentType(
-            f"Unsupported Content-Type '{kind or '(none)'}'. Send one of: "
+            f"Unsupported Content-Type {quote(kind) if kind else '(none)'}. Send one of: "
             f"{', '.join(DECODERS)}."
         )
     if not body:
         raise RequestError("The request body is empty: send an image or a batch of images.")
     try:
-        return decoder(body, spec)
+        return decoder(body, spec, max_instances)
     except RequestError:
         raise
     except UserError as exc:  # from byoc.data.images: undecodable or oversized image
@@ -271,7 +311,7 @@ def top_k_from(attributes: str | None, default: int, num_classes: int) -> int:
             if k < 1:
                 raise RequestError(
                     f"{CUSTOM_ATTRIBUTES_HEADER}: top_k must be a whole number >= 1, "
-                    f"got '{value.strip()}'."
+                    f"got {quote(value.strip())}."
                 )
     return min(k, num_classes)
 
@@ -324,7 +364,7 @@ def response_type(accept: str | None) -> str:
     match = parse_accept_header(accept, MIMEAccept).best_match(list(ENCODERS))
     if match is None:
         raise UnsupportedAccept(
-            f"Cannot answer in '{accept}'. Accept one of: {', '.join(ENCODERS)} (or */*)."
+            f"Cannot answer in {quote(accept)}. Accept one of: {', '.join(ENCODERS)} (or */*)."
         )
     return match
 

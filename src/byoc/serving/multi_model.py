@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ctypes
 import gc
 import itertools
 import logging
@@ -28,10 +27,11 @@ from pathlib import Path
 from flask import Flask, jsonify, request
 
 from byoc.bundle import ModelSpec
-from byoc.contract import DEFAULT_MAX_PAYLOAD_MB, TARGET_MODEL_HEADER
+from byoc.contract import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_MB, TARGET_MODEL_HEADER
+from byoc.echo import quote
 from byoc.errors import UserError
 from byoc.serving import runtime as runtimes
-from byoc.serving.app import MB, handle_errors, invoke, read_body
+from byoc.serving.app import MB, handle_errors, invoke, read_body, trim_heap
 from byoc.serving.codecs import RequestError
 from byoc.serving.predictor import Predictor
 from byoc.serving.registry import (
@@ -60,10 +60,7 @@ def _release_memory() -> None:
     """Give freed memory back to the system: a dropped model's arrays go back to glibc's heap,
     which keeps them unless asked."""
     gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
+    trim_heap()
 
 
 Loader = Callable[[Path, str], Predictor]
@@ -93,8 +90,8 @@ class WorkerModels:
             ModelSpec.read(model_dir)
             runtime = runtimes.resolve(model_dir, runtime)
         except (UserError, ValueError) as exc:  # ValueError: byoc-model.json is not JSON
-            raise RequestError(f"url {url!r} is not a byoc bundle this server can serve: {exc}"
-                               ) from None
+            raise RequestError(f"url {quote(url)} is not a byoc bundle this server can serve: "
+                               f"{exc}") from None
         entry = self.registry.reserve(name, url, model_dir, runtime,
                                       estimate_bytes(model_dir, runtime, workers))
         try:
@@ -103,7 +100,7 @@ class WorkerModels:
         except BaseException as exc:
             self.registry.discard(entry)
             if isinstance(exc, UserError):
-                raise RequestError(f"Cannot load {name!r} from {url!r}: {exc}") from None
+                raise RequestError(f"Cannot load {name!r} from {quote(url)}: {exc}") from None
             raise
         entry = self.registry.publish(entry)
         self._keep(entry, predictor)
@@ -216,8 +213,8 @@ def _after(token: str) -> str:
     try:
         return base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise RequestError(f"next_page_token {token!r} is not valid: pass back the nextPageToken "
-                           "of the previous page.") from None
+        raise RequestError(f"next_page_token {quote(token)} is not valid: pass back the "
+                           "nextPageToken of the previous page.") from None
 
 
 def create_multi_model_app(
@@ -227,6 +224,7 @@ def create_multi_model_app(
     workers: int = 1,
     max_payload_mb: int = DEFAULT_MAX_PAYLOAD_MB,
     body_timeout: float | None = None,
+    max_instances: int = DEFAULT_MAX_INSTANCES,
 ) -> Flask:
     app = Flask(__name__, static_folder=None)  # no static route: no request names a file
     app.config["MAX_CONTENT_LENGTH"] = max_payload_mb * MB
@@ -273,7 +271,7 @@ def create_multi_model_app(
         log.info("Invoke model %r (%s: %s)", name, TARGET_MODEL_HEADER, target or "-")
         body = read_body(max_payload_mb, body_timeout)
         _, predictor = models.get(name)
-        return invoke(predictor, body)
+        return invoke(predictor, body, max_instances)
 
     @app.post("/invocations")
     def invocations():

@@ -23,8 +23,12 @@ from byoc.serving import runtime as runtimes
 
 log = logging.getLogger(__name__)
 
+# The most images one forward pass takes: a larger batch runs in chunks of this many, so that
+# no runtime buffer (LiteRT's tensor arena, TensorFlow's activations) grows past this size, and
+# a worker's memory stays what it was after the largest request.
+CHUNK_SIZE = 64
 # Batch sizes run once at start-up so that the first requests of those sizes are not slow.
-WARM_UP_BATCH_SIZES = (1, 8, 64)
+WARM_UP_BATCH_SIZES = (1, 8, CHUNK_SIZE)
 RUNTIME_MODULES = {runtimes.LITERT: "ai_edge_litert.interpreter",
                    runtimes.TENSORFLOW: "tensorflow"}
 
@@ -81,8 +85,12 @@ class Predictor:
         return predictor
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Probabilities N×classes for raw pixels N×H×W×C (0..255, uint8 or float), one pass."""
-        return self._infer(np.asarray(batch, dtype=np.float32))
+        """Probabilities N×classes for raw pixels N×H×W×C (0..255, uint8 or float), in passes of
+        at most CHUNK_SIZE images."""
+        if len(batch) <= CHUNK_SIZE:
+            return self._infer(np.asarray(batch, dtype=np.float32))
+        return np.concatenate([self._infer(np.asarray(batch[i:i + CHUNK_SIZE], dtype=np.float32))
+                               for i in range(0, len(batch), CHUNK_SIZE)])
 
     def warm_up(self, batch_sizes: Sequence[int] = WARM_UP_BATCH_SIZES) -> None:
         """Run each batch size once to set up kernels and buffers; then the predictor is ready."""

@@ -9,11 +9,14 @@ entry disappears. Layout:
 
     lock                          flock-ed around every change, so that two loads cannot race
     models/<name>.json            one entry: modelName, modelUrl, runtime, memory_bytes,
-                                  generation, state ("loading" until warmed, then "ready")
+                                  generation, state ("loading" until warmed, then "ready"),
+                                  loader (the pid of the worker loading it)
     held/<name>/<generation>/<pid>  worker <pid> holds that model in memory
 
 A generation (a random id per load) keeps a model loaded again under the same name apart from the
-one just unloaded. No Flask and no TensorFlow here.
+one just unloaded. A worker killed while loading (SIGKILL, the OOM killer) cannot clean up: the
+master's `child_exit` hook clears its loads (`abandon_loads_of`), and any reader that finds a
+loading entry whose loader is dead clears it too. No Flask and no TensorFlow here.
 
 Memory (507): a load is refused *before* anything is loaded when its estimate does not fit. The
 estimate of one model is, for every worker (each holds its own copy once it has served it):
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import re
 import tempfile
@@ -38,9 +42,12 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from byoc.bundle import LITERT_FILE, MODEL_FILE
+from byoc.echo import quote
 from byoc.errors import UserError
 from byoc.serving import runtime as runtimes
 from byoc.serving.codecs import RequestError
+
+log = logging.getLogger(__name__)
 
 MEMORY_ENV = "BYOC_MODEL_MEMORY_MB"
 # Without BYOC_MODEL_MEMORY_MB, loaded models may take this share of the memory limit: the rest
@@ -85,42 +92,55 @@ class Entry:
     memory_bytes: int
     generation: str
     state: str = LOADING
+    loader: int = 0  # the pid of the worker loading it (0: unknown)
 
     def public(self) -> dict[str, str]:
         """The shape SageMaker's list and describe calls expect."""
         return {"modelName": self.name, "modelUrl": self.url}
+
+    @property
+    def abandoned(self) -> bool:
+        """Still loading, by a worker that no longer runs."""
+        return self.state == LOADING and self.loader > 0 and not _alive(self.loader)
 
 
 # --- names, urls and the memory estimate -------------------------------------------------------
 
 
 def check_name(name: object) -> str:
+    """The one check of a model name, wherever it comes from (POST /models, or a route's path):
+    it becomes a file name in the registry."""
     if not isinstance(name, str) or not name:
         raise RequestError('"model_name" is missing: send {"model_name": ..., "url": ...}.')
     if "/" in name or ".." in name or not _NAME.fullmatch(name):
         raise RequestError(
-            f"model_name {name!r} is not valid: use 1 to 200 letters, digits and . _ - + = @ : , ~ "
-            "(first a letter, digit or _), without '/' or '..'."
+            f"Model name {quote(name)} is not valid: use 1 to 200 letters, digits and "
+            ". _ - + = @ : , ~ (first a letter, digit or _), without '/' or '..'."
         )
     return name
 
 
 def check_url(url: object, models_root: Path) -> Path:
     """The bundle directory `url` names, which must lie under `models_root` (SageMaker extracts
-    each model.tar.gz below /opt/ml/models). A relative url is taken from the root."""
+    each model.tar.gz below /opt/ml/models). A relative url is taken from the root. Symlinks are
+    resolved before the check (in the url and in the root, which `byoc local serve` makes a
+    symlink): one inside the root that points elsewhere is outside."""
     if not isinstance(url, str) or not url.strip():
         raise RequestError('"url" is missing: send {"model_name": ..., "url": "<bundle dir>"}.')
-    root = Path(os.path.abspath(models_root))
-    path = Path(os.path.normpath(root / url))  # an absolute url replaces the root
-    # The root may be a symlink (as `byoc local serve` makes it): either spelling is inside.
-    if not any(path == r or r in path.parents for r in {root, Path(os.path.realpath(root))}):
-        raise RequestError(f"url {url!r} is outside the models root {root}: models are loaded "
-                           "from the directories SageMaker extracts them to, below that root.")
+    root = Path(os.path.realpath(models_root))
+    try:
+        path = Path(os.path.realpath(root / url))  # an absolute url replaces the root
+    except ValueError:  # a NUL in the url
+        raise RequestError(f"url {quote(url)} is not a valid path.") from None
+    if path != root and root not in path.parents:
+        raise RequestError(f"url {quote(url)} is outside the models root {root}: models are "
+                           "loaded from the directories SageMaker extracts them to, below that "
+                           "root (symlinks resolved).")
     if not path.exists():
-        raise RequestError(f"url {url!r}: no such directory. It must hold an extracted byoc "
+        raise RequestError(f"url {quote(url)}: no such directory. It must hold an extracted byoc "
                            "bundle (the contents of model.tar.gz).")
     if not path.is_dir():
-        raise RequestError(f"url {url!r} is a file; it must be the directory holding the "
+        raise RequestError(f"url {quote(url)} is a file; it must be the directory holding the "
                            "extracted bundle (extract model.tar.gz there).")
     return path
 
@@ -239,7 +259,7 @@ class Registry:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _path(self, name: str) -> Path:
-        return self._models / f"{name}.json"
+        return self._models / f"{check_name(name)}.json"
 
     def _write(self, entry: Entry) -> None:
         # Written aside, then renamed: a reader sees the old entry or the new one, never half.
@@ -247,11 +267,40 @@ class Registry:
         tmp.write_text(json.dumps(asdict(entry)))
         tmp.replace(self._path(entry.name))
 
-    def get(self, name: str) -> Entry | None:
+    def _read(self, name: str) -> Entry | None:
         try:
             return Entry(**json.loads(self._path(name).read_text()))
         except FileNotFoundError:
             return None
+
+    def get(self, name: str) -> Entry | None:
+        entry = self._read(name)
+        if entry is not None and entry.abandoned:
+            with self._locked():
+                entry = self._current(name)
+        return entry
+
+    def _current(self, name: str) -> Entry | None:
+        """The entry, with the lock held: an abandoned load is cleared first."""
+        entry = self._read(name)
+        if entry is not None and entry.abandoned:
+            self._clear(entry)
+            return None
+        return entry
+
+    def _clear(self, entry: Entry) -> None:
+        self._path(entry.name).unlink(missing_ok=True)
+        log.warning("Model %r: worker %d died while loading it (killed, perhaps out of memory); "
+                    "its reservation of %.0f MB is released and the name can be loaded again.",
+                    entry.name, entry.loader, entry.memory_bytes / MB)
+
+    def abandon_loads_of(self, pid: int) -> None:
+        """Clear the loads worker `pid` had under way (the master calls this when it exits)."""
+        with self._locked():
+            for path in self._models.glob("*.json"):
+                entry = self._read(path.name[:-5])
+                if entry is not None and entry.state == LOADING and entry.loader == pid:
+                    self._clear(entry)
 
     def entries(self) -> list[Entry]:
         found = (self.get(p.name[:-5]) for p in self._models.glob("*.json"))
@@ -267,13 +316,14 @@ class Registry:
     def reserve(self, name: str, url: str, path: Path, runtime: str, memory_bytes: int) -> Entry:
         """Claim `name` for a load: 409 if it is taken, 507 if the estimate does not fit."""
         with self._locked():
-            current = self.get(name)
+            current = self._current(name)
             if current is not None:
                 what = "is being loaded" if current.state == LOADING else "is already loaded"
                 raise ModelConflict(f"Model {name!r} {what} (from {current.url}). Unload it "
                                     "first (DELETE /models/<name>) to load it again.")
             self.budget.check(memory_bytes, self.reserved_bytes(), name)
-            entry = Entry(name, url, str(path), runtime, memory_bytes, uuid.uuid4().hex)
+            entry = Entry(name, url, str(path), runtime, memory_bytes, uuid.uuid4().hex,
+                          loader=os.getpid())
             self._write(entry)
             return entry
 
@@ -287,14 +337,14 @@ class Registry:
     def discard(self, entry: Entry) -> None:
         """Forget a reservation whose load failed."""
         with self._locked():
-            current = self.get(entry.name)
+            current = self._read(entry.name)
             if current is not None and current.generation == entry.generation:
                 self._path(entry.name).unlink()
 
     def remove(self, name: str) -> Entry:
         """Unregister a ready model: 404 if it is not loaded, 409 while it is being loaded."""
         with self._locked():
-            entry = self.get(name)
+            entry = self._current(name)
             if entry is None:
                 raise ModelNotFound(f"Model {name!r} is not loaded.")
             if entry.state == LOADING:
@@ -331,10 +381,14 @@ class Registry:
 
 
 def _alive(pid: int) -> bool:
+    """Whether `pid` runs: a zombie (killed, not yet reaped by the master) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # Linux: the state follows the parenthesised command name
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True

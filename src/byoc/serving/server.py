@@ -14,7 +14,7 @@ import os
 import socket
 import struct
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +23,11 @@ from byoc.contract import (
     BATCH_ENV,
     BIND_HOST_ENV,
     DEFAULT_HOST,
+    DEFAULT_MAX_INSTANCES,
     DEFAULT_MAX_PAYLOAD_MB,
     DEFAULT_PORT,
     MAX_CONCURRENT_TRANSFORMS_ENV,
+    MAX_INSTANCES_ENV,
     MAX_PAYLOAD_ENV,
     MULTI_MODEL_ENV,
     PORT_ENV,
@@ -81,6 +83,7 @@ class ServerSettings:
     timeout: int = DEFAULT_TIMEOUT
     max_payload_mb: int = DEFAULT_MAX_PAYLOAD_MB
     max_concurrent_transforms: int = 1
+    max_instances: int = DEFAULT_MAX_INSTANCES
     runtime: str = runtimes.AUTO
     multi_model: bool = False
 
@@ -96,6 +99,7 @@ class ServerSettings:
             timeout=_positive_int(env, TIMEOUT_ENV, BATCH_TIMEOUT if batch else DEFAULT_TIMEOUT),
             max_payload_mb=_positive_int(env, MAX_PAYLOAD_ENV, DEFAULT_MAX_PAYLOAD_MB),
             max_concurrent_transforms=_positive_int(env, MAX_CONCURRENT_TRANSFORMS_ENV, workers),
+            max_instances=_positive_int(env, MAX_INSTANCES_ENV, DEFAULT_MAX_INSTANCES),
             runtime=runtimes.parse(env.get(runtimes.RUNTIME_ENV, "")),
             multi_model=env.get(MULTI_MODEL_ENV, "").strip().lower() == "true",
         )
@@ -184,9 +188,10 @@ def _stalled_reads_time_out(timeout: int):
     return when_ready
 
 
-def _application(settings: ServerSettings, create_app):
+def _application(settings: ServerSettings, create_app,
+                 hooks: Mapping[str, Callable[..., None]] | None = None):
     """gunicorn running `create_app()` in each worker, after the fork: TensorFlow never starts
-    in the master."""
+    in the master. `hooks`: gunicorn server hooks by setting name (they run in the master)."""
     from gunicorn.app.base import BaseApplication
 
     class Server(BaseApplication):
@@ -195,6 +200,8 @@ def _application(settings: ServerSettings, create_app):
                 if value is not None and key in self.cfg.settings:  # older gunicorn lacks some
                     self.cfg.set(key, value)
             self.cfg.set("when_ready", _stalled_reads_time_out(settings.timeout))
+            for key, hook in (hooks or {}).items():
+                self.cfg.set(key, hook)
 
         def load(self):
             try:
@@ -218,6 +225,7 @@ def _single_model_app(model_dir: Path, settings: ServerSettings, runtime: str):
         max_payload_mb=settings.max_payload_mb,
         max_concurrent_transforms=settings.max_concurrent_transforms,
         body_timeout=settings.timeout,
+        max_instances=settings.max_instances,
     )
 
 
@@ -241,6 +249,7 @@ def _multi_model_app(registry, models_root: Path, settings: ServerSettings):
         workers=settings.workers,
         max_payload_mb=settings.max_payload_mb,
         body_timeout=settings.timeout,
+        max_instances=settings.max_instances,
     )
 
 
@@ -257,13 +266,17 @@ def serve_multi_model(models_root: str | os.PathLike, settings: ServerSettings,
     models_root = Path(models_root)
     log.info(
         "Serving multi-model (%s=true): models below %s, on %s:%d with %d worker(s), timeout "
-        "%d s, max payload %d MB, model memory budget %d MB, runtime %s=%s, registry %s",
+        "%d s, max payload %d MB, at most %d instances per request, model memory budget %d MB, "
+        "runtime %s=%s, registry %s",
         MULTI_MODEL_ENV, models_root, settings.host, settings.port, settings.workers,
-        settings.timeout, settings.max_payload_mb, budget.budget_bytes >> 20, runtimes.RUNTIME_ENV,
-        settings.runtime, registry.root,
+        settings.timeout, settings.max_payload_mb, settings.max_instances,
+        budget.budget_bytes >> 20, runtimes.RUNTIME_ENV, settings.runtime, registry.root,
     )
     try:
-        _application(settings, lambda: _multi_model_app(registry, models_root, settings)).run()
+        # A worker killed mid-load (SIGKILL: no cleanup of its own) leaves its entry loading.
+        _application(settings, lambda: _multi_model_app(registry, models_root, settings), {
+            "child_exit": lambda _arbiter, worker: registry.abandon_loads_of(worker.pid),
+        }).run()
     finally:
         if os.getpid() == registry.owner_pid:  # not in a worker gunicorn forked
             shutil.rmtree(registry.root, ignore_errors=True)
@@ -279,8 +292,9 @@ def serve(model_dir: str | os.PathLike, settings: ServerSettings) -> int:
     spec, runtime = check_model_dir(model_dir, settings.runtime)
     log.info(
         "Serving %s (%d classes) on %s:%d with %d worker(s), timeout %d s, max payload %d MB, "
-        "runtime %s (%s=%s)", model_dir, spec.num_classes, settings.host, settings.port,
-        settings.workers, settings.timeout, settings.max_payload_mb, runtime,
+        "at most %d instances per request (%s), runtime %s (%s=%s)", model_dir, spec.num_classes,
+        settings.host, settings.port, settings.workers, settings.timeout,
+        settings.max_payload_mb, settings.max_instances, MAX_INSTANCES_ENV, runtime,
         runtimes.RUNTIME_ENV, settings.runtime,
     )
     _application(settings, lambda: _single_model_app(model_dir, settings, runtime)).run()
