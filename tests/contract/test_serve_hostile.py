@@ -36,7 +36,7 @@ from tests.support.fuzz import (
     npy_header,
     png_declaring,
 )
-from tests.support.serving import ServeProcess, worker_pids
+from tests.support.serving import ServeProcess, all_workers, worker_pids
 
 # Short, so that the stalled-body test ends quickly; LiteRT loads in well under this.
 TIMEOUT_S = 10
@@ -64,8 +64,7 @@ def server(trained_model_dir, tmp_path_factory):
            "TMPDIR": str(tmp)}
     with ServeProcess(trained_model_dir, base / "opt_ml", env) as proc:
         proc.tmp = tmp
-        proc.workers = worker_pids(proc.proc.pid)
-        assert len(proc.workers) == 2
+        proc.workers = all_workers(proc.proc.pid, 2)
         yield proc
 
 
@@ -341,7 +340,7 @@ def multi(trained_model_dir, tmp_path_factory):
         loaded = requests.post(f"{proc.url}/models", json={"model_name": "signs", "url": "signs"},
                                timeout=120)
         assert loaded.status_code == 200, loaded.text
-        proc.workers = worker_pids(proc.proc.pid)
+        proc.workers = all_workers(proc.proc.pid, 2)
         yield proc
 
 

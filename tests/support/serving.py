@@ -27,6 +27,17 @@ def worker_pids(master_pid: int) -> set[int]:
     return {int(pid) for pid in children.split()}
 
 
+def all_workers(master_pid: int, count: int, timeout: float = READY_TIMEOUT) -> set[int]:
+    """The master's `count` workers, once all have started: the first /ping can be answered by
+    the first worker while gunicorn is still forking the others."""
+    deadline = time.monotonic() + timeout
+    while len(pids := worker_pids(master_pid)) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{count} workers expected, {len(pids)} started: {pids}")
+        time.sleep(0.2)
+    return pids
+
+
 def as_at_a_terminal() -> None:
     """`preexec_fn` for a child the test stops with Ctrl-C (SIGINT): a suite started as a
     background job ignores SIGINT, and its children inherit that, so the signal would be lost."""
