@@ -115,8 +115,14 @@ def test_a_peer_that_never_resolves_is_named():
 
 def test_real_names_resolve():
     c = Cluster.from_resource_config(_config("algo-1", ["algo-1", "localhost"]), environ={})
-    # The real resolver, on a name every machine has.
-    cluster.resolve_peers(c.peers, timeout=5, me=c.current_host)
+    assert list(c.peers) == ["localhost"]
+    # The real resolver: a name every machine has resolves without a single wait, and a name
+    # that cannot exist (RFC 2606's .invalid) fails the job with a reason that names it.
+    pauses = []
+    cluster.resolve_peers(c.peers, timeout=5, me=c.current_host, sleep=pauses.append)
+    assert pauses == []
+    with pytest.raises(UserError, match=r"Host\(s\) algo-9\.invalid of this job did not resolve"):
+        cluster.resolve_peers(["algo-9.invalid"], timeout=0, me=c.current_host)
 
 
 def test_a_port_in_use_is_refused():
