@@ -45,11 +45,12 @@ def train() -> int:
     try:
         # The config files and hyperparameters are checked before TensorFlow loads (seconds):
         # a typo fails the job at once.
-        hyperparams.parse(contract.TrainingEnv.read(paths.root).hyperparameters)
+        env = contract.TrainingEnv.read(paths.root)
+        hp = hyperparams.parse(env.hyperparameters)
         from byoc.training import run  # TensorFlow loads here, inside the failure handling
 
         gpu.check_tensorflow()  # a GPU host that TensorFlow cannot use fails here, with the way out
-        return run.main(paths.root)
+        return run.main(env, hp)
     except UserError as exc:
         log.error("Training failed: %s", exc)
         contract.write_failure(paths, str(exc))

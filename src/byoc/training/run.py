@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from byoc import contract, evaluation, hyperparams, metric_lines
+from byoc import contract, evaluation, metric_lines
 from byoc.bundle import ModelSpec, keras_io, litert
 from byoc.contract import TEST, TRAIN, VALIDATION, Paths, TrainingEnv
 from byoc.data import pipeline
@@ -198,8 +197,7 @@ def _train_channel_sharded(env: TrainingEnv) -> bool:
     return env.distribution(TRAIN) == contract.SHARDED_BY_S3_KEY
 
 
-def run(env: TrainingEnv, sigterm: SigtermFlag) -> dict[str, float]:
-    hp = hyperparams.parse(env.hyperparameters)
+def run(env: TrainingEnv, hp: HyperParameters, sigterm: SigtermFlag) -> dict[str, float]:
     log.info("Hyperparameters: %s", json.dumps(hp.as_strings(), sort_keys=True))
     set_determinism(hp.seed)
     dist = distributed.make(hp, Cluster.from_resource_config(env.resource_config))
@@ -281,13 +279,14 @@ def _export_and_report(env: TrainingEnv, hp: HyperParameters, splits: Splits,
     return summary
 
 
-def main(root: str | os.PathLike | None = None) -> int:
+def main(env: TrainingEnv, hp: HyperParameters) -> int:
+    """Train as `env` and `hp` say (read and checked by the entrypoint before TensorFlow
+    loaded)."""
     sigterm = SigtermFlag()
     sigterm.install()
-    env = TrainingEnv.read(root)
     env.log_summary()
     try:
-        run(env, sigterm)
+        run(env, hp, sigterm)
     except tf.errors.ResourceExhaustedError as exc:
         raise MemoryError(str(exc)) from exc
     except Terminated:
