@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import urllib.request
 from pathlib import Path
 
 import boto3
@@ -15,18 +14,9 @@ from botocore.stub import Stubber
 from byoc.cli import main
 from byoc.driver import async_invoke
 from byoc.driver.aws import connect
-from tests.support.moto import PREDICTIONS
+from tests.support.moto import PREDICTIONS, queue_async_results
 
 pytestmark = pytest.mark.aws
-
-
-def queue_async_results(url: str, results: list[dict]) -> None:
-    """moto's runtime writes each queued result to S3 at once, as the output or the failure."""
-    request = urllib.request.Request(
-        f"{url}/moto-api/static/sagemaker/async-endpoint-results", method="POST",
-        data=json.dumps({"results": results}).encode(),
-        headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(request, timeout=10).close()
 
 
 @pytest.fixture

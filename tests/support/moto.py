@@ -175,8 +175,17 @@ PREDICTIONS = {"predictions": [{
 
 def queue_endpoint_results(url: str, results: list[dict]) -> None:
     """moto's runtime answers invoke_endpoint with canned data; queue the answers it gives."""
+    _queue(url, "endpoint-results", results)
+
+
+def queue_async_results(url: str, results: list[dict]) -> None:
+    """moto's runtime writes each queued result to S3 at once, as the output or the failure."""
+    _queue(url, "async-endpoint-results", results)
+
+
+def _queue(url: str, kind: str, results: list[dict]) -> None:
     request = urllib.request.Request(
-        f"{url}/moto-api/static/sagemaker/endpoint-results", method="POST",
+        f"{url}/moto-api/static/sagemaker/{kind}", method="POST",
         data=json.dumps({"results": results}).encode(),
         headers={"Content-Type": "application/json"})
     urllib.request.urlopen(request, timeout=10).close()
