@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from benchmarks.accuracy import LENET_HPS
 from byoc import hyperparams
 from byoc.data import pipeline
 from byoc.driver.local import layout
@@ -61,7 +62,7 @@ def images_per_second(model_name: str, x: np.ndarray, y: np.ndarray, epochs: int
 
 
 def full_train_run(per_class: int) -> tuple[float, float]:
-    """Wall time and test accuracy of `train` (LeNet, the accuracy test's settings)."""
+    """Wall time and test accuracy of `train` (LeNet, benchmarks.accuracy's easy-signs settings)."""
     import json
 
     from byoc.data.synth import generate
@@ -70,9 +71,7 @@ def full_train_run(per_class: int) -> tuple[float, float]:
         data = Path(tmp) / "signs"
         generate(data, per_class=per_class, seed=1, difficulty="easy")
         root = Path(tmp) / "ml"
-        layout.prepare(root, layout.split_channel_dirs(data), {
-            "epochs": 40, "batch_size": 32, "learning_rate": 0.002,
-            "early_stopping_patience": 8, "seed": 42})
+        layout.prepare(root, layout.split_channel_dirs(data), LENET_HPS)
         env = dict(os.environ, SAGEMAKER_BASE_DIR=str(root),
                    PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
         start = time.perf_counter()
