@@ -32,7 +32,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 demo: setup
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh $(DEMO)
+	$(RUN) bash scripts/demo.sh $(DEMO)
 
 # For every edit: no Docker, no SDK virtualenv, no training beyond a few seconds, and a tenth of
 # each fuzz property's examples.
@@ -67,10 +67,10 @@ image-gpu:
 	docker build --network host $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) -t byoc:gpu -f Dockerfile.gpu .
 
 bench: setup
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m benchmarks.training_throughput --epochs 6
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m benchmarks.serving_latency
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m benchmarks.serving_runtimes
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m benchmarks.accuracy --check
+	$(RUN) $(PY) -m benchmarks.training_throughput --epochs 6
+	$(RUN) $(PY) -m benchmarks.serving_latency
+	$(RUN) $(PY) -m benchmarks.serving_runtimes
+	$(RUN) $(PY) -m benchmarks.accuracy --check
 
 clean:
 	rm -rf $(VENV) .venv-sdk2 .venv-sdk3 $(DEMO) .pytest_cache
