@@ -115,6 +115,11 @@ class Paths:
         return self.output_dir / "data"
 
     @property
+    def code_dir(self) -> Path:
+        """The user's source directory: SDK local mode mounts it here; an S3 one unpacks here."""
+        return self.root / "code"
+
+    @property
     def checkpoint_dir(self) -> Path:
         return self.root / "checkpoints"
 
