@@ -15,6 +15,7 @@ import traceback
 
 from byoc import contract, gpu, hyperparams
 from byoc.errors import FrameworkError, UserError
+from byoc.user_code import script
 
 log = logging.getLogger("byoc")
 
@@ -46,6 +47,11 @@ def train() -> int:
         # The config files and hyperparameters are checked before TensorFlow loads (seconds):
         # a typo fails the job at once.
         env = contract.TrainingEnv.read(paths.root)
+        # The user's own script (sagemaker_program) runs instead of byoc's trainer, before the
+        # hyperparameters are parsed: they are the script's, not byoc's. The exception, a
+        # `model` or `loss` given as MODULE:FUNCTION, is in script.wanted.
+        if script.wanted(env.hyperparameters):
+            return script.main(env)  # no TensorFlow in this process: the script loads its own
         hp = hyperparams.parse(env.hyperparameters)
         from byoc.training import run  # TensorFlow loads here, inside the failure handling
 
