@@ -182,7 +182,7 @@ def run(command: list[str], *, cwd: Path, env: dict[str, str],
     done = False
 
     def forward(signum: int, _frame) -> None:
-        _signal_group(process, signum)
+        _signal_group(process.pid, signum)
         if not stopped:
             stopped.append(signum)
             if not done:  # once the script has ended, there is nothing left to wait for
@@ -205,8 +205,10 @@ def run(command: list[str], *, cwd: Path, env: dict[str, str],
             except subprocess.TimeoutExpired:
                 log.error("The training script did not exit within %d s of %s; killing it.",
                           grace, signal.Signals(stopped[0]).name)
-                _signal_group(process, signal.SIGKILL)
+                _signal_group(process.pid, signal.SIGKILL)
                 killed = True
+        if deadline is not None and not killed:
+            killed = not _wait_for_group(process.pid, deadline)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -215,11 +217,40 @@ def run(command: list[str], *, cwd: Path, env: dict[str, str],
                    stopped=bool(stopped), killed=killed)
 
 
-def _signal_group(process: subprocess.Popen, signum: int) -> None:
+def _signal_group(group: int, signum: int) -> None:
     try:
-        os.killpg(process.pid, signum)
+        os.killpg(group, signum)
     except (ProcessLookupError, PermissionError):
         pass  # the group is gone already
+
+
+def _wait_for_group(group: int, deadline: float) -> bool:
+    """After a stop, wait until the script's whole process group has ended: a shell script may
+    end at once while the python it started is still saving, and when `train` exits the
+    container ends with everything in it. Reap the orphans handed to this process (it is PID 1
+    in a container). False if the deadline passed, and then the rest are killed."""
+    while True:
+        _reap()
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        if time.monotonic() >= deadline:
+            log.error("Processes of the training script outlived the stop's grace period; "
+                      "killing them.")
+            _signal_group(group, signal.SIGKILL)
+            return False
+        time.sleep(0.05)
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 class _Tail:
