@@ -83,7 +83,8 @@ def test_the_container_contract_imports_no_driver_code():
 
 @pytest.mark.parametrize("module", ["byoc.archives", "byoc.bundle", "byoc.metric_lines",
                                     "byoc.hyperparams", "byoc.contract", "byoc.training",
-                                    "byoc.cli", "byoc.gpu", "byoc.entrypoints"])
+                                    "byoc.cli", "byoc.gpu", "byoc.entrypoints",
+                                    "byoc.user_code.script", "byoc.user_code.environment"])
 def test_light_modules_load_no_tensorflow(module):
     loaded = _loaded_after_import(module)
     assert not loaded & {"tensorflow", "keras", "matplotlib"}, module
@@ -93,7 +94,7 @@ def test_no_container_module_imports_the_driver():
     graph = _graph()
     container = [m for m in graph if m.split(".")[1:2] and m.split(".")[1] in
                  ("contract", "training", "serving", "evaluation", "bundle", "model", "data",
-                  "entrypoints")]
+                  "entrypoints", "user_code")]
     offenders = {m: sorted(d for d in graph[m] if d.startswith("byoc.driver")) for m in container}
     assert not {m: d for m, d in offenders.items() if d}
 
