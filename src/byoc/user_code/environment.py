@@ -382,4 +382,4 @@ def _framework_key(key: str) -> bool:
 def measure() -> tuple[int, int]:
     """(GPUs given to this container, CPUs it may run on), without TensorFlow: the GPUs are the
     /dev/nvidiaN devices `byoc.gpu` finds, the toolkit's `nvidia-smi --list-gpus` count."""
-    return len(gpu.probe().devices), contract.available_cpus()
+    return len(gpu.log_host().devices), contract.available_cpus()
