@@ -57,6 +57,11 @@ def test_a_directory_is_used_where_it_is(tmp_path):
     assert not (tmp_path / "code").exists()  # nothing copied
 
 
+def test_a_file_url_is_unescaped(tmp_path):
+    code = _code(tmp_path / "my code")
+    assert source.fetch(f"file://{str(code).replace(' ', '%20')}", tmp_path / "code") == code
+
+
 def test_a_local_archive_is_unpacked_into_the_code_dir(tmp_path):
     archive = _tar(_code(tmp_path / "src"), tmp_path / "sourcedir.tar.gz")
     code_dir = tmp_path / "ml" / "code"

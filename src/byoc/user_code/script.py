@@ -213,6 +213,8 @@ def run(command: list[str], *, cwd: Path, env: dict[str, str],
         for s, handler in previous.items():
             signal.signal(s, handler)
     pump.join(timeout=5)  # a grandchild may hold stderr open; its output is not waited for
+    if not pump.is_alive():
+        process.stderr.close()
     return Outcome(code=128 - code if code < 0 else code, stderr_tail=tail.text(),
                    stopped=bool(stopped), killed=killed)
 

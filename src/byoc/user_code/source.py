@@ -21,7 +21,7 @@ import sys
 import tempfile
 from collections import deque
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from byoc import archives
 from byoc.errors import UserError
@@ -70,7 +70,9 @@ def fetch(location: str, code_dir: Path) -> Path:
             archive = Path(tmp) / "sourcedir.tar.gz"
             _download_s3(location, archive)
             return _unpack(archive, code_dir, label=location)
-    path = Path(urlparse(location).path if location.startswith("file://") else location)
+    # A file:// URL escapes what a URL cannot hold (file:///my%20code is "my code").
+    path = Path(unquote(urlparse(location).path) if location.startswith("file://")
+                else location)
     if path.is_dir():
         return path
     if path.is_file():
