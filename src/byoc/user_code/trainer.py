@@ -5,14 +5,15 @@ A module declares its own hyperparameters with defaults, `HYPERPARAMETERS = {"dr
 They are read from the module's source, without running it: checking hyperparameters never
 loads TensorFlow (the driver checks `--hp` the same way) and fails before anything is paid for.
 The same reading finds a module that is missing, does not parse, or lacks the function. Importing
-and calling the functions is the trainer's job (byoc.model.custom, byoc.training.losses).
+happens in the trainer, once TensorFlow is loaded (`import_functions`); calling and checking them
+is byoc.model.custom's and byoc.training.losses' job.
 """
 
 from __future__ import annotations
 
 import ast
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,3 +181,32 @@ def _declaration(tree: ast.Module, path: Path) -> dict[str, bool | int | float |
                             "str, and the values given for it are parsed as the same type.")
         out[name] = default
     return out
+
+
+@dataclass(frozen=True)
+class Imported:
+    """The user's functions for byoc's trainer, imported from their source directory."""
+
+    source_dir: Path
+    references: dict[str, str]  # by hyperparameter: {"model": "model:build_model"}
+    functions: dict[str, Callable]
+
+    def module(self, key: str) -> str:
+        return self.references[key].partition(":")[0]
+
+
+def import_functions(raw: Mapping[str, object], code_dir: Path) -> Imported | None:
+    """Find the source directory, install its requirements.txt, and import the functions that
+    `model` and `loss` name. None when neither names user code. TensorFlow should be loaded
+    (and a multi-host strategy made) first: the user's modules may create tensors at import."""
+    refs = references(raw)
+    if not refs:
+        return None
+    source_dir = locate(raw, code_dir)
+    source.install_requirements(source_dir)
+    functions = {key: modules.function(source_dir, ref,
+                                       what=f"{REFERENCE_KEYS[key]} ({key}={ref})")
+                 for key, ref in refs.items()}
+    log.info("Using your %s from %s", " and ".join(
+        f"{key} {ref}" for key, ref in refs.items()), source_dir)
+    return Imported(source_dir, refs, functions)
