@@ -249,11 +249,14 @@ def parse(raw: Mapping[str, object], *, source: Path | None = None) -> HyperPara
     accepted too (see `declared` for where the modules are read from, and `source`)."""
     user = declared(raw, source)
     spec = {**SPEC, **{name: _declared_type(item.default) for name, item in user.items()}}
+    # The source directory is the trainer's when model or loss names user code.
+    used = {trainer.source.SUBMIT_DIR_HP} if trainer.references(raw) else set()
     values = {}
     for key in sorted(raw):
         text = _unquoted(str(raw[key]))
         if key.startswith(RESERVED_PREFIXES):
-            log.info("Ignoring SageMaker hyperparameter %s=%s", key, text)
+            if key not in used:
+                log.info("Ignoring SageMaker hyperparameter %s=%s", key, text)
             continue
         if key not in spec:
             close = difflib.get_close_matches(key, spec, n=1)

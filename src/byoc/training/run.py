@@ -260,8 +260,8 @@ def _export_and_report(env: TrainingEnv, hp: HyperParameters, splits: Splits,
     if user:  # the code goes in before the spec that names it
         files = user_modules.copy(user.source_dir, env.paths.model_dir)
         notes.append(f"Your code ({', '.join(f'{k}={v}' for k, v in user.references.items())}) "
-                     f"is in the bundle's code/ directory ({len(files)} files): `serve`, batch "
-                     "transform and a resumed job import it from there.")
+                     f"travels in the bundle's code/ directory ({len(files)} files): `serve` and "
+                     "batch transform import it from there.")
         if "loss" in user.functions:
             notes.append(f"The model was trained to minimise {hp.loss}. The loss columns of "
                          "this report are cross-entropy, comparable across models.")
