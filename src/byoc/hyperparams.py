@@ -236,7 +236,8 @@ def declared(raw: Mapping[str, object], source: Path | None = None
     for name, item in found.items():
         if name in SPEC or name.startswith(RESERVED_PREFIXES):
             raise UserError(
-                f"{trainer.DECLARATION} in {item.module} declares '{name}', which is "
+                f"{trainer.DECLARATION} in {trainer.file_name(item.module)} declares '{name}', "
+                "which is "
                 + ("byoc's own hyperparameter" if name in SPEC else "a name SageMaker reserves")
                 + ". Give yours another name.")
     return found

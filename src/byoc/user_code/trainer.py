@@ -87,11 +87,16 @@ def declared_hyperparameters(source_dir: Path, refs: Mapping[str, str]) -> dict[
             earlier = declared.get(name)
             if earlier is not None and earlier.default != default:
                 raise UserError(
-                    f"Both {earlier.module} and {module_name} declare the hyperparameter "
-                    f"'{name}' in {DECLARATION}, with different defaults ({earlier.default!r} "
-                    f"and {default!r}). Declare it in one module only.")
+                    f"Both {file_name(earlier.module)} and {file_name(module_name)} declare the "
+                    f"hyperparameter '{name}' in {DECLARATION}, with different defaults "
+                    f"({earlier.default!r} and {default!r}). Declare it in one module only.")
             declared[name] = Declared(default, earlier.module if earlier else module_name)
     return declared
+
+
+def file_name(module_name: str) -> str:
+    """`pkg.model` → pkg/model.py, for messages."""
+    return module_name.replace(".", "/") + ".py"
 
 
 def module_file(source_dir: Path, module_name: str, *, what: str) -> Path:
