@@ -9,6 +9,7 @@ use it, the driver never does (it reads `byoc.bundle`).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import keras
@@ -46,9 +47,14 @@ def load_model(path: Path, compile: bool = True) -> keras.Model:
             f"{str(exc).split('. ')[0][:300]}). byoc loads models in Keras's safe mode only: "
             "build the model from built-in or registered layers and save it again.") from None
     except TypeError as exc:
-        if "could not be deserialized" not in str(exc) and "Could not locate" not in str(exc):
+        missing = _NOT_FOUND.search(str(exc))
+        if not missing:
             raise
         raise UserError(
-            f"{path} holds a layer Keras cannot find ({str(exc)[:300]}). Register your layers "
+            f"{path} holds a layer Keras cannot find: {missing.group(1)}. Register your layers "
             "with @keras.saving.register_keras_serializable() at the top level of a module "
             "that the model's code imports, and train again.") from None
+
+
+# Keras names the class it could not find deep inside a long message.
+_NOT_FOUND = re.compile(r"Could not locate (?:class|function) '([^']+)'")
