@@ -47,14 +47,20 @@ def load_model(path: Path, compile: bool = True) -> keras.Model:
             f"{str(exc).split('. ')[0][:300]}). byoc loads models in Keras's safe mode only: "
             "build the model from built-in or registered layers and save it again.") from None
     except TypeError as exc:
-        missing = _NOT_FOUND.search(str(exc))
+        missing = missing_class(exc)
         if not missing:
             raise
         raise UserError(
-            f"{path} holds a layer Keras cannot find: {missing.group(1)}. Register your layers "
+            f"{path} holds a layer Keras cannot find: {missing}. Register your layers "
             "with @keras.saving.register_keras_serializable() at the top level of a module "
             "that the model's code imports, and train again.") from None
 
 
 # Keras names the class it could not find deep inside a long message.
 _NOT_FOUND = re.compile(r"Could not locate (?:class|function) '([^']+)'")
+
+
+def missing_class(exc: Exception) -> str | None:
+    """The class or function a failed Keras deserialization could not find, if that was why."""
+    found = _NOT_FOUND.search(str(exc))
+    return found.group(1) if found else None

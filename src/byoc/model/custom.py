@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 import keras
 import numpy as np
 
+from byoc.bundle import keras_io
 from byoc.errors import UserError
 
 log = logging.getLogger("byoc.model")
@@ -80,9 +81,12 @@ def check_saves(model: keras.Model, reference: str) -> None:
     except Exception as exc:
         log.error("%s's model cannot be saved and loaded back:\n%s", reference,
                   traceback.format_exc())
+        missing = keras_io.missing_class(exc)
+        why = (f"Keras cannot find the layer {missing}" if missing
+               else f"{type(exc).__name__}: {str(exc)[:300]}")
         raise UserError(
-            f"The model of {reference} cannot be saved and loaded back ({type(exc).__name__}: "
-            f"{str(exc)[:300]}). Build it from Keras layers and your own layers registered with "
+            f"The model of {reference} cannot be saved and loaded back ({why}). Build it "
+            "from Keras layers and your own layers registered with "
             "@keras.saving.register_keras_serializable() at the top level of a module, each "
             "with a get_config() that returns its constructor's arguments; no Lambda layers "
             "of Python functions.") from None
