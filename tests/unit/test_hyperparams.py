@@ -162,12 +162,13 @@ def test_values_json_encoded_by_the_sdk_are_read_as_strings(source):
     ('{"epochs": 3}', "'epochs', which is byoc's own hyperparameter"),
     ('{"sagemaker_x": 1}', "a name SageMaker reserves"),
     ('{"not a name": 1}', "keys are hyperparameter names"),
+    ("{}\nfrom config import HYPERPARAMETERS", "write the dict out in this module itself"),
 ])
 def test_a_bad_hyperparameters_declaration_says_what_to_write(tmp_path, declaration, fragment):
     (tmp_path / "model.py").write_text(f"DEFAULT = 0.3\nHYPERPARAMETERS = {declaration}\n\n"
                                        "def build_model(input_shape, num_classes, hp):\n"
                                        "    pass\n")
-    with pytest.raises(UserError, match="HYPERPARAMETERS in model.py") as err:
+    with pytest.raises(UserError, match="HYPERPARAMETERS") as err:
         hyperparams.parse({"model": "model:build_model"}, source=tmp_path)
     assert fragment in str(err.value)
 

@@ -156,6 +156,11 @@ def _declaration(tree: ast.Module, path: Path) -> dict[str, bool | int | float |
     """The module's HYPERPARAMETERS: a dict literal of names to bool, int, float or str."""
     node = None
     for statement in tree.body:
+        if isinstance(statement, (ast.Import, ast.ImportFrom)) and any(
+                (a.asname or a.name) == DECLARATION for a in statement.names):
+            raise UserError(f"{path.name} imports {DECLARATION} (line {statement.lineno}); "
+                            "byoc reads it without running your code, so write the dict out "
+                            "in this module itself.")
         if isinstance(statement, ast.Assign) and any(
                 isinstance(t, ast.Name) and t.id == DECLARATION for t in statement.targets):
             node = statement
