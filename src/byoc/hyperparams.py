@@ -183,10 +183,6 @@ class HyperParameters:
         own = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "user"}
         return MappingProxyType({**own, **dict(self.user)})
 
-    def uses_user_code(self) -> bool:
-        """Whether `model` or `loss` names a function in the user's source directory."""
-        return modules.is_reference(self.model) or modules.is_reference(self.loss)
-
 
 # name -> (parser, what is accepted). One table: parse(), the docs and the driver read it.
 SPEC: dict[str, Field] = {

@@ -110,7 +110,6 @@ def test_model_and_loss_name_the_users_functions(source):
     hp = hyperparams.parse({"model": "model:build_model", "loss": "loss:cost_sensitive_loss"},
                            source=source)
     assert (hp.model, hp.loss) == ("model:build_model", "loss:cost_sensitive_loss")
-    assert hp.uses_user_code()
     assert hyperparams.parse({}).loss == "sparse_categorical_crossentropy"
 
 
