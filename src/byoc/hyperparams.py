@@ -3,18 +3,28 @@
 SageMaker writes every value of hyperparameters.json as a string. `parse` turns them into a
 `HyperParameters` and rejects an unknown name or a malformed value with a sentence that names the
 key and says what is accepted. No TensorFlow here: the driver imports this for tuning ranges.
+
+`model` and `loss` may name the user's own code as `MODULE:FUNCTION`. The modules may declare
+hyperparameters of their own (`HYPERPARAMETERS = {"dropout": 0.3}`), accepted beside byoc's and
+typed from their defaults; `byoc.user_code.trainer` reads them from the source, without running
+it, so this stays free of TensorFlow then too.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
 
+from byoc import contract
 from byoc.cli_args import parse_pairs
 from byoc.errors import UserError
+from byoc.user_code import modules, trainer
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +33,8 @@ log = logging.getLogger(__name__)
 MODEL_NAMES = ("lenet", "vgg", "resnet")
 CLASS_WEIGHT_MODES = ("none", "balanced")
 OPTIMIZERS = ("adam", "sgd")
+# byoc's own loss, for integer labels and softmax outputs; `loss` may name the user's instead.
+LOSS_NAMES = ("sparse_categorical_crossentropy",)
 
 # SageMaker adds its own keys: `_tuning_objective_metric` in tuning jobs, `sagemaker_*` from the
 # SDKs. They are not ours to validate.
@@ -76,6 +88,24 @@ def _choice(options: tuple[str, ...]) -> Field:
     return parse, accepted
 
 
+def _choice_or_reference(options: tuple[str, ...], example: str) -> Field:
+    """One of `options`, or the user's function as MODULE:FUNCTION (its case kept)."""
+    choose, _ = _choice(options)
+    accepted = (f"{', '.join(options)}, or MODULE:FUNCTION naming a function in your source "
+                f"directory, e.g. {example}")
+
+    def parse(text: str) -> str:
+        value = text.strip()
+        if modules.is_reference(value):
+            return value
+        try:
+            return choose(value)
+        except ValueError:
+            raise ValueError(f"expected {accepted}") from None
+
+    return parse, accepted
+
+
 def _number(kind: type, low: float, high: float, *, low_open: bool = False,
             high_open: bool = False, note: str = "") -> Field:
     """A parser for a bounded number, and the sentence that says what it accepts."""
@@ -102,6 +132,19 @@ def _number(kind: type, low: float, high: float, *, low_open: bool = False,
     return parse, accepted
 
 
+def _declared_type(default: bool | int | float | str) -> Field:
+    """The parser for a hyperparameter a user module declares: the type of its default."""
+    if isinstance(default, bool):
+        return _bool, f"true or false (default {str(default).lower()})"
+    if isinstance(default, int):
+        parse, _ = _number(int, -2**63, 2**63 - 1)
+        return parse, f"a whole number (default {default})"
+    if isinstance(default, float):
+        parse, _ = _number(float, float("-inf"), float("inf"))
+        return parse, f"a number (default {default})"
+    return (lambda text: text), f"a string (default {default!r})"
+
+
 @dataclass(frozen=True)
 class HyperParameters:
     epochs: int = 15
@@ -118,18 +161,27 @@ class HyperParameters:
     channels: int = 3
     optimizer: str = "adam"
     mixed_precision: bool = False
+    loss: str = LOSS_NAMES[0]
+    # The hyperparameters the user's modules declare, (name, value) sorted by name: their
+    # defaults, or the values given.
+    user: tuple[tuple[str, bool | int | float | str], ...] = ()
 
     def as_strings(self) -> dict[str, str]:
         """The hyperparameters as SageMaker would pass them back to us."""
         out = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
+        for name, value in self.as_mapping().items():
             if isinstance(value, tuple):
                 value = "x".join(str(v) for v in value)
             elif isinstance(value, bool):
                 value = str(value).lower()
-            out[f.name] = str(value)
+            out[name] = str(value)
         return out
+
+    def as_mapping(self) -> Mapping[str, object]:
+        """Every hyperparameter by name, typed, read-only: byoc's own, then the user modules'.
+        What the user's `model` and `loss` functions receive as `hp`."""
+        own = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "user"}
+        return MappingProxyType({**own, **dict(self.user)})
 
 
 # name -> (parser, what is accepted). One table: parse(), the docs and the driver read it.
@@ -137,7 +189,7 @@ SPEC: dict[str, Field] = {
     "epochs": _number(int, 1, 10_000),
     "batch_size": _number(int, 1, 65_536),
     "learning_rate": _number(float, 0, 10, low_open=True, note=", e.g. 0.001"),
-    "model": _choice(MODEL_NAMES),
+    "model": _choice_or_reference(MODEL_NAMES, "model:build_model"),
     "seed": _number(int, 0, 2**31 - 1),
     "validation_split": _number(float, 0, 1, high_open=True),
     "augment": (_bool, "true or false"),
@@ -148,37 +200,91 @@ SPEC: dict[str, Field] = {
     "channels": (lambda t: int(_choice(("1", "3"))[0](t)), "1 (grayscale) or 3 (RGB)"),
     "optimizer": _choice(OPTIMIZERS),
     "mixed_precision": (_bool, "true or false"),
+    "loss": _choice_or_reference(LOSS_NAMES, "loss:cost_sensitive_loss"),
 }
 
-assert set(SPEC) == {f.name for f in dataclasses.fields(HyperParameters)}
+assert set(SPEC) | {"user"} == {f.name for f in dataclasses.fields(HyperParameters)}
 
 
-def parse(raw: Mapping[str, object]) -> HyperParameters:
-    """Parse SageMaker's string hyperparameters; raise UserError naming the first bad key."""
+def _unquoted(text: str) -> str:
+    """A value as the SDK may send it, JSON-encoded (`"\\"vgg\\""`), as the plain string."""
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(value, str):
+            return value
+    return text
+
+
+def declared(raw: Mapping[str, object], source: Path | None = None
+             ) -> dict[str, trainer.Declared]:
+    """The hyperparameters the user's modules declare, when `model` or `loss` in `raw` names one
+    (else none). The modules are read from `source`, or else from the job's source directory
+    (`sagemaker_submit_directory`, or the code directory under SAGEMAKER_BASE_DIR)."""
+    refs = trainer.references(raw)
+    if not refs:
+        return {}
+    if source is None:
+        source = trainer.locate(raw, contract.Paths(contract.base_dir()).code_dir)
+    found = trainer.declared_hyperparameters(source, refs)
+    for name, item in found.items():
+        if name in SPEC or name.startswith(RESERVED_PREFIXES):
+            raise UserError(
+                f"{trainer.DECLARATION} in {trainer.file_name(item.module)} declares '{name}', "
+                "which is "
+                + ("byoc's own hyperparameter" if name in SPEC else "a name SageMaker reserves")
+                + ". Give yours another name.")
+    return found
+
+
+def parse(raw: Mapping[str, object], *, source: Path | None = None) -> HyperParameters:
+    """Parse SageMaker's string hyperparameters; raise UserError naming the first bad key.
+
+    When `model` or `loss` names the user's code, the hyperparameters its modules declare are
+    accepted too (see `declared` for where the modules are read from, and `source`)."""
+    user = declared(raw, source)
+    spec = {**SPEC, **{name: _declared_type(item.default) for name, item in user.items()}}
+    # The source directory is the trainer's when model or loss names user code.
+    used = {trainer.source.SUBMIT_DIR_HP} if trainer.references(raw) else set()
     values = {}
     for key in sorted(raw):
-        text = str(raw[key])
+        text = _unquoted(str(raw[key]))
         if key.startswith(RESERVED_PREFIXES):
-            log.info("Ignoring SageMaker hyperparameter %s=%s", key, text)
+            if key not in used:
+                log.info("Ignoring SageMaker hyperparameter %s=%s", key, text)
             continue
-        if key not in SPEC:
-            close = difflib.get_close_matches(key, SPEC, n=1)
+        if key not in spec:
+            close = difflib.get_close_matches(key, spec, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
+            theirs = (f"; and from your modules' {trainer.DECLARATION}: {', '.join(user)}"
+                      if user else "")
             raise UserError(
-                f"Unknown hyperparameter '{key}'.{hint} Accepted: {', '.join(SPEC)}."
+                f"Unknown hyperparameter '{key}'.{hint} Accepted: {', '.join(SPEC)}{theirs}."
             )
-        parser, accepted = SPEC[key]
+        parser, accepted = spec[key]
         try:
             values[key] = parser(text)
         except ValueError as exc:
             raise UserError(
                 f"Hyperparameter '{key}' has the value '{text}': {exc}. Accepted: {accepted}."
             ) from None
-    return HyperParameters(**values)
+    own = {k: v for k, v in values.items() if k in SPEC}
+    theirs = {name: values.get(name, item.default) for name, item in user.items()}
+    return HyperParameters(**own, user=tuple(sorted(theirs.items())))
 
 
-def parse_hp_flags(pairs: list[str] | None) -> dict[str, str]:
-    """`--hp key=value` pairs as SageMaker's strings, validated here so a typo fails at once."""
+def parse_hp_flags(pairs: list[str] | None, source: Path | None = None) -> dict[str, str]:
+    """`--hp key=value` pairs as SageMaker's strings, validated here so a typo fails at once.
+
+    `source` is the local source directory (`--source-dir`): `model` or `loss` as
+    MODULE:FUNCTION needs it, to check the function and its modules' hyperparameters."""
     raw = parse_pairs(pairs, "--hp", "epochs=10")
-    parse(raw)
+    refs = trainer.references(raw)
+    if refs and source is None:
+        named = ", ".join(f"{k}={v}" for k, v in refs.items())
+        raise UserError(f"--hp {named} names a function in your code: give --source-dir DIR, "
+                        "the directory that holds it.")
+    parse(raw, source=source)
     return raw

@@ -7,6 +7,7 @@ environment (two ports on 127.0.0.1, as two hosts on one machine need) wins over
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 
@@ -15,7 +16,7 @@ import pytest
 from byoc import bundle, contract
 from byoc.driver.local import layout
 from tests.support.data import tiny_folders
-from tests.support.executables import TRAIN_EXE, exe_env
+from tests.support.executables import REPO, TRAIN_EXE, exe_env
 
 HOSTS = ["algo-1", "algo-2"]
 
@@ -57,6 +58,35 @@ def test_two_processes_train_one_model(tmp_path):
     # Both hosts saw the same all-reduced metrics; only the chief printed them.
     assert logs[0].count("#metrics epoch=") == 2 and "#metrics" not in logs[1]
     assert "The chief (algo-1) wrote the model and the report" in logs[1]
+
+
+@pytest.mark.slow
+def test_two_processes_train_the_users_model_with_its_loss(tmp_path, synth_data_dir):
+    """byoc's trainer with examples/cost_sensitive on two hosts: each builds the user's model
+    from the source directory, and the chief's bundle carries the code."""
+    source = shutil.copytree(REPO / "examples" / "cost_sensitive", tmp_path / "source")
+    hps = {"epochs": 1, "batch_size": 16, "model": "model:build_model",
+           "loss": "loss:cost_sensitive_loss", "sagemaker_submit_directory": str(source)}
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    procs = []
+    for index, host in enumerate(HOSTS):
+        layout.prepare(tmp_path / host, layout.split_channel_dirs(synth_data_dir), hps,
+                       current_host=host, hosts=HOSTS)
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        procs.append(subprocess.Popen(
+            [str(TRAIN_EXE)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=exe_env(SAGEMAKER_BASE_DIR=str(tmp_path / host), TF_CONFIG=json.dumps(tf_config))))
+    logs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
+    for log in logs:
+        assert "Using your model model:build_model and loss loss:cost_sensitive_loss" in log
+        assert "16 per replica, 32 global (2 replica(s))" in log
+    chief, worker = (contract.Paths(tmp_path / h) for h in HOSTS)
+    spec = bundle.ModelSpec.read(chief.model_dir)
+    assert spec.code_modules == ["model"] and spec.litert_model == bundle.LITERT_FILE
+    assert (chief.model_dir / bundle.CODE_DIR / "model.py").is_file()
+    assert not any(worker.model_dir.iterdir())
+    assert logs[0].count("#metrics epoch=") == 1 and "#metrics" not in logs[1]
 
 
 def test_process_mode_runs_one_host_and_says_how_to_run_more(tmp_path, capsys):

@@ -276,3 +276,12 @@ def test_without_images_or_history_the_optional_plots_go_and_the_report_says_so(
     assert "No training history was recorded." in text
     assert "confident_wrong_test.png" not in text
     assert (tmp_path / split_files("test")["confident_wrong_csv"]).is_file()
+
+
+def test_notes_on_the_model_and_its_runtime_are_listed_under_their_heading(tmp_path):
+    small_report(tmp_path, notes=["`serve` uses TensorFlow: no model.tflite | because"])
+    text = (tmp_path / REPORT_FILE).read_text()
+    assert "## Model and serving\n\n- `serve` uses TensorFlow: no model.tflite \\| because" in text
+    assert text.index("## Model and serving") < text.index("## test")
+    small_report(tmp_path)
+    assert "## Model and serving" not in (tmp_path / REPORT_FILE).read_text()

@@ -77,3 +77,143 @@ def test_model_names_match_the_architecture_registry():
     from byoc.model.architectures import ARCHITECTURES
 
     assert tuple(ARCHITECTURES) == hyperparams.MODEL_NAMES
+
+
+# --- the user's code: model and loss as MODULE:FUNCTION, and the modules' own hyperparameters ---
+
+MODEL_PY = '''
+import keras
+
+HYPERPARAMETERS = {"dropout": 0.3, "units": 64, "residual": False, "activation": "relu"}
+
+
+def build_model(input_shape, num_classes, hp):
+    raise AssertionError("parsing must not run the module")
+'''
+LOSS_PY = '''
+HYPERPARAMETERS = {"cost_weight": 1.0}
+
+
+def cost_sensitive_loss(num_classes, hp):
+    raise AssertionError("parsing must not run the module")
+'''
+
+
+@pytest.fixture
+def source(tmp_path):
+    (tmp_path / "model.py").write_text(MODEL_PY)
+    (tmp_path / "loss.py").write_text(LOSS_PY)
+    return tmp_path
+
+
+def test_model_and_loss_name_the_users_functions(source):
+    hp = hyperparams.parse({"model": "model:build_model", "loss": "loss:cost_sensitive_loss"},
+                           source=source)
+    assert (hp.model, hp.loss) == ("model:build_model", "loss:cost_sensitive_loss")
+    assert hyperparams.parse({}).loss == "sparse_categorical_crossentropy"
+
+
+def test_declared_hyperparameters_are_typed_from_their_defaults(source):
+    raw = {"model": "model:build_model", "loss": "loss:cost_sensitive_loss", "dropout": "0.5",
+           "units": "128", "residual": "true", "activation": "gelu", "epochs": "3"}
+    hp = hyperparams.parse(raw, source=source)
+    mapping = hp.as_mapping()
+    assert (mapping["dropout"], mapping["units"], mapping["residual"]) == (0.5, 128, True)
+    assert (mapping["activation"], mapping["cost_weight"]) == ("gelu", 1.0)  # a default kept
+    assert mapping["epochs"] == 3 and mapping["image_size"] == (32, 32)  # byoc's, typed
+    with pytest.raises(TypeError):
+        mapping["dropout"] = 0.1  # read-only: what the user's functions receive
+    assert hp.as_strings()["residual"] == "true"
+    assert hyperparams.parse(hp.as_strings(), source=source) == hp
+
+
+@pytest.mark.parametrize("key,value,fragment", [
+    ("dropout", "lots", "a number (default 0.3)"),
+    ("units", "2.5", "a whole number (default 64)"),
+    ("residual", "maybe", "true or false (default false)"),
+])
+def test_a_bad_value_for_a_declared_hyperparameter_says_its_type(source, key, value, fragment):
+    with pytest.raises(UserError, match=f"'{key}' has the value '{value}'") as err:
+        hyperparams.parse({"model": "model:build_model", key: value}, source=source)
+    assert f"Accepted: {fragment}." in str(err.value)
+
+
+def test_an_unknown_key_is_still_refused_with_a_hint_among_the_declared_ones(source):
+    with pytest.raises(UserError, match="Unknown hyperparameter 'dropuot'. Did you mean "
+                                        "'dropout'?.*HYPERPARAMETERS: dropout, units"):
+        hyperparams.parse({"model": "model:build_model", "dropuot": "0.1"}, source=source)
+    # Declared keys count only when a reference names their module.
+    with pytest.raises(UserError, match="Unknown hyperparameter 'dropout'"):
+        hyperparams.parse({"dropout": "0.1"}, source=source)
+
+
+def test_values_json_encoded_by_the_sdk_are_read_as_strings(source):
+    hp = hyperparams.parse({"model": '"model:build_model"', "optimizer": '"sgd"'},
+                           source=source)
+    assert (hp.model, hp.optimizer) == ("model:build_model", "sgd")
+
+
+@pytest.mark.parametrize("declaration,fragment", [
+    ('["dropout"]', "is a list; it must be a dict"),
+    ("dict(dropout=0.3)", "must be written out as a dict"),
+    ('{"dropout": DEFAULT}', "must be written out as a dict"),
+    ('{"dropout": [0.3]}', "a default is a bool, int, float or str"),
+    ('{"epochs": 3}', "'epochs', which is byoc's own hyperparameter"),
+    ('{"sagemaker_x": 1}', "a name SageMaker reserves"),
+    ('{"not a name": 1}', "keys are hyperparameter names"),
+    ("{}\nfrom config import HYPERPARAMETERS", "write the dict out in this module itself"),
+])
+def test_a_bad_hyperparameters_declaration_says_what_to_write(tmp_path, declaration, fragment):
+    (tmp_path / "model.py").write_text(f"DEFAULT = 0.3\nHYPERPARAMETERS = {declaration}\n\n"
+                                       "def build_model(input_shape, num_classes, hp):\n"
+                                       "    pass\n")
+    with pytest.raises(UserError, match="HYPERPARAMETERS") as err:
+        hyperparams.parse({"model": "model:build_model"}, source=tmp_path)
+    assert fragment in str(err.value)
+
+
+def test_two_modules_that_disagree_on_a_default_are_refused(source):
+    (source / "loss.py").write_text(LOSS_PY.replace('"cost_weight": 1.0', '"dropout": 0.5'))
+    with pytest.raises(UserError, match="Both model.py and loss.py declare .*'dropout'.*0.3 and "
+                                        "0.5"):
+        hyperparams.parse({"model": "model:build_model", "loss": "loss:cost_sensitive_loss"},
+                          source=source)
+
+
+@pytest.mark.parametrize("reference,fragment", [
+    ("models:build_model", "The module 'models' .* is not in the source directory"),
+    ("model:bild_model", "model.py in .* has no function 'bild_model'.*Did you mean "
+                         "'build_model'"),
+    ("broken:build_model", "broken.py .* is not valid Python: .*line 1"),
+])
+def test_a_reference_that_cannot_work_is_refused_before_anything_runs(source, reference,
+                                                                      fragment):
+    (source / "broken.py").write_text("def build_model(:\n")
+    with pytest.raises(UserError, match=fragment):
+        hyperparams.parse({"model": reference}, source=source)
+
+
+def test_functions_bound_by_imports_or_in_packages_are_found(source):
+    (source / "pkg").mkdir()
+    (source / "pkg" / "__init__.py").write_text("")
+    (source / "pkg" / "nets.py").write_text("try:\n    from model import build_model as net\n"
+                                            "except ImportError:\n    net = None\n")
+    assert hyperparams.parse({"model": "pkg.nets:net"}, source=source).model == "pkg.nets:net"
+
+
+def test_a_reference_needs_a_source_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path))  # no code/ there
+    with pytest.raises(UserError, match="model=model:build_model names a function in your "
+                                        "source directory, but this job has none"):
+        hyperparams.parse({"model": "model:build_model"})
+    with pytest.raises(UserError, match="give --source-dir DIR"):
+        hyperparams.parse_hp_flags(["model=model:build_model"])
+
+
+def test_the_job_source_directory_is_found_as_the_sdk_gives_it(source, tmp_path, monkeypatch):
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path / "nowhere"))
+    raw = {"model": "model:build_model", "dropout": "0.1",
+           "sagemaker_submit_directory": f'"file://{source}"'}
+    assert hyperparams.parse(raw).as_mapping()["dropout"] == 0.1
+    assert hyperparams.parse_hp_flags(["model=model:build_model", "units=3"], source=source) \
+        == {"model": "model:build_model", "units": "3"}

@@ -65,7 +65,9 @@ def keras_probs(keras_bundle, images) -> np.ndarray:
 
 
 def test_export_writes_model_tflite_and_records_its_check(exported, images):
-    model_dir, check, report = exported
+    model_dir, outcome, report = exported
+    check = outcome.check
+    assert outcome.kept and "`serve` uses LiteRT" in outcome.describe()
     assert (model_dir / LITERT_FILE).stat().st_size > 10_000
     assert check.images == len(images) and check.top1_agreement == 1.0
     assert check.max_prob_diff < 1e-5 and check.within_tolerance
@@ -82,8 +84,9 @@ def test_a_conversion_beyond_tolerance_is_left_out_with_a_warning(keras_bundle, 
     model_dir = _copy(keras_bundle, tmp_path / "model")
     (model_dir / LITERT_FILE).write_bytes(b"stale")  # from an earlier export: must not survive
     monkeypatch.setattr(litert, "MAX_PROB_DIFF", -1.0)  # no conversion can be that exact
-    check = litert.export(model_dir, images[:8], report_dir=tmp_path / "report")
-    assert check is not None and not check.within_tolerance
+    outcome = litert.export(model_dir, images[:8], report_dir=tmp_path / "report")
+    assert not outcome.kept and not outcome.check.within_tolerance
+    assert "beyond the tolerance" in outcome.left_out_because
     assert not (model_dir / LITERT_FILE).exists()
     assert ModelSpec.read(model_dir).litert_model is None
     assert "beyond the tolerance" in caplog.text and "use TensorFlow" in caplog.text
@@ -97,9 +100,36 @@ def test_a_failed_conversion_is_left_out_with_a_warning(keras_bundle, images, tm
     two = keras.Model(inputs, keras.layers.Dense(len(CLASSES), activation="softmax")(
         keras.layers.Flatten()(keras.layers.Add()(inputs))))
     two.save(model_dir / MODEL_FILE)
-    assert litert.export(model_dir, images[:4]) is None
+    outcome = litert.export(model_dir, images[:4])
+    assert not outcome.kept and outcome.check is None
     assert not (model_dir / LITERT_FILE).exists()
     assert "conversion failed" in caplog.text
+
+
+@keras.saving.register_keras_serializable(package="byoc_tests")
+class InverseErf(keras.layers.Layer):
+    """A user's layer on an op LiteRT has no kernel for (erfinv)."""
+
+    def call(self, x):
+        return keras.ops.erfinv(x / 256.0)
+
+
+def test_ops_litert_cannot_run_leave_a_tensorflow_bundle_and_say_which(images, tmp_path,
+                                                                        caplog):
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.GlobalAveragePooling2D()(InverseErf()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(len(CLASSES), activation="softmax")(x))
+    model_dir = keras_io.save(model, ModelSpec(class_names=CLASSES, height=32, width=32,
+                                               channels=3), tmp_path / "model")
+    outcome = litert.export(model_dir, images[:4], report_dir=tmp_path / "report")
+    assert not outcome.kept and not (model_dir / LITERT_FILE).exists()
+    assert "no kernel for the op(s) Erfinv" in outcome.left_out_because
+    assert "`serve` uses TensorFlow" in outcome.describe()
+    assert "Erfinv" in caplog.text and "`serve` will use TensorFlow" in caplog.text
+    written = json.loads((tmp_path / "report" / litert.CHECK_FILE).read_text())
+    assert written["kept"] is False and "Erfinv" in written["reason"]
+    # What `serve` decides for this bundle: TensorFlow, from model.keras.
+    assert runtimes.resolve(model_dir) == runtimes.TENSORFLOW
 
 
 # --- the runner --------------------------------------------------------------------------------

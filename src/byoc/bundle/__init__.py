@@ -2,7 +2,9 @@
 passed its check, and a small JSON spec.
 
 The spec holds the class names and the input (height, width, channels): enough to preprocess a
-request exactly as training did. This package root imports no TensorFlow, so the driver may read
+request exactly as training did. A model built by the user's own code (`model=MODULE:FUNCTION`)
+carries that code in `code/`, and the spec names the modules to import before loading it
+(`byoc.bundle.user_modules`). This package root imports no TensorFlow, so the driver may read
 a bundle's spec; `byoc.bundle.keras_io` writes and loads the Keras model and is for the container
 (train and serve) only; `byoc.bundle.litert` converts (with TensorFlow) and runs (without) the
 LiteRT model.
@@ -20,7 +22,11 @@ from byoc.files import write_atomically
 MODEL_FILE = "model.keras"
 LITERT_FILE = "model.tflite"
 SPEC_FILE = "byoc-model.json"
-FORMAT_VERSION = 1
+CODE_DIR = "code"
+# The newest format this byoc reads. A bundle is written as version 1 unless it needs the user's
+# code to load (version 2): a byoc that cannot import that code then says to upgrade.
+FORMAT_VERSION = 2
+BASE_FORMAT_VERSION, CODE_FORMAT_VERSION = 1, 2
 
 
 @dataclass(frozen=True)
@@ -33,11 +39,16 @@ class ModelSpec:
     architecture: str = "lenet"
     # Inputs are raw pixel values 0..255 (uint8 or float); the model rescales them itself.
     input_range: str = "0-255"
-    format_version: int = FORMAT_VERSION
+    format_version: int = BASE_FORMAT_VERSION
     # LITERT_FILE when train wrote it (absent when conversion failed or disagreed with Keras), and
     # its check against Keras: images, top1_agreement, max_prob_diff.
     litert_model: str | None = None
     litert_check: dict[str, float] | None = None
+    # The loss it was trained with: byoc's, or the user's MODULE:FUNCTION (None: not recorded).
+    loss: str | None = None
+    # The modules in CODE_DIR to import before loading model.keras: they register the user's
+    # layers with Keras. None or empty: the model is made of Keras's own layers.
+    code_modules: list[str] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -48,7 +59,10 @@ class ModelSpec:
         return (self.height, self.width, self.channels)
 
     def write(self, model_dir: str | Path) -> Path:
-        text = json.dumps(asdict(self), indent=2)
+        data = asdict(self)
+        data["format_version"] = CODE_FORMAT_VERSION if self.code_modules else \
+            BASE_FORMAT_VERSION
+        text = json.dumps(data, indent=2)
         return write_atomically(Path(model_dir) / SPEC_FILE, lambda tmp: tmp.write_text(text))
 
     @classmethod

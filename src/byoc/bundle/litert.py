@@ -12,6 +12,7 @@ import importlib.util
 import io
 import json
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,13 +174,48 @@ def convert(model) -> bytes:
         return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
+@dataclass(frozen=True)
+class Export:
+    """What `export` did: the check of the conversion against Keras (None when there was nothing
+    to check), and why model.tflite was left out (empty when it was kept)."""
+
+    check: Check | None
+    left_out_because: str = ""
+
+    @property
+    def kept(self) -> bool:
+        return not self.left_out_because
+
+    def describe(self) -> str:
+        """One sentence on the runtime `serve` will use, for the log and the report."""
+        if self.kept:
+            return f"`serve` uses LiteRT ({LITERT_FILE}: {self.check.describe()})."
+        return (f"`serve` uses TensorFlow: no {LITERT_FILE} in the bundle, because "
+                f"{self.left_out_because}. The serving image (LiteRT only) cannot serve this "
+                "bundle; the full image can.")
+
+
+_CUSTOM_OPS = re.compile(r"Custom ops: ([^\n]+)")
+
+
+def _why_not_converted(exc: Exception) -> str:
+    """The converter's reason in a sentence: the ops LiteRT has no kernel for, when it says."""
+    found = _CUSTOM_OPS.search(str(exc))
+    if found:
+        return (f"the LiteRT conversion failed: LiteRT has no kernel for the op(s) "
+                f"{found.group(1).strip()}, which the model uses")
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"the LiteRT conversion failed ({type(exc).__name__}: {first[:300]})"
+
+
 def export(model_dir: str | Path, images: np.ndarray, report_dir: str | Path | None = None,
-           batch_size: int = 256) -> Check | None:
+           batch_size: int = 256) -> Export:
     """Convert the bundle's model.keras to model.tflite, check it on `images` against Keras, and
-    record it in byoc-model.json; the check also goes to the log and to `report_dir`.
+    record it in byoc-model.json; the check, or why there is no model.tflite, also goes to the
+    log and to `report_dir`.
 
     A conversion that fails or disagrees beyond MAX_PROB_DIFF / MIN_TOP1_AGREEMENT is left out
-    with a warning: the bundle stays servable by TensorFlow. Returns the check (None: no model).
+    with a warning: the bundle stays servable by TensorFlow.
     """
     from byoc.bundle import keras_io
 
@@ -187,9 +223,8 @@ def export(model_dir: str | Path, images: np.ndarray, report_dir: str | Path | N
     target = model_dir / LITERT_FILE
     target.unlink(missing_ok=True)
     if not available():
-        log.warning("No %s in the bundle: %s is not installed (pip install 'byoc[train]'). "
-                    "`serve` will use TensorFlow.", LITERT_FILE, PACKAGE)
-        return None
+        return _left_out(None, f"{PACKAGE} is not installed (pip install 'byoc[train]')",
+                         report_dir)
     model, spec = keras_io.load(model_dir)
     try:
         content = convert(model)
@@ -200,22 +235,34 @@ def export(model_dir: str | Path, images: np.ndarray, report_dir: str | Path | N
             for fn in (lambda x: model(x, training=False).numpy(), runner.predict)
         ))
     except Exception as exc:  # any converter or runtime failure: the TensorFlow bundle stands
-        log.warning("No %s in the bundle: the LiteRT conversion failed (%s: %s). `serve` will "
-                    "use TensorFlow.", LITERT_FILE, type(exc).__name__, str(exc)[:300])
-        return None
-    if report_dir is not None:
-        Path(report_dir).mkdir(parents=True, exist_ok=True)
-        (Path(report_dir) / CHECK_FILE).write_text(json.dumps(
-            {**dataclasses.asdict(check), "kept": check.within_tolerance,
-             "max_prob_diff_allowed": MAX_PROB_DIFF,
-             "min_top1_agreement": MIN_TOP1_AGREEMENT}, indent=2) + "\n")
+        return _left_out(None, _why_not_converted(exc), report_dir)
     if not check.within_tolerance:
-        log.warning("No %s in the bundle: LiteRT %s, beyond the tolerance (difference at most "
-                    "%.0e, agreement at least %.0f%%). `serve` will use TensorFlow.",
-                    LITERT_FILE, check.describe(), MAX_PROB_DIFF, 100 * MIN_TOP1_AGREEMENT)
-        return check
+        return _left_out(check, f"LiteRT's {check.describe()}, beyond the tolerance "
+                         f"(difference at most {MAX_PROB_DIFF:.0e}, agreement at least "
+                         f"{100 * MIN_TOP1_AGREEMENT:.0f}%)", report_dir)
+    _record(Export(check), report_dir)
     write_atomically(target, lambda tmp: tmp.write_bytes(content))
     dataclasses.replace(spec, litert_model=LITERT_FILE,
                         litert_check=dataclasses.asdict(check)).write(model_dir)
     log.info("Wrote %s (%d KB): %s.", target, len(content) // 1024, check.describe())
-    return check
+    return Export(check)
+
+
+def _left_out(check: Check | None, reason: str, report_dir: str | Path | None) -> Export:
+    outcome = Export(check, reason)
+    log.warning("No %s in the bundle: %s. `serve` will use TensorFlow.", LITERT_FILE, reason)
+    _record(outcome, report_dir)
+    return outcome
+
+
+def _record(outcome: Export, report_dir: str | Path | None) -> None:
+    """litert_check.json beside the evaluation report: the check, whether model.tflite was kept,
+    and why not."""
+    if report_dir is None:
+        return
+    Path(report_dir).mkdir(parents=True, exist_ok=True)
+    check = dataclasses.asdict(outcome.check) if outcome.check else {}
+    reason = {} if outcome.kept else {"reason": outcome.left_out_because}
+    (Path(report_dir) / CHECK_FILE).write_text(json.dumps(
+        {**check, "kept": outcome.kept, **reason, "max_prob_diff_allowed": MAX_PROB_DIFF,
+         "min_top1_agreement": MIN_TOP1_AGREEMENT}, indent=2) + "\n")

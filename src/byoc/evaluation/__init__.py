@@ -5,7 +5,8 @@ renderer through `matplotlib.figure.Figure`, so no global backend is touched and
 needed. Files, flat in the output directory (<split> is each evaluated split: train, validation,
 test):
 
-- `report.md`: open this first. Headline numbers, worst classes, top confusions, links to the rest.
+- `report.md`: open this first. Headline numbers, the model and the runtime `serve` will use (with
+  why, when it is not LiteRT), worst classes, top confusions, links to the rest.
 - `metrics.json`: flat numbers per split: `<split>_accuracy`, `<split>_loss` (mean cross-entropy,
   probabilities clipped at 1e-7), `<split>_top_<k>_accuracy`, `<split>_macro_f1`,
   `<split>_samples`. A value that is not a number (a diverged model) is written as null.

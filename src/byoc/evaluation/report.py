@@ -144,7 +144,7 @@ def _write_split(out_dir: Path, split: str, result: SplitResult, a: Analysis,
 
 
 def _report(summaries: list[dict], skipped: list[str], top_k: int, curves: bool,
-            distribution: bool) -> str:
+            distribution: bool, notes: Sequence[str] = ()) -> str:
     lines = ["# Evaluation report", ""]
     if summaries:
         lines += [
@@ -168,6 +168,8 @@ def _report(summaries: list[dict], skipped: list[str], top_k: int, curves: bool,
     lines += ["", f"All numbers: [{METRICS_FILE}]({METRICS_FILE}). Empty cells in the CSV files "
                   "are undefined ratios (0/0): the precision of a class never predicted, the "
                   "recall of a class absent from the split."]
+    if notes:
+        lines += ["", "## Model and serving", ""] + [f"- {_md(note)}" for note in notes]
 
     for s in summaries:
         files, k = s["files"], s["top_k"]
@@ -223,8 +225,12 @@ def write_report(
     history: dict[str, list[float]],
     class_counts: dict[str, np.ndarray],
     top_k: int,
+    notes: Sequence[str] = (),
 ) -> dict[str, float]:
-    """Write every report file into `out_dir`; return the flat metrics of metrics.json."""
+    """Write every report file into `out_dir`; return the flat metrics of metrics.json.
+
+    `notes` are sentences on the model and how it will be served (the user's code and loss,
+    the runtime `serve` will use and why), listed under "Model and serving"."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     class_names = [str(n) for n in class_names]
@@ -258,6 +264,7 @@ def write_report(
                    ([i, name, *(v[i] for v in counts.values())]
                     for i, name in enumerate(class_names)))
         plot_distribution(out_dir / DISTRIBUTION_PNG, counts, class_names)
-    (out_dir / REPORT_FILE).write_text(_report(summaries, skipped, top_k, curves, bool(counts)))
+    (out_dir / REPORT_FILE).write_text(_report(summaries, skipped, top_k, curves, bool(counts),
+                                               notes))
     log.info("Evaluation report written to %s (open %s first)", out_dir, REPORT_FILE)
     return metrics

@@ -1,1 +1,2 @@
-"""Architectures: one function per network, and a registry by name."""
+"""Networks: byoc's architectures (one function each, a registry by name) and the user's own,
+built and checked by `custom`."""

@@ -6,8 +6,9 @@ them. Writing state.json (a rename) is what commits a save: a kill before it lea
 state with the files it names, a kill after it the new pair. The files no state names are
 removed after the commit.
 
-A checkpoint resumes only the configuration that wrote it; another one is refused, never
-overwritten.
+A checkpoint resumes only the configuration that wrote it (the user's own hyperparameters
+included); another one is refused, never overwritten. A model of the user's layers loads because
+the trainer has imported the user's modules before it resumes.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def load_checkpoint(directory: Path, hp: HyperParameters,
                         f"there: the checkpoint is corrupt or was copied in part. {fresh}")
     expected = new_state(hp, class_names)
     saved, current = state.get("hyperparameters", {}), expected["hyperparameters"]
+    # A hyperparameter byoc added after the checkpoint was written had its default then.
+    saved = {**HyperParameters().as_strings(), **saved}
     mismatch = [f"{k}={saved.get(k)} there, {v} now" for k, v in current.items()
                 if k not in RESUMABLE_CHANGES and saved.get(k) != v]
     if state.get("class_names") != class_names:

@@ -25,6 +25,7 @@ import tensorflow as tf
 from byoc.data import pipeline
 from byoc.errors import FrameworkError
 from byoc.hyperparams import HyperParameters
+from byoc.training import losses
 from byoc.training.callbacks import Terminated
 from byoc.training.distributed import Distributed
 
@@ -86,12 +87,12 @@ def _eval_input(x: np.ndarray, y: np.ndarray, global_batch: int):
 class Loop:
     """The compiled train and eval steps of one model under one strategy."""
 
-    def __init__(self, model: keras.Model, dist: Distributed, global_batch: int, top_k: int):
+    def __init__(self, model: keras.Model, dist: Distributed, global_batch: int, top_k: int,
+                 loss_fn: losses.Loss = losses.BYOC_LOSS):
         self.model = model
         self.dist = dist
         self.global_batch = global_batch
         optimizer = model.optimizer
-        loss_fn = keras.losses.sparse_categorical_crossentropy
 
         def counts(y, probs):
             probs = tf.cast(probs, tf.float32)

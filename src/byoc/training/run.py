@@ -1,5 +1,8 @@
 """Train a CNN under SageMaker's training contract: data → fit (with checkpoints) → bundle → report.
 
+The network is one of byoc's architectures or the user's own (`model=MODULE:FUNCTION`), the loss
+byoc's or the user's (`loss=MODULE:FUNCTION`); the user's code then travels in the bundle.
+
 Checkpoints go to /opt/ml/checkpoints after every epoch and a restarted job (managed spot) resumes
 from them. SIGTERM (StopTrainingJob, spot interruption) stops at the next batch, saves a
 checkpoint and exits well inside SageMaker's 120 s grace period.
@@ -16,13 +19,13 @@ import numpy as np
 import tensorflow as tf
 
 from byoc import contract, evaluation, metric_lines
-from byoc.bundle import ModelSpec, keras_io, litert
+from byoc.bundle import ModelSpec, keras_io, litert, user_modules
 from byoc.contract import TEST, TRAIN, VALIDATION, Paths, TrainingEnv
 from byoc.data import pipeline
 from byoc.errors import UserError
 from byoc.hyperparams import HyperParameters
-from byoc.model import architectures
-from byoc.training import distributed, loop
+from byoc.model import architectures, custom
+from byoc.training import distributed, loop, losses
 from byoc.training.callbacks import Checkpointer, MetricLogger, SigtermFlag, Terminated
 from byoc.training.checkpoints import (
     best_weights_path,
@@ -34,6 +37,8 @@ from byoc.training.cluster import Cluster
 from byoc.training.distributed import Distributed
 from byoc.training.splits import Splits, class_weights, load_splits
 from byoc.training.tracking import Tracker
+from byoc.user_code import trainer
+from byoc.user_code.trainer import Imported
 
 log = logging.getLogger("byoc.training")
 
@@ -44,6 +49,8 @@ def set_determinism(seed: int) -> None:
 
 
 def compile_model(model: keras.Model, hp: HyperParameters, top_k: int) -> None:
+    # The loop minimises the run's own loss (byoc.training.losses); the compiled one is byoc's
+    # always, so that a checkpoint, which records it, loads without the user's loss code.
     optimizer = (keras.optimizers.Adam(hp.learning_rate) if hp.optimizer == "adam"
                  else keras.optimizers.SGD(hp.learning_rate, momentum=0.9, nesterov=True))
     model.compile(
@@ -54,8 +61,14 @@ def compile_model(model: keras.Model, hp: HyperParameters, top_k: int) -> None:
     )
 
 
-def _new_model(hp: HyperParameters, num_classes: int, top_k: int) -> keras.Model:
-    model = architectures.build(hp.model, (*hp.image_size, hp.channels), num_classes)
+def _new_model(hp: HyperParameters, num_classes: int, top_k: int,
+               user: Imported | None) -> keras.Model:
+    shape = (*hp.image_size, hp.channels)
+    if user and "model" in user.functions:
+        model = custom.build(user.functions["model"], hp.model, shape, num_classes,
+                             hp.as_mapping())
+    else:
+        model = architectures.build(hp.model, shape, num_classes)
     compile_model(model, hp, top_k)
     # The optimizer's slots are made now, in the strategy's scope, not inside the first step.
     model.optimizer.build(model.trainable_variables)
@@ -102,11 +115,16 @@ def _agree_on_classes(dist: Distributed, names: list[str]) -> list[str]:
 
 
 def fit(splits: Splits, hp: HyperParameters, paths: Paths, sigterm: SigtermFlag,
-        dist: Distributed, sharded: bool, tracker: Tracker | None = None):
+        dist: Distributed, sharded: bool, tracker: Tracker | None = None,
+        user: Imported | None = None):
     num_classes = len(splits.class_names)
     top_k = min(hp.top_k, num_classes)
     with dist.strategy.scope():  # variables made here are mirrored on every replica
-        model = _new_model(hp, num_classes, top_k)
+        model = _new_model(hp, num_classes, top_k, user)
+    if user and "model" in user.functions:
+        custom.check_saves(model, hp.model)
+    loss_fn = losses.make(user.functions.get("loss") if user else None, hp.loss, num_classes,
+                          hp.as_mapping())
     state = new_state(hp, splits.class_names)
     if dist.is_chief:
         # SageMaker creates /opt/ml/checkpoints only for jobs with a CheckpointConfig.
@@ -125,7 +143,8 @@ def fit(splits: Splits, hp: HyperParameters, paths: Paths, sigterm: SigtermFlag,
         log.info("The checkpoint has finished training already (epoch %d); not fitting again.",
                  start)
     else:
-        _train(model, splits, hp, paths, sigterm, dist, sharded, state, start, tracker)
+        _train(model, splits, hp, paths, sigterm, dist, sharded, state, start, loss_fn,
+               tracker)
     best = best_weights_path(paths.checkpoint_dir, state)
     if dist.is_chief and best.exists() and state.get("best_epoch") and \
             state["best_epoch"] != state["epoch"]:
@@ -136,7 +155,7 @@ def fit(splits: Splits, hp: HyperParameters, paths: Paths, sigterm: SigtermFlag,
 
 def _train(model: keras.Model, splits: Splits, hp: HyperParameters, paths: Paths,
            sigterm: SigtermFlag, dist: Distributed, sharded: bool, state: dict,
-           start: int, tracker: Tracker | None = None) -> None:
+           start: int, loss_fn: losses.Loss, tracker: Tracker | None = None) -> None:
     num_classes = len(splits.class_names)
     x, y = splits.x[TRAIN], splits.y[TRAIN]
     shape = loop.epoch_shape(dist, hp, len(y), sharded)
@@ -152,7 +171,7 @@ def _train(model: keras.Model, splits: Splits, hp: HyperParameters, paths: Paths
     has_val = VALIDATION in splits.x
     val = (splits.x[VALIDATION], splits.y[VALIDATION]) if has_val else None
     iterator, val_ds = loop.datasets(dist, hp, shape, x, y, weights, val, sharded)
-    steps = loop.Loop(model, dist, shape.global_batch, min(hp.top_k, num_classes))
+    steps = loop.Loop(model, dist, shape.global_batch, min(hp.top_k, num_classes), loss_fn)
     # Only the chief writes checkpoints and `#metrics` lines; every host shows its progress.
     chosen = [Checkpointer(paths.checkpoint_dir, hp, state, has_val), MetricLogger()] \
         if dist.is_chief else []
@@ -204,11 +223,14 @@ def run(env: TrainingEnv, hp: HyperParameters, sigterm: SigtermFlag) -> dict[str
     # TensorFlow's coordination service installs a SIGTERM handler of its own (its preemption
     # notifier), which would swallow StopTrainingJob's signal: take it back.
     sigterm.install()
+    # After the strategy: the user's modules may make tensors when imported, and TensorFlow's
+    # context must not start before a multi-host strategy configures it.
+    user = trainer.import_functions(env.hyperparameters, env.paths.code_dir)
     sharded = dist.multi_worker and _train_channel_sharded(env)
     splits = load_splits(env, hp, agree=lambda names: _agree_on_classes(dist, names))
     sigterm.check()
     tracker = Tracker.start(env, hp) if dist.is_chief else None  # None unless MLflow is asked
-    model, history = fit(splits, hp, env.paths, sigterm, dist, sharded, tracker)
+    model, history = fit(splits, hp, env.paths, sigterm, dist, sharded, tracker, user)
     sigterm.check()
     if not dist.is_chief:
         word = dist.wait_for_chief()
@@ -217,7 +239,7 @@ def run(env: TrainingEnv, hp: HyperParameters, sigterm: SigtermFlag) -> dict[str
         log.info("The chief (%s) wrote the model and the report; this host is done.", dist.chief)
         return {}
     try:
-        summary = _export_and_report(env, hp, splits, model, history, sigterm, tracker)
+        summary = _export_and_report(env, hp, splits, model, history, sigterm, tracker, user)
     except BaseException as exc:
         dist.chief_finished(f"{type(exc).__name__}: {exc}" or "stopped")
         raise
@@ -227,21 +249,33 @@ def run(env: TrainingEnv, hp: HyperParameters, sigterm: SigtermFlag) -> dict[str
 
 def _export_and_report(env: TrainingEnv, hp: HyperParameters, splits: Splits,
                        model: keras.Model, history: dict,
-                       sigterm: SigtermFlag, tracker: Tracker | None = None
-                       ) -> dict[str, float]:
+                       sigterm: SigtermFlag, tracker: Tracker | None = None,
+                       user: Imported | None = None) -> dict[str, float]:
     """The chief's work after training: the bundle in /opt/ml/model, then the evaluation of that
     bundle, reloaded as `serve` will load it (outside the strategy, so no other host is needed).
 
     SIGTERM is honoured between the steps: the checkpoint holds every epoch already, so a
     resumed job goes straight back to this export."""
+    notes = []
+    if user:  # the code goes in before the spec that names it
+        files = user_modules.copy(user.source_dir, env.paths.model_dir)
+        notes.append(f"Your code ({', '.join(f'{k}={v}' for k, v in user.references.items())}) "
+                     f"travels in the bundle's code/ directory ({len(files)} files): `serve` and "
+                     "batch transform import it from there.")
+        if "loss" in user.functions:
+            notes.append(f"The model was trained to minimise {hp.loss}. The loss columns of "
+                         "this report are cross-entropy, comparable across models.")
     spec = ModelSpec(class_names=splits.class_names, height=hp.image_size[0],
                      width=hp.image_size[1], channels=hp.channels, top_k=hp.top_k,
-                     architecture=hp.model)
+                     architecture=hp.model, loss=hp.loss,
+                     code_modules=[user.module("model")] if user and "model" in
+                     user.functions else None)
     keras_io.save(model, spec, env.paths.model_dir)
     log.info("Saved the model to %s", env.paths.model_dir)
     sigterm.check()
-    litert.export(env.paths.model_dir, splits.x.get(VALIDATION, splits.x[TRAIN]),
-                  report_dir=env.paths.output_data_dir)
+    exported = litert.export(env.paths.model_dir, splits.x.get(VALIDATION, splits.x[TRAIN]),
+                             report_dir=env.paths.output_data_dir)
+    notes.append(exported.describe())
     sigterm.check()
     served, _ = keras_io.load(env.paths.model_dir)
 
@@ -260,7 +294,7 @@ def _export_and_report(env: TrainingEnv, hp: HyperParameters, splits: Splits,
     try:
         summary = evaluation.write_report(
             env.paths.output_data_dir, class_names=splits.class_names, splits=results,
-            history=history, class_counts=counts, top_k=top_k,
+            history=history, class_counts=counts, top_k=top_k, notes=notes,
         )
     except OSError as exc:  # a failed write() names no file: name the report's directory
         if exc.filename:

@@ -66,6 +66,8 @@ def fetch(location: str, code_dir: Path) -> Path:
         raise UserError("The source directory is empty; give an s3://…/sourcedir.tar.gz, a "
                         "file:// URL or a path.")
     if location.startswith("s3://"):
+        if _holds_code(code_dir):  # no download for an archive that would not be unpacked
+            return _code_already_there(code_dir, location)
         with tempfile.TemporaryDirectory(prefix="byoc-source-") as tmp:
             archive = Path(tmp) / "sourcedir.tar.gz"
             _download_s3(location, archive)
@@ -82,12 +84,20 @@ def fetch(location: str, code_dir: Path) -> Path:
                     "container.")
 
 
+def _holds_code(code_dir: Path) -> bool:
+    return code_dir.is_dir() and any(code_dir.iterdir())
+
+
+def _code_already_there(code_dir: Path, label: str) -> Path:
+    # The training toolkit keeps a code directory that is not empty: a restarted host (or SDK
+    # local mode's mount, or an earlier fetch in this job) already holds the code.
+    log.info("%s is not empty; using the code already there instead of %s", code_dir, label)
+    return code_dir
+
+
 def _unpack(archive: Path, code_dir: Path, *, label: str) -> Path:
-    if code_dir.is_dir() and any(code_dir.iterdir()):
-        # The training toolkit keeps a code directory that is not empty: a restarted host (or
-        # SDK local mode's mount) already holds the code.
-        log.info("%s is not empty; using the code already there instead of %s", code_dir, label)
-        return code_dir
+    if _holds_code(code_dir):
+        return _code_already_there(code_dir, label)
     archives.extract(archive, code_dir, label=label)
     log.info("Unpacked %s into %s", label, code_dir)
     return code_dir
