@@ -16,6 +16,7 @@ import os
 import shutil
 import socket
 import struct
+import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
@@ -255,21 +256,26 @@ def _multi_model_app(registry, models_root: Path, settings: ServerSettings):
 
     tensorflow_started = False
 
-    def threads_for(runtime: str) -> int | None:
+    def threads_for(uses_tensorflow: bool) -> int | None:
         # TensorFlow's thread pools are sized once per process, before its first op.
         nonlocal tensorflow_started
         threads = settings.intra_op_threads
-        if runtime in (runtimes.TENSORFLOW, runtimes.CUSTOM):
+        if uses_tensorflow:
             threads, tensorflow_started = (None if tensorflow_started else threads), True
         return threads
 
     def load(model_dir: Path, runtime: str) -> Predictor | handlers.HandledModel:
         if runtime == runtimes.CUSTOM:  # the model's own code/inference.py
+            user = handlers.load_for_model(model_dir)
             return handlers.HandledModel.load(
-                handlers.load_for_model(model_dir), model_dir,
-                lambda d: load(d, runtimes.resolve(d, settings.runtime)),
-                intra_op_threads=threads_for(runtime), default_accept=settings.default_accept)
-        return Predictor.load(model_dir, intra_op_threads=threads_for(runtime), runtime=runtime)
+                user, model_dir, lambda d: load(d, runtimes.resolve(d, settings.runtime)),
+                # Whether the module brought TensorFlow shows once it is imported; without
+                # model_fn, byoc's loader sizes the pools.
+                intra_op_threads=threads_for(user.model_fn is not None
+                                             and "tensorflow" in sys.modules),
+                default_accept=settings.default_accept)
+        return Predictor.load(model_dir, runtime=runtime,
+                              intra_op_threads=threads_for(runtime == runtimes.TENSORFLOW))
 
     return create_multi_model_app(
         WorkerModels(registry, models_root, load),
