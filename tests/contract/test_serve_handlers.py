@@ -137,8 +137,13 @@ def _handlers_env(code: Path | str | None, program: str = "inference.py", **extr
     return env
 
 
+# gunicorn's graceful stop waits out the whole grace period for a connection that served a
+# request, even one the client has closed since; asking to close it keeps each server's stop short.
+CLOSE = {"Connection": "close"}
+
+
 def _post(server, body, content_type, accept=None, **headers) -> requests.Response:
-    headers = {"Content-Type": content_type, **headers}
+    headers = {"Content-Type": content_type, **CLOSE, **headers}
     if accept:
         headers["Accept"] = accept
     return requests.post(f"{server.url}/invocations", data=body, headers=headers, timeout=60)
@@ -229,10 +234,10 @@ def test_any_other_exception_is_a_500_that_hides_its_message(full_set):
 def test_payload_limits_and_execution_parameters_hold_as_before(full_set):
     too_large = _post(full_set, b"0" * (MAX_PAYLOAD_MB * 1024 * 1024 + 1), "application/json")
     assert too_large.status_code == 413 and "SAGEMAKER_MAX_PAYLOAD_IN_MB" in too_large.text
-    assert requests.get(f"{full_set.url}/execution-parameters", timeout=5).json() == {
-        "MaxConcurrentTransforms": 2, "BatchStrategy": "MULTI_RECORD",
-        "MaxPayloadInMB": MAX_PAYLOAD_MB}
-    ping = requests.get(f"{full_set.url}/ping", timeout=5)
+    parameters = requests.get(f"{full_set.url}/execution-parameters", timeout=5, headers=CLOSE)
+    assert parameters.json() == {"MaxConcurrentTransforms": 2, "BatchStrategy": "MULTI_RECORD",
+                                 "MaxPayloadInMB": MAX_PAYLOAD_MB}
+    ping = requests.get(f"{full_set.url}/ping", timeout=5, headers=CLOSE)
     assert ping.status_code == 200 and ping.headers[runtimes.RUNTIME_HEADER] == runtimes.CUSTOM
 
 
@@ -618,10 +623,10 @@ def test_each_multi_model_model_is_served_with_its_own_handlers(tmp_path):
     with ServeProcess(root, tmp_path / "ml", env, link="models") as server:
         def invoke(name: str) -> requests.Response:
             return requests.post(f"{server.url}/models/{name}/invoke", data="[1, 2]", timeout=60,
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json", **CLOSE})
 
         for name in ("alpha", "beta"):
-            loaded = requests.post(f"{server.url}/models", timeout=60,
+            loaded = requests.post(f"{server.url}/models", timeout=60, headers=CLOSE,
                                    json={"model_name": name, "url": name})
             assert loaded.status_code == 200, loaded.text
         modules = {}
@@ -634,12 +639,13 @@ def test_each_multi_model_model_is_served_with_its_own_handlers(tmp_path):
                 assert answer.headers[runtimes.RUNTIME_HEADER] == runtimes.CUSTOM
                 modules.setdefault(name, set()).add(answer.json()["module"])
         assert not modules["alpha"] & modules["beta"]  # two inference.py, two module names
-        broken = requests.post(f"{server.url}/models", timeout=60,
+        broken = requests.post(f"{server.url}/models", timeout=60, headers=CLOSE,
                                json={"model_name": "broken", "url": "broken"})
         assert broken.status_code == 400
         assert "RuntimeError: broken on purpose" in broken.json()["error"]
-        listed = requests.get(f"{server.url}/models", timeout=5).json()["models"]
+        listed = requests.get(f"{server.url}/models", timeout=5, headers=CLOSE).json()["models"]
         assert [m["modelName"] for m in listed] == ["alpha", "beta"]
-        assert requests.delete(f"{server.url}/models/alpha", timeout=30).status_code == 200
+        unloaded = requests.delete(f"{server.url}/models/alpha", timeout=30, headers=CLOSE)
+        assert unloaded.status_code == 200
         assert invoke("alpha").status_code == 404
         assert invoke("beta").json()["scaled"] == [10, 20]
