@@ -1,7 +1,8 @@
 """The Flask app SageMaker talks to: /ping, /invocations, /execution-parameters (one model; the
 multi-model routes are in `byoc.serving.multi_model` and answer invocations with `invoke`).
 
-A thin shell over a `Predictor` and the codecs; every error becomes a JSON body and a status here.
+A thin shell over a `Predictor` and the codecs, or over the user's handlers (`HandledModel`); every
+error becomes a JSON body and a status here, whichever code raised it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntity
 
 from byoc.contract import CUSTOM_ATTRIBUTES_HEADER, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_MB
 from byoc.serving import codecs
+from byoc.serving.handlers import HandledModel
 from byoc.serving.predictor import Predictor
 from byoc.serving.runtime import RUNTIME_HEADER
 
@@ -48,8 +50,12 @@ def _discard(length: int, limit: int) -> None:
         pass
 
 
+# What the app serves: byoc's predictor alone, or the user's handlers over a model.
+Servable = Predictor | HandledModel
+
+
 def create_app(
-    predictor: Predictor,
+    predictor: Servable,
     *,
     max_payload_mb: int = DEFAULT_MAX_PAYLOAD_MB,
     max_concurrent_transforms: int = 1,
@@ -113,11 +119,18 @@ def read_body(max_payload_mb: int, body_timeout: float | None = None) -> bytes:
         ) from None
 
 
-def invoke(predictor: Predictor, body: bytes, max_instances: int = DEFAULT_MAX_INSTANCES
+def invoke(predictor: Servable, body: bytes, max_instances: int = DEFAULT_MAX_INSTANCES
            ) -> Response:
     """Answer the current request, whose `body` was read with `read_body`, with `predictor`:
     /invocations, and each model's /invoke in multi-model mode, so both have the same codecs,
     headers and errors."""
+    if isinstance(predictor, HandledModel):
+        encoded, content_type = predictor.invoke(body, request.headers, max_instances)
+        # What the user's code held is unknown: the bodies' sizes stand for it.
+        if max(len(body), len(encoded)) >= TRIM_AFTER_BYTES:
+            trim_heap()
+        return Response(encoded, content_type=content_type,
+                        headers={RUNTIME_HEADER: predictor.runtime})
     accept = codecs.response_type(request.headers.get("Accept"))
     k = codecs.top_k_from(
         request.headers.get(CUSTOM_ATTRIBUTES_HEADER),
@@ -135,7 +148,9 @@ def invoke(predictor: Predictor, body: bytes, max_instances: int = DEFAULT_MAX_I
 
 
 def handle_errors(app: Flask) -> None:
-    """Every error becomes a JSON body {"error": "..."} and its status, here only."""
+    """Every error becomes a JSON body {"error": "..."} and its status, here only: a user's
+    handler refuses a request with a RequestError or a werkzeug HTTPException; anything else is a
+    500 that names the exception's type (its message may hold what the client must not see)."""
 
     @app.errorhandler(codecs.RequestError)
     def request_error(exc: codecs.RequestError):

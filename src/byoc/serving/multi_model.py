@@ -8,7 +8,9 @@
     POST   /models/<name>/invoke      exactly /invocations of the single-model server
 
 `WorkerModels` keeps this worker's predictors in step with the shared `Registry` (see
-`byoc.serving.registry` for why it is a directory, and for the memory estimate behind 507).
+`byoc.serving.registry` for why it is a directory, and for the memory estimate behind 507). A model
+whose archive holds code/inference.py is served through its own handlers (`byoc.serving.handlers`),
+imported in each worker when it loads the model.
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ from byoc.bundle import ModelSpec
 from byoc.contract import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_MB, TARGET_MODEL_HEADER
 from byoc.echo import quote
 from byoc.errors import UserError
+from byoc.serving import handlers
 from byoc.serving import runtime as runtimes
-from byoc.serving.app import MB, handle_errors, invoke, read_body, trim_heap
+from byoc.serving.app import MB, Servable, handle_errors, invoke, read_body, trim_heap
 from byoc.serving.codecs import RequestError
-from byoc.serving.predictor import Predictor
 from byoc.serving.registry import (
     READY,
     Entry,
@@ -63,7 +65,8 @@ def _release_memory() -> None:
     trim_heap()
 
 
-Loader = Callable[[Path, str], Predictor]
+# Loads the model in a directory on a runtime (CUSTOM: through its own handlers).
+Loader = Callable[[Path, str], Servable]
 
 
 class WorkerModels:
@@ -74,7 +77,7 @@ class WorkerModels:
         self.registry = registry
         self.models_root = models_root
         self._loader = loader
-        self._predictors: dict[str, tuple[Entry, Predictor]] = {}
+        self._predictors: dict[str, tuple[Entry, Servable]] = {}
         self._lock = threading.Lock()  # guards _predictors
         self._load_lock = threading.Lock()  # one load at a time in a worker: memory and CPU
         self._pid = os.getpid()
@@ -86,12 +89,15 @@ class WorkerModels:
     def load(self, name: object, url: object, runtime: str, workers: int) -> Entry:
         name = check_name(name)
         model_dir = check_url(url, self.models_root)
-        try:
-            ModelSpec.read(model_dir)
-            runtime = runtimes.resolve(model_dir, runtime)
-        except (UserError, ValueError) as exc:  # ValueError: byoc-model.json is not JSON
-            raise RequestError(f"url {quote(url)} is not a byoc bundle this server can serve: "
-                               f"{exc}") from None
+        if handlers.has_own_code(model_dir):
+            runtime = runtimes.CUSTOM  # its model_fn, or byoc's loader, decides when it loads
+        else:
+            try:
+                ModelSpec.read(model_dir)
+                runtime = runtimes.resolve(model_dir, runtime)
+            except (UserError, ValueError) as exc:  # ValueError: byoc-model.json is not JSON
+                raise RequestError(f"url {quote(url)} is not a byoc bundle this server can "
+                                   f"serve: {exc}") from None
         entry = self.registry.reserve(name, url, model_dir, runtime,
                                       estimate_bytes(model_dir, runtime, workers))
         try:
@@ -110,7 +116,7 @@ class WorkerModels:
 
     # --- POST /models/<name>/invoke
 
-    def get(self, name: str) -> tuple[Entry, Predictor]:
+    def get(self, name: str) -> tuple[Entry, Servable]:
         """The model's predictor in this worker, loaded now if another worker loaded it."""
         entry = self.ready_entry(name)
         cached = self._cached(entry)
@@ -140,12 +146,12 @@ class WorkerModels:
                 "with that TargetModel).")
         return entry
 
-    def _cached(self, entry: Entry) -> Predictor | None:
+    def _cached(self, entry: Entry) -> Servable | None:
         with self._lock:
             held = self._predictors.get(entry.name)
         return held[1] if held and held[0].generation == entry.generation else None
 
-    def _keep(self, entry: Entry, predictor: Predictor) -> None:
+    def _keep(self, entry: Entry, predictor: Servable) -> None:
         with self._lock:
             previous = self._predictors.get(entry.name)
             self._predictors[entry.name] = (entry, predictor)
@@ -160,6 +166,8 @@ class WorkerModels:
             if held is None or held[0].generation != entry.generation:
                 return
             del self._predictors[entry.name]
+        if isinstance(held[1], handlers.HandledModel):
+            held[1].close()
         del held  # in-flight requests keep their own reference until they finish
         _release_memory()
         # After the memory is given back: DELETE waits for this marker to go.

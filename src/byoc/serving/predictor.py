@@ -53,7 +53,7 @@ class Predictor:
     the runtime that runs it."""
 
     def __init__(self, infer: Callable[[np.ndarray], np.ndarray], spec: ModelSpec,
-                 runtime: str = "custom"):
+                 runtime: str = runtimes.CUSTOM):
         self._infer = infer
         self.spec = spec
         self.runtime = runtime

@@ -21,10 +21,12 @@ loading entry whose loader is dead clears it too. No Flask and no TensorFlow her
 Memory (507): a load is refused *before* anything is loaded when its estimate does not fit. The
 estimate of one model is, for every worker (each holds its own copy once it has served it):
 the served file's size (model.tflite or model.keras) times `SIZE_FACTOR` plus the runtime's
-`OVERHEAD_BYTES`. A load is refused if the sum of the estimates of the loaded models plus the new
-one exceeds the budget (`BYOC_MODEL_MEMORY_MB`, or `BUDGET_SHARE` of the container's memory
-limit), or if the new estimate exceeds the memory available right now minus `RESERVE_SHARE` of the
-limit. SageMaker then unloads models it has not used lately and retries.
+`OVERHEAD_BYTES`; for a model served by its own handlers, whose files byoc cannot read, all the
+files of its directory stand for the served file, at TensorFlow's factors. A load is refused if
+the sum of the estimates of the loaded models plus the new one exceeds the budget
+(`BYOC_MODEL_MEMORY_MB`, or `BUDGET_SHARE` of the container's memory limit), or if the new
+estimate exceeds the memory available right now minus `RESERVE_SHARE` of the limit. SageMaker then
+unloads models it has not used lately and retries.
 """
 
 from __future__ import annotations
@@ -60,8 +62,9 @@ RESERVE_SHARE = 0.1
 # flatbuffer, two interpreters and the tensor arena of the largest batch warmed up; Keras holds the
 # weights, the traced graphs and XLA's one-image kernel. TensorFlow itself (hundreds of MB, once
 # per worker) is not in the estimate: the live check sees it.
-SIZE_FACTOR = {runtimes.LITERT: 3, runtimes.TENSORFLOW: 6}
-OVERHEAD_BYTES = {runtimes.LITERT: 8 << 20, runtimes.TENSORFLOW: 16 << 20}
+SIZE_FACTOR = {runtimes.LITERT: 3, runtimes.TENSORFLOW: 6, runtimes.CUSTOM: 6}
+OVERHEAD_BYTES = {runtimes.LITERT: 8 << 20, runtimes.TENSORFLOW: 16 << 20,
+                  runtimes.CUSTOM: 16 << 20}
 MB = 1 << 20
 
 LOADING, READY = "loading", "ready"
@@ -151,7 +154,10 @@ def served_file(model_dir: Path, runtime: str) -> Path:
 
 def estimate_bytes(model_dir: Path, runtime: str, workers: int) -> int:
     """What the model will take in memory once every worker holds it (see the module doc)."""
-    size = served_file(model_dir, runtime).stat().st_size
+    if runtime == runtimes.CUSTOM:
+        size = sum(p.stat().st_size for p in model_dir.rglob("*") if p.is_file())
+    else:
+        size = served_file(model_dir, runtime).stat().st_size
     return workers * (size * SIZE_FACTOR[runtime] + OVERHEAD_BYTES[runtime])
 
 

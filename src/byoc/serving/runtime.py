@@ -19,6 +19,9 @@ RUNTIME_ENV = "BYOC_SERVING_RUNTIME"
 RUNTIME_HEADER = "X-Byoc-Runtime"
 AUTO, LITERT, TENSORFLOW = "auto", "litert", "tensorflow"
 RUNTIMES = (AUTO, LITERT, TENSORFLOW)
+# Not a choice for BYOC_SERVING_RUNTIME: the model that the user's own model_fn loaded (see
+# `byoc.serving.handlers`), run by whatever their code runs it on.
+CUSTOM = "custom"
 
 
 def parse(text: str) -> str:

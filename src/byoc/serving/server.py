@@ -2,8 +2,10 @@
 
 The master binds the port at once (so connections are accepted while workers load), picks the
 runtime (`byoc.serving.runtime`) and never imports TensorFlow; each worker loads the model, warms
-it up, and only then accepts requests. With SAGEMAKER_MULTI_MODEL=true the workers start with no
-model and serve SageMaker's multi-model API instead (`byoc.serving.multi_model`).
+it up, and only then accepts requests. With SAGEMAKER_PROGRAM set, the master also installs and
+imports the user's handlers module (`byoc.serving.handlers`), which may import what it likes; each
+worker then runs its model_fn. With SAGEMAKER_MULTI_MODEL=true the workers start with no model and
+serve SageMaker's multi-model API instead (`byoc.serving.multi_model`).
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import shutil
 import socket
 import struct
+import sys
+import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -38,7 +43,9 @@ from byoc.contract import (
     base_dir,
 )
 from byoc.errors import UserError
+from byoc.serving import codecs, handlers
 from byoc.serving import runtime as runtimes
+from byoc.user_code.source import PROGRAM_ENV, SUBMIT_DIR_ENV, decoded_str
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +93,11 @@ class ServerSettings:
     max_instances: int = DEFAULT_MAX_INSTANCES
     runtime: str = runtimes.AUTO
     multi_model: bool = False
+    # The user's handlers module (SAGEMAKER_PROGRAM; empty: byoc's own), where it is, and the
+    # type to answer in when a request names none.
+    program: str = ""
+    submit_directory: str = ""
+    default_accept: str = codecs.JSON
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
@@ -102,6 +114,9 @@ class ServerSettings:
             max_instances=_positive_int(env, MAX_INSTANCES_ENV, DEFAULT_MAX_INSTANCES),
             runtime=runtimes.parse(env.get(runtimes.RUNTIME_ENV, "")),
             multi_model=env.get(MULTI_MODEL_ENV, "").strip().lower() == "true",
+            program=(decoded_str(env.get(PROGRAM_ENV, "").strip()) or "").strip(),
+            submit_directory=(decoded_str(env.get(SUBMIT_DIR_ENV, "").strip()) or "").strip(),
+            default_accept=env.get(handlers.DEFAULT_ACCEPT_ENV, "").strip() or codecs.JSON,
         )
 
     @property
@@ -214,12 +229,18 @@ def _application(settings: ServerSettings, create_app,
     return Server()
 
 
-def _single_model_app(model_dir: Path, settings: ServerSettings, runtime: str):
+def _single_model_app(model_dir: Path, settings: ServerSettings, runtime: str,
+                      user: handlers.UserHandlers | None = None):
     from byoc.serving.app import create_app
     from byoc.serving.predictor import Predictor
 
-    predictor = Predictor.load(model_dir, intra_op_threads=settings.intra_op_threads,
-                               runtime=runtime)
+    def load(directory: Path) -> Predictor:
+        return Predictor.load(directory, intra_op_threads=settings.intra_op_threads,
+                              runtime=runtime)
+
+    predictor = load(model_dir) if user is None else handlers.HandledModel.load(
+        user, model_dir, load, intra_op_threads=settings.intra_op_threads,
+        default_accept=settings.default_accept)
     return create_app(
         predictor,
         max_payload_mb=settings.max_payload_mb,
@@ -235,13 +256,26 @@ def _multi_model_app(registry, models_root: Path, settings: ServerSettings):
 
     tensorflow_started = False
 
-    def load(model_dir: Path, runtime: str) -> Predictor:
+    def threads_for(uses_tensorflow: bool) -> int | None:
         # TensorFlow's thread pools are sized once per process, before its first op.
         nonlocal tensorflow_started
         threads = settings.intra_op_threads
-        if runtime == runtimes.TENSORFLOW:
+        if uses_tensorflow:
             threads, tensorflow_started = (None if tensorflow_started else threads), True
-        return Predictor.load(model_dir, intra_op_threads=threads, runtime=runtime)
+        return threads
+
+    def load(model_dir: Path, runtime: str) -> Predictor | handlers.HandledModel:
+        if runtime == runtimes.CUSTOM:  # the model's own code/inference.py
+            user = handlers.load_for_model(model_dir)
+            return handlers.HandledModel.load(
+                user, model_dir, lambda d: load(d, runtimes.resolve(d, settings.runtime)),
+                # Whether the module brought TensorFlow shows once it is imported; without
+                # model_fn, byoc's loader sizes the pools.
+                intra_op_threads=threads_for(user.model_fn is not None
+                                             and "tensorflow" in sys.modules),
+                default_accept=settings.default_accept)
+        return Predictor.load(model_dir, runtime=runtime,
+                              intra_op_threads=threads_for(runtime == runtimes.TENSORFLOW))
 
     return create_multi_model_app(
         WorkerModels(registry, models_root, load),
@@ -257,10 +291,12 @@ def serve_multi_model(models_root: str | os.PathLike, settings: ServerSettings,
                       environ: Mapping[str, str] | None = None) -> int:
     """SageMaker's multi-model API over the bundles below `models_root` (see
     `byoc.serving.multi_model`); starts with no model loaded."""
-    import shutil
-
     from byoc.serving.registry import MemoryBudget, Registry
 
+    if settings.program:
+        log.warning("%s is ignored in multi-model mode: each model is served with its own "
+                    "%s/%s when its archive holds one.", PROGRAM_ENV, handlers.MODEL_CODE_DIR,
+                    handlers.MODEL_PROGRAM)
     budget = MemoryBudget.from_env(os.environ if environ is None else environ)
     registry = Registry.create(budget)
     models_root = Path(models_root)
@@ -283,21 +319,39 @@ def serve_multi_model(models_root: str | os.PathLike, settings: ServerSettings,
     return 0
 
 
-def serve(model_dir: str | os.PathLike, settings: ServerSettings) -> int:
+def serve(model_dir: str | os.PathLike, settings: ServerSettings,
+          paths: Paths | None = None) -> int:
     """Run gunicorn in this process until it is stopped (SIGTERM drains in-flight requests).
 
+    `paths`: the container's /opt/ml, where an archived handlers module unpacks (code/) and what
+    /opt/ml in SAGEMAKER_SUBMIT_DIRECTORY stands for; without it, a temporary directory.
     gunicorn ends the process itself (SystemExit with its status) when it halts.
     """
     model_dir = Path(model_dir)
-    spec, runtime = check_model_dir(model_dir, settings.runtime)
-    log.info(
-        "Serving %s (%d classes) on %s:%d with %d worker(s), timeout %d s, max payload %d MB, "
-        "at most %d instances per request (%s), runtime %s (%s=%s)", model_dir, spec.num_classes,
-        settings.host, settings.port, settings.workers, settings.timeout,
-        settings.max_payload_mb, settings.max_instances, MAX_INSTANCES_ENV, runtime,
-        runtimes.RUNTIME_ENV, settings.runtime,
-    )
-    _application(settings, lambda: _single_model_app(model_dir, settings, runtime)).run()
+    owner = os.getpid()
+    code_dir = paths.code_dir if paths else Path(tempfile.gettempdir()) / f"byoc-code-{owner}"
+    try:
+        user = None
+        if settings.program:
+            user = handlers.load(settings.program, settings.submit_directory, model_dir,
+                                 code_dir, paths.root if paths else None)
+        if user is None or user.model_fn is None:
+            spec, runtime = check_model_dir(model_dir, settings.runtime)
+            what = f"{model_dir} ({spec.num_classes} classes)"
+        else:
+            user.check_fallbacks(model_dir)
+            runtime, what = runtimes.CUSTOM, f"{model_dir} (model_fn of {user.where})"
+        log.info(
+            "Serving %s on %s:%d with %d worker(s), timeout %d s, max payload %d MB, at most %d "
+            "instances per request (%s), runtime %s (%s=%s)", what, settings.host, settings.port,
+            settings.workers, settings.timeout, settings.max_payload_mb, settings.max_instances,
+            MAX_INSTANCES_ENV, runtime, runtimes.RUNTIME_ENV, settings.runtime,
+        )
+        _application(settings, lambda: _single_model_app(model_dir, settings, runtime,
+                                                         user)).run()
+    finally:
+        if paths is None and os.getpid() == owner:  # not in a worker gunicorn forked
+            shutil.rmtree(code_dir, ignore_errors=True)
     return 0
 
 
@@ -319,7 +373,7 @@ def main() -> int:
         paths = Paths(base_dir())
         if settings.multi_model:
             return serve_multi_model(paths.models_dir, settings)
-        return serve(paths.model_dir, settings)
+        return serve(paths.model_dir, settings, paths)
     except UserError as exc:
         log.error("Cannot start the model server: %s", exc)
         return 1

@@ -9,6 +9,7 @@ exception's type and message and what to check, not as byoc's own traceback.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import re
 import sys
@@ -54,12 +55,34 @@ def import_module(source: Path, name: str, *, what: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
-        if exc.name and name.split(".")[0] == exc.name.split(".")[0]:
+        # The module itself (or a package on its path) is missing, not something it imports.
+        if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
             raise UserError(f"{what.capitalize()} '{name}' is not in {source}: expected "
                             f"{name.replace('.', '/')}.py there.") from None
         raise _import_failed(name, what, exc) from None
     except Exception as exc:  # the user's module raised while importing: their error to fix
         raise _import_failed(name, what, exc) from None
+
+
+def import_file(path: Path, name: str, *, what: str) -> ModuleType:
+    """Import the file `path` as a new module called `name`, whatever other module of the same
+    file name was imported before: two models' `inference.py` live side by side this way.
+
+    The file's directory goes on `sys.path` too, so it imports its own modules by name.
+    """
+    if not path.is_file():
+        raise UserError(f"{what.capitalize()} {path} does not exist.")
+    add_to_path(path.parent)
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None  # a .py file always has a loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # as an import does: dataclasses and pickle look it up there
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the user's module raised while importing: their error to fix
+        del sys.modules[name]
+        raise _import_failed(str(path), what, exc) from None
+    return module
 
 
 def _import_failed(name: str, what: str, exc: BaseException) -> UserError:
