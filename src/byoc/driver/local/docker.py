@@ -445,8 +445,10 @@ def start(
             env[contract.MULTI_MODEL_ENV] = "true"
         else:
             model_dir = layout.extract_model(model, scratch.name).model_dir.resolve()
-            # A clear error now beats a container that never gets healthy.
-            bundle.ModelSpec.read(model_dir)
+            # A clear error now beats a container that never gets healthy; the user's
+            # model_fn loads a model of any form.
+            if code_dir is None:
+                bundle.ModelSpec.read(model_dir)
             mount = (model_dir, f"{CONTAINER_ROOT}/model")
         container_port = int(env.get(contract.PORT_ENV, contract.DEFAULT_PORT))
         container = _launch(
