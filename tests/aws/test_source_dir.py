@@ -190,6 +190,16 @@ def test_tune_with_a_user_model_keeps_byocs_search_space_but_the_model(project, 
     assert set(request["TrainingJobDefinition"]["StaticHyperParameters"]) == {
         "model", "sagemaker_submit_directory"}
 
+    # --range replaces byoc's search space, with the names the module declares.
+    assert main(["tune", "--image", ecr_image, "--data", str(data), "--role", role_arn,
+                 "--job-name", "dropout-tune", "--no-wait", "--source-dir", str(src),
+                 "--hp", "model=nets:build", "--range", "dropout=0.1:0.5"]) == 0
+    request = moto_recorder.calls("SageMaker.CreateHyperParameterTuningJob")[-1]
+    assert request["HyperParameterTuningJobConfig"]["ParameterRanges"] == {
+        "ContinuousParameterRanges": [{"Name": "dropout", "MinValue": "0.1", "MaxValue": "0.5",
+                                       "ScalingType": "Auto"}],
+        "IntegerParameterRanges": [], "CategoricalParameterRanges": []}
+
 
 # --- bad input: refused before anything is uploaded or created --------------------------------
 
@@ -216,6 +226,10 @@ def _oversized(src: Path) -> None:
               "--objective-metric", "val_acc"], None, "needs its search space"),
     ("tune", ["--source-dir", "src", "--entry-point", "train.py", "--range", "lr=0.1:1"], None,
      "--objective-metric validation:accuracy is not among the job's metrics"),
+    ("tune", ["--source-dir", "src", "--hp", "model=nets:build", "--range", "dropuot=0.1:0.5"],
+     None, "--range dropuot: Unknown hyperparameter 'dropuot'. Did you mean 'dropout'?"),
+    ("tune", ["--range", "epochs=0:5"], None, "--range epochs: Hyperparameter 'epochs' has the "
+     "value '0'"),
 ])
 def test_bad_code_is_refused_before_anything_is_uploaded_or_created(
         project, moto_recorder, ecr_image, role_arn, capsys, verb, flags, prepare, message):

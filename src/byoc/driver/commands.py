@@ -119,6 +119,8 @@ def _training_spec(args: argparse.Namespace, aws: Aws, kind: str, name: str,
     )
     if tuning:
         jobs.check_search(spec, tuning, user_script=user_script)
+        if not user_script:
+            _check_trial_values(tuning, hps, code)
     bucket = data_bucket(aws)
     spec.output = spec.output or f"s3://{bucket}/byoc/output"
     ecr.check_image(aws, args.image)
@@ -130,6 +132,18 @@ def _training_spec(args: argparse.Namespace, aws: Aws, kind: str, name: str,
     if code:
         _stage_code(aws, spec, code, f"s3://{bucket}/byoc/source", name)
     return spec
+
+
+def _check_trial_values(tuning: jobs.TuningSpec, hps: dict[str, str],
+                        code: sourcedir.SourceCode | None) -> None:
+    """byoc's trainer checks its hyperparameters: a --range it would refuse fails here, not in
+    every trial."""
+    for name, value in jobs.range_values(tuning.ranges or {}):
+        pairs = [f"{k}={v}" for k, v in {**hps, name: value}.items()]
+        try:
+            sourcedir.parse_hp_flags(pairs, code)
+        except UserError as exc:
+            raise UserError(f"--range {name}: {exc}") from None
 
 
 def _stage_code(aws: Aws, spec: jobs.TrainingSpec, code: sourcedir.SourceCode, s3_base: str,

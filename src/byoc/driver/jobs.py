@@ -506,6 +506,13 @@ def range_names(ranges: Mapping[str, list[dict]]) -> list[str]:
     return sorted(r["Name"] for kind in ranges.values() for r in kind)
 
 
+def range_values(ranges: Mapping[str, list[dict]]) -> list[tuple[str, str]]:
+    """Every (name, value) a trial may get at the edges of the search space: each bound, and
+    each categorical value."""
+    return [(r["Name"], value) for kind in ranges.values() for r in kind
+            for value in r.get("Values") or (r["MinValue"], r["MaxValue"])]
+
+
 STRATEGIES = ("Bayesian", "Random", "Hyperband")
 OBJECTIVE_TYPES = ("Maximize", "Minimize")
 EARLY_STOPPING = ("Off", "Auto")
