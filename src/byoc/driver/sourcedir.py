@@ -20,13 +20,15 @@ import os
 import stat
 import tarfile
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from byoc import archives, hyperparams
 from byoc.cli_args import parse_pairs
 from byoc.contract import DEFAULT_BASE_DIR, Paths
+from byoc.driver import upload
+from byoc.driver.aws import Aws, ensure_bucket, split_s3_uri
 from byoc.errors import UserError
 from byoc.user_code.modules import is_reference
 from byoc.user_code.source import PROGRAM_ENV, PROGRAM_HP, SUBMIT_DIR_ENV, SUBMIT_DIR_HP
@@ -77,10 +79,6 @@ class SourceCode:
     directory: Path
     entry_point: str | None
     files: tuple[tuple[str, Path], ...]  # (posix name in the archive, file), sorted by name
-
-    @property
-    def size(self) -> int:
-        return sum(path.stat().st_size for _, path in self.files)
 
     def describe(self) -> str:
         what = f"entry point {self.entry_point}" if self.entry_point else "no entry point"
@@ -137,7 +135,7 @@ def require_entry_point(code: SourceCode | None, verb: str) -> None:
                         "--entry-point inference.py.")
 
 
-def _files(directory: Path) -> Iterator[tuple[str, Path]]:
+def _files(directory: Path) -> list[tuple[str, Path]]:
     """The files to pack, by name in the archive, sorted; refuses links to directories,
     dangling links and special files, and stops as soon as the directory is over the limits."""
     total, count = 0, 0
@@ -174,7 +172,7 @@ def _files(directory: Path) -> Iterator[tuple[str, Path]]:
             found.append((path.relative_to(directory).as_posix(), path))
     if not found:
         raise UserError(f"The source directory {directory} holds no files to pack.")
-    yield from sorted(found)
+    return sorted(found)
 
 
 def _entry_point(directory: Path, given: str, files: tuple[tuple[str, Path], ...]) -> str:
@@ -239,18 +237,16 @@ def digest(path: Path) -> str:
     return sha.hexdigest()[:DIGEST_LENGTH]
 
 
-def stage(aws, code: SourceCode, s3_base: str) -> str:
+def stage(aws: Aws, code: SourceCode, s3_base: str) -> str:
     """Pack the code and upload it to `s3_base/DIGEST/sourcedir.tar.gz`, named after its
     content as data is: an unchanged directory is not sent again. Returns the object's URI."""
-    from byoc.driver import upload
-    from byoc.driver.aws import ensure_bucket, split_s3_uri
-
     with tempfile.TemporaryDirectory(prefix="byoc-source-") as tmp:
         archive = pack(code, Path(tmp) / ARCHIVE_NAME)
         uri = f"{s3_base.rstrip('/')}/{digest(archive)}/{ARCHIVE_NAME}"
         ensure_bucket(aws, split_s3_uri(uri)[0])
         sent = upload.put_file(aws, archive, uri)
-    log.info("%s: %s", uri, "uploaded" if sent else "already there")
+    log.info("Code: %s at %s (%s)", code.describe(), uri,
+             "uploaded" if sent else "unchanged, already there")
     return uri
 
 
