@@ -147,3 +147,24 @@ def test_a_run_that_did_not_finish_is_not_kept(tmp_path, verdict):
     assert layout.keep_finished_run(paths.root) is None
     assert not (paths.root / layout.PREVIOUS_RUNS).exists()
     assert (paths.root / layout.MODEL_ARCHIVE).exists()
+
+
+def test_process_mode_names_the_source_dir_where_the_container_finds_it(tmp_path):
+    from byoc.driver import sourcedir
+    from byoc.user_code import source
+
+    code_dir = tmp_path / "my code"
+    code_dir.mkdir()
+    (code_dir / "train.py").write_text("print('hi')\n")
+    code = sourcedir.from_flags(str(code_dir), "train.py")
+    hps = {"epochs": "2", **sourcedir.training_hyperparameters(
+        code, str(code.directory), job_name=layout.LOCAL_JOB_NAME)}
+    paths = layout.prepare(tmp_path / "ml", {"train": _channel(tmp_path, "train")}, hps)
+
+    # What the container reads from hyperparameters.json, with its own resolver.
+    env = contract.TrainingEnv.read(paths.root)
+    assert source.decoded_str(env.hyperparameters[source.PROGRAM_HP]) == "train.py"
+    where = source.decoded_str(env.hyperparameters[source.SUBMIT_DIR_HP])
+    assert source.fetch(where, paths.code_dir) == code_dir
+    assert source.decode(env.hyperparameters[sourcedir.JOB_NAME_HP]) == layout.LOCAL_JOB_NAME
+    assert not paths.code_dir.exists()  # used where it is, not copied

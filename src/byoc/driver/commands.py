@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from byoc import hyperparams, tracking
+from byoc import tracking
 from byoc.cli_args import positive_float, positive_int
 from byoc.driver import (
     async_invoke,
@@ -24,9 +24,12 @@ from byoc.driver import (
     hosting,
     invoke,
     jobs,
+    metrics,
     models,
     options,
+    repack,
     runs,
+    sourcedir,
     stop,
     transform,
 )
@@ -42,6 +45,7 @@ from byoc.driver.aws import (
 from byoc.driver.cli_helpers import add_aws_verb, connect_from
 from byoc.driver.progress import WaitTimeout
 from byoc.errors import UserError
+from byoc.metric_lines import OBJECTIVE_METRIC
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +83,15 @@ def _no_wait(args: argparse.Namespace, kind: str, name: str) -> bool:
 
 
 def _training_spec(args: argparse.Namespace, aws: Aws, kind: str, name: str,
-                   check_aws: Callable[[], None] | None = None) -> jobs.TrainingSpec:
+                   check_aws: Callable[[], None] | None = None,
+                   tuning: jobs.TuningSpec | None = None) -> jobs.TrainingSpec:
     """Check every flag, then what AWS already holds (image, name, and `check_aws`), and only
-    then upload the data: a mistake costs no upload."""
-    hps = hyperparams.parse_hp_flags(args.hp)
+    then upload the data and the code: a mistake costs no upload."""
+    code = sourcedir.from_flags(args.source_dir, args.entry_point)
+    user_script = bool(code and code.entry_point)
+    hps = sourcedir.parse_hp_flags(args.hp, code)
+    metric_definitions = metrics.definitions(metrics.parse_metric_flags(args.metric),
+                                             user_script=user_script)
     track = tracking.job_environment(args.track, args.experiment, image=args.image, remote=True,
                                      tuning_job=name if kind == "tuning job" else None)
     role = resolve_role(args.role)
@@ -106,8 +115,12 @@ def _training_spec(args: argparse.Namespace, aws: Aws, kind: str, name: str,
         max_wait=args.max_wait, checkpoint_s3=args.checkpoint_s3,
         environment={**options.parse_env(args.env), **track}, retries=args.retries,
         keep_alive=args.keep_alive, input_mode=args.input_mode, distribution=args.distribution,
-        options=options.from_args(args),
+        options=options.from_args(args), metric_definitions=metric_definitions,
     )
+    if tuning:
+        jobs.check_search(spec, tuning, user_script=user_script)
+        if not user_script:
+            _check_trial_values(tuning, hps, code)
     bucket = data_bucket(aws)
     spec.output = spec.output or f"s3://{bucket}/byoc/output"
     ecr.check_image(aws, args.image)
@@ -116,7 +129,34 @@ def _training_spec(args: argparse.Namespace, aws: Aws, kind: str, name: str,
         check_aws()
     spec.channels = jobs.stage_data(aws, args.data, f"s3://{bucket}/byoc/input",
                                     upload_to=args.upload_to)
+    if code:
+        _stage_code(aws, spec, code, f"s3://{bucket}/byoc/source", name)
     return spec
+
+
+def _check_trial_values(tuning: jobs.TuningSpec, hps: dict[str, str],
+                        code: sourcedir.SourceCode | None) -> None:
+    """byoc's trainer checks its hyperparameters: a --range it would refuse fails here, not in
+    every trial."""
+    for name, value in jobs.range_values(tuning.ranges or {}):
+        pairs = [f"{k}={v}" for k, v in {**hps, name: value}.items()]
+        try:
+            sourcedir.parse_hp_flags(pairs, code)
+        except UserError as exc:
+            raise UserError(f"--range {name}: {exc}") from None
+
+
+def _stage_code(aws: Aws, spec: jobs.TrainingSpec, code: sourcedir.SourceCode, s3_base: str,
+                name: str) -> None:
+    """Upload sourcedir.tar.gz and name it in the hyperparameters, as the SDK does; a job with
+    network isolation cannot reach S3, so it gets the archive as the `code` channel."""
+    uri = sourcedir.stage(aws, code, s3_base)
+    submit = uri
+    if spec.options.network_isolation:
+        spec.channels[sourcedir.CODE_CHANNEL] = uri
+        submit = sourcedir.CODE_CHANNEL_ARCHIVE
+    spec.hyperparameters.update(sourcedir.training_hyperparameters(
+        code, submit, job_name=name, region=aws.region))
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -162,11 +202,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
     tuning = jobs.TuningSpec(
         max_jobs=args.max_jobs, max_parallel_jobs=args.max_parallel_jobs,
         strategy=args.strategy, early_stopping=args.early_stopping,
-        warm_start=tuple(args.warm_start or ()), warm_start_type=args.warm_start_type)
+        warm_start=tuple(args.warm_start or ()), warm_start_type=args.warm_start_type,
+        objective_metric=args.objective_metric, objective_type=args.objective_type,
+        ranges=jobs.parse_ranges(args.range))
     jobs.check_tuning(name, tuning)
     aws = connect_from(args)
     spec = _training_spec(args, aws, "tuning job", name,
-                          check_aws=lambda: jobs.require_warm_start_parents(aws, tuning))
+                          check_aws=lambda: jobs.require_warm_start_parents(aws, tuning),
+                          tuning=tuning)
     jobs.start_tuning(aws, name, spec, tuning)
     if _no_wait(args, "hyper parameter tuning job", name):
         return 0
@@ -210,13 +253,24 @@ def _multi_model(args: argparse.Namespace, aws: Aws, name: str, opts: options.Aw
     return name
 
 
+def _serving_code(args: argparse.Namespace, verb: str,
+                  environment: dict[str, str]) -> sourcedir.SourceCode | None:
+    """The handlers of --source-dir and --entry-point, checked before anything is created."""
+    code = sourcedir.from_flags(args.source_dir, args.entry_point)
+    sourcedir.require_entry_point(code, verb)
+    sourcedir.check_environment(code, environment)
+    return code
+
+
 def _model_from_flags(args: argparse.Namespace, aws, default_name: str,
                       opts: options.AwsOptions, spec: hosting.Hosting | None = None,
-                      environment: dict[str, str] | None = None) -> str:
+                      environment: dict[str, str] | None = None,
+                      code: sourcedir.SourceCode | None = None) -> str:
     """Create the model to host: from a training job (or the tracked run that names one), or
     from --model-data and --image; for a multi-model endpoint, the endpoint's model over the
-    prefix. A model with an environment is named `default_name`, since a training job's own
-    model has none."""
+    prefix. With `code`, the model archive is repacked with it under code/ and the environment
+    names the handlers, as the SDK does. A model with an environment is named `default_name`,
+    since a training job's own model has none."""
     environment = environment or {}
     args.training_job = runs.training_job_from_flags(args)
     if spec and spec.multi_model_prefix:
@@ -233,6 +287,11 @@ def _model_from_flags(args: argparse.Namespace, aws, default_name: str,
         image, model_data, role = args.image, args.model_data, resolve_role(args.role)
         name = default_name
     ecr.check_image(aws, image)
+    if code:
+        model_data = repack.repack(aws, model_data, code)
+        environment = {**sourcedir.serving_environment(code, sourcedir.MODEL_CODE_DIR,
+                                                       aws.region), **environment}
+        name = default_name
     endpoints.create_model(aws, name, image=image, model_data=model_data, role=role,
                            options=opts, environment=environment)
     return name
@@ -271,11 +330,16 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     spec = hosting.from_args(args, _config("endpoint_instance_type",
                                            endpoints.DEFAULT_INSTANCE_TYPE))
     environment = {**spec.model_environment(), **options.parse_env(args.env)}
+    code = _serving_code(args, "byoc deploy", environment)
+    if code and spec.multi_model_prefix:
+        raise UserError("A multi-model endpoint serves each model with the code in its own "
+                        "archive (code/ in MODEL.tar.gz); drop --source-dir and --entry-point, "
+                        "and put the handlers into each model's archive.")
     scaling = _deploy_scaling(args, spec)
     aws = connect_from(args)
     name = args.endpoint_name
     endpoints.require_new_endpoint(aws, name)
-    model = _model_from_flags(args, aws, name, opts, spec, environment)
+    model = _model_from_flags(args, aws, name, opts, spec, environment, code)
     endpoints.deploy(aws, name, model_name=model, hosting=spec, options=opts)
     if _no_wait(args, "endpoint", name):
         return 0
@@ -369,6 +433,11 @@ def cmd_transform(args: argparse.Namespace) -> int:
         raise UserError("--subnets, --security-groups and --network-isolation are settings of "
                         "the model byoc creates; --model-name uses an existing model as it is. "
                         "Drop them, or create the model from --training-job or --model-data.")
+    code = _serving_code(args, "byoc transform", {})
+    if args.model_name and code:
+        raise UserError("--model-name uses an existing model as it is; --source-dir and "
+                        "--entry-point go into a model byoc creates. Drop them, or create the "
+                        "model from --training-job or --model-data.")
     spec = transform.TransformSpec(
         input_s3=args.input, output_s3=args.output, content_type=args.content_type,
         instance_type=args.instance_type or _config("instance_type", jobs.DEFAULT_INSTANCE_TYPE),
@@ -379,7 +448,7 @@ def cmd_transform(args: argparse.Namespace) -> int:
     for batch in batches:
         jobs.require_new_name(aws, "transform job", batch.job_name)
     model = (_existing_model(aws, args.model_name) if args.model_name
-             else _model_from_flags(args, aws, name, opts))
+             else _model_from_flags(args, aws, name, opts, code=code))
     transform.start(aws, name, model, spec, batches)
     names = [b.job_name for b in batches]
     for batch in batches:
@@ -491,6 +560,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="with --track: the MLflow experiment (default "
                           f"{tracking.DEFAULT_EXPERIMENT})")
     options.add_flags(job, what="job")
+    code = job.add_argument_group("your code")
+    sourcedir.add_flags(code, script="training script (default: byoc's trainer)")
+    code.add_argument("--metric", action="append", metavar="NAME=REGEX",
+                      help="a metric SageMaker reads from your log lines, repeatable: the "
+                           "first capture group is the value, e.g. 'val_acc=val_acc: "
+                           "([0-9.]+)'; with --entry-point only yours are sent, else byoc's "
+                           "trainer's too")
 
     p = add_aws_verb(subparsers, "train", cmd_train, parents=[job, role, wait],
                      help="run a SageMaker training job with the image")
@@ -517,6 +593,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--warm-start-type", choices=jobs.WARM_START_TYPES,
                    default="TransferLearning",
                    help="IdenticalDataAndAlgorithm when data and image are the same")
+    p.add_argument("--objective-metric", default=OBJECTIVE_METRIC, metavar="NAME",
+                   help=f"the metric to optimise (default {OBJECTIVE_METRIC}, byoc's trainer's; "
+                        "with --entry-point, one of your --metric names)")
+    p.add_argument("--objective-type", choices=jobs.OBJECTIVE_TYPES, default="Maximize")
+    p.add_argument("--range", action="append", metavar="NAME=LOW:HIGH[:log]|NAME=A,B,C",
+                   help="search this hyperparameter, repeatable; replaces byoc's search space "
+                        "(learning_rate, epochs, batch_size, model, optimizer, augment), and "
+                        f"is needed with --entry-point, e.g. --range {jobs.RANGE_EXAMPLE}")
     p.set_defaults(keep_alive=None)
     # No --checkpoint-s3: every trial would share it (see jobs.start_tuning).
     p.set_defaults(checkpoint_s3=None)
@@ -526,6 +610,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--model-data", metavar="S3_URI", help="model.tar.gz to host (with --image)")
     model.add_argument("--image", help="serving image URI (with --model-data)")
     runs.add_deploy_flags(model)
+    sourcedir.add_flags(model.add_argument_group("your code"),
+                   script="module that defines your handlers (model_fn, input_fn, predict_fn, "
+                          "output_fn); the model archive is repacked with the code under code/")
 
     p = add_aws_verb(subparsers, "deploy", cmd_deploy, parents=[model, role, wait],
                      help="host a model on an endpoint: real-time, serverless, "

@@ -161,6 +161,8 @@ class TrainingSpec:
     input_mode: str = "File"
     distribution: str = "replicated"
     options: AwsOptions = field(default_factory=AwsOptions)
+    metric_definitions: list[dict[str, str]] = field(
+        default_factory=lambda: list(METRIC_DEFINITIONS))
 
     def __post_init__(self) -> None:
         if self.max_wait is not None and not self.spot:
@@ -200,8 +202,10 @@ class TrainingSpec:
         }
 
     def algorithm(self) -> dict:
-        return {"TrainingImage": self.image, "TrainingInputMode": self.input_mode,
-                "MetricDefinitions": METRIC_DEFINITIONS}
+        algorithm = {"TrainingImage": self.image, "TrainingInputMode": self.input_mode}
+        if self.metric_definitions:
+            algorithm["MetricDefinitions"] = self.metric_definitions
+        return algorithm
 
     def definition(self) -> dict:
         """The request fields a training job and a tuning job's job definition share."""
@@ -435,7 +439,82 @@ def parameter_ranges(static: Mapping[str, str]) -> dict:
             "CategoricalParameterRanges": keep(CATEGORICAL_RANGES)}
 
 
+# `--range NAME=LOW:HIGH[:log]` or `--range NAME=A,B,C`: a search space of the user's own.
+# SageMaker searches at most 30 hyperparameters, with at most 30 values for a categorical one.
+MAX_RANGES = 30
+MAX_CATEGORICAL_VALUES = 30
+RANGE_EXAMPLE = "learning_rate=0.0001:0.1:log"
+
+
+def _number(text: str, flag: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise UserError(f"--range {flag}: '{text}' is not a number. Example: --range "
+                        f"{RANGE_EXAMPLE}, or --range optimizer=adam,sgd") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise UserError(f"--range {flag}: '{text}' is not a finite number.")
+    return value
+
+
+def parse_ranges(pairs: list[str] | None) -> dict | None:
+    """`--range` flags as ParameterRanges; None when there are none (byoc's own search space).
+
+    LOW:HIGH is an integer range when both are whole numbers, else a continuous one; `:log`
+    searches it on a log scale (both bounds above 0). A comma-separated list is categorical.
+    """
+    from byoc.cli_args import parse_pairs
+
+    given = parse_pairs(pairs, "--range", RANGE_EXAMPLE)
+    if not given:
+        return None
+    if len(given) > MAX_RANGES:
+        raise UserError(f"A tuning job searches at most {MAX_RANGES} hyperparameters; "
+                        f"{len(given)} --range flags were given.")
+    ranges: dict[str, list[dict]] = {"ContinuousParameterRanges": [],
+                                     "IntegerParameterRanges": [],
+                                     "CategoricalParameterRanges": []}
+    for name, text in given.items():
+        if ":" not in text:
+            values = [v.strip() for v in text.split(",") if v.strip()]
+            if not values or len(values) > MAX_CATEGORICAL_VALUES:
+                raise UserError(f"--range {name}: give 1 to {MAX_CATEGORICAL_VALUES} values "
+                                "separated by commas (A,B,C), or LOW:HIGH.")
+            ranges["CategoricalParameterRanges"].append({"Name": name, "Values": values})
+            continue
+        low, high, *scale = text.split(":")
+        if scale not in ([], ["log"]):
+            raise UserError(f"--range {name}={text}: expected LOW:HIGH or LOW:HIGH:log. "
+                            f"Example: --range {RANGE_EXAMPLE}")
+        bounds = _number(low, name), _number(high, name)
+        if not bounds[0] < bounds[1]:
+            raise UserError(f"--range {name}={text}: LOW must be below HIGH.")
+        if scale and bounds[0] <= 0:
+            raise UserError(f"--range {name}={text}: a log scale needs LOW above 0.")
+        kind = ("IntegerParameterRanges" if all(isinstance(b, int) for b in bounds)
+                else "ContinuousParameterRanges")
+        ranges[kind].append({"Name": name, "MinValue": low, "MaxValue": high,
+                             "ScalingType": "Logarithmic" if scale else "Auto"})
+    return ranges
+
+
+def range_names(ranges: Mapping[str, list[dict]]) -> list[str]:
+    return sorted(r["Name"] for kind in ranges.values() for r in kind)
+
+
+def range_values(ranges: Mapping[str, list[dict]]) -> list[tuple[str, str]]:
+    """Every (name, value) a trial may get at the edges of the search space: each bound, and
+    each categorical value."""
+    return [(r["Name"], value) for kind in ranges.values() for r in kind
+            for value in r.get("Values") or (r["MinValue"], r["MaxValue"])]
+
+
 STRATEGIES = ("Bayesian", "Random", "Hyperband")
+OBJECTIVE_TYPES = ("Maximize", "Minimize")
 EARLY_STOPPING = ("Off", "Auto")
 WARM_START_TYPES = ("IdenticalDataAndAlgorithm", "TransferLearning")
 MAX_WARM_START_PARENTS = 5
@@ -451,15 +530,18 @@ class TuningSpec:
     early_stopping: str = "Off"
     warm_start: tuple[str, ...] = ()
     warm_start_type: str = "TransferLearning"
+    objective_metric: str = OBJECTIVE_METRIC
+    objective_type: str = "Maximize"
+    ranges: dict | None = None  # --range flags; None: byoc's trainer's search space
 
     def config(self, static: Mapping[str, str]) -> dict:
         return {
             "Strategy": self.strategy,
-            "HyperParameterTuningJobObjective": {"Type": "Maximize",
-                                                 "MetricName": OBJECTIVE_METRIC},
+            "HyperParameterTuningJobObjective": {"Type": self.objective_type,
+                                                 "MetricName": self.objective_metric},
             "ResourceLimits": {"MaxNumberOfTrainingJobs": self.max_jobs,
                                "MaxParallelTrainingJobs": self.max_parallel_jobs},
-            "ParameterRanges": parameter_ranges(static),
+            "ParameterRanges": self.ranges or parameter_ranges(static),
             "TrainingJobEarlyStoppingType": self.early_stopping,
         }
 
@@ -491,6 +573,26 @@ def check_tuning(name: str, tuning: TuningSpec) -> None:
         check_job_name(parent, MAX_SHORT_NAME_LENGTH)
     if tuning.warm_start_type not in WARM_START_TYPES:
         raise UserError(f"--warm-start-type must be one of {', '.join(WARM_START_TYPES)}.")
+    if tuning.objective_type not in OBJECTIVE_TYPES:
+        raise UserError(f"--objective-type must be one of {', '.join(OBJECTIVE_TYPES)}.")
+
+
+def check_search(spec: TrainingSpec, tuning: TuningSpec, *, user_script: bool) -> None:
+    """The objective and the search space against what the trials run, before any upload: a
+    user's script needs its own ranges and one of its own metrics as the objective."""
+    if user_script and not tuning.ranges:
+        raise UserError("Tuning your script needs its search space: add --range NAME=LOW:HIGH "
+                        "(or NAME=A,B,C) for each hyperparameter it takes, e.g. --range "
+                        f"{RANGE_EXAMPLE}.")
+    names = [d["Name"] for d in spec.metric_definitions]
+    if tuning.objective_metric not in names:
+        raise UserError(f"--objective-metric {tuning.objective_metric} is not among the job's "
+                        f"metrics ({', '.join(names) or 'none'}): define it with --metric "
+                        f"{tuning.objective_metric}=REGEX, or pick one of them.")
+    fixed = sorted(set(range_names(tuning.ranges or {})) & set(spec.hyperparameters))
+    if fixed:
+        raise UserError(f"{', '.join(fixed)}: searched with --range and fixed with --hp; drop "
+                        "one of the two.")
 
 
 def require_warm_start_parents(aws: Aws, tuning: TuningSpec) -> None:

@@ -86,7 +86,7 @@ def sync(aws: Aws, files: list[LocalFile], s3_uri: str, *, workers: int = DEFAUL
     Refuses a prefix that holds objects not among `files`: SageMaker would read them as part of
     the channel.
     """
-    from boto3.s3.transfer import TransferConfig, create_transfer_manager
+    from boto3.s3.transfer import create_transfer_manager
 
     bucket, prefix = split_s3_uri(s3_uri.rstrip("/") + "/")
     owner = owner_check(aws, bucket)
@@ -100,8 +100,7 @@ def sync(aws: Aws, files: list[LocalFile], s3_uri: str, *, workers: int = DEFAUL
             f"s3://{bucket}/{prefix} --recursive) or upload to another prefix."
         )
     todo = [f for f in files if remote.get(prefix + f.key) != (f.size, f.etag)]
-    config = TransferConfig(multipart_threshold=PART_BYTES, multipart_chunksize=PART_BYTES,
-                            max_concurrency=workers, use_threads=workers > 1)
+    config = _transfer_config(workers)
     # A sliding window of 2 × workers transfers: a large channel does not queue every file at
     # once, and an interrupted sync leaves at most the window's files in flight (the next sync
     # skips what arrived).
@@ -123,3 +122,33 @@ def sync(aws: Aws, files: list[LocalFile], s3_uri: str, *, workers: int = DEFAUL
             for file in itertools.islice(queue, 1):
                 submit(file)
     return Uploaded(sent=len(todo), skipped=len(files) - len(todo))
+
+
+def _transfer_config(workers: int):
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(multipart_threshold=PART_BYTES, multipart_chunksize=PART_BYTES,
+                          max_concurrency=workers, use_threads=workers > 1)
+
+
+def put_file(aws: Aws, path: Path, s3_uri: str) -> bool:
+    """Upload one file to `s3_uri` unless the object there has its size and checksum already;
+    whether it was sent. For archives byoc names after their content (sourcedir.tar.gz, a
+    repacked model), which sit beside objects that are not ours to judge."""
+    import botocore.exceptions
+
+    bucket, key = split_s3_uri(s3_uri)
+    owner = owner_check(aws, bucket)
+    s3 = aws.client("s3")
+    local = LocalFile(path, key, path.stat().st_size, expected_etag(path))
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key, **owner)
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+            raise
+    else:
+        if (head["ContentLength"], head["ETag"].strip('"')) == (local.size, local.etag):
+            return False
+    s3.upload_file(str(path), bucket, key, ExtraArgs=owner or None,
+                   Config=_transfer_config(DEFAULT_WORKERS))
+    return True

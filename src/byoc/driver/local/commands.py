@@ -9,12 +9,14 @@ from pathlib import Path
 
 from byoc import contract, hyperparams, tracking
 from byoc.cli_args import positive_float, positive_int
+from byoc.driver import sourcedir
 from byoc.driver.local import layout
 from byoc.errors import UserError
 
 
 def train(args: argparse.Namespace) -> int:
-    hps = hyperparams.parse_hp_flags(args.hp)
+    source = sourcedir.from_flags(args.source_dir, args.entry_point)
+    hps = sourcedir.parse_hp_flags(args.hp, source)
     channels = layout.split_channel_dirs(args.data)
     output = Path(args.output).resolve()
     distribution = layout.DISTRIBUTIONS[args.distribution]
@@ -22,8 +24,13 @@ def train(args: argparse.Namespace) -> int:
     if args.image:
         from byoc.driver.local import docker
 
+        # As SDK local mode does: the directory is mounted at /opt/ml/code and named there.
+        if source:
+            hps.update(sourcedir.training_hyperparameters(
+                source, sourcedir.CONTAINER_CODE_DIR, job_name=layout.LOCAL_JOB_NAME))
         code = docker.train(args.image, channels, output, hps, instance_count=args.instance_count,
                             cpus=args.cpus_per_instance, distribution=distribution,
+                            code_dir=source.directory if source else None,
                             **docker.tracking_options(track, args.instance_count))
     else:
         if args.instance_count > 1 or args.cpus_per_instance or args.distribution != "replicated":
@@ -33,6 +40,10 @@ def train(args: argparse.Namespace) -> int:
                 "image (`make image`) and add --image byoc:cpu.")
         from byoc.driver.local import process
 
+        # The process runs on this machine, so the directory is named where it is.
+        if source:
+            hps.update(sourcedir.training_hyperparameters(
+                source, str(source.directory), job_name=layout.LOCAL_JOB_NAME))
         code = process.train(channels, output, hps, env=track)
     # Both modes use the output dir itself as /opt/ml (with several instances, the chief's
     # OUTPUT/algo-1), so a second run resumes its checkpoints.
@@ -62,17 +73,26 @@ def serve(args: argparse.Namespace) -> int:
             "Serve one model with --model DIR_OR_TAR, or several with --multi-model --model-dir "
             "DIR (a directory with one extracted bundle per subdirectory).")
     model = Path(args.model_dir or args.model)
+    source = sourcedir.from_flags(args.source_dir, args.entry_point)
+    sourcedir.require_entry_point(source, "byoc local serve")
+    if source and args.multi_model:
+        raise UserError("With --multi-model each model is served with the code in its own "
+                        "directory (code/ beside the bundle); drop --source-dir and "
+                        "--entry-point, and put the handlers into each model's code/.")
     if args.image:
         from byoc.driver.local import docker
 
-        return docker.serve(args.image, model, args.port, multi_model=args.multi_model)
+        env = sourcedir.serving_environment(source, sourcedir.CONTAINER_CODE_DIR) if source else {}
+        return docker.serve(args.image, model, args.port, multi_model=args.multi_model, env=env,
+                            code_dir=source.directory if source else None)
     from byoc.driver.local import process
 
     with tempfile.TemporaryDirectory(prefix="byoc-serve-") as root:
         if args.multi_model:
             return process.serve_multi_model(model, Path(root), args.port, args.workers,
                                              args.host)
-        return process.serve(model, Path(root), args.port, args.workers, args.host)
+        env = sourcedir.serving_environment(source, str(source.directory)) if source else {}
+        return process.serve(model, Path(root), args.port, args.workers, args.host, env=env)
 
 
 def register(subparsers) -> None:
@@ -105,6 +125,8 @@ def register(subparsers) -> None:
     t.add_argument("--experiment", metavar="NAME",
                    help=f"with --track: the MLflow experiment (default "
                         f"{tracking.DEFAULT_EXPERIMENT})")
+    sourcedir.add_flags(t.add_argument_group("your code"),
+                        script="training script (default: byoc's trainer)")
     t.set_defaults(func=train)
 
     s = verbs.add_parser("serve", help="serve a trained model with `serve` on /ping, "
@@ -122,4 +144,7 @@ def register(subparsers) -> None:
                    help="address to bind in process mode (default: 127.0.0.1, this machine "
                         "only; 0.0.0.0 opens the server to the network)")
     s.add_argument("--image", help="run in this Docker image instead of a local process")
+    sourcedir.add_flags(s.add_argument_group("your code"),
+                        script="module that defines your handlers (model_fn, input_fn, "
+                               "predict_fn, output_fn)")
     s.set_defaults(func=serve)

@@ -17,11 +17,13 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from byoc import bundle, contract, tracking
+from byoc.driver import sourcedir
 from byoc.driver.local import layout
 from byoc.driver.local.process import wait_for_ping
 from byoc.errors import FrameworkError, UserError
 
 CONTAINER_ROOT = contract.DEFAULT_BASE_DIR
+CONTAINER_CODE_DIR = sourcedir.CONTAINER_CODE_DIR
 # On scale-in SageMaker sends SIGTERM, then SIGKILL this many seconds later, as `docker stop` does.
 STOP_TIMEOUT = contract.HOSTING_STOP_GRACE
 READY_TIMEOUT = 180.0
@@ -120,6 +122,7 @@ def train(
     distribution: str = layout.FULLY_REPLICATED,
     volumes: Mapping[str, dict] | None = None,
     network_mode: str | None = None,
+    code_dir: str | os.PathLike | None = None,
 ) -> int:
     """Run `IMAGE train` with `working_root(output_dir)` as /opt/ml; return its exit code.
 
@@ -128,11 +131,13 @@ def train(
     a finished run's archives already there are kept aside first (`layout.keep_finished_run`).
     With `instance_count` > 1 the job runs on that many containers, as `train_cluster` says.
     `cpus` caps each container's CPU share (Docker's --cpus), like the size of an instance.
+    `code_dir`, the user's source directory, is mounted read-only at /opt/ml/code, as SDK
+    local mode mounts it (the hyperparameters name it there).
     """
     if instance_count > 1:
         return train_cluster(image, data_channels, output_dir, hyperparameters, stream,
                              env=env, gpus=gpus, instance_count=instance_count, cpus=cpus,
-                             distribution=distribution)
+                             distribution=distribution, code_dir=code_dir)
     if distribution != layout.FULLY_REPLICATED:
         raise UserError("--distribution sharded splits the data between instances; with one "
                         "instance every file goes to it. Drop the flag, or add --instance-count.")
@@ -144,8 +149,9 @@ def train(
     container = _launch(
         engine, image, ["train"],
         name=f"byoc-train-{uuid.uuid4().hex[:8]}",
-        volumes={str(root): {"bind": CONTAINER_ROOT, "mode": "rw"}, **(volumes or {})},
-        environment={"TRAINING_JOB_NAME": "byoc-local", **(env or {})},
+        volumes={str(root): {"bind": CONTAINER_ROOT, "mode": "rw"}, **(volumes or {}),
+                 **_code_volume(code_dir)},
+        environment={"TRAINING_JOB_NAME": layout.LOCAL_JOB_NAME, **(env or {})},
         device_requests=_device_requests(gpus),
         **({"network_mode": network_mode} if network_mode else {}),
         **_cpu_limit(cpus),
@@ -162,6 +168,14 @@ def train(
         _give_back(engine, image, root)
     layout.package(paths, output_dir)
     return exit_code
+
+
+def _code_volume(code_dir: str | os.PathLike | None) -> dict:
+    """The user's source directory at /opt/ml/code, read-only: the container must not write
+    into it (files it made would be root's in the user's directory)."""
+    if code_dir is None:
+        return {}
+    return {str(Path(code_dir).resolve()): {"bind": CONTAINER_CODE_DIR, "mode": "ro"}}
 
 
 def _cpu_limit(cpus: float | None) -> dict:
@@ -224,6 +238,7 @@ def train_cluster(
     gpus: bool = False,
     cpus: float | None = None,
     distribution: str = layout.FULLY_REPLICATED,
+    code_dir: str | os.PathLike | None = None,
 ) -> int:
     """Run a training job on `instance_count` containers, the way SageMaker runs its hosts.
 
@@ -268,8 +283,9 @@ def train_cluster(
                 network=network.name,
                 volumes={str(roots[host]): {"bind": CONTAINER_ROOT, "mode": "rw"},
                          str(checkpoints): {"bind": f"{CONTAINER_ROOT}/checkpoints",
-                                            "mode": "rw"}},
-                environment={"TRAINING_JOB_NAME": "byoc-local", **(env or {})},
+                                            "mode": "rw"},
+                         **_code_volume(code_dir)},
+                environment={"TRAINING_JOB_NAME": layout.LOCAL_JOB_NAME, **(env or {})},
                 device_requests=_device_requests(gpus),
                 **_cpu_limit(cpus),
             )
@@ -408,13 +424,16 @@ def start(
     gpus: bool = False,
     ready_timeout: float = READY_TIMEOUT,
     multi_model: bool = False,
+    code_dir: str | os.PathLike | None = None,
 ) -> Server:
     """Start `IMAGE serve` with `model` at /opt/ml/model; return once /ping answers 200.
 
     With `multi_model`, `model` is a directory of extracted bundles, mounted at /opt/ml/models,
     and the server starts with none loaded (SAGEMAKER_MULTI_MODEL=true).
     The container listens on 8080, or on `env["SAGEMAKER_BIND_TO_PORT"]`; that port is published
-    on 127.0.0.1:`port` (`port=None` lets Docker choose a free one). Call `Server.stop()`.
+    on 127.0.0.1:`port` (`port=None` lets Docker choose a free one). `code_dir`, the handlers'
+    source directory, is mounted read-only at /opt/ml/code (`env` names it). Call
+    `Server.stop()`.
     """
     engine = client()
     _require_image(engine, image)
@@ -426,14 +445,16 @@ def start(
             env[contract.MULTI_MODEL_ENV] = "true"
         else:
             model_dir = layout.extract_model(model, scratch.name).model_dir.resolve()
-            # A clear error now beats a container that never gets healthy.
-            bundle.ModelSpec.read(model_dir)
+            # A clear error now beats a container that never gets healthy; the user's
+            # model_fn loads a model of any form.
+            if code_dir is None:
+                bundle.ModelSpec.read(model_dir)
             mount = (model_dir, f"{CONTAINER_ROOT}/model")
         container_port = int(env.get(contract.PORT_ENV, contract.DEFAULT_PORT))
         container = _launch(
             engine, image, ["serve"], port,
             name=f"byoc-serve-{uuid.uuid4().hex[:8]}",
-            volumes={str(mount[0]): {"bind": mount[1], "mode": "ro"}},
+            volumes={str(mount[0]): {"bind": mount[1], "mode": "ro"}, **_code_volume(code_dir)},
             ports={f"{container_port}/tcp": ("127.0.0.1", port)},
             environment=env,
             device_requests=_device_requests(gpus),
@@ -471,9 +492,11 @@ def serve(
     env: Mapping[str, str] | None = None,
     gpus: bool = False,
     multi_model: bool = False,
+    code_dir: str | os.PathLike | None = None,
 ) -> int:
     """Serve until Ctrl-C or until the container exits, streaming its log; return its exit code."""
-    server = start(image, model, port, env=env, gpus=gpus, multi_model=multi_model)
+    server = start(image, model, port, env=env, gpus=gpus, multi_model=multi_model,
+                   code_dir=code_dir)
     if multi_model:
         stream(layout.multi_model_hint(server.url, model))
     else:

@@ -23,6 +23,8 @@ from byoc.errors import UserError
 log = logging.getLogger(__name__)
 
 FULLY_REPLICATED, SHARDED = contract.FULLY_REPLICATED, contract.SHARDED_BY_S3_KEY
+# The training job's name in local runs (TRAINING_JOB_NAME, and sagemaker_job_name for a script).
+LOCAL_JOB_NAME = "byoc-local"
 DISTRIBUTIONS = {"replicated": FULLY_REPLICATED, "sharded": SHARDED}
 
 

@@ -80,12 +80,14 @@ def wait_for_ping(url: str, timeout: float, alive: Callable[[], bool],
 
 
 def serve(model: Path, root: Path, port: int, workers: int | None = None,
-          host: str = contract.LOCAL_HOST) -> int:
-    """Serve a model dir or model.tar.gz on `host`:`port` until Ctrl-C. The default host is
+          host: str = contract.LOCAL_HOST, env: dict[str, str] | None = None) -> int:
+    """Serve a model dir or model.tar.gz on `host`:`port` until Ctrl-C, with `env` added to
+    this process's environment (the handlers' SAGEMAKER_PROGRAM, say). The default host is
     loopback: nothing else on the network reaches a server started for a local test."""
     layout.extract_model(model, root)
-    env = dict(os.environ, **{contract.BASE_DIR_ENV: str(root.resolve()),
-                              contract.PORT_ENV: str(port), contract.BIND_HOST_ENV: host})
+    env = dict(os.environ, **(env or {}), **{contract.BASE_DIR_ENV: str(root.resolve()),
+                                             contract.PORT_ENV: str(port),
+                                             contract.BIND_HOST_ENV: host})
     if workers:
         env[contract.WORKERS_ENV] = str(workers)
     return _serve_until_stopped(env, _url(host, port), lambda url: (

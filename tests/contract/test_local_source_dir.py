@@ -1,0 +1,153 @@
+"""`byoc local train` and `byoc local serve` in process mode with the user's own code, end to end:
+the real `train` and `serve` run a course-style script, a user model inside byoc's trainer, and
+user inference handlers, from the directory given with --source-dir.
+
+The driver's share (what it writes and names) is tested without the container in
+tests/unit/test_local_layout.py; these tests need the container side of the user-code contract
+(the training script, the user model, the handlers) as well.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import tarfile
+
+import pytest
+import requests
+
+from byoc import contract
+from byoc.driver.local import layout, process
+from tests.support.data import tiny_folders
+from tests.support.executables import exe_env
+from tests.support.serving import as_at_a_terminal, free_port
+
+# A script that knows nothing about byoc: the toolkit's arguments and SM_* variables, a helper
+# module beside it, and a model of its own in SM_MODEL_DIR.
+SCRIPT = """\
+import argparse
+import json
+import os
+from pathlib import Path
+
+import helper
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--epochs", type=int)
+parser.add_argument("--name")
+args = parser.parse_args()
+train = Path(os.environ["SM_CHANNEL_TRAIN"])
+Path(os.environ["SM_MODEL_DIR"], "ran.json").write_text(json.dumps({
+    "epochs": args.epochs, "name": args.name, "helper": helper.VALUE,
+    "channels": json.loads(os.environ["SM_CHANNELS"]),
+    "entry_point": os.environ["SM_USER_ENTRY_POINT"],
+    "train_images": len(list(train.rglob("*.png"))),
+}))
+print(f"val_acc: {args.epochs / 10}", flush=True)
+"""
+
+NETS = """\
+import keras
+
+HYPERPARAMETERS = {"width": 8}
+
+
+def build(input_shape, num_classes, hp):
+    return keras.Sequential([
+        keras.Input(input_shape),
+        keras.layers.Flatten(),
+        keras.layers.Dense(hp["width"], activation="relu"),
+        keras.layers.Dense(num_classes, activation="softmax"),
+    ])
+"""
+
+HANDLERS = """\
+import json
+from pathlib import Path
+
+
+def model_fn(model_dir):
+    return Path(model_dir, "greeting.txt").read_text().strip()
+
+
+def input_fn(body, content_type):
+    return body.decode() if isinstance(body, bytes) else body
+
+
+def predict_fn(data, model):
+    return f"{model}, {data}"
+
+
+def output_fn(prediction, accept):
+    return json.dumps({"answer": prediction}), "application/json"
+"""
+
+
+def test_local_train_in_process_mode_runs_the_users_script(tmp_path, capfd):
+    data = tiny_folders(tmp_path / "data", classes=2, per_class=2)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "train.py").write_text(SCRIPT)
+    (src / "helper.py").write_text("VALUE = 7\n")
+    run = tmp_path / "run"
+    from byoc.cli import main
+
+    assert main(["local", "train", "--data", str(data), "--output", str(run), "--source-dir",
+                 str(src), "--entry-point", "train.py", "--hp", "epochs=3", "--hp",
+                 "name=signs"]) == 0
+
+    out, err = capfd.readouterr()
+    assert "val_acc: 0.3" in out + err
+    with tarfile.open(run / layout.MODEL_ARCHIVE) as tar:
+        ran = json.loads(tar.extractfile("ran.json").read())
+    assert ran == {"epochs": 3, "name": "signs", "helper": 7, "channels": ["train"],
+                   "entry_point": "train.py", "train_images": 4}
+    assert contract.Paths(run).success_file.exists()
+
+
+@pytest.mark.slow
+def test_local_train_in_process_mode_builds_a_user_model_in_byocs_trainer(tmp_path):
+    data = tiny_folders(tmp_path / "data", classes=2, per_class=8)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "nets.py").write_text(NETS)
+    run = tmp_path / "run"
+    from byoc.cli import main
+
+    assert main(["local", "train", "--data", str(data), "--output", str(run), "--source-dir",
+                 str(src), "--hp", "model=nets:build", "--hp", "width=4", "--hp", "epochs=1",
+                 "--hp", "batch_size=8"]) == 0
+
+    paths = contract.Paths(run)
+    assert paths.success_file.exists()
+    with tarfile.open(run / layout.MODEL_ARCHIVE) as tar:
+        names = tar.getnames()
+    assert "code/nets.py" in names  # the user's code travels inside the bundle
+
+
+def test_local_serve_in_process_mode_answers_with_the_users_handlers(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "greeting.txt").write_text("hello\n")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "inference.py").write_text(HANDLERS)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "byoc.cli", "local", "serve", "--model", str(model), "--port",
+         str(port), "--workers", "1", "--source-dir", str(src), "--entry-point",
+         "inference.py"],
+        env=exe_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=as_at_a_terminal)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        process.wait_for_ping(url, timeout=180, alive=lambda: proc.poll() is None)
+        answer = requests.post(f"{url}/invocations", data=b"world",
+                               headers={"Content-Type": "text/plain"}, timeout=30)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert answer.status_code == 200, out[-2000:]
+    assert answer.json() == {"answer": "hello, world"}
