@@ -249,8 +249,8 @@ def test_a_user_model_and_the_hyperparameters_its_module_declares_are_accepted(t
 
 
 @pytest.mark.parametrize("hp, message", [
-    ("model=layers:build", r"no layers\.py in the source directory"),
-    ("model=nets:biuld", r"nets\.py .* defines no 'biuld'"),
+    ("model=layers:build", r"The module 'layers' .* is not in the source directory"),
+    ("model=nets:biuld", r"nets\.py .* has no function 'biuld'.* Did you mean 'build'\?"),
     ("dropuot=0.5", r"Unknown hyperparameter 'dropuot'\. Did you mean 'dropout'\?"),
     ("epochs=zero", r"Hyperparameter 'epochs' has the value 'zero'"),
 ])
@@ -262,14 +262,18 @@ def test_a_user_model_that_would_fail_in_the_container_is_refused_here(tmp_path,
 
 def test_a_module_that_does_not_parse_is_refused(tmp_path):
     code = user_model(tmp_path / "src", "def build(:\n")
-    with pytest.raises(UserError, match=r"does not parse \(line 1"):
+    with pytest.raises(UserError, match=r"nets\.py .* is not valid Python: .*line 1"):
         sourcedir.parse_hp_flags(["model=nets:build"], code)
 
 
-def test_names_a_module_computes_are_left_to_the_container(tmp_path):
+def test_names_a_module_computes_are_refused_here_as_the_container_refuses_them(tmp_path):
+    # byoc reads HYPERPARAMETERS without running the module, on both sides, so it must be a
+    # literal; the driver says so before anything is uploaded.
     code = user_model(tmp_path / "src", "HYPERPARAMETERS = dict(depth=3)\n"
                                         "def build(input_shape, num_classes, hp): ...\n")
-    assert sourcedir.parse_hp_flags(["model=nets:build", "depth=4"], code)["depth"] == "4"
+    with pytest.raises(UserError, match=r"HYPERPARAMETERS in nets\.py \(line 1\) must be "
+                                        r"written out as a dict"):
+        sourcedir.parse_hp_flags(["model=nets:build", "depth=4"], code)
 
 
 # --- metric definitions and search spaces -----------------------------------------------------

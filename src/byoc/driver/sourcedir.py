@@ -10,8 +10,6 @@ times and owners), so an unchanged directory packs to the same bytes and is not 
 
 from __future__ import annotations
 
-import ast
-import difflib
 import gzip
 import hashlib
 import json
@@ -30,7 +28,6 @@ from byoc.contract import DEFAULT_BASE_DIR, Paths
 from byoc.driver import upload
 from byoc.driver.aws import Aws, ensure_bucket, split_s3_uri
 from byoc.errors import UserError
-from byoc.user_code.modules import is_reference
 from byoc.user_code.source import PROGRAM_ENV, PROGRAM_HP, SUBMIT_DIR_ENV, SUBMIT_DIR_HP
 
 log = logging.getLogger(__name__)
@@ -65,10 +62,6 @@ MAX_FILES = archives.MAX_MEMBERS  # what the container's unpacking accepts
 MEMBER_MTIME = 315_619_200
 DIGEST_LENGTH = 16
 
-# The hyperparameters that take `MODULE:FUNCTION`, a function in the source directory.
-CODE_HYPERPARAMETERS = ("model", "loss")
-# What a module may declare to add hyperparameters of its own, with their defaults.
-DECLARED_HYPERPARAMETERS = "HYPERPARAMETERS"
 
 
 @dataclass(frozen=True)
@@ -300,73 +293,6 @@ def parse_hp_flags(pairs: list[str] | None, code: SourceCode | None) -> dict[str
         raise UserError(f"--hp {', '.join(named)} is set by --source-dir and --entry-point; "
                         "drop it from --hp.")
     if code.entry_point is None:
-        _check_user_model(raw, code)
+        # byoc's trainer: the same check the container makes, on the local directory.
+        hyperparams.parse(raw, source=code.directory)
     return raw
-
-
-def _check_user_model(raw: Mapping[str, str], code: SourceCode) -> None:
-    """byoc's trainer with user modules: refuse, before anything is paid for, a module or
-    function that is not there, a module that does not parse, and a name nobody declares."""
-    references = {k: v for k, v in raw.items() if k in CODE_HYPERPARAMETERS and is_reference(v)}
-    declared: set[str] = set()
-    opaque = False  # a module declares names that cannot be read without running it
-    for key, value in references.items():
-        names, readable = _declared_by(code, key, value)
-        declared |= names
-        opaque |= not readable
-    rest = {k: v for k, v in raw.items() if k not in references and k not in declared}
-    known = {k: v for k, v in rest.items()
-             if k in hyperparams.SPEC or k.startswith(hyperparams.RESERVED_PREFIXES)}
-    hyperparams.parse(known)
-    unknown = sorted(set(rest) - set(known))
-    if unknown and not opaque:
-        accepted = [*hyperparams.SPEC, *sorted(declared)]
-        close = difflib.get_close_matches(unknown[0], accepted, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise UserError(f"Unknown hyperparameter '{unknown[0]}'.{hint} Accepted: byoc's "
-                        f"{', '.join(hyperparams.SPEC)}, and what your modules declare in "
-                        f"{DECLARED_HYPERPARAMETERS}: {', '.join(sorted(declared)) or 'none'}.")
-
-
-def _declared_by(code: SourceCode, key: str, reference: str) -> tuple[set[str], bool]:
-    """Check that `MODULE:FUNCTION` is in the source directory, without running it; return the
-    hyperparameter names the module declares, and whether they could be read."""
-    module, _, function = reference.partition(":")
-    base = module.replace(".", "/")
-    files = dict(code.files)
-    path = files.get(f"{base}.py") or files.get(f"{base}/__init__.py")
-    if path is None:
-        raise UserError(f"--hp {key}={reference}: there is no {base}.py in the source directory "
-                        f"{code.directory}. Put the module there, or fix the name before the "
-                        "colon.")
-    try:
-        tree = ast.parse(path.read_bytes(), filename=str(path))
-    except SyntaxError as exc:
-        raise UserError(f"--hp {key}={reference}: {path} does not parse (line {exc.lineno}: "
-                        f"{exc.msg}); fix it before the job starts.") from None
-    defined: dict[str, ast.AST] = {}
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            defined[node.name] = node
-        elif isinstance(node, ast.Assign):
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    defined[target.id] = node.value
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            defined[node.target.id] = node.value
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                defined[(alias.asname or alias.name).split(".")[0]] = node
-    top = function.split(".")[0]
-    if top not in defined and "__getattr__" not in defined:
-        raise UserError(f"--hp {key}={reference}: {path.name} in {code.directory} defines no "
-                        f"'{top}'. Define it there, or fix the name after the colon.")
-    if DECLARED_HYPERPARAMETERS not in defined:
-        return set(), True
-    try:
-        values = ast.literal_eval(defined[DECLARED_HYPERPARAMETERS])
-    except (ValueError, TypeError, SyntaxError):
-        return set(), False
-    if not isinstance(values, dict):
-        return set(), False
-    return {str(name) for name in values}, True

@@ -37,12 +37,10 @@ from pathlib import Path, PurePosixPath
 from byoc import contract
 from byoc.errors import UserError
 from byoc.training import cluster as cluster_lib
-from byoc.user_code import environment, modules, source
+from byoc.user_code import environment, modules, source, trainer
 
 log = logging.getLogger("byoc")
 
-# Hyperparameters that may name user code for byoc's own trainer (see `wanted`).
-REFERENCE_HPS = ("model", "loss")
 SCRIPT, PACKAGE, COMMAND = "python script", "python package", "command"
 # The end of the script's stderr kept in memory for the failure reason.
 STDERR_TAIL_BYTES = 16 * 1024
@@ -54,9 +52,7 @@ def wanted(hyperparameters: dict[str, str]) -> bool:
     program = source.decoded_str(hyperparameters.get(source.PROGRAM_HP))
     if not program:
         return False
-    references = {name: value for name in REFERENCE_HPS
-                  if (value := source.decoded_str(hyperparameters.get(name)))
-                  and modules.is_reference(value)}
+    references = trainer.references(hyperparameters)
     if references:
         named = ", ".join(f"{k}={v}" for k, v in references.items())
         log.info("%s names user code as MODULE:FUNCTION, so byoc's trainer runs; the source "
