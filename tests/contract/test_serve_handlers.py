@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-import sys
 import sysconfig
 import tarfile
 import textwrap
@@ -30,6 +29,7 @@ from byoc.serving import runtime as runtimes
 from byoc.serving.handlers import DEFAULT_ACCEPT_ENV
 from byoc.serving.predictor import Predictor
 from byoc.user_code.source import PROGRAM_ENV, SUBMIT_DIR_ENV
+from tests.support import venv
 from tests.support.executables import SERVE_EXE, exe_env
 from tests.support.net import free_port
 from tests.support.serving import ServeProcess, worker_pids
@@ -472,12 +472,8 @@ def test_an_s3_source_archive_is_downloaded_and_unpacked(tmp_path, moto_endpoint
 def test_requirements_are_installed_once_at_start(tmp_path):
     """In a throwaway virtualenv that sees the test's packages: pip installs a package from a
     local directory (nothing is downloaded), once, in the master, before two workers fork."""
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
-                   check=True, capture_output=True)
-    site_packages = next((venv / "lib").glob("python3*/site-packages"))
-    # The test's own interpreter is a virtualenv too: its packages, seen from the new one.
-    (site_packages / "test-packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    bin_dir = venv.make(tmp_path / "venv")
+    site_packages = next((tmp_path / "venv" / "lib").glob("python3*/site-packages"))
     code = _write(tmp_path / "code", **{
         "requirements.txt": "./tinypkg\n",
         "tinypkg__pyproject.toml": """
@@ -505,9 +501,7 @@ def test_requirements_are_installed_once_at_start(tmp_path):
                 return model
         """,
     })
-    env = _handlers_env(code, PATH=f"{venv / 'bin'}:{exe_env()['PATH']}",
-                        SAGEMAKER_MODEL_SERVER_WORKERS="2", PIP_NO_INDEX="1",
-                        PIP_NO_BUILD_ISOLATION="0")  # pip's spelling of "no build isolation"
+    env = venv.env(bin_dir, exe_env(**_handlers_env(code, SAGEMAKER_MODEL_SERVER_WORKERS="2")))
     with ServeProcess(_scale_model(tmp_path / "model"), tmp_path / "ml", env) as server:
         for _ in range(4):
             assert _post(server, b"x", "text/plain").text == "from the requirements"

@@ -28,7 +28,9 @@ def make(path: Path) -> Path:
     code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
     purelib = subprocess.run([str(bin_dir / "python"), "-c", code], check=True,
                              capture_output=True, text=True).stdout.strip()
-    Path(purelib, "_tests_parent.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # addsitedir, not a bare path: the parent's own .pth files (an editable byoc) count too.
+    parent = sysconfig.get_paths()["purelib"]
+    Path(purelib, "_tests_parent.pth").write_text(f"import site; site.addsitedir({parent!r})\n")
     return bin_dir
 
 
