@@ -13,6 +13,7 @@ by their compose label afterwards, checked, and removed.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,10 +21,11 @@ from pathlib import Path
 import pytest
 
 from tests.support.executables import REPO
-from tests.support.moto import MotoRecorder, post
+from tests.support.moto import REGION, MotoRecorder, post
 from tests.support.net import free_port
 from tests.support.sdk import (
     SDK_TESTS,
+    SNIPPET_BUCKET,
     SdkRun,
     fail_or_skip,
     make_venv,
@@ -96,3 +98,25 @@ def local_run(engine, image, compose, sdk2_python, sdk_data, tmp_path_factory) -
                            "'job': estimator.latest_training_job.name, 'one': one, 'many': many, "
                            "'images': [str(p) for p in images]}")
     return run_sdk_script(engine, sdk2_python, script, cwd=cwd, timeout=900)
+
+
+@pytest.fixture
+def aws(moto, monkeypatch, tmp_path):
+    """moto with what the snippets expect to exist: the bucket, the role, the data prefixes."""
+    import boto3
+
+    for name, value in {"AWS_ENDPOINT_URL": moto.url, "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
+                        "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
+                        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials")}.items():
+        monkeypatch.setenv(name, value)
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "sts:AssumeRole",
+        "Principal": {"Service": "sagemaker.amazonaws.com"}}]}
+    boto3.client("iam").create_role(RoleName="SageMakerRole",
+                                    AssumeRolePolicyDocument=json.dumps(trust))
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=SNIPPET_BUCKET)
+    for channel in ("train", "validation", "test"):
+        s3.put_object(Bucket=SNIPPET_BUCKET, Key=f"signs/{channel}/00/sign.png", Body=b"png")
+    return moto

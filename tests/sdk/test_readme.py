@@ -8,40 +8,20 @@ tests check what the SDK asked SageMaker for, as recorded by moto.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from byoc import metric_lines
-from tests.support.moto import ACCOUNT_ID, REGION
-from tests.support.sdk import readme_snippet, run_sdk_script, write_snippet
+from tests.support.sdk import (
+    SNIPPET_BUCKET,
+    SNIPPET_IMAGE_URI,
+    readme_snippet,
+    run_sdk_script,
+    write_snippet,
+)
 
 pytestmark = pytest.mark.aws
 
-BUCKET = "my-bucket"
-IMAGE_URI = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/byoc:v1"
-
-
-@pytest.fixture
-def aws(moto, monkeypatch, tmp_path):
-    """moto with what the snippets expect to exist: the bucket, the role, the data prefixes."""
-    import boto3
-
-    for name, value in {"AWS_ENDPOINT_URL": moto.url, "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
-                        "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
-                        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials")}.items():
-        monkeypatch.setenv(name, value)
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Action": "sts:AssumeRole",
-        "Principal": {"Service": "sagemaker.amazonaws.com"}}]}
-    boto3.client("iam").create_role(RoleName="SageMakerRole",
-                                    AssumeRolePolicyDocument=json.dumps(trust))
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket=BUCKET)
-    for channel in ("train", "validation", "test"):
-        s3.put_object(Bucket=BUCKET, Key=f"signs/{channel}/00/sign.png", Body=b"png")
-    return moto
+BUCKET, IMAGE_URI = SNIPPET_BUCKET, SNIPPET_IMAGE_URI
 
 
 def _created_job(aws) -> dict:

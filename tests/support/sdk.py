@@ -20,11 +20,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.executables import REPO
-from tests.support.moto import REGION
+from tests.support.moto import ACCOUNT_ID, REGION
 
 SDK_TESTS = REPO / "tests" / "sdk"
 SCRIPTS = SDK_TESTS / "scripts"
 RESULT_PREFIX = "RESULT "
+# What the README's "on AWS" snippets name: their bucket and their image in ECR.
+SNIPPET_BUCKET = "my-bucket"
+SNIPPET_IMAGE_URI = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/byoc:v1"
 COMPOSE_FILES_LABEL = "com.docker.compose.project.config_files"
 
 # The SDK's telemetry calls an AWS host after every call (unreachable here, and not ours to call).
