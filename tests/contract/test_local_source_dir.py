@@ -146,7 +146,9 @@ def test_local_serve_in_process_mode_answers_with_the_users_handlers(tmp_path):
     try:
         process.wait_for_ping(url, timeout=180, alive=lambda: proc.poll() is None)
         answer = requests.post(f"{url}/invocations", data=b"world",
-                               headers={"Content-Type": "text/plain"}, timeout=30)
+                               headers={"Content-Type": "text/plain",
+                                        # else gunicorn waits out its grace period on stop
+                                        "Connection": "close"}, timeout=30)
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
