@@ -139,7 +139,8 @@ def test_settings_defaults_follow_sagemaker():
     })
     assert (s.port, s.workers, s.timeout, s.max_payload_mb) == (9000, 3, 30, 20)
     options = s.gunicorn_options()
-    assert options["bind"] == "0.0.0.0:9000" and options["worker_class"] == "gthread"
+    assert options["bind"] == "0.0.0.0:9000"
+    assert options["worker_class"] == "byoc.serving.worker.GracefulThreadWorker"
 
 
 @pytest.mark.parametrize("name", ["SAGEMAKER_MODEL_SERVER_WORKERS", "SAGEMAKER_BIND_TO_PORT"])

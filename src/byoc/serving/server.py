@@ -56,7 +56,7 @@ THREADS_PER_WORKER = 4
 # SageMaker sends SIGKILL 30 s after SIGTERM; in-flight requests get most of that to finish.
 GRACEFUL_TIMEOUT = 20
 # Idle keep-alive connections cost a file descriptor, not a thread, in gthread workers; on
-# SIGTERM each idle one is held until this expires, so it stays well below GRACEFUL_TIMEOUT.
+# SIGTERM byoc's worker (serving.worker) closes them at once.
 KEEPALIVE = 5
 # HTTP parsing limits, set on purpose rather than inherited. The request line holds only the
 # method and a short path (/invocations, /models/<name>/invoke); headers are few and short
@@ -128,7 +128,7 @@ class ServerSettings:
         return {
             "bind": f"{self.host}:{self.port}",
             "workers": self.workers,
-            "worker_class": "gthread",
+            "worker_class": "byoc.serving.worker.GracefulThreadWorker",
             "threads": THREADS_PER_WORKER,
             # With gthread workers this is the heartbeat deadline: a worker whose main loop is
             # stuck (or still loading the model) that long is replaced.
