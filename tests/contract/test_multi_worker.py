@@ -116,8 +116,8 @@ def test_a_host_that_never_starts_fails_the_job_with_a_reason(tmp_path):
     result = subprocess.run(
         [str(TRAIN_EXE)], capture_output=True, text=True, timeout=300,
         env=exe_env(SAGEMAKER_BASE_DIR=str(tmp_path / "algo-1"), TF_CONFIG=json.dumps(tf_config),
-                    BYOC_PEER_TIMEOUT="15"))
+                    BYOC_PEER_TIMEOUT="5"))
     assert result.returncode == 1, result.stdout[-3000:]
     reason = contract.Paths(tmp_path / "algo-1").failure_file.read_text()
-    assert "Not every host of this job joined within 15 s" in reason
+    assert "Not every host of this job joined within 5 s" in reason
     assert "BYOC_PEER_TIMEOUT" in reason
