@@ -5,7 +5,7 @@ BYOC := $(VENV)/bin/byoc
 DEMO ?= demo
 EXTRAS ?= train,serve,driver,tabular,dev
 
-# The tiers select on the markers tests/conftest.py applies (see the README's Development section).
+# The tiers select on the markers tests/conftest.py applies (see docs/development.md).
 FAST := not slow and not docker and not sdk
 RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 # pytest's exit 5 ("no tests collected") is no failure when PYTEST_ARGS narrows a tier to nothing.
