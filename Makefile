@@ -5,13 +5,13 @@ BYOC := $(VENV)/bin/byoc
 DEMO ?= demo
 EXTRAS ?= train,serve,driver,tabular,dev
 
-# The tiers select on the markers tests/conftest.py applies (see the README's Development section).
+# The tiers select on the markers tests/conftest.py applies (see docs/development.md).
 FAST := not slow and not docker and not sdk
 RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 # pytest's exit 5 ("no tests collected") is no failure when PYTEST_ARGS narrows a tier to nothing.
 STAGE := $(RUN) bash scripts/pytest-stage.sh
 
-.PHONY: help setup demo check test test-sdk lint image image-serving image-gpu bench clean
+.PHONY: help setup demo check test test-sdk lint docs image image-serving image-gpu bench clean
 
 help:
 	@echo "make demo    set up, then synthesize signs, train, evaluate, serve and invoke (no Docker)"
@@ -22,6 +22,7 @@ help:
 	@echo "make image-serving  build the serving-only image byoc:serving (LiteRT, no TensorFlow)"
 	@echo "make image-gpu  build the GPU image byoc:gpu (tensorflow[and-cuda] wheels, about 6 GB)"
 	@echo "make bench   run the benchmark scripts and print their tables"
+	@echo "make docs    build the documentation site into site/ (mkdocs build --strict)"
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -58,6 +59,11 @@ lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/hadolint Dockerfile Dockerfile.gpu
 
+# The site of docs/ (mkdocs.yml). --strict: a broken link, a missing page or a page left out of
+# the nav fails the build.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 image:
 	docker build --network host $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) -t byoc:cpu -f Dockerfile .
 
@@ -77,4 +83,4 @@ bench: setup
 	$(RUN) $(PY) -m benchmarks.accuracy --check
 
 clean:
-	rm -rf $(VENV) .venv-sdk2 .venv-sdk3 $(DEMO) .pytest_cache
+	rm -rf $(VENV) .venv-sdk2 .venv-sdk3 $(DEMO) .pytest_cache site

@@ -9,7 +9,7 @@ statuses, RSS of the master and of each worker, and open file descriptors. The s
 its default workers (one per CPU) on an untrained LeNet of the GTSRB shape (TensorFlow runtime)
 unless --model names a bundle.
 
-    python -m benchmarks.soak --minutes 10            # the README table
+    python -m benchmarks.soak --minutes 10            # the table of docs/reliability.md
     python -m benchmarks.soak --minutes 1 --check     # exit 1 if a target is missed
 
 Targets: no 5xx, no connection errors, every invalid request gets its 4xx, worker RSS grows at
@@ -137,7 +137,7 @@ def soak(model_dir: Path, seconds: float, concurrency: int = 8, invalid_share: f
          workers: int | None = None, sample_every: float = 60.0, log=print) -> dict:
     """Run the soak; return {"rows": [...], "wrong": {kind: count}, "server_log": str}.
 
-    One row per `sample_every` seconds (a minute for the README; shorter in the CI test)."""
+    One row per `sample_every` seconds (a minute for the docs' table; shorter in the CI test)."""
     from byoc.bundle import ModelSpec
 
     spec = ModelSpec.read(model_dir)

@@ -22,6 +22,7 @@ import requests
 from byoc import contract
 from byoc.driver.local import layout, process
 from tests.support.data import tiny_folders
+from tests.support.docs import code_block
 from tests.support.executables import REPO, exe_env
 from tests.support.serving import as_at_a_terminal, free_port
 
@@ -156,22 +157,20 @@ def test_local_serve_in_process_mode_answers_with_the_users_handlers(tmp_path):
     assert answer.json() == {"answer": "hello, world"}
 
 
-README_SNIPPET = "# Your own training script in a process"
+DOCS_PAGE, DOCS_SNIPPET = "training.md", "# Your own training script in a process"
 
 
 @pytest.mark.slow
-def test_the_readmes_script_command_runs_as_written(tmp_path, synth_data_dir, monkeypatch):
-    """The README's "Bring your own code" command, run from the repository with two changes:
-    the shared synthetic signs for demo/signs, and an output under tmp_path."""
-    text = (REPO / "README.md").read_text()
-    [block] = [b.split("```", 1)[0] for b in text.split("```bash\n")[1:]
-               if b.startswith(README_SNIPPET)]
+def test_the_docs_script_command_runs_as_written(tmp_path, synth_data_dir, monkeypatch):
+    """The training page's "Bring your own code" command, run from the repository with two
+    changes: the shared synthetic signs for demo/signs, and an output under tmp_path."""
+    block = code_block(DOCS_PAGE, "bash", DOCS_SNIPPET)
     [command] = [line for line in block.replace("\\\n", " ").splitlines()
                  if line.startswith("byoc ")]
     argv = shlex.split(command)[1:]
     for old, new in (("demo/signs", str(synth_data_dir)),
                      ("demo/script-run", str(tmp_path / "run"))):
-        assert argv.count(old) == 1, f"the README's command no longer has {old}"
+        assert argv.count(old) == 1, f"the page's command no longer has {old}"
         argv[argv.index(old)] = new
     monkeypatch.chdir(REPO)
     from byoc.cli import main

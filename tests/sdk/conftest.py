@@ -29,8 +29,8 @@ from tests.support.sdk import (
     SdkRun,
     fail_or_skip,
     make_venv,
-    readme_snippet,
     run_sdk_script,
+    sdk_snippet,
     write_snippet,
 )
 
@@ -82,17 +82,17 @@ LOCAL_SNIPPET = "# SageMaker Python SDK 2.x, local mode"
 
 @pytest.fixture(scope="session")
 def local_run(engine, image, compose, sdk2_python, sdk_data, tmp_path_factory) -> SdkRun:
-    """The README's SDK 2.x local-mode snippet, run once as written (fit, deploy, predict PNG and
+    """The SDK page's 2.x local-mode snippet, run once as written (fit, deploy, predict PNG and
     JSON, delete_endpoint) with three changes: the test's image tag, a free serving port, and
     the shared synthetic signs as `signs/`."""
     cwd = tmp_path_factory.mktemp("sdk2_local")
     (cwd / "signs").symlink_to(sdk_data, target_is_directory=True)
-    code = readme_snippet(LOCAL_SNIPPET)
+    code = sdk_snippet(LOCAL_SNIPPET)
     for old, new in [('image_uri="byoc:cpu"', f'image_uri="{image}"'),
                      ('session.config = {"local": {"local_code": True}}',
                       f'session.config = {{"local": {{"local_code": True, '
                       f'"serving_port": {free_port()}}}}}')]:
-        assert code.count(old) == 1, f"the README snippet no longer has {old!r}"
+        assert code.count(old) == 1, f"the SDK page's snippet no longer has {old!r}"
         code = code.replace(old, new)
     script = write_snippet(cwd / "snippet.py", code, "{'model_data': estimator.model_data, "
                            "'job': estimator.latest_training_job.name, 'one': one, 'many': many, "

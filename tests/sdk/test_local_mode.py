@@ -1,6 +1,6 @@
 """The CPU image under the SageMaker Python SDK 2.x local mode: fit, deploy, predict, transform.
 
-`local_run` is the README's local-mode snippet, run once for the session (see conftest.py); these
+`local_run` is the SDK page's local-mode snippet, run once for the session (see conftest.py); these
 tests check what it did. Local mode runs the image as SageMaker would: Docker Compose, a TTY,
 `train` and `serve` as commands, /opt/ml laid out by the SDK (no checkpoints/ directory).
 """
@@ -72,7 +72,7 @@ def test_metric_definitions_read_the_log_through_compose_and_tty(local_run):
         assert values, f"{definition['Name']} never matched"
         assert all(float(v) >= 0 for v in values), (definition["Name"], values)
     epochs = {m.group(1) for line in lines if (m := re.search(r"#metrics epoch=(\d+) ", line))}
-    assert epochs == {"1", "2"}  # the README's epochs=2
+    assert epochs == {"1", "2"}  # the page's epochs=2
 
 
 def test_predict_png_and_json_through_the_sdk_serializers(local_run):
@@ -106,7 +106,7 @@ def test_checkpoint_uri_is_refused_by_local_mode(engine, sdk2_python, sdk_data, 
                                                  tmp_path):
     """SDK 2.x local mode refuses checkpoint_s3_uri (even file://) before it starts anything, so
     local runs have no /opt/ml/checkpoints mount; `train` makes the directory itself. With a
-    checkpoint URI the image runs on AWS only (see test_readme.py for that request)."""
+    checkpoint URI the image runs on AWS only (see test_sdk_page.py for that request)."""
     run = run_sdk_script(engine, sdk2_python, SCRIPTS / "local_checkpoint.py", image,
                          str(sdk_data), str(tmp_path / "checkpoints"), str(tmp_path / "out"),
                          cwd=tmp_path)

@@ -1,4 +1,4 @@
-"""Run a script under the SageMaker Python SDK's own interpreter, and the README's SDK snippets.
+"""Run a script under the SageMaker Python SDK's own interpreter, and the docs' SDK snippets.
 
 The SDK's pins (boto3, numpy, pandas, ...) must not fight byoc's, so each SDK line gets its own
 virtualenv, made on first use and remade when its requirements file changes, with uv when it is
@@ -19,13 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.docs import code_block
 from tests.support.executables import REPO
 from tests.support.moto import ACCOUNT_ID, REGION
 
 SDK_TESTS = REPO / "tests" / "sdk"
 SCRIPTS = SDK_TESTS / "scripts"
 RESULT_PREFIX = "RESULT "
-# What the README's "on AWS" snippets name: their bucket and their image in ECR.
+# What the SDK page's "on AWS" snippets name: their bucket and their image in ECR.
 SNIPPET_BUCKET = "my-bucket"
 SNIPPET_IMAGE_URI = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/byoc:v1"
 COMPOSE_FILES_LABEL = "com.docker.compose.project.config_files"
@@ -144,13 +145,12 @@ def run_sdk_script(engine, python: Path, script: Path, *args: str, cwd: Path,
     return SdkRun(proc.returncode, output, result, containers)
 
 
-def readme_snippet(first_line: str) -> str:
-    """The README's ```python block whose first line starts with `first_line`."""
-    text = (REPO / "README.md").read_text()
-    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
-    found = [b for b in blocks if b.startswith(first_line)]
-    assert len(found) == 1, f"README has {len(found)} python blocks starting {first_line!r}"
-    return found[0]
+SDK_PAGE = "sagemaker-sdk.md"
+
+
+def sdk_snippet(first_line: str) -> str:
+    """The SDK page's ```python block whose first line starts with `first_line`."""
+    return code_block(SDK_PAGE, "python", first_line)
 
 
 def write_snippet(path: Path, code: str, result: str) -> Path:

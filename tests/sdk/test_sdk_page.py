@@ -1,4 +1,4 @@
-"""The README's "Use the image from the SageMaker Python SDK" snippets, executed.
+"""The SDK page's snippets (docs/sagemaker-sdk.md), executed.
 
 The local-mode snippet runs for real in test_local_mode.py (`local_run`). The two "on AWS"
 snippets run here as written against moto's server (AWS_ENDPOINT_URL), SDK 2.x and 3.x each in
@@ -14,8 +14,8 @@ from byoc import metric_lines
 from tests.support.sdk import (
     SNIPPET_BUCKET,
     SNIPPET_IMAGE_URI,
-    readme_snippet,
     run_sdk_script,
+    sdk_snippet,
     write_snippet,
 )
 
@@ -48,7 +48,7 @@ def _check_job_request(request: dict, checkpoint_uri: str) -> None:
 
 
 def test_sdk2_estimator_on_aws(aws, sdk2_python, tmp_path):
-    code = readme_snippet("# SageMaker Python SDK 2.x, on AWS")
+    code = sdk_snippet("# SageMaker Python SDK 2.x, on AWS")
     script = write_snippet(tmp_path / "snippet.py", code, "{'model_data': estimator.model_data}")
     run = run_sdk_script(None, sdk2_python, script, cwd=tmp_path, timeout=300,
                          env={"AWS_ENDPOINT_URL": aws.url})
@@ -60,7 +60,7 @@ def test_sdk2_estimator_on_aws(aws, sdk2_python, tmp_path):
 
 
 def test_sdk3_model_trainer_on_aws(aws, sdk3_python, tmp_path):
-    code = readme_snippet("# SageMaker Python SDK 3.x, on AWS")
+    code = sdk_snippet("# SageMaker Python SDK 3.x, on AWS")
     script = write_snippet(tmp_path / "snippet.py", code,
                            "{'job': trainer._latest_training_job.training_job_name, "
                            "'status': trainer._latest_training_job.training_job_status}")
