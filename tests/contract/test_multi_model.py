@@ -194,6 +194,15 @@ def test_409_404_pagination_and_delete(server, models_root):
         assert second == {"models": [{"modelName": "three-copy", "modelUrl": "three-copy"}]}
         everything = requests.get(f"{server.url}/models", timeout=5).json()
         assert len(everything["models"]) == 3 and "nextPageToken" not in everything
+        # SageMaker's walk: no token first, then each page's nextPageToken until none comes.
+        walked, params = [], {"limit": 1}
+        while True:
+            page = requests.get(f"{server.url}/models", params=params, timeout=5).json()
+            walked += [m["modelName"] for m in page["models"]]
+            if "nextPageToken" not in page:
+                break
+            params["next_page_token"] = page["nextPageToken"]
+        assert walked == ["signs", "three", "three-copy"]
         assert requests.get(f"{server.url}/models", params={"next_page_token": "%%%"},
                             timeout=5).status_code == 400
 

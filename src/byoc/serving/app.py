@@ -88,6 +88,13 @@ def create_app(
             MaxPayloadInMB=max_payload_mb,
         )
 
+    @app.after_request
+    def name_the_runtime(response: Response) -> Response:
+        # Refusals too (400, 406, 413, 415, 500): the header says which runtime answered.
+        if request.path == "/invocations":
+            response.headers.setdefault(RUNTIME_HEADER, predictor.runtime)
+        return response
+
     handle_errors(app)
     return app
 

@@ -2,7 +2,10 @@
 
     GET    /ping                      200 from start-up, with or without models
     POST   /models                    {"model_name", "url"}: 200 loaded and warm, 409, 507, 400
-    GET    /models                    {"models": [{"modelName", "modelUrl"}], "nextPageToken"}
+    GET    /models                    {"models": [{"modelName", "modelUrl"}], "nextPageToken"}:
+                                      `limit` (default and most 100) per page, and
+                                      nextPageToken only while more follow (SageMaker passes
+                                      it back as next_page_token, and stops without one)
     GET    /models/<name>             {"modelName", "modelUrl"} or 404
     DELETE /models/<name>             unloaded from every worker, then 200; or 404
     POST   /models/<name>/invoke      exactly /invocations of the single-model server
