@@ -239,7 +239,10 @@ class Tracker(keras.callbacks.Callback):
 
         # Spelled out: MLflow's inference from arrays imports SciPy, which the image lacks.
         x = sample.astype(np.float32)
-        y = model.predict(x, verbose=0)
+        # One batch, without Keras's array pipeline: under the trainer's op determinism,
+        # tf.data rewrites that pipeline's parallel map into a sequential one and TensorFlow
+        # logs an E0000 "use_unbounded_threadpool" line about the attribute it carries over.
+        y = np.asarray(model.predict_on_batch(x))
         signature = ModelSignature(
             Schema([TensorSpec(np.dtype(np.float32), (-1, *x.shape[1:]), "image")]),
             Schema([TensorSpec(np.dtype(np.float32), (-1, *y.shape[1:]), "probabilities")]))
