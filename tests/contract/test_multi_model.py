@@ -156,7 +156,10 @@ def test_three_bundles_predict_as_the_single_model_server(server, single, models
             assert bad.status_code == 400
             assert bad.json() == _post(f"{single[reference].url}/invocations", body,
                                        **{CUSTOM_ATTRIBUTES_HEADER: "top_k=0"}).json()
-            assert _invoke(server, name, b"x", **{"Content-Type": "text/plain"}).status_code == 415
+            unsupported = _invoke(server, name, b"x", **{"Content-Type": "text/plain"})
+            assert unsupported.status_code == 415
+            for refused in (bad, unsupported):
+                assert refused.headers[runtimes.RUNTIME_HEADER] == runtimes.LITERT
         labels = {name: _invoke(server, name, Accept="application/json").json()
                   ["predictions"][0]["label"] for name in ("three", "signs")}
         assert labels["three"] in ModelSpec.read(models_root / "three").class_names
