@@ -119,6 +119,27 @@ def test_models_add_refuses_bad_names_reuse_and_missing_sources(trained, capsys)
         assert _objects() == before, flags
 
 
+def test_deploy_checks_the_training_jobs_model_before_creating_anything(trained, capsys):
+    """A training job whose model.tar.gz is gone: no SageMaker model is left behind, and once
+    the model is back the same command deploys (nothing stale to reuse)."""
+    s3 = boto3.client("s3")
+    bucket, _, key = trained["signs-b"][5:].partition("/")
+    s3.delete_object(Bucket=bucket, Key=key)
+    flags = ["deploy", "--multi-model", "--model-prefix", PREFIX, "--training-job", "signs-b",
+             "--endpoint-name", "signs", "--no-wait"]
+    assert main(flags) == 2
+    assert f"{trained['signs-b']} does not exist" in capsys.readouterr().err
+    sagemaker = boto3.client("sagemaker")
+    assert sagemaker.list_models()["Models"] == []
+    assert sagemaker.list_endpoints()["Endpoints"] == []
+    assert _objects() == {}
+
+    s3.put_object(Bucket=bucket, Key=key, Body=b"bundle of signs-b")
+    assert main(flags) == 0
+    assert [m["ModelName"] for m in sagemaker.list_models()["Models"]] == ["signs"]
+    assert _objects() == {"signs/models/signs-b.tar.gz": b"bundle of signs-b"}
+
+
 def test_models_of_a_single_model_endpoint_are_refused(trained, capsys):
     assert main(["deploy", "--training-job", "signs-a", "--endpoint-name", "one"]) == 0
     assert main(["models", "list", "--endpoint", "one"]) == 2

@@ -156,7 +156,10 @@ def test_three_bundles_predict_as_the_single_model_server(server, single, models
             assert bad.status_code == 400
             assert bad.json() == _post(f"{single[reference].url}/invocations", body,
                                        **{CUSTOM_ATTRIBUTES_HEADER: "top_k=0"}).json()
-            assert _invoke(server, name, b"x", **{"Content-Type": "text/plain"}).status_code == 415
+            unsupported = _invoke(server, name, b"x", **{"Content-Type": "text/plain"})
+            assert unsupported.status_code == 415
+            for refused in (bad, unsupported):
+                assert refused.headers[runtimes.RUNTIME_HEADER] == runtimes.LITERT
         labels = {name: _invoke(server, name, Accept="application/json").json()
                   ["predictions"][0]["label"] for name in ("three", "signs")}
         assert labels["three"] in ModelSpec.read(models_root / "three").class_names
@@ -194,6 +197,15 @@ def test_409_404_pagination_and_delete(server, models_root):
         assert second == {"models": [{"modelName": "three-copy", "modelUrl": "three-copy"}]}
         everything = requests.get(f"{server.url}/models", timeout=5).json()
         assert len(everything["models"]) == 3 and "nextPageToken" not in everything
+        # SageMaker's walk: no token first, then each page's nextPageToken until none comes.
+        walked, params = [], {"limit": 1}
+        while True:
+            page = requests.get(f"{server.url}/models", params=params, timeout=5).json()
+            walked += [m["modelName"] for m in page["models"]]
+            if "nextPageToken" not in page:
+                break
+            params["next_page_token"] = page["nextPageToken"]
+        assert walked == ["signs", "three", "three-copy"]
         assert requests.get(f"{server.url}/models", params={"next_page_token": "%%%"},
                             timeout=5).status_code == 400
 

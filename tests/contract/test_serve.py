@@ -315,31 +315,35 @@ def _bad_requests(spec: ModelSpec) -> list[tuple[str, str, bytes, dict, str]]:
     ]
 
 
-def test_bad_input_is_400_with_a_json_error_and_no_worker_dies(server, spec):
+def test_bad_input_is_400_with_a_json_error_and_no_worker_dies(server, spec, runtime):
     before = worker_pids(server.proc.pid)
     for case, content_type, body, headers, phrase in _bad_requests(spec):
         r = _invoke(server, body, content_type, **headers)
         assert r.status_code == 400, (case, r.status_code, r.text)
         assert phrase in r.json()["error"], (case, r.json())
+        assert r.headers.get(runtimes.RUNTIME_HEADER) == runtime, case
     assert worker_pids(server.proc.pid) == before
     assert requests.get(f"{server.url}/ping", timeout=5).status_code == 200
 
 
-def test_unsupported_content_type_is_415(server):
+def test_unsupported_content_type_is_415(server, runtime):
     r = _invoke(server, b"hello", "text/plain")
     assert r.status_code == 415
+    assert r.headers.get(runtimes.RUNTIME_HEADER) == runtime
     assert "application/json" in r.json()["error"]
 
 
-def test_unsupported_accept_is_406(server, spec):
+def test_unsupported_accept_is_406(server, spec, runtime):
     r = _invoke(server, _image(spec), "image/png", "text/html")
     assert r.status_code == 406
+    assert r.headers.get(runtimes.RUNTIME_HEADER) == runtime
     assert "text/csv" in r.json()["error"]
 
 
-def test_body_over_the_payload_limit_is_413(server):
+def test_body_over_the_payload_limit_is_413(server, runtime):
     r = _invoke(server, b"\0" * (MAX_PAYLOAD_MB * 1024 * 1024 + 1), "application/x-npy")
     assert r.status_code == 413
+    assert r.headers.get(runtimes.RUNTIME_HEADER) == runtime
     assert "SAGEMAKER_MAX_PAYLOAD_IN_MB" in r.json()["error"]
 
 

@@ -92,6 +92,8 @@ def tracked_run(tmp_path_factory, mlflow_server):
                    {k: str(v) for k, v in TRACKED_HPS.items()})
     env = exe_env(SAGEMAKER_BASE_DIR=str(root / "opt_ml"), MLFLOW_TRACKING_URI=mlflow_server.uri,
                   MLFLOW_EXPERIMENT_NAME="signs-test", TRAINING_JOB_NAME="byoc-train-test-1",
+                  TRAINING_JOB_ARN="arn:aws:sagemaker:eu-west-1:123456789012:training-job/"
+                                   "byoc-train-test-1",
                   BYOC_TUNING_JOB="byoc-tune-test", BYOC_IMAGE="byoc:cpu")
     result = subprocess.run([str(TRAIN_EXE)], env=env, capture_output=True, text=True,
                             timeout=900)

@@ -150,6 +150,26 @@ def test_predict_with_missing_feature_column(small_model, tmp_path, capsys):
     assert "lacks columns the model was trained on: color" in err and "It needs x, color" in err
 
 
+def test_predict_with_a_headerless_file_says_the_header_is_missing(small_model, small,
+                                                                     tmp_path, capsys):
+    """The rows of the training file without its header line: pandas reads the first row as
+    column names, which match none of the model's."""
+    frame = pd.read_csv(small)
+    rows = tmp_path / "rows.csv"
+    frame.drop(columns="y").to_csv(rows, index=False, header=False)
+    capsys.readouterr()
+    assert _predict(small_model, rows) == 2
+    err = capsys.readouterr().err
+    first = ", ".join(str(v) for v in rows.read_text().splitlines()[0].split(","))
+    assert f"{rows} seems to have no header row: its first row ({first})" in err
+    assert f"in the training file's order: {','.join(frame.columns)}" in err
+    assert "leave out 'y'" in err and "lacks columns" not in err
+
+    # With the header line it asks for, the same rows predict.
+    rows.write_text("x,color\n" + rows.read_text())
+    assert _predict(small_model, rows) == 0
+
+
 def test_predict_with_extra_and_reordered_columns(small_model, small, tmp_path, capsys):
     expected = baseline.predict(small_model, small)
     frame = pd.read_csv(small)

@@ -50,6 +50,15 @@ def test_local_train_logs_to_a_local_store_without_a_server(local_store):
     assert store.is_dir()
 
 
+def test_two_runs_with_the_same_seed_get_different_names(local_store):
+    """Both runs seed Python's generator alike (the default seed), which MLflow would draw its
+    generated names from: byoc names the runs itself."""
+    _, runs = local_store
+    names = [r.info.run_name for r in runs]
+    assert len(set(names)) == 2, names
+    assert all(name.startswith("train-") for name in names), names
+
+
 def test_runs_lists_the_experiment_sorted_by_a_metric(local_store, capsys):
     store, runs = local_store
     assert main(["runs", "--track", str(store), "--experiment", "local-signs",

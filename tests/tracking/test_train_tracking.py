@@ -45,6 +45,15 @@ def test_the_run_holds_params_metric_history_and_tags(tracked_run, mlflow_server
     assert run.info.status == "FINISHED"
 
 
+def test_a_tracked_run_prints_no_tensorflow_error_lines(tracked_run):
+    """Logging the model must not cost an E0000 line (tf.data's rewrite of Keras's array
+    pipeline under op determinism logged one about `use_unbounded_threadpool`)."""
+    _, _, result = tracked_run
+    errors = [line for line in result.stderr.splitlines() if line.startswith("E0000 ")]
+    assert errors == []
+    assert "use_unbounded_threadpool" not in result.stderr + result.stdout
+
+
 def test_the_run_holds_the_report_files(tracked_run, mlflow_server):
     from mlflow.tracking import MlflowClient
 

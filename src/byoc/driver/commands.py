@@ -242,15 +242,22 @@ def _multi_model(args: argparse.Namespace, aws: Aws, name: str, opts: options.Aw
         raise UserError("Say which image serves the models: --image URI, or --training-job NAME "
                         "(its image, and its model as the first one).")
     ecr.check_image(aws, image)
+    # The job's model goes under the prefix first: a missing model.tar.gz then stops the
+    # deploy before a SageMaker model exists that a later deploy would reuse.
+    if args.training_job:
+        _first_model(aws, prefix, args.training_job)
     endpoints.create_model(aws, name, image=image, model_data=prefix, role=role, options=opts,
                            mode="MultiModel", environment=environment)
-    if args.training_job:
-        target = f"{args.training_job}{models.SUFFIX}"
-        if any(m.target == target for m in models.stored_under(aws, prefix)):
-            log.info("%s is already under %s", target, prefix)
-        else:
-            models.add_training_job(aws, prefix, args.training_job)
     return name
+
+
+def _first_model(aws: Aws, prefix: str, training_job: str) -> None:
+    """Put the training job's model under the prefix, unless an earlier deploy did."""
+    target = f"{training_job}{models.SUFFIX}"
+    if any(m.target == target for m in models.stored_under(aws, prefix)):
+        log.info("%s is already under %s", target, prefix)
+    else:
+        models.add_training_job(aws, prefix, training_job)
 
 
 def _serving_code(args: argparse.Namespace, verb: str,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import ctypes
 import logging
+from collections.abc import Callable
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
 from byoc.contract import CUSTOM_ATTRIBUTES_HEADER, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_MB
@@ -88,6 +89,7 @@ def create_app(
             MaxPayloadInMB=max_payload_mb,
         )
 
+    name_runtime(app, lambda: predictor.runtime if request.path == "/invocations" else None)
     handle_errors(app)
     return app
 
@@ -124,13 +126,13 @@ def invoke(predictor: Servable, body: bytes, max_instances: int = DEFAULT_MAX_IN
     """Answer the current request, whose `body` was read with `read_body`, with `predictor`:
     /invocations, and each model's /invoke in multi-model mode, so both have the same codecs,
     headers and errors."""
+    g.runtime = predictor.runtime  # for `name_runtime`: refusals name it too
     if isinstance(predictor, HandledModel):
         encoded, content_type = predictor.invoke(body, request.headers, max_instances)
         # What the user's code held is unknown: the bodies' sizes stand for it.
         if max(len(body), len(encoded)) >= TRIM_AFTER_BYTES:
             trim_heap()
-        return Response(encoded, content_type=content_type,
-                        headers={RUNTIME_HEADER: predictor.runtime})
+        return Response(encoded, content_type=content_type)
     accept = codecs.response_type(request.headers.get("Accept"))
     k = codecs.top_k_from(
         request.headers.get(CUSTOM_ATTRIBUTES_HEADER),
@@ -144,7 +146,19 @@ def invoke(predictor: Servable, body: bytes, max_instances: int = DEFAULT_MAX_IN
     encoded = codecs.encode(probs, accept, predictor.spec, k)
     if large:
         trim_heap()
-    return Response(encoded, mimetype=accept, headers={RUNTIME_HEADER: predictor.runtime})
+    return Response(encoded, mimetype=accept)
+
+
+def name_runtime(app: Flask, runtime_of: Callable[[], str | None]) -> None:
+    """Every response for which `runtime_of()` names a runtime carries it in RUNTIME_HEADER,
+    here only: answers and refusals (400, 406, 408, 413, 415, 500) alike."""
+
+    @app.after_request
+    def add_runtime_header(response: Response) -> Response:
+        runtime = runtime_of()
+        if runtime:
+            response.headers.setdefault(RUNTIME_HEADER, runtime)
+        return response
 
 
 def handle_errors(app: Flask) -> None:

@@ -2,7 +2,10 @@
 
     GET    /ping                      200 from start-up, with or without models
     POST   /models                    {"model_name", "url"}: 200 loaded and warm, 409, 507, 400
-    GET    /models                    {"models": [{"modelName", "modelUrl"}], "nextPageToken"}
+    GET    /models                    {"models": [{"modelName", "modelUrl"}], "nextPageToken"}:
+                                      `limit` (default and most 100) per page, and
+                                      nextPageToken only while more follow (SageMaker passes
+                                      it back as next_page_token, and stops without one)
     GET    /models/<name>             {"modelName", "modelUrl"} or 404
     DELETE /models/<name>             unloaded from every worker, then 200; or 404
     POST   /models/<name>/invoke      exactly /invocations of the single-model server
@@ -26,7 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from flask import Flask, jsonify, request
+from flask import Flask, g, jsonify, request
 
 from byoc.bundle import ModelSpec
 from byoc.contract import DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PAYLOAD_MB, TARGET_MODEL_HEADER
@@ -34,7 +37,15 @@ from byoc.echo import quote
 from byoc.errors import UserError
 from byoc.serving import handlers
 from byoc.serving import runtime as runtimes
-from byoc.serving.app import MB, Servable, handle_errors, invoke, read_body, trim_heap
+from byoc.serving.app import (
+    MB,
+    Servable,
+    handle_errors,
+    invoke,
+    name_runtime,
+    read_body,
+    trim_heap,
+)
 from byoc.serving.codecs import RequestError
 from byoc.serving.registry import (
     READY,
@@ -286,5 +297,7 @@ def create_multi_model_app(
         raise ModelNotFound("This server runs in multi-model mode (SAGEMAKER_MULTI_MODEL=true): "
                             "invoke a model with POST /models/<name>/invoke, after POST /models.")
 
+    # A model's invocations, once the model is found, name the runtime serving it.
+    name_runtime(app, lambda: g.get("runtime"))
     handle_errors(app)
     return app

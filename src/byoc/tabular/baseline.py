@@ -610,6 +610,8 @@ def _check_columns(frame: pd.DataFrame, bundle: dict, source: str,
     features = bundle["numeric"] + bundle["categorical"]
     trained = bundle["columns"]
     missing = [name for name in features if name not in frame.columns]
+    if missing and not any(name in trained for name in frame.columns):
+        raise _no_header(frame, bundle, source)
     if missing:
         raise UserError(
             f"{source} lacks columns the model was trained on: {', '.join(missing)}. It needs "
@@ -630,6 +632,18 @@ def _check_columns(frame: pd.DataFrame, bundle: dict, source: str,
                  f"{', '.join(numbers)}; they are read as text, so values the model never saw "
                  "count as unknown categories")
     return features
+
+
+def _no_header(frame: pd.DataFrame, bundle: dict, source: str) -> UserError:
+    """The error for a file whose first row names none of the training columns: most often a
+    headerless file, whose first row of data pandas took for the names."""
+    first = ", ".join(str(name) for name in frame.columns[:8])
+    more = ", ..." if len(frame.columns) > 8 else ""
+    return UserError(
+        f"{source} seems to have no header row: its first row ({first}{more}) names none of "
+        f"the columns the model was trained on. Add a header line with the column names, in "
+        f"the training file's order: {','.join(bundle['columns'])} (leave out "
+        f"'{bundle['target']}' if the rows do not hold it).")
 
 
 def probability_columns(classes: list[str]) -> list[str]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import secrets
 import socket
 import time
 from collections.abc import Callable
@@ -64,10 +65,21 @@ def _tags(env: TrainingEnv) -> dict[str, str]:
                      (tracking.TAG_IMAGE, tracking.IMAGE_ENV)):
         if os.environ.get(var):
             tags[key] = os.environ[var]
-    job = os.environ.get(tracking.TRAINING_JOB_ENV)
-    if job:
-        tags["mlflow.runName"] = job
+    tags["mlflow.runName"] = run_name(os.environ.get(tracking.TRAINING_JOB_ENV),
+                                      os.environ.get(tracking.TRAINING_JOB_ARN_ENV))
     return tags
+
+
+def run_name(job: str | None, job_arn: str | None) -> str:
+    """The run's name, chosen here rather than by MLflow: MLflow draws its names from Python's
+    global random generator, which the trainer seeds first, so every run with the same seed
+    would get the same name. A SageMaker job (it has an ARN) has a unique name: the run takes
+    it. Elsewhere (local runs) the name is the job's, if any, with the time and a random
+    suffix that no seed repeats."""
+    if job and job_arn:
+        return job
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    return f"{job or 'train'}-{stamp}-{secrets.token_hex(2)}"
 
 
 class Tracker(keras.callbacks.Callback):
@@ -227,7 +239,10 @@ class Tracker(keras.callbacks.Callback):
 
         # Spelled out: MLflow's inference from arrays imports SciPy, which the image lacks.
         x = sample.astype(np.float32)
-        y = model.predict(x, verbose=0)
+        # One batch, without Keras's array pipeline: under the trainer's op determinism,
+        # tf.data rewrites that pipeline's parallel map into a sequential one and TensorFlow
+        # logs an E0000 "use_unbounded_threadpool" line about the attribute it carries over.
+        y = np.asarray(model.predict_on_batch(x))
         signature = ModelSignature(
             Schema([TensorSpec(np.dtype(np.float32), (-1, *x.shape[1:]), "image")]),
             Schema([TensorSpec(np.dtype(np.float32), (-1, *y.shape[1:]), "probabilities")]))
