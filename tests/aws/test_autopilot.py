@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
+from byoc.cli import autopilot as autopilot_cli
 from byoc.cli import main
 from byoc.driver import autopilot, jobs
 from byoc.driver.endpoints import CREATED_BY_BYOC
@@ -391,7 +392,7 @@ JOB = {"AutoMLJobName": "ins-job"}
 def test_status_wait_follows_each_phase_then_prints_leaderboard_and_reports(monkeypatch,
                                                                             capsys):
     sm = offline_sagemaker()
-    monkeypatch.setattr(autopilot, "connect_from", lambda args: StubbedAws(sm))
+    monkeypatch.setattr(autopilot_cli, "connect_from", lambda args: StubbedAws(sm))
     with Stubber(sm) as stub:
         for secondary in ("Starting", "AnalyzingData", "FeatureEngineering", "ModelTuning",
                           "ModelTuning", "GeneratingExplainabilityReport"):
@@ -431,7 +432,7 @@ def test_failed_job_says_why():
 
 def test_leaderboard_ranks_by_objective_direction_across_pages(monkeypatch, capsys):
     sm = offline_sagemaker()
-    monkeypatch.setattr(autopilot, "connect_from", lambda args: StubbedAws(sm))
+    monkeypatch.setattr(autopilot_cli, "connect_from", lambda args: StubbedAws(sm))
     with Stubber(sm) as stub:
         stub.add_response("describe_auto_ml_job_v2", job_answer("Completed", "Completed"), JOB)
         stub.add_response("list_candidates_for_auto_ml_job", {
@@ -516,7 +517,7 @@ CLASSIFIER = [
 
 def test_deploy_with_response_keys_sets_each_containers_input_and_output(monkeypatch, capsys):
     sm = offline_sagemaker()
-    monkeypatch.setattr(autopilot, "connect_from", lambda args: StubbedAws(sm))
+    monkeypatch.setattr(autopilot_cli, "connect_from", lambda args: StubbedAws(sm))
     best = {**candidate("ins-job-xgb-2", 0.93, "F1", "Maximize"), "InferenceContainers": CLASSIFIER}
     expected = [
         CLASSIFIER[0],  # lists no keys: left as it is

@@ -1,6 +1,5 @@
 """`byoc autopilot start|status|leaderboard|deploy`: SageMaker Autopilot (AutoML V2) jobs for
-tabular baselines. The offline baseline's actions (`local`, `predict`, `insurance`) live in
-`byoc.tabular.commands`, beside the code they run.
+tabular baselines.
 
 Every AWS call goes through boto3's SageMaker client rather than the SDK's AutoMLJobV2 resource:
 the leaderboard and the deployment need the plain client anyway, so one client keeps every path
@@ -9,7 +8,6 @@ the same and testable with botocore's Stubber, and the CLI does not pay the SDK'
 
 from __future__ import annotations
 
-import argparse
 import io
 import re
 import sys
@@ -18,8 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from byoc.cli_args import positive_float, positive_int
-from byoc.driver import endpoints, jobs, options
+from byoc.driver import endpoints, jobs
 from byoc.driver.aws import (
     Aws,
     data_bucket,
@@ -28,8 +25,7 @@ from byoc.driver.aws import (
     split_s3_uri,
     upload_file,
 )
-from byoc.driver.cli_helpers import add_aws_verb, connect_from
-from byoc.driver.options import NO_OPTIONS, AwsOptions
+from byoc.driver.aws_options import NO_OPTIONS, AwsOptions
 from byoc.driver.progress import WaitTimeout, wait_until_ended
 from byoc.errors import UserError
 from byoc.tabular import objectives, probe
@@ -297,6 +293,18 @@ def stop(sagemaker, name: str) -> None:
     sagemaker.stop_auto_ml_job(AutoMLJobName=name)
 
 
+def follow(sagemaker, name: str, *, timeout: float, interval: float = POLL_SECONDS,
+           stop_on_timeout: bool = False) -> dict:
+    """`wait` for the job; on a timeout, stop it first when `stop_on_timeout`, then raise
+    WaitTimeout (the job is left running otherwise)."""
+    try:
+        return wait(sagemaker, name, timeout=timeout, interval=interval)
+    except WaitTimeout:
+        if stop_on_timeout:
+            stop(sagemaker, name)
+        raise
+
+
 # ---------------------------------------------------------------------------------------------
 # Candidates
 
@@ -501,157 +509,3 @@ def deploy(aws: Aws, *, job_name: str, endpoint_name: str, candidate: str | None
     if wait_in_service:
         endpoints.wait_for_endpoint(sagemaker, endpoint_name, interval=interval)
     return model_name
-
-
-# ---------------------------------------------------------------------------------------------
-# Command handlers
-
-
-def _print(lines: list[str]) -> None:
-    print("\n".join(lines))
-
-
-def _finish(aws: Aws, name: str, desc: dict, top: int) -> None:
-    """What a user wants when a job ends: status, leaderboard, and where the reports are."""
-    sagemaker = aws.client("sagemaker")
-    _print(status_lines(desc))
-    print()
-    _print(leaderboard_lines(list_candidates(sagemaker, name), top))
-
-
-def cmd_start(args: argparse.Namespace) -> int:
-    opts = options.from_args(args)
-    aws = connect_from(args)
-    name = args.job_name or jobs.job_name("autopilot")
-    request = start(aws, csv_source=args.csv, target=args.target, role=resolve_role(args.role),
-                    name=name, problem_type=args.problem_type, objective=args.objective,
-                    mode=args.mode, max_candidates=args.max_candidates,
-                    max_runtime=args.max_runtime, output=args.output,
-                    max_runtime_per_job=args.max_runtime_per_job,
-                    validation_fraction=args.validation_fraction,
-                    sample_weight=args.sample_weight_column, options=opts)
-    tabular = request["AutoMLProblemTypeConfig"]["TabularJobConfig"]
-    print(f"Started Autopilot job {name} ({tabular.get('ProblemType', 'problem type inferred')}, "
-          f"objective {request.get('AutoMLJobObjective', {}).get('MetricName', 'default')}); "
-          f"output {request['OutputDataConfig']['S3OutputPath']}")
-    if args.no_wait:
-        print(f"Follow it with: byoc autopilot status --job-name {name}")
-        return 0
-    return _follow(aws, name, args)
-
-
-def _follow(aws: Aws, name: str, args: argparse.Namespace) -> int:
-    sagemaker = aws.client("sagemaker")
-    timeout = args.timeout or (args.max_runtime or DEFAULT_MAX_RUNTIME) + WAIT_MARGIN
-    try:
-        desc = wait(sagemaker, name, timeout=timeout, interval=args.poll)
-    except WaitTimeout:
-        if args.stop_on_timeout:
-            stop(sagemaker, name)
-            print(f"Job {name} was still running after {timeout:g}s; stop requested.",
-                  file=sys.stderr)
-        else:
-            print(f"Job {name} is still running after {timeout:g}s; it was left running. "
-                  f"Follow it with `byoc autopilot status --job-name {name}`, stop it with "
-                  f"`byoc stop --autopilot-job {name}`, or pass --stop-on-timeout next time.",
-                  file=sys.stderr)
-        return 1
-    _finish(aws, name, desc, args.top)
-    return 0 if desc["AutoMLJobStatus"] == "Completed" else 1
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    aws = connect_from(args)
-    if args.wait:
-        return _follow(aws, args.job_name, args)
-    _print(status_lines(describe(aws.client("sagemaker"), args.job_name)))
-    return 0
-
-
-def cmd_leaderboard(args: argparse.Namespace) -> int:
-    aws = connect_from(args)
-    sagemaker = aws.client("sagemaker")
-    describe(sagemaker, args.job_name)
-    _print(leaderboard_lines(list_candidates(sagemaker, args.job_name), args.top))
-    return 0
-
-
-def cmd_deploy(args: argparse.Namespace) -> int:
-    keys = parse_response_keys(args.inference_response_keys)
-    opts = options.from_args(args)
-    aws = connect_from(args)
-    model = deploy(aws, job_name=args.job_name, endpoint_name=args.endpoint_name,
-                   candidate=args.candidate, instance_type=args.instance_type, role=args.role,
-                   response_keys=keys, options=opts, wait_in_service=not args.no_wait)
-    state = "is being created" if args.no_wait else "is InService"
-    answers = f" It answers with {','.join(keys)} per row." if keys else ""
-    print(f"Endpoint {args.endpoint_name} {state} (model {model}). It takes text/csv rows "
-          f"without a header and without the target column: byoc invoke --endpoint "
-          f"{args.endpoint_name} ROWS.csv.{answers}")
-    return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add the AWS actions to `byoc autopilot` (its sub-parsers, made by byoc.cli)."""
-    follow = argparse.ArgumentParser(add_help=False)
-    group = follow.add_argument_group("waiting")
-    group.add_argument("--timeout", type=positive_float, metavar="SECONDS",
-                       help="stop waiting after this long (default: --max-runtime + 30 min)")
-    group.add_argument("--stop-on-timeout", action="store_true",
-                       help="stop the job when the wait times out (default: leave it running)")
-    group.add_argument("--poll", type=positive_float, default=POLL_SECONDS, metavar="SECONDS",
-                       help="seconds between status checks (default 30)")
-    group.add_argument("--top", type=positive_int, default=10,
-                       help="leaderboard rows to show at the end")
-
-    problem = objectives.problem_flags()
-
-    p = add_aws_verb(sub, "start", cmd_start, parents=[problem, follow],
-                     help="upload a CSV and run an Autopilot (AutoML V2) job")
-    p.add_argument("--csv", required=True, metavar="FILE_OR_S3", help="CSV with a header row")
-    p.add_argument("--target", required=True, help="column to predict")
-    p.add_argument("--role", help="SageMaker execution role ARN (default: SAGEMAKER_ROLE_ARN)")
-    p.add_argument("--job-name", help="default byoc-autopilot-DATE-TIME (at most 32 characters)")
-    p.add_argument("--mode", choices=MODES, default="AUTO")
-    p.add_argument("--max-candidates", type=positive_int, default=DEFAULT_MAX_CANDIDATES,
-                   metavar="N", help=f"default {DEFAULT_MAX_CANDIDATES}")
-    p.add_argument("--max-runtime", type=positive_int, default=DEFAULT_MAX_RUNTIME,
-                   metavar="SECONDS", help=f"the whole job's limit (default {DEFAULT_MAX_RUNTIME})")
-    p.add_argument("--max-runtime-per-job", type=positive_int, metavar="SECONDS",
-                   help="limit of each candidate's training job (at most --max-runtime)")
-    p.add_argument("--validation-fraction", type=float, metavar="F",
-                   help="share of the rows held out for validation, between 0 and 1 "
-                        "(Autopilot's default 0.2)")
-    p.add_argument("--sample-weight-column", metavar="COLUMN",
-                   help="column of non-negative row weights for training and the objective "
-                        f"(--mode {WEIGHT_MODE} only); it is not used as a feature")
-    p.add_argument("--output", metavar="S3_URI",
-                   help="default s3://sagemaker-REGION-ACCOUNT/byoc/autopilot/JOB/output")
-    p.add_argument("--no-wait", action="store_true", help="start the job and return")
-    options.add_flags(p, what="Autopilot job", network_isolation=False,
-                      kms="the output and the volumes of the jobs it runs")
-
-    p = add_aws_verb(sub, "status", cmd_status, parents=[follow], help="show a job's progress")
-    p.add_argument("--job-name", required=True)
-    p.add_argument("--wait", action="store_true",
-                   help="follow the job until it ends, then show the leaderboard")
-    p.set_defaults(max_runtime=None)
-
-    p = add_aws_verb(sub, "leaderboard", cmd_leaderboard, help="a job's candidates, best first")
-    p.add_argument("--job-name", required=True)
-    p.add_argument("--top", type=positive_int)
-
-    p = add_aws_verb(sub, "deploy", cmd_deploy,
-                     help="host a candidate (default: the best) on a real-time endpoint")
-    p.add_argument("--job-name", required=True)
-    p.add_argument("--candidate", help="candidate name from the leaderboard")
-    p.add_argument("--endpoint-name", required=True)
-    p.add_argument("--instance-type", help="default ml.m5.large")
-    p.add_argument("--role", help="execution role ARN (default: the job's role)")
-    p.add_argument("--inference-response-keys", metavar="KEY,KEY",
-                   help="what each answer row holds, in this order, e.g. "
-                        "predicted_label,probability (classification: also probabilities, "
-                        "labels); default: the predicted label only")
-    p.add_argument("--no-wait", action="store_true", help="return before it is InService")
-    options.add_flags(p, what="model, endpoint config and endpoint",
-                      kms="the endpoint instances' storage volumes")

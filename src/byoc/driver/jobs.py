@@ -33,8 +33,8 @@ from byoc.driver.aws import (
     owner_check,
     split_s3_uri,
 )
+from byoc.driver.aws_options import AwsOptions
 from byoc.driver.local.layout import DISTRIBUTIONS, FULLY_REPLICATED, split_channel_dirs
-from byoc.driver.options import AwsOptions
 from byoc.driver.progress import wait_until_ended
 from byoc.errors import UserError
 from byoc.metric_lines import METRIC_DEFINITIONS, OBJECTIVE_METRIC
@@ -467,7 +467,7 @@ def parse_ranges(pairs: list[str] | None) -> dict | None:
     LOW:HIGH is an integer range when both are whole numbers, else a continuous one; `:log`
     searches it on a log scale (both bounds above 0). A comma-separated list is categorical.
     """
-    from byoc.cli_args import parse_pairs
+    from byoc.pairs import parse_pairs
 
     given = parse_pairs(pairs, "--range", RANGE_EXAMPLE)
     if not given:

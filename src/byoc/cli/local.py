@@ -8,7 +8,8 @@ import tempfile
 from pathlib import Path
 
 from byoc import contract, hyperparams, tracking
-from byoc.cli_args import positive_float, positive_int
+from byoc.cli.code_flags import add_source_flags
+from byoc.cli.types import positive_float, positive_int
 from byoc.driver import sourcedir
 from byoc.driver.local import layout
 from byoc.errors import UserError
@@ -125,7 +126,7 @@ def register(subparsers) -> None:
     t.add_argument("--experiment", metavar="NAME",
                    help=f"with --track: the MLflow experiment (default "
                         f"{tracking.DEFAULT_EXPERIMENT})")
-    sourcedir.add_flags(t.add_argument_group("your code"),
+    add_source_flags(t.add_argument_group("your code"),
                         script="training script (default: byoc's trainer)")
     t.set_defaults(func=train)
 
@@ -144,7 +145,7 @@ def register(subparsers) -> None:
                    help="address to bind in process mode (default: 127.0.0.1, this machine "
                         "only; 0.0.0.0 opens the server to the network)")
     s.add_argument("--image", help="run in this Docker image instead of a local process")
-    sourcedir.add_flags(s.add_argument_group("your code"),
+    add_source_flags(s.add_argument_group("your code"),
                         script="module that defines your handlers (model_fn, input_fn, "
                                "predict_fn, output_fn)")
     s.set_defaults(func=serve)
