@@ -19,6 +19,7 @@ from byoc.driver.autopilot import (
     POLL_SECONDS,
     WAIT_MARGIN,
     WEIGHT_MODE,
+    AutopilotSpec,
     deploy,
     describe,
     follow,
@@ -28,7 +29,7 @@ from byoc.driver.autopilot import (
     start,
     status_lines,
 )
-from byoc.driver.aws import Aws, resolve_role
+from byoc.driver.aws import Aws
 from byoc.driver.progress import WaitTimeout
 
 
@@ -48,13 +49,13 @@ def cmd_start(args: argparse.Namespace) -> int:
     opts = options_from(args)
     aws = connect_from(args)
     name = args.job_name or jobs.job_name("autopilot")
-    request = start(aws, csv_source=args.csv, target=args.target, role=resolve_role(args.role),
-                    name=name, problem_type=args.problem_type, objective=args.objective,
-                    mode=args.mode, max_candidates=args.max_candidates,
-                    max_runtime=args.max_runtime, output=args.output,
-                    max_runtime_per_job=args.max_runtime_per_job,
-                    validation_fraction=args.validation_fraction,
-                    sample_weight=args.sample_weight_column, options=opts)
+    spec = AutopilotSpec(
+        csv=args.csv, target=args.target, role=args.role, problem_type=args.problem_type,
+        objective=args.objective, mode=args.mode, max_candidates=args.max_candidates,
+        max_runtime=args.max_runtime, max_runtime_per_job=args.max_runtime_per_job,
+        validation_fraction=args.validation_fraction,
+        sample_weight_column=args.sample_weight_column, output=args.output, options=opts)
+    request = start(aws, spec, name)
     tabular = request["AutoMLProblemTypeConfig"]["TabularJobConfig"]
     print(f"Started Autopilot job {name} ({tabular.get('ProblemType', 'problem type inferred')}, "
           f"objective {request.get('AutoMLJobObjective', {}).get('MetricName', 'default')}); "

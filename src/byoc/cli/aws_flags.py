@@ -8,11 +8,14 @@ import argparse
 import functools
 import sys
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from byoc.cli.types import positive_float
 from byoc.driver import aws_options
 from byoc.driver.aws import ROLE_ENV, Aws, connect, load_config, translate_errors
 from byoc.driver.progress import WaitTimeout
+
+T = TypeVar("T")
 
 
 def reports_aws_errors(handler: Callable[[argparse.Namespace], int]
@@ -68,7 +71,7 @@ def wait_parent() -> argparse.ArgumentParser:
 
 
 def wait_or_none(args: argparse.Namespace, default_timeout: float, still_running: str,
-                 wait: Callable[[float], dict]) -> dict | None:
+                 wait: Callable[[float], T]) -> T | None:
     """`wait(timeout)`'s answer; None, after saying what keeps running on AWS, on a timeout."""
     try:
         return wait(args.timeout or default_timeout)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
 from byoc.cli import autoscaling as autoscaling_flags
@@ -20,115 +19,38 @@ from byoc.cli.aws_flags import (
     wait_parent,
 )
 from byoc.cli.code_flags import add_source_flags
-from byoc.cli.runs import add_run_flags, training_job_from_flags
+from byoc.cli.runs import add_run_flags
 from byoc.cli.types import positive_float, positive_int, whole_number
 from byoc.driver import (
     async_invoke,
     autoscaling,
-    aws_options,
-    ecr,
+    deployment,
     endpoints,
     hosting,
     invoke,
     jobs,
-    models,
-    repack,
-    sourcedir,
     transform,
 )
-from byoc.driver.aws import ROLE_ENV, Aws, describe_or_none, resolve_role
 from byoc.errors import UserError
 
 log = logging.getLogger(__name__)
 
-ENDPOINT_TIMEOUT = 3600
-TRANSFORM_TIMEOUT = 6 * 3600
+
+def _source(args: argparse.Namespace) -> deployment.ModelSource:
+    """The model the flags name (--training-job, --run, or --model-data and --image)."""
+    return deployment.ModelSource(
+        training_job=args.training_job, run=args.run, track=args.track,
+        model_data=args.model_data, image=args.image, role=args.role,
+        source_dir=args.source_dir, entry_point=args.entry_point)
 
 
-def _multi_model(args: argparse.Namespace, aws: Aws, name: str, opts: aws_options.AwsOptions,
-                 prefix: str, environment: dict[str, str]) -> str:
-    """The multi-model model, named after the endpoint: the image of --image or of the training
-    job, whose model then becomes the first one under the prefix."""
-    if args.model_data:
-        raise UserError("--model-data is one model; a multi-model endpoint hosts --model-prefix. "
-                        "Add models after the deploy: byoc models add --endpoint "
-                        f"{name} --model-data S3_URI.")
-    if args.training_job:
-        image, _, job_role = endpoints.training_job_model(aws, args.training_job)
-        role = resolve_role(args.role or os.environ.get(ROLE_ENV) or job_role)
-    elif args.image:
-        image, role = args.image, resolve_role(args.role)
-    else:
-        raise UserError("Say which image serves the models: --image URI, or --training-job NAME "
-                        "(its image, and its model as the first one).")
-    ecr.check_image(aws, image)
-    endpoints.create_model(aws, name, image=image, model_data=prefix, role=role, options=opts,
-                           mode="MultiModel", environment=environment)
-    if args.training_job:
-        target = f"{args.training_job}{models.SUFFIX}"
-        if any(m.target == target for m in models.stored_under(aws, prefix)):
-            log.info("%s is already under %s", target, prefix)
-        else:
-            models.add_training_job(aws, prefix, args.training_job)
-    return name
-
-
-def _serving_code(args: argparse.Namespace, verb: str,
-                  environment: dict[str, str]) -> sourcedir.SourceCode | None:
-    """The handlers of --source-dir and --entry-point, checked before anything is created."""
-    code = sourcedir.from_flags(args.source_dir, args.entry_point)
-    sourcedir.require_entry_point(code, verb)
-    sourcedir.check_environment(code, environment)
-    return code
-
-
-def _model_from_flags(args: argparse.Namespace, aws, default_name: str,
-                      opts: aws_options.AwsOptions, spec: hosting.Hosting | None = None,
-                      environment: dict[str, str] | None = None,
-                      code: sourcedir.SourceCode | None = None) -> str:
-    """Create the model to host: from a training job (or the tracked run that names one), or
-    from --model-data and --image; for a multi-model endpoint, the endpoint's model over the
-    prefix. With `code`, the model archive is repacked with it under code/ and the environment
-    names the handlers, as the SDK does. A model with an environment is named `default_name`,
-    since a training job's own model has none."""
-    environment = environment or {}
-    args.training_job = training_job_from_flags(args)
-    if spec and spec.multi_model_prefix:
-        return _multi_model(args, aws, default_name, opts, spec.multi_model_prefix, environment)
-    if args.training_job:
-        image, model_data, job_role = endpoints.training_job_model(aws, args.training_job)
-        # The training job's role already reaches the image and the model data.
-        role = resolve_role(args.role or os.environ.get(ROLE_ENV) or job_role)
-        name = default_name if environment else args.training_job
-    else:
-        if not (args.model_data and args.image):
-            raise UserError("Say which model: --training-job NAME, or both --model-data "
-                            "s3://.../model.tar.gz and --image URI.")
-        image, model_data, role = args.image, args.model_data, resolve_role(args.role)
-        name = default_name
-    ecr.check_image(aws, image)
-    if code:
-        model_data = repack.repack(aws, model_data, code)
-        environment = {**sourcedir.serving_environment(code, sourcedir.MODEL_CODE_DIR,
-                                                       aws.region), **environment}
-        name = default_name
-    endpoints.create_model(aws, name, image=image, model_data=model_data, role=role,
-                           options=opts, environment=environment)
-    return name
-
-
-def _deploy_scaling(args: argparse.Namespace, spec: hosting.Hosting
-                    ) -> autoscaling.Scaling | None:
+def _scaling(args: argparse.Namespace, spec: hosting.Hosting) -> autoscaling.Scaling | None:
     """The autoscaling `byoc deploy` asks for, checked against the rest of its flags."""
     if not autoscaling_flags.given(args):
         return None
-    if spec.serverless:
-        raise UserError("A serverless endpoint scales by itself up to --max-concurrency; drop "
-                        "the autoscaling flags, or --serverless-memory.")
+    deployment.refuse_serverless_scaling(spec)
     scaling = autoscaling_flags.scaling_from(args)
-    if not scaling.min_instances <= spec.instance_count <= scaling.max_instances:
-        raise UserError(f"--instance-count {spec.instance_count} is outside --min-instances "
-                        f"{scaling.min_instances} .. --max-instances {scaling.max_instances}.")
+    deployment.check_scaling(spec, scaling)
     if args.no_wait:
         raise UserError("Autoscaling is set once the endpoint is InService, so byoc waits for "
                         "it: drop --no-wait, or leave out the autoscaling flags and set them "
@@ -136,44 +58,30 @@ def _deploy_scaling(args: argparse.Namespace, spec: hosting.Hosting
     return scaling
 
 
-def _next_steps(name: str, spec: hosting.Hosting) -> str:
-    if spec.multi_model_prefix:
-        return (f"Add models with byoc models add --endpoint {name} --training-job JOB, then "
-                f"byoc invoke --endpoint {name} --target-model JOB.tar.gz IMAGE.png")
-    if spec.async_output:
-        return f"Try: byoc invoke --endpoint {name} --async IMAGE.png"
-    return f"Try: byoc invoke --endpoint {name} IMAGE.png"
-
-
 def cmd_deploy(args: argparse.Namespace) -> int:
     opts = options_from(args)
     spec = hosting_from(args, config_value("endpoint_instance_type",
                                            endpoints.DEFAULT_INSTANCE_TYPE))
-    environment = {**spec.model_environment(), **aws_options.parse_env(args.env)}
-    code = _serving_code(args, "byoc deploy", environment)
-    if code and spec.multi_model_prefix:
-        raise UserError("A multi-model endpoint serves each model with the code in its own "
-                        "archive (code/ in MODEL.tar.gz); drop --source-dir and --entry-point, "
-                        "and put the handlers into each model's archive.")
-    scaling = _deploy_scaling(args, spec)
+    request = deployment.DeployRequest(args.endpoint_name, _source(args), spec,
+                                       environment=args.env, options=opts)
+    deployment.check_deploy(request)
+    request.scaling = _scaling(args, spec)
     aws = connect_from(args)
     name = args.endpoint_name
-    endpoints.require_new_endpoint(aws, name)
-    model = _model_from_flags(args, aws, name, opts, spec, environment, code)
-    endpoints.deploy(aws, name, model_name=model, hosting=spec, options=opts)
+    started = deployment.start_deploy(aws, request)
     if said_no_wait(args, "endpoint", name):
         return 0
     billed = "per request" if spec.serverless else "per instance-hour"
-    if wait_or_none(args, ENDPOINT_TIMEOUT,
-             f"SageMaker goes on creating it; once InService it is billed {billed} until you "
-             f"delete it: byoc delete --endpoint-name {name}",
-             lambda timeout: endpoints.wait_for_endpoint(aws.client("sagemaker"), name,
-                                                         timeout=timeout)) is None:
+    done = wait_or_none(
+        args, deployment.ENDPOINT_TIMEOUT,
+        f"SageMaker goes on creating it; once InService it is billed {billed} until you "
+        f"delete it: byoc delete --endpoint-name {name}",
+        lambda timeout: deployment.wait_for_deploy(aws, started, timeout))
+    if done is None:
         return 1
-    if scaling:
-        autoscaling.apply(aws, name, scaling)
-        print(f"Autoscaling: {scaling.describe()}")
-    print(f"Endpoint {name} is InService. {_next_steps(name, spec)}")
+    if done.scaling:
+        print(f"Autoscaling: {done.scaling.describe()}")
+    print(f"Endpoint {name} is InService. {done.next_steps()}")
     return 0
 
 
@@ -229,35 +137,21 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         raise UserError(f"{', '.join(async_only)} {'is' if len(async_only) == 1 else 'are'} for "
                         "asynchronous endpoints: add --async.")
     if args.url:
-        lines = invoke.invoke_url(args.url, args.files, args.top_k, args.target_model)
+        answers = invoke.invoke_url(args.url, args.files, args.top_k, args.target_model)
     else:
-        lines = invoke.invoke_endpoint(connect_from(args), args.endpoint, args.files, args.top_k,
-                                       args.target_model)
-    for line in lines:
-        print(line)
+        answers = invoke.invoke_endpoint(connect_from(args), args.endpoint, args.files,
+                                         args.top_k, args.target_model)
+    for answer in answers:
+        for line in answer.lines():
+            print(line)
     return 0
-
-
-def _existing_model(aws: Aws, name: str) -> str:
-    sagemaker = aws.client("sagemaker")
-    if describe_or_none(lambda: sagemaker.describe_model(ModelName=name)) is None:
-        raise UserError(f"No model named '{name}' in {aws.region}. Create one with --training-job "
-                        "NAME, or --model-data and --image.")
-    return name
 
 
 def cmd_transform(args: argparse.Namespace) -> int:
     name = jobs.check_job_name(args.job_name or jobs.job_name("transform"))
     opts = options_from(args)
-    if args.model_name and opts.model_fields():
-        raise UserError("--subnets, --security-groups and --network-isolation are settings of "
-                        "the model byoc creates; --model-name uses an existing model as it is. "
-                        "Drop them, or create the model from --training-job or --model-data.")
-    code = _serving_code(args, "byoc transform", {})
-    if args.model_name and code:
-        raise UserError("--model-name uses an existing model as it is; --source-dir and "
-                        "--entry-point go into a model byoc creates. Drop them, or create the "
-                        "model from --training-job or --model-data.")
+    source = None if args.model_name else _source(args)
+    deployment.check_transform(opts, _source(args), args.model_name)
     spec = transform.TransformSpec(
         input_s3=args.input, output_s3=args.output, content_type=args.content_type,
         instance_type=args.instance_type or config_value("instance_type",
@@ -265,27 +159,22 @@ def cmd_transform(args: argparse.Namespace) -> int:
         instance_count=args.instance_count, max_payload_mb=args.max_payload_mb,
         max_concurrent=args.max_concurrent_transforms, options=opts)
     aws = connect_from(args)
-    batches = transform.plan(aws, name, spec)
-    for batch in batches:
-        jobs.require_new_name(aws, "transform job", batch.job_name)
-    model = (_existing_model(aws, args.model_name) if args.model_name
-             else _model_from_flags(args, aws, name, opts, code=code))
-    transform.start(aws, name, model, spec, batches)
-    names = [b.job_name for b in batches]
-    for batch in batches:
+    started = deployment.start_transform(aws, name, spec, source, args.model_name)
+    names = started.job_names
+    for batch in started.batches:
         print(f"Transform job {batch.job_name}: {batch.content_type}, "
               f"{f'{len(batch.keys)} object(s)' if batch.keys else 'the whole prefix'}")
     if args.no_wait:
         print("Follow them with aws sagemaker describe-transform-job --transform-job-name NAME")
         return 0
     stops = " and ".join(f"byoc stop --transform-job {n}" for n in names)
-    if wait_or_none(args, TRANSFORM_TIMEOUT,
-             f"{'It goes' if len(names) == 1 else 'They go'} on; stop "
-             f"{'it' if len(names) == 1 else 'them'} with {stops}",
-             lambda timeout: transform.wait_for_all(aws.client("sagemaker"), names,
-                                                    timeout=timeout)) is None:
+    outputs = wait_or_none(
+        args, deployment.TRANSFORM_TIMEOUT,
+        f"{'It goes' if len(names) == 1 else 'They go'} on; stop "
+        f"{'it' if len(names) == 1 else 'them'} with {stops}",
+        lambda timeout: deployment.wait_for_transform(aws, started, timeout))
+    if outputs is None:
         return 1
-    outputs = transform.list_outputs(aws, args.output)
     print(f"{len(outputs)} output object(s) under {args.output}")
     for uri in outputs:
         print(uri)

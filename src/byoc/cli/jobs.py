@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 from byoc import tracking
 from byoc.cli.aws_flags import (
     add_aws_verb,
     add_options_flags,
-    config_value,
     connect_from,
     options_from,
     role_parent,
@@ -21,105 +19,22 @@ from byoc.cli.aws_flags import (
 )
 from byoc.cli.code_flags import add_source_flags
 from byoc.cli.types import positive_int
-from byoc.driver import aws_options, ecr, jobs, metrics, sourcedir, stop
-from byoc.driver.aws import Aws, data_bucket, resolve_role, split_s3_uri
-from byoc.errors import UserError
+from byoc.driver import ecr, jobs, stop, training
 from byoc.metric_lines import OBJECTIVE_METRIC
 
 log = logging.getLogger(__name__)
 
-# How long a verb waits by default. SageMaker ends a training job at its own limits (--max-run,
-# or --max-wait with --spot), so the wait outlasts them by a margin for provisioning and upload.
-WAIT_MARGIN = 1800
-
-
-def _job_limit(spec: jobs.TrainingSpec) -> int:
-    return spec.max_wait or spec.max_run
-
-
-def _no_wait(args: argparse.Namespace, kind: str, name: str) -> bool:
-    if args.no_wait:
-        print(f"{kind} {name} started; follow it in the SageMaker console or with "
-              f"aws sagemaker describe-{kind.replace(' ', '-')} ...")
-    return args.no_wait
-
-
-def _training_spec(args: argparse.Namespace, aws: Aws, kind: str, name: str,
-                   check_aws: Callable[[], None] | None = None,
-                   tuning: jobs.TuningSpec | None = None) -> jobs.TrainingSpec:
-    """Check every flag, then what AWS already holds (image, name, and `check_aws`), and only
-    then upload the data and the code: a mistake costs no upload."""
-    code = sourcedir.from_flags(args.source_dir, args.entry_point)
-    user_script = bool(code and code.entry_point)
-    hps = sourcedir.parse_hp_flags(args.hp, code)
-    metric_definitions = metrics.definitions(metrics.parse_metric_flags(args.metric),
-                                             user_script=user_script)
-    track = tracking.job_environment(args.track, args.experiment, image=args.image, remote=True,
-                                     tuning_job=name if kind == "tuning job" else None)
-    role = resolve_role(args.role)
-    if args.upload_to:
-        if args.data.startswith("s3://"):
-            raise UserError("--upload-to is for a local --data directory; an s3:// --data is "
-                            "used where it is.")
-        split_s3_uri(args.upload_to)
-    if args.distribution == "sharded" and args.instance_count == 1:
-        log.warning("--distribution sharded on one instance: that instance gets all the data.")
-    elif args.distribution == "sharded":
-        log.warning("--distribution sharded: each of the %d instances gets about 1/%d of the "
-                    "train channel's files, so a labels file (signnames.csv) reaches one "
-                    "instance only; name classes by folder, or the instances will refuse to "
-                    "train on class lists they cannot merge.", args.instance_count,
-                    args.instance_count)
-    spec = jobs.TrainingSpec(
-        image=args.image, role=role, channels={}, output=args.output or "", hyperparameters=hps,
-        instance_type=args.instance_type or config_value("instance_type",
-                                                          jobs.DEFAULT_INSTANCE_TYPE),
-        instance_count=args.instance_count, max_run=args.max_run, spot=args.spot,
-        max_wait=args.max_wait, checkpoint_s3=args.checkpoint_s3,
-        environment={**aws_options.parse_env(args.env), **track}, retries=args.retries,
-        keep_alive=args.keep_alive, input_mode=args.input_mode, distribution=args.distribution,
-        options=options_from(args), metric_definitions=metric_definitions,
-    )
-    if tuning:
-        jobs.check_search(spec, tuning, user_script=user_script)
-        if not user_script:
-            _check_trial_values(tuning, hps, code)
-    bucket = data_bucket(aws)
-    spec.output = spec.output or f"s3://{bucket}/byoc/output"
-    ecr.check_image(aws, args.image)
-    jobs.require_new_name(aws, kind, name)
-    if check_aws:
-        check_aws()
-    spec.channels = jobs.stage_data(aws, args.data, f"s3://{bucket}/byoc/input",
-                                    upload_to=args.upload_to)
-    if code:
-        _stage_code(aws, spec, code, f"s3://{bucket}/byoc/source", name)
-    return spec
-
-
-def _check_trial_values(tuning: jobs.TuningSpec, hps: dict[str, str],
-                        code: sourcedir.SourceCode | None) -> None:
-    """byoc's trainer checks its hyperparameters: a --range it would refuse fails here, not in
-    every trial."""
-    for name, value in jobs.range_values(tuning.ranges or {}):
-        pairs = [f"{k}={v}" for k, v in {**hps, name: value}.items()]
-        try:
-            sourcedir.parse_hp_flags(pairs, code)
-        except UserError as exc:
-            raise UserError(f"--range {name}: {exc}") from None
-
-
-def _stage_code(aws: Aws, spec: jobs.TrainingSpec, code: sourcedir.SourceCode, s3_base: str,
-                name: str) -> None:
-    """Upload sourcedir.tar.gz and name it in the hyperparameters, as the SDK does; a job with
-    network isolation cannot reach S3, so it gets the archive as the `code` channel."""
-    uri = sourcedir.stage(aws, code, s3_base)
-    submit = uri
-    if spec.options.network_isolation:
-        spec.channels[sourcedir.CODE_CHANNEL] = uri
-        submit = sourcedir.CODE_CHANNEL_ARCHIVE
-    spec.hyperparameters.update(sourcedir.training_hyperparameters(
-        code, submit, job_name=name, region=aws.region))
+def _request(args: argparse.Namespace) -> training.TrainingRequest:
+    """The training job the flags ask for; `byoc tune` runs it in each trial."""
+    return training.TrainingRequest(
+        image=args.image, data=args.data, role=args.role, hyperparameters=args.hp,
+        instance_type=args.instance_type, instance_count=args.instance_count, spot=args.spot,
+        max_run=args.max_run, max_wait=args.max_wait, upload_to=args.upload_to,
+        output=args.output, distribution=args.distribution, input_mode=args.input_mode,
+        environment=args.env, retries=args.retries, track=args.track,
+        experiment=args.experiment, options=options_from(args), source_dir=args.source_dir,
+        entry_point=args.entry_point, metrics=args.metric, checkpoint_s3=args.checkpoint_s3,
+        keep_alive=args.keep_alive)
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -135,28 +50,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.no_wait:
         jobs.check_download_dir(dest)
     aws = connect_from(args)
-    spec = _training_spec(args, aws, "training job", name)
-    jobs.start_training(aws, name, spec)
+    job = training.start_training(aws, _request(args), name)
     if said_no_wait(args, "training job", name):
         return 0
-    desc = wait_or_none(
-        args, _job_limit(spec) + WAIT_MARGIN,
-        f"It ends by itself within its limit (--max-run{', --max-wait' if spec.spot else ''}); "
-        f"follow it with aws sagemaker describe-training-job --training-job-name {name}, or "
+    result = wait_or_none(
+        args, job.default_timeout,
+        f"It ends by itself within its limit (--max-run{', --max-wait' if job.spec.spot else ''}"
+        f"); follow it with aws sagemaker describe-training-job --training-job-name {name}, or "
         f"stop it: byoc stop --training-job {name}",
-        lambda timeout: jobs.wait_for_training(aws.client("sagemaker"), aws.client("logs"), name,
-                                               timeout=timeout))
-    if desc is None:
+        lambda timeout: training.wait_for_training(aws, job, timeout))
+    if result is None:
         return 1
-    print(f"Model: {desc['ModelArtifacts']['S3ModelArtifacts']}")
-    billing = jobs.billing_line(desc)
-    if billing:
-        print(billing)
-    if jobs.download_output(aws, desc, dest):
-        from byoc.evaluation.summary import summary_lines
-
-        for line in summary_lines(dest):
-            print(line)
+    print(f"Model: {result.model_data}")
+    if result.billing:
+        print(result.billing)
+    for line in training.fetch_output(aws, result, dest).summary:
+        print(line)
     return 0
 
 
@@ -170,20 +79,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
         ranges=jobs.parse_ranges(args.range))
     jobs.check_tuning(name, tuning)
     aws = connect_from(args)
-    spec = _training_spec(args, aws, "tuning job", name,
-                          check_aws=lambda: jobs.require_warm_start_parents(aws, tuning),
-                          tuning=tuning)
-    jobs.start_tuning(aws, name, spec, tuning)
+    job = training.start_tuning(aws, _request(args), tuning, name)
     if said_no_wait(args, "hyper parameter tuning job", name):
         return 0
-    rounds = -(-args.max_jobs // args.max_parallel_jobs)
-    desc = wait_or_none(
-        args, rounds * _job_limit(spec) + WAIT_MARGIN,
+    result = wait_or_none(
+        args, training.tuning_timeout(job, tuning),
         f"Its training jobs go on; stop them all with byoc stop --tuning-job {name}",
-        lambda timeout: jobs.wait_for_tuning(aws.client("sagemaker"), name, timeout=timeout))
-    if desc is None:
+        lambda timeout: training.wait_for_tuning(aws, job, tuning, timeout))
+    if result is None:
         return 1
-    for line in jobs.best_job_lines(desc):
+    for line in result.lines():
         print(line)
     return 0
 

@@ -4,96 +4,37 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-from pathlib import Path
 
 from byoc import contract, hyperparams, tracking
 from byoc.cli.code_flags import add_source_flags
 from byoc.cli.types import positive_float, positive_int
-from byoc.driver import sourcedir
 from byoc.driver.local import layout
-from byoc.errors import UserError
+from byoc.driver.local.run import local_serve, local_train
 
 
 def train(args: argparse.Namespace) -> int:
-    source = sourcedir.from_flags(args.source_dir, args.entry_point)
-    hps = sourcedir.parse_hp_flags(args.hp, source)
-    channels = layout.split_channel_dirs(args.data)
-    output = Path(args.output).resolve()
-    distribution = layout.DISTRIBUTIONS[args.distribution]
-    track = tracking.job_environment(args.track, args.experiment, image=args.image)
-    if args.image:
-        from byoc.driver.local import docker
-
-        # As SDK local mode does: the directory is mounted at /opt/ml/code and named there.
-        if source:
-            hps.update(sourcedir.training_hyperparameters(
-                source, sourcedir.CONTAINER_CODE_DIR, job_name=layout.LOCAL_JOB_NAME))
-        code = docker.train(args.image, channels, output, hps, instance_count=args.instance_count,
-                            cpus=args.cpus_per_instance, distribution=distribution,
-                            code_dir=source.directory if source else None,
-                            **docker.tracking_options(track, args.instance_count))
-    else:
-        if args.instance_count > 1 or args.cpus_per_instance or args.distribution != "replicated":
-            raise UserError(
-                "--instance-count, --cpus-per-instance and --distribution need --image: each "
-                "instance is a container on a network of its own, as on SageMaker. Build the "
-                "image (`make image`) and add --image byoc:cpu.")
-        from byoc.driver.local import process
-
-        # The process runs on this machine, so the directory is named where it is.
-        if source:
-            hps.update(sourcedir.training_hyperparameters(
-                source, str(source.directory), job_name=layout.LOCAL_JOB_NAME))
-        code = process.train(channels, output, hps, env=track)
-    # Both modes use the output dir itself as /opt/ml (with several instances, the chief's
-    # OUTPUT/algo-1), so a second run resumes its checkpoints.
-    paths = contract.Paths(output / "algo-1" if args.instance_count > 1 else output)
-    if code == 0:
-        from byoc.evaluation.summary import summary_lines
-
-        lines = summary_lines(paths.output_data_dir)
-        if lines:
-            print("\n" + "\n".join(lines))
-        print(f"\nModel: {paths.model_dir} (and {output / layout.MODEL_ARCHIVE})")
+    run = local_train(args.data, args.output, hyperparameters=args.hp, image=args.image,
+                      instance_count=args.instance_count,
+                      cpus_per_instance=args.cpus_per_instance, distribution=args.distribution,
+                      track=args.track, experiment=args.experiment, source_dir=args.source_dir,
+                      entry_point=args.entry_point)
+    if run.succeeded:
+        if run.summary:
+            print("\n" + "\n".join(run.summary))
+        print(f"\nModel: {run.model_dir} (and {run.model_archive})")
         return 0
-    failures = sorted(output.glob("algo-*/output/failure")) if args.instance_count > 1 else []
-    if paths.failure_file.exists() or failures:
-        for failure in failures or [paths.failure_file]:
-            host = f" on {failure.parents[1].name}" if failures else ""
-            print(f"\nTraining failed{host}: {failure.read_text().strip()}", file=sys.stderr)
-    else:
-        print(f"\nTraining stopped (exit {code}). Run the same command again to resume from "
-              f"the checkpoint in {paths.checkpoint_dir}.", file=sys.stderr)
-    return code or 1
+    for host, reason in run.failures:
+        print(f"\nTraining failed{f' on {host}' if host else ''}: {reason}", file=sys.stderr)
+    if not run.failures:
+        print(f"\nTraining stopped (exit {run.exit_code}). Run the same command again to resume "
+              f"from the checkpoint in {run.checkpoint_dir}.", file=sys.stderr)
+    return run.exit_code
 
 
 def serve(args: argparse.Namespace) -> int:
-    if args.multi_model != bool(args.model_dir) or args.multi_model == bool(args.model):
-        raise UserError(
-            "Serve one model with --model DIR_OR_TAR, or several with --multi-model --model-dir "
-            "DIR (a directory with one extracted bundle per subdirectory).")
-    model = Path(args.model_dir or args.model)
-    source = sourcedir.from_flags(args.source_dir, args.entry_point)
-    sourcedir.require_entry_point(source, "byoc local serve")
-    if source and args.multi_model:
-        raise UserError("With --multi-model each model is served with the code in its own "
-                        "directory (code/ beside the bundle); drop --source-dir and "
-                        "--entry-point, and put the handlers into each model's code/.")
-    if args.image:
-        from byoc.driver.local import docker
-
-        env = sourcedir.serving_environment(source, sourcedir.CONTAINER_CODE_DIR) if source else {}
-        return docker.serve(args.image, model, args.port, multi_model=args.multi_model, env=env,
-                            code_dir=source.directory if source else None)
-    from byoc.driver.local import process
-
-    with tempfile.TemporaryDirectory(prefix="byoc-serve-") as root:
-        if args.multi_model:
-            return process.serve_multi_model(model, Path(root), args.port, args.workers,
-                                             args.host)
-        env = sourcedir.serving_environment(source, str(source.directory)) if source else {}
-        return process.serve(model, Path(root), args.port, args.workers, args.host, env=env)
+    return local_serve(args.model, model_dir=args.model_dir, multi_model=args.multi_model,
+                       port=args.port, workers=args.workers, host=args.host, image=args.image,
+                       source_dir=args.source_dir, entry_point=args.entry_point).exit_code
 
 
 def register(subparsers) -> None:

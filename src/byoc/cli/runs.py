@@ -8,16 +8,6 @@ import os
 from byoc import tracking
 from byoc.cli.types import positive_int
 from byoc.driver import runs
-from byoc.errors import UserError
-
-
-def training_job_from_flags(args: argparse.Namespace) -> str | None:
-    """--training-job, or the job behind --run (with --track or MLFLOW_TRACKING_URI)."""
-    if getattr(args, "run", None) is None:
-        return args.training_job
-    if args.training_job:
-        raise UserError("Pass --run RUN_ID or --training-job NAME, not both.")
-    return runs.training_job_of(runs.tracking_uri(args.track), args.run)
 
 
 def add_run_flags(parser: argparse.ArgumentParser) -> None:

@@ -13,6 +13,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -232,13 +233,52 @@ def job_request(*, name: str, data_uri: str, output_uri: str, target: str, role:
     return request
 
 
-def start(aws: Aws, *, csv_source: str, target: str, role: str, name: str,
-          problem_type: str | None = None, objective: str | None = None, mode: str = "AUTO",
-          max_candidates: int | None = DEFAULT_MAX_CANDIDATES,
-          max_runtime: int | None = DEFAULT_MAX_RUNTIME, output: str | None = None,
-          max_runtime_per_job: int | None = None, validation_fraction: float | None = None,
-          sample_weight: str | None = None, options: AwsOptions = NO_OPTIONS) -> dict:
+@dataclass
+class AutopilotSpec:
+    """An Autopilot (AutoML V2) job on a CSV table: every field is the `byoc autopilot start` flag
+    of the same name.
+
+    Attributes:
+        csv: a local CSV file with a header row (uploaded), or an s3:// URI.
+        target: the column to predict.
+        role: the execution role ARN (default: SAGEMAKER_ROLE_ARN).
+        problem_type: BinaryClassification, MulticlassClassification or Regression (default:
+            inferred from the target column).
+        objective: the metric to optimize (default: Autopilot's for the problem type).
+        mode: AUTO, ENSEMBLING or HYPERPARAMETER_TUNING.
+        max_candidates: how many candidates at most (default 10).
+        max_runtime: the whole job's limit in seconds (default 4 h).
+        max_runtime_per_job: each candidate's training job's limit in seconds.
+        validation_fraction: the share of rows held out for validation (Autopilot's default 0.2).
+        sample_weight_column: a column of non-negative row weights (ENSEMBLING mode only).
+        output: where the output goes (default s3://sagemaker-REGION-ACCOUNT/byoc/autopilot/JOB/
+            output).
+        options: tags, VPC and KMS key.
+    """
+
+    csv: str
+    target: str
+    role: str | None = None
+    problem_type: str | None = None
+    objective: str | None = None
+    mode: str = "AUTO"
+    max_candidates: int | None = DEFAULT_MAX_CANDIDATES
+    max_runtime: int | None = DEFAULT_MAX_RUNTIME
+    max_runtime_per_job: int | None = None
+    validation_fraction: float | None = None
+    sample_weight_column: str | None = None
+    output: str | None = None
+    options: AwsOptions = field(default_factory=lambda: NO_OPTIONS)
+
+
+def start(aws: Aws, spec: AutopilotSpec, name: str) -> dict:
     """Check the inputs, upload a local CSV, create the job; return the request sent."""
+    role = resolve_role(spec.role)
+    csv_source, target, problem_type, objective = (spec.csv, spec.target, spec.problem_type,
+                                                   spec.objective)
+    mode, max_runtime, max_runtime_per_job = spec.mode, spec.max_runtime, spec.max_runtime_per_job
+    max_candidates, validation_fraction = spec.max_candidates, spec.validation_fraction
+    sample_weight, output, options = spec.sample_weight_column, spec.output, spec.options
     jobs.check_job_name(name, jobs.MAX_SHORT_NAME_LENGTH)
     check_limits(target=target, mode=mode, max_runtime=max_runtime,
                  max_runtime_per_job=max_runtime_per_job,

@@ -169,3 +169,12 @@ def training_job_of(uri: str, run_id: str) -> str:
     raise UserError(f"Run {run_id} has no model byoc can deploy: it carries no "
                     f"{tracking.TAG_TRAINING_JOB} tag (it was not logged by byoc's `train`). "
                     "Deploy with --training-job NAME or --model-data and --image.")
+
+
+def training_job(run: str | None, training_job: str | None, track: str | None) -> str | None:
+    """`training_job`, or the job behind the tracked `run` (on `track`, or MLFLOW_TRACKING_URI)."""
+    if run is None:
+        return training_job
+    if training_job:
+        raise UserError("Pass --run RUN_ID or --training-job NAME, not both.")
+    return training_job_of(tracking_uri(track), run)
