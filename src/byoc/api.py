@@ -27,9 +27,10 @@ from byoc.driver import ecr as _ecr
 from byoc.driver import endpoints as _endpoints
 from byoc.driver import invoke as _invoke
 from byoc.driver import jobs as _jobs
-from byoc.driver import models as _models
+from byoc.driver import multi_model_endpoints as _models
 from byoc.driver import stop as _stop
 from byoc.driver import training as _training
+from byoc.driver import upload as _upload
 from byoc.driver.autopilot import AutopilotSpec
 from byoc.driver.autoscaling import Scaling
 from byoc.driver.aws import Aws, connect, data_bucket, translate_errors
@@ -41,10 +42,10 @@ from byoc.driver.hosting import resolve as hosting
 from byoc.driver.invoke import Response
 from byoc.driver.jobs import TuningSpec
 from byoc.driver.local.run import LocalServing, LocalTraining, local_serve, local_train
-from byoc.driver.models import StoredModel
-from byoc.driver.progress import WaitTimeout
+from byoc.driver.multi_model_endpoints import StoredModel
 from byoc.driver.training import StartedJob, TrainingRequest, TrainingResult, TuningResult
 from byoc.driver.transform import TransformSpec
+from byoc.driver.waiting import WaitTimeout
 from byoc.errors import UserError
 
 __all__ = [
@@ -112,7 +113,7 @@ def upload(data: str | Path, *, upload_to: str | None = None, region: str | None
     """
     with translate_errors():
         aws = _aws(region, profile)
-        channels = _jobs.stage_data(aws, str(data), f"s3://{data_bucket(aws)}/byoc/input",
+        channels = _upload.stage_data(aws, str(data), f"s3://{data_bucket(aws)}/byoc/input",
                                     upload_to=upload_to)
     prefix = next(iter(channels.values())).rstrip("/").rpartition("/")[0] + "/"
     return Upload(prefix, channels)

@@ -207,7 +207,7 @@ def test_start_from_s3_with_an_objective_also_sends_the_problem_type(
         moto_recorder, role_arn, insurance_csv, monkeypatch, objective, sample_bytes,
         problem_type):
     """The API takes AutoMLJobObjective only together with TabularJobConfig.ProblemType."""
-    from byoc.tabular import probe
+    from byoc.tabular import csv_check as probe
 
     if sample_bytes:
         assert insurance_csv.stat().st_size > sample_bytes
@@ -224,7 +224,7 @@ def test_start_from_s3_with_an_objective_also_sends_the_problem_type(
 
 def test_start_from_a_large_s3_object_refuses_an_objective_that_fits_two_types(
         moto_recorder, role_arn, insurance_csv, monkeypatch, capsys):
-    from byoc.tabular import probe
+    from byoc.tabular import csv_check as probe
 
     monkeypatch.setattr(probe, "SAMPLE_BYTES", 4096)
     uri = _put_csv(insurance_csv, "in/insurance.csv")

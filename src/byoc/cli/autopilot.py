@@ -30,7 +30,7 @@ from byoc.driver.autopilot import (
     status_lines,
 )
 from byoc.driver.aws import Aws
-from byoc.driver.progress import WaitTimeout
+from byoc.driver.waiting import WaitTimeout
 
 
 def _print(lines: list[str]) -> None:

@@ -13,7 +13,7 @@ from typing import TypeVar
 from byoc.cli.types import positive_float
 from byoc.driver import aws_options
 from byoc.driver.aws import ROLE_ENV, Aws, connect, load_config, translate_errors
-from byoc.driver.progress import WaitTimeout
+from byoc.driver.waiting import WaitTimeout
 
 T = TypeVar("T")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from byoc.cli.aws_flags import add_aws_verb, connect_from
-from byoc.driver import models
+from byoc.driver import multi_model_endpoints as models
 
 
 def cmd_add(args: argparse.Namespace) -> int:

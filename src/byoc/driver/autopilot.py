@@ -27,9 +27,9 @@ from byoc.driver.aws import (
     upload_file,
 )
 from byoc.driver.aws_options import NO_OPTIONS, AwsOptions
-from byoc.driver.progress import WaitTimeout, wait_until_ended
+from byoc.driver.waiting import WaitTimeout, wait_until_ended
 from byoc.errors import UserError
-from byoc.tabular import objectives, probe
+from byoc.tabular import csv_check, objectives
 
 CSV_CONTENT_TYPE = "text/csv;header=present"
 JOB_ENDED = ("Completed", "Failed", "Stopped")
@@ -50,14 +50,14 @@ WEIGHT_MODE = "ENSEMBLING"  # the only mode that takes sample weights
 
 
 def read_sample(aws: Aws | None, source: str) -> tuple[str, bool]:
-    """The first probe.SAMPLE_BYTES of a local or S3 CSV, and whether that is all of it."""
+    """The first csv_check.SAMPLE_BYTES of a local or S3 CSV, and whether that is all of it."""
     if not source.startswith("s3://"):
-        return probe.read_head(Path(source))
+        return csv_check.read_head(Path(source))
     import botocore.exceptions
 
     bucket, key = split_s3_uri(source)
     s3 = aws.client("s3")
-    size = probe.SAMPLE_BYTES
+    size = csv_check.SAMPLE_BYTES
     try:
         answer = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{size - 1}")
     except s3.exceptions.NoSuchKey:
@@ -73,27 +73,27 @@ def read_sample(aws: Aws | None, source: str) -> tuple[str, bool]:
 
 
 def check_csv(aws: Aws | None, source: str, target: str, weight: str | None = None
-              ) -> probe.TargetScan | None:
+              ) -> csv_check.TargetScan | None:
     """Check that the CSV's header names `target` (and `weight`, the sample weight column).
     Return a scan of its rows when the whole file can be read here (a local file, or an S3
-    object of at most probe.SAMPLE_BYTES), else None: a large S3 object is only probed."""
+    object of at most csv_check.SAMPLE_BYTES), else None: a large S3 object is only probed."""
     text, complete = read_sample(aws, source)
-    delimiter = probe.separator(text.partition("\n")[0])
+    delimiter = csv_check.separator(text.partition("\n")[0])
     if delimiter != "," and source.startswith("s3://"):
         raise UserError(
-            f"{source} is {probe.SEPARATOR_NAMES[delimiter]}-separated, and Autopilot reads only "
-            "comma-separated CSV (or Parquet). Pass a local copy of the file instead: "
+            f"{source} is {csv_check.SEPARATOR_NAMES[delimiter]}-separated, and Autopilot reads "
+            "only comma-separated CSV (or Parquet). Pass a local copy of the file instead: "
             "`byoc autopilot start` rewrites it with commas before uploading."
         )
-    columns = probe.header(text, source, delimiter)
-    probe.check_target(columns, target, source)
+    columns = csv_check.header(text, source, delimiter)
+    csv_check.check_target(columns, target, source)
     if weight is not None and weight not in columns:
         raise UserError(f"Sample weight column '{weight}' is not in {source}. Its columns are: "
                         f"{', '.join(columns)}.")
     if not source.startswith("s3://"):
-        return probe.scan_file(Path(source), target, delimiter)
+        return csv_check.scan_file(Path(source), target, delimiter)
     if complete:
-        return probe.scan(io.StringIO(text, newline=""), target, source)
+        return csv_check.scan(io.StringIO(text, newline=""), target, source)
     return None
 
 
@@ -102,25 +102,25 @@ def upload_csv(aws: Aws, path: Path, uri: str, stream=None) -> str:
     split by ';' or tabs, or led by a byte-order mark, is uploaded as a comma-separated copy
     (the file itself is left as it is). Return the object's URI."""
     with path.open("rb") as fh:
-        head = fh.read(probe.SAMPLE_BYTES)
+        head = fh.read(csv_check.SAMPLE_BYTES)
     has_bom = head.startswith(b"\xef\xbb\xbf")
     first_line = head.decode("utf-8-sig", errors="replace").partition("\n")[0]
-    delimiter = probe.separator(first_line)
+    delimiter = csv_check.separator(first_line)
     if delimiter == "," and not has_bom:
         return upload_file(aws, path, uri)
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="byoc-autopilot-") as tmp:
         copy = Path(tmp) / path.name
-        probe.rewrite_as_commas(path, copy, delimiter)
-        what = (f"{probe.SEPARATOR_NAMES[delimiter]}-separated" if delimiter != ","
+        csv_check.rewrite_as_commas(path, copy, delimiter)
+        what = (f"{csv_check.SEPARATOR_NAMES[delimiter]}-separated" if delimiter != ","
                 else "led by a byte-order mark")
         print(f"{path} is {what}; uploading a comma-separated UTF-8 copy, as Autopilot "
               "requires.", file=stream or sys.stderr)
         return upload_file(aws, copy, uri)
 
 
-def resolve_problem(scan: probe.TargetScan | None, source: str, problem_type: str | None,
+def resolve_problem(scan: csv_check.TargetScan | None, source: str, problem_type: str | None,
                     objective: str | None) -> tuple[str | None, str | None]:
     """The problem type and objective to send: both or neither, as the API requires.
 
@@ -138,7 +138,7 @@ def resolve_problem(scan: probe.TargetScan | None, source: str, problem_type: st
         if len(fits) != 1:
             raise UserError(
                 f"Objective '{objective}' fits {' and '.join(fits)}, and {source} is larger "
-                f"than the {probe.SAMPLE_BYTES // 1024} KiB byoc reads to infer the type. "
+                f"than the {csv_check.SAMPLE_BYTES // 1024} KiB byoc reads to infer the type. "
                 "Autopilot takes an objective only with a problem type: pass --problem-type."
             )
         problem_type = fits[0]
@@ -147,7 +147,7 @@ def resolve_problem(scan: probe.TargetScan | None, source: str, problem_type: st
     return problem_type, objectives.resolve_objective(problem_type, objective)
 
 
-def check_rows(scan: probe.TargetScan | None) -> None:
+def check_rows(scan: csv_check.TargetScan | None) -> None:
     """Autopilot's minimum, checked here so that a small file fails now, not after minutes."""
     if scan is not None and scan.rows < MIN_ROWS:
         raise UserError(

@@ -10,7 +10,8 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-from byoc.driver import autoscaling, ecr, endpoints, hosting, models, repack, runs, sourcedir
+from byoc.driver import autoscaling, ecr, endpoints, hosting, repack, runs, sourcedir
+from byoc.driver import multi_model_endpoints as models
 from byoc.driver import transform as batch
 from byoc.driver.aws import ROLE_ENV, Aws, describe_or_none, resolve_role
 from byoc.driver.aws_options import NO_OPTIONS, AwsOptions, parse_env

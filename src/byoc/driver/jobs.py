@@ -17,25 +17,21 @@ from pathlib import Path
 
 from byoc import archives, hyperparams
 from byoc.contract import (
-    CHANNEL_ALIASES,
-    CHANNELS,
     DEFAULT_BASE_DIR,
     TRAIN,
     Paths,
 )
-from byoc.driver import upload
 from byoc.driver.aws import (
     PICK_ANOTHER_NAME,
     Aws,
     describe_or_none,
-    ensure_bucket,
     exists,
     owner_check,
     split_s3_uri,
 )
 from byoc.driver.aws_options import AwsOptions
-from byoc.driver.local.layout import DISTRIBUTIONS, FULLY_REPLICATED, split_channel_dirs
-from byoc.driver.progress import wait_until_ended
+from byoc.driver.channels import DISTRIBUTIONS, FULLY_REPLICATED
+from byoc.driver.waiting import wait_until_ended
 from byoc.errors import UserError
 from byoc.metric_lines import METRIC_DEFINITIONS, OBJECTIVE_METRIC
 
@@ -98,40 +94,6 @@ def require_new_name(aws: Aws, kind: str, name: str) -> None:
     if exists(lambda: getattr(sagemaker, api.describe)(**{api.name_parameter: name})):
         raise UserError(f"A {kind} named '{name}' already exists in {aws.region}; "
                         f"{PICK_ANOTHER_NAME}.")
-
-
-def stage_data(aws: Aws, data: str, s3_base: str, upload_to: str | None = None
-               ) -> dict[str, str]:
-    """Channels for `data`. An S3 prefix is used in place, split by its train/validation/test
-    sub-prefixes. A local directory is synced to `upload_to`, or by default to a prefix below
-    `s3_base` named after its content, one sub-prefix per channel (see byoc.driver.upload)."""
-    if data.startswith("s3://"):
-        return _s3_channels(aws, data)
-    local = {name: upload.local_files(path) for name, path in split_channel_dirs(data).items()}
-    prefix = (upload_to or f"{s3_base.rstrip('/')}/{upload.fingerprint(local)}").rstrip("/")
-    bucket, _ = split_s3_uri(prefix)
-    ensure_bucket(aws, bucket)
-    channels = {}
-    for name, files in local.items():
-        uri = f"{prefix}/{name}/"
-        done = upload.sync(aws, files, uri)
-        log.info("%s: %d file(s) uploaded, %d already there", uri, done.sent, done.skipped)
-        channels[name] = uri
-    return channels
-
-
-def _s3_channels(aws: Aws, uri: str) -> dict[str, str]:
-    bucket, prefix = split_s3_uri(uri.rstrip("/") + "/")
-    pages = aws.client("s3").get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=prefix, Delimiter="/")
-    subdirs = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
-    channels = {}
-    for sub in subdirs:
-        name = sub[len(prefix):].rstrip("/")
-        name = CHANNEL_ALIASES.get(name, name)
-        if name in CHANNELS:
-            channels[name] = f"s3://{bucket}/{sub}"
-    return channels if TRAIN in channels else {TRAIN: f"s3://{bucket}/{prefix}"}
 
 
 INPUT_MODES = ("File", "FastFile")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from byoc import tracking
-from byoc.driver import ecr, jobs, metrics, sourcedir
+from byoc.driver import ecr, jobs, metrics, sourcedir, upload
 from byoc.driver.aws import Aws, data_bucket, load_config, resolve_role, split_s3_uri
 from byoc.driver.aws_options import NO_OPTIONS, AwsOptions, parse_env
 from byoc.errors import UserError
@@ -127,7 +127,7 @@ def prepare(aws: Aws, request: TrainingRequest, kind: str, name: str,
     jobs.require_new_name(aws, kind, name)
     if check_aws:
         check_aws()
-    spec.channels = jobs.stage_data(aws, request.data, f"s3://{bucket}/byoc/input",
+    spec.channels = upload.stage_data(aws, request.data, f"s3://{bucket}/byoc/input",
                                     upload_to=request.upload_to)
     if code:
         _stage_code(aws, spec, code, f"s3://{bucket}/byoc/source", name)

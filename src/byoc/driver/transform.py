@@ -20,7 +20,7 @@ from byoc.driver.aws import Aws, data_bucket, ensure_bucket, owner_check, split_
 from byoc.driver.aws_options import AwsOptions
 from byoc.driver.invoke import CONTENT_TYPES
 from byoc.driver.jobs import DEFAULT_INSTANCE_TYPE, ENDED, check_job_name
-from byoc.driver.progress import WaitTimeout, wait_until_ended
+from byoc.driver.waiting import WaitTimeout, wait_until_ended
 from byoc.errors import UserError
 
 log = logging.getLogger(__name__)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from byoc import contract, tracking
 from byoc.driver import sourcedir
+from byoc.driver.channels import split_channel_dirs
 from byoc.driver.local import layout
 from byoc.errors import UserError
 from byoc.pairs import Pairs, as_pairs
@@ -63,7 +64,7 @@ def local_train(data: str | Path, output: str | Path, *, hyperparameters: Pairs 
     """
     source = sourcedir.from_flags(source_dir, entry_point)
     hps = sourcedir.parse_hp_flags(as_pairs(hyperparameters), source)
-    channels = layout.split_channel_dirs(str(data))
+    channels = split_channel_dirs(str(data))
     output = Path(output).resolve()
     spread = layout.DISTRIBUTIONS[distribution]
     env = tracking.job_environment(track, experiment, image=image)
