@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from byoc.driver import autopilot as _autopilot
 from byoc.driver import autoscaling as _autoscaling
 from byoc.driver import deployment as _deployment
 from byoc.driver import ecr as _ecr
@@ -32,6 +31,16 @@ from byoc.driver import stop as _stop
 from byoc.driver import training as _training
 from byoc.driver import upload as _upload
 from byoc.driver.autopilot import AutopilotSpec
+from byoc.driver.autopilot.verbs import (
+    AutopilotEndpoint,
+    AutopilotJob,
+    AutopilotStatus,
+    Leaderboard,
+    autopilot_deploy,
+    autopilot_leaderboard,
+    autopilot_start,
+    autopilot_status,
+)
 from byoc.driver.autoscaling import Scaling
 from byoc.driver.aws import Aws, connect, data_bucket, translate_errors
 from byoc.driver.aws_options import AwsOptions
@@ -364,96 +373,3 @@ def compare_runs(run_ids: Sequence[str], *, track: str | None = None) -> RunTabl
     from byoc.driver import runs as _runs
 
     return RunTable(_runs.compare(_runs.tracking_uri(track), list(run_ids)))
-
-
-# ---------------------------------------------------------------------------------------------
-# Autopilot
-
-
-@dataclass(frozen=True)
-class AutopilotJob:
-    """A started Autopilot job: its name and the CreateAutoMLJobV2 request sent."""
-
-    name: str
-    request: dict
-
-
-def autopilot_start(spec: AutopilotSpec, *, job_name: str | None = None,
-                    region: str | None = None, profile: str | None = None) -> AutopilotJob:
-    """Check the CSV and the settings, upload a local CSV, and start an Autopilot job; return
-    at once (follow it with `autopilot_status(name, wait=True)`)."""
-    name = job_name or _jobs.job_name("autopilot")
-    with translate_errors():
-        return AutopilotJob(name, _autopilot.start(_aws(region, profile), spec, name))
-
-
-@dataclass(frozen=True)
-class AutopilotStatus:
-    """DescribeAutoMLJobV2's answer, and the lines `byoc autopilot status` prints for it."""
-
-    description: dict
-
-    @property
-    def status(self) -> str:
-        return self.description["AutoMLJobStatus"]
-
-    def lines(self) -> list[str]:
-        return _autopilot.status_lines(self.description)
-
-
-def autopilot_status(job_name: str, *, wait: bool = False, timeout: float | None = None,
-                     poll: float = _autopilot.POLL_SECONDS, stop_on_timeout: bool = False,
-                     region: str | None = None, profile: str | None = None) -> AutopilotStatus:
-    """A job's status; with `wait`, follow it until it ends (default timeout: 4 h + 30 min)."""
-    with translate_errors():
-        sagemaker = _aws(region, profile).client("sagemaker")
-        if not wait:
-            return AutopilotStatus(_autopilot.describe(sagemaker, job_name))
-        timeout = timeout or _autopilot.DEFAULT_MAX_RUNTIME + _autopilot.WAIT_MARGIN
-        return AutopilotStatus(_autopilot.follow(sagemaker, job_name, timeout=timeout,
-                                                 interval=poll,
-                                                 stop_on_timeout=stop_on_timeout))
-
-
-@dataclass(frozen=True)
-class Leaderboard:
-    """A job's candidates, best first, as ListCandidatesForAutoMLJob describes them."""
-
-    candidates: list[dict]
-    top: int | None = None
-
-    def lines(self) -> list[str]:
-        return _autopilot.leaderboard_lines(self.candidates, self.top)
-
-
-def autopilot_leaderboard(job_name: str, *, top: int | None = None, region: str | None = None,
-                          profile: str | None = None) -> Leaderboard:
-    """A job's candidates, best first."""
-    with translate_errors():
-        sagemaker = _aws(region, profile).client("sagemaker")
-        _autopilot.describe(sagemaker, job_name)
-        return Leaderboard(_autopilot.list_candidates(sagemaker, job_name), top)
-
-
-@dataclass(frozen=True)
-class AutopilotEndpoint:
-    """An endpoint hosting an Autopilot candidate, and its model."""
-
-    endpoint_name: str
-    model_name: str
-
-
-def autopilot_deploy(job_name: str, endpoint_name: str, *, candidate: str | None = None,
-                     instance_type: str | None = None, role: str | None = None,
-                     response_keys: Sequence[str] = (), options: AwsOptions | None = None,
-                     wait: bool = True, region: str | None = None,
-                     profile: str | None = None) -> AutopilotEndpoint:
-    """Host a candidate (default: the best) on a real-time endpoint; `response_keys` says what
-    each answer row holds (e.g. predicted_label, probability)."""
-    keys = _autopilot.parse_response_keys(",".join(response_keys) or None)
-    with translate_errors():
-        model = _autopilot.deploy(_aws(region, profile), job_name=job_name,
-                                  endpoint_name=endpoint_name, candidate=candidate,
-                                  instance_type=instance_type, role=role, response_keys=keys,
-                                  options=options or AwsOptions(), wait_in_service=wait)
-    return AutopilotEndpoint(endpoint_name, model)
