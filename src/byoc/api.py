@@ -28,10 +28,10 @@ from byoc.driver import invoke as _invoke
 from byoc.driver import jobs as _jobs
 from byoc.driver import multi_model_endpoints as _models
 from byoc.driver import stop as _stop
-from byoc.driver import training as _training
+from byoc.driver import train_and_tune as _training
 from byoc.driver import upload as _upload
 from byoc.driver.autopilot import AutopilotSpec
-from byoc.driver.autopilot.verbs import (
+from byoc.driver.autopilot.calls import (
     AutopilotEndpoint,
     AutopilotJob,
     AutopilotStatus,
@@ -50,9 +50,9 @@ from byoc.driver.hosting import Hosting
 from byoc.driver.hosting import resolve as hosting
 from byoc.driver.invoke import Response
 from byoc.driver.jobs import TuningSpec
-from byoc.driver.local.run import LocalServing, LocalTraining, local_serve, local_train
+from byoc.driver.local.modes import LocalServing, LocalTraining, local_serve, local_train
 from byoc.driver.multi_model_endpoints import StoredModel
-from byoc.driver.training import StartedJob, TrainingRequest, TrainingResult, TuningResult
+from byoc.driver.train_and_tune import StartedJob, TrainingRequest, TrainingResult, TuningResult
 from byoc.driver.transform import TransformSpec
 from byoc.driver.waiting import WaitTimeout
 from byoc.errors import UserError

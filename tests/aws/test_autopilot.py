@@ -16,7 +16,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from byoc.cli import autopilot as autopilot_cli
+from byoc.cli import autopilot_verbs as autopilot_cli
 from byoc.cli import main
 from byoc.driver import autopilot, jobs
 from byoc.driver.endpoints import CREATED_BY_BYOC

@@ -15,8 +15,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from byoc.cli import jobs as commands
 from byoc.cli import main
+from byoc.cli import training_verbs as commands
 from byoc.tabular import insurance
 from tests.support.stubs import StubbedAws, offline_sagemaker
 

@@ -125,8 +125,8 @@ def test_no_container_module_imports_the_driver():
     assert not {m: d for m, d in offenders.items() if d}
 
 
-@pytest.mark.parametrize("module", ["byoc.tracking", "byoc.driver.runs", "byoc.cli.jobs",
-                                    "byoc.cli.hosting", "byoc.cli.local", "byoc.cli"])
+@pytest.mark.parametrize("module", ["byoc.tracking", "byoc.driver.runs", "byoc.cli.training_verbs",
+                                    "byoc.cli.hosting_verbs", "byoc.cli.local_verbs", "byoc.cli"])
 def test_mlflow_is_imported_only_when_tracking_is_asked_for(module):
     loaded = _loaded_after_import(module)
     assert not {m for m in loaded if m == "mlflow" or m.startswith("mlflow.")}, module

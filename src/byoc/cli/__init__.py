@@ -19,17 +19,17 @@ from byoc.errors import ByocError
 # What adds sub-commands, as MODULE:FUNCTION, in the order `byoc --help` lists them. An entry
 # listed with a group adds its actions under that shared command, so two areas can share a verb.
 COMMAND_MODULES = (
-    ("byoc.cli.data:register", None),  # byoc data synth
-    ("byoc.cli.local:register", None),  # byoc local train|serve
-    ("byoc.cli.jobs:register", None),  # byoc push|train|tune
-    ("byoc.cli.hosting:register", None),  # byoc deploy|invoke|transform
-    ("byoc.cli.jobs:register_stop", None),  # byoc stop
-    ("byoc.cli.hosting:register_delete", None),  # byoc delete
-    ("byoc.cli.autoscaling:register", None),  # byoc scale
-    ("byoc.cli.multi_model:register", None),  # byoc models add|list
-    ("byoc.cli.runs:register", None),  # byoc runs [compare]
-    ("byoc.cli.autopilot:register", "autopilot"),  # byoc autopilot start|status|leaderboard|deploy
-    ("byoc.cli.tabular:register", "autopilot"),  # byoc autopilot local|predict|insurance
+    ("byoc.cli.data_verbs:register", None),  # byoc data synth
+    ("byoc.cli.local_verbs:register", None),  # byoc local train|serve
+    ("byoc.cli.training_verbs:register", None),  # byoc push|train|tune
+    ("byoc.cli.hosting_verbs:register", None),  # byoc deploy|invoke|transform
+    ("byoc.cli.training_verbs:register_stop", None),  # byoc stop
+    ("byoc.cli.hosting_verbs:register_delete", None),  # byoc delete
+    ("byoc.cli.scaling_verbs:register", None),  # byoc scale
+    ("byoc.cli.multi_model_verbs:register", None),  # byoc models add|list
+    ("byoc.cli.runs_verbs:register", None),  # byoc runs [compare]
+    ("byoc.cli.autopilot_verbs:register", "autopilot"),  # autopilot start|status|...|deploy
+    ("byoc.cli.tabular_verbs:register", "autopilot"),  # autopilot local|predict|insurance
 )
 GROUPS = {"autopilot": "tabular baselines: SageMaker Autopilot, or the same steps offline"}
 

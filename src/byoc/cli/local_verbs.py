@@ -9,7 +9,7 @@ from byoc import contract, hyperparams, tracking
 from byoc.cli.code_flags import add_source_flags
 from byoc.cli.types import positive_float, positive_int
 from byoc.driver.local import layout
-from byoc.driver.local.run import local_serve, local_train
+from byoc.driver.local.modes import local_serve, local_train
 
 
 def train(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """`byoc autopilot start|status|leaderboard|deploy`: SageMaker Autopilot (AutoML V2) jobs for
 tabular baselines. The offline baseline's actions (`local`, `predict`, `insurance`) are in
-`byoc.cli.tabular`; both join under `byoc autopilot`.
+`byoc.cli.tabular_verbs`; both join under `byoc autopilot`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from byoc.cli.aws_flags import add_aws_verb, add_options_flags, connect_from, options_from
-from byoc.cli.tabular import problem_flags
+from byoc.cli.tabular_verbs import problem_flags
 from byoc.cli.types import positive_float, positive_int
 from byoc.driver import jobs
 from byoc.driver.autopilot import (

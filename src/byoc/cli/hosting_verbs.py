@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from byoc.cli import autoscaling as autoscaling_flags
+from byoc.cli import scaling_verbs as autoscaling_flags
 from byoc.cli.aws_flags import (
     add_aws_verb,
     add_options_flags,
@@ -19,7 +19,7 @@ from byoc.cli.aws_flags import (
     wait_parent,
 )
 from byoc.cli.code_flags import add_source_flags
-from byoc.cli.runs import add_run_flags
+from byoc.cli.runs_verbs import add_run_flags
 from byoc.cli.types import positive_float, positive_int, whole_number
 from byoc.driver import (
     async_invoke,

@@ -19,7 +19,8 @@ from byoc.cli.aws_flags import (
 )
 from byoc.cli.code_flags import add_source_flags
 from byoc.cli.types import positive_int
-from byoc.driver import ecr, jobs, stop, training
+from byoc.driver import channels, ecr, jobs, stop
+from byoc.driver import train_and_tune as training
 from byoc.metric_lines import OBJECTIVE_METRIC
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           "and checksum are not sent again")
     job.add_argument("--output", metavar="S3_URI",
                      help="output path (default s3://sagemaker-REGION-ACCOUNT/byoc/output)")
-    job.add_argument("--distribution", choices=tuple(jobs.DISTRIBUTIONS), default="replicated",
+    job.add_argument("--distribution", choices=tuple(channels.DISTRIBUTIONS), default="replicated",
                      help="with --instance-count above 1: every instance gets the whole train "
                           "channel (replicated), or a share of its files (sharded)")
     job.add_argument("--input-mode", choices=jobs.INPUT_MODES, default="File",
