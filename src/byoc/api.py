@@ -110,7 +110,8 @@ class Upload:
 
 def upload(data: str | Path, *, upload_to: str | None = None, region: str | None = None,
            profile: str | None = None) -> Upload:
-    """Upload a local dataset directory (train/, validation/, test/) to S3.
+    """Upload a local dataset directory (train/, validation/, test/) to S3; an s3:// prefix is
+    only read, for its channels.
 
     Files already there with the same size and checksum are not sent again, so a second call
     costs nothing. Pass `Upload.prefix` as a training job's `data`.
@@ -124,6 +125,9 @@ def upload(data: str | Path, *, upload_to: str | None = None, region: str | None
         aws = _aws(region, profile)
         channels = _upload.stage_data(aws, str(data), f"s3://{data_bucket(aws)}/byoc/input",
                                     upload_to=upload_to)
+    if str(data).startswith("s3://"):  # already there: used in place
+        return Upload(str(data).rstrip("/") + "/", channels)
+    # A local folder goes to PREFIX/CHANNEL/, one sub-prefix per channel.
     prefix = next(iter(channels.values())).rstrip("/").rpartition("/")[0] + "/"
     return Upload(prefix, channels)
 
