@@ -94,7 +94,7 @@ def test_the_container_contract_imports_no_driver_code():
 
 @pytest.mark.parametrize("module", ["byoc.archives", "byoc.bundle", "byoc.metric_lines",
                                     "byoc.hyperparams", "byoc.contract", "byoc.training",
-                                    "byoc.cli", "byoc.gpu", "byoc.entrypoints",
+                                    "byoc.cli", "byoc.api", "byoc.gpu", "byoc.entrypoints",
                                     "byoc.user_code.script", "byoc.user_code.environment"])
 def test_light_modules_load_no_tensorflow(module):
     loaded = _loaded_after_import(module)
@@ -126,7 +126,8 @@ def test_no_container_module_imports_the_driver():
 
 
 @pytest.mark.parametrize("module", ["byoc.tracking", "byoc.driver.runs", "byoc.cli.training_verbs",
-                                    "byoc.cli.hosting_verbs", "byoc.cli.local_verbs", "byoc.cli"])
+                                    "byoc.cli.hosting_verbs", "byoc.cli.local_verbs", "byoc.cli",
+                                    "byoc.api"])
 def test_mlflow_is_imported_only_when_tracking_is_asked_for(module):
     loaded = _loaded_after_import(module)
     assert not {m for m in loaded if m == "mlflow" or m.startswith("mlflow.")}, module
