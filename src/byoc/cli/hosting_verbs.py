@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from byoc.cli import scaling_verbs as autoscaling_flags
@@ -32,8 +31,6 @@ from byoc.driver import (
     transform,
 )
 from byoc.errors import UserError
-
-log = logging.getLogger(__name__)
 
 
 def _source(args: argparse.Namespace) -> deployment.ModelSource:

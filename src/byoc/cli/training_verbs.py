@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 from byoc import tracking
@@ -19,15 +18,13 @@ from byoc.cli.aws_flags import (
 )
 from byoc.cli.code_flags import add_source_flags
 from byoc.cli.types import positive_int
-from byoc.driver import channels, ecr, jobs, stop
-from byoc.driver import train_and_tune as training
+from byoc.driver import channels, ecr, jobs, stop, train_and_tune
 from byoc.metric_lines import OBJECTIVE_METRIC
 
-log = logging.getLogger(__name__)
 
-def _request(args: argparse.Namespace) -> training.TrainingRequest:
+def _request(args: argparse.Namespace) -> train_and_tune.TrainingRequest:
     """The training job the flags ask for; `byoc tune` runs it in each trial."""
-    return training.TrainingRequest(
+    return train_and_tune.TrainingRequest(
         image=args.image, data=args.data, role=args.role, hyperparameters=args.hp,
         instance_type=args.instance_type, instance_count=args.instance_count, spot=args.spot,
         max_run=args.max_run, max_wait=args.max_wait, upload_to=args.upload_to,
@@ -51,7 +48,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.no_wait:
         jobs.check_download_dir(dest)
     aws = connect_from(args)
-    job = training.start_training(aws, _request(args), name)
+    job = train_and_tune.start_training(aws, _request(args), name)
     if said_no_wait(args, "training job", name):
         return 0
     result = wait_or_none(
@@ -59,13 +56,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"It ends by itself within its limit (--max-run{', --max-wait' if job.spec.spot else ''}"
         f"); follow it with aws sagemaker describe-training-job --training-job-name {name}, or "
         f"stop it: byoc stop --training-job {name}",
-        lambda timeout: training.wait_for_training(aws, job, timeout))
+        lambda timeout: train_and_tune.wait_for_training(aws, job, timeout))
     if result is None:
         return 1
     print(f"Model: {result.model_data}")
     if result.billing:
         print(result.billing)
-    for line in training.fetch_output(aws, result, dest).summary:
+    for line in train_and_tune.fetch_output(aws, result, dest).summary:
         print(line)
     return 0
 
@@ -80,13 +77,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
         ranges=jobs.parse_ranges(args.range))
     jobs.check_tuning(name, tuning)
     aws = connect_from(args)
-    job = training.start_tuning(aws, _request(args), tuning, name)
+    job = train_and_tune.start_tuning(aws, _request(args), tuning, name)
     if said_no_wait(args, "hyper parameter tuning job", name):
         return 0
     result = wait_or_none(
-        args, training.tuning_timeout(job, tuning),
+        args, train_and_tune.tuning_timeout(job, tuning),
         f"Its training jobs go on; stop them all with byoc stop --tuning-job {name}",
-        lambda timeout: training.wait_for_tuning(aws, job, tuning, timeout))
+        lambda timeout: train_and_tune.wait_for_tuning(aws, job, tuning, timeout))
     if result is None:
         return 1
     for line in result.lines():
