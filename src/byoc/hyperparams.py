@@ -22,8 +22,8 @@ from pathlib import Path
 from types import MappingProxyType
 
 from byoc import contract
-from byoc.cli_args import parse_pairs
 from byoc.errors import UserError
+from byoc.pairs import parse_pairs
 from byoc.user_code import modules, trainer
 
 log = logging.getLogger(__name__)

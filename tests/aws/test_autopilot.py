@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
+from byoc.cli import autopilot_verbs as autopilot_cli
 from byoc.cli import main
 from byoc.driver import autopilot, jobs
 from byoc.driver.endpoints import CREATED_BY_BYOC
@@ -206,7 +207,7 @@ def test_start_from_s3_with_an_objective_also_sends_the_problem_type(
         moto_recorder, role_arn, insurance_csv, monkeypatch, objective, sample_bytes,
         problem_type):
     """The API takes AutoMLJobObjective only together with TabularJobConfig.ProblemType."""
-    from byoc.tabular import probe
+    from byoc.tabular import csv_check as probe
 
     if sample_bytes:
         assert insurance_csv.stat().st_size > sample_bytes
@@ -223,7 +224,7 @@ def test_start_from_s3_with_an_objective_also_sends_the_problem_type(
 
 def test_start_from_a_large_s3_object_refuses_an_objective_that_fits_two_types(
         moto_recorder, role_arn, insurance_csv, monkeypatch, capsys):
-    from byoc.tabular import probe
+    from byoc.tabular import csv_check as probe
 
     monkeypatch.setattr(probe, "SAMPLE_BYTES", 4096)
     uri = _put_csv(insurance_csv, "in/insurance.csv")
@@ -391,7 +392,7 @@ JOB = {"AutoMLJobName": "ins-job"}
 def test_status_wait_follows_each_phase_then_prints_leaderboard_and_reports(monkeypatch,
                                                                             capsys):
     sm = offline_sagemaker()
-    monkeypatch.setattr(autopilot, "connect_from", lambda args: StubbedAws(sm))
+    monkeypatch.setattr(autopilot_cli, "connect_from", lambda args: StubbedAws(sm))
     with Stubber(sm) as stub:
         for secondary in ("Starting", "AnalyzingData", "FeatureEngineering", "ModelTuning",
                           "ModelTuning", "GeneratingExplainabilityReport"):
@@ -431,7 +432,7 @@ def test_failed_job_says_why():
 
 def test_leaderboard_ranks_by_objective_direction_across_pages(monkeypatch, capsys):
     sm = offline_sagemaker()
-    monkeypatch.setattr(autopilot, "connect_from", lambda args: StubbedAws(sm))
+    monkeypatch.setattr(autopilot_cli, "connect_from", lambda args: StubbedAws(sm))
     with Stubber(sm) as stub:
         stub.add_response("describe_auto_ml_job_v2", job_answer("Completed", "Completed"), JOB)
         stub.add_response("list_candidates_for_auto_ml_job", {
@@ -516,7 +517,7 @@ CLASSIFIER = [
 
 def test_deploy_with_response_keys_sets_each_containers_input_and_output(monkeypatch, capsys):
     sm = offline_sagemaker()
-    monkeypatch.setattr(autopilot, "connect_from", lambda args: StubbedAws(sm))
+    monkeypatch.setattr(autopilot_cli, "connect_from", lambda args: StubbedAws(sm))
     best = {**candidate("ins-job-xgb-2", 0.93, "F1", "Maximize"), "InferenceContainers": CLASSIFIER}
     expected = [
         CLASSIFIER[0],  # lists no keys: left as it is

@@ -16,7 +16,7 @@ import pytest
 from botocore.stub import Stubber
 
 from byoc.cli import main
-from byoc.driver import commands
+from byoc.cli import training_verbs as commands
 from byoc.tabular import insurance
 from tests.support.stubs import StubbedAws, offline_sagemaker
 

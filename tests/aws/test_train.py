@@ -16,7 +16,7 @@ import pytest
 from byoc import hyperparams
 from byoc.cli import main
 from byoc.driver import jobs, upload
-from byoc.driver.local.layout import split_channel_dirs
+from byoc.driver.channels import split_channel_dirs
 from byoc.metric_lines import METRIC_DEFINITIONS, OBJECTIVE_METRIC
 from tests.support.archives import member, snapshot, symlink_chain, write_tar, written_outside
 

@@ -37,6 +37,17 @@ def _imports(path: Path, name: str) -> set[str]:
     return {m for m in found if m == "byoc" or m.startswith("byoc.")}
 
 
+def _third_party_imports(path: Path) -> set[str]:
+    """Top-level names of everything `path` imports, lazy imports inside functions included."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name.partition(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            found.add((node.module or "").partition(".")[0])
+    return found
+
+
 def _graph() -> dict[str, set[str]]:
     modules = {_module_name(p): p for p in SRC.rglob("*.py")}
     graph = {}
@@ -83,11 +94,26 @@ def test_the_container_contract_imports_no_driver_code():
 
 @pytest.mark.parametrize("module", ["byoc.archives", "byoc.bundle", "byoc.metric_lines",
                                     "byoc.hyperparams", "byoc.contract", "byoc.training",
-                                    "byoc.cli", "byoc.gpu", "byoc.entrypoints",
+                                    "byoc.cli", "byoc.api", "byoc.gpu", "byoc.entrypoints",
                                     "byoc.user_code.script", "byoc.user_code.environment"])
 def test_light_modules_load_no_tensorflow(module):
     loaded = _loaded_after_import(module)
     assert not loaded & {"tensorflow", "keras", "matplotlib"}, module
+
+
+def test_only_the_command_line_imports_argparse():
+    cli = SRC / "byoc" / "cli"
+    outside = sorted(str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
+                     if cli not in p.parents and "argparse" in _third_party_imports(p))
+    assert not outside, f"argparse outside byoc/cli: {outside}"
+    assert any("argparse" in _third_party_imports(p) for p in cli.rglob("*.py"))
+
+
+def test_no_library_module_imports_the_command_line():
+    graph = _graph()
+    offenders = {m: sorted(d for d in deps if d == "byoc.cli" or d.startswith("byoc.cli."))
+                 for m, deps in graph.items() if not (m == "byoc.cli" or m.startswith("byoc.cli."))}
+    assert not {m: d for m, d in offenders.items() if d}
 
 
 def test_no_container_module_imports_the_driver():
@@ -99,8 +125,9 @@ def test_no_container_module_imports_the_driver():
     assert not {m: d for m, d in offenders.items() if d}
 
 
-@pytest.mark.parametrize("module", ["byoc.tracking", "byoc.driver.runs", "byoc.driver.commands",
-                                    "byoc.driver.local.commands", "byoc.cli"])
+@pytest.mark.parametrize("module", ["byoc.tracking", "byoc.driver.runs", "byoc.cli.training_verbs",
+                                    "byoc.cli.hosting_verbs", "byoc.cli.local_verbs", "byoc.cli",
+                                    "byoc.api"])
 def test_mlflow_is_imported_only_when_tracking_is_asked_for(module):
     loaded = _loaded_after_import(module)
     assert not {m for m in loaded if m == "mlflow" or m.startswith("mlflow.")}, module

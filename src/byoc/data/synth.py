@@ -6,11 +6,9 @@ pose, lighting, blur, resolution and noise. Only numpy and PIL: no TensorFlow, n
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import shutil
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -626,33 +624,3 @@ def _check(out: Path, per_class: int, image_size: int, difficulty: str,
                         "--overwrite to replace the train, validation and test folders there.")
     for path in existing:
         shutil.rmtree(path)
-
-
-# --- Command line -------------------------------------------------------------------------
-
-
-def _progress_line(done: int, total: int) -> None:
-    if done % 200 == 0 or done == total:
-        sys.stderr.write(f"\rsynth: {done}/{total} images")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
-def main(args: argparse.Namespace) -> int:
-    """`byoc data synth`: generate, then print a summary."""
-    summary = generate(
-        args.out, args.per_class, args.seed, image_size=args.image_size,
-        difficulty=args.difficulty, balanced=args.balanced,
-        validation_fraction=args.validation_fraction, test_fraction=args.test_fraction,
-        overwrite=args.overwrite, progress=_progress_line if sys.stderr.isatty() else None,
-    )
-    rate = summary.total / summary.seconds if summary.seconds else 0
-    train = summary.per_class_images[TRAIN]
-    print(f"Wrote {summary.total} images of {NUM_CLASSES} classes to {summary.out} in "
-          f"{summary.seconds:.1f} s ({rate:.0f} images/s).")
-    for split in SPLITS:
-        print(f"  {split + '/':12} {summary.images[split]:6d} images")
-    print(f"  train/ per class: {min(train)} to {max(train)} images"
-          f"{' (balanced)' if summary.balanced else ' (GTSRB-like imbalance)'}")
-    return 0

@@ -16,7 +16,7 @@ from typing import TextIO
 
 from byoc.driver.aws import Aws, data_bucket, ensure_bucket, split_s3_uri, upload_file
 from byoc.driver.invoke import format_response, read_request, runtime_client
-from byoc.driver.progress import StatusLine, WaitTimeout
+from byoc.driver.waiting import StatusLine, WaitTimeout
 from byoc.errors import UserError
 
 POLL_SECONDS = 5.0

@@ -7,13 +7,11 @@ policies before the endpoint goes.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 from dataclasses import dataclass
 
 from byoc.driver.aws import Aws, describe_or_none
-from byoc.driver.cli_helpers import add_aws_verb, connect_from
 from byoc.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -68,43 +66,16 @@ class Scaling:
                 f"in {self.scale_in_cooldown} s, out {self.scale_out_cooldown} s)")
 
 
-def add_flags(parser: argparse.ArgumentParser, *, changes: bool = False) -> None:
-    """The autoscaling flags; `changes` for `byoc scale`, where a flag left out keeps its
-    current value."""
-    group = parser.add_argument_group("autoscaling" + (
-        " (a flag left out keeps its current value)" if changes else ""))
-    group.add_argument("--min-instances", type=int, metavar="N",
-                       help=f"fewest instances (default {DEFAULT_MIN_INSTANCES})")
-    group.add_argument("--max-instances", type=int, metavar="N", help="most instances")
-    group.add_argument("--target-invocations", type=float, metavar="T",
-                       help=f"invocations per instance per minute to keep ({METRIC})")
-    group.add_argument("--scale-in-cooldown", type=int, metavar="SECONDS",
-                       help=f"wait after a scale-in (default {DEFAULT_SCALE_IN_COOLDOWN})")
-    group.add_argument("--scale-out-cooldown", type=int, metavar="SECONDS",
-                       help=f"wait after a scale-out (default {DEFAULT_SCALE_OUT_COOLDOWN})")
-
-
-_FLAGS = ("min_instances", "max_instances", "target_invocations", "scale_in_cooldown",
-          "scale_out_cooldown")
-
-
-def given(args: argparse.Namespace) -> bool:
-    return any(getattr(args, name, None) is not None for name in _FLAGS)
-
-
-def from_args(args: argparse.Namespace, current: Scaling | None = None) -> Scaling | None:
-    """The scaling the flags ask for, on top of `current` (what `byoc scale` changes)."""
-    if not given(args):
-        return None
-    values = {name: getattr(args, name) for name in _FLAGS if getattr(args, name) is not None}
+def scaling_from(values: dict[str, int | float], current: Scaling | None = None) -> Scaling:
+    """The scaling `values` ask for (fields of `Scaling`), on top of `current` (what `byoc scale`
+    changes); without `current`, `max_instances` and `target_invocations` are needed."""
     if current is None:
         missing = [f"--{n.replace('_', '-')}" for n in ("max_instances", "target_invocations")
                    if n not in values]
         if missing:
             raise UserError(f"Autoscaling needs {' and '.join(missing)} (with --min-instances, "
                             f"default {DEFAULT_MIN_INSTANCES}).")
-        values.setdefault("min_instances", DEFAULT_MIN_INSTANCES)
-        return Scaling(**values).check()
+        return Scaling(**{"min_instances": DEFAULT_MIN_INSTANCES, **values}).check()
     return dataclasses.replace(current, **values).check()
 
 
@@ -175,7 +146,7 @@ def remove(aws: Aws, endpoint: str) -> bool:
     return True
 
 
-def _instance_endpoint(aws: Aws, endpoint: str) -> None:
+def require_instance_endpoint(aws: Aws, endpoint: str) -> None:
     """Refuse an endpoint that is missing or serverless: only instances scale here."""
     sagemaker = aws.client("sagemaker")
     desc = describe_or_none(lambda: sagemaker.describe_endpoint(EndpointName=endpoint))
@@ -185,37 +156,3 @@ def _instance_endpoint(aws: Aws, endpoint: str) -> None:
     if any(v.get("ServerlessConfig") for v in config["ProductionVariants"]):
         raise UserError(f"Endpoint {endpoint} is serverless: it scales by itself up to its "
                         "MaxConcurrency, and has no instances to scale.")
-
-
-def cmd_scale(args: argparse.Namespace) -> int:
-    if args.off and given(args):
-        raise UserError("--off removes autoscaling; it takes no other autoscaling flag.")
-    if (args.min_instances is not None and args.max_instances is not None
-            and args.min_instances > args.max_instances):
-        Scaling(args.min_instances, args.max_instances, 1.0).check()
-    aws = connect_from(args)
-    endpoint = args.endpoint
-    _instance_endpoint(aws, endpoint)
-    if args.off:
-        removed = remove(aws, endpoint)
-        print(f"Removed the autoscaling of endpoint {endpoint}; its instance count stays as it "
-              "is now." if removed else f"Endpoint {endpoint} has no autoscaling.")
-        return 0
-    now = current(aws, endpoint)
-    if not given(args):
-        print(f"Endpoint {endpoint}: {now.describe()}" if now else
-              f"Endpoint {endpoint} has no autoscaling; set it with --max-instances N "
-              "--target-invocations T.")
-        return 0
-    scaling = from_args(args, now)
-    apply(aws, endpoint, scaling)
-    print(f"Endpoint {endpoint}: {scaling.describe()}")
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = add_aws_verb(subparsers, "scale", cmd_scale,
-                     help="show, set or remove the autoscaling of an endpoint's instances")
-    p.add_argument("--endpoint", "--endpoint-name", dest="endpoint", required=True)
-    p.add_argument("--off", action="store_true", help="remove autoscaling")
-    add_flags(p, changes=True)

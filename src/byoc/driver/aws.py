@@ -7,7 +7,6 @@ backs off on throttling.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import logging
 import os
@@ -190,17 +189,6 @@ def translate_errors(flags: dict | None = None) -> Iterator[None]:
         if sentence is None:
             raise
         raise UserError(sentence) from None
-
-
-def reports_aws_errors(handler: Callable[[argparse.Namespace], int]
-                       ) -> Callable[[argparse.Namespace], int]:
-    """A CLI handler whose AWS errors reach the user as `error: CODE: message; what to do`."""
-    @functools.wraps(handler)
-    def run(args: argparse.Namespace) -> int:
-        with translate_errors(vars(args)):
-            return handler(args)
-
-    return run
 
 
 def describe_or_none(describe: Callable[[], dict]) -> dict | None:

@@ -7,9 +7,9 @@ import logging
 
 from byoc.driver import autoscaling
 from byoc.driver.aws import Aws, describe_or_none, exists
+from byoc.driver.aws_options import NO_OPTIONS, AwsOptions
 from byoc.driver.hosting import Hosting
-from byoc.driver.options import NO_OPTIONS, AwsOptions
-from byoc.driver.progress import wait_until_ended
+from byoc.driver.waiting import wait_until_ended
 from byoc.errors import UserError
 
 log = logging.getLogger(__name__)

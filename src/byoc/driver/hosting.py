@@ -1,14 +1,12 @@
 """How an endpoint hosts its model: on instances or serverless, one model or many, real-time or
-asynchronous, with data capture, start-up limits and the GPU host's AMI; read once from
-`byoc deploy`'s flags.
+asynchronous, with data capture, start-up limits and the GPU host's AMI.
 
-`add_flags` puts them on the verb; `from_args` checks them all, and how they combine, before
-anything is created; the request builders ask the resulting `Hosting` for their fields.
+`resolve` checks them all, and how they combine, before anything is created; the request
+builders ask the resulting `Hosting` for their fields.
 """
 
 from __future__ import annotations
 
-import argparse
 import re
 from dataclasses import dataclass
 
@@ -165,9 +163,8 @@ class Hosting:
         return f"{self.instance_count} x {self.instance_type}"
 
 
-def _serverless(args: argparse.Namespace) -> Serverless | None:
-    memory, concurrency = args.serverless_memory, args.max_concurrency
-    provisioned = args.provisioned_concurrency
+def _serverless(memory: int | None, concurrency: int | None,
+                provisioned: int | None) -> Serverless | None:
     if memory is None:
         if concurrency is not None or provisioned is not None:
             raise UserError("--max-concurrency and --provisioned-concurrency are serverless "
@@ -196,43 +193,68 @@ _NOT_SERVERLESS = (
 )
 
 
-def from_args(args: argparse.Namespace, default_instance_type: str) -> Hosting:
-    serverless = _serverless(args)
+def resolve(*, default_instance_type: str, instance_type: str | None = None,
+            instance_count: int = 1, serverless_memory: int | None = None,
+            max_concurrency: int | None = None, provisioned_concurrency: int | None = None,
+            multi_model: bool = False, model_prefix: str | None = None,
+            async_output: str | None = None, async_failure: str | None = None,
+            max_concurrent_invocations: int | None = None, capture: str | None = None,
+            capture_percent: int | None = None, startup_timeout: int | None = None,
+            model_download_timeout: int | None = None, inference_ami_version: str | None = None,
+            subnets: str | None = None, network_isolation: bool = False) -> Hosting:
+    """How an endpoint hosts its model, checked as a whole; every argument is the value of the
+    `byoc deploy` flag of the same name (`subnets` and `network_isolation` only to refuse them
+    on a serverless endpoint).
+
+    Args:
+        default_instance_type: the instance type when `instance_type` is None.
+        serverless_memory: host serverless with this many MB (1024-6144, in steps of 1024).
+        multi_model: host every model under `model_prefix` (an S3 prefix).
+        async_output: make the endpoint asynchronous; its answers go there.
+        capture: capture requests and answers under this S3 URI.
+        inference_ami_version: the GPU host image (default: the newest that runs the image).
+    """
+    given_values = {"instance_type": instance_type, "multi_model": multi_model,
+                    "async_output": async_output, "capture": capture,
+                    "inference_ami_version": inference_ami_version, "subnets": subnets,
+                    "network_isolation": network_isolation, "startup_timeout": startup_timeout,
+                    "model_download_timeout": model_download_timeout}
+    serverless = _serverless(serverless_memory, max_concurrency, provisioned_concurrency)
     if serverless:
-        given = [flag for dest, flag in _NOT_SERVERLESS if getattr(args, dest, None)]
-        if args.instance_count != 1:
+        given = [flag for dest, flag in _NOT_SERVERLESS if given_values.get(dest)]
+        if instance_count != 1:
             given.append("--instance-count")
         if given:
             raise UserError(f"A serverless endpoint (--serverless-memory) has no "
                             f"{', '.join(given)}: drop {'it' if len(given) == 1 else 'them'}, "
                             "or drop --serverless-memory to host on instances.")
-    prefix = _s3_uri(args.model_prefix, "--model-prefix")
-    if args.multi_model and not prefix:
+    prefix = _s3_uri(model_prefix, "--model-prefix")
+    if multi_model and not prefix:
         raise UserError("--multi-model needs --model-prefix s3://BUCKET/models/: the S3 prefix "
                         "that holds the models' .tar.gz files (byoc models add puts them there).")
-    if prefix and not args.multi_model:
+    if prefix and not multi_model:
         raise UserError("--model-prefix is for a multi-model endpoint: add --multi-model.")
     if prefix:
         prefix = prefix.rstrip("/") + "/"
-    async_output = _s3_uri(args.async_output, "--async-output")
-    async_failure = _s3_uri(args.async_failure, "--async-failure")
-    if not async_output and (async_failure or args.max_concurrent_invocations):
+    async_output = _s3_uri(async_output, "--async-output")
+    async_failure = _s3_uri(async_failure, "--async-failure")
+    if not async_output and (async_failure or max_concurrent_invocations):
         raise UserError("--async-failure and --max-concurrent-invocations are settings of an "
                         "asynchronous endpoint: add --async-output s3://BUCKET/PREFIX/.")
     if async_output and not async_failure:
         # Without a failure path a failed request leaves no object to wait for.
         async_failure = f"{async_output.rstrip('/')}/{DEFAULT_FAILURE_PREFIX}"
-    _in_range(args.max_concurrent_invocations, "--max-concurrent-invocations", 1,
+    _in_range(max_concurrent_invocations, "--max-concurrent-invocations", 1,
               MAX_CONCURRENT_INVOCATIONS)
-    capture = _s3_uri(args.capture, "--capture")
-    if args.capture_percent is not None and not capture:
+    capture = _s3_uri(capture, "--capture")
+    if capture_percent is not None and not capture:
         raise UserError("--capture-percent needs --capture s3://BUCKET/PREFIX/ (where the "
                         "captured requests go).")
-    _in_range(args.capture_percent, "--capture-percent", 0, 100)
-    _in_range(args.startup_timeout, "--startup-timeout", *TIMEOUT_RANGE)
-    _in_range(args.model_download_timeout, "--model-download-timeout", *TIMEOUT_RANGE)
-    instance_type = None if serverless else (args.instance_type or default_instance_type)
-    ami = args.inference_ami_version
+    _in_range(capture_percent, "--capture-percent", 0, 100)
+    _in_range(startup_timeout, "--startup-timeout", *TIMEOUT_RANGE)
+    _in_range(model_download_timeout, "--model-download-timeout", *TIMEOUT_RANGE)
+    instance_type = None if serverless else (instance_type or default_instance_type)
+    ami = inference_ami_version
     if ami and not is_gpu_instance(instance_type):
         raise UserError(f"--inference-ami-version picks the GPU host image; {instance_type} has "
                         "no NVIDIA GPU. Drop it, or pick a GPU --instance-type (ml.g5.xlarge).")
@@ -243,64 +265,9 @@ def from_args(args: argparse.Namespace, default_instance_type: str) -> Hosting:
     if not ami and instance_type and is_gpu_instance(instance_type):
         ami = default_inference_ami()
     return Hosting(
-        instance_type=instance_type, instance_count=args.instance_count, serverless=serverless,
+        instance_type=instance_type, instance_count=instance_count, serverless=serverless,
         multi_model_prefix=prefix, async_output=async_output, async_failure=async_failure,
-        max_concurrent_invocations=args.max_concurrent_invocations, capture=capture,
-        capture_percent=100 if args.capture_percent is None else args.capture_percent,
-        startup_timeout=args.startup_timeout, model_download_timeout=args.model_download_timeout,
+        max_concurrent_invocations=max_concurrent_invocations, capture=capture,
+        capture_percent=100 if capture_percent is None else capture_percent,
+        startup_timeout=startup_timeout, model_download_timeout=model_download_timeout,
         inference_ami=ami)
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-
-
-def add_flags(parser: argparse.ArgumentParser) -> None:
-    """`byoc deploy`'s hosting flags, in help groups by feature."""
-    group = parser.add_argument_group("multi-model endpoint")
-    group.add_argument("--multi-model", action="store_true",
-                       help="host every model under --model-prefix (Mode=MultiModel); add "
-                            "models with byoc models add, invoke with --target-model")
-    group.add_argument("--model-prefix", metavar="S3_PREFIX",
-                       help="with --multi-model: the S3 prefix that holds the models' .tar.gz")
-
-    group = parser.add_argument_group("serverless")
-    group.add_argument("--serverless-memory", type=_int, metavar="MB",
-                       help="host serverless with this much memory: "
-                            f"{', '.join(map(str, SERVERLESS_MEMORY_MB))}")
-    group.add_argument("--max-concurrency", type=_int, metavar="N",
-                       help=f"concurrent requests, 1-{MAX_SERVERLESS_CONCURRENCY} (default 1)")
-    group.add_argument("--provisioned-concurrency", type=_int, metavar="N",
-                       help="containers kept warm, at most --max-concurrency")
-
-    group = parser.add_argument_group("asynchronous")
-    group.add_argument("--async-output", metavar="S3_URI",
-                       help="make the endpoint asynchronous; its answers go here (invoke it "
-                            "with byoc invoke --async)")
-    group.add_argument("--async-failure", metavar="S3_URI",
-                       help="where the errors of failed requests go (default "
-                            f"ASYNC_OUTPUT/{DEFAULT_FAILURE_PREFIX})")
-    group.add_argument("--max-concurrent-invocations", type=_int, metavar="N",
-                       help=f"requests each instance works on at once, 1-"
-                            f"{MAX_CONCURRENT_INVOCATIONS} (default: SageMaker's choice)")
-
-    group = parser.add_argument_group("data capture and start-up")
-    group.add_argument("--capture", metavar="S3_URI",
-                       help="capture requests and answers here (JSON and CSV as text)")
-    group.add_argument("--capture-percent", type=_int, metavar="P",
-                       help="share of requests captured, 0-100 (default 100)")
-    group.add_argument("--startup-timeout", type=_int, metavar="SECONDS",
-                       help=f"time for the container to answer /ping, {TIMEOUT_RANGE[0]}-"
-                            f"{TIMEOUT_RANGE[1]}")
-    group.add_argument("--model-download-timeout", type=_int, metavar="SECONDS",
-                       help=f"time to download and extract the model, {TIMEOUT_RANGE[0]}-"
-                            f"{TIMEOUT_RANGE[1]}")
-    group.add_argument("--inference-ami-version", choices=tuple(INFERENCE_AMIS),
-                       metavar="AMI",
-                       help="GPU host image (default on GPU instance types: "
-                            f"{default_inference_ami()}, whose NVIDIA driver runs the image's "
-                            f"CUDA {'.'.join(map(str, IMAGE_CUDA))}); one of "
-                            f"{', '.join(INFERENCE_AMIS)}")

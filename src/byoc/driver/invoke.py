@@ -12,6 +12,7 @@ import json
 import time
 import urllib.parse
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from byoc.contract import CUSTOM_ATTRIBUTES_HEADER, TARGET_MODEL_HEADER
@@ -83,6 +84,37 @@ def format_response(name: str, body: bytes, response_type: str) -> list[str]:
     return lines
 
 
+@dataclass(frozen=True)
+class Response:
+    """One file's answer: as the endpoint sent it, with byoc's predictions read out of it.
+
+    Attributes:
+        file: the file's name.
+        body: the answer's bytes.
+        content_type: the answer's content type.
+    """
+
+    file: str
+    body: bytes
+    content_type: str
+
+    @property
+    def predictions(self) -> list[dict] | None:
+        """byoc's JSON answer: one dict per input (label, class_id, probability, top_k); None
+        for any other answer."""
+        if not self.content_type.startswith("application/json"):
+            return None
+        try:
+            found = json.loads(self.body.decode("utf-8", errors="replace"))["predictions"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            return None
+        return found if isinstance(found, list) else None
+
+    def lines(self) -> list[str]:
+        """The answer as `byoc invoke` prints it."""
+        return format_response(self.file, self.body, self.content_type)
+
+
 def runtime_client(aws: Aws):
     """sagemaker-runtime with an 80 s read timeout and no resend by botocore (see above)."""
     return aws.client("sagemaker-runtime", read_timeout=READ_TIMEOUT,
@@ -115,27 +147,29 @@ def _invoke(runtime, endpoint: str, file: str, request: dict) -> dict:
 
 
 def invoke_endpoint(aws: Aws, endpoint: str, files: Iterable[str], top_k: int,
-                    target_model: str | None = None) -> list[str]:
+                    target_model: str | None = None) -> list[Response]:
+    """Send each file to a SageMaker endpoint, one request each, and return the answers."""
     runtime = runtime_client(aws)
     target = {"TargetModel": target_model} if target_model else {}
-    lines = []
+    answers = []
     for file in files:
         body, headers = read_request(file)
         answer = _invoke(runtime, endpoint, file, {"Body": body, **headers, **target,
                                                    "CustomAttributes": f"top_k={top_k}"})
-        lines += format_response(Path(file).name, answer["Body"].read(),
-                                 answer.get("ContentType", ""))
-    return lines
+        answers.append(Response(Path(file).name, answer["Body"].read(),
+                                answer.get("ContentType", "")))
+    return answers
 
 
 def invoke_url(url: str, files: Iterable[str], top_k: int,
-               target_model: str | None = None) -> list[str]:
+               target_model: str | None = None) -> list[Response]:
+    """Send each file to a local server (`byoc local serve`), one request each."""
     import requests
 
     route = "/invocations"
     if target_model:
         route = f"/models/{urllib.parse.quote(target_model, safe='')}/invoke"
-    lines = []
+    answers = []
     with requests.Session() as session:
         for file in files:
             body, headers = read_request(file)
@@ -157,6 +191,6 @@ def invoke_url(url: str, files: Iterable[str], top_k: int,
             if response.status_code >= 400:
                 raise UserError(f"{url} answered {response.status_code} for {file}: "
                                 f"{response.text.strip()[:500]}")
-            lines += format_response(Path(file).name, response.content,
-                                     response.headers.get("Content-Type", ""))
-    return lines
+            answers.append(Response(Path(file).name, response.content,
+                                    response.headers.get("Content-Type", "")))
+    return answers

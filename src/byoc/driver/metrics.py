@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from byoc.cli_args import parse_pairs
 from byoc.errors import UserError
 from byoc.metric_lines import METRIC_DEFINITIONS
+from byoc.pairs import parse_pairs
 
 # AlgorithmSpecification.MetricDefinitions: at most 40, a name of 1-255 characters and a regex
 # of 1-500.

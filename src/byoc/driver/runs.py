@@ -6,12 +6,10 @@ MLflow (the `tracking` extra) is imported inside the functions: `byoc --help` st
 
 from __future__ import annotations
 
-import argparse
 import os
 from datetime import datetime, timezone
 
 from byoc import tracking
-from byoc.cli_args import positive_int
 from byoc.errors import UserError
 
 # Hyperparameters shown in the table when the runs do not differ in any.
@@ -173,52 +171,10 @@ def training_job_of(uri: str, run_id: str) -> str:
                     "Deploy with --training-job NAME or --model-data and --image.")
 
 
-def training_job_from_flags(args: argparse.Namespace) -> str | None:
-    """--training-job, or the job behind --run (with --track or MLFLOW_TRACKING_URI)."""
-    if getattr(args, "run", None) is None:
-        return args.training_job
-    if args.training_job:
+def training_job(run: str | None, training_job: str | None, track: str | None) -> str | None:
+    """`training_job`, or the job behind the tracked `run` (on `track`, or MLFLOW_TRACKING_URI)."""
+    if run is None:
+        return training_job
+    if training_job:
         raise UserError("Pass --run RUN_ID or --training-job NAME, not both.")
-    return training_job_of(tracking_uri(args.track), args.run)
-
-
-def add_deploy_flags(parser: argparse.ArgumentParser) -> None:
-    """`--run RUN_ID` and `--track URI` for the verbs that host a training job's model."""
-    parser.add_argument("--run", metavar="RUN_ID",
-                        help="host the model of this tracked MLflow run (its training job)")
-    parser.add_argument("--track", metavar="URI",
-                        help=f"with --run: the tracking server (default: "
-                             f"{tracking.TRACKING_URI_ENV})")
-
-
-def cmd_runs(args: argparse.Namespace) -> int:
-    uri = tracking_uri(args.track)
-    experiment = tracking.check_experiment(args.experiment)
-    if getattr(args, "runs_command", None) == "compare":
-        lines = compare(uri, args.run_ids)
-    else:
-        lines = list_runs(uri, experiment, args.sort, args.max)
-    print("\n".join(lines))
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    where = argparse.ArgumentParser(add_help=False)
-    where.add_argument("--track", metavar="URI",
-                       help="tracking server: http(s)://HOST:PORT, a SageMaker MLflow ARN, or a "
-                            f"local store such as ./mlruns (default: {tracking.TRACKING_URI_ENV})")
-    where.add_argument("--experiment", metavar="NAME",
-                       default=os.environ.get(tracking.EXPERIMENT_ENV),
-                       help=f"default: {tracking.EXPERIMENT_ENV} or {tracking.DEFAULT_EXPERIMENT}")
-    p = subparsers.add_parser("runs", parents=[where],
-                              help="list the tracked runs of an experiment (MLflow), or compare "
-                                   "some")
-    p.add_argument("--sort", metavar="METRIC",
-                   help="order by this metric: highest first, lowest first for losses")
-    p.add_argument("--max", type=positive_int, default=50, metavar="N",
-                   help="the N most recent runs (default 50)")
-    p.set_defaults(func=cmd_runs)
-    verbs = p.add_subparsers(dest="runs_command", metavar="ACTION")
-    c = verbs.add_parser("compare", parents=[where], help="show runs side by side")
-    c.add_argument("run_ids", nargs="+", metavar="RUN")
-    c.set_defaults(func=cmd_runs, sort=None, max=50)
+    return training_job_of(tracking_uri(track), run)

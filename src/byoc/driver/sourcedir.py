@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from byoc import archives, hyperparams
-from byoc.cli_args import parse_pairs
 from byoc.contract import DEFAULT_BASE_DIR, Paths
 from byoc.driver import upload
 from byoc.driver.aws import Aws, ensure_bucket, split_s3_uri
 from byoc.errors import UserError
+from byoc.pairs import parse_pairs
 from byoc.user_code.source import PROGRAM_ENV, PROGRAM_HP, SUBMIT_DIR_ENV, SUBMIT_DIR_HP
 
 log = logging.getLogger(__name__)
@@ -106,18 +106,6 @@ def from_flags(source_dir: str | None, entry_point: str | None) -> SourceCode | 
     files = tuple(_files(directory))
     entry = _entry_point(directory, entry_point, files) if entry_point else None
     return SourceCode(directory, entry, files)
-
-
-def add_flags(group, *, script: str) -> None:
-    """--source-dir and --entry-point on a verb (or its argument group), as the SDK names them;
-    `script` says what the entry point is for that verb."""
-    group.add_argument("--source-dir", metavar="DIR",
-                       help="directory with your code, sent to the container (without "
-                            f"{', '.join(sorted(SKIPPED))}; at most {MAX_BYTES // 1024**2} MiB); "
-                            "its requirements.txt is installed first")
-    group.add_argument("--entry-point", metavar="FILE",
-                       help=f"your {script}: a path inside --source-dir; alone, its own "
-                            "directory is the source directory")
 
 
 def require_entry_point(code: SourceCode | None, verb: str) -> None:

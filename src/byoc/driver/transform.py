@@ -17,10 +17,10 @@ from pathlib import PurePosixPath
 
 from byoc.contract import DEFAULT_MAX_PAYLOAD_MB
 from byoc.driver.aws import Aws, data_bucket, ensure_bucket, owner_check, split_s3_uri
+from byoc.driver.aws_options import AwsOptions
 from byoc.driver.invoke import CONTENT_TYPES
 from byoc.driver.jobs import DEFAULT_INSTANCE_TYPE, ENDED, check_job_name
-from byoc.driver.options import AwsOptions
-from byoc.driver.progress import WaitTimeout, wait_until_ended
+from byoc.driver.waiting import WaitTimeout, wait_until_ended
 from byoc.errors import UserError
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from byoc.driver.aws import Aws, owner_check, split_s3_uri
+from byoc.contract import CHANNEL_ALIASES, CHANNELS, TRAIN
+from byoc.driver.aws import Aws, ensure_bucket, owner_check, split_s3_uri
+from byoc.driver.channels import split_channel_dirs
 from byoc.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -152,3 +154,37 @@ def put_file(aws: Aws, path: Path, s3_uri: str) -> bool:
     s3.upload_file(str(path), bucket, key, ExtraArgs=owner or None,
                    Config=_transfer_config(DEFAULT_WORKERS))
     return True
+
+
+def stage_data(aws: Aws, data: str, s3_base: str, upload_to: str | None = None
+               ) -> dict[str, str]:
+    """Channels for `data`. An S3 prefix is used in place, split by its train/validation/test
+    sub-prefixes. A local directory is synced to `upload_to`, or by default to a prefix below
+    `s3_base` named after its content, one sub-prefix per channel (see `sync`)."""
+    if data.startswith("s3://"):
+        return _s3_channels(aws, data)
+    local = {name: local_files(path) for name, path in split_channel_dirs(data).items()}
+    prefix = (upload_to or f"{s3_base.rstrip('/')}/{fingerprint(local)}").rstrip("/")
+    bucket, _ = split_s3_uri(prefix)
+    ensure_bucket(aws, bucket)
+    channels = {}
+    for name, files in local.items():
+        uri = f"{prefix}/{name}/"
+        done = sync(aws, files, uri)
+        log.info("%s: %d file(s) uploaded, %d already there", uri, done.sent, done.skipped)
+        channels[name] = uri
+    return channels
+
+
+def _s3_channels(aws: Aws, uri: str) -> dict[str, str]:
+    bucket, prefix = split_s3_uri(uri.rstrip("/") + "/")
+    pages = aws.client("s3").get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=prefix, Delimiter="/")
+    subdirs = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
+    channels = {}
+    for sub in subdirs:
+        name = sub[len(prefix):].rstrip("/")
+        name = CHANNEL_ALIASES.get(name, name)
+        if name in CHANNELS:
+            channels[name] = f"s3://{bucket}/{sub}"
+    return channels if TRAIN in channels else {TRAIN: f"s3://{bucket}/{prefix}"}

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from byoc.errors import UserError
-from byoc.tabular import objectives, probe
+from byoc.tabular import csv_check, objectives
 
 MIN_ROWS = 10  # fewer rows cannot be split into cross-validation folds that mean anything
 ID_DISTINCT_SHARE = 0.95
@@ -47,7 +47,7 @@ class Dataset:
 
 def _separator(path: Path) -> str:
     with path.open(encoding="utf-8-sig", errors="replace") as fh:
-        return probe.separator(fh.readline())
+        return csv_check.separator(fh.readline())
 
 
 def read_csv(path: str | Path) -> pd.DataFrame:
@@ -63,11 +63,11 @@ def read_csv(path: str | Path) -> pd.DataFrame:
         frame = pd.read_csv(path, sep=_separator(path), skipinitialspace=True,
                             encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
-        raise probe.empty(str(path)) from None
+        raise csv_check.empty(str(path)) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise UserError(f"{path} is not a readable CSV: {exc}") from None
     if frame.empty:
-        raise probe.no_rows(str(path))
+        raise csv_check.no_rows(str(path))
     return frame
 
 
@@ -94,7 +94,7 @@ def _is_id_like(column: pd.Series) -> bool:
 def load(path: str | Path, target: str, problem_type: str | None = None) -> Dataset:
     """Read and check `path` for learning `target`; infer the problem type when not given."""
     frame = read_csv(path)
-    probe.check_target(list(frame.columns), target, str(path))
+    csv_check.check_target(list(frame.columns), target, str(path))
     y = frame[target]
     missing = int(y.isna().sum())
     if missing == len(frame):

@@ -5,8 +5,6 @@ No heavy imports: `byoc autopilot start` validates flags with this module before
 
 from __future__ import annotations
 
-import argparse
-
 from byoc.errors import UserError
 
 REGRESSION = "Regression"
@@ -29,16 +27,6 @@ DEFAULT_OBJECTIVE = {problem: names[0] for problem, names in OBJECTIVES.items()}
 MINIMIZED = frozenset({"MSE", "RMSE", "MAE"})
 
 REGRESSION_MIN_DISTINCT = 10  # a numeric target with more distinct values is a regression target
-
-
-def problem_flags() -> argparse.ArgumentParser:
-    """--problem-type and --objective, as a parent parser for `autopilot start` and `local`."""
-    flags = argparse.ArgumentParser(add_help=False)
-    flags.add_argument("--problem-type", choices=PROBLEM_TYPES,
-                       help="default: inferred from the target column")
-    flags.add_argument("--objective", help="metric to optimize; default MSE (regression), "
-                                           "F1 (binary), Accuracy (multiclass)")
-    return flags
 
 
 def is_classification(problem_type: str) -> bool:

@@ -16,16 +16,18 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from byoc import archives, contract
-from byoc.contract import CHANNEL_ALIASES, CHANNELS, TRAIN, Paths
+from byoc import archives
+from byoc.contract import TRAIN, Paths
+from byoc.driver.channels import DISTRIBUTIONS as DISTRIBUTIONS
+from byoc.driver.channels import FULLY_REPLICATED as FULLY_REPLICATED
+from byoc.driver.channels import SHARDED as SHARDED
+from byoc.driver.channels import split_channel_dirs as split_channel_dirs
 from byoc.errors import UserError
 
 log = logging.getLogger(__name__)
 
-FULLY_REPLICATED, SHARDED = contract.FULLY_REPLICATED, contract.SHARDED_BY_S3_KEY
 # The training job's name in local runs (TRAINING_JOB_NAME, and sagemaker_job_name for a script).
 LOCAL_JOB_NAME = "byoc-local"
-DISTRIBUTIONS = {"replicated": FULLY_REPLICATED, "sharded": SHARDED}
 
 
 def host_names(count: int) -> list[str]:
@@ -117,25 +119,6 @@ def shard_files(src: Path, count: int) -> list[list[Path]]:
     none of the labels file, exactly as on SageMaker."""
     files = sorted(p.relative_to(src) for p in src.rglob("*") if p.is_file())
     return [files[i::count] for i in range(count)]
-
-
-def split_channel_dirs(data: str | os.PathLike) -> dict[str, Path]:
-    """Map a local dataset directory to channels.
-
-    A directory with train/ (or training/), validation/ and test/ subfolders gives those channels;
-    any other directory is the `train` channel alone.
-    """
-    data = Path(data)
-    if not data.is_dir():
-        raise UserError(f"--data {data} is not a directory.")
-    found = {}
-    for entry in sorted(data.iterdir()):
-        name = CHANNEL_ALIASES.get(entry.name, entry.name)
-        if entry.is_dir() and name in CHANNELS:
-            found[name] = entry
-    if TRAIN in found:
-        return found
-    return {TRAIN: data}
 
 
 MODEL_ARCHIVE = "model.tar.gz"

@@ -1,7 +1,8 @@
-"""The `byoc` command: one sub-command per user verb, wired from the modules that implement them.
+"""The `byoc` command: one sub-command per user verb, a thin layer over the library.
 
-Each area module exposes `register(subparsers)` and keeps heavy imports (TensorFlow, boto3,
-docker) inside its handlers, so `byoc --help` is instant and the driver never loads TensorFlow.
+Each area module of this package adds its verbs with a `register(subparsers)` function, and the
+library keeps heavy imports (TensorFlow, boto3, docker) inside its functions, so `byoc --help` is
+instant and the driver never loads TensorFlow.
 """
 
 from __future__ import annotations
@@ -15,15 +16,20 @@ import sys
 from byoc import __version__
 from byoc.errors import ByocError
 
-# Modules that add sub-commands, in the order `byoc --help` lists them. A module listed with a
-# group adds its actions under that shared command, so two areas can share one user verb.
+# What adds sub-commands, as MODULE:FUNCTION, in the order `byoc --help` lists them. An entry
+# listed with a group adds its actions under that shared command, so two areas can share a verb.
 COMMAND_MODULES = (
-    ("byoc.data.commands", None),  # byoc data synth
-    ("byoc.driver.local.commands", None),  # byoc local train|serve
-    ("byoc.driver.commands", None),  # byoc push|train|tune|deploy|invoke|transform|stop|delete
-    ("byoc.driver.runs", None),  # byoc runs [compare]
-    ("byoc.driver.autopilot", "autopilot"),  # byoc autopilot start|status|leaderboard|deploy
-    ("byoc.tabular.commands", "autopilot"),  # byoc autopilot local|predict|insurance
+    ("byoc.cli.data_verbs:register", None),  # byoc data synth
+    ("byoc.cli.local_verbs:register", None),  # byoc local train|serve
+    ("byoc.cli.training_verbs:register", None),  # byoc push|train|tune
+    ("byoc.cli.hosting_verbs:register", None),  # byoc deploy|invoke|transform
+    ("byoc.cli.training_verbs:register_stop", None),  # byoc stop
+    ("byoc.cli.hosting_verbs:register_delete", None),  # byoc delete
+    ("byoc.cli.scaling_verbs:register", None),  # byoc scale
+    ("byoc.cli.multi_model_verbs:register", None),  # byoc models add|list
+    ("byoc.cli.runs_verbs:register", None),  # byoc runs [compare]
+    ("byoc.cli.autopilot_verbs:register", "autopilot"),  # autopilot start|status|...|deploy
+    ("byoc.cli.tabular_verbs:register", "autopilot"),  # autopilot local|predict|insurance
 )
 GROUPS = {"autopilot": "tabular baselines: SageMaker Autopilot, or the same steps offline"}
 
@@ -37,20 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction] = {}
-    for name, group in COMMAND_MODULES:
+    for entry, group in COMMAND_MODULES:
+        name, _, function = entry.partition(":")
         try:
-            module = importlib.import_module(name)
+            register = getattr(importlib.import_module(name), function)
         except ModuleNotFoundError as exc:
             if exc.name and exc.name.startswith("byoc"):
                 continue  # an area not installed in this build
             raise
         if group is None:
-            module.register(sub)
+            register(sub)
             continue
         if group not in groups:
             groups[group] = sub.add_parser(group, help=GROUPS[group]).add_subparsers(
                 dest=f"{group}_command", metavar="ACTION", required=True)
-        module.register(groups[group])
+        register(groups[group])
     return parser
 
 
@@ -97,6 +104,3 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,18 +1,17 @@
-"""The AWS options many verbs share: tags, VPC, KMS key, network isolation; read once from flags.
+"""The AWS options many verbs share: tags, VPC, KMS key, network isolation; checked once.
 
-`add_flags` puts them on a verb; `from_args` checks them all before anything is created or
-uploaded, and the request builders ask the resulting `AwsOptions` for their fields.
+`resolve` checks them all before anything is created or uploaded, and the request builders ask
+the resulting `AwsOptions` for their fields.
 """
 
 from __future__ import annotations
 
-import argparse
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from byoc.cli_args import parse_pairs
 from byoc.errors import UserError
+from byoc.pairs import parse_pairs
 
 MAX_TAGS = 50
 MAX_SUBNETS = 16
@@ -90,32 +89,27 @@ class AwsOptions:
 NO_OPTIONS = AwsOptions()  # no tags, VPC, key or isolation: what SageMaker does by default
 
 
-def from_args(args: argparse.Namespace) -> AwsOptions:
-    subnets = _ids(args.subnets, "--subnets", "subnet-", MAX_SUBNETS)
-    groups = _ids(args.security_groups, "--security-groups", "sg-", MAX_SECURITY_GROUPS)
-    if bool(subnets) != bool(groups):
+def resolve(*, tags: Iterable[str] | dict[str, str] | None = None, subnets: str | None = None,
+            security_groups: str | None = None, kms_key: str | None = None,
+            network_isolation: bool = False) -> AwsOptions:
+    """Check the options of what a verb creates, as the flags give them.
+
+    Args:
+        tags: `KEY=VALUE` strings, or a dict of tags.
+        subnets: comma-separated VPC subnet ids (with `security_groups`).
+        security_groups: comma-separated VPC security group ids (with `subnets`).
+        kms_key: a KMS key id, ARN or alias for what is written.
+        network_isolation: no network access for the container.
+    """
+    if isinstance(tags, dict):
+        tags = [f"{k}={v}" for k, v in tags.items()]
+    subnet_ids = _ids(subnets, "--subnets", "subnet-", MAX_SUBNETS)
+    groups = _ids(security_groups, "--security-groups", "sg-", MAX_SECURITY_GROUPS)
+    if bool(subnet_ids) != bool(groups):
         raise UserError("--subnets and --security-groups go together: a VPC configuration needs "
                         "both.")
-    kms_key = (args.kms_key or "").strip() or None
-    if args.kms_key is not None and kms_key is None:
+    key = (kms_key or "").strip() or None
+    if kms_key is not None and key is None:
         raise UserError("--kms-key is empty: pass a KMS key id, ARN or alias/NAME.")
-    return AwsOptions(tags=parse_tags(args.tags), subnets=subnets, security_groups=groups,
-                      kms_key=kms_key,
-                      network_isolation=getattr(args, "network_isolation", False))
-
-
-def add_flags(parser: argparse.ArgumentParser, *, what: str,
-              kms: str = "what is written (output, volumes)",
-              network_isolation: bool = True) -> None:
-    """The shared flags, in their own help group; `what` names what they apply to, `kms` what
-    the key encrypts. `network_isolation=False` leaves that flag out, for verbs whose API has
-    no such setting."""
-    group = parser.add_argument_group("network and security")
-    group.add_argument("--tags", action="append", metavar="KEY=VALUE",
-                       help=f"tag the {what}, repeatable")
-    group.add_argument("--subnets", metavar="ID,ID", help="VPC subnets (with --security-groups)")
-    group.add_argument("--security-groups", metavar="ID,ID", help="VPC security groups")
-    group.add_argument("--kms-key", metavar="KEY", help=f"KMS key id, ARN or alias for {kms}")
-    if network_isolation:
-        group.add_argument("--network-isolation", action="store_true",
-                           help="no network access for the container")
+    return AwsOptions(tags=parse_tags(tags), subnets=subnet_ids, security_groups=groups,
+                      kms_key=key, network_isolation=network_isolation)

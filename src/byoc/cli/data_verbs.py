@@ -3,15 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from byoc.data.difficulty import DIFFICULTIES
 
 
+def _progress_line(done: int, total: int) -> None:
+    if done % 200 == 0 or done == total:
+        sys.stderr.write(f"\rsynth: {done}/{total} images")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
 def _synth(args: argparse.Namespace) -> int:
+    """`byoc data synth`: generate, then print a summary."""
     from byoc.data import synth
 
-    return synth.main(args)
+    summary = synth.generate(
+        args.out, args.per_class, args.seed, image_size=args.image_size,
+        difficulty=args.difficulty, balanced=args.balanced,
+        validation_fraction=args.validation_fraction, test_fraction=args.test_fraction,
+        overwrite=args.overwrite, progress=_progress_line if sys.stderr.isatty() else None,
+    )
+    rate = summary.total / summary.seconds if summary.seconds else 0
+    train = summary.per_class_images[synth.TRAIN]
+    print(f"Wrote {summary.total} images of {synth.NUM_CLASSES} classes to {summary.out} in "
+          f"{summary.seconds:.1f} s ({rate:.0f} images/s).")
+    for split in synth.SPLITS:
+        print(f"  {split + '/':12} {summary.images[split]:6d} images")
+    print(f"  train/ per class: {min(train)} to {max(train)} images"
+          f"{' (balanced)' if summary.balanced else ' (GTSRB-like imbalance)'}")
+    return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

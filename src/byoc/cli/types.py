@@ -1,5 +1,4 @@
-"""argparse value types shared by every area's sub-commands: whole counts, positive seconds and
-KEY=VALUE pairs.
+"""argparse value types shared by every area's sub-commands: whole counts and positive seconds.
 
 Light on purpose: building `byoc --help` imports this, and nothing here imports an area.
 """
@@ -7,9 +6,6 @@ Light on purpose: building `byoc --help` imports this, and nothing here imports 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
-
-from byoc.errors import UserError
 
 
 def positive_int(text: str) -> int:
@@ -34,12 +30,10 @@ def positive_float(text: str) -> float:
     return value
 
 
-def parse_pairs(pairs: Iterable[str] | None, flag: str, example: str) -> dict[str, str]:
-    """`KEY=VALUE` flags as a dict; a pair without `=` or a key is refused with an example."""
-    found: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"{flag} expects KEY=VALUE, got '{pair}'. Example: {flag} {example}")
-        found[key.strip()] = value.strip()
-    return found
+
+def whole_number(text: str) -> int:
+    """argparse type: any whole number; the verb checks its range and says which it takes."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None

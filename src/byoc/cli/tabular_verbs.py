@@ -10,9 +10,19 @@ import argparse
 from pathlib import Path
 
 from byoc import tracking
-from byoc.cli_args import positive_float, positive_int
+from byoc.cli.types import positive_float, positive_int
 from byoc.tabular import objectives
 from byoc.tabular.tracking import CANDIDATE_SCRIPT
+
+
+def problem_flags() -> argparse.ArgumentParser:
+    """--problem-type and --objective, as a parent parser for `autopilot start` and `local`."""
+    flags = argparse.ArgumentParser(add_help=False)
+    flags.add_argument("--problem-type", choices=objectives.PROBLEM_TYPES,
+                       help="default: inferred from the target column")
+    flags.add_argument("--objective", help="metric to optimize; default MSE (regression), "
+                                           "F1 (binary), Accuracy (multiclass)")
+    return flags
 
 
 def cmd_local(args: argparse.Namespace) -> int:
@@ -54,7 +64,7 @@ def cmd_insurance(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the offline actions to `byoc autopilot` (its sub-parsers, made by byoc.cli)."""
-    p = sub.add_parser("local", parents=[objectives.problem_flags()],
+    p = sub.add_parser("local", parents=[problem_flags()],
                        help="offline baseline: report, model families, ensemble, best model")
     p.add_argument("--csv", required=True, metavar="FILE", help="CSV with a header row")
     p.add_argument("--target", required=True, help="column to predict")

@@ -1,0 +1,67 @@
+"""Every kind of SageMaker job byoc runs: how its name is made and checked, and the calls
+that describe and stop it."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from byoc.driver.aws import (
+    PICK_ANOTHER_NAME,
+    Aws,
+    exists,
+)
+from byoc.errors import UserError
+
+ENDED = ("Completed", "Failed", "Stopped")
+
+
+# SageMaker's name rules: letters, digits and inner hyphens; tuning and AutoML jobs take 32 at most.
+MAX_NAME_LENGTH = 63
+MAX_SHORT_NAME_LENGTH = 32
+_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*")
+
+
+@dataclass(frozen=True)
+class JobApi:
+    """The SageMaker operations of one kind of job: look it up, read its status, stop it."""
+
+    describe: str
+    name_parameter: str
+    status: str
+    stop: str
+
+
+JOB_APIS = {
+    "training job": JobApi("describe_training_job", "TrainingJobName", "TrainingJobStatus",
+                           "stop_training_job"),
+    "tuning job": JobApi("describe_hyper_parameter_tuning_job", "HyperParameterTuningJobName",
+                         "HyperParameterTuningJobStatus", "stop_hyper_parameter_tuning_job"),
+    "transform job": JobApi("describe_transform_job", "TransformJobName", "TransformJobStatus",
+                            "stop_transform_job"),
+    "Autopilot job": JobApi("describe_auto_ml_job_v2", "AutoMLJobName", "AutoMLJobStatus",
+                            "stop_auto_ml_job"),
+}
+
+
+def job_name(kind: str) -> str:
+    """A unique, readable default name, short enough for a tuning job."""
+    return f"byoc-{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_job_name(name: str, max_length: int = MAX_NAME_LENGTH) -> str:
+    """Refuse a name SageMaker would refuse, before anything is uploaded or created."""
+    if len(name) > max_length or not _NAME.fullmatch(name):
+        raise UserError(f"Job name '{name}' is not valid: use 1-{max_length} letters, digits and "
+                        "hyphens, starting and ending with a letter or digit.")
+    return name
+
+
+def require_new_name(aws: Aws, kind: str, name: str) -> None:
+    """Refuse a job name already used in this account and region, before any upload."""
+    api = JOB_APIS[kind]
+    sagemaker = aws.client("sagemaker")
+    if exists(lambda: getattr(sagemaker, api.describe)(**{api.name_parameter: name})):
+        raise UserError(f"A {kind} named '{name}' already exists in {aws.region}; "
+                        f"{PICK_ANOTHER_NAME}.")
