@@ -13,6 +13,7 @@ from pathlib import Path
 import requests
 
 from tests.support.executables import REPO
+from tests.support.serving import as_at_a_terminal
 
 DOCS = REPO / "docs"
 
@@ -53,7 +54,7 @@ def serving(command: str, cwd: Path, env: dict[str, str], port: int,
     stopped on exit with SIGINT, as the page's Ctrl-C."""
     server = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=cwd, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              start_new_session=True)
+                              start_new_session=True, preexec_fn=as_at_a_terminal)
     try:
         deadline = time.monotonic() + timeout
         while True:
