@@ -72,5 +72,7 @@ def serving(command: str, cwd: Path, env: dict[str, str], port: int,
         try:
             server.communicate(timeout=60)
         except subprocess.TimeoutExpired:
+            # Not communicate(): a process that left the group could hold the pipe open.
             os.killpg(server.pid, signal.SIGKILL)
-            server.communicate()
+            server.wait()
+            server.stdout.close()
