@@ -42,14 +42,10 @@ check: setup
 	BYOC_TIER=check $(STAGE) "fast tier" $(PY) -m pytest -m "$(FAST)" --durations=10 $(PYTEST_ARGS)
 
 # Everything, in two stages: the fast tier (with every fuzz example) fails in minutes; then what
-# trains, searches, builds images or runs the SDK, on two pytest-xdist workers: one core trains
-# while the other waits on a container, a server or a timeout. Tests that share the Docker engine
-# or the tabular searches keep to one worker (tests/conftest.py). SLOW_WORKERS=0 runs it serially.
-SLOW_WORKERS ?= 2
+# trains, searches, builds images or runs the SDK.
 test: setup
 	$(STAGE) "fast tier" $(PY) -m pytest -m "$(FAST)" --durations=25 $(PYTEST_ARGS)
-	$(STAGE) "slow tier" $(PY) -m pytest -m "not ($(FAST))" -n $(SLOW_WORKERS) --dist loadgroup \
-		--durations=25 $(PYTEST_ARGS)
+	$(STAGE) "slow tier" $(PY) -m pytest -m "not ($(FAST))" --durations=25 $(PYTEST_ARGS)
 
 # The SDK suite makes its own virtualenvs (.venv-sdk2, .venv-sdk3) from tests/sdk/requirements-*.
 test-sdk: setup

@@ -53,28 +53,12 @@ BY_FIXTURE = {
 }
 
 
-# When a tier runs on several pytest-xdist workers (`--dist loadgroup`, as `make test` runs the
-# slow tier), the tests of one group run on one worker: those that share the Docker engine (its
-# images, containers and Compose projects) and those that share the tabular searches, which are
-# session fixtures and would otherwise be paid once per worker.
-GROUP_BY_MARKER = {"docker": "engine", "sdk": "engine"}
-GROUP_BY_FIXTURE = {name: "tabular-searches" for name in (
-    "diabetes_quarters", "cancer_quarters", "wine_quarters", "synthetic_quarters")}
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         names: set[str] = set()
         parts = Path(item.fspath).resolve().relative_to(TESTS).parts
         names.update(BY_DIRECTORY.get(parts[0], ()))
-        fixtures = getattr(item, "fixturenames", ())
-        for fixture in fixtures:
+        for fixture in getattr(item, "fixturenames", ()):
             names.update(BY_FIXTURE.get(fixture, ()))
-        present = {m.name for m in item.iter_markers()}
-        for name in sorted(names - present):
+        for name in sorted(names - {m.name for m in item.iter_markers()}):
             item.add_marker(name)
-        groups = {GROUP_BY_MARKER[m] for m in names | present if m in GROUP_BY_MARKER}
-        groups |= {GROUP_BY_FIXTURE[f] for f in fixtures if f in GROUP_BY_FIXTURE}
-        if groups and "xdist_group" not in present:
-            # "engine" first: a test that needs both stays with the engine's tests.
-            item.add_marker(pytest.mark.xdist_group(sorted(groups)[0]))
