@@ -100,7 +100,7 @@ def test_a_server_that_stops_mid_training_costs_a_warning_not_the_job(tmp_path):
         for line in proc.stdout:
             lines.append(line)
             if line.startswith("#metrics epoch=1 "):
-                server.stop()  # the first epoch reached the server; the rest cannot
+                server.kill()  # the first epoch reached the server; the rest cannot
         code = proc.wait(timeout=600)
     finally:
         server.stop()

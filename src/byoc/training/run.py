@@ -172,10 +172,11 @@ def _train(model: keras.Model, splits: Splits, hp: HyperParameters, paths: Paths
     val = (splits.x[VALIDATION], splits.y[VALIDATION]) if has_val else None
     iterator, val_ds = loop.datasets(dist, hp, shape, x, y, weights, val, sharded)
     steps = loop.Loop(model, dist, shape.global_batch, min(hp.top_k, num_classes), loss_fn)
-    # Only the chief writes checkpoints and `#metrics` lines; every host shows its progress.
-    chosen = [Checkpointer(paths.checkpoint_dir, hp, state, has_val), MetricLogger()] \
-        if dist.is_chief else []
+    # Only the chief writes checkpoints and `#metrics` lines; every host shows its progress. The
+    # tracker sends an epoch before its `#metrics` line is printed, so a line seen means sent.
+    chosen = [Checkpointer(paths.checkpoint_dir, hp, state, has_val)] if dist.is_chief else []
     chosen += [tracker] if tracker else []
+    chosen += [MetricLogger()] if dist.is_chief else []
     verbose = 1 if sys.stdout.isatty() else 2
     # The progress bar ends its epoch line first, so a `#metrics` line never shares it (the SDK's
     # local mode gives containers a terminal).
