@@ -23,7 +23,7 @@ from sklearn import datasets
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
-from byoc.tabular import baseline
+from byoc.tabular import baseline, prediction, search
 
 
 def _named(loader) -> pd.DataFrame:
@@ -66,7 +66,7 @@ def _best_single(train_csv: Path, out: Path, test: pd.DataFrame,
                  regression: bool) -> tuple[str, float]:
     if not (out / baseline.LEADERBOARD_FILE).exists():  # the budget was too short to score any
         return "none scored", float("nan")
-    algorithm, predict = baseline.refit_best_single(out, train_csv, "target")
+    algorithm, predict = prediction.refit_best_single(out, train_csv, "target")
     return algorithm, _score(test, predict(test), regression)
 
 
@@ -115,17 +115,17 @@ def _run(work: Path, train: pd.DataFrame, test: pd.DataFrame, budget: float,
     train.to_csv(train_csv, index=False)
     test.to_csv(test_csv, index=False)
     row: dict = {}
-    for mode in baseline.MODES:
+    for mode in search.MODES:
         out = work / mode
         began = time.monotonic()
         summary = baseline.run(train_csv, "target", out, time_budget=budget, mode=mode,
                                progress=lambda line: None)
         seconds = time.monotonic() - began
-        predicted = baseline.predict(out, test_csv, progress=lambda line: None)
+        predicted = prediction.predict(out, test_csv, progress=lambda line: None)
         row[mode] = _score(test, predicted["prediction"], regression)
-        if mode == baseline.ENSEMBLING:
+        if mode == search.ENSEMBLING:
             row["family"], row["single"] = _best_single(train_csv, out, test, regression)
-            row["seconds"], row["best"] = seconds, summary["best_algorithm"]
+            row["seconds"], row["best"] = seconds, summary.best_algorithm
     return row
 
 

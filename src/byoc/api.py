@@ -365,11 +365,11 @@ class RunTable:
 def runs(*, track: str | None = None, experiment: str | None = None, sort: str | None = None,
          max_runs: int = 50) -> RunTable:
     """The tracked runs of an experiment, newest first (or by the metric `sort`)."""
-    from byoc import tracking
+    from byoc import tracking_config
     from byoc.driver import runs as _runs
 
     return RunTable(_runs.list_runs(_runs.tracking_uri(track),
-                                    tracking.check_experiment(experiment), sort, max_runs))
+                                    tracking_config.check_experiment(experiment), sort, max_runs))
 
 
 def compare_runs(run_ids: Sequence[str], *, track: str | None = None) -> RunTable:

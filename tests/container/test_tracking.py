@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from byoc import tracking
+from byoc import tracking_config
 from byoc.cli import main
 from byoc.driver import runs
 from byoc.driver.local import docker, layout
@@ -28,15 +28,15 @@ def test_the_image_logs_a_run_to_a_server_on_the_loopback(image, mlflow_server, 
     assert run.info.status == "FINISHED"
     assert run.data.params["epochs"] == "2"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")] == [1, 2]
-    assert run.data.tags[tracking.TAG_IMAGE] == image
-    assert run.data.tags[tracking.TAG_TRAINING_JOB] == "byoc-local"
+    assert run.data.tags[tracking_config.TAG_IMAGE] == image
+    assert run.data.tags[tracking_config.TAG_TRAINING_JOB] == "byoc-local"
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"report.md", "metrics.json"} <= names
     # The model, with its tensor signature, written by the image's client.
     import mlflow.models
 
-    monkeypatch.setenv(tracking.TRACKING_URI_ENV, mlflow_server.uri)
-    info = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/{tracking.MODEL_ARTIFACT}")
+    monkeypatch.setenv(tracking_config.TRACKING_URI_ENV, mlflow_server.uri)
+    info = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/{tracking_config.MODEL_ARTIFACT}")
     (spec,) = info.signature.inputs.inputs
     assert spec.shape == (-1, 20, 20, 3)
 
@@ -44,12 +44,12 @@ def test_the_image_logs_a_run_to_a_server_on_the_loopback(image, mlflow_server, 
 def test_the_image_logs_to_a_local_store_mounted_at_its_own_path(image, tmp_path):
     data = tiny_signs(tmp_path / "data")
     store = tmp_path / "mlruns"
-    options = docker.tracking_options(tracking.job_environment(str(store), None), 1)
-    options["env"][tracking.LOG_MODEL_ENV] = "false"  # the switch: no model upload
+    options = docker.tracking_options(tracking_config.job_environment(str(store), None), 1)
+    options["env"][tracking_config.LOG_MODEL_ENV] = "false"  # the switch: no model upload
     assert docker.train(image, layout.split_channel_dirs(data), tmp_path / "out",
                         {"epochs": 1, "batch_size": 8, "image_size": 20}, **options) == 0
-    client = runs.client(tracking.check_uri(str(store)))
-    experiment = client.get_experiment_by_name(tracking.DEFAULT_EXPERIMENT)
+    client = runs.client(tracking_config.check_uri(str(store)))
+    experiment = client.get_experiment_by_name(tracking_config.DEFAULT_EXPERIMENT)
     (run,) = client.search_runs([experiment.experiment_id])
     assert "test_accuracy" in run.data.metrics
     assert "report.md" in {a.path for a in client.list_artifacts(run.info.run_id)}

@@ -16,9 +16,9 @@ import time
 import pytest
 
 from byoc import contract
+from byoc.atomic import staging_path
 from byoc.bundle import MODEL_FILE, ModelSpec
 from byoc.driver.local import layout
-from byoc.files import staging_path
 from byoc.training.checkpoints import (
     BEST_WEIGHTS_FILE,
     BEST_WEIGHTS_KEY,

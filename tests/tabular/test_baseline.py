@@ -12,7 +12,7 @@ import pytest
 from sklearn.metrics import accuracy_score, r2_score
 
 from byoc.cli import main
-from byoc.tabular import baseline, families
+from byoc.tabular import baseline, families, prediction
 from tests.support.tabular import UNREACHED_BUDGET
 
 
@@ -25,7 +25,7 @@ def _predict(capsys, model_dir, csv_path, *extra: str) -> pd.DataFrame:
 
 def _best_single_held_out(fitted, target: str) -> float:
     """The best single candidate of the leaderboard, refit on the training rows: held-out score."""
-    _, predict = baseline.refit_best_single(fitted.out, fitted.train_csv, target)
+    _, predict = prediction.refit_best_single(fitted.out, fitted.train_csv, target)
     return accuracy_score(fitted.test[target], predict(fitted.test))
 
 
@@ -140,9 +140,9 @@ def test_importance_finds_the_column_that_matters(tmp_path):
     frame.to_csv(tmp_path / "t.csv", index=False)
     s = baseline.run(tmp_path / "t.csv", "y", tmp_path / "out", mode="hpo", max_candidates=2,
                      time_budget=UNREACHED_BUDGET, folds=3, progress=lambda line: None)
-    ranked = list(s["importance"])
-    assert ranked[0] == "signal" and s["importance"]["signal"]["importance"] > 0.3
-    assert all(abs(s["importance"][f"noise{i}"]["importance"]) < 0.1 for i in range(4))
+    ranked = list(s.importance)
+    assert ranked[0] == "signal" and s.importance["signal"]["importance"] > 0.3
+    assert all(abs(s.importance[f"noise{i}"]["importance"]) < 0.1 for i in range(4))
 
 
 def _canonical(params) -> str:
@@ -183,9 +183,9 @@ def test_budget_too_short_fits_the_fastest_baseline(tmp_path, wine, capsys):
     lines = []
     summary = baseline.run(wine.train_csv, "target", tmp_path, time_budget=1e-6,
                            progress=lines.append)
-    assert summary["metrics"] == {} and summary["best_algorithm"] == families.FASTEST.name
+    assert summary.metrics == {} and summary.best_algorithm == families.FASTEST.name
     assert any("too short for even one cross-validation" in line for line in lines)
-    assert any("too short" in w for w in summary["warnings"])
+    assert any("too short" in w for w in summary.warnings)
     predicted = _predict(capsys, tmp_path, wine.test_csv)["prediction"]
     assert accuracy_score(wine.test["target"], predicted) > 0.8
 
@@ -194,8 +194,8 @@ def test_objective_flag(tmp_path, breast_cancer):
     summary = baseline.run(breast_cancer.train_csv, "target", tmp_path, objective="AUC",
                            mode="hpo", max_candidates=2,
                            time_budget=UNREACHED_BUDGET, folds=2, progress=lambda line: None)
-    assert summary["objective"] == "AUC" and summary["objective_key"] == "auc"
-    assert summary["metrics"]["auc"] > 0.95
+    assert summary.objective == "AUC" and summary.objective_key == "auc"
+    assert summary.metrics["auc"] > 0.95
     board = pd.read_csv(tmp_path / baseline.LEADERBOARD_FILE)
     assert (board["metric"] == "AUC").all()
 
@@ -218,8 +218,8 @@ def test_probabilities_refused_for_regression(diabetes, capsys):
 
 
 def test_prediction_csv_format(small_model, small):
-    frame = baseline.predict(small_model, small)
+    frame = prediction.predict(small_model, small)
     out = io.StringIO()
-    baseline.write_predictions(frame, out)
+    prediction.write_predictions(frame, out)
     rows = list(csv.reader(io.StringIO(out.getvalue())))
     assert rows[0] == ["prediction"] and len(rows) == 21

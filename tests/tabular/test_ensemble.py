@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from byoc.tabular import ensemble, metrics
+from byoc.tabular import ensemble, scoring
 
 
 def _folds(n: int, k: int, seed: int = 0) -> list[np.ndarray]:
@@ -41,7 +41,7 @@ def test_nested_score_does_not_reward_fitting_noise():
     folds = _folds(200, 5)
     in_sample_weights = ensemble.select(raws, y, "accuracy")
     mixed = sum(w * r for w, r in zip(in_sample_weights, raws, strict=True))
-    in_sample = metrics.compute(["accuracy"], y, mixed)["accuracy"]
+    in_sample = scoring.compute(["accuracy"], y, mixed)["accuracy"]
     nested = np.mean([s["accuracy"] for s in
                       ensemble.nested_scores(raws, y, folds, "accuracy", ["accuracy"])])
     assert in_sample > 0.6
@@ -55,11 +55,11 @@ def test_metrics_match_scikit_learn():
     y = rng.integers(0, 2, size=100)
     p = np.clip(y * 0.6 + rng.random(100) * 0.5, 0, 1)
     raw = np.column_stack([1 - p, p])
-    got = metrics.compute(["f1", "auc"], y, raw)
+    got = scoring.compute(["f1", "auc"], y, raw)
     assert got["f1"] == pytest.approx(f1_score(y, raw.argmax(1)))
     assert got["auc"] == pytest.approx(roc_auc_score(y, p))
     t, v = rng.normal(size=50), rng.normal(size=50)
-    got = metrics.compute(["r2", "mae"], t, v)
+    got = scoring.compute(["r2", "mae"], t, v)
     assert got["r2"] == pytest.approx(r2_score(t, v))
     assert got["mae"] == pytest.approx(mean_absolute_error(t, v))
 

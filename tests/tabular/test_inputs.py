@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from byoc.cli import main
-from byoc.tabular import baseline, dataset
+from byoc.tabular import baseline, dataset, prediction
 from tests.support.tabular import UNREACHED_BUDGET, bounded
 
 
@@ -100,8 +100,8 @@ def test_column_of_only_nan_is_set_aside_and_reported(tmp_path):
     summary = baseline.run(path, "y", tmp_path / "out", mode="hpo", max_candidates=2,
                            time_budget=UNREACHED_BUDGET, folds=2,
                            progress=lambda line: None)
-    assert summary["dropped_columns"] == {"empty": "empty (no value in any row)"}
-    assert any("'empty' is empty" in w for w in summary["warnings"])
+    assert summary.dropped_columns == {"empty": "empty (no value in any row)"}
+    assert any("'empty' is empty" in w for w in summary.warnings)
     assert "| empty | dropped: empty" in (tmp_path / "out" / baseline.REPORT_FILE).read_text()
 
 
@@ -171,7 +171,7 @@ def test_predict_with_a_headerless_file_says_the_header_is_missing(small_model, 
 
 
 def test_predict_with_extra_and_reordered_columns(small_model, small, tmp_path, capsys):
-    expected = baseline.predict(small_model, small)
+    expected = prediction.predict(small_model, small)
     frame = pd.read_csv(small)
     frame["comment"] = "hello"
     rows = _write(tmp_path / "rows.csv", frame[["comment", "color", "y", "x"]])

@@ -40,6 +40,6 @@ def test_cli_writes_csv_and_baseline_learns_it(tmp_path, capsys):
     summary = baseline.run(path, insurance.TARGET, tmp_path / "out", mode="hpo",
                            max_candidates=4, time_budget=UNREACHED_BUDGET, folds=3,
                            progress=lambda line: None)
-    assert summary["problem_type"] == "Regression"
-    assert summary["categorical_features"] == ["sex", "smoker", "region"]
-    assert summary["metrics"]["r2"] > 0.75
+    assert summary.problem_type == "Regression"
+    assert summary.categorical_features == ["sex", "smoker", "region"]
+    assert summary.metrics["r2"] > 0.75

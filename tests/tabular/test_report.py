@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pandas as pd
 
-from byoc.tabular import baseline, dataset, report
+from byoc.tabular import baseline, data_report, dataset
 from tests.support.tabular import UNREACHED_BUDGET
 
 
@@ -32,7 +33,7 @@ def test_dropped_columns_and_leakage_warnings(tmp_path):
     assert ds.dropped == {"customer_id": "ID-like (a distinct value in every row)",
                           "country": "constant"}
     assert ds.numeric == ["x", "noise", "refund_amount"]
-    found = report.analyze(ds).warnings
+    found = data_report.analyze(ds).warnings
     leaks = [w for w in found if w.startswith("Possible target leakage")]
     assert any("'refund_amount'" in w for w in leaks)
     assert not any("'noise'" in w for w in leaks)
@@ -50,7 +51,7 @@ def test_classification_leakage_and_imbalance(tmp_path):
     })
     path = tmp_path / "fraud.csv"
     frame.to_csv(path, index=False)
-    found = report.analyze(dataset.load(path, "y")).warnings
+    found = data_report.analyze(dataset.load(path, "y")).warnings
     assert any("'chargeback_flag' alone predicts 'y'" in w for w in found)
     assert any("Class 'fraud'" in w for w in found)
     assert not any("'amount' alone" in w for w in found)
@@ -64,10 +65,10 @@ def test_report_and_summary_on_disk(tmp_path):
     text = (out / baseline.REPORT_FILE).read_text()
     assert "| customer_id | dropped: ID-like" in text
     assert "Possible target leakage: 'refund_amount'" in text
-    assert json.loads((out / baseline.SUMMARY_FILE).read_text()) == summary
-    assert summary["dropped_columns"] == {"customer_id": "ID-like (a distinct value in every row)",
-                                          "country": "constant"}
-    assert "customer_id" not in summary["numeric_features"]
+    assert json.loads((out / baseline.SUMMARY_FILE).read_text()) == dataclasses.asdict(summary)
+    assert summary.dropped_columns == {"customer_id": "ID-like (a distinct value in every row)",
+                                       "country": "constant"}
+    assert "customer_id" not in summary.numeric_features
 
 
 def test_regression_inferred_only_for_many_numbers():
@@ -84,7 +85,7 @@ def _classes(tmp_path, counts: dict[str, int]):
     frame = pd.DataFrame({"a": rng.normal(size=len(y)), "b": rng.normal(size=len(y)), "y": y})
     path = tmp_path / "classes.csv"
     frame.to_csv(path, index=False)
-    return report.analyze(dataset.load(path, "y")).warnings
+    return data_report.analyze(dataset.load(path, "y")).warnings
 
 
 def test_balanced_ten_classes_get_no_imbalance_warning(tmp_path):

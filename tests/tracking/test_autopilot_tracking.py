@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from byoc import tracking
+from byoc import tracking_config
 from byoc.cli import main
-from byoc.tabular.tracking import CANDIDATE_SCRIPT
+from byoc.tabular.search_record import CANDIDATE_SCRIPT
 from tests.support.executables import exe_env
 from tests.support.net import free_port
 from tests.support.tabular import bounded
@@ -62,8 +62,9 @@ def test_one_parent_run_and_one_child_per_candidate(search, mlflow_server, monke
     assert {"leaderboard.csv", "summary.json", "report.md", CANDIDATE_SCRIPT} <= names
 
     # The best pipeline, as MLflow's sklearn flavour loads it, predicts the rows it learned.
-    monkeypatch.setenv(tracking.TRACKING_URI_ENV, mlflow_server.uri)
-    model = mlflow.sklearn.load_model(f"runs:/{parent.info.run_id}/{tracking.MODEL_ARTIFACT}")
+    monkeypatch.setenv(tracking_config.TRACKING_URI_ENV, mlflow_server.uri)
+    model = mlflow.sklearn.load_model(
+        f"runs:/{parent.info.run_id}/{tracking_config.MODEL_ARTIFACT}")
     frame = pd.read_csv(root / "t.csv")
     predicted = model.predict(frame.drop(columns="y"))
     labels = sorted(frame["y"].unique())

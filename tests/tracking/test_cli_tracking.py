@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from byoc import tracking
+from byoc import tracking_config
 from byoc.cli import main
 from byoc.driver import runs as runs_module
 from tests.support.data import tiny_signs
@@ -32,7 +32,7 @@ def local_store(tmp_path_factory):
             assert code == 0
     finally:
         os.chdir(old)
-    client = runs_module.client(tracking.check_uri(str(store)))  # allows the file store
+    client = runs_module.client(tracking_config.check_uri(str(store)))  # allows the file store
     experiment = client.get_experiment_by_name("local-signs")
     runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time"])
     return store, runs
@@ -45,8 +45,8 @@ def test_local_train_logs_to_a_local_store_without_a_server(local_store):
         assert run.info.status == "FINISHED"
         assert "test_accuracy" in run.data.metrics
         # Process mode: no training job, and the model's folder on this machine.
-        assert tracking.TAG_TRAINING_JOB not in run.data.tags
-        assert run.data.tags[tracking.TAG_MODEL_DIR].endswith("model")
+        assert tracking_config.TAG_TRAINING_JOB not in run.data.tags
+        assert run.data.tags[tracking_config.TAG_MODEL_DIR].endswith("model")
     assert store.is_dir()
 
 
@@ -86,7 +86,7 @@ def test_runs_compare_shows_what_differs(local_store, capsys):
 
 def test_runs_bad_input_gets_clear_errors(local_store, capsys, monkeypatch):
     store, runs = local_store
-    monkeypatch.delenv(tracking.TRACKING_URI_ENV, raising=False)
+    monkeypatch.delenv(tracking_config.TRACKING_URI_ENV, raising=False)
     assert main(["runs"]) == 2
     assert "Pass --track URI" in capsys.readouterr().err
     assert main(["runs", "--track", str(store), "--experiment", "nope"]) == 2

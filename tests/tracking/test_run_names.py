@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from byoc import contract, hyperparams, tracking
+from byoc import contract, hyperparams, tracking_config
 from byoc.driver.local import layout
 from tests.support.data import tiny_signs
 
@@ -25,7 +25,7 @@ def _seeded_run_name(env: contract.TrainingEnv) -> str:
     import keras
     from mlflow.tracking import MlflowClient
 
-    from byoc.training.tracking import Tracker
+    from byoc.training.mlflow_run import Tracker
 
     hp = hyperparams.parse(env.hyperparameters)
     keras.utils.set_random_seed(hp.seed)  # as the trainer does before the run is created
@@ -36,10 +36,11 @@ def _seeded_run_name(env: contract.TrainingEnv) -> str:
 
 def test_two_local_runs_with_the_same_seed_get_different_names(env, tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
-    for name in (tracking.TRAINING_JOB_ENV, tracking.TRAINING_JOB_ARN_ENV):
+    for name in (tracking_config.TRAINING_JOB_ENV, tracking_config.TRAINING_JOB_ARN_ENV):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv(tracking.TRACKING_URI_ENV, tracking.check_uri(str(tmp_path / "mlruns")))
-    monkeypatch.setenv(tracking.ALLOW_FILE_STORE_ENV, "true")
+    monkeypatch.setenv(tracking_config.TRACKING_URI_ENV,
+                       tracking_config.check_uri(str(tmp_path / "mlruns")))
+    monkeypatch.setenv(tracking_config.ALLOW_FILE_STORE_ENV, "true")
     first, second = _seeded_run_name(env), _seeded_run_name(env)
     assert first != second
     assert first.startswith("train-") and second.startswith("train-")
@@ -47,9 +48,10 @@ def test_two_local_runs_with_the_same_seed_get_different_names(env, tmp_path, mo
 
 def test_a_sagemaker_job_names_its_run(env, tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
-    monkeypatch.setenv(tracking.TRAINING_JOB_ENV, "signs-7")
-    monkeypatch.setenv(tracking.TRAINING_JOB_ARN_ENV,
+    monkeypatch.setenv(tracking_config.TRAINING_JOB_ENV, "signs-7")
+    monkeypatch.setenv(tracking_config.TRAINING_JOB_ARN_ENV,
                        "arn:aws:sagemaker:eu-west-1:123456789012:training-job/signs-7")
-    monkeypatch.setenv(tracking.TRACKING_URI_ENV, tracking.check_uri(str(tmp_path / "mlruns")))
-    monkeypatch.setenv(tracking.ALLOW_FILE_STORE_ENV, "true")
+    monkeypatch.setenv(tracking_config.TRACKING_URI_ENV,
+                       tracking_config.check_uri(str(tmp_path / "mlruns")))
+    monkeypatch.setenv(tracking_config.ALLOW_FILE_STORE_ENV, "true")
     assert _seeded_run_name(env) == "signs-7"

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from byoc import hyperparams, tracking
+from byoc import hyperparams, tracking_config
 from byoc.driver.local import layout
 from tests.support.data import tiny_signs
 from tests.support.executables import TRAIN_EXE, exe_env
@@ -37,11 +37,11 @@ def test_the_run_holds_params_metric_history_and_tags(tracked_run, mlflow_server
         assert name in run.data.metrics, name
     assert 0 <= run.data.metrics["test_accuracy"] <= 1
     tags = run.data.tags
-    assert tags[tracking.TAG_TRAINING_JOB] == "byoc-train-test-1"
+    assert tags[tracking_config.TAG_TRAINING_JOB] == "byoc-train-test-1"
     assert tags["mlflow.runName"] == "byoc-train-test-1"
-    assert tags[tracking.TAG_TUNING_JOB] == "byoc-tune-test"
-    assert tags[tracking.TAG_IMAGE] == "byoc:cpu"
-    assert tags[tracking.TAG_HOST].startswith("algo-1")
+    assert tags[tracking_config.TAG_TUNING_JOB] == "byoc-tune-test"
+    assert tags[tracking_config.TAG_IMAGE] == "byoc:cpu"
+    assert tags[tracking_config.TAG_HOST].startswith("algo-1")
     assert run.info.status == "FINISHED"
 
 
@@ -74,8 +74,8 @@ def test_the_logged_model_loads_with_mlflow_and_predicts_as_the_bundle(
     served, _ = keras_io.load(root / "opt_ml/model")
     x = np.stack([np.asarray(Image.open(p), dtype=np.float32)
                   for p in sorted((root / "data/test").rglob("*.png"))])
-    monkeypatch.setenv(tracking.TRACKING_URI_ENV, mlflow_server.uri)
-    logged = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/{tracking.MODEL_ARTIFACT}")
+    monkeypatch.setenv(tracking_config.TRACKING_URI_ENV, mlflow_server.uri)
+    logged = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/{tracking_config.MODEL_ARTIFACT}")
     (spec,) = logged.metadata.signature.inputs.inputs
     assert spec.name == "image" and spec.shape == (-1, 20, 20, 3)
     np.testing.assert_allclose(np.asarray(logged.predict(x)), served.predict(x, verbose=0),
@@ -119,8 +119,8 @@ def test_a_server_that_stops_mid_training_costs_a_warning_not_the_job(tmp_path):
 
 def test_without_a_tracking_uri_nothing_is_imported(tmp_path, monkeypatch):
     """The trainer itself: no MLFLOW_TRACKING_URI, no MLflow module loaded, no warning."""
-    monkeypatch.delenv(tracking.TRACKING_URI_ENV, raising=False)
-    code = ("import sys, logging; from byoc.training.tracking import Tracker; "
+    monkeypatch.delenv(tracking_config.TRACKING_URI_ENV, raising=False)
+    code = ("import sys, logging; from byoc.training.mlflow_run import Tracker; "
             "print(Tracker.start(None, None), 'mlflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], env=exe_env(), capture_output=True,
                          text=True, check=True).stdout

@@ -125,9 +125,29 @@ def test_no_container_module_imports_the_driver():
     assert not {m: d for m, d in offenders.items() if d}
 
 
-@pytest.mark.parametrize("module", ["byoc.tracking", "byoc.driver.runs", "byoc.cli.training_verbs",
-                                    "byoc.cli.hosting_verbs", "byoc.cli.local_verbs", "byoc.cli",
+@pytest.mark.parametrize("module", ["byoc.tracking_config", "byoc.driver.runs",
+                                    "byoc.cli.training_verbs", "byoc.cli.hosting_verbs",
+                                    "byoc.cli.local_verbs", "byoc.cli",
                                     "byoc.api"])
 def test_mlflow_is_imported_only_when_tracking_is_asked_for(module):
     loaded = _loaded_after_import(module)
     assert not {m for m in loaded if m == "mlflow" or m.startswith("mlflow.")}, module
+
+
+def test_no_two_modules_share_a_name():
+    """A name says what a module holds: `byoc.tracking_config`, not a third `tracking`."""
+    by_name: dict[str, list[str]] = {}
+    for path in SRC.rglob("*.py"):
+        if path.stem not in ("__init__", "__main__"):
+            by_name.setdefault(path.stem, []).append(str(path.relative_to(SRC)))
+    assert not {name: paths for name, paths in by_name.items() if len(paths) > 1}
+
+
+def test_the_driver_imports_no_training_serving_or_evaluation_code():
+    """The driver reads what a job leaves (byoc.job_summary) without the code that made it."""
+    graph = _graph()
+    driver = [m for m in graph if m in ("byoc.api", "byoc.cli") or
+              m.startswith(("byoc.driver.", "byoc.cli."))]
+    container = ("byoc.training", "byoc.serving", "byoc.evaluation", "byoc.model")
+    offenders = {m: sorted(d for d in graph[m] if d.startswith(container)) for m in driver}
+    assert driver and not {m: d for m, d in offenders.items() if d}

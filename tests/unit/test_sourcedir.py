@@ -10,7 +10,7 @@ import time
 import pytest
 
 from byoc import archives
-from byoc.driver import jobs, metrics, sourcedir
+from byoc.driver import jobs, metric_definitions, sourcedir
 from byoc.errors import UserError
 from byoc.metric_lines import METRIC_DEFINITIONS
 from byoc.user_code.source import PROGRAM_HP, SUBMIT_DIR_HP, decoded_str
@@ -279,10 +279,10 @@ def test_names_a_module_computes_are_refused_here_as_the_container_refuses_them(
 # --- metric definitions and search spaces -----------------------------------------------------
 
 def test_metric_flags_become_definitions_with_a_capture_group():
-    user = metrics.parse_metric_flags([r"val_acc=val_acc: ([0-9.]+)"])
+    user = metric_definitions.parse_metric_flags([r"val_acc=val_acc: ([0-9.]+)"])
     assert user == [{"Name": "val_acc", "Regex": r"val_acc: ([0-9.]+)"}]
-    assert metrics.definitions(user, user_script=True) == user
-    assert metrics.definitions(user, user_script=False) == [*METRIC_DEFINITIONS, *user]
+    assert metric_definitions.definitions(user, user_script=True) == user
+    assert metric_definitions.definitions(user, user_script=False) == [*METRIC_DEFINITIONS, *user]
 
 
 @pytest.mark.parametrize("flag, message", [
@@ -292,14 +292,14 @@ def test_metric_flags_become_definitions_with_a_capture_group():
 ])
 def test_bad_metric_flags_are_refused(flag, message):
     with pytest.raises(UserError, match=message):
-        metrics.parse_metric_flags([flag])
+        metric_definitions.parse_metric_flags([flag])
 
 
 def test_a_metric_may_not_take_the_name_of_byocs_own():
-    user = metrics.parse_metric_flags([r"validation:accuracy=acc ([0-9.]+)"])
+    user = metric_definitions.parse_metric_flags([r"validation:accuracy=acc ([0-9.]+)"])
     with pytest.raises(UserError, match="defines it already"):
-        metrics.definitions(user, user_script=False)
-    assert metrics.definitions(user, user_script=True) == user
+        metric_definitions.definitions(user, user_script=False)
+    assert metric_definitions.definitions(user, user_script=True) == user
 
 
 def test_range_flags_become_parameter_ranges():

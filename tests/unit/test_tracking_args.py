@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from byoc import tracking
+from byoc import tracking_config
 from byoc.errors import UserError
 
 GOOD_ARN = "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/signs-server"
@@ -15,21 +15,22 @@ GOOD_ARN = "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/sign
     "arn:aws:sagemaker:us-east-1:123456789012:mlflow-app/app-abc123",
 ])
 def test_servers_and_arns_pass_as_they_are(uri):
-    assert tracking.check_uri(uri) == uri
+    assert tracking_config.check_uri(uri) == uri
 
 
 def test_a_local_store_is_an_absolute_file_store_mlflow_is_allowed_to_open(tmp_path,
                                                                            monkeypatch):
     monkeypatch.chdir(tmp_path)
     for given in ("./mlruns", (tmp_path / "mlruns").as_uri()):
-        assert tracking.check_uri(given) == (tmp_path / "mlruns").as_uri()
-    env = tracking.job_environment("./mlruns", None)
-    assert env[tracking.ALLOW_FILE_STORE_ENV] == "true" and (tmp_path / "mlruns").is_dir()
-    assert tracking.store_directory(env[tracking.TRACKING_URI_ENV]) == tmp_path / "mlruns"
+        assert tracking_config.check_uri(given) == (tmp_path / "mlruns").as_uri()
+    env = tracking_config.job_environment("./mlruns", None)
+    assert env[tracking_config.ALLOW_FILE_STORE_ENV] == "true" and (tmp_path / "mlruns").is_dir()
+    store = tracking_config.store_directory(env[tracking_config.TRACKING_URI_ENV])
+    assert store == tmp_path / "mlruns"
     db = f"sqlite:///{tmp_path / 'x.db'}"
-    assert tracking.check_uri(db) == db
-    assert tracking.artifact_location(db) == (tmp_path / "artifacts").as_uri()
-    assert tracking.artifact_location("http://127.0.0.1:5000") is None
+    assert tracking_config.check_uri(db) == db
+    assert tracking_config.artifact_location(db) == (tmp_path / "artifacts").as_uri()
+    assert tracking_config.artifact_location("http://127.0.0.1:5000") is None
 
 
 @pytest.mark.parametrize("uri, message", [
@@ -43,7 +44,7 @@ def test_a_local_store_is_an_absolute_file_store_mlflow_is_allowed_to_open(tmp_p
 ])
 def test_bad_uris_say_what_is_accepted(uri, message):
     with pytest.raises(UserError, match=message):
-        tracking.check_uri(uri)
+        tracking_config.check_uri(uri)
 
 
 @pytest.mark.parametrize("name, message", [
@@ -51,29 +52,31 @@ def test_bad_uris_say_what_is_accepted(uri, message):
 ])
 def test_bad_experiment_names(name, message):
     with pytest.raises(UserError, match=message):
-        tracking.check_experiment(name)
+        tracking_config.check_experiment(name)
 
 
 def test_a_remote_job_cannot_log_to_this_machine():
     for uri in ("./mlruns", "http://localhost:5000", "http://127.0.0.1:5000"):
         with pytest.raises(UserError, match="cannot reach this machine"):
-            tracking.job_environment(uri, None, remote=True)
-    env = tracking.job_environment(GOOD_ARN, "signs", image="img", tuning_job="t", remote=True)
-    assert env == {tracking.TRACKING_URI_ENV: GOOD_ARN, tracking.EXPERIMENT_ENV: "signs",
-                   tracking.IMAGE_ENV: "img", tracking.TUNING_JOB_ENV: "t"}
+            tracking_config.job_environment(uri, None, remote=True)
+    env = tracking_config.job_environment(GOOD_ARN, "signs", image="img", tuning_job="t",
+                                          remote=True)
+    assert env == {tracking_config.TRACKING_URI_ENV: GOOD_ARN,
+                   tracking_config.EXPERIMENT_ENV: "signs",
+                   tracking_config.IMAGE_ENV: "img", tracking_config.TUNING_JOB_ENV: "t"}
 
 
 def test_no_uri_no_environment_and_experiment_alone_is_refused():
-    assert tracking.job_environment(None, None) == {}
+    assert tracking_config.job_environment(None, None) == {}
     with pytest.raises(UserError, match="--experiment needs --track"):
-        tracking.job_environment(None, "signs")
+        tracking_config.job_environment(None, "signs")
 
 
 def test_sagemaker_managed_mlflow_takes_fewer_characters():
-    assert tracking.check_experiment("signs/v2.1_a-b", GOOD_ARN) == "signs/v2.1_a-b"
+    assert tracking_config.check_experiment("signs/v2.1_a-b", GOOD_ARN) == "signs/v2.1_a-b"
     with pytest.raises(UserError, match="letters, digits and -_./ only"):
-        tracking.job_environment(GOOD_ARN, "signs v2", remote=True)
-    assert tracking.check_experiment("signs v2", "http://host:5000") == "signs v2"
+        tracking_config.job_environment(GOOD_ARN, "signs v2", remote=True)
+    assert tracking_config.check_experiment("signs v2", "http://host:5000") == "signs v2"
 
 
 SECRET = "s3cret-T0ken"
@@ -93,18 +96,18 @@ SECRET = "s3cret-T0ken"
     ("file:///tmp/mlruns", "file:///tmp/mlruns"),
 ])
 def test_redact_hides_the_credentials_of_every_url(text, shown):
-    assert tracking.redact(text) == shown
+    assert tracking_config.redact(text) == shown
 
 
 @pytest.mark.parametrize("uri", [f"ftp://byoc:{SECRET}@host/mlruns", f"http://:{SECRET}@",
                                  f"sftp://host/mlruns?password={SECRET}"])
 def test_a_refused_uri_is_quoted_without_its_credentials(uri):
     with pytest.raises(UserError) as refused:
-        tracking.check_uri(uri)
+        tracking_config.check_uri(uri)
     assert SECRET not in str(refused.value) and "***" in str(refused.value)
 
 
 def test_a_remote_job_refusal_hides_the_credentials():
     with pytest.raises(UserError, match="cannot reach this machine") as refused:
-        tracking.job_environment(f"http://byoc:{SECRET}@localhost:5000", None, remote=True)
+        tracking_config.job_environment(f"http://byoc:{SECRET}@localhost:5000", None, remote=True)
     assert SECRET not in str(refused.value)

@@ -16,8 +16,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from byoc.atomic import write_atomically
 from byoc.errors import UserError
-from byoc.files import write_atomically
 
 MODEL_FILE = "model.keras"
 LITERT_FILE = "model.tflite"

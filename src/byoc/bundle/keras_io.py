@@ -14,9 +14,9 @@ from pathlib import Path
 
 import keras
 
+from byoc.atomic import write_atomically
 from byoc.bundle import MODEL_FILE, ModelSpec, user_modules
 from byoc.errors import UserError
-from byoc.files import write_atomically
 
 
 def save(model: keras.Model, spec: ModelSpec, model_dir: str | Path) -> Path:

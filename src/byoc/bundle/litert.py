@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from byoc.atomic import write_atomically
 from byoc.bundle import LITERT_FILE, ModelSpec
 from byoc.errors import UserError
-from byoc.files import write_atomically
 
 log = logging.getLogger("byoc.bundle")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from byoc import contract, hyperparams, tracking
+from byoc import contract, hyperparams, tracking_config
 from byoc.cli.code_flags import add_source_flags
 from byoc.cli.types import positive_float, positive_int
 from byoc.driver.local import layout
@@ -66,7 +66,7 @@ def register(subparsers) -> None:
                         "or a SageMaker managed MLflow ARN")
     t.add_argument("--experiment", metavar="NAME",
                    help=f"with --track: the MLflow experiment (default "
-                        f"{tracking.DEFAULT_EXPERIMENT})")
+                        f"{tracking_config.DEFAULT_EXPERIMENT})")
     add_source_flags(t.add_argument_group("your code"),
                         script="training script (default: byoc's trainer)")
     t.set_defaults(func=train)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from byoc import tracking
+from byoc import tracking_config
 from byoc.cli.types import positive_int
 from byoc.driver import runs
 
@@ -16,12 +16,12 @@ def add_run_flags(parser: argparse.ArgumentParser) -> None:
                         help="host the model of this tracked MLflow run (its training job)")
     parser.add_argument("--track", metavar="URI",
                         help=f"with --run: the tracking server (default: "
-                             f"{tracking.TRACKING_URI_ENV})")
+                             f"{tracking_config.TRACKING_URI_ENV})")
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
     uri = runs.tracking_uri(args.track)
-    experiment = tracking.check_experiment(args.experiment)
+    experiment = tracking_config.check_experiment(args.experiment)
     if getattr(args, "runs_command", None) == "compare":
         lines = runs.compare(uri, args.run_ids)
     else:
@@ -34,10 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     where = argparse.ArgumentParser(add_help=False)
     where.add_argument("--track", metavar="URI",
                        help="tracking server: http(s)://HOST:PORT, a SageMaker MLflow ARN, or a "
-                            f"local store such as ./mlruns (default: {tracking.TRACKING_URI_ENV})")
+                            "local store such as ./mlruns "
+                            f"(default: {tracking_config.TRACKING_URI_ENV})")
     where.add_argument("--experiment", metavar="NAME",
-                       default=os.environ.get(tracking.EXPERIMENT_ENV),
-                       help=f"default: {tracking.EXPERIMENT_ENV} or {tracking.DEFAULT_EXPERIMENT}")
+                       default=os.environ.get(tracking_config.EXPERIMENT_ENV),
+                       help=f"default: {tracking_config.EXPERIMENT_ENV} or "
+                            f"{tracking_config.DEFAULT_EXPERIMENT}")
     p = subparsers.add_parser("runs", parents=[where],
                               help="list the tracked runs of an experiment (MLflow), or compare "
                                    "some")

@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from byoc import tracking
+from byoc import tracking_config
 from byoc.cli.types import positive_float, positive_int
 from byoc.tabular import objectives
-from byoc.tabular.tracking import CANDIDATE_SCRIPT
+from byoc.tabular.search_record import CANDIDATE_SCRIPT
 
 
 def problem_flags() -> argparse.ArgumentParser:
@@ -30,15 +30,15 @@ def cmd_local(args: argparse.Namespace) -> int:
 
     given = {k: v for k, v in (("time_budget", args.time_budget), ("folds", args.folds))
              if v is not None}
-    track = tracking.job_environment(args.track, args.experiment)
+    track = tracking_config.job_environment(args.track, args.experiment)
     summary = baseline.run(args.csv, args.target, args.out, problem_type=args.problem_type,
                            objective=args.objective, seed=args.seed,
                            max_candidates=args.max_candidates, mode=args.mode, track=track,
                            overwrite=args.overwrite, **given)
-    metrics = ", ".join(f"{k}={v:.4g}" for k, v in summary["metrics"].items())
-    ties = summary["tied_with_best"]
-    print(f"Best: {summary['best_candidate']} ({summary['problem_type']}, "
-          f"{summary['objective']}, mode {summary['mode']}); cross-validated "
+    metrics = ", ".join(f"{k}={v:.4g}" for k, v in summary.metrics.items())
+    ties = summary.tied_with_best
+    print(f"Best: {summary.best_candidate} ({summary.problem_type}, "
+          f"{summary.objective}, mode {summary.mode}); cross-validated "
           f"{metrics or 'not scored: the budget was too short'}"
           + (f"; tied within one std: {', '.join(ties)}" if ties else ""))
     written = [baseline.LEADERBOARD_FILE, baseline.SUMMARY_FILE, baseline.REPORT_FILE,
@@ -48,9 +48,9 @@ def cmd_local(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from byoc.tabular import baseline
+    from byoc.tabular import prediction
 
-    baseline.write_predictions(baseline.predict(args.model, args.csv, args.probabilities))
+    prediction.write_predictions(prediction.predict(args.model, args.csv, args.probabilities))
     return 0
 
 
@@ -86,7 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="log the search to MLflow (a parent run, one child run per candidate, "
                         "the best pipeline as a model): ./mlruns or http(s)://HOST:PORT")
     p.add_argument("--experiment", metavar="NAME",
-                   help=f"with --track (default {tracking.DEFAULT_EXPERIMENT})")
+                   help=f"with --track (default {tracking_config.DEFAULT_EXPERIMENT})")
     p.set_defaults(func=cmd_local)
 
     p = sub.add_parser("predict", help="predict with a model from `autopilot local`; CSV to stdout")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from byoc import tracking
+from byoc import tracking_config
 from byoc.cli.aws_flags import (
     add_aws_verb,
     add_options_flags,
@@ -163,7 +163,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           "MLflow ARN (sets MLFLOW_TRACKING_URI in the container)")
     job.add_argument("--experiment", metavar="NAME",
                      help="with --track: the MLflow experiment (default "
-                          f"{tracking.DEFAULT_EXPERIMENT})")
+                          f"{tracking_config.DEFAULT_EXPERIMENT})")
     add_options_flags(job, what="job")
     code = job.add_argument_group("your code")
     add_source_flags(code, script="training script (default: byoc's trainer)")

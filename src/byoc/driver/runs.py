@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 
-from byoc import tracking
+from byoc import tracking_config
 from byoc.errors import UserError
 
 # Hyperparameters shown in the table when the runs do not differ in any.
@@ -20,11 +20,11 @@ COLUMNS_METRICS = (("val acc", "final_val_accuracy"), ("test acc", "test_accurac
 
 def tracking_uri(flag: str | None) -> str:
     """--track, else MLFLOW_TRACKING_URI, checked; a clear error when neither is set."""
-    uri = flag or os.environ.get(tracking.TRACKING_URI_ENV)
+    uri = flag or os.environ.get(tracking_config.TRACKING_URI_ENV)
     if not uri:
         raise UserError("Which tracking server? Pass --track URI (http(s)://HOST:PORT, a "
                         "SageMaker MLflow ARN or ./mlruns) or set MLFLOW_TRACKING_URI.")
-    return tracking.check_uri(uri)
+    return tracking_config.check_uri(uri)
 
 
 def client(uri: str):
@@ -33,12 +33,12 @@ def client(uri: str):
     except ModuleNotFoundError as exc:
         raise UserError("Reading runs needs MLflow's client: pip install 'byoc[tracking]'.") \
             from exc
-    store = tracking.store_directory(uri)
+    store = tracking_config.store_directory(uri)
     if store and not store.exists():
         raise UserError(f"No tracking store in {store}: nothing was logged there yet. Train with "
                         f"--track {store} first, or point --track at another store.")
-    tracking.quiet_plugin_headers(uri)
-    tracking.allow_file_store(uri)
+    tracking_config.quiet_plugin_headers(uri)
+    tracking_config.allow_file_store(uri)
     return MlflowClient(uri)
 
 
@@ -58,7 +58,7 @@ def get_run(mlflow_client, run_id: str):
         return mlflow_client.get_run(run_id)
     except MlflowException as exc:
         raise UserError(f"No run '{run_id}' at this tracking URI "
-                        f"({tracking.redact(exc.message.splitlines()[0])}). List them with "
+                        f"({tracking_config.redact(exc.message.splitlines()[0])}). List them with "
                         "byoc runs --experiment NAME.") from None
 
 
@@ -82,10 +82,10 @@ def _number(value) -> str:
 def link(uri: str, run) -> str:
     """Where a user looks at the run: the server's page, or the run's folder in a local store."""
     if uri.startswith(("http://", "https://")):
-        return (f"{tracking.redact(uri).rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/"
-                f"{run.info.run_id}")
-    if tracking.is_arn(uri):
-        return run.data.tags.get(tracking.TAG_TRAINING_JOB, "-")
+        return (f"{tracking_config.redact(uri).rstrip('/')}/#/experiments/"
+                f"{run.info.experiment_id}/runs/{run.info.run_id}")
+    if tracking_config.is_arn(uri):
+        return run.data.tags.get(tracking_config.TAG_TRAINING_JOB, "-")
     return run.info.artifact_uri.removeprefix("file://").removesuffix("/artifacts")
 
 
@@ -156,10 +156,10 @@ def compare(uri: str, run_ids: list[str]) -> list[str]:
 def training_job_of(uri: str, run_id: str) -> str:
     """The SageMaker training job whose model.tar.gz a run's model is: for `deploy --run`."""
     run = get_run(client(uri), run_id)
-    job = run.data.tags.get(tracking.TAG_TRAINING_JOB)
+    job = run.data.tags.get(tracking_config.TAG_TRAINING_JOB)
     if job and job != "byoc-local":
         return job
-    where = run.data.tags.get(tracking.TAG_MODEL_DIR)
+    where = run.data.tags.get(tracking_config.TAG_MODEL_DIR)
     if where:
         raise UserError(
             f"Run {run_id} was trained locally, not by a SageMaker training job, so no "
@@ -167,8 +167,8 @@ def training_job_of(uri: str, run_id: str) -> str:
             "byoc local serve --model DIR, or upload its model.tar.gz and deploy with "
             "--model-data s3://... --image URI.")
     raise UserError(f"Run {run_id} has no model byoc can deploy: it carries no "
-                    f"{tracking.TAG_TRAINING_JOB} tag (it was not logged by byoc's `train`). "
-                    "Deploy with --training-job NAME or --model-data and --image.")
+                    f"{tracking_config.TAG_TRAINING_JOB} tag (it was not logged by byoc's "
+                    "`train`). Deploy with --training-job NAME or --model-data and --image.")
 
 
 def training_job(run: str | None, training_job: str | None, track: str | None) -> str | None:

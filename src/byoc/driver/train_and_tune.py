@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from byoc import tracking
-from byoc.driver import ecr, jobs, metrics, sourcedir, upload
+from byoc import tracking_config
+from byoc.driver import ecr, jobs, metric_definitions, sourcedir, upload
 from byoc.driver.aws import Aws, data_bucket, load_config, resolve_role, split_s3_uri
 from byoc.driver.aws_options import NO_OPTIONS, AwsOptions, parse_env
 from byoc.errors import UserError
@@ -86,11 +86,11 @@ def prepare(aws: Aws, request: TrainingRequest, kind: str, name: str,
     code = sourcedir.from_flags(request.source_dir, request.entry_point)
     user_script = bool(code and code.entry_point)
     hps = sourcedir.parse_hp_flags(as_pairs(request.hyperparameters) or [], code)
-    metric_definitions = metrics.definitions(
-        metrics.parse_metric_flags(as_pairs(request.metrics)), user_script=user_script)
-    track = tracking.job_environment(request.track, request.experiment, image=request.image,
-                                     remote=True,
-                                     tuning_job=name if kind == "tuning job" else None)
+    definitions = metric_definitions.definitions(
+        metric_definitions.parse_metric_flags(as_pairs(request.metrics)), user_script=user_script)
+    track = tracking_config.job_environment(request.track, request.experiment, image=request.image,
+                                            remote=True,
+                                            tuning_job=name if kind == "tuning job" else None)
     role = resolve_role(request.role)
     if request.upload_to:
         if request.data.startswith("s3://"):
@@ -115,7 +115,7 @@ def prepare(aws: Aws, request: TrainingRequest, kind: str, name: str,
         environment={**parse_env(as_pairs(request.environment)), **track},
         retries=request.retries, keep_alive=request.keep_alive, input_mode=request.input_mode,
         distribution=request.distribution, options=request.options,
-        metric_definitions=metric_definitions,
+        metric_definitions=definitions,
     )
     if tuning:
         jobs.check_search(spec, tuning, user_script=user_script)
@@ -222,7 +222,7 @@ def fetch_output(aws: Aws, result: TrainingResult, dest: str | Path) -> Training
     dest = Path(dest)
     if not jobs.download_output(aws, result.description, dest):
         return result
-    from byoc.evaluation.summary import summary_lines
+    from byoc.job_summary import summary_lines
 
     return TrainingResult(result.job_name, result.model_data, result.billing,
                           result.description, dest, tuple(summary_lines(dest)))

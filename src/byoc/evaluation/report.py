@@ -27,14 +27,13 @@ from byoc.evaluation.plots import (
     plot_distribution,
     plot_history,
 )
+from byoc.job_summary import METRICS_FILE, REPORT_FILE
 
 log = logging.getLogger("byoc.evaluation")
 
 SUMMARY_LIMIT = 10  # rows of worst classes and confused pairs in summary_<split>.json
 REPORT_LIMIT = 5  # rows of the same in report.md
 
-METRICS_FILE = "metrics.json"
-REPORT_FILE = "report.md"
 CURVES_FILE = "training_curves.png"
 DISTRIBUTION_CSV = "class_distribution.csv"
 DISTRIBUTION_PNG = "class_distribution.png"

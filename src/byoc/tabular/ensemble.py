@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from byoc.tabular import metrics
+from byoc.tabular import scoring
 
 ENSEMBLE_SIZE = 25  # selection rounds; the weights are multiples of 1/25
 
@@ -123,7 +123,7 @@ def stack(members: list[Bagged], raws: list[np.ndarray], y: np.ndarray,
         seen = _outside(len(y), held_out)
         stacker = _fit_stacker(features[seen], y[seen], classify)
         fold_stackers.append(stacker)
-        scores.append(metrics.compute(keys, y[held_out],
+        scores.append(scoring.compute(keys, y[held_out],
                                       _raw(stacker, features[held_out], classify)))
     stacker = _fit_stacker(features, y, classify)
     return Stacked(members, stacker, fold_stackers, classify), scores
@@ -143,8 +143,8 @@ def select(raws: list[np.ndarray], y: np.ndarray, key: str,
         best, best_value = 0, None
         for i, raw in enumerate(raws):
             mixed = (total + raw) / (step + 1)
-            value = (metrics.goodness(key, y, mixed),
-                     -metrics.log_loss(y, mixed) if classify else 0.0)
+            value = (scoring.goodness(key, y, mixed),
+                     -scoring.log_loss(y, mixed) if classify else 0.0)
             if best_value is None or value > best_value:
                 best, best_value = i, value
         counts[best] += 1
@@ -160,5 +160,5 @@ def nested_scores(raws: list[np.ndarray], y: np.ndarray, folds: list[np.ndarray]
         seen = _outside(len(y), held_out)
         weights = select([r[seen] for r in raws], y[seen], key)
         mixed = sum(w * r[held_out] for w, r in zip(weights, raws, strict=True))
-        scores.append(metrics.compute(keys, y[held_out], mixed))
+        scores.append(scoring.compute(keys, y[held_out], mixed))
     return scores

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from byoc.tabular import metrics
+from byoc.tabular import scoring
 
 REPEATS = 3  # shuffles per column and fold
 MAX_ROWS = 500  # held-out rows used in all, spread over the folds
@@ -43,7 +43,7 @@ def permutation_importance(model, X: pd.DataFrame, y: np.ndarray, folds: list[np
                                                                      replace=False)
         part, target = X.iloc[rows].reset_index(drop=True), y[rows]
         fold_model = model.fold(k)
-        base = metrics.goodness(key, target, fold_model.raw(part))
+        base = scoring.goodness(key, target, fold_model.raw(part))
         # Every shuffled copy in one frame: one predict call per fold instead of one per column.
         copies = []
         for name in columns:
@@ -55,7 +55,7 @@ def permutation_importance(model, X: pd.DataFrame, y: np.ndarray, folds: list[np
         chunks = np.split(raw, len(copies))
         for i, name in enumerate(columns):
             for chunk in chunks[i * REPEATS:(i + 1) * REPEATS]:
-                drops[name].append(base - metrics.goodness(key, target, chunk))
+                drops[name].append(base - scoring.goodness(key, target, chunk))
     result = {name: {"importance": float(np.mean(d)), "std": float(np.std(d))}
               for name, d in drops.items()}
     return dict(sorted(result.items(), key=lambda item: -item[1]["importance"])), used

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from byoc import metric_lines
-from byoc.files import write_atomically
+from byoc.atomic import write_atomically
 from byoc.hyperparams import HyperParameters
 from byoc.training.checkpoints import BEST_WEIGHTS_KEY, best_weights_name, save_checkpoint
 

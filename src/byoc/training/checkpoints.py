@@ -20,9 +20,9 @@ from pathlib import Path
 
 import keras
 
+from byoc.atomic import write_atomically
 from byoc.bundle import keras_io
 from byoc.errors import UserError
-from byoc.files import write_atomically
 from byoc.hyperparams import HyperParameters
 
 log = logging.getLogger("byoc.training")

@@ -35,8 +35,8 @@ from byoc.training.checkpoints import (
 )
 from byoc.training.cluster import Cluster
 from byoc.training.distributed import Distributed
+from byoc.training.mlflow_run import Tracker
 from byoc.training.splits import Splits, class_weights, load_splits
-from byoc.training.tracking import Tracker
 from byoc.user_code import trainer
 from byoc.user_code.trainer import Imported
 

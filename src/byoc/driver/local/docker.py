@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from byoc import bundle, contract, tracking
+from byoc import bundle, contract, tracking_config
 from byoc.driver import sourcedir
 from byoc.driver.local import layout
 from byoc.driver.local.process import wait_for_ping
@@ -209,12 +209,12 @@ def tracking_options(track: Mapping[str, str], instance_count: int) -> dict:
     server on this machine's loopback is reached through the host's network."""
     if not track:
         return {}
-    uri = track[tracking.TRACKING_URI_ENV]
-    store = tracking.store_directory(uri)
-    local = store is not None or urlparse(uri).hostname in tracking.LOOPBACK
+    uri = track[tracking_config.TRACKING_URI_ENV]
+    store = tracking_config.store_directory(uri)
+    local = store is not None or urlparse(uri).hostname in tracking_config.LOOPBACK
     if local and instance_count > 1:
         raise UserError(
-            f"--track {tracking.redact(uri)}: the containers of a multi-instance run have a "
+            f"--track {tracking_config.redact(uri)}: the containers of a multi-instance run have a "
             "network of their own and cannot reach this machine's files or loopback. Start the "
             "server on an address they reach (mlflow server --host 0.0.0.0) and pass "
             "http://HOST-IP:PORT.")

@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from byoc import contract, tracking
+from byoc import contract, tracking_config
 from byoc.driver import sourcedir
 from byoc.driver.channels import split_channel_dirs
 from byoc.driver.local import layout
@@ -68,7 +68,7 @@ def local_train(data: str | Path, output: str | Path, *, hyperparameters: Pairs 
     channels = split_channel_dirs(str(data))
     output = Path(output).resolve()
     spread = layout.DISTRIBUTIONS[distribution]
-    env = tracking.job_environment(track, experiment, image=image)
+    env = tracking_config.job_environment(track, experiment, image=image)
     if image:
         from byoc.driver.local import docker
 
@@ -100,7 +100,7 @@ def local_train(data: str | Path, output: str | Path, *, hyperparameters: Pairs 
                  model_archive=output / layout.MODEL_ARCHIVE,
                  checkpoint_dir=paths.checkpoint_dir)
     if code == 0:
-        from byoc.evaluation.summary import summary_lines
+        from byoc.job_summary import summary_lines
 
         return LocalTraining(0, **found, summary=tuple(summary_lines(paths.output_data_dir)))
     hosts = sorted(output.glob("algo-*/output/failure")) if instance_count > 1 else []

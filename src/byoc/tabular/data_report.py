@@ -15,6 +15,7 @@ import pandas as pd
 
 from byoc.tabular import explain, objectives
 from byoc.tabular.dataset import Dataset
+from byoc.tabular.run_summary import Summary
 
 LEAKAGE_SAMPLE = 5000  # rows used for the per-feature leakage check
 LEAKAGE_R2 = 0.9  # a single feature explaining this much of a regression target
@@ -167,33 +168,33 @@ def _markdown_table(rows: list[dict], keys: list[str]) -> list[str]:
     return lines
 
 
-def _results(summary: dict, plot: str | None) -> list[str]:
-    key = summary["objective_key"]
+def _results(summary: Summary, plot: str | None) -> list[str]:
+    key = summary.objective_key
     lines = ["", "## Model", "",
-             f"- Mode: {summary['mode']} ({summary['mode_reason']})."]
-    if not summary["metrics"]:
+             f"- Mode: {summary.mode} ({summary.mode_reason})."]
+    if not summary.metrics:
         return lines + ["- The time budget was too short to cross-validate any candidate: the "
                         "model is the fastest baseline, unscored."]
     lines += [
-        f"- Best: `{summary['best_candidate']}`, {summary['objective']} "
-        f"{summary['metrics'][key]:.4g} ± {summary['score_std']:.3g} (std across "
-        f"{summary['cv_folds']} folds; the ensemble's and the stacked model's scores are nested: "
+        f"- Best: `{summary.best_candidate}`, {summary.objective} "
+        f"{summary.metrics[key]:.4g} ± {summary.score_std:.3g} (std across "
+        f"{summary.cv_folds} folds; the ensemble's and the stacked model's scores are nested: "
         "their weights never saw the rows they are scored on).",
     ]
-    ties = summary["tied_with_best"]
+    ties = summary.tied_with_best
     if ties:
         lines.append(f"- Within one std of the best, so not really behind it: "
                      f"{', '.join(f'`{t}`' for t in ties)}.")
-    if summary["ensemble"]:
-        members = ", ".join(f"`{name}` {w:.2f}" for name, w in summary["ensemble"].items())
+    if summary.ensemble:
+        members = ", ".join(f"`{name}` {w:.2f}" for name, w in summary.ensemble.items())
         lines.append(f"- Ensemble weights: {members}.")
-    if summary["stacked"]:
-        lines.append(f"- Stacked model: {summary['stacked']['stacker']} of "
-                     f"{len(summary['stacked']['members'])} members.")
+    if summary.stacked:
+        lines.append(f"- Stacked model: {summary.stacked['stacker']} of "
+                     f"{len(summary.stacked['members'])} members.")
     lines += ["", "## Explainability", "",
-              f"Permutation importance on {summary['importance_folds']} held-out folds: the "
-              f"drop in {summary['objective']} when a column's values are shuffled.", ""]
-    top = list(summary["importance"].items())[:explain.TOP]
+              f"Permutation importance on {summary.importance_folds} held-out folds: the "
+              f"drop in {summary.objective} when a column's values are shuffled.", ""]
+    top = list(summary.importance.items())[:explain.TOP]
     lines += _markdown_table(
         [{"column": name, "importance": f"{v['importance']:.4g}", "std": f"{v['std']:.2g}"}
          for name, v in top], ["column", "importance", "std"])
@@ -202,7 +203,7 @@ def _results(summary: dict, plot: str | None) -> list[str]:
     return lines
 
 
-def write_markdown(ds: Dataset, analysis: Analysis, path: Path, summary: dict | None = None,
+def write_markdown(ds: Dataset, analysis: Analysis, path: Path, summary: Summary | None = None,
                    plot: str | None = None) -> Path:
     """The report; with the run's `summary`, also its model and explainability sections."""
     lines = [

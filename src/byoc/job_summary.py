@@ -1,7 +1,9 @@
-"""The few lines printed when training ends: metrics.json's numbers and where the report is.
+"""What a training job leaves in /opt/ml/output/data for people to read, and the few lines printed
+when it ends: metrics.json's numbers and where the report is.
 
-One summary for `byoc train` (after the output is downloaded) and `byoc local train`. Nothing
-heavy: the file names come from `byoc.evaluation`, which imports numpy only.
+The container's evaluation writes these files (`byoc.evaluation`); the driver prints this summary
+for `byoc train` (after the output is downloaded) and `byoc local train`. Both sides share this
+module, so the driver imports no evaluation code. Nothing heavy: standard library only.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from byoc.evaluation import METRICS_FILE, REPORT_FILE
+METRICS_FILE = "metrics.json"
+REPORT_FILE = "report.md"
 
 
 def _value(value: object) -> str:

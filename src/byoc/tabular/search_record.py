@@ -15,7 +15,8 @@ import os
 import pprint
 from pathlib import Path
 
-from byoc import tracking
+from byoc import tracking_config
+from byoc.tabular.run_summary import Summary
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,10 @@ import sys
 import joblib
 import numpy as np
 
-from byoc.tabular.baseline import build_pipeline, encoded_target, fit, folds_of
+from byoc.tabular.candidate_pipeline import build_pipeline, encoded_target, fit, folds_of
 from byoc.tabular.dataset import load
 from byoc.tabular.families import FAMILIES
-from byoc.tabular.metrics import compute
+from byoc.tabular.scoring import compute
 
 CSV = {csv!r}
 TARGET = {target!r}
@@ -76,18 +77,18 @@ if __name__ == "__main__":
 '''
 
 
-def write_candidate_script(out_dir: Path, csv_path: str | Path, summary: dict, best,
+def write_candidate_script(out_dir: Path, csv_path: str | Path, summary: Summary, best,
                            seed: int) -> Path:
     """`candidate.py` for `best` (the best single pipeline; an ensemble's best member)."""
-    ensemble = summary["best_candidate"] != best.name
+    ensemble = summary.best_candidate != best.name
     note = ("The search's winner is an ensemble; this is its best single pipeline.\n\n"
             if ensemble else "")
     text = _SCRIPT.format(
-        name=best.name, note=note, script=CANDIDATE_SCRIPT, objective=summary["objective"],
-        score=best.metrics[summary["objective_key"]], csv=str(Path(csv_path).resolve()),
-        target=summary["target"], problem_type=summary["problem_type"],
-        key=summary["objective_key"], family=best.family, params=python_literal(best.params),
-        folds=summary["cv_folds"], seed=seed)
+        name=best.name, note=note, script=CANDIDATE_SCRIPT, objective=summary.objective,
+        score=best.metrics[summary.objective_key], csv=str(Path(csv_path).resolve()),
+        target=summary.target, problem_type=summary.problem_type,
+        key=summary.objective_key, family=best.family, params=python_literal(best.params),
+        folds=summary.cv_folds, seed=seed)
     path = Path(out_dir) / CANDIDATE_SCRIPT
     path.write_text(text)
     return path
@@ -109,7 +110,7 @@ def python_literal(params: dict) -> str:
     return text
 
 
-def log_search(uri: str, experiment: str, out_dir: Path, summary: dict, candidates: list,
+def log_search(uri: str, experiment: str, out_dir: Path, summary: Summary, candidates: list,
                best_pipeline, sample) -> str | None:
     """Log the search to MLflow; returns the parent run's id. A tracking failure is a warning:
     the results on disk stand."""
@@ -118,8 +119,8 @@ def log_search(uri: str, experiment: str, out_dir: Path, summary: dict, candidat
                            sample)
     except Exception as exc:
         log.warning("MLflow tracking at %s failed (%s: %s); the search's results are in %s all "
-                    "the same.", tracking.redact(uri), type(exc).__name__,
-                    tracking.redact(str(exc).splitlines()[0][:300]) if str(exc) else "",
+                    "the same.", tracking_config.redact(uri), type(exc).__name__,
+                    tracking_config.redact(str(exc).splitlines()[0][:300]) if str(exc) else "",
                     out_dir)
         return None
 
@@ -131,26 +132,26 @@ def _log_search(uri, experiment, out_dir, summary, candidates, best_pipeline, sa
     from mlflow.models import infer_signature
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-    tracking.quiet_plugin_headers(uri)
-    tracking.allow_file_store(uri)
+    tracking_config.quiet_plugin_headers(uri)
+    tracking_config.allow_file_store(uri)
     client = mlflow.MlflowClient(uri)
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found else client.create_experiment(
-        experiment, artifact_location=tracking.artifact_location(uri))
-    key = summary["objective_key"]
-    parent = client.create_run(experiment_id, tags={tracking.TAG_KIND: "autopilot-local"},
-                               run_name=f"autopilot-local {summary['target']}")
+        experiment, artifact_location=tracking_config.artifact_location(uri))
+    key = summary.objective_key
+    parent = client.create_run(experiment_id, tags={tracking_config.TAG_KIND: "autopilot-local"},
+                               run_name=f"autopilot-local {summary.target}")
     pid = parent.info.run_id
-    params = {k: summary[k] for k in ("target", "problem_type", "objective", "mode", "cv_folds",
-                                      "rows", "time_budget_s", "best_candidate",
-                                      "best_algorithm")}
+    params = {k: getattr(summary, k) for k in (
+        "target", "problem_type", "objective", "mode", "cv_folds", "rows", "time_budget_s",
+        "best_candidate", "best_algorithm")}
     client.log_batch(pid, params=[Param(k, str(v)) for k, v in params.items()],
                      metrics=[Metric(f"best_{k}", float(v), 0, 0)
-                              for k, v in summary["metrics"].items()]
-                     + [Metric("candidates_evaluated", summary["candidates_evaluated"], 0, 0)])
+                              for k, v in summary.metrics.items()]
+                     + [Metric("candidates_evaluated", summary.candidates_evaluated, 0, 0)])
     for rank, c in enumerate(candidates, 1):
         child = client.create_run(experiment_id, run_name=c.name, tags={
-            MLFLOW_PARENT_RUN_ID: pid, tracking.TAG_KIND: "autopilot-candidate"})
+            MLFLOW_PARENT_RUN_ID: pid, tracking_config.TAG_KIND: "autopilot-candidate"})
         cid = child.info.run_id
         flat = {"algorithm": c.family, **{k: json.dumps(v) if isinstance(v, dict) else str(v)
                                           for k, v in c.params.items()}}
@@ -167,19 +168,19 @@ def _log_search(uri, experiment, out_dir, summary, candidates, best_pipeline, sa
     if best_pipeline is not None:
         # The fluent API logs models, to the tracking URI of the environment: set it for this,
         # and back (mlflow.set_tracking_uri would pin it for the rest of the process).
-        previous = os.environ.get(tracking.TRACKING_URI_ENV)
-        os.environ[tracking.TRACKING_URI_ENV] = uri
+        previous = os.environ.get(tracking_config.TRACKING_URI_ENV)
+        os.environ[tracking_config.TRACKING_URI_ENV] = uri
         try:
             with mlflow.start_run(run_id=pid):
-                mlflow.sklearn.log_model(best_pipeline, name=tracking.MODEL_ARTIFACT,
+                mlflow.sklearn.log_model(best_pipeline, name=tracking_config.MODEL_ARTIFACT,
                                          signature=infer_signature(
                                              sample, best_pipeline.predict(sample)),
                                          **_serialization(best_pipeline))
         finally:
             if previous is None:
-                os.environ.pop(tracking.TRACKING_URI_ENV, None)
+                os.environ.pop(tracking_config.TRACKING_URI_ENV, None)
             else:
-                os.environ[tracking.TRACKING_URI_ENV] = previous
+                os.environ[tracking_config.TRACKING_URI_ENV] = previous
     client.set_terminated(pid)
     return pid
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from byoc import tracking
+from byoc import tracking_config
 from byoc.contract import TrainingEnv
 from byoc.hyperparams import HyperParameters
 
@@ -55,18 +55,18 @@ def _enabled(text: str | None) -> bool:
 
 def _tags(env: TrainingEnv) -> dict[str, str]:
     tags = {
-        tracking.TAG_HOST: f"{env.current_host} ({socket.gethostname()})",
-        tracking.TAG_KIND: "training",
-        tracking.TAG_MODEL_DIR: str(env.paths.model_dir),
+        tracking_config.TAG_HOST: f"{env.current_host} ({socket.gethostname()})",
+        tracking_config.TAG_KIND: "training",
+        tracking_config.TAG_MODEL_DIR: str(env.paths.model_dir),
     }
-    for key, var in ((tracking.TAG_TRAINING_JOB, tracking.TRAINING_JOB_ENV),
-                     (tracking.TAG_TRAINING_JOB_ARN, tracking.TRAINING_JOB_ARN_ENV),
-                     (tracking.TAG_TUNING_JOB, tracking.TUNING_JOB_ENV),
-                     (tracking.TAG_IMAGE, tracking.IMAGE_ENV)):
+    for key, var in ((tracking_config.TAG_TRAINING_JOB, tracking_config.TRAINING_JOB_ENV),
+                     (tracking_config.TAG_TRAINING_JOB_ARN, tracking_config.TRAINING_JOB_ARN_ENV),
+                     (tracking_config.TAG_TUNING_JOB, tracking_config.TUNING_JOB_ENV),
+                     (tracking_config.TAG_IMAGE, tracking_config.IMAGE_ENV)):
         if os.environ.get(var):
             tags[key] = os.environ[var]
-    tags["mlflow.runName"] = run_name(os.environ.get(tracking.TRAINING_JOB_ENV),
-                                      os.environ.get(tracking.TRAINING_JOB_ARN_ENV))
+    tags["mlflow.runName"] = run_name(os.environ.get(tracking_config.TRAINING_JOB_ENV),
+                                      os.environ.get(tracking_config.TRAINING_JOB_ARN_ENV))
     return tags
 
 
@@ -106,8 +106,8 @@ class Tracker(keras.callbacks.Callback):
         import mlflow  # noqa: F401  (fails here, as a warning, if the image lacks it)
         from mlflow.tracking import MlflowClient
 
-        tracking.quiet_plugin_headers(uri)
-        tracking.allow_file_store(uri)
+        tracking_config.quiet_plugin_headers(uri)
+        tracking_config.allow_file_store(uri)
 
         self._client = MlflowClient(uri)
         self._enqueue("the run itself, with its params and tags",
@@ -118,22 +118,24 @@ class Tracker(keras.callbacks.Callback):
     @classmethod
     def start(cls, env: TrainingEnv, hp: HyperParameters) -> Tracker | None:
         """The tracker for this job, or None when tracking is off or cannot even start."""
-        uri = os.environ.get(tracking.TRACKING_URI_ENV)
+        uri = os.environ.get(tracking_config.TRACKING_URI_ENV)
         if not uri:
             return None
         for key, value in HTTP_DEFAULTS.items():
             os.environ.setdefault(key, value)
         # MLflow tags runs with the git commit it runs in; the image has no git: no warning.
         os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-        experiment = os.environ.get(tracking.EXPERIMENT_ENV) or tracking.DEFAULT_EXPERIMENT
+        experiment = (os.environ.get(tracking_config.EXPERIMENT_ENV)
+                      or tracking_config.DEFAULT_EXPERIMENT)
         try:
             tracker = cls(uri, experiment, hp.as_strings(), _tags(env),
-                          _enabled(os.environ.get(tracking.LOG_MODEL_ENV)))
+                          _enabled(os.environ.get(tracking_config.LOG_MODEL_ENV)))
         except Exception as exc:  # no MLflow in the image, a URI it cannot parse, ...
             log.warning("MLflow tracking is off for this job (%s: %s); training goes on.",
-                        type(exc).__name__, tracking.redact(str(exc)))
+                        type(exc).__name__, tracking_config.redact(str(exc)))
             return None
-        log.info("MLflow tracking: experiment '%s' at %s%s", experiment, tracking.redact(uri),
+        log.info("MLflow tracking: experiment '%s' at %s%s", experiment,
+                 tracking_config.redact(uri),
                  f", run {tracker.run_id}" if tracker.run_id else " (not reached yet)")
         return tracker
 
@@ -153,8 +155,8 @@ class Tracker(keras.callbacks.Callback):
                     log.warning(
                         "MLflow tracking at %s failed (%s: %s). Training goes on; byoc keeps "
                         "what it could not log and tries again after each epoch.",
-                        tracking.redact(self.uri), type(exc).__name__,
-                        tracking.redact(str(exc).splitlines()[0][:300]) if str(exc) else "")
+                        tracking_config.redact(self.uri), type(exc).__name__,
+                        tracking_config.redact(str(exc).splitlines()[0][:300]) if str(exc) else "")
                     self._warned = True
                 return False
             self._queue.pop(0)
@@ -167,7 +169,7 @@ class Tracker(keras.callbacks.Callback):
         experiment_id = (experiment.experiment_id if experiment else
                          self._client.create_experiment(
                              self.experiment,
-                             artifact_location=tracking.artifact_location(self.uri)))
+                             artifact_location=tracking_config.artifact_location(self.uri)))
         run = self._client.create_run(experiment_id, tags=tags)
         self.run_id = run.info.run_id
         self._client.log_batch(self.run_id, params=[Param(k, v) for k, v in params.items()],
@@ -191,7 +193,7 @@ class Tracker(keras.callbacks.Callback):
             self._flush()
         except Exception as exc:  # a bug here must not stop training either
             log.warning("MLflow tracking: epoch %d not logged (%s).", epoch + 1,
-                        tracking.redact(str(exc)))
+                        tracking_config.redact(str(exc)))
 
     # -- the end ----------------------------------------------------------------------------
 
@@ -202,7 +204,7 @@ class Tracker(keras.callbacks.Callback):
             self._finish(final, Path(output_dir), model, sample)
         except Exception as exc:
             log.warning("MLflow tracking could not finish the run (%s: %s).",
-                        type(exc).__name__, tracking.redact(str(exc)))
+                        type(exc).__name__, tracking_config.redact(str(exc)))
 
     def _finish(self, final: dict[str, float], output_dir: Path, model: keras.Model | None,
                 sample: np.ndarray | None) -> None:
@@ -227,7 +229,7 @@ class Tracker(keras.callbacks.Callback):
             return
         lost = [what for what, _ in self._queue]
         log.warning("MLflow tracking at %s: not logged, after retries: %s. The metrics and the "
-                    "report are in output.tar.gz all the same.", tracking.redact(self.uri),
+                    "report are in output.tar.gz all the same.", tracking_config.redact(self.uri),
                     "; ".join(_squash(lost)))
         self._queue.clear()
 
@@ -251,7 +253,7 @@ class Tracker(keras.callbacks.Callback):
         requirements = [f"keras=={keras.__version__}", f"tensorflow=={tf.__version__}"]
         # The fluent API needs the run active; ending it here is what set_terminated does next.
         with mlflow.start_run(run_id=self.run_id):
-            mlflow.keras.log_model(model, name=tracking.MODEL_ARTIFACT, signature=signature,
+            mlflow.keras.log_model(model, name=tracking_config.MODEL_ARTIFACT, signature=signature,
                                    pip_requirements=requirements)
 
     def _end_unfinished(self) -> None:

@@ -1,0 +1,266 @@
+"""The search: candidates cross-validated on the same folds, family by family, within a time
+budget or a candidate count, best first.
+
+Two rounds, as Autopilot's modes have them. First every family's presets (its defaults, then its
+alternative settings), each family with an equal share of the budget. Then random settings while
+time is left: in hpo mode for every family, in ensembling mode for the best few families only.
+A family that finishes early, or whose next candidate would not fit, hands its time to the others.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from byoc.errors import UserError
+from byoc.tabular import objectives
+from byoc.tabular.candidate_pipeline import build_pipeline, encoded_target, fit
+from byoc.tabular.dataset import Dataset
+from byoc.tabular.ensemble import Bagged, Stacked, Weighted
+from byoc.tabular.families import Family, usable
+from byoc.tabular.scoring import KEYS, MINIMIZED_KEYS, compute
+
+ENSEMBLING, HPO, AUTO = "ensembling", "hpo", "auto"
+MODES = (ENSEMBLING, HPO)
+# Autopilot's AUTO mode picks ENSEMBLING for data sets smaller than 100 MB (AutoMLJobConfig.Mode).
+ENSEMBLING_MAX_BYTES = 100 * 1000 * 1000
+POOL_PER_FAMILY = 3  # best configurations per family that keep their fold models
+# Once every family has had its presets, ensembling spends the time left on random settings of
+# the best ENSEMBLING_TOP_FAMILIES families only, up to ENSEMBLING_PER_FAMILY candidates each
+# (presets included): more members where they are strong, rather than more weak ones.
+ENSEMBLING_TOP_FAMILIES = 3
+ENSEMBLING_PER_FAMILY = 5
+
+
+@dataclass
+class Candidate:
+    name: str
+    family: str
+    params: dict
+    metrics: dict[str, float]  # summary key -> mean over folds
+    score_std: float
+    fit_time: float
+    oof: np.ndarray | None = field(default=None, repr=False)  # out-of-fold predictions
+    model: Bagged | Weighted | Stacked | None = field(default=None, repr=False)
+    tied: bool = False
+
+
+class _OutOfTime(Exception):
+    def __init__(self, folds_done: int, seconds: float):
+        super().__init__(folds_done, seconds)
+        self.folds_done, self.seconds = folds_done, seconds
+
+
+def to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def resolve_mode(mode: str | None, csv_path: str | Path) -> tuple[str, str]:
+    """The mode to run and why: as Autopilot's AUTO, by the size of the file, unless given."""
+    if mode not in (None, AUTO):
+        if mode not in MODES:
+            raise UserError(f"Unknown mode '{mode}'. Use one of: {', '.join(MODES)}.")
+        return mode, "chosen with --mode"
+    size = Path(csv_path).stat().st_size
+    chosen = ENSEMBLING if size < ENSEMBLING_MAX_BYTES else HPO
+    relation = "below" if chosen == ENSEMBLING else "at or above"
+    return chosen, (f"the file's {size / 1e6:.3g} MB is {relation} Autopilot's 100 MB threshold "
+                    "for ensembling")
+
+
+def _cross_validate(ds: Dataset, family: Family, params: dict, y: np.ndarray,
+                    folds: list[np.ndarray], seed: int, stop_at: float,
+                    classify: bool) -> tuple[list, np.ndarray]:
+    """Fit one model per fold; their out-of-fold predictions. Stops between folds at `stop_at`."""
+    X = ds.X
+    oof = np.zeros((len(y), len(np.unique(y)))) if classify else np.zeros(len(y))
+    models, began = [], time.monotonic()
+    for held_out in folds:
+        # Stop as soon as the folds so far say the rest would not fit, not after the fact.
+        done, now = len(models), time.monotonic()
+        if done and began + (now - began) / done * len(folds) > stop_at:
+            raise _OutOfTime(done, now - began)
+        seen = np.setdiff1d(np.arange(len(y)), held_out)
+        model = fit(build_pipeline(ds, family, params, seed), X.iloc[seen], y[seen])
+        oof[held_out] = model.predict_proba(X.iloc[held_out]) if classify else \
+            model.predict(X.iloc[held_out])
+        models.append(model)
+    return models, oof
+
+
+def _fold_metrics(keys: list[str], y: np.ndarray, raw: np.ndarray,
+                  folds: list[np.ndarray]) -> tuple[dict[str, float], dict[str, float]]:
+    per_fold = [compute(keys, y[f], raw[f]) for f in folds]
+    return summarize(keys, per_fold)
+
+
+def summarize(keys: list[str], per_fold: list[dict[str, float]]):
+    means = {k: float(np.mean([s[k] for s in per_fold])) for k in keys}
+    stds = {k: float(np.std([s[k] for s in per_fold])) for k in keys}
+    return means, stds
+
+
+def order(key: str) -> Callable[[Candidate], float]:
+    sign = 1 if key in MINIMIZED_KEYS else -1
+    return lambda c: sign * c.metrics[key]
+
+
+def _keep_pool(candidates: list[Candidate], key: str) -> None:
+    """Only each family's best POOL_PER_FAMILY configurations keep their fold models."""
+    by_family: dict[str, list[Candidate]] = {}
+    for c in sorted(candidates, key=order(key)):
+        by_family.setdefault(c.family, []).append(c)
+    for ranked in by_family.values():
+        for c in ranked[POOL_PER_FAMILY:]:
+            c.model = None
+
+
+def search(ds: Dataset, objective: str, folds: list[np.ndarray], time_budget: float,
+           seed: int = 0, mode: str = HPO, max_candidates: int | None = None,
+           progress: Callable[[str], None] = to_stderr) -> list[Candidate]:
+    """Cross-validate candidates within `time_budget` seconds; best first.
+
+    Two rounds. First every family's presets (its defaults, then its alternative settings),
+    each family with an equal share of the budget. Then random settings while time is left: in
+    hpo mode for every family, in ensembling mode for the best ENSEMBLING_TOP_FAMILIES families
+    only, up to ENSEMBLING_PER_FAMILY candidates each. In both rounds a candidate starts only if
+    the family's last one says it fits, and the share of a family that is done, or whose
+    candidates no longer fit, goes to the others.
+    """
+    chosen, skipped = usable(len(ds.frame))
+    for name, reason in skipped.items():
+        progress(f"{name} left out: {reason}")
+    progress(f"search budget {time_budget:.3g}s: {time_budget / len(chosen):.3g}s for each of "
+             f"{len(chosen)} families ({', '.join(f.name for f in chosen)}); a family that "
+             "finishes early hands its time to the others")
+    state = _Search(ds, objective, folds, seed, progress,
+                    math.inf if max_candidates is None else max_candidates)
+    deadline = state.start + time_budget
+    state.take_turns(chosen, lambda f: len(f.presets), deadline)
+    if time.monotonic() < deadline and state.index < state.limit:
+        ranked = sorted(chosen, key=state.best_score)
+        if mode == ENSEMBLING:
+            ranked = [f for f in ranked[:ENSEMBLING_TOP_FAMILIES] if state.candidates_of(f)]
+            progress(f"{deadline - time.monotonic():.3g}s left: random settings for the best "
+                     f"families, {', '.join(f.name for f in ranked)}")
+            state.take_turns(ranked, lambda f: ENSEMBLING_PER_FAMILY, deadline)
+        else:
+            state.take_turns(ranked, lambda f: math.inf, deadline)
+    progress("time per family: " + ", ".join(
+        f"{f.name} {state.spent[f.name]:.1f}s ({state.tried[f.name]} tried)" for f in chosen))
+    return sorted(state.candidates, key=order(state.key))
+
+
+class _Search:
+    """The candidates so far, and what each family has tried and spent."""
+
+    def __init__(self, ds: Dataset, objective: str, folds: list[np.ndarray], seed: int,
+                 progress: Callable[[str], None], limit: float):
+        self.ds, self.objective, self.folds, self.seed = ds, objective, folds, seed
+        self.progress, self.limit = progress, limit
+        self.key = KEYS[objective]
+        self.keys = [KEYS[n] for n in objectives.OBJECTIVES[ds.problem_type]]
+        self.classify = objectives.is_classification(ds.problem_type)
+        self.y, _ = encoded_target(ds)
+        self.rng = np.random.default_rng(seed)
+        self.candidates: list[Candidate] = []
+        self.spent: dict[str, float] = defaultdict(float)
+        self.tried: dict[str, int] = defaultdict(int)
+        self.fold_seconds: dict[str, float] = {}  # the last seconds per fold of each family
+        self.index = 0
+        self.start = time.monotonic()
+
+    def candidates_of(self, family: Family) -> list[Candidate]:
+        return [c for c in self.candidates if c.family == family.name]
+
+    def best_score(self, family: Family) -> float:
+        return min(map(order(self.key), self.candidates_of(family)), default=math.inf)
+
+    def take_turns(self, families: list[Family], up_to: Callable[[Family], float],
+                   deadline: float) -> None:
+        """Families take turns, each up to `up_to(family)` candidates in all, until `deadline`;
+        each may spend an equal share of the time, and hands what it leaves to the others."""
+        budget = deadline - time.monotonic()
+        spent_before = {f.name: self.spent[f.name] for f in families}
+        retired: set[str] = set()  # done, or its next candidate does not fit its share
+
+        def spent(family: Family) -> float:
+            return self.spent[family.name] - spent_before[family.name]
+
+        def active(family: Family) -> bool:
+            return family.name not in retired and self.tried[family.name] < up_to(family)
+
+        def allowance() -> float:
+            live = [f for f in families if active(f)]
+            pool = budget - sum(spent(f) for f in families if not active(f))
+            return pool / max(1, len(live))
+
+        while self.index < self.limit and time.monotonic() < deadline:
+            started, blocked = False, []
+            for family in [f for f in families if active(f)]:
+                if self.index >= self.limit or time.monotonic() >= deadline:
+                    break
+                # A family's defaults, its only representative so far, may use twice its
+                # share; later candidates stop between folds when they would overrun it, and
+                # start only if the family's last candidate says a whole one fits.
+                share = allowance()
+                stop_at = min(deadline, time.monotonic() + (
+                    2 * share if self.tried[family.name] == 0 else share - spent(family)))
+                if time.monotonic() + self.fold_seconds.get(family.name, 0.0) * \
+                        len(self.folds) > stop_at:
+                    blocked.append(family)
+                    continue
+                started = True
+                self._try(family, stop_at)
+            if not started:
+                if not blocked:
+                    break
+                # Nothing fits: the family whose candidates cost most hands its time to the
+                # others, which may then fit one more.
+                retired.add(max(blocked, key=lambda f: self.fold_seconds.get(f.name, 0.0)).name)
+
+    def _try(self, family: Family, stop_at: float) -> None:
+        turn = self.tried[family.name]
+        params = dict(family.presets[turn]) if turn < len(family.presets) else \
+            family.sample(self.rng)
+        self.tried[family.name] += 1
+        self.index += 1
+        name = f"{family.name}-{self.index:03d}"
+        began = time.monotonic()
+        try:
+            models, oof = _cross_validate(self.ds, family, params, self.y, self.folds,
+                                          self.seed, stop_at, self.classify)
+        except _OutOfTime as out:
+            self.spent[family.name] += time.monotonic() - began
+            self.fold_seconds[family.name] = out.seconds / out.folds_done
+            self.progress(f"[{self.index:>3}] {name:<28} stopped: out of time after "
+                          f"{out.folds_done} of {len(self.folds)} folds ({out.seconds:.1f}s)")
+            return
+        except (ValueError, FloatingPointError) as exc:
+            self.spent[family.name] += time.monotonic() - began
+            self.progress(f"[{self.index:>3}] {name:<28} failed: {exc}")
+            return
+        seconds = time.monotonic() - began
+        self.spent[family.name] += seconds
+        self.fold_seconds[family.name] = seconds / len(self.folds)
+        means, stds = _fold_metrics(self.keys, self.y, oof, self.folds)
+        self.candidates.append(Candidate(name, family.name, params, means, stds[self.key],
+                                         seconds, oof, Bagged(models, self.classify)))
+        _keep_pool(self.candidates, self.key)
+        self.progress(f"[{self.index:>3}] {name:<28} {self.objective}={means[self.key]:.6g} "
+                      f"±{stds[self.key]:.3g}  fit {seconds:.1f}s  budget "
+                      f"{time.monotonic() - self.start:.1f}s")
+
+
+def mark_ties(candidates: list[Candidate], key: str) -> None:
+    """Tied: within one standard deviation (across folds) of the best; the order is noise."""
+    best = candidates[0]
+    for c in candidates:
+        c.tied = abs(c.metrics[key] - best.metrics[key]) <= best.score_std
