@@ -42,10 +42,11 @@ check: setup
 	BYOC_TIER=check $(STAGE) "fast tier" $(PY) -m pytest -m "$(FAST)" --durations=10 $(PYTEST_ARGS)
 
 # Everything, in two stages: the fast tier (with every fuzz example) fails in minutes; then what
-# trains, searches, builds images or runs the SDK.
+# trains, searches, builds images or runs the SDK, as two sessions side by side (containers, and
+# the rest: scripts/slow-tier.sh).
 test: setup
 	$(STAGE) "fast tier" $(PY) -m pytest -m "$(FAST)" --durations=25 $(PYTEST_ARGS)
-	$(STAGE) "slow tier" $(PY) -m pytest -m "not ($(FAST))" --durations=25 $(PYTEST_ARGS)
+	$(RUN) bash scripts/slow-tier.sh $(PY) $(PYTEST_ARGS)
 
 # The SDK suite makes its own virtualenvs (.venv-sdk2, .venv-sdk3) from tests/sdk/requirements-*.
 test-sdk: setup

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The slow tier as two pytest sessions side by side: scripts/slow-tier.sh PYTHON [PYTEST_ARGS...]
+#
+# - "containers": what needs a Docker engine or the SDK (images, containers, Compose). The Docker
+#   tests share one engine and the images they build, so they stay in one session, in order.
+# - "processes": the rest of the slow tier (training runs, serving, tabular searches, MLflow).
+#
+# A container test spends much of its time waiting on the engine and the network, and many of the
+# others run one thread, so two sessions finish well before one would on two cores. Each session
+# has its own temporary directory; the containers' output goes to a file and is printed when both
+# are done. Exit 5 (nothing selected, as when PYTEST_ARGS names tests of one side) is no failure.
+set -uo pipefail
+python=$1
+shift
+base=$(mktemp -d)
+trap 'rm -rf "$base"' EXIT
+
+session() {  # session NAME MARKERS PYTEST_ARGS...
+  local name=$1 markers=$2 start=$SECONDS code
+  shift 2
+  "$python" -m pytest -m "$markers" --basetemp "$base/$name" --durations=25 "$@"
+  code=$?
+  echo "== slow tier, ${name}: $((SECONDS - start)) s (exit ${code})"
+  [ "$code" -eq 5 ] && code=0
+  return "$code"
+}
+
+start=$SECONDS
+session containers "docker or sdk" -p no:cacheprovider "$@" >"$base/containers.log" 2>&1 &
+containers=$!
+# Ctrl-C or a CI timeout stops both sessions, not only the one in the foreground.
+trap 'pkill -TERM -P "$containers"; kill "$containers" 2>/dev/null; exit 130' INT TERM
+session processes "slow and not docker and not sdk" "$@"
+processes=$?
+wait "$containers"
+containers=$?
+echo "== slow tier, containers (run beside the processes; its output):"
+cat "$base/containers.log"
+echo "== slow tier: $((SECONDS - start)) s (processes exit ${processes}, containers exit ${containers})"
+[ "$processes" -eq 0 ] && [ "$containers" -eq 0 ]
