@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The slow tier as two pytest sessions side by side: scripts/slow-tier.sh PYTHON [PYTEST_ARGS...]
 #
-# - "containers": what needs a Docker engine or the SDK (images, containers, Compose). The Docker
-#   tests share one engine and the images they build, so they stay in one session, in order.
-# - "processes": the rest of the slow tier (training runs, serving, tabular searches, MLflow).
+# - "containers": what needs a Docker engine or the SDK (images, containers, Compose), and the
+#   tabular searches. The Docker tests share one engine and the images they build, so they stay in
+#   one session, in order. The searches are here to even out the two sessions' times.
+# - "processes": the rest of the slow tier (training runs, serving, MLflow).
 #
-# A container test spends much of its time waiting on the engine and the network, and many of the
-# others run one thread, so two sessions finish well before one would on two cores. Each session
+# A container test spends much of its time waiting on the engine and the network, and a search
+# runs one thread, so two sessions finish well before one would on two cores. Each session
 # has its own temporary directory; the containers' output goes to a file and is printed when both
 # are done. Exit 5 (nothing selected, as when PYTEST_ARGS names tests of one side) is no failure.
 set -uo pipefail
@@ -26,11 +27,11 @@ session() {  # session NAME MARKERS PYTEST_ARGS...
 }
 
 start=$SECONDS
-session containers "docker or sdk" -p no:cacheprovider "$@" >"$base/containers.log" 2>&1 &
+session containers "docker or sdk or (tabular and slow)" -p no:cacheprovider "$@" >"$base/containers.log" 2>&1 &
 containers=$!
 # Ctrl-C or a CI timeout stops both sessions, not only the one in the foreground.
 trap 'pkill -TERM -P "$containers"; kill "$containers" 2>/dev/null; exit 130' INT TERM
-session processes "slow and not docker and not sdk" "$@"
+session processes "slow and not docker and not sdk and not tabular" "$@"
 processes=$?
 wait "$containers"
 containers=$?
