@@ -218,7 +218,7 @@ def ensure_group(aws: Aws, name: str, tags: dict[str, str]) -> bool:
         sagemaker.create_model_package_group(ModelPackageGroupName=name,
                                              ModelPackageGroupDescription=GROUP_DESCRIPTION,
                                              Tags=[*tag_list, endpoints.CREATED_BY_BYOC])
-        log.info("Created model package group %s", name)
+        log.debug("Created model package group %s", name)
         return True
     if tag_list:
         sagemaker.add_tags(ResourceArn=group["ModelPackageGroupArn"], Tags=tag_list)
@@ -292,7 +292,7 @@ def register(aws: Aws, request: RegisterRequest) -> RegisteredVersion:
     arn = sagemaker.create_model_package(
         **package_request(request, desc, evidence, request.run))["ModelPackageArn"]
     package = sagemaker.describe_model_package(ModelPackageName=arn)
-    log.info("Registered %s as %s", job, arn)
+    log.debug("Registered %s as %s", job, arn)
     if request.run:
         runs.tag_run(uri, request.run, tracking_config.TAG_MODEL_PACKAGE, arn)
     return RegisteredVersion(
