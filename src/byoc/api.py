@@ -8,7 +8,8 @@ sentence that says what to do; a wait that runs out raises `WaitTimeout` (the wo
     from byoc import api
 
     job = api.train(image=IMAGE, data="signs/", hyperparameters={"epochs": 5}, download="run1")
-    api.deploy(api.DeployRequest("signs", api.ModelSource(training_job=job.job_name)))
+    version = api.register(job.job_name, group="signs", approve=True)
+    api.deploy(api.DeployRequest("signs", api.ModelSource(package=version.arn)))
     for answer in api.invoke(["stop.png"], endpoint="signs"):
         print(answer.predictions[0]["label"])
     api.delete("signs")
@@ -26,6 +27,7 @@ from byoc.driver import ecr as _ecr
 from byoc.driver import endpoints as _endpoints
 from byoc.driver import invoke as _invoke
 from byoc.driver import jobs as _jobs
+from byoc.driver import model_packages as _packages
 from byoc.driver import multi_model_endpoints as _models
 from byoc.driver import stop as _stop
 from byoc.driver import train_and_tune as _training
@@ -51,22 +53,33 @@ from byoc.driver.hosting import resolve as hosting
 from byoc.driver.invoke import Response
 from byoc.driver.jobs import TuningSpec
 from byoc.driver.local.modes import LocalServing, LocalTraining, local_serve, local_train
+from byoc.driver.model_packages import (
+    ApprovalChange,
+    PackageGroup,
+    PackageListing,
+    PackageVersion,
+    RegisteredVersion,
+    RegisterRequest,
+)
 from byoc.driver.multi_model_endpoints import StoredModel
 from byoc.driver.train_and_tune import StartedJob, TrainingRequest, TrainingResult, TuningResult
 from byoc.driver.transform import TransformSpec
 from byoc.driver.waiting import WaitTimeout
 from byoc.errors import UserError
+from byoc.pairs import Pairs
 
 __all__ = [
-    "AutopilotEndpoint", "AutopilotJob", "AutopilotSpec", "AutopilotStatus", "AwsOptions",
-    "Deletion", "DeployRequest", "Deployment", "Hosting", "Leaderboard", "LocalServing",
-    "LocalTraining", "ModelList", "ModelSource", "Response", "RunTable", "ScaleResult",
-    "Scaling", "StartedJob", "StopResult", "StoredModel", "TrainingRequest", "TrainingResult",
-    "TransformJobs", "TransformResult", "TransformSpec", "TuningResult", "TuningSpec",
-    "Upload", "WaitTimeout", "add_model", "autopilot_deploy", "autopilot_leaderboard",
-    "autopilot_start", "autopilot_status", "aws_options", "compare_runs", "delete", "deploy",
-    "hosting", "invoke", "list_models", "local_serve", "local_train", "push", "runs", "scale",
-    "start_training", "stop", "train", "transform", "tune", "upload",
+    "ApprovalChange", "AutopilotEndpoint", "AutopilotJob", "AutopilotSpec", "AutopilotStatus",
+    "AwsOptions", "Deletion", "DeployRequest", "Deployment", "Hosting", "Leaderboard",
+    "LocalServing", "LocalTraining", "ModelList", "ModelSource", "PackageGroup",
+    "PackageListing", "PackageVersion", "RegisterRequest", "RegisteredVersion", "Response",
+    "RunTable", "ScaleResult", "Scaling", "StartedJob", "StopResult", "StoredModel",
+    "TrainingRequest", "TrainingResult", "TransformJobs", "TransformResult", "TransformSpec",
+    "TuningResult", "TuningSpec", "Upload", "WaitTimeout", "add_model", "approve",
+    "autopilot_deploy", "autopilot_leaderboard", "autopilot_start", "autopilot_status",
+    "aws_options", "compare_runs", "delete", "deploy", "hosting", "invoke", "list_models",
+    "list_packages", "local_serve", "local_train", "push", "register", "reject", "runs",
+    "scale", "start_training", "stop", "train", "transform", "tune", "upload",
 ]
 
 
@@ -203,7 +216,8 @@ def deploy(request: DeployRequest, *, wait: bool = True, timeout: float | None =
     InService (`timeout`, default 1 h) and set its autoscaling.
 
     Example:
-        `deploy(DeployRequest("signs", ModelSource(training_job="byoc-train-...")))`
+        `deploy(DeployRequest("signs", ModelSource(training_job="byoc-train-...")))`, or a
+        registered version: `ModelSource(package=version.arn)` (Approved, unless `force=True`).
     """
     if request.scaling and not wait:
         raise UserError("Autoscaling is set once the endpoint is InService: deploy "
@@ -319,6 +333,74 @@ def scale(endpoint: str, *, off: bool = False, region: str | None = None,
         scaling = _autoscaling.scaling_from(values, now)
         _autoscaling.apply(aws, endpoint, scaling)
     return ScaleResult(endpoint, scaling)
+
+
+# ---------------------------------------------------------------------------------------------
+# Model Registry
+
+
+def register(training_job: str | None = None, *, group: str, run: str | None = None,
+             track: str | None = None, approve: bool = False, description: str | None = None,
+             tags: Pairs = None, region: str | None = None,
+             profile: str | None = None) -> RegisteredVersion:
+    """Register a completed training job (or the one behind a tracked MLflow `run`) as a new
+    version of the model package group `group`, created if missing.
+
+    The version names the job's image and model, the content types `serve` takes and answers
+    in, and the instance types it suits; its ModelMetrics point at the job's metrics.json, put
+    next to its model with report.md; it records the job, the image digest and the training data.
+    A run gets the tag `byoc.model_package_arn`, and the version records the run.
+
+    Args:
+        training_job: the completed training job; or `run` (on `track`, default
+            MLFLOW_TRACKING_URI). MLflow is imported only for a run.
+        approve: register it Approved (default PendingManualApproval).
+        description: one line kept with the version.
+        tags: tags for the group, a dict or `KEY=VALUE` strings.
+
+    Returns:
+        The version: its ARN (for `approve`, `reject`, `ModelSource(package=...)`), number,
+        status and metrics; `missing_metrics` says why a job without metrics.json has none.
+
+    Raises:
+        UserError: the job is missing or not Completed, or the group name is not one SageMaker
+            takes; nothing was created.
+    """
+    request = RegisterRequest(group, training_job, run, track, approve, description, tags)
+    _packages.check_register(request)
+    with translate_errors():
+        return _packages.register(_aws(region, profile), request)
+
+
+def list_packages(group: str | None = None, *, max_versions: int = _packages.DEFAULT_MAX_VERSIONS,
+                  region: str | None = None, profile: str | None = None) -> PackageListing:
+    """The newest versions of `group` (status, creation time, metrics, training job); without a
+    group, the model package groups byoc made. `PackageListing.lines()` is the table `byoc
+    registry list` prints."""
+    with translate_errors():
+        aws = _aws(region, profile)
+        if group is None:
+            return _packages.list_groups(aws)
+        return _packages.list_versions(aws, group, max_versions)
+
+
+def approve(package_arn: str, *, why: str, region: str | None = None,
+            profile: str | None = None) -> ApprovalChange:
+    """Approve a registered version, saying why (kept as its ApprovalDescription); `deploy` then
+    hosts it with `ModelSource(package=package_arn)`."""
+    _packages.check_why(why)
+    with translate_errors():
+        return _packages.set_approval(_aws(region, profile), package_arn, _packages.APPROVED,
+                                      why)
+
+
+def reject(package_arn: str, *, why: str, region: str | None = None,
+           profile: str | None = None) -> ApprovalChange:
+    """Reject a registered version, saying why; `deploy` then refuses it unless forced."""
+    _packages.check_why(why)
+    with translate_errors():
+        return _packages.set_approval(_aws(region, profile), package_arn, _packages.REJECTED,
+                                      why)
 
 
 # ---------------------------------------------------------------------------------------------

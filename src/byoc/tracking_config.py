@@ -39,6 +39,9 @@ TAG_HOST = "byoc.host"
 TAG_IMAGE = "byoc.image"
 TAG_MODEL_DIR = "byoc.model_dir"
 TAG_KIND = "byoc.kind"
+# Set by `byoc register --run`: the Model Registry version the run became (the version records
+# the run id in turn).
+TAG_MODEL_PACKAGE = "byoc.model_package_arn"
 # The MLflow model's path inside a run (runs:/RUN_ID/model).
 MODEL_ARTIFACT = "model"
 

@@ -140,6 +140,16 @@ def test_the_python_api_page_runs_the_whole_flow(moto_endpoint, moto_recorder, r
     for png in pngs:
         assert f"{png.name}: stop (class 14, p=0.91)" in out
 
+    # The job became version 1 of the group, with its metrics, and was approved.
+    [registered] = moto_recorder.calls("SageMaker.CreateModelPackage")
+    assert registered["ModelPackageGroupName"] == "signs"
+    assert registered["MetadataProperties"]["GeneratedBy"].endswith(f":training-job/{JOB}")
+    statistics = registered["ModelMetrics"]["ModelQuality"]["Statistics"]
+    assert statistics["S3Uri"] == f"s3://{BUCKET}/byoc/output/{JOB}/registry/metrics.json"
+    assert f"{metrics['test_accuracy']:.4f}" in out.split("test_accuracy")[-1]
+    [approval] = moto_recorder.calls("SageMaker.UpdateModelPackage")
+    assert approval["ModelApprovalStatus"] == "Approved"
+
     # And nothing is left running.
     sagemaker = boto3.client("sagemaker")
     assert sagemaker.list_endpoints()["Endpoints"] == []

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from byoc import content_types
 from byoc.bundle import ModelSpec
 from byoc.data import images
 from byoc.serving import codecs
@@ -134,6 +135,14 @@ def test_unsupported_content_type_is_415_and_lists_the_accepted(content_type):
     with pytest.raises(codecs.UnsupportedContentType, match="application/x-npy") as info:
         codecs.decode(b"x", content_type, SPEC)
     assert info.value.status == 415
+
+
+def test_the_light_list_of_types_is_what_the_codecs_decode_and_encode():
+    """The driver registers a model with byoc.content_types (it cannot import this module): the
+    lists must be the codecs' own, in their order, the default answer first."""
+    assert tuple(codecs.DECODERS) == content_types.REQUEST_TYPES
+    assert tuple(codecs.ENCODERS) == content_types.RESPONSE_TYPES
+    assert codecs.response_type(None) == content_types.RESPONSE_TYPES[0]
 
 
 # --- encode ------------------------------------------------------------------------------------

@@ -95,7 +95,8 @@ def test_the_container_contract_imports_no_driver_code():
 @pytest.mark.parametrize("module", ["byoc.archives", "byoc.bundle", "byoc.metric_lines",
                                     "byoc.hyperparams", "byoc.contract", "byoc.training",
                                     "byoc.cli", "byoc.api", "byoc.gpu", "byoc.entrypoints",
-                                    "byoc.user_code.script", "byoc.user_code.environment"])
+                                    "byoc.user_code.script", "byoc.user_code.environment",
+                                    "byoc.content_types", "byoc.driver.model_packages"])
 def test_light_modules_load_no_tensorflow(module):
     loaded = _loaded_after_import(module)
     assert not loaded & {"tensorflow", "keras", "matplotlib"}, module
@@ -127,8 +128,8 @@ def test_no_container_module_imports_the_driver():
 
 @pytest.mark.parametrize("module", ["byoc.tracking_config", "byoc.driver.runs",
                                     "byoc.cli.training_verbs", "byoc.cli.hosting_verbs",
-                                    "byoc.cli.local_verbs", "byoc.cli",
-                                    "byoc.api"])
+                                    "byoc.cli.local_verbs", "byoc.cli.registry_verbs",
+                                    "byoc.driver.model_packages", "byoc.cli", "byoc.api"])
 def test_mlflow_is_imported_only_when_tracking_is_asked_for(module):
     loaded = _loaded_after_import(module)
     assert not {m for m in loaded if m == "mlflow" or m.startswith("mlflow.")}, module

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     ("byoc.cli.scaling_verbs:register", None),  # byoc scale
     ("byoc.cli.multi_model_verbs:register", None),  # byoc models add|list
     ("byoc.cli.runs_verbs:register", None),  # byoc runs [compare]
+    ("byoc.cli.registry_verbs:register", None),  # byoc register, registry list|approve|reject
     ("byoc.cli.autopilot_verbs:register", "autopilot"),  # autopilot start|status|...|deploy
     ("byoc.cli.tabular_verbs:register", "autopilot"),  # autopilot local|predict|insurance
 )

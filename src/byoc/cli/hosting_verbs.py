@@ -34,11 +34,13 @@ from byoc.errors import UserError
 
 
 def _source(args: argparse.Namespace) -> deployment.ModelSource:
-    """The model the flags name (--training-job, --run, or --model-data and --image)."""
+    """The model the flags name (--training-job, --run, --package, or --model-data and
+    --image)."""
     return deployment.ModelSource(
         training_job=args.training_job, run=args.run, track=args.track,
         model_data=args.model_data, image=args.image, role=args.role,
-        source_dir=args.source_dir, entry_point=args.entry_point)
+        source_dir=args.source_dir, entry_point=args.entry_point,
+        package=getattr(args, "package", None), force=getattr(args, "force", False))
 
 
 def _scaling(args: argparse.Namespace, spec: hosting.Hosting) -> autoscaling.Scaling | None:
@@ -206,6 +208,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="host a model on an endpoint: real-time, serverless, "
                           "asynchronous or multi-model")
     p.add_argument("--endpoint-name", required=True)
+    group = p.add_argument_group("Model Registry")
+    group.add_argument("--package", metavar="ARN",
+                       help="host this registered version (a model package ARN, see byoc "
+                            "registry list); it must be Approved")
+    group.add_argument("--force", action="store_true",
+                       help="with --package: host it even if it is not Approved")
     p.add_argument("--instance-type", help=f"default {endpoints.DEFAULT_INSTANCE_TYPE}")
     p.add_argument("--instance-count", type=positive_int, default=1)
     p.add_argument("--env", action="append", metavar="KEY=VALUE",

@@ -1,5 +1,6 @@
-"""Hosting a model: the model created from a training job, a tracked run or an S3 archive (with
-your handlers repacked in, if any), then the endpoint, or the batch transform jobs, that use it.
+"""Hosting a model: the model created from a training job, a tracked run, a registered version
+(a model package) or an S3 archive (with your handlers repacked in, if any), then the endpoint,
+or the batch transform jobs, that use it.
 
 Everything a request says is checked before anything is created on AWS.
 """
@@ -10,7 +11,16 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-from byoc.driver import autoscaling, ecr, endpoints, hosting, repack, runs, sourcedir
+from byoc.driver import (
+    autoscaling,
+    ecr,
+    endpoints,
+    hosting,
+    model_packages,
+    repack,
+    runs,
+    sourcedir,
+)
 from byoc.driver import multi_model_endpoints as models
 from byoc.driver import transform as batch
 from byoc.driver.aws import ROLE_ENV, Aws, describe_or_none, resolve_role
@@ -26,12 +36,14 @@ TRANSFORM_TIMEOUT = 6 * 3600
 
 @dataclass
 class ModelSource:
-    """Which model to host: a completed training job (or the tracked run that names one), or an
-    archive and an image; optionally with your inference handlers.
+    """Which model to host: a completed training job (or the tracked run that names one), a
+    registered version, or an archive and an image; optionally with your inference handlers.
 
     Attributes:
         training_job: host the model of this completed training job.
         run: or of this tracked MLflow run (its training job), on the server `track`.
+        package: or this version of the Model Registry (a model package ARN), if Approved;
+            `force` hosts it whatever its approval status.
         model_data: or this model.tar.gz (with `image`).
         image: the serving image (with `model_data`, or for a multi-model endpoint).
         role: the execution role (default: SAGEMAKER_ROLE_ARN, or the training job's).
@@ -46,15 +58,35 @@ class ModelSource:
     role: str | None = None
     source_dir: str | None = None
     entry_point: str | None = None
+    package: str | None = None
+    force: bool = False
 
     def resolved_training_job(self) -> str | None:
         """`training_job`, or the one behind `run`."""
         return runs.training_job(self.run, self.training_job, self.track)
 
 
+def check_source(source: ModelSource) -> None:
+    """A registered version is hosted as it was registered: its own image and model, no more."""
+    if source.force and not source.package:
+        raise UserError("--force deploys a registered version that is not Approved: it goes "
+                        "with --package ARN only.")
+    if not source.package:
+        return
+    others = [flag for flag, value in (("--training-job", source.training_job),
+                                       ("--run", source.run), ("--model-data", source.model_data),
+                                       ("--image", source.image),
+                                       ("--source-dir", source.source_dir),
+                                       ("--entry-point", source.entry_point)) if value]
+    if others:
+        raise UserError(f"--package hosts a registered version with the image and model it "
+                        f"names; drop {', '.join(others)}.")
+
+
 def serving_code(source: ModelSource, verb: str,
                  environment: dict[str, str]) -> sourcedir.SourceCode | None:
     """The handlers of `source_dir` and `entry_point`, checked before anything is created."""
+    check_source(source)
     code = sourcedir.from_flags(source.source_dir, source.entry_point)
     sourcedir.require_entry_point(code, verb)
     sourcedir.check_environment(code, environment)
@@ -106,6 +138,8 @@ def create_model(aws: Aws, source: ModelSource, default_name: str, opts: AwsOpti
     code/ and the environment names the handlers, as the SDK does. A model with an environment
     is named `default_name`, since a training job's own model has none."""
     environment = environment or {}
+    if source.package:
+        return _package_model(aws, source, default_name, opts, environment)
     training_job = source.resolved_training_job()
     if spec and spec.multi_model_prefix:
         return _multi_model(aws, source, training_job, default_name, opts,
@@ -128,6 +162,18 @@ def create_model(aws: Aws, source: ModelSource, default_name: str, opts: AwsOpti
                                                        aws.region), **environment}
         name = default_name
     endpoints.create_model(aws, name, image=image, model_data=model_data, role=role,
+                           options=opts, environment=environment)
+    return name
+
+
+def _package_model(aws: Aws, source: ModelSource, name: str, opts: AwsOptions,
+                   environment: dict[str, str]) -> str:
+    """The model of a registered version, named after the endpoint (or transform): its container
+    names the package, as SageMaker deploys one. A version that is not Approved is refused
+    unless `force`, before anything is created."""
+    package = model_packages.deployable(aws, source.package, source.force)
+    role = resolve_role(model_packages.execution_role(aws, package, source.role))
+    endpoints.create_model(aws, name, package=package["ModelPackageArn"], role=role,
                            options=opts, environment=environment)
     return name
 
@@ -197,6 +243,9 @@ def _checked_code(request: DeployRequest) -> tuple[dict[str, str],
     environment = {**request.hosting.model_environment(),
                    **parse_env(as_pairs(request.environment))}
     code = serving_code(request.model, "byoc deploy", environment)
+    if request.model.package and request.hosting.multi_model_prefix:
+        raise UserError("--package hosts one registered version; a multi-model endpoint hosts "
+                        "the archives under --model-prefix. Drop one of them.")
     if code and request.hosting.multi_model_prefix:
         raise UserError("A multi-model endpoint serves each model with the code in its own "
                         "archive (code/ in MODEL.tar.gz); drop --source-dir and --entry-point, "

@@ -52,18 +52,22 @@ def training_job_model(aws: Aws, training_job: str) -> tuple[str, str, str]:
             desc["ModelArtifacts"]["S3ModelArtifacts"], desc["RoleArn"])
 
 
-def create_model(aws: Aws, name: str, *, image: str, model_data: str, role: str,
+def create_model(aws: Aws, name: str, *, role: str, image: str | None = None,
+                 model_data: str | None = None, package: str | None = None,
                  options: AwsOptions = NO_OPTIONS, mode: str = "SingleModel",
                  environment: dict[str, str] | None = None) -> None:
-    """Create the model, or reuse one of that name hosting the same image and model data, in
-    the same mode and environment, VPC and isolation. `model_data` is a model.tar.gz, or for
-    `mode="MultiModel"` the S3 prefix of the models."""
+    """Create the model, or reuse one of that name hosting the same image and model data (or
+    the same registered `package`, a model package ARN), in the same mode and environment, VPC
+    and isolation. `model_data` is a model.tar.gz, or for `mode="MultiModel"` the S3 prefix of
+    the models. A package's container names the package alone, as SageMaker deploys one: the
+    image and the model data are the package's."""
     sagemaker = aws.client("sagemaker")
     model = describe_or_none(lambda: sagemaker.describe_model(ModelName=name))
     environment = environment or {}
+    identity = ({"ModelPackageName": package} if package else
+                {"Image": image, "ModelDataUrl": model_data, "Mode": mode})
     if model is not None:
-        differences = _differences(model["PrimaryContainer"], image=image,
-                                   model_data=model_data, mode=mode, environment=environment)
+        differences = _differences(model["PrimaryContainer"], identity, environment)
         if differences:
             raise UserError(
                 f"A model named '{name}' already exists with another {', '.join(differences)}. "
@@ -82,23 +86,27 @@ def create_model(aws: Aws, name: str, *, image: str, model_data: str, role: str,
         return
     sagemaker.create_model(
         ModelName=name,
-        PrimaryContainer={"Image": image, "ModelDataUrl": model_data, "Mode": mode,
-                          **({"Environment": environment} if environment else {})},
+        PrimaryContainer={**identity, **({"Environment": environment} if environment else {})},
         ExecutionRoleArn=role,
         **options.model_fields(),
         **model_tags(options),
     )
-    log.info("Created model %s (%s, %s)", name, image, model_data)
+    log.info("Created model %s (%s)", name, f"model package {package}" if package
+             else f"{image}, {model_data}")
 
 
-def _differences(existing: dict, *, image: str, model_data: str, mode: str,
+# What each field of a model's container is called in an error.
+_CONTAINER_FIELDS = {"Image": "image", "ModelDataUrl": "model data", "Mode": "mode",
+                     "ModelPackageName": "model package"}
+
+
+def _differences(existing: dict, identity: dict[str, str],
                  environment: dict[str, str]) -> list[str]:
     """What an existing model's container has otherwise, by name only: its environment may hold
     secrets, so an error names the keys that differ, never a value."""
-    found = [what for what, theirs, ours in (
-        ("image", existing.get("Image"), image),
-        ("model data", existing.get("ModelDataUrl"), model_data),
-        ("mode", existing.get("Mode", "SingleModel"), mode)) if theirs != ours]
+    defaults = {"Mode": "SingleModel"}
+    found = [_CONTAINER_FIELDS[key] for key, ours in identity.items()
+             if existing.get(key, defaults.get(key)) != ours]
     theirs = existing.get("Environment") or {}
     keys = sorted(k for k in theirs.keys() | environment.keys()
                   if theirs.get(k) != environment.get(k))
@@ -165,7 +173,7 @@ def delete(aws: Aws, endpoint_name: str) -> tuple[list[str], list[str]]:
         if users.get(model):
             kept.append(f"model {model}: endpoint config {', '.join(sorted(users[model]))} "
                         "references it")
-        elif not _created_by_byoc(sagemaker, desc["ModelArn"]):
+        elif not created_by_byoc(sagemaker, desc["ModelArn"]):
             kept.append(f"model {model}: byoc did not create it (no {CREATED_BY_BYOC['Key']} "
                         f"tag); delete it with aws sagemaker delete-model --model-name {model}")
         else:
@@ -193,7 +201,8 @@ def _model_users(sagemaker, models: set[str]) -> dict[str, set[str]]:
     return users
 
 
-def _created_by_byoc(sagemaker, arn: str) -> bool:
+def created_by_byoc(sagemaker, arn: str) -> bool:
+    """Whether the resource `arn` (a model, a model package group) carries byoc's mark."""
     return any(tag == CREATED_BY_BYOC
                for page in sagemaker.get_paginator("list_tags").paginate(ResourceArn=arn)
                for tag in page["Tags"])

@@ -1,5 +1,5 @@
 """`byoc runs` and `byoc runs compare`: the tracked runs of an experiment as tables; and the
-training job behind a run, for `byoc deploy --run`.
+training job behind a run, for `byoc deploy --run` and `byoc register --run`.
 
 MLflow (the `tracking` extra) is imported inside the functions: `byoc --help` stays instant.
 """
@@ -178,3 +178,8 @@ def training_job(run: str | None, training_job: str | None, track: str | None) -
     if training_job:
         raise UserError("Pass --run RUN_ID or --training-job NAME, not both.")
     return training_job_of(tracking_uri(track), run)
+
+
+def tag_run(uri: str, run_id: str, key: str, value: str) -> None:
+    """Set one tag on a tracked run: `byoc register --run` names the version the run became."""
+    client(uri).set_tag(run_id, key, value)

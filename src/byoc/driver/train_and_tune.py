@@ -220,8 +220,11 @@ def fetch_output(aws: Aws, result: TrainingResult, dest: str | Path) -> Training
     """Unpack the job's output.tar.gz (metrics, report, plots) into `dest`, a new or empty
     directory; the result then names it and carries the summary's lines."""
     dest = Path(dest)
+    uri = jobs.output_archive_uri(result.description)
     if not jobs.download_output(aws, result.description, dest):
+        log.warning("No evaluation output at %s (the job wrote nothing to output/data).", uri)
         return result
+    log.info("Evaluation output from %s is in %s", uri, dest)
     from byoc.job_summary import summary_lines
 
     return TrainingResult(result.job_name, result.model_data, result.billing,

@@ -18,16 +18,12 @@ from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
 from byoc.bundle import ModelSpec
+from byoc.content_types import CSV, IMAGE_TYPES, JSON, NPY
 from byoc.contract import CUSTOM_ATTRIBUTES_HEADER, DEFAULT_MAX_INSTANCES, MAX_INSTANCES_ENV
 from byoc.data import images
 from byoc.echo import quote, reason
 from byoc.errors import UserError
 
-JSON = "application/json"
-CSV = "text/csv"
-NPY = "application/x-npy"
-X_IMAGE = "application/x-image"
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/x-portable-pixmap", X_IMAGE)
 # The PIL plugins a request body may reach: common raster formats decoded in-process. Others
 # (EPS, for one, which PIL hands to Ghostscript) are refused whatever the Content-Type says.
 REQUEST_IMAGE_FORMATS = ("PNG", "JPEG", "PPM", "GIF", "BMP", "TIFF", "WEBP")

@@ -3,7 +3,6 @@ complete), its billing, and its output unpacked."""
 
 from __future__ import annotations
 
-import logging
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,8 +18,6 @@ from byoc.driver.jobs.names import ENDED
 from byoc.driver.jobs.training_job import LOG_GROUP, LOG_SETTLE_SECONDS
 from byoc.driver.waiting import wait_until_ended
 from byoc.errors import UserError
-
-log = logging.getLogger(__name__)
 
 
 class LogTail:
@@ -153,7 +150,8 @@ def check_download_dir(dest: Path) -> None:
 
 def download_output(aws: Aws, desc: dict, dest: Path) -> bool:
     """Download output.tar.gz (streamed to a temporary file) and unpack it into `dest` with
-    byoc.archives' checks; False when the job wrote no output."""
+    byoc.archives' checks; False when the job wrote no output. Says nothing: the caller knows
+    what the output is for."""
     import botocore.exceptions
 
     uri = output_archive_uri(desc)
@@ -166,8 +164,6 @@ def download_output(aws: Aws, desc: dict, dest: Path) -> bool:
                                                   ExtraArgs=owner_check(aws, bucket))
         except botocore.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                log.warning("No evaluation output at %s (the job wrote nothing to output/data).",
-                            uri)
                 return False
             raise
         try:
@@ -176,5 +172,4 @@ def download_output(aws: Aws, desc: dict, dest: Path) -> bool:
             raise archives.ArchiveError(
                 f"{exc} The job's output stays at {uri}; fetch it with aws s3 cp {uri} . and "
                 "look inside before unpacking it.") from None
-    log.info("Evaluation output from %s is in %s", uri, dest)
     return True
