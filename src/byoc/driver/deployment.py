@@ -264,7 +264,7 @@ def start_deploy(aws: Aws, request: DeployRequest) -> Deployment:
     environment, code = checked_code(request)
     check_scaling(request.hosting, request.scaling)
     name = request.endpoint_name
-    endpoints.require_new_endpoint(aws, name)
+    endpoints.require_new_endpoint(aws, name, updatable=True)
     model = create_model(aws, request.model, name, request.options, request.hosting,
                          environment, code)
     endpoints.deploy(aws, name, model_name=model, hosting=request.hosting,

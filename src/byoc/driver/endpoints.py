@@ -29,12 +29,16 @@ def model_tags(options: AwsOptions) -> dict:
     return {"Tags": [*options.tag_list(), CREATED_BY_BYOC]}
 
 
-def require_new_endpoint(aws: Aws, name: str) -> None:
-    """Refuse a name whose endpoint or endpoint config exists, before a model is created."""
+def require_new_endpoint(aws: Aws, name: str, *, updatable: bool = False) -> None:
+    """Refuse a name whose endpoint or endpoint config exists, before a model is created;
+    `updatable` when the verb can update the endpoint in place instead (`deploy --update`)."""
     sagemaker = aws.client("sagemaker")
     if exists(lambda: sagemaker.describe_endpoint(EndpointName=name)):
+        update = (f" update it in place with byoc deploy --endpoint-name {name} --update ...,"
+                  if updatable else "")
         raise UserError(f"Endpoint '{name}' already exists in {aws.region}; pick another "
-                        f"--endpoint-name, or delete it first: byoc delete --endpoint-name {name}")
+                        f"--endpoint-name,{update} or delete it first: byoc delete "
+                        f"--endpoint-name {name}")
     if exists(lambda: sagemaker.describe_endpoint_config(EndpointConfigName=name)):
         raise UserError(f"Endpoint config '{name}' already exists in {aws.region} (left by an "
                         "earlier deploy); pick another --endpoint-name, or delete it first: aws "
