@@ -10,6 +10,10 @@ sentence that says what to do; a wait that runs out raises `WaitTimeout` (the wo
     job = api.train(image=IMAGE, data="signs/", hyperparameters={"epochs": 5}, download="run1")
     version = api.register(job.job_name, group="signs", approve=True)
     api.deploy(api.DeployRequest("signs", api.ModelSource(package=version.arn)))
+    api.update_endpoint(api.DeployRequest("signs", api.ModelSource(training_job="signs-2"),
+                                          api.hosting(default_instance_type="ml.m5.large",
+                                                      instance_count=2)),
+                        api.Guardrails("canary", 50, wait=600, alarms=("signs-5xx",)))
     for answer in api.invoke(["stop.png"], endpoint="signs"):
         print(answer.predictions[0]["label"])
     api.delete("signs")
@@ -24,6 +28,7 @@ from pathlib import Path
 from byoc.driver import autoscaling as _autoscaling
 from byoc.driver import deployment as _deployment
 from byoc.driver import ecr as _ecr
+from byoc.driver import endpoint_update as _update
 from byoc.driver import endpoints as _endpoints
 from byoc.driver import invoke as _invoke
 from byoc.driver import jobs as _jobs
@@ -48,10 +53,12 @@ from byoc.driver.aws import Aws, connect, data_bucket, translate_errors
 from byoc.driver.aws_options import AwsOptions
 from byoc.driver.aws_options import resolve as aws_options
 from byoc.driver.deployment import Deployment, DeployRequest, ModelSource, TransformJobs
+from byoc.driver.guardrails import Guardrails
 from byoc.driver.hosting import Hosting
 from byoc.driver.hosting import resolve as hosting
 from byoc.driver.invoke import Response
 from byoc.driver.jobs import TuningSpec
+from byoc.driver.live_endpoint import EndpointUpdate
 from byoc.driver.local.modes import LocalServing, LocalTraining, local_serve, local_train
 from byoc.driver.model_packages import (
     ApprovalChange,
@@ -64,22 +71,23 @@ from byoc.driver.model_packages import (
 from byoc.driver.multi_model_endpoints import StoredModel
 from byoc.driver.train_and_tune import StartedJob, TrainingRequest, TrainingResult, TuningResult
 from byoc.driver.transform import TransformSpec
+from byoc.driver.update_progress import UpdateRolledBack
 from byoc.driver.waiting import WaitTimeout
 from byoc.errors import UserError
 from byoc.pairs import Pairs
 
 __all__ = [
     "ApprovalChange", "AutopilotEndpoint", "AutopilotJob", "AutopilotSpec", "AutopilotStatus",
-    "AwsOptions", "Deletion", "DeployRequest", "Deployment", "Hosting", "Leaderboard",
-    "LocalServing", "LocalTraining", "ModelList", "ModelSource", "PackageGroup",
-    "PackageListing", "PackageVersion", "RegisterRequest", "RegisteredVersion", "Response",
-    "RunTable", "ScaleResult", "Scaling", "StartedJob", "StopResult", "StoredModel",
+    "AwsOptions", "Deletion", "DeployRequest", "Deployment", "EndpointUpdate", "Guardrails",
+    "Hosting", "Leaderboard", "LocalServing", "LocalTraining", "ModelList", "ModelSource",
+    "PackageGroup", "PackageListing", "PackageVersion", "RegisterRequest", "RegisteredVersion",
+    "Response", "RunTable", "ScaleResult", "Scaling", "StartedJob", "StopResult", "StoredModel",
     "TrainingRequest", "TrainingResult", "TransformJobs", "TransformResult", "TransformSpec",
-    "TuningResult", "TuningSpec", "Upload", "WaitTimeout", "add_model", "approve",
-    "autopilot_deploy", "autopilot_leaderboard", "autopilot_start", "autopilot_status",
+    "TuningResult", "TuningSpec", "UpdateRolledBack", "Upload", "WaitTimeout", "add_model",
+    "approve", "autopilot_deploy", "autopilot_leaderboard", "autopilot_start", "autopilot_status",
     "aws_options", "compare_runs", "delete", "deploy", "hosting", "invoke", "list_models",
-    "list_packages", "local_serve", "local_train", "push", "register", "reject", "runs",
-    "scale", "start_training", "stop", "train", "transform", "tune", "upload",
+    "list_packages", "local_serve", "local_train", "push", "register", "reject", "runs", "scale",
+    "start_training", "stop", "train", "transform", "tune", "update_endpoint", "upload",
 ]
 
 
@@ -226,6 +234,42 @@ def deploy(request: DeployRequest, *, wait: bool = True, timeout: float | None =
         aws = _aws(region, profile)
         started = _deployment.start_deploy(aws, request)
         return _deployment.wait_for_deploy(aws, started, timeout) if wait else started
+
+
+def update_endpoint(request: DeployRequest, guardrails: Guardrails | None = None, *,
+                    wait: bool = True, timeout: float | None = None, region: str | None = None,
+                    profile: str | None = None) -> EndpointUpdate:
+    """Move a live endpoint to a new endpoint config without downtime (`byoc deploy --update`).
+
+    The new config is `request` in full, as a first deploy would make it (its model, and
+    `request.hosting`: pass `hosting(...)` with the instance type it should have). SageMaker
+    builds the new fleet beside the old one and shifts the traffic as `guardrails` say (default:
+    all at once), then retires the old fleet; the endpoint answers throughout. Autoscaling is
+    carried over (or replaced by `request.scaling`).
+
+    Example:
+        `update_endpoint(DeployRequest("signs", ModelSource(training_job="signs-2"),
+        hosting(default_instance_type="ml.m5.large", instance_count=2)),
+        Guardrails("canary", 50, wait=600, alarms=("signs-5xx",)))`
+
+    Returns:
+        The update: the new config and model, and, once InService on it (`wait=True`), what was
+        deleted (the old config if byoc made it, and its models no config uses) and kept.
+
+    Raises:
+        UserError: a setting is wrong, the endpoint is missing or busy; nothing was created.
+        UpdateRolledBack: SageMaker rolled back (an alarm, or a new fleet that did not start):
+            the old config still serves, the new one is kept; `.alarms` and `.reason` say why.
+        WaitTimeout: the update outlasted `timeout`; it goes on.
+    """
+    if request.scaling and not wait:
+        raise UserError("Autoscaling is set once the update is done: update with wait=True, or "
+                        "set it later with scale().")
+    _update.check_update(request, guardrails)
+    with translate_errors():
+        aws = _aws(region, profile)
+        started = _update.start_update(aws, request, guardrails, wait=wait)
+        return _update.wait_for_update(aws, started, timeout) if wait else started
 
 
 def invoke(files: Sequence[str | Path], *, endpoint: str | None = None, url: str | None = None,

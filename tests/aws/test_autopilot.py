@@ -482,7 +482,8 @@ def test_deploy_named_candidate_creates_pipeline_model_and_waits_in_service(caps
             "EndpointConfigName": "charges",
             "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": ANY,
                                     "InstanceType": "ml.m5.large", "InitialInstanceCount": 1,
-                                    "InitialVariantWeight": 1.0}]})
+                                    "InitialVariantWeight": 1.0}],
+            "Tags": [CREATED_BY_BYOC]})
         stub.add_response("create_endpoint", {"EndpointArn": f"{ARN}:endpoint/charges"},
                           {"EndpointName": "charges", "EndpointConfigName": "charges"})
         for status in ("Creating", "Creating", "InService"):
@@ -538,7 +539,8 @@ def test_deploy_with_response_keys_sets_each_containers_input_and_output(monkeyp
                            "Tags": [CREATED_BY_BYOC]})
         stub.add_response("create_endpoint_config", {
             "EndpointConfigArn": f"{ARN}:endpoint-config/smokers"}, {
-            "EndpointConfigName": "smokers", "ProductionVariants": ANY})
+            "EndpointConfigName": "smokers", "ProductionVariants": ANY,
+            "Tags": [CREATED_BY_BYOC]})
         stub.add_response("create_endpoint", {"EndpointArn": f"{ARN}:endpoint/smokers"},
                           {"EndpointName": "smokers", "EndpointConfigName": "smokers"})
         assert main(["autopilot", "deploy", "--job-name", "ins-job", "--endpoint-name",

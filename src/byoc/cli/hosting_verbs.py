@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from byoc.cli import scaling_verbs as autoscaling_flags
+from byoc.cli import update_flags
 from byoc.cli.aws_flags import (
     add_aws_verb,
     add_options_flags,
@@ -18,14 +19,18 @@ from byoc.cli.aws_flags import (
     wait_parent,
 )
 from byoc.cli.code_flags import add_source_flags
+from byoc.cli.hosting_flags import (
+    add_hosting_flags,
+    hosting_from,
+    model_source_from,
+    scaling_from,
+)
 from byoc.cli.runs_verbs import add_run_flags
-from byoc.cli.types import positive_float, positive_int, whole_number
+from byoc.cli.types import positive_float, positive_int
 from byoc.driver import (
     async_invoke,
-    autoscaling,
     deployment,
     endpoints,
-    hosting,
     invoke,
     jobs,
     transform,
@@ -33,38 +38,17 @@ from byoc.driver import (
 from byoc.errors import UserError
 
 
-def _source(args: argparse.Namespace) -> deployment.ModelSource:
-    """The model the flags name (--training-job, --run, --package, or --model-data and
-    --image)."""
-    return deployment.ModelSource(
-        training_job=args.training_job, run=args.run, track=args.track,
-        model_data=args.model_data, image=args.image, role=args.role,
-        source_dir=args.source_dir, entry_point=args.entry_point,
-        package=getattr(args, "package", None), force=getattr(args, "force", False))
-
-
-def _scaling(args: argparse.Namespace, spec: hosting.Hosting) -> autoscaling.Scaling | None:
-    """The autoscaling `byoc deploy` asks for, checked against the rest of its flags."""
-    if not autoscaling_flags.given(args):
-        return None
-    deployment.refuse_serverless_scaling(spec)
-    scaling = autoscaling_flags.scaling_from(args)
-    deployment.check_scaling(spec, scaling)
-    if args.no_wait:
-        raise UserError("Autoscaling is set once the endpoint is InService, so byoc waits for "
-                        "it: drop --no-wait, or leave out the autoscaling flags and set them "
-                        f"later with byoc scale --endpoint {args.endpoint_name} ...")
-    return scaling
-
-
 def cmd_deploy(args: argparse.Namespace) -> int:
+    guardrails = update_flags.guardrails_from(args)
+    if args.update:
+        return update_flags.cmd_update(args, guardrails)
     opts = options_from(args)
     spec = hosting_from(args, config_value("endpoint_instance_type",
                                            endpoints.DEFAULT_INSTANCE_TYPE))
-    request = deployment.DeployRequest(args.endpoint_name, _source(args), spec,
+    request = deployment.DeployRequest(args.endpoint_name, model_source_from(args), spec,
                                        environment=args.env, options=opts)
     deployment.check_deploy(request)
-    request.scaling = _scaling(args, spec)
+    request.scaling = scaling_from(args, spec)
     aws = connect_from(args)
     name = args.endpoint_name
     started = deployment.start_deploy(aws, request)
@@ -149,8 +133,8 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 def cmd_transform(args: argparse.Namespace) -> int:
     name = jobs.check_job_name(args.job_name or jobs.job_name("transform"))
     opts = options_from(args)
-    source = None if args.model_name else _source(args)
-    deployment.check_transform(opts, _source(args), args.model_name)
+    source = None if args.model_name else model_source_from(args)
+    deployment.check_transform(opts, model_source_from(args), args.model_name)
     spec = transform.TransformSpec(
         input_s3=args.input, output_s3=args.output, content_type=args.content_type,
         instance_type=args.instance_type or config_value("instance_type",
@@ -214,8 +198,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "registry list); it must be Approved")
     group.add_argument("--force", action="store_true",
                        help="with --package: host it even if it is not Approved")
-    p.add_argument("--instance-type", help=f"default {endpoints.DEFAULT_INSTANCE_TYPE}")
-    p.add_argument("--instance-count", type=positive_int, default=1)
+    p.add_argument("--instance-type", help=f"default {endpoints.DEFAULT_INSTANCE_TYPE}; with "
+                                          "--update, the endpoint's")
+    p.add_argument("--instance-count", type=positive_int,
+                   help="default 1; with --update, as many as the endpoint runs now")
     p.add_argument("--env", action="append", metavar="KEY=VALUE",
                    help="environment variable for the serving container, repeatable (e.g. "
                         "SAGEMAKER_MODEL_SERVER_WORKERS=2)")
@@ -223,6 +209,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       kms="the endpoint instances' storage volumes")
     add_hosting_flags(p)
     autoscaling_flags.add_scaling_flags(p)
+    update_flags.add_update_flags(p)
 
     p = add_aws_verb(subparsers, "invoke", cmd_invoke,
                      help="send files to an endpoint (or a local server) and print "
@@ -274,66 +261,3 @@ def register_delete(subparsers: argparse._SubParsersAction) -> None:
     p = add_aws_verb(subparsers, "delete", cmd_delete,
                      help="delete an endpoint, its config, its model and its autoscaling")
     p.add_argument("--endpoint-name", required=True)
-
-
-_HOSTING_FLAGS = ("instance_type", "instance_count", "serverless_memory", "max_concurrency",
-                  "provisioned_concurrency", "multi_model", "model_prefix", "async_output",
-                  "async_failure", "max_concurrent_invocations", "capture", "capture_percent",
-                  "startup_timeout", "model_download_timeout", "inference_ami_version",
-                  "subnets", "network_isolation")
-
-
-def hosting_from(args: argparse.Namespace, default_instance_type: str) -> hosting.Hosting:
-    """The `Hosting` that `byoc deploy`'s flags ask for, checked."""
-    return hosting.resolve(default_instance_type=default_instance_type,
-                           **{name: getattr(args, name) for name in _HOSTING_FLAGS})
-
-
-def add_hosting_flags(parser: argparse.ArgumentParser) -> None:
-    """`byoc deploy`'s hosting flags, in help groups by feature."""
-    group = parser.add_argument_group("multi-model endpoint")
-    group.add_argument("--multi-model", action="store_true",
-                       help="host every model under --model-prefix (Mode=MultiModel); add "
-                            "models with byoc models add, invoke with --target-model")
-    group.add_argument("--model-prefix", metavar="S3_PREFIX",
-                       help="with --multi-model: the S3 prefix that holds the models' .tar.gz")
-
-    group = parser.add_argument_group("serverless")
-    group.add_argument("--serverless-memory", type=whole_number, metavar="MB",
-                       help="host serverless with this much memory: "
-                            f"{', '.join(map(str, hosting.SERVERLESS_MEMORY_MB))}")
-    group.add_argument("--max-concurrency", type=whole_number, metavar="N",
-                       help=f"concurrent requests, 1-{hosting.MAX_SERVERLESS_CONCURRENCY} "
-                            "(default 1)")
-    group.add_argument("--provisioned-concurrency", type=whole_number, metavar="N",
-                       help="containers kept warm, at most --max-concurrency")
-
-    group = parser.add_argument_group("asynchronous")
-    group.add_argument("--async-output", metavar="S3_URI",
-                       help="make the endpoint asynchronous; its answers go here (invoke it "
-                            "with byoc invoke --async)")
-    group.add_argument("--async-failure", metavar="S3_URI",
-                       help="where the errors of failed requests go (default "
-                            f"ASYNC_OUTPUT/{hosting.DEFAULT_FAILURE_PREFIX})")
-    group.add_argument("--max-concurrent-invocations", type=whole_number, metavar="N",
-                       help=f"requests each instance works on at once, 1-"
-                            f"{hosting.MAX_CONCURRENT_INVOCATIONS} (default: SageMaker's choice)")
-
-    group = parser.add_argument_group("data capture and start-up")
-    group.add_argument("--capture", metavar="S3_URI",
-                       help="capture requests and answers here (JSON and CSV as text)")
-    group.add_argument("--capture-percent", type=whole_number, metavar="P",
-                       help="share of requests captured, 0-100 (default 100)")
-    group.add_argument("--startup-timeout", type=whole_number, metavar="SECONDS",
-                       help=f"time for the container to answer /ping, {hosting.TIMEOUT_RANGE[0]}-"
-                            f"{hosting.TIMEOUT_RANGE[1]}")
-    group.add_argument("--model-download-timeout", type=whole_number, metavar="SECONDS",
-                       help=f"time to download and extract the model, {hosting.TIMEOUT_RANGE[0]}-"
-                            f"{hosting.TIMEOUT_RANGE[1]}")
-    group.add_argument("--inference-ami-version", choices=tuple(hosting.INFERENCE_AMIS),
-                       metavar="AMI",
-                       help="GPU host image (default on GPU instance types: "
-                            f"{hosting.default_inference_ami()}, whose NVIDIA driver runs the "
-                            "image's "
-                            f"CUDA {'.'.join(map(str, hosting.IMAGE_CUDA))}); one of "
-                            f"{', '.join(hosting.INFERENCE_AMIS)}")

@@ -238,8 +238,8 @@ def check_scaling(spec: hosting.Hosting, scaling: autoscaling.Scaling | None) ->
                         f"{scaling.min_instances} .. --max-instances {scaling.max_instances}.")
 
 
-def _checked_code(request: DeployRequest) -> tuple[dict[str, str],
-                                                    sourcedir.SourceCode | None]:
+def checked_code(request: DeployRequest) -> tuple[dict[str, str], sourcedir.SourceCode | None]:
+    """The model's environment and handlers, checked against how it is hosted."""
     environment = {**request.hosting.model_environment(),
                    **parse_env(as_pairs(request.environment))}
     code = serving_code(request.model, "byoc deploy", environment)
@@ -255,16 +255,16 @@ def _checked_code(request: DeployRequest) -> tuple[dict[str, str],
 
 def check_deploy(request: DeployRequest) -> None:
     """Everything `start_deploy` checks before it connects to AWS."""
-    _checked_code(request)
+    checked_code(request)
     check_scaling(request.hosting, request.scaling)
 
 
 def start_deploy(aws: Aws, request: DeployRequest) -> Deployment:
     """Create the model, its endpoint config and the endpoint; return at once."""
-    environment, code = _checked_code(request)
+    environment, code = checked_code(request)
     check_scaling(request.hosting, request.scaling)
     name = request.endpoint_name
-    endpoints.require_new_endpoint(aws, name)
+    endpoints.require_new_endpoint(aws, name, updatable=True)
     model = create_model(aws, request.model, name, request.options, request.hosting,
                          environment, code)
     endpoints.deploy(aws, name, model_name=model, hosting=request.hosting,

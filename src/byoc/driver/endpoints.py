@@ -16,9 +16,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 ENDPOINT_ENDED = ("InService", "Failed", "OutOfService")
-# Marks the models byoc creates: `byoc delete` removes no other. Models are shared (one per
-# training job, reused by every deploy and transform of it), so this says who made a model, not
-# for which endpoint; whether another endpoint still needs it is read from the endpoint configs.
+# Marks the models and endpoint configs byoc creates: `byoc delete` removes no other model, and
+# `byoc deploy --update` deletes the config it replaced only when it carries the mark. Models are
+# shared (one per training job, reused by every deploy and transform of it), so this says who
+# made a model, not for which endpoint; whether another endpoint still needs it is read from the
+# endpoint configs.
 CREATED_BY_BYOC = {"Key": "byoc:created-by", "Value": "byoc"}
 
 
@@ -27,12 +29,16 @@ def model_tags(options: AwsOptions) -> dict:
     return {"Tags": [*options.tag_list(), CREATED_BY_BYOC]}
 
 
-def require_new_endpoint(aws: Aws, name: str) -> None:
-    """Refuse a name whose endpoint or endpoint config exists, before a model is created."""
+def require_new_endpoint(aws: Aws, name: str, *, updatable: bool = False) -> None:
+    """Refuse a name whose endpoint or endpoint config exists, before a model is created;
+    `updatable` when the verb can update the endpoint in place instead (`deploy --update`)."""
     sagemaker = aws.client("sagemaker")
     if exists(lambda: sagemaker.describe_endpoint(EndpointName=name)):
+        update = (f" update it in place with byoc deploy --endpoint-name {name} --update ...,"
+                  if updatable else "")
         raise UserError(f"Endpoint '{name}' already exists in {aws.region}; pick another "
-                        f"--endpoint-name, or delete it first: byoc delete --endpoint-name {name}")
+                        f"--endpoint-name,{update} or delete it first: byoc delete "
+                        f"--endpoint-name {name}")
     if exists(lambda: sagemaker.describe_endpoint_config(EndpointConfigName=name)):
         raise UserError(f"Endpoint config '{name}' already exists in {aws.region} (left by an "
                         "earlier deploy); pick another --endpoint-name, or delete it first: aws "
@@ -124,17 +130,26 @@ def deploy(aws: Aws, endpoint_name: str, *, model_name: str, instance_type: str 
     sagemaker = aws.client("sagemaker")
     hosting = hosting or Hosting(instance_type=instance_type or DEFAULT_INSTANCE_TYPE,
                                  instance_count=instance_count)
-    kms = {"KmsKeyId": options.kms_key} if options.kms_key else {}
-    sagemaker.create_endpoint_config(
-        EndpointConfigName=endpoint_name,
-        ProductionVariants=[hosting.variant(model_name)],
-        **hosting.config_fields(),
-        **kms,
-        **options.tagged(),
-    )
+    create_endpoint_config(aws, endpoint_name, model_name=model_name, hosting=hosting,
+                           options=options)
     sagemaker.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=endpoint_name,
                               **options.tagged())
     log.info("Creating endpoint %s (%s)", endpoint_name, hosting.describe())
+
+
+def create_endpoint_config(aws: Aws, name: str, *, model_name: str, hosting: Hosting,
+                           options: AwsOptions = NO_OPTIONS) -> None:
+    """The endpoint config `name`: one variant hosting `model_name` as `hosting` says, tagged
+    with the user's tags and byoc's mark (an update deletes the config it replaces only when
+    byoc made it)."""
+    kms = {"KmsKeyId": options.kms_key} if options.kms_key else {}
+    aws.client("sagemaker").create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[hosting.variant(model_name)],
+        **hosting.config_fields(),
+        **kms,
+        Tags=[*options.tag_list(), CREATED_BY_BYOC],
+    )
 
 
 def wait_for_endpoint(sagemaker, name: str, *, timeout: float | None = None,
@@ -164,8 +179,15 @@ def delete(aws: Aws, endpoint_name: str) -> tuple[list[str], list[str]]:
     sagemaker.delete_endpoint(EndpointName=endpoint_name)
     sagemaker.delete_endpoint_config(EndpointConfigName=config_name)
     gone += [f"endpoint {endpoint_name}", f"endpoint config {config_name}"]
+    removed, kept = remove_unused_models(sagemaker, models)
+    return gone + removed, kept
+
+
+def remove_unused_models(sagemaker, models: list[str]) -> tuple[list[str], list[str]]:
+    """Delete each of `models` that byoc created and no endpoint config references; return
+    what went, and what was kept and why."""
     users = _model_users(sagemaker, set(models))
-    kept = []
+    gone, kept = [], []
     for model in models:
         desc = describe_or_none(lambda m=model: sagemaker.describe_model(ModelName=m))
         if desc is None:

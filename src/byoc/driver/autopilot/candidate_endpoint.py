@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from byoc.driver import endpoints, jobs
 from byoc.driver.autopilot.job import describe
 from byoc.driver.autopilot.leaderboard import list_candidates
@@ -103,9 +101,7 @@ def find_candidate(sagemaker, name: str, candidate: str | None, desc: dict) -> d
 def pipeline_model_name(endpoint_name: str) -> str:
     """`ENDPOINT-DATE-TIME`, cut to SageMaker's 63 characters in the endpoint part, so that the
     name never ends with a hyphen."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    head = endpoint_name[:jobs.MAX_NAME_LENGTH - len(stamp) - 1].rstrip("-")
-    return f"{head}-{stamp}"
+    return jobs.stamped_name(endpoint_name)
 
 
 def deploy(aws: Aws, *, job_name: str, endpoint_name: str, candidate: str | None = None,

@@ -15,6 +15,7 @@ from byoc.driver.jobs.names import (
     check_job_name,
     job_name,
     require_new_name,
+    stamped_name,
 )
 from byoc.driver.jobs.search_space import (
     CATEGORICAL_RANGES,
@@ -110,6 +111,7 @@ __all__ = [
     "range_names",
     "range_values",
     "require_new_name",
+    "stamped_name",
     "require_warm_start_parents",
     "start_training",
     "start_tuning",

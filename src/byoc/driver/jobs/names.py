@@ -50,6 +50,14 @@ def job_name(kind: str) -> str:
     return f"byoc-{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def stamped_name(base: str, max_length: int = MAX_NAME_LENGTH) -> str:
+    """`BASE-DATE-TIME`, with `base` cut so that the whole fits `max_length` and never holds a
+    hyphen next to another: the name of a new version of something named `base`."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    head = base[:max_length - len(stamp) - 1].rstrip("-")
+    return f"{head}-{stamp}"
+
+
 def check_job_name(name: str, max_length: int = MAX_NAME_LENGTH) -> str:
     """Refuse a name SageMaker would refuse, before anything is uploaded or created."""
     if len(name) > max_length or not _NAME.fullmatch(name):
