@@ -181,7 +181,7 @@ def request(batch: Batch, model_name: str, spec: TransformSpec,
     if spec.options.kms_key:
         req["TransformOutput"]["KmsKeyId"] = spec.options.kms_key
         req["TransformResources"]["VolumeKmsKeyId"] = spec.options.kms_key
-    req.update(spec.options.tagged())
+    req.update(spec.options.marked())
     if spec.max_payload_mb:
         req["MaxPayloadInMB"] = spec.max_payload_mb
     if spec.max_concurrent:
