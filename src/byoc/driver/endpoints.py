@@ -218,7 +218,7 @@ def _model_users(sagemaker, models: set[str]) -> dict[str, set[str]]:
 
 
 def created_by_byoc(sagemaker, arn: str) -> bool:
-    """Whether the resource `arn` (a model, a model package group) carries byoc's mark."""
+    """Whether the resource `arn` (a model, a model package group, a job) carries byoc's mark."""
     return any(tag == CREATED_BY_BYOC
                for page in sagemaker.get_paginator("list_tags").paginate(ResourceArn=arn)
                for tag in page["Tags"])
