@@ -14,6 +14,8 @@ from byoc.driver.aws_options import CREATED_BY_BYOC
 from byoc.driver.jobs import training_progress
 from tests.aws.test_train import BUCKET, make_dataset, put_job_logs
 from tests.aws.test_waits import training_answer
+from tests.support.docs import code_block, run_command
+from tests.support.executables import exe_env
 from tests.support.stubs import StubbedAws, offline_sagemaker
 from tests.support.trained_jobs import METRICS, completed_job, output_archive
 
@@ -176,3 +178,23 @@ def test_jobs_refuses_a_max_out_of_range(moto_recorder, capsys):
     assert main(["jobs", "--max", "500"]) == 2
     assert "--max must be between 1 and 100" in capsys.readouterr().err
     assert moto_recorder.calls("SageMaker.ListTrainingJobs") == []
+
+
+def test_the_rejoin_block_of_the_aws_page_runs_as_written(moto_endpoint, ecr_image, role_arn,
+                                                          tmp_path):
+    """docs/aws.md's "Re-join a job", as bash, on a job byoc started: moto completes it at once,
+    so its log lines and output are put in place first (its --follow sees it ended)."""
+    desc = completed_job("signs-1", ecr_image, role_arn, output=OUTPUT)
+    boto3.client("sagemaker").add_tags(ResourceArn=desc["TrainingJobArn"],
+                                       Tags=[CREATED_BY_BYOC])
+    put_job_logs("signs-1", ["epoch 15/15", "#metrics epoch=15 val_accuracy=0.93"])
+    block = code_block("aws.md", "bash", "# The training jobs byoc started")
+
+    out = run_command(block, tmp_path, exe_env(), timeout=300)
+
+    assert [line.split()[:4] for line in out.splitlines()[:2]] == [
+        ["KIND", "NAME", "STATUS", "STARTED"], ["training", "job", "signs-1", "Completed"]]
+    assert "#metrics epoch=15 val_accuracy=0.93" in out
+    assert "Training job signs-1: Completed" in out
+    assert f"  {'test_accuracy':32s} {METRICS['test_accuracy']:.4f}" in out
+    assert (tmp_path / "signs-1-again" / "metrics.json").is_file()
