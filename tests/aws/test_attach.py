@@ -9,11 +9,12 @@ from botocore.stub import Stubber
 
 from byoc import api
 from byoc.cli import job_verbs, main
-from byoc.driver import waiting
+from byoc.driver import rejoin, waiting
 from byoc.driver.aws_options import CREATED_BY_BYOC
 from byoc.driver.jobs import training_progress
+from tests.aws.test_autopilot import job_answer as autopilot_answer
 from tests.aws.test_train import BUCKET, make_dataset, put_job_logs
-from tests.aws.test_waits import training_answer
+from tests.aws.test_waits import NOW, training_answer
 from tests.support.docs import code_block, run_command
 from tests.support.executables import exe_env
 from tests.support.stubs import StubbedAws, offline_sagemaker
@@ -22,6 +23,24 @@ from tests.support.trained_jobs import METRICS, completed_job, output_archive
 pytestmark = pytest.mark.aws
 
 OUTPUT = f"s3://{BUCKET}/byoc/output"
+
+
+def tuning_answer() -> dict:
+    """DescribeHyperParameterTuningJob's answer for a completed tuning job `tune`."""
+    return {
+        "HyperParameterTuningJobName": "tune",
+        "HyperParameterTuningJobArn": "arn:aws:sagemaker:us-east-1:1:hyper-parameter-tuning-job/t",
+        "HyperParameterTuningJobConfig": {"Strategy": "Bayesian", "ResourceLimits": {
+            "MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 1}},
+        "HyperParameterTuningJobStatus": "Completed", "CreationTime": NOW,
+        "TrainingJobStatusCounters": {"Completed": 2},
+        "ObjectiveStatusCounters": {"Succeeded": 2},
+        "BestTrainingJob": {
+            "TrainingJobName": "tune-002-abc", "TrainingJobArn": "arn:x", "CreationTime": NOW,
+            "TrainingJobStatus": "Completed", "TunedHyperParameters": {"epochs": "3"},
+            "FinalHyperParameterTuningJobObjectiveMetric": {
+                "MetricName": "validation:accuracy", "Value": 0.97}},
+    }
 
 
 @pytest.fixture
@@ -59,6 +78,48 @@ def test_logs_trial_is_for_a_tuning_job(moto_endpoint, ecr_image, role_arn, caps
     completed_job("sign-job", ecr_image, role_arn, output=OUTPUT)
     assert main(["logs", "sign-job", "--trial", "other"]) == 2
     assert "--trial names a training job of a tuning job" in capsys.readouterr().err
+
+
+NOT_FOUND = "ValidationException"  # how SageMaker answers a describe of a missing job
+
+
+def _stubbed_logs(monkeypatch, sm) -> None:
+    """`byoc logs` with the stubbed SageMaker client, and moto's CloudWatch Logs."""
+    monkeypatch.setattr(job_verbs, "connect_from",
+                        lambda args: StubbedAws(sm, logs=boto3.client("logs")))
+
+
+def test_logs_of_a_tuning_job_are_its_best_training_jobs(moto_endpoint, monkeypatch, capsys):
+    # Stubber for SageMaker: moto's tuning jobs name no best training job.
+    put_job_logs("tune-002-abc", ["epoch 1/1 (the best trial)"])
+    best = tuning_answer()["BestTrainingJob"]["TrainingJobName"]
+    sm = offline_sagemaker()
+    with Stubber(sm) as stub:
+        stub.add_client_error("describe_training_job", NOT_FOUND)
+        stub.add_response("describe_hyper_parameter_tuning_job", tuning_answer(),
+                          {"HyperParameterTuningJobName": "tune"})
+        _stubbed_logs(monkeypatch, sm)
+        assert main(["logs", "tune"]) == 0
+        stub.assert_no_pending_responses()
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == ["epoch 1/1 (the best trial)"]
+    assert f"Best training job of tune: {best}." in captured.err
+
+
+def test_logs_of_an_autopilot_job_without_a_best_candidate_say_where_they_are(
+        moto_endpoint, monkeypatch, capsys):
+    # Stubber for SageMaker: moto's Autopilot jobs complete at once, with a best candidate.
+    sm = offline_sagemaker()
+    with Stubber(sm) as stub:
+        stub.add_response("describe_auto_ml_job_v2",
+                          autopilot_answer("InProgress", "AnalyzingData"),
+                          {"AutoMLJobName": "ins-job"})
+        _stubbed_logs(monkeypatch, sm)
+        assert main(["logs", "ins-job", "--kind", "autopilot"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "Autopilot job ins-job has no best candidate yet" in captured.err
+    assert "byoc autopilot leaderboard --job-name ins-job" in captured.err
 
 
 def test_attach_to_a_completed_job_prints_its_summary_and_artifacts(
@@ -121,7 +182,7 @@ def test_attach_to_a_running_job_follows_it_then_reads_its_output(
                               training_answer(status, secondary, **fields),
                               {"TrainingJobName": "job"})
         aws = StubbedAws(sm, logs=boto3.client("logs"), s3=s3, sts=boto3.client("sts"))
-        attached = api._rejoin.attach(aws, "job", timeout=60)
+        attached = rejoin.attach(aws, "job", timeout=60)
         stub.assert_no_pending_responses()
     captured = capsys.readouterr()
     assert captured.out.splitlines() == ["epoch 1/1", "#metrics epoch=1 val_accuracy=0.75"]
