@@ -277,3 +277,12 @@ def test_autopilot_start_has_no_network_isolation(capsys):
     with pytest.raises(SystemExit):
         main(["autopilot", "start", "--csv", "x.csv", "--target", "y", "--network-isolation"])
     assert "unrecognized arguments: --network-isolation" in capsys.readouterr().err
+
+
+def test_tags_leave_room_for_byocs_mark():
+    from byoc.driver import aws_options
+    from byoc.errors import UserError
+
+    assert len(aws_options.parse_tags([f"k{i}=v" for i in range(49)])) == 49
+    with pytest.raises(UserError, match="at most 49 tags, got 50 .*byoc:created-by"):
+        aws_options.parse_tags([f"k{i}=v" for i in range(50)])
