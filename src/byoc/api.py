@@ -31,9 +31,11 @@ from byoc.driver import ecr as _ecr
 from byoc.driver import endpoint_update as _update
 from byoc.driver import endpoints as _endpoints
 from byoc.driver import invoke as _invoke
+from byoc.driver import job_listing as _listing
 from byoc.driver import jobs as _jobs
 from byoc.driver import model_packages as _packages
 from byoc.driver import multi_model_endpoints as _models
+from byoc.driver import rejoin as _rejoin
 from byoc.driver import stop as _stop
 from byoc.driver import train_and_tune as _training
 from byoc.driver import upload as _upload
@@ -57,6 +59,7 @@ from byoc.driver.guardrails import Guardrails
 from byoc.driver.hosting import Hosting
 from byoc.driver.hosting import resolve as hosting
 from byoc.driver.invoke import Response
+from byoc.driver.job_listing import JobListing, JobRow
 from byoc.driver.jobs import TuningSpec
 from byoc.driver.live_endpoint import EndpointUpdate
 from byoc.driver.local.modes import LocalServing, LocalTraining, local_serve, local_train
@@ -69,6 +72,7 @@ from byoc.driver.model_packages import (
     RegisterRequest,
 )
 from byoc.driver.multi_model_endpoints import StoredModel
+from byoc.driver.rejoin import Attached, JobLogs
 from byoc.driver.train_and_tune import StartedJob, TrainingRequest, TrainingResult, TuningResult
 from byoc.driver.transform import TransformSpec
 from byoc.driver.update_progress import UpdateRolledBack
@@ -77,17 +81,18 @@ from byoc.errors import UserError
 from byoc.pairs import Pairs
 
 __all__ = [
-    "ApprovalChange", "AutopilotEndpoint", "AutopilotJob", "AutopilotSpec", "AutopilotStatus",
-    "AwsOptions", "Deletion", "DeployRequest", "Deployment", "EndpointUpdate", "Guardrails",
-    "Hosting", "Leaderboard", "LocalServing", "LocalTraining", "ModelList", "ModelSource",
-    "PackageGroup", "PackageListing", "PackageVersion", "RegisterRequest", "RegisteredVersion",
-    "Response", "RunTable", "ScaleResult", "Scaling", "StartedJob", "StopResult", "StoredModel",
-    "TrainingRequest", "TrainingResult", "TransformJobs", "TransformResult", "TransformSpec",
-    "TuningResult", "TuningSpec", "UpdateRolledBack", "Upload", "WaitTimeout", "add_model",
-    "approve", "autopilot_deploy", "autopilot_leaderboard", "autopilot_start", "autopilot_status",
-    "aws_options", "compare_runs", "delete", "deploy", "hosting", "invoke", "list_models",
-    "list_packages", "local_serve", "local_train", "push", "register", "reject", "runs", "scale",
-    "start_training", "stop", "train", "transform", "tune", "update_endpoint", "upload",
+    "ApprovalChange", "Attached", "AutopilotEndpoint", "AutopilotJob", "AutopilotSpec",
+    "AutopilotStatus", "AwsOptions", "Deletion", "DeployRequest", "Deployment", "EndpointUpdate",
+    "Guardrails", "Hosting", "JobListing", "JobLogs", "JobRow", "Leaderboard", "LocalServing",
+    "LocalTraining", "ModelList", "ModelSource", "PackageGroup", "PackageListing", "PackageVersion",
+    "RegisterRequest", "RegisteredVersion", "Response", "RunTable", "ScaleResult", "Scaling",
+    "StartedJob", "StopResult", "StoredModel", "TrainingRequest", "TrainingResult", "TransformJobs",
+    "TransformResult", "TransformSpec", "TuningResult", "TuningSpec", "UpdateRolledBack", "Upload",
+    "WaitTimeout", "add_model", "approve", "attach", "autopilot_deploy", "autopilot_leaderboard",
+    "autopilot_start", "autopilot_status", "aws_options", "compare_runs", "delete", "deploy",
+    "hosting", "invoke", "list_jobs", "list_models", "list_packages", "local_serve", "local_train",
+    "logs", "push", "register", "reject", "runs", "scale", "start_training", "stop", "train",
+    "transform", "tune", "update_endpoint", "upload",
 ]
 
 
@@ -212,6 +217,71 @@ def tune(request: TrainingRequest, tuning: TuningSpec | None = None, *,
         aws = _aws(region, profile)
         job = _training.start_tuning(aws, request, tuning, job_name)
         return _training.wait_for_tuning(aws, job, tuning, timeout)
+
+
+# ---------------------------------------------------------------------------------------------
+# Re-joining jobs
+
+
+def logs(job_name: str, *, kind: str | None = None, trial: str | None = None,
+         follow: bool = False, timeout: float | None = None, region: str | None = None,
+         profile: str | None = None) -> JobLogs:
+    """Print a job's CloudWatch log lines to stdout (`byoc logs`).
+
+    Args:
+        kind: "training job", "tuning job", "transform job" or "Autopilot job"; default: the
+            kind that has a job of that name. A tuning job's lines are its best training job's
+            (or `trial`'s); an Autopilot job's its best candidate's training job's.
+        follow: keep printing new lines until the job ends (`timeout` seconds at most).
+
+    Returns:
+        Whose lines were printed (`log_job`, None when there are none yet), and `notes` on them.
+
+    Raises:
+        UserError: no job of that name (of `kind`), or no best trial yet.
+        WaitTimeout: with `follow`, the job outlasted `timeout`; it goes on.
+    """
+    if kind is not None and kind not in _jobs.JOB_APIS:
+        raise UserError(f"kind must be one of {', '.join(_jobs.JOB_APIS)}, not '{kind}'.")
+    with translate_errors():
+        return _rejoin.print_logs(_aws(region, profile), job_name, kind=kind, trial=trial,
+                                  follow=follow, timeout=timeout)
+
+
+def attach(job_name: str, *, timeout: float | None = None, download: str | Path | None = None,
+           region: str | None = None, profile: str | None = None) -> Attached:
+    """Re-join a training job, e.g. after `train` stopped waiting: follow it while it runs (as
+    `train` does), then read its output.
+
+    Args:
+        timeout: stop waiting for a running job after this many seconds (default: its limit +
+            30 min).
+        download: a new or empty directory to unpack output.tar.gz into; default: its
+            metrics.json is read and not kept.
+
+    Returns:
+        The completed job (`training`: model, billing), its output.tar.gz's URI, and the
+        evaluation summary's lines; `lines()` is what `byoc attach` prints.
+
+    Raises:
+        UserError: no such training job, or it failed or was stopped (SageMaker's reason).
+        WaitTimeout: the job outlasted `timeout`; it goes on.
+    """
+    with translate_errors():
+        return _rejoin.attach(_aws(region, profile), job_name, timeout=timeout,
+                              download=download)
+
+
+def list_jobs(*, kind: str | None = None, status: str | None = None,
+              max_jobs: int = _listing.DEFAULT_MAX_JOBS, region: str | None = None,
+              profile: str | None = None) -> JobListing:
+    """The newest jobs byoc started (of `kind`, with `status`), newest first: kind, name,
+    status, start, duration and a key metric. byoc checks the newest `max_jobs` of each kind
+    for its mark; `JobListing.lines()` is the table `byoc jobs` prints."""
+    _listing.check_listing(kind, status, max_jobs)
+    with translate_errors():
+        return _listing.list_jobs(_aws(region, profile), kind=kind, status=status,
+                                  max_jobs=max_jobs)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,14 +29,21 @@ def summary_lines(output_data: Path) -> list[str]:
     Empty when `output_data` (the job's /opt/ml/output/data) holds no metrics.json. The entries
     keep the file's order: split by split, accuracy, loss, top-k accuracy, macro F1, samples.
     """
-    metrics_file = Path(output_data) / METRICS_FILE
-    if not metrics_file.is_file():
+    lines = metrics_lines(output_data)
+    if not lines:
         return []
-    lines = ["Evaluation"]
-    lines += [f"  {key:32s} {_value(value)}"
-              for key, value in json.loads(metrics_file.read_text()).items()]
     report = Path(output_data) / REPORT_FILE
     if report.is_file():
         lines.append(f"Report: {report}")
     lines += [f"  plot: {png}" for png in sorted(Path(output_data).glob("*.png"))]
     return lines
+
+
+def metrics_lines(output_data: Path) -> list[str]:
+    """`Evaluation` and one line per metrics.json entry; empty without metrics.json. For output
+    read and not kept (`byoc attach` without --download), where no report path would last."""
+    metrics_file = Path(output_data) / METRICS_FILE
+    if not metrics_file.is_file():
+        return []
+    return ["Evaluation", *(f"  {key:32s} {_value(value)}"
+                            for key, value in json.loads(metrics_file.read_text()).items())]

@@ -56,7 +56,7 @@ def test_train_sends_every_option(moto_recorder, ecr_image, role_arn, data):
                                     "SecurityGroupIds": ["sg-0c3"]}
     assert request["EnableNetworkIsolation"] is True
     assert request["Tags"] == [{"Key": "team", "Value": "vision"},
-                               {"Key": "cost-center", "Value": "42"}]
+                               {"Key": "cost-center", "Value": "42"}, CREATED_BY_BYOC]
 
 
 def test_train_defaults_send_none_of_them(moto_recorder, ecr_image, role_arn, data):
@@ -65,9 +65,9 @@ def test_train_defaults_send_none_of_them(moto_recorder, ecr_image, role_arn, da
     (request,) = moto_recorder.calls("SageMaker.CreateTrainingJob")
     assert _channels(request) == {"train": ("FullyReplicated", "File"),
                                   "validation": ("FullyReplicated", "File")}
-    for absent in ("Environment", "RetryStrategy", "VpcConfig", "EnableNetworkIsolation",
-                   "Tags"):
+    for absent in ("Environment", "RetryStrategy", "VpcConfig", "EnableNetworkIsolation"):
         assert absent not in request
+    assert request["Tags"] == [CREATED_BY_BYOC]  # byoc's mark, for byoc jobs
     assert "KeepAlivePeriodInSeconds" not in request["ResourceConfig"]
     assert "KmsKeyId" not in request["OutputDataConfig"]
 
@@ -97,7 +97,7 @@ def test_tune_sends_strategy_early_stopping_warm_start_and_options(moto_recorder
     assert definition["EnableNetworkIsolation"] is True
     assert definition["OutputDataConfig"]["KmsKeyId"] == "alias/byoc"
     assert request["Tags"] == [{"Key": "team", "Value": "vision"},
-                               {"Key": "cost-center", "Value": "42"}]
+                               {"Key": "cost-center", "Value": "42"}, CREATED_BY_BYOC]
 
 
 def test_hyperband_runs_with_its_own_early_stopping(moto_recorder, ecr_image, role_arn, data):
@@ -218,7 +218,7 @@ def test_transform_sends_every_option(moto_recorder, ecr_image, role_arn):
     (job,) = moto_recorder.calls("SageMaker.CreateTransformJob")
     assert job["TransformOutput"]["KmsKeyId"] == "alias/byoc"
     assert job["TransformResources"]["VolumeKmsKeyId"] == "alias/byoc"
-    assert job["Tags"] == USER_TAGS
+    assert job["Tags"] == [*USER_TAGS, CREATED_BY_BYOC]
 
 
 def test_autopilot_start_sends_security_config_and_tags(moto_recorder, role_arn, tmp_path):
@@ -233,7 +233,7 @@ def test_autopilot_start_sends_security_config_and_tags(moto_recorder, role_arn,
         "VolumeKmsKeyId": "alias/byoc",
         "VpcConfig": {"Subnets": ["subnet-0a1", "subnet-0b2"], "SecurityGroupIds": ["sg-0c3"]}}
     assert request["OutputDataConfig"]["KmsKeyId"] == "alias/byoc"
-    assert request["Tags"] == [{"Key": "team", "Value": "vision"}]
+    assert request["Tags"] == [{"Key": "team", "Value": "vision"}, CREATED_BY_BYOC]
 
 
 def test_autopilot_deploy_sends_model_and_endpoint_options(moto_recorder, role_arn, tmp_path):
@@ -277,3 +277,12 @@ def test_autopilot_start_has_no_network_isolation(capsys):
     with pytest.raises(SystemExit):
         main(["autopilot", "start", "--csv", "x.csv", "--target", "y", "--network-isolation"])
     assert "unrecognized arguments: --network-isolation" in capsys.readouterr().err
+
+
+def test_tags_leave_room_for_byocs_mark():
+    from byoc.driver import aws_options
+    from byoc.errors import UserError
+
+    assert len(aws_options.parse_tags([f"k{i}=v" for i in range(49)])) == 49
+    with pytest.raises(UserError, match="at most 49 tags, got 50 .*byoc:created-by"):
+        aws_options.parse_tags([f"k{i}=v" for i in range(50)])

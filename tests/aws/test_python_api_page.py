@@ -131,6 +131,11 @@ def test_the_python_api_page_runs_the_whole_flow(moto_endpoint, moto_recorder, r
     assert "Evaluation" in out and f"{metrics['test_accuracy']:.4f}" in out
     assert (work / JOB / "report.md").is_file()
 
+    # Re-joined: the ended job read again, and listed among byoc's jobs.
+    assert f"Training job {JOB}: Completed" in out
+    assert f"Output: s3://{BUCKET}/byoc/output/{JOB}/output/output.tar.gz" in out
+    assert f"training job {JOB} Completed" in out
+
     # The endpoint hosted the job's model; the PNGs were sent as they are, one request each.
     assert f"signs {JOB}" in out
     pngs = sorted((work / "signs" / "test").glob("*/*.png"))[:3]

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     ("byoc.cli.training_verbs:register", None),  # byoc push|train|tune
     ("byoc.cli.hosting_verbs:register", None),  # byoc deploy|invoke|transform
     ("byoc.cli.training_verbs:register_stop", None),  # byoc stop
+    ("byoc.cli.job_verbs:register", None),  # byoc logs|attach|jobs
     ("byoc.cli.hosting_verbs:register_delete", None),  # byoc delete
     ("byoc.cli.scaling_verbs:register", None),  # byoc scale
     ("byoc.cli.multi_model_verbs:register", None),  # byoc models add|list

@@ -13,16 +13,20 @@ from dataclasses import dataclass, field
 from byoc.errors import UserError
 from byoc.pairs import parse_pairs
 
-MAX_TAGS = 50
+MAX_TAGS = 49  # SageMaker takes 50 tags on a resource; byoc's mark is one of them
 MAX_SUBNETS = 16
 MAX_SECURITY_GROUPS = 5
 _ENV_KEY = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]{0,511}")
+# byoc's mark on what it creates and may later find or remove: the jobs `byoc jobs` lists, the
+# models and endpoint configs `byoc delete` and `deploy --update` may delete.
+CREATED_BY_BYOC = {"Key": "byoc:created-by", "Value": "byoc"}
 
 
 def parse_tags(pairs: Iterable[str] | None) -> dict[str, str]:
     tags = parse_pairs(pairs, "--tags", "team=vision")
     if len(tags) > MAX_TAGS:
-        raise UserError(f"--tags: at most {MAX_TAGS} tags, got {len(tags)}.")
+        raise UserError(f"--tags: at most {MAX_TAGS} tags, got {len(tags)} (SageMaker takes 50, "
+                        f"and byoc adds its mark {CREATED_BY_BYOC['Key']}).")
     for key, value in tags.items():
         if key.lower().startswith("aws:"):
             raise UserError(f"--tags: '{key}' starts with aws:, which AWS keeps for itself.")
@@ -75,6 +79,10 @@ class AwsOptions:
     def tagged(self) -> dict:
         """`Tags=...` for a create call, when there are any."""
         return {"Tags": self.tag_list()} if self.tags else {}
+
+    def marked(self) -> dict:
+        """`Tags=...` for a create call: the user's tags and byoc's mark."""
+        return {"Tags": [*self.tag_list(), CREATED_BY_BYOC]}
 
     def model_fields(self) -> dict:
         """VpcConfig and EnableNetworkIsolation of a CreateModel request, when set."""

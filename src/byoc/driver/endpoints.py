@@ -7,7 +7,7 @@ import logging
 
 from byoc.driver import autoscaling
 from byoc.driver.aws import Aws, describe_or_none, exists
-from byoc.driver.aws_options import NO_OPTIONS, AwsOptions
+from byoc.driver.aws_options import CREATED_BY_BYOC, NO_OPTIONS, AwsOptions
 from byoc.driver.hosting import Hosting
 from byoc.driver.waiting import wait_until_ended
 from byoc.errors import UserError
@@ -16,17 +16,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 ENDPOINT_ENDED = ("InService", "Failed", "OutOfService")
-# Marks the models and endpoint configs byoc creates: `byoc delete` removes no other model, and
-# `byoc deploy --update` deletes the config it replaced only when it carries the mark. Models are
-# shared (one per training job, reused by every deploy and transform of it), so this says who
-# made a model, not for which endpoint; whether another endpoint still needs it is read from the
-# endpoint configs.
-CREATED_BY_BYOC = {"Key": "byoc:created-by", "Value": "byoc"}
-
-
-def model_tags(options: AwsOptions) -> dict:
-    """`Tags=...` for a CreateModel request: the user's tags and byoc's mark."""
-    return {"Tags": [*options.tag_list(), CREATED_BY_BYOC]}
+# CREATED_BY_BYOC marks the models and endpoint configs byoc creates: `byoc delete` removes no
+# other model, and `byoc deploy --update` deletes the config it replaced only when it carries the
+# mark. Models are shared (one per training job, reused by every deploy and transform of it), so
+# it says who made a model, not for which endpoint; whether another endpoint still needs it is
+# read from the endpoint configs.
 
 
 def require_new_endpoint(aws: Aws, name: str, *, updatable: bool = False) -> None:
@@ -95,7 +89,7 @@ def create_model(aws: Aws, name: str, *, role: str, image: str | None = None,
         PrimaryContainer={**identity, **({"Environment": environment} if environment else {})},
         ExecutionRoleArn=role,
         **options.model_fields(),
-        **model_tags(options),
+        **options.marked(),
     )
     log.info("Created model %s (%s)", name, f"model package {package}" if package
              else f"{image}, {model_data}")
@@ -224,7 +218,7 @@ def _model_users(sagemaker, models: set[str]) -> dict[str, set[str]]:
 
 
 def created_by_byoc(sagemaker, arn: str) -> bool:
-    """Whether the resource `arn` (a model, a model package group) carries byoc's mark."""
+    """Whether the resource `arn` (a model, a model package group, a job) carries byoc's mark."""
     return any(tag == CREATED_BY_BYOC
                for page in sagemaker.get_paginator("list_tags").paginate(ResourceArn=arn)
                for tag in page["Tags"])

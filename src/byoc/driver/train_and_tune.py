@@ -210,9 +210,20 @@ def wait_for_training(aws: Aws, job: StartedJob, timeout: float | None = None
             the job goes on.
         UserError: when the job fails or is stopped, with SageMaker's reason.
     """
-    desc = jobs.wait_for_training(aws.client("sagemaker"), aws.client("logs"), job.name,
-                                  timeout=timeout or job.default_timeout)
-    return TrainingResult(job.name, desc["ModelArtifacts"]["S3ModelArtifacts"],
+    return follow_training(aws, job.name, timeout or job.default_timeout)
+
+
+def follow_training(aws: Aws, name: str, timeout: float) -> TrainingResult:
+    """Follow a training job, started now or earlier (`byoc attach`), until it completes; raises
+    as `wait_for_training` does."""
+    desc = jobs.wait_for_training(aws.client("sagemaker"), aws.client("logs"), name,
+                                  timeout=timeout)
+    return completed(desc)
+
+
+def completed(desc: dict) -> TrainingResult:
+    """The result of a completed training job, from DescribeTrainingJob's answer."""
+    return TrainingResult(desc["TrainingJobName"], desc["ModelArtifacts"]["S3ModelArtifacts"],
                           jobs.billing_line(desc), desc)
 
 

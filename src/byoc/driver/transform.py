@@ -30,6 +30,7 @@ ACCEPT = "application/json"
 MAX_PAYLOAD_MB = 100
 MB = 1024 * 1024
 MANIFEST_PREFIX = "byoc/transform"
+LOG_GROUP = "/aws/sagemaker/TransformJobs"  # one stream per instance: JOB/INSTANCE-ID
 # A short, name-safe word per content type for job and manifest names: its first extension.
 TYPE_WORDS = {ctype: ext.lstrip(".") for ext, ctype in reversed(CONTENT_TYPES.items())}
 
@@ -181,7 +182,7 @@ def request(batch: Batch, model_name: str, spec: TransformSpec,
     if spec.options.kms_key:
         req["TransformOutput"]["KmsKeyId"] = spec.options.kms_key
         req["TransformResources"]["VolumeKmsKeyId"] = spec.options.kms_key
-    req.update(spec.options.tagged())
+    req.update(spec.options.marked())
     if spec.max_payload_mb:
         req["MaxPayloadInMB"] = spec.max_payload_mb
     if spec.max_concurrent:

@@ -118,7 +118,7 @@ def deploy(aws: Aws, *, job_name: str, endpoint_name: str, candidate: str | None
     model_name = pipeline_model_name(endpoint_name)
     sagemaker.create_model(ModelName=model_name, Containers=containers,
                            ExecutionRoleArn=role, **options.model_fields(),
-                           **endpoints.model_tags(options))
+                           **options.marked())
     endpoints.deploy(aws, endpoint_name, model_name=model_name,
                      instance_type=instance_type or endpoints.DEFAULT_INSTANCE_TYPE,
                      options=options)

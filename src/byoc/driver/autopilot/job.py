@@ -77,7 +77,7 @@ def job_request(*, name: str, data_uri: str, output_uri: str, target: str, role:
         security["VpcConfig"] = options.vpc_config()
     if security:
         request["SecurityConfig"] = security
-    request.update(options.tagged())
+    request.update(options.marked())
     return request
 
 

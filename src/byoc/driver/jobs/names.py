@@ -25,23 +25,37 @@ _NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*")
 
 @dataclass(frozen=True)
 class JobApi:
-    """The SageMaker operations of one kind of job: look it up, read its status, stop it."""
+    """The SageMaker operations of one kind of job: look it up, read its status, stop it, list
+    the newest (the call, its answer's key, and the summary's end time)."""
 
     describe: str
     name_parameter: str
     status: str
     stop: str
+    list: str
+    summaries: str
+    ended_at: str
+
+    @property
+    def arn(self) -> str:
+        """The key of the job's ARN in a summary."""
+        return self.name_parameter.replace("Name", "Arn")
 
 
 JOB_APIS = {
     "training job": JobApi("describe_training_job", "TrainingJobName", "TrainingJobStatus",
-                           "stop_training_job"),
+                           "stop_training_job", "list_training_jobs", "TrainingJobSummaries",
+                           "TrainingEndTime"),
     "tuning job": JobApi("describe_hyper_parameter_tuning_job", "HyperParameterTuningJobName",
-                         "HyperParameterTuningJobStatus", "stop_hyper_parameter_tuning_job"),
+                         "HyperParameterTuningJobStatus", "stop_hyper_parameter_tuning_job",
+                         "list_hyper_parameter_tuning_jobs", "HyperParameterTuningJobSummaries",
+                         "HyperParameterTuningEndTime"),
     "transform job": JobApi("describe_transform_job", "TransformJobName", "TransformJobStatus",
-                            "stop_transform_job"),
+                            "stop_transform_job", "list_transform_jobs", "TransformJobSummaries",
+                            "TransformEndTime"),
     "Autopilot job": JobApi("describe_auto_ml_job_v2", "AutoMLJobName", "AutoMLJobStatus",
-                            "stop_auto_ml_job"),
+                            "stop_auto_ml_job", "list_auto_ml_jobs", "AutoMLJobSummaries",
+                            "EndTime"),
 }
 
 

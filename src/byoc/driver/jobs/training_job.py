@@ -145,7 +145,7 @@ def start_training(aws: Aws, name: str, spec: TrainingSpec) -> None:
             "S3Uri": spec.checkpoint_s3 or f"{spec.output.rstrip('/')}/{name}/checkpoints",
             "LocalPath": CHECKPOINT_LOCAL_PATH,
         },
-        **spec.options.tagged(),
+        **spec.options.marked(),
     }
     if spec.keep_alive:
         request["ResourceConfig"]["KeepAlivePeriodInSeconds"] = spec.keep_alive

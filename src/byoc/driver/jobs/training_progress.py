@@ -21,25 +21,36 @@ from byoc.errors import UserError
 
 
 class LogTail:
-    """Prints new CloudWatch log events of a training job; streams appear as instances start."""
+    """Prints new CloudWatch log events of a job (a training job's by default; a transform job's
+    with its `group`); streams appear as instances start."""
 
-    def __init__(self, logs, name: str) -> None:
+    def __init__(self, logs, name: str, group: str = LOG_GROUP) -> None:
         self.logs = logs
         self.name = name
+        self.group = group
         self.tokens: dict[str, str | None] = {}
 
     def poll(self) -> None:
         try:
             streams = self.logs.describe_log_streams(
-                logGroupName=LOG_GROUP, logStreamNamePrefix=f"{self.name}/")["logStreams"]
+                logGroupName=self.group, logStreamNamePrefix=f"{self.name}/")["logStreams"]
         except self.logs.exceptions.ResourceNotFoundException:
             return  # the group or stream is created when the container first logs
         for stream in streams:
             self._drain(stream["logStreamName"])
 
+    def read(self, status: str, settle: float | None = None,
+             sleep: Callable[[float], None] = time.sleep) -> None:
+        """Print new lines; once `status` has ended, read once more after `settle` seconds
+        (default LOG_SETTLE_SECONDS), for the last lines reach CloudWatch after the job ends."""
+        self.poll()
+        if status in ENDED:
+            sleep(LOG_SETTLE_SECONDS if settle is None else settle)
+            self.poll()
+
     def _drain(self, stream: str) -> None:
         while True:
-            kwargs = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": True}
+            kwargs = {"logGroupName": self.group, "logStreamName": stream, "startFromHead": True}
             if self.tokens.get(stream):
                 kwargs["nextToken"] = self.tokens[stream]
             page = self.logs.get_log_events(**kwargs)
@@ -103,11 +114,7 @@ def wait_for_training(sagemaker, logs, name: str, *, timeout: float | None = Non
                 _last_transition_message(desc))
 
     def read_logs(desc: dict) -> None:
-        tail.poll()
-        if desc["TrainingJobStatus"] in ENDED:
-            # The last lines reach CloudWatch after the job has ended: read once more.
-            sleep(settle)
-            tail.poll()
+        tail.read(desc["TrainingJobStatus"], settle, sleep)
 
     return wait_until_ended(
         f"training job {name}", lambda: sagemaker.describe_training_job(TrainingJobName=name),

@@ -131,7 +131,7 @@ def start_tuning(aws: Aws, name: str, spec: TrainingSpec, tuning: TuningSpec) ->
         "HyperParameterTuningJobName": name,
         "HyperParameterTuningJobConfig": tuning.config(spec.hyperparameters),
         "TrainingJobDefinition": definition,
-        **spec.options.tagged(),
+        **spec.options.marked(),
     }
     if tuning.warm_start_config():
         request["WarmStartConfig"] = tuning.warm_start_config()
