@@ -60,7 +60,7 @@ from byoc.driver.hosting import Hosting
 from byoc.driver.hosting import resolve as hosting
 from byoc.driver.invoke import Response
 from byoc.driver.job_listing import JobListing, JobRow
-from byoc.driver.jobs import TuningSpec
+from byoc.driver.jobs import Trial, TuningLeaderboard, TuningSpec
 from byoc.driver.live_endpoint import EndpointUpdate
 from byoc.driver.local.modes import LocalServing, LocalTraining, local_serve, local_train
 from byoc.driver.model_packages import (
@@ -87,12 +87,13 @@ __all__ = [
     "LocalTraining", "ModelList", "ModelSource", "PackageGroup", "PackageListing", "PackageVersion",
     "RegisterRequest", "RegisteredVersion", "Response", "RunTable", "ScaleResult", "Scaling",
     "StartedJob", "StopResult", "StoredModel", "TrainingRequest", "TrainingResult", "TransformJobs",
-    "TransformResult", "TransformSpec", "TuningResult", "TuningSpec", "UpdateRolledBack", "Upload",
+    "TransformResult", "TransformSpec", "Trial", "TuningLeaderboard", "TuningResult", "TuningSpec",
+    "UpdateRolledBack", "Upload",
     "WaitTimeout", "add_model", "approve", "attach", "autopilot_deploy", "autopilot_leaderboard",
     "autopilot_start", "autopilot_status", "aws_options", "compare_runs", "delete", "deploy",
     "hosting", "invoke", "list_jobs", "list_models", "list_packages", "local_serve", "local_train",
     "logs", "push", "register", "reject", "runs", "scale", "start_training", "stop", "train",
-    "transform", "tune", "update_endpoint", "upload",
+    "transform", "tune", "tuning_leaderboard", "update_endpoint", "upload",
 ]
 
 
@@ -217,6 +218,28 @@ def tune(request: TrainingRequest, tuning: TuningSpec | None = None, *,
         aws = _aws(region, profile)
         job = _training.start_tuning(aws, request, tuning, job_name)
         return _training.wait_for_tuning(aws, job, tuning, timeout)
+
+
+def tuning_leaderboard(job: str, *, top: int | None = None, region: str | None = None,
+                       profile: str | None = None) -> TuningLeaderboard:
+    """The trials of a tuning job, ended or running (`byoc tuning leaderboard`).
+
+    Args:
+        top: the best `top` trials only (default: every trial).
+
+    Returns:
+        Each trial's rank, training job, status, objective value and the hyperparameters the
+        job's ranges tuned (only those): best first by the objective's direction, those without
+        a value yet next, failed and stopped trials last. `best` is the first if it completed
+        with a value; `lines()` is the table the command prints.
+
+    Raises:
+        UserError: no tuning job of that name.
+    """
+    if top is not None and top < 1:
+        raise UserError(f"top must be 1 or more, not {top}.")
+    with translate_errors():
+        return _jobs.leaderboard(_aws(region, profile), job, top)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -73,7 +73,8 @@ def test_train_defaults_send_none_of_them(moto_recorder, ecr_image, role_arn, da
 
 
 def test_tune_sends_strategy_early_stopping_warm_start_and_options(moto_recorder, ecr_image,
-                                                                   role_arn, data):
+                                                                   role_arn, data,
+                                                                   no_trial_listing):
     assert main(["tune", "--image", ecr_image, "--data", str(data), "--role", role_arn,
                  "--job-name", "parent", "--max-jobs", "2", "--max-parallel-jobs", "1"]) == 0
     moto_recorder.start()

@@ -292,7 +292,7 @@ def test_unknown_region_and_missing_credentials_are_user_errors(moto_endpoint, e
 
 
 def test_tune_creates_a_tuning_job_over_the_search_space(moto_recorder, ecr_image, role_arn,
-                                                         tmp_path, capsys):
+                                                         tmp_path, capsys, no_trial_listing):
     make_dataset(tmp_path)
     code = main(["tune", "--image", ecr_image, "--data", str(tmp_path), "--role", role_arn,
                  "--job-name", "sign-tune", "--hp", "epochs=3", "--hp", "model=vgg",

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     ("byoc.cli.data_verbs:register", None),  # byoc data synth
     ("byoc.cli.local_verbs:register", None),  # byoc local train|serve
     ("byoc.cli.training_verbs:register", None),  # byoc push|train|tune
+    ("byoc.cli.training_verbs:register_tuning", None),  # byoc tuning leaderboard
     ("byoc.cli.hosting_verbs:register", None),  # byoc deploy|invoke|transform
     ("byoc.cli.training_verbs:register_stop", None),  # byoc stop
     ("byoc.cli.job_verbs:register", None),  # byoc logs|attach|jobs

@@ -12,13 +12,14 @@ from byoc.errors import UserError
 
 
 def model_source_from(args: argparse.Namespace) -> deployment.ModelSource:
-    """The model the flags name (--training-job, --run, --package, or --model-data and
-    --image)."""
+    """The model the flags name (--training-job, --run, --tuning-job, --package, or
+    --model-data and --image)."""
     return deployment.ModelSource(
         training_job=args.training_job, run=args.run, track=args.track,
         model_data=args.model_data, image=args.image, role=args.role,
         source_dir=args.source_dir, entry_point=args.entry_point,
-        package=getattr(args, "package", None), force=getattr(args, "force", False))
+        package=getattr(args, "package", None), force=getattr(args, "force", False),
+        tuning_job=getattr(args, "tuning_job", None))
 
 
 def scaling_from(args: argparse.Namespace, spec: hosting.Hosting, *,

@@ -192,6 +192,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="host a model on an endpoint: real-time, serverless, "
                           "asynchronous or multi-model")
     p.add_argument("--endpoint-name", required=True)
+    p.add_argument("--tuning-job", metavar="NAME",
+                   help="host the model of this tuning job's best training job")
     group = p.add_argument_group("Model Registry")
     group.add_argument("--package", metavar="ARN",
                        help="host this registered version (a model package ARN, see byoc "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from byoc import tracking_config
@@ -19,7 +20,12 @@ from byoc.cli.aws_flags import (
 from byoc.cli.code_flags import add_source_flags
 from byoc.cli.types import positive_int
 from byoc.driver import channels, ecr, jobs, stop, train_and_tune
+from byoc.driver.aws import translate_errors
+from byoc.errors import UserError
 from byoc.metric_lines import OBJECTIVE_METRIC
+
+# `--objective METRIC:max|min`: the suffix, and the --objective-type it stands for.
+OBJECTIVE_SUFFIXES = {"max": "Maximize", "min": "Minimize"}
 
 
 def _request(args: argparse.Namespace) -> train_and_tune.TrainingRequest:
@@ -67,13 +73,45 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def objective_from(args: argparse.Namespace) -> tuple[str, str]:
+    """The objective metric and its direction: `--objective METRIC:max|min`, or
+    `--objective-metric` and `--objective-type` (their defaults when none is given)."""
+    long_form = [flag for flag, value in (("--objective-metric", args.objective_metric),
+                                          ("--objective-type", args.objective_type)) if value]
+    if args.objective is None:
+        return (args.objective_metric or OBJECTIVE_METRIC, args.objective_type or "Maximize")
+    if long_form:
+        raise UserError(f"--objective {args.objective} says the metric and its direction; drop "
+                        f"{' and '.join(long_form)}, or --objective.")
+    metric, sep, suffix = args.objective.rpartition(":")
+    if not sep or not metric or suffix not in OBJECTIVE_SUFFIXES:
+        raise UserError(f"--objective {args.objective}: expected METRIC:max or METRIC:min, e.g. "
+                        f"--objective {OBJECTIVE_METRIC}:max or --objective validation:loss:min.")
+    return metric, OBJECTIVE_SUFFIXES[suffix]
+
+
+def _print_leaderboard(aws, name: str, desc: dict) -> None:
+    """The trials after the wait; a listing that fails leaves the finished job's result as it
+    is, and says how to list them later."""
+    try:
+        with translate_errors():
+            board = jobs.leaderboard(aws, name, desc=desc)
+    except UserError as exc:
+        print(f"The trials could not be listed: {exc} List them later with byoc tuning "
+              f"leaderboard {name}", file=sys.stderr)
+        return
+    for line in board.lines():
+        print(line)
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     name = args.job_name or jobs.job_name("tune")
+    metric, direction = objective_from(args)
     tuning = jobs.TuningSpec(
         max_jobs=args.max_jobs, max_parallel_jobs=args.max_parallel_jobs,
         strategy=args.strategy, early_stopping=args.early_stopping,
         warm_start=tuple(args.warm_start or ()), warm_start_type=args.warm_start_type,
-        objective_metric=args.objective_metric, objective_type=args.objective_type,
+        objective_metric=metric, objective_type=direction,
         ranges=jobs.parse_ranges(args.range))
     jobs.check_tuning(name, tuning)
     aws = connect_from(args)
@@ -87,6 +125,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if result is None:
         return 1
     for line in result.lines():
+        print(line)
+    _print_leaderboard(aws, name, result.description)
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    board = jobs.leaderboard(connect_from(args), args.job, args.top)
+    for line in board.lines():
         print(line)
     return 0
 
@@ -198,10 +244,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--warm-start-type", choices=jobs.WARM_START_TYPES,
                    default="TransferLearning",
                    help="IdenticalDataAndAlgorithm when data and image are the same")
-    p.add_argument("--objective-metric", default=OBJECTIVE_METRIC, metavar="NAME",
+    p.add_argument("--objective-metric", metavar="NAME",
                    help=f"the metric to optimise (default {OBJECTIVE_METRIC}, byoc's trainer's; "
                         "with --entry-point, one of your --metric names)")
-    p.add_argument("--objective-type", choices=jobs.OBJECTIVE_TYPES, default="Maximize")
+    p.add_argument("--objective-type", choices=jobs.OBJECTIVE_TYPES,
+                   help="default Maximize")
+    p.add_argument("--objective", metavar="METRIC:max|min",
+                   help="the metric and its direction in one flag, e.g. --objective "
+                        "validation:loss:min; instead of --objective-metric and --objective-type")
     p.add_argument("--range", action="append", metavar="NAME=LOW:HIGH[:log]|NAME=A,B,C",
                    help="search this hyperparameter, repeatable; replaces byoc's search space "
                         "(learning_rate, epochs, batch_size, model, optimizer, augment), and "
@@ -209,6 +259,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(keep_alive=None)
     # No --checkpoint-s3: every trial would share it (see jobs.start_tuning).
     p.set_defaults(checkpoint_s3=None)
+
+
+def register_tuning(subparsers: argparse._SubParsersAction) -> None:
+    """`byoc tuning leaderboard`, listed after `byoc tune`."""
+    tuning = subparsers.add_parser("tuning", help="a tuning job's trials: byoc tuning "
+                                                  "leaderboard JOB")
+    actions = tuning.add_subparsers(dest="tuning_command", metavar="ACTION", required=True)
+    p = add_aws_verb(actions, "leaderboard", cmd_leaderboard,
+                     help="a tuning job's trials (ended or running), best first: status, "
+                          "objective and the hyperparameters its ranges tuned")
+    p.add_argument("job", metavar="JOB", help="the tuning job's name")
+    p.add_argument("--top", type=positive_int, metavar="N", help="the N best trials only")
 
 
 def register_stop(subparsers: argparse._SubParsersAction) -> None:

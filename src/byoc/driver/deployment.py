@@ -36,12 +36,14 @@ TRANSFORM_TIMEOUT = 6 * 3600
 
 @dataclass
 class ModelSource:
-    """Which model to host: a completed training job (or the tracked run that names one), a
-    registered version, or an archive and an image; optionally with your inference handlers.
+    """Which model to host: a completed training job (or the tracked run, or the tuning job, that
+    names one), a registered version, or an archive and an image; optionally with your inference
+    handlers.
 
     Attributes:
         training_job: host the model of this completed training job.
         run: or of this tracked MLflow run (its training job), on the server `track`.
+        tuning_job: or of this tuning job's best training job.
         package: or this version of the Model Registry (a model package ARN), if Approved;
             `force` hosts it whatever its approval status.
         model_data: or this model.tar.gz (with `image`).
@@ -60,14 +62,29 @@ class ModelSource:
     entry_point: str | None = None
     package: str | None = None
     force: bool = False
+    tuning_job: str | None = None
 
-    def resolved_training_job(self) -> str | None:
-        """`training_job`, or the one behind `run`."""
+    def resolved_training_job(self, aws: Aws | None = None) -> str | None:
+        """`training_job`, or the one behind `run`, or `tuning_job`'s best (asked of `aws`)."""
+        if self.tuning_job:
+            from byoc.driver import jobs
+
+            if aws is None:
+                raise UserError("A tuning job's best training job is asked of AWS: pass aws.")
+            return jobs.best_training_job(aws, self.tuning_job)
         return runs.training_job(self.run, self.training_job, self.track)
 
 
 def check_source(source: ModelSource) -> None:
     """A registered version is hosted as it was registered: its own image and model, no more."""
+    if source.tuning_job:
+        others = [flag for flag, value in (("--training-job", source.training_job),
+                                           ("--run", source.run),
+                                           ("--model-data", source.model_data),
+                                           ("--package", source.package)) if value]
+        if others:
+            raise UserError(f"--tuning-job hosts its best training job's model; drop "
+                            f"{', '.join(others)}, or --tuning-job.")
     if source.force and not source.package:
         raise UserError("--force deploys a registered version that is not Approved: it goes "
                         "with --package ARN only.")
@@ -140,7 +157,7 @@ def create_model(aws: Aws, source: ModelSource, default_name: str, opts: AwsOpti
     environment = environment or {}
     if source.package:
         return _package_model(aws, source, default_name, opts, environment)
-    training_job = source.resolved_training_job()
+    training_job = source.resolved_training_job(aws)
     if spec and spec.multi_model_prefix:
         return _multi_model(aws, source, training_job, default_name, opts,
                             spec.multi_model_prefix, environment)
@@ -151,8 +168,9 @@ def create_model(aws: Aws, source: ModelSource, default_name: str, opts: AwsOpti
         name = default_name if environment else training_job
     else:
         if not (source.model_data and source.image):
-            raise UserError("Say which model: --training-job NAME, or both --model-data "
-                            "s3://.../model.tar.gz and --image URI.")
+            raise UserError("Say which model: --training-job NAME, --tuning-job NAME (its best "
+                            "training job), or both --model-data s3://.../model.tar.gz and "
+                            "--image URI.")
         image, model_data, role = source.image, source.model_data, resolve_role(source.role)
         name = default_name
     ecr.check_image(aws, image)
