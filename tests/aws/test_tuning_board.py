@@ -262,6 +262,29 @@ def test_tune_prints_the_leaderboard_when_the_job_ends(moto_endpoint, ecr_image,
         ["5", "tune-004", "Stopped"]]
 
 
+def test_tune_whose_trials_cannot_be_listed_still_reports_its_best_job(
+        moto_endpoint, ecr_image, role_arn, tmp_path, monkeypatch, capsys):
+    make_dataset(tmp_path)
+    sm = offline_sagemaker()
+    with Stubber(sm) as stub:
+        stub.add_client_error("describe_hyper_parameter_tuning_job", "ValidationException",
+                              "Amazon SageMaker can't find a tuning job with name tune",
+                              expected_params={"HyperParameterTuningJobName": "tune"})
+        stub_describe(stub, tuning_answer())
+        stub.add_client_error("list_training_jobs_for_hyper_parameter_tuning_job",
+                              "AccessDeniedException", "not authorized to perform "
+                              "sagemaker:ListTrainingJobsForHyperParameterTuningJob")
+        monkeypatch.setattr(training_verbs, "connect_from",
+                            lambda args: MotoWithStubbedTuning(sm))
+        assert main(["tune", "--image", ecr_image, "--data", str(tmp_path), "--role", role_arn,
+                     "--job-name", "tune", "--max-jobs", "5"]) == 0
+        stub.assert_no_pending_responses()
+    captured = capsys.readouterr()
+    assert "Best training job: tune-003" in captured.out
+    assert "The trials could not be listed" in captured.err
+    assert "List them later with byoc tuning leaderboard tune" in captured.err
+
+
 # --- deploy --tuning-job
 
 def test_deploy_tuning_job_hosts_its_best_training_jobs_model(moto_recorder, ecr_image, role_arn,

@@ -194,10 +194,10 @@ def _queue(url: str, kind: str, results: list[dict]) -> None:
 @pytest.fixture
 def no_trial_listing(monkeypatch: pytest.MonkeyPatch) -> None:
     """`byoc tune` lists the trials once its job ends, with ListTrainingJobsForHyperParameter-
-    TuningJob, which moto 5.2.6 does not implement (its server answers 500, retried for a
-    minute): the listing is empty here; tests/aws/test_tuning_board.py checks it with Stubber."""
+    TuningJob, which moto 5.2.6 does not implement (its server answers 500, retried): the
+    listing is empty here; tests/aws/test_tuning_board.py checks it with Stubber."""
     from byoc.driver import jobs
 
-    monkeypatch.setattr(jobs, "leaderboard", lambda aws, name, top=None, desc=None:
+    monkeypatch.setattr(jobs, "leaderboard", lambda aws, name, top=None, desc=None, sagemaker=None:
                         jobs.TuningLeaderboard(name, "Completed", "objective", "Maximize", (),
                                                (), 0))

@@ -26,6 +26,9 @@ from byoc.metric_lines import OBJECTIVE_METRIC
 
 # `--objective METRIC:max|min`: the suffix, and the --objective-type it stands for.
 OBJECTIVE_SUFFIXES = {"max": "Maximize", "min": "Minimize"}
+# The trials' table after `byoc tune` waited: a courtesy once the job has ended, so a listing
+# that keeps failing gives up after a few tries instead of byoc's minute of retries.
+BOARD_RETRIES = {"max_attempts": 3, "mode": "standard"}
 
 
 def _request(args: argparse.Namespace) -> train_and_tune.TrainingRequest:
@@ -95,7 +98,8 @@ def _print_leaderboard(aws, name: str, desc: dict) -> None:
     is, and says how to list them later."""
     try:
         with translate_errors():
-            board = jobs.leaderboard(aws, name, desc=desc)
+            board = jobs.leaderboard(aws, name, desc=desc,
+                                     sagemaker=aws.client("sagemaker", retries=BOARD_RETRIES))
     except UserError as exc:
         print(f"The trials could not be listed: {exc} List them later with byoc tuning "
               f"leaderboard {name}", file=sys.stderr)

@@ -128,10 +128,11 @@ def ranked(summaries: list[dict], objective_type: str, tuned: tuple[str, ...]) -
             for rank, s in enumerate(sorted(summaries, key=key), start=1)]
 
 
-def leaderboard(aws: Aws, name: str, top: int | None = None,
-                desc: dict | None = None) -> TuningLeaderboard:
+def leaderboard(aws: Aws, name: str, top: int | None = None, desc: dict | None = None,
+                sagemaker=None) -> TuningLeaderboard:
     """The trials of tuning job `name` (ended or running), best first; `desc` saves the describe
-    call when the caller has it."""
+    call when the caller has it, and `sagemaker` is the client that lists the trials (default:
+    `aws`'s, with byoc's retries)."""
     if top is not None and top < 1:
         raise UserError(f"top must be 1 or more, not {top}.")
     desc = desc or describe_tuning_job(aws, name)
@@ -139,7 +140,8 @@ def leaderboard(aws: Aws, name: str, top: int | None = None,
     objective = config.get("HyperParameterTuningJobObjective") or {}
     direction = objective.get("Type", "Maximize")
     tuned = tuple(range_names(config.get("ParameterRanges") or {}))
-    trials = ranked(list_trials(aws.client("sagemaker"), name, direction), direction, tuned)
+    trials = ranked(list_trials(sagemaker or aws.client("sagemaker"), name, direction),
+                    direction, tuned)
     return TuningLeaderboard(name, desc["HyperParameterTuningJobStatus"],
                              objective.get("MetricName", "objective"), direction, tuned,
                              tuple(trials[:top] if top else trials), len(trials))
