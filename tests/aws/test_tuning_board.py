@@ -339,3 +339,25 @@ def test_deploy_tuning_job_goes_with_no_other_model_source(moto_recorder, capsys
     assert main(["deploy", "--tuning-job", "tune", "--endpoint-name", "best", *flags]) == 2
     assert f"drop {dropped}, or --tuning-job" in capsys.readouterr().err
     assert moto_recorder.entries() == []
+
+
+def test_the_aws_pages_tuning_block_parses_as_byoc_commands():
+    """docs/aws.md's "Shape a tuning job": every command names flags byoc has, and the
+    --objective it shows is one byoc reads."""
+    import shlex
+
+    from byoc.cli import build_parser
+    from tests.support.docs import code_block, commands
+
+    block = code_block("aws.md", "bash", "# Tune two hyperparameters of your choice")
+    verbs = []
+    for command in commands(block):
+        argv = shlex.split(command.replace('"$IMAGE"', "IMAGE"))
+        assert argv[0] == "byoc"
+        args = build_parser().parse_args(argv[1:])
+        verbs.append(args.command)
+        if args.command == "tune":
+            assert training_verbs.objective_from(args) == ("validation:loss", "Minimize")
+        if args.command == "deploy":
+            assert args.tuning_job == "signs-tune"
+    assert verbs == ["tune", "tuning", "deploy"]
