@@ -60,9 +60,11 @@ class TuningLeaderboard:
 
     @property
     def best(self) -> Trial | None:
-        first = self.trials[0] if self.trials else None
-        return first if first and first.objective is not None and first.status not in UNFINISHED \
-            else None
+        """The first trial, if it completed with an objective value."""
+        if not self.trials:
+            return None
+        first = self.trials[0]
+        return None if first.objective is None or first.status in UNFINISHED else first
 
     def lines(self) -> list[str]:
         shown = (f"{len(self.trials)} of {self.total}" if len(self.trials) < self.total
