@@ -7,6 +7,8 @@ EXTRAS ?= train,serve,driver,tabular,dev
 
 # The tiers select on the markers tests/conftest.py applies (see docs/development.md).
 FAST := not slow and not docker and not sdk
+# The fast tier runs on this many pytest-xdist workers (FAST_WORKERS=0: one process).
+FAST_WORKERS ?= 2
 RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 # pytest's exit 5 ("no tests collected") is no failure when PYTEST_ARGS narrows a tier to nothing.
 STAGE := $(RUN) bash scripts/pytest-stage.sh
@@ -39,13 +41,13 @@ demo: setup
 # each fuzz property's examples.
 check: setup
 	$(VENV)/bin/ruff check src tests benchmarks
-	BYOC_TIER=check $(STAGE) "fast tier" $(PY) -m pytest -m "$(FAST)" --durations=10 $(PYTEST_ARGS)
+	BYOC_TIER=check $(STAGE) "fast tier" $(PY) -m pytest -m "$(FAST)" -n $(FAST_WORKERS) --durations=10 $(PYTEST_ARGS)
 
 # Everything, in two stages: the fast tier (with every fuzz example) fails in minutes; then what
 # trains, searches, builds images or runs the SDK, as two sessions side by side (containers, and
 # the rest: scripts/slow-tier.sh).
 test: setup
-	$(STAGE) "fast tier" $(PY) -m pytest -m "$(FAST)" --durations=25 $(PYTEST_ARGS)
+	$(STAGE) "fast tier" $(PY) -m pytest -m "$(FAST)" -n $(FAST_WORKERS) --durations=25 $(PYTEST_ARGS)
 	$(RUN) bash scripts/slow-tier.sh $(PY) $(PYTEST_ARGS)
 
 # The SDK suite makes its own virtualenvs (.venv-sdk2, .venv-sdk3) from tests/sdk/requirements-*.
