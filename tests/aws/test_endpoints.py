@@ -86,7 +86,9 @@ def test_deploy_from_model_data_then_invoke_then_delete_everything(
 def test_deploy_needs_a_training_job_or_model_data_and_image(moto_endpoint, role_arn, capsys):
     assert main(["deploy", "--model-data", "s3://b/m.tar.gz", "--role", role_arn,
                  "--endpoint-name", "e"]) == 2
-    assert "--training-job NAME, or both --model-data" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--training-job NAME, --tuning-job NAME (its best training job), or both " \
+        "--model-data" in err
 
 
 def test_a_training_jobs_model_is_reused_by_deploy_then_transform(trained_job, capsys):
