@@ -16,6 +16,7 @@ import pytest
 from byoc.cli import main
 from byoc.driver import repack, sourcedir
 from byoc.metric_lines import METRIC_DEFINITIONS
+from tests.support.trained_jobs import output_archive
 
 pytestmark = pytest.mark.aws
 
@@ -256,17 +257,12 @@ MODEL_FILES = {"model.keras": b"weights", "spec.json": b"{}", "code/old.py": b"s
 
 
 def put_model(uri: str, files: dict[str, bytes] = MODEL_FILES) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, body in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(body)
-            tar.addfile(info, io.BytesIO(body))
+    archive = output_archive(files)
     bucket, _, key = uri[5:].partition("/")
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key=key, Body=buf.getvalue())
-    return buf.getvalue()
+    s3.put_object(Bucket=bucket, Key=key, Body=archive)
+    return archive
 
 
 def assert_repacked(model_url: str, original_uri: str, src: Path) -> None:
