@@ -250,22 +250,30 @@ def _metadata(desc: dict, evidence: package_metrics.Evidence, run: str | None) -
     return kept
 
 
+def inference_specification(image: str, model_data: object) -> dict:
+    """A version's InferenceSpecification: `image` serving `model_data` (an S3 URI, or a
+    pipeline's reference to the model a step made), what `serve` takes and answers, and where
+    the version may run."""
+    container = {"Image": image, "ModelDataUrl": model_data}
+    if image_digest(image):
+        container["ImageDigest"] = image_digest(image)
+    return {
+        "Containers": [container],
+        "SupportedContentTypes": list(content_types.REQUEST_TYPES),
+        "SupportedResponseMIMETypes": list(content_types.RESPONSE_TYPES),
+        "SupportedRealtimeInferenceInstanceTypes": list(INSTANCE_TYPES),
+        "SupportedTransformInstanceTypes": list(INSTANCE_TYPES),
+    }
+
+
 def package_request(request: RegisterRequest, desc: dict, evidence: package_metrics.Evidence,
                     run: str | None = None) -> dict:
     """The CreateModelPackage request for a completed training job."""
-    image = desc["AlgorithmSpecification"]["TrainingImage"]
-    container = {"Image": image, "ModelDataUrl": desc["ModelArtifacts"]["S3ModelArtifacts"]}
-    if image_digest(image):
-        container["ImageDigest"] = image_digest(image)
     fields = {
         "ModelPackageGroupName": request.group,
-        "InferenceSpecification": {
-            "Containers": [container],
-            "SupportedContentTypes": list(content_types.REQUEST_TYPES),
-            "SupportedResponseMIMETypes": list(content_types.RESPONSE_TYPES),
-            "SupportedRealtimeInferenceInstanceTypes": list(INSTANCE_TYPES),
-            "SupportedTransformInstanceTypes": list(INSTANCE_TYPES),
-        },
+        "InferenceSpecification": inference_specification(
+            desc["AlgorithmSpecification"]["TrainingImage"],
+            desc["ModelArtifacts"]["S3ModelArtifacts"]),
         "ModelApprovalStatus": APPROVED if request.approve else PENDING,
         "MetadataProperties": {"GeneratedBy": desc["TrainingJobArn"]},
         "CustomerMetadataProperties": _metadata(desc, evidence, run),

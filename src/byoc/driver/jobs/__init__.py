@@ -41,6 +41,7 @@ from byoc.driver.jobs.training_job import (
     MAX_RETRIES,
     TrainingSpec,
     start_training,
+    training_request,
 )
 from byoc.driver.jobs.training_progress import (
     STOPPED_HINTS,
@@ -71,6 +72,7 @@ from byoc.driver.jobs.tuning_job import (
     check_tuning,
     require_warm_start_parents,
     start_tuning,
+    tuning_request,
     wait_for_tuning,
 )
 
@@ -127,7 +129,9 @@ __all__ = [
     "require_warm_start_parents",
     "start_training",
     "start_tuning",
+    "tuning_request",
     "training_not_completed",
+    "training_request",
     "wait_for_training",
     "wait_for_tuning",
 ]

@@ -135,19 +135,29 @@ class TrainingSpec:
         return request
 
 
-def start_training(aws: Aws, name: str, spec: TrainingSpec) -> None:
+def training_request(spec: TrainingSpec, name: str | None = None,
+                     checkpoints: object = None) -> dict:
+    """The CreateTrainingJob request for `spec`: a job named `name`, or, without one, the
+    arguments of a pipeline's training step (SageMaker names its jobs). Its checkpoints go to
+    --checkpoint-s3, else `checkpoints` (a pipeline's per-execution prefix), else OUTPUT/NAME."""
     request = {
-        "TrainingJobName": name,
         "AlgorithmSpecification": spec.algorithm(),
         "HyperParameters": spec.hyperparameters,
         **spec.definition(),
         "CheckpointConfig": {
-            "S3Uri": spec.checkpoint_s3 or f"{spec.output.rstrip('/')}/{name}/checkpoints",
+            "S3Uri": (spec.checkpoint_s3 or checkpoints
+                      or f"{spec.output.rstrip('/')}/{name}/checkpoints"),
             "LocalPath": CHECKPOINT_LOCAL_PATH,
         },
         **spec.options.marked(),
     }
+    if name:
+        request = {"TrainingJobName": name, **request}
     if spec.keep_alive:
         request["ResourceConfig"]["KeepAlivePeriodInSeconds"] = spec.keep_alive
-    aws.client("sagemaker").create_training_job(**request)
+    return request
+
+
+def start_training(aws: Aws, name: str, spec: TrainingSpec) -> None:
+    aws.client("sagemaker").create_training_job(**training_request(spec, name))
     log.info("Started training job %s", name)

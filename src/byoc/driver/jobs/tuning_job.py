@@ -117,8 +117,10 @@ def require_warm_start_parents(aws: Aws, tuning: TuningSpec) -> None:
                             "from ended ones only.")
 
 
-def start_tuning(aws: Aws, name: str, spec: TrainingSpec, tuning: TuningSpec) -> None:
-    """Each trial trains with `spec`; spot trials run without checkpoints (see below)."""
+def tuning_request(spec: TrainingSpec, tuning: TuningSpec, name: str | None = None) -> dict:
+    """The CreateHyperParameterTuningJob request whose trials train with `spec`: a job named
+    `name`, or, without one, the arguments of a pipeline's tuning step. Its trials keep no
+    checkpoints (see below)."""
     if spec.checkpoint_s3:
         raise UserError("A tuning job takes no --checkpoint-s3: its trials would share it.")
     # No CheckpointConfig: every trial of the job gets the same definition, so all trials would
@@ -128,14 +130,21 @@ def start_tuning(aws: Aws, name: str, spec: TrainingSpec, tuning: TuningSpec) ->
     definition.update({"AlgorithmSpecification": spec.algorithm(),
                        "StaticHyperParameters": spec.hyperparameters})
     request = {
-        "HyperParameterTuningJobName": name,
         "HyperParameterTuningJobConfig": tuning.config(spec.hyperparameters),
         "TrainingJobDefinition": definition,
         **spec.options.marked(),
     }
+    if name:
+        request = {"HyperParameterTuningJobName": name, **request}
     if tuning.warm_start_config():
         request["WarmStartConfig"] = tuning.warm_start_config()
-    aws.client("sagemaker").create_hyper_parameter_tuning_job(**request)
+    return request
+
+
+def start_tuning(aws: Aws, name: str, spec: TrainingSpec, tuning: TuningSpec) -> None:
+    """Each trial trains with `spec`; spot trials run without checkpoints."""
+    aws.client("sagemaker").create_hyper_parameter_tuning_job(
+        **tuning_request(spec, tuning, name))
     log.info("Started tuning job %s", name)
 
 
