@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     ("byoc.cli.multi_model_verbs:register", None),  # byoc models add|list
     ("byoc.cli.runs_verbs:register", None),  # byoc runs [compare]
     ("byoc.cli.registry_verbs:register", None),  # byoc register, registry list|approve|reject
+    ("byoc.cli.pipeline_verbs:register", None),  # byoc pipeline upsert|start|status|delete
     ("byoc.cli.autopilot_verbs:register", "autopilot"),  # autopilot start|status|...|deploy
     ("byoc.cli.tabular_verbs:register", "autopilot"),  # autopilot local|predict|insurance
 )

@@ -31,8 +31,9 @@ OBJECTIVE_SUFFIXES = {"max": "Maximize", "min": "Minimize"}
 BOARD_RETRIES = {"max_attempts": 3, "mode": "standard"}
 
 
-def _request(args: argparse.Namespace) -> train_and_tune.TrainingRequest:
-    """The training job the flags ask for; `byoc tune` runs it in each trial."""
+def training_request(args: argparse.Namespace) -> train_and_tune.TrainingRequest:
+    """The training job the flags ask for; `byoc tune` runs it in each trial, `byoc pipeline
+    upsert` in its training or tuning step."""
     return train_and_tune.TrainingRequest(
         image=args.image, data=args.data, role=args.role, hyperparameters=args.hp,
         instance_type=args.instance_type, instance_count=args.instance_count, spot=args.spot,
@@ -57,7 +58,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.no_wait:
         jobs.check_download_dir(dest)
     aws = connect_from(args)
-    job = train_and_tune.start_training(aws, _request(args), name)
+    job = train_and_tune.start_training(aws, training_request(args), name)
     if said_no_wait(args, "training job", name):
         return 0
     result = wait_or_none(
@@ -108,18 +109,23 @@ def _print_leaderboard(aws, name: str, desc: dict) -> None:
         print(line)
 
 
-def cmd_tune(args: argparse.Namespace) -> int:
-    name = args.job_name or jobs.job_name("tune")
+def tuning_spec(args: argparse.Namespace) -> jobs.TuningSpec:
+    """How the flags of `add_tuning_flags` say to search."""
     metric, direction = objective_from(args)
-    tuning = jobs.TuningSpec(
+    return jobs.TuningSpec(
         max_jobs=args.max_jobs, max_parallel_jobs=args.max_parallel_jobs,
         strategy=args.strategy, early_stopping=args.early_stopping,
         warm_start=tuple(args.warm_start or ()), warm_start_type=args.warm_start_type,
         objective_metric=metric, objective_type=direction,
         ranges=jobs.parse_ranges(args.range))
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    name = args.job_name or jobs.job_name("tune")
+    tuning = tuning_spec(args)
     jobs.check_tuning(name, tuning)
     aws = connect_from(args)
-    job = train_and_tune.start_tuning(aws, _request(args), tuning, name)
+    job = train_and_tune.start_tuning(aws, training_request(args), tuning, name)
     if said_no_wait(args, "hyper parameter tuning job", name):
         return 0
     result = wait_or_none(
@@ -156,26 +162,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """`byoc push`, `train` and `tune`."""
-    role, wait = role_parent(), wait_parent()
-
-    p = add_aws_verb(subparsers, "push", cmd_push,
-                     help="build the image and push it to ECR")
-    p.add_argument("--variant", choices=tuple(ecr.DOCKERFILES), default="cpu",
-                   help="Dockerfile (cpu) or Dockerfile.gpu (gpu)")
-    p.add_argument("--repository", default=ecr.DEFAULT_REPOSITORY,
-                   help="ECR repository (created if missing)")
-    p.add_argument("--tag", help="image tag (default: "
-                   + ", ".join(f"{tag} for {v}" for v, tag in ecr.DEFAULT_TAGS.items()) + ")")
-    p.add_argument("--registry", help="push to this HOST:PORT instead of ECR's registry "
-                                      "(default: BYOC_REGISTRY), with the login Docker has for "
-                                      "it (docker login HOST); ECR's token goes to ECR only")
-    p.add_argument("--context", default=".", help="build context holding the Dockerfiles")
-    p.add_argument("--platform", choices=ecr.PLATFORMS, default=ecr.DEFAULT_PLATFORM,
-                   help="what to build for, whatever this machine is (default linux/amd64: "
-                        "SageMaker's x86 instances; linux/arm64 runs on Graviton endpoints only)")
-
+def training_flags() -> argparse.ArgumentParser:
+    """The flags of the training job that `byoc train`, `tune` and `pipeline upsert` run,
+    as a parent parser."""
     job = argparse.ArgumentParser(add_help=False)
     job.add_argument("--image", required=True, help="training image URI (see byoc push)")
     job.add_argument("--data", required=True,
@@ -222,21 +211,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            "first capture group is the value, e.g. 'val_acc=val_acc: "
                            "([0-9.]+)'; with --entry-point only yours are sent, else byoc's "
                            "trainer's too")
+    return job
 
-    p = add_aws_verb(subparsers, "train", cmd_train, parents=[job, role, wait],
-                     help="run a SageMaker training job with the image")
-    p.add_argument("--checkpoint-s3", metavar="S3_URI",
-                   help="checkpoint location (default OUTPUT/JOB/checkpoints)")
-    p.add_argument("--download", metavar="DIR",
-                   help="a new or empty directory to unpack output.tar.gz into (default "
-                        "./JOB_NAME); byoc refuses one that holds files")
-    p.add_argument("--keep-alive", type=positive_int, metavar="SECONDS",
-                   help="keep the instances warm this long after the job (warm pools, up to "
-                        f"{jobs.MAX_KEEP_ALIVE} s), so that the next job starts sooner")
 
-    p = add_aws_verb(subparsers, "tune", cmd_tune, parents=[job, role, wait],
-                     help="run a hyperparameter tuning job (objective validation:accuracy; "
-                          "with --spot, trials keep no checkpoints)")
+def add_tuning_flags(p: argparse.ArgumentParser) -> None:
+    """How a tuning job searches: limits, strategy, warm start, objective and ranges."""
     p.add_argument("--max-jobs", type=positive_int, default=10)
     p.add_argument("--max-parallel-jobs", type=positive_int, default=2)
     p.add_argument("--strategy", choices=jobs.STRATEGIES, default="Bayesian")
@@ -260,6 +239,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="search this hyperparameter, repeatable; replaces byoc's search space "
                         "(learning_rate, epochs, batch_size, model, optimizer, augment), and "
                         f"is needed with --entry-point, e.g. --range {jobs.RANGE_EXAMPLE}")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """`byoc push`, `train` and `tune`."""
+    role, wait = role_parent(), wait_parent()
+
+    p = add_aws_verb(subparsers, "push", cmd_push,
+                     help="build the image and push it to ECR")
+    p.add_argument("--variant", choices=tuple(ecr.DOCKERFILES), default="cpu",
+                   help="Dockerfile (cpu) or Dockerfile.gpu (gpu)")
+    p.add_argument("--repository", default=ecr.DEFAULT_REPOSITORY,
+                   help="ECR repository (created if missing)")
+    p.add_argument("--tag", help="image tag (default: "
+                   + ", ".join(f"{tag} for {v}" for v, tag in ecr.DEFAULT_TAGS.items()) + ")")
+    p.add_argument("--registry", help="push to this HOST:PORT instead of ECR's registry "
+                                      "(default: BYOC_REGISTRY), with the login Docker has for "
+                                      "it (docker login HOST); ECR's token goes to ECR only")
+    p.add_argument("--context", default=".", help="build context holding the Dockerfiles")
+    p.add_argument("--platform", choices=ecr.PLATFORMS, default=ecr.DEFAULT_PLATFORM,
+                   help="what to build for, whatever this machine is (default linux/amd64: "
+                        "SageMaker's x86 instances; linux/arm64 runs on Graviton endpoints only)")
+
+    job = training_flags()
+
+    p = add_aws_verb(subparsers, "train", cmd_train, parents=[job, role, wait],
+                     help="run a SageMaker training job with the image")
+    p.add_argument("--checkpoint-s3", metavar="S3_URI",
+                   help="checkpoint location (default OUTPUT/JOB/checkpoints)")
+    p.add_argument("--download", metavar="DIR",
+                   help="a new or empty directory to unpack output.tar.gz into (default "
+                        "./JOB_NAME); byoc refuses one that holds files")
+    p.add_argument("--keep-alive", type=positive_int, metavar="SECONDS",
+                   help="keep the instances warm this long after the job (warm pools, up to "
+                        f"{jobs.MAX_KEEP_ALIVE} s), so that the next job starts sooner")
+
+    p = add_aws_verb(subparsers, "tune", cmd_tune, parents=[job, role, wait],
+                     help="run a hyperparameter tuning job (objective validation:accuracy; "
+                          "with --spot, trials keep no checkpoints)")
+    add_tuning_flags(p)
     p.set_defaults(keep_alive=None)
     # No --checkpoint-s3: every trial would share it (see jobs.start_tuning).
     p.set_defaults(checkpoint_s3=None)

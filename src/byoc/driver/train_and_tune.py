@@ -80,9 +80,11 @@ def job_limit(spec: jobs.TrainingSpec) -> int:
 
 def prepare(aws: Aws, request: TrainingRequest, kind: str, name: str,
             check_aws: Callable[[], None] | None = None,
-            tuning: jobs.TuningSpec | None = None) -> jobs.TrainingSpec:
-    """The job's `TrainingSpec`: check every setting, then what AWS already holds (image, name,
-    and `check_aws`), and only then upload the data and the code."""
+            tuning: jobs.TuningSpec | None = None,
+            check_spec: Callable[[jobs.TrainingSpec], None] | None = None) -> jobs.TrainingSpec:
+    """The job's `TrainingSpec`: check every setting (and `check_spec` on the spec), then what
+    AWS already holds (image, name, and `check_aws`), and only then upload the data and the
+    code. A `kind` that is no kind of job (a pipeline's) has no job name to check."""
     code = sourcedir.from_flags(request.source_dir, request.entry_point)
     user_script = bool(code and code.entry_point)
     hps = sourcedir.parse_hp_flags(as_pairs(request.hyperparameters) or [], code)
@@ -121,10 +123,13 @@ def prepare(aws: Aws, request: TrainingRequest, kind: str, name: str,
         jobs.check_search(spec, tuning, user_script=user_script)
         if not user_script:
             _check_trial_values(tuning, hps, code)
+    if check_spec:
+        check_spec(spec)
     bucket = data_bucket(aws)
     spec.output = spec.output or f"s3://{bucket}/byoc/output"
     ecr.check_image(aws, request.image)
-    jobs.require_new_name(aws, kind, name)
+    if kind in jobs.JOB_APIS:
+        jobs.require_new_name(aws, kind, name)
     if check_aws:
         check_aws()
     spec.channels = upload.stage_data(aws, request.data, f"s3://{bucket}/byoc/input",
