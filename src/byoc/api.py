@@ -35,6 +35,7 @@ from byoc.driver import job_listing as _listing
 from byoc.driver import jobs as _jobs
 from byoc.driver import model_packages as _packages
 from byoc.driver import multi_model_endpoints as _models
+from byoc.driver import pipelines as _pipelines
 from byoc.driver import rejoin as _rejoin
 from byoc.driver import stop as _stop
 from byoc.driver import train_and_tune as _training
@@ -72,6 +73,12 @@ from byoc.driver.model_packages import (
     RegisterRequest,
 )
 from byoc.driver.multi_model_endpoints import StoredModel
+from byoc.driver.pipelines import (
+    PipelineRequest,
+    PipelineStatus,
+    StartedExecution,
+    UpsertedPipeline,
+)
 from byoc.driver.rejoin import Attached, JobLogs
 from byoc.driver.train_and_tune import StartedJob, TrainingRequest, TrainingResult, TuningResult
 from byoc.driver.transform import TransformSpec
@@ -89,6 +96,8 @@ __all__ = [
     "StartedJob", "StopResult", "StoredModel", "TrainingRequest", "TrainingResult", "TransformJobs",
     "TransformResult", "TransformSpec", "Trial", "TuningLeaderboard", "TuningResult", "TuningSpec",
     "UpdateRolledBack", "Upload",
+    "PipelineRequest", "PipelineStatus", "StartedExecution", "UpsertedPipeline",
+    "pipeline_delete", "pipeline_start", "pipeline_status", "pipeline_upsert",
     "WaitTimeout", "add_model", "approve", "attach", "autopilot_deploy", "autopilot_leaderboard",
     "autopilot_start", "autopilot_status", "aws_options", "compare_runs", "delete", "deploy",
     "hosting", "invoke", "list_jobs", "list_models", "list_packages", "local_serve", "local_train",
@@ -538,6 +547,76 @@ def reject(package_arn: str, *, why: str, region: str | None = None,
     with translate_errors():
         return _packages.set_approval(_aws(region, profile), package_arn, _packages.REJECTED,
                                       why)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pipelines
+
+
+def pipeline_upsert(request: PipelineRequest, *, definition: str | Path | None = None,
+                    region: str | None = None, profile: str | None = None) -> UpsertedPipeline:
+    """Create the SageMaker Pipeline `request.name`, or update it if byoc made it: train (or
+    tune) as `request.training` says, then, if the job's metric passes `request.gate`
+    (`"test:accuracy>=0.9"`), register its model in `request.group`, pending approval.
+
+    The data is uploaded as `train` uploads it. With `definition` (a file path), the definition
+    is written there and nothing is created.
+
+    Example:
+        `pipeline_upsert(PipelineRequest("signs-pipeline", TrainingRequest(image=IMAGE,
+        data="signs/"), gate="test:accuracy>=0.9", group="signs"))`
+
+    Returns:
+        The pipeline's ARN and its definition (`parameters`: InputData, InstanceType and
+        MetricThreshold, with their defaults).
+
+    Raises:
+        UserError: a setting is wrong, or a pipeline of that name exists that byoc did not
+            make; nothing was created.
+    """
+    _pipelines.check_upsert(request)
+    with translate_errors():
+        aws = _aws(region, profile)
+        if definition is not None:
+            return _pipelines.write_definition(aws, request, definition)
+        return _pipelines.upsert(aws, request)
+
+
+def pipeline_start(name: str, *, params: Pairs = None, wait: bool = True,
+                   timeout: float | None = None, description: str | None = None,
+                   region: str | None = None, profile: str | None = None) -> StartedExecution:
+    """Start an execution of a pipeline, with `params` (a dict, or `NAME=VALUE` strings) in
+    place of its parameters' defaults; by default wait until it ends (`timeout`, default: its
+    job's limits + 30 min).
+
+    Raises:
+        UserError: no such pipeline, a parameter it does not declare or a value not of its type
+            (nothing was started); or the execution failed.
+        WaitTimeout: the execution outlasted `timeout`; it goes on.
+    """
+    _pipelines.check_params(params)
+    with translate_errors():
+        aws = _aws(region, profile)
+        started = _pipelines.start(aws, name, params, description)
+        if wait:
+            _pipelines.wait_for_execution(aws, started, timeout)
+        return started
+
+
+def pipeline_status(name: str, *, region: str | None = None,
+                    profile: str | None = None) -> PipelineStatus:
+    """The latest execution of a pipeline and its steps, each with its status and what it made
+    or decided; `lines()` is what `byoc pipeline status` prints."""
+    with translate_errors():
+        return _pipelines.status(_aws(region, profile), name)
+
+
+def pipeline_delete(name: str, *, force: bool = False, region: str | None = None,
+                    profile: str | None = None) -> list[str]:
+    """Delete a pipeline byoc made; one that is running only with `force`. The versions it
+    registered stay. Returns what was done, as sentences."""
+    with translate_errors():
+        return _pipelines.delete(_aws(region, profile), name, force)
 
 
 # ---------------------------------------------------------------------------------------------
