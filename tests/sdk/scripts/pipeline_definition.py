@@ -20,7 +20,12 @@ from sagemaker.tuner import (
     IntegerParameter,
 )
 from sagemaker.workflow.condition_step import ConditionStep
-from sagemaker.workflow.conditions import ConditionGreaterThanOrEqualTo
+from sagemaker.workflow.conditions import (
+    ConditionGreaterThan,
+    ConditionGreaterThanOrEqualTo,
+    ConditionLessThan,
+    ConditionLessThanOrEqualTo,
+)
 from sagemaker.workflow.execution_variables import ExecutionVariables
 from sagemaker.workflow.functions import Join
 from sagemaker.workflow.parameters import ParameterFloat, ParameterString
@@ -30,6 +35,8 @@ from sagemaker.workflow.step_collections import RegisterModel
 from sagemaker.workflow.steps import TrainingStep, TuningStep
 
 SCALING = {"Auto": "Auto", "Linear": "Linear", "Logarithmic": "Logarithmic"}
+CONDITIONS = {">=": ConditionGreaterThanOrEqualTo, "<=": ConditionLessThanOrEqualTo,
+              ">": ConditionGreaterThan, "<": ConditionLessThan}
 
 
 def ranges(config: dict) -> dict:
@@ -93,8 +100,8 @@ def main(path: str) -> None:
         inference_instances=given["instance_types"], transform_instances=given["instance_types"],
         model_package_group_name=given["group"], approval_status="PendingManualApproval")
     gate = ConditionStep(
-        name=steps["gate"], conditions=[ConditionGreaterThanOrEqualTo(left=metric,
-                                                                      right=threshold)],
+        name=steps["gate"],
+        conditions=[CONDITIONS[given["comparison"]](left=metric, right=threshold)],
         if_steps=[register], else_steps=[])
     pipeline = Pipeline(name=given["name"], parameters=[data, instance_type, threshold],
                         steps=[job, gate], sagemaker_session=session)
