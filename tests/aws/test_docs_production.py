@@ -1,5 +1,5 @@
 """docs/production.md, run as written against moto's server: the walkthrough's bash block, then
-its Python block, in one directory.
+its Python block, in one directory; and the pipeline section's block.
 
 The page continues from the On AWS and Hosting pages, so their training jobs signs-1 and signs-2
 are made first, each with the output.tar.gz SageMaker would have left (moto completes a job at
@@ -13,15 +13,21 @@ import base64
 import io
 import json
 import sys
+from datetime import datetime, timezone
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from PIL import Image
 
+from byoc.cli import main, pipeline_verbs
 from byoc.driver import endpoints
-from tests.support.docs import code_block, code_blocks, run_command
+from tests.aws.test_pipeline import MotoWithStubs
+from tests.aws.test_train import make_dataset
+from tests.support.docs import code_block, code_blocks, commands, run_command
 from tests.support.executables import exe_env
 from tests.support.moto import PREDICTIONS, queue_endpoint_results
+from tests.support.stubs import offline_sagemaker
 from tests.support.trained_jobs import METRICS, completed_job
 
 pytestmark = pytest.mark.aws
@@ -91,3 +97,63 @@ def test_the_production_page_runs_as_written(moto_endpoint, moto_recorder, ecr_i
         "InService"
     assert len(sagemaker.list_model_packages(ModelPackageGroupName="signs")[
         "ModelPackageSummaryList"]) == 3
+
+
+def _page_steps() -> tuple[str, list[dict]]:
+    """The page's `byoc pipeline status` output: its text, and the ListPipelineExecutionSteps
+    answer that makes it."""
+    text = code_block(PAGE, "text", "Pipeline signs-pipeline, execution")
+    steps = []
+    for row in text.splitlines()[3:]:
+        name, status, day1, time1, day2, time2, outcome = row.split(maxsplit=6)
+        step = {"StepName": name, "StepStatus": status,
+                "StartTime": datetime.fromisoformat(f"{day1}T{time1}+00:00"),
+                "EndTime": datetime.fromisoformat(f"{day2}T{time2}+00:00")}
+        if outcome.startswith("condition "):
+            step["Metadata"] = {"Condition": {"Outcome": outcome.split()[1]}}
+        else:
+            kind = "TrainingJob" if ":training-job/" in outcome else "RegisterModel"
+            step["Metadata"] = {kind: {"Arn": outcome}}
+        steps.append(step)
+    assert [s["StepName"] for s in steps] == ["Train", "CheckMetric", "Register-RegisterModel"]
+    assert datetime.now(timezone.utc) > steps[-1]["EndTime"]
+    return text, steps
+
+
+def test_the_pipeline_section_runs_as_written(moto_recorder, ecr_image, role_arn, tmp_path,
+                                              monkeypatch, capsys):
+    """The section's block, command by command. moto 5.2.6 lacks ListPipelineExecutionSteps, so
+    `byoc pipeline status` runs in this process, with that one call answered by botocore's
+    Stubber with the steps the page shows; every other call of the block goes to moto."""
+    make_dataset(tmp_path / "signs")
+    env = exe_env(IMAGE=ecr_image, SAGEMAKER_ROLE_ARN=role_arn)
+    [block] = [b for b in code_blocks(PAGE, "bash") if "byoc pipeline upsert" in b]
+    upsert, start, status, delete = commands(block)
+    assert status == "byoc pipeline status signs-pipeline"
+
+    arn = run_command(upsert, tmp_path, env).strip()
+    assert arn.endswith(":pipeline/signs-pipeline")
+    execution = run_command(start, tmp_path, env).strip()
+    [sent] = moto_recorder.calls("SageMaker.StartPipelineExecution")
+    assert sent["PipelineParameters"] == [{"Name": "MetricThreshold", "Value": "0.95"}]
+    definition = json.loads(boto3.client("sagemaker").describe_pipeline(
+        PipelineName="signs-pipeline")["PipelineDefinition"])
+    assert {p["Name"] for p in definition["Parameters"]} == {
+        "InputData", "InstanceType", "MetricThreshold"}  # the page's table of parameters
+
+    shown, steps = _page_steps()
+    sm = offline_sagemaker()
+    with Stubber(sm) as stub:
+        stub.add_response("list_pipeline_execution_steps", {"PipelineExecutionSteps": steps},
+                          {"PipelineExecutionArn": execution, "SortOrder": "Ascending"})
+        monkeypatch.setattr(pipeline_verbs, "connect_from",
+                            lambda args: MotoWithStubs(sm, "list_pipeline_execution_steps"))
+        assert main(status.split()[1:]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    # The page's output, but for the execution's id and start time, which moto makes.
+    assert printed[0].startswith(f"Pipeline signs-pipeline, execution {execution}: Succeeded")
+    assert printed[1:] == shown.splitlines()[1:]
+
+    out = run_command(delete, tmp_path, env)
+    assert "Deleted pipeline signs-pipeline." in out
+    assert boto3.client("sagemaker").list_pipelines()["PipelineSummaries"] == []

@@ -99,7 +99,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("name", metavar="NAME", help="the pipeline's name")
     p.add_argument("--gate", required=True, metavar="METRIC>=X",
                    help="register the model only if the job's metric passes, e.g. --gate "
-                        f"{pipeline_definition.GATE_EXAMPLE} (or <=, >, <); with --tune, "
+                        f"'{pipeline_definition.GATE_EXAMPLE}' (or <=, >, <); with --tune, "
                         "METRIC is the objective. X is the parameter "
                         f"{pipeline_definition.THRESHOLD}'s default")
     p.add_argument("--group", required=True,

@@ -62,7 +62,8 @@ def parse_gate(text: str | None) -> Gate:
     match = _GATE.fullmatch(text or "")
     if not match:
         raise UserError(f"--gate expects METRIC>=THRESHOLD, got '{text}'. Example: --gate "
-                        f"{GATE_EXAMPLE} (or test:loss<=0.3).")
+                        f"'{GATE_EXAMPLE}' (or 'test:loss<=0.3'; quoted, as > is a "
+                        "redirection to the shell).")
     try:
         threshold = float(match["value"])
     except ValueError:
@@ -104,8 +105,8 @@ def check_gate(gate: Gate, spec: jobs.TrainingSpec, tuning: jobs.TuningSpec | No
         if gate.metric != tuning.objective_metric:
             raise UserError(f"--gate {gate}: with --tune the gate reads the best trial's "
                             f"objective, {tuning.objective_metric}; gate on it "
-                            f"(--gate {tuning.objective_metric}{gate.comparison}"
-                            f"{gate.threshold:g}), or set --objective {gate.metric}:max|min.")
+                            f"(--gate '{tuning.objective_metric}{gate.comparison}"
+                            f"{gate.threshold:g}'), or set --objective {gate.metric}:max|min.")
         return
     names = [d["Name"] for d in spec.metric_definitions]
     if gate.metric not in names:

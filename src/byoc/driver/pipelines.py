@@ -51,7 +51,7 @@ def _existing(aws: Aws, name: str) -> dict:
     if found is None:
         raise UserError(f"No pipeline named '{name}' in {aws.region}. Create it with byoc "
                         f"pipeline upsert {name} --image IMAGE --data DATA --gate "
-                        f"{definitions.GATE_EXAMPLE} --group GROUP, or pass --region.")
+                        f"'{definitions.GATE_EXAMPLE}' --group GROUP, or pass --region.")
     return found
 
 
