@@ -90,8 +90,7 @@ def check_upsert(request: PipelineRequest) -> definitions.Gate:
     model_packages.check_group_name(request.group)
     model_packages.check_text(request.description, "--description")
     if request.tuning:
-        # The trials' job names come from the pipeline; only the limits are checked here.
-        jobs.check_tuning("pipeline", request.tuning)
+        jobs.check_tuning(None, request.tuning)  # the pipeline names the tuning job
         if request.training.checkpoint_s3:
             raise UserError("A tuning step takes no --checkpoint-s3: its trials would share it.")
     if request.training.keep_alive:
@@ -147,9 +146,9 @@ def register_step(definition: dict) -> dict:
 
 
 def build(aws: Aws, request: PipelineRequest) -> tuple[jobs.TrainingSpec, dict]:
-    """Check everything, upload the data and the code as `byoc train` would, and build the
+    """Check the training job as `byoc train` would, upload its data and code, and build the
     definition."""
-    gate = check_upsert(request)
+    gate = definitions.parse_gate(request.gate)
     spec = train_and_tune.prepare(
         aws, request.training, "pipeline", request.name, tuning=request.tuning,
         check_aws=(lambda: jobs.require_warm_start_parents(aws, request.tuning))
@@ -189,6 +188,7 @@ def upsert(aws: Aws, request: PipelineRequest) -> UpsertedPipeline:
 def write_definition(aws: Aws, request: PipelineRequest, path: str | Path) -> UpsertedPipeline:
     """Check everything and upload the data as `upsert` does, then write the definition to
     `path` instead of creating anything."""
+    check_upsert(request)
     path = Path(path)
     if path.is_dir():
         raise UserError(f"--definition {path} is a directory; name a file, e.g. "

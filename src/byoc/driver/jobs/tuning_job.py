@@ -61,9 +61,11 @@ class TuningSpec:
                 "WarmStartType": self.warm_start_type}
 
 
-def check_tuning(name: str, tuning: TuningSpec) -> None:
-    """The tuning job's own limits, checked before any data is uploaded."""
-    check_job_name(name, MAX_SHORT_NAME_LENGTH)
+def check_tuning(name: str | None, tuning: TuningSpec) -> None:
+    """The tuning job's own limits, checked before any data is uploaded; and its name, unless
+    SageMaker makes it (a pipeline's tuning step)."""
+    if name is not None:
+        check_job_name(name, MAX_SHORT_NAME_LENGTH)
     if not 1 <= tuning.max_parallel_jobs <= tuning.max_jobs:
         raise UserError(f"--max-parallel-jobs ({tuning.max_parallel_jobs}) must be between 1 and "
                         f"--max-jobs ({tuning.max_jobs}).")
