@@ -183,6 +183,10 @@ def test_upsert_definition_writes_the_json_and_creates_no_pipeline(
     (["--tune"], "with --tune the gate reads the best trial's objective, validation:accuracy"),
     (["--tune", "--checkpoint-s3", "s3://b/c"], "A tuning step takes no --checkpoint-s3"),
     (["--description", "two\nlines"], "--description must be one line"),
+    (["--tune", "--warm-start", "nope", "--gate", "validation:accuracy>=0.9"],
+     "--warm-start: no tuning job named 'nope'"),
+    (["--tune", "--max-jobs", "2", "--max-parallel-jobs", "3", "--gate",
+      "validation:accuracy>=0.9"], "--max-parallel-jobs (3) must be between 1 and --max-jobs"),
 ])
 def test_upsert_refusals_create_and_upload_nothing(moto_recorder, ecr_image, role_arn, tmp_path,
                                                    capsys, flags, says):
@@ -269,6 +273,23 @@ def test_start_refuses_params_the_pipeline_does_not_take(pipeline, moto_recorder
     assert main(["pipeline", "start", NAME, *flags]) == 2
     assert says in capsys.readouterr().err
     assert _changes(moto_recorder) == []
+
+
+def test_start_refuses_a_bad_name_before_aws(moto_recorder, capsys):
+    moto_recorder.start()
+    assert main(["pipeline", "start", "bad_name", "--param", "MetricThreshold=1"]) == 2
+    assert "Pipeline name 'bad_name' is not valid" in capsys.readouterr().err
+    assert moto_recorder.entries() == []
+
+
+def test_the_python_call_refuses_keep_alive(moto_recorder, ecr_image, role_arn, tmp_path):
+    request = api.PipelineRequest(NAME, api.TrainingRequest(
+        image=ecr_image, data=str(tmp_path), role=role_arn, keep_alive=600),
+        gate="test:accuracy>=0.9", group="signs")
+    moto_recorder.start()
+    with pytest.raises(UserError, match="--keep-alive is for one training job at a time"):
+        api.pipeline_upsert(request)
+    assert moto_recorder.entries() == []
 
 
 def test_start_of_a_missing_pipeline_says_how_to_make_it(moto_recorder, capsys):
