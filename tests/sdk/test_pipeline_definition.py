@@ -5,16 +5,20 @@ and ParameterFloat) and `Pipeline.definition()`, offline, in the SDK's own virtu
 
 The two are compared whole, after `Std:Join`s are rendered as the strings they make and the few
 fields where the two differ on purpose or by default are set aside (`set_aside_byoc` and
-`set_aside_sdk` say which). No Docker and no AWS: the SDK only writes JSON here.
+`set_aside_sdk` say which). No Docker: the SDK only writes JSON here. The last test upserts and
+starts the pipeline on moto's server first, and judges the definition the execution runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
+import boto3
 import pytest
 
 from byoc import content_types
+from byoc.cli import main
 from byoc.driver import jobs, model_packages
 from byoc.driver import pipeline_definition as pd
 from byoc.driver.aws_options import AwsOptions
@@ -42,19 +46,21 @@ TUNING = jobs.TuningSpec(max_jobs=6, max_parallel_jobs=2, objective_metric="vali
                                                    "batch_size=32,64", "augment=true,false"]))
 
 
-def _inputs(spec: jobs.TrainingSpec, gate: pd.Gate, tuning: jobs.TuningSpec | None) -> dict:
-    """What the SDK script needs to build the same pipeline."""
+def _inputs(spec: jobs.TrainingSpec, gate: pd.Gate, tuning: jobs.TuningSpec | None,
+            data: str) -> dict:
+    """What the SDK script needs to build the same pipeline, its data under the prefix `data`."""
     return {
         "name": "signs-pipeline", "bucket": BUCKET, "group": "signs",
         "parameters": {"data": pd.DATA, "instance_type": pd.INSTANCE_TYPE,
                        "threshold": pd.THRESHOLD},
-        "data": DATA, "instance_type": spec.instance_type, "threshold": gate.threshold,
+        "data": data, "instance_type": spec.instance_type, "threshold": gate.threshold,
         "image": spec.image, "role": spec.role, "instance_count": spec.instance_count,
         "volume_gb": spec.volume_gb, "max_run": spec.max_run, "output": spec.output,
         "output_bucket": BUCKET, "output_prefix": "byoc/output",
         "hyperparameters": spec.hyperparameters, "metric_definitions": spec.metric_definitions,
         "tags": spec.options.marked()["Tags"],
-        "channels": {c: f"{c}/" for c in CHANNELS}, "gate_metric": gate.metric,
+        "channels": {c: uri[len(data) + 1:] for c, uri in spec.channels.items()},
+        "gate_metric": gate.metric,
         "comparison": gate.comparison,
         "steps": {"job": pd.TUNE_STEP if tuning else pd.TRAIN_STEP, "gate": pd.GATE_STEP,
                   "register": pd.REGISTER_STEP.removesuffix("-RegisterModel")},
@@ -116,19 +122,17 @@ def set_aside_sdk(definition: dict, tuned: bool) -> None:
 
 
 
-@pytest.mark.parametrize("tuned", [False, True], ids=["training", "tuning"])
-def test_byocs_pipeline_definition_matches_the_sdks(sdk2_python, tmp_path, tuned):
-    spec = _spec()
-    tuning = TUNING if tuned else None
-    gate = pd.parse_gate("validation:loss<=0.35" if tuned else "test:accuracy>=0.9")
-    byoc = pd.definition(spec, data=DATA, gate=gate, group="signs", tuning=tuning)
+def sdk_definition(python, tmp_path, spec: jobs.TrainingSpec, gate: pd.Gate,
+                   tuning: jobs.TuningSpec | None, data: str = DATA) -> dict:
+    """The SDK 2.x's `Pipeline.definition()` for the pipeline of `spec`, `gate` and `tuning`."""
     inputs = tmp_path / "inputs.json"
-    inputs.write_text(json.dumps(_inputs(spec, gate, tuning)))
-
-    run = run_sdk_script(None, sdk2_python, SCRIPTS / "pipeline_definition.py", str(inputs),
+    inputs.write_text(json.dumps(_inputs(spec, gate, tuning, data)))
+    run = run_sdk_script(None, python, SCRIPTS / "pipeline_definition.py", str(inputs),
                          cwd=tmp_path, timeout=300)
-    sdk = run.check()
+    return run.check()
 
+
+def assert_same(byoc: dict, sdk: dict, tuned: bool) -> None:
     # The fields that matter, named first so that a difference reads as what it is.
     assert byoc["Version"] == sdk["Version"] == "2020-12-01"
     assert byoc["Parameters"] == sdk["Parameters"]
@@ -143,3 +147,40 @@ def test_byocs_pipeline_definition_matches_the_sdks(sdk2_python, tmp_path, tuned
     set_aside_sdk(sdk, tuned)
     assert sorted(_job(byoc)) == sorted(_job(sdk))
     assert rendered(byoc) == rendered(sdk)
+
+
+@pytest.mark.parametrize("tuned", [False, True], ids=["training", "tuning"])
+def test_byocs_pipeline_definition_matches_the_sdks(sdk2_python, tmp_path, tuned):
+    spec = _spec()
+    tuning = TUNING if tuned else None
+    gate = pd.parse_gate("validation:loss<=0.35" if tuned else "test:accuracy>=0.9")
+    byoc = pd.definition(spec, data=DATA, gate=gate, group="signs", tuning=tuning)
+    assert_same(byoc, sdk_definition(sdk2_python, tmp_path, spec, gate, tuning), tuned)
+
+
+def test_a_pipeline_upserted_and_started_on_moto_runs_the_sdks_definition(
+        sdk2_python, moto_endpoint, ecr_image, tmp_path, capsys):
+    """`byoc pipeline upsert` and `start` against moto's server: the definition the execution
+    runs (DescribePipelineDefinitionForExecution) is the SDK's for the same flags."""
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    for channel in CHANNELS:
+        s3.put_object(Bucket=BUCKET, Key=f"signs/{channel}/00/sign.png", Body=b"png")
+    data = f"s3://{BUCKET}/signs"
+    assert main(["pipeline", "upsert", "signs-pipeline", "--image", ecr_image, "--data", data,
+                 "--role", ROLE, "--hp", "epochs=15", "--hp", "model=lenet", "--max-run",
+                 "7200", "--tags", "team=vision", "--gate", "test:accuracy>=0.9", "--group",
+                 "signs"]) == 0
+    capsys.readouterr()
+    assert main(["pipeline", "start", "signs-pipeline", "--no-wait"]) == 0
+    execution = capsys.readouterr().out.strip()
+    ran = json.loads(boto3.client("sagemaker").describe_pipeline_definition_for_execution(
+        PipelineExecutionArn=execution)["PipelineDefinition"])
+
+    # What the flags ask for, said independently of byoc's request builders; the channels in
+    # the order S3 lists their prefixes, as byoc finds them.
+    spec = dataclasses.replace(_spec(), image=ecr_image,
+                               channels={c: f"{data}/{c}/" for c in sorted(CHANNELS)})
+    gate = pd.parse_gate("test:accuracy>=0.9")
+    sdk = sdk_definition(sdk2_python, tmp_path, spec, gate, None, data)
+    assert_same(ran, sdk, tuned=False)
