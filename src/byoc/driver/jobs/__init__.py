@@ -129,9 +129,9 @@ __all__ = [
     "require_warm_start_parents",
     "start_training",
     "start_tuning",
-    "tuning_request",
     "training_not_completed",
     "training_request",
+    "tuning_request",
     "wait_for_training",
     "wait_for_tuning",
 ]
