@@ -30,7 +30,8 @@ def searched(tmp_path_factory):
     frame["y"] = np.where(frame["x"] + (frame["color"] == "red") > 0.5, "up", "down")
     frame.to_csv(root / "t.csv", index=False)
     summary = baseline.run(root / "t.csv", "y", root / "out", mode="hpo", max_candidates=1,
-                           time_budget=UNREACHED_BUDGET, folds=2, progress=lambda line: None)
+                           time_budget=UNREACHED_BUDGET, folds=2, progress=lambda line: None,
+                           write_notebooks=False)
     return root, frame, summary
 
 

@@ -95,7 +95,7 @@ def _cross_validate(ds: Dataset, family: Family, params: dict, y: np.ndarray,
     return models, oof
 
 
-def _fold_metrics(keys: list[str], y: np.ndarray, raw: np.ndarray,
+def fold_metrics(keys: list[str], y: np.ndarray, raw: np.ndarray,
                   folds: list[np.ndarray]) -> tuple[dict[str, float], dict[str, float]]:
     per_fold = [compute(keys, y[f], raw[f]) for f in folds]
     return summarize(keys, per_fold)
@@ -250,7 +250,7 @@ class _Search:
         seconds = time.monotonic() - began
         self.spent[family.name] += seconds
         self.fold_seconds[family.name] = seconds / len(self.folds)
-        means, stds = _fold_metrics(self.keys, self.y, oof, self.folds)
+        means, stds = fold_metrics(self.keys, self.y, oof, self.folds)
         self.candidates.append(Candidate(name, family.name, params, means, stds[self.key],
                                          seconds, oof, Bagged(models, self.classify)))
         _keep_pool(self.candidates, self.key)
