@@ -41,12 +41,14 @@ from byoc.driver import train_and_tune as _training
 from byoc.driver import upload as _upload
 from byoc.driver.autopilot import AutopilotSpec
 from byoc.driver.autopilot.calls import (
+    AutopilotArtifacts,
     AutopilotEndpoint,
     AutopilotJob,
     AutopilotStatus,
     Leaderboard,
     autopilot_deploy,
     autopilot_leaderboard,
+    autopilot_notebooks,
     autopilot_start,
     autopilot_status,
 )
@@ -81,7 +83,8 @@ from byoc.errors import UserError
 from byoc.pairs import Pairs
 
 __all__ = [
-    "ApprovalChange", "Attached", "AutopilotEndpoint", "AutopilotJob", "AutopilotSpec",
+    "ApprovalChange", "Attached", "AutopilotArtifacts", "AutopilotEndpoint", "AutopilotJob",
+    "AutopilotSpec",
     "AutopilotStatus", "AwsOptions", "Deletion", "DeployRequest", "Deployment", "EndpointUpdate",
     "Guardrails", "Hosting", "JobListing", "JobLogs", "JobRow", "Leaderboard", "LocalServing",
     "LocalTraining", "ModelList", "ModelSource", "PackageGroup", "PackageListing", "PackageVersion",
@@ -90,6 +93,7 @@ __all__ = [
     "TransformResult", "TransformSpec", "Trial", "TuningLeaderboard", "TuningResult", "TuningSpec",
     "UpdateRolledBack", "Upload",
     "WaitTimeout", "add_model", "approve", "attach", "autopilot_deploy", "autopilot_leaderboard",
+    "autopilot_notebooks",
     "autopilot_start", "autopilot_status", "aws_options", "compare_runs", "delete", "deploy",
     "hosting", "invoke", "list_jobs", "list_models", "list_packages", "local_serve", "local_train",
     "logs", "push", "register", "reject", "runs", "scale", "start_training", "stop", "train",
