@@ -5,6 +5,7 @@ can be compared row for row."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
@@ -66,15 +67,19 @@ def fit(pipeline, X, y):
         return pipeline.fit(X, y)
 
 
-def cross_validate(pipeline, X, y: np.ndarray, folds: list[np.ndarray],
-                   classify: bool) -> tuple[list, np.ndarray]:
+def cross_validate(pipeline, X, y: np.ndarray, folds: list[np.ndarray], classify: bool,
+                   before_fold: Callable[[int], None] | None = None) -> tuple[list, np.ndarray]:
     """A fresh copy of `pipeline` fit per fold on the other folds' rows: the fold models, and
-    their out-of-fold predictions (class probabilities, or values), as the search computes them."""
+    their out-of-fold predictions (class probabilities, or values). The search scores every
+    candidate with it, and the candidate notebook re-runs it. `before_fold(k)` is called
+    before fold k's fit (the search stops there when time is up)."""
     from sklearn.base import clone
 
     oof = np.zeros((len(y), len(np.unique(y)))) if classify else np.zeros(len(y))
     models = []
     for held_out in folds:
+        if before_fold is not None:
+            before_fold(len(models))
         seen = np.setdiff1d(np.arange(len(y)), held_out)
         model = fit(clone(pipeline), X.iloc[seen], y[seen])
         oof[held_out] = model.predict_proba(X.iloc[held_out]) if classify else \

@@ -21,7 +21,7 @@ import numpy as np
 
 from byoc.errors import UserError
 from byoc.tabular import objectives
-from byoc.tabular.candidate_pipeline import build_pipeline, encoded_target, fit
+from byoc.tabular.candidate_pipeline import build_pipeline, cross_validate, encoded_target
 from byoc.tabular.dataset import Dataset
 from byoc.tabular.ensemble import Bagged, Stacked, Weighted
 from byoc.tabular.families import Family, usable
@@ -79,20 +79,16 @@ def _cross_validate(ds: Dataset, family: Family, params: dict, y: np.ndarray,
                     folds: list[np.ndarray], seed: int, stop_at: float,
                     classify: bool) -> tuple[list, np.ndarray]:
     """Fit one model per fold; their out-of-fold predictions. Stops between folds at `stop_at`."""
-    X = ds.X
-    oof = np.zeros((len(y), len(np.unique(y)))) if classify else np.zeros(len(y))
-    models, began = [], time.monotonic()
-    for held_out in folds:
+    began = time.monotonic()
+
+    def in_time(done: int) -> None:
         # Stop as soon as the folds so far say the rest would not fit, not after the fact.
-        done, now = len(models), time.monotonic()
+        now = time.monotonic()
         if done and began + (now - began) / done * len(folds) > stop_at:
             raise _OutOfTime(done, now - began)
-        seen = np.setdiff1d(np.arange(len(y)), held_out)
-        model = fit(build_pipeline(ds, family, params, seed), X.iloc[seen], y[seen])
-        oof[held_out] = model.predict_proba(X.iloc[held_out]) if classify else \
-            model.predict(X.iloc[held_out])
-        models.append(model)
-    return models, oof
+
+    return cross_validate(build_pipeline(ds, family, params, seed), ds.X, y, folds, classify,
+                          before_fold=in_time)
 
 
 def fold_metrics(keys: list[str], y: np.ndarray, raw: np.ndarray,
