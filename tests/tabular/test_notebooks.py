@@ -134,3 +134,27 @@ def test_no_notebooks_writes_none_but_the_script(small_model):
     """The session's small run is made with --no-notebooks (tests/support/tabular.py)."""
     assert not (small_model / notebooks.NOTEBOOK_DIR).exists()
     assert (small_model / notebooks.CANDIDATE_SCRIPT).is_file()
+
+
+def test_the_kernel_is_this_python_whatever_kernels_are_installed(tmp_path, monkeypatch):
+    """A `python3` kernel spec installed for another environment is never picked, and a fresh
+    virtualenv needs no `ipython kernel install`; a failing cell raises with its error."""
+    import json
+    import sys
+
+    from nbclient.exceptions import CellExecutionError
+
+    other = tmp_path / "jupyter" / "kernels" / "python3"
+    other.mkdir(parents=True)
+    (other / "kernel.json").write_text(json.dumps(
+        {"argv": ["/bin/false", "{connection_file}"], "display_name": "other",
+         "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter"))
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import os, sys\nprint(sys.executable)\nprint(os.getcwd())"),
+        nbformat.v4.new_code_cell("1 / 0")])
+    with pytest.raises(CellExecutionError, match="ZeroDivisionError"):
+        notebook_kernel.execute(notebook, tmp_path)
+    printed = notebook.cells[0].outputs[0].text.split()
+    assert printed == [sys.executable, str(tmp_path)]
