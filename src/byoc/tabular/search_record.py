@@ -73,8 +73,10 @@ def _log_search(uri, experiment, out_dir, summary, candidates, best_pipeline, sa
     for name in SEARCH_ARTIFACTS:
         if (out_dir / name).exists():
             client.log_artifact(pid, str(out_dir / name))
-    if (out_dir / NOTEBOOK_DIR).is_dir():
-        client.log_artifacts(pid, str(out_dir / NOTEBOOK_DIR), NOTEBOOK_DIR)
+    # The notebooks and their HTML page, not the models their cells saved beside them.
+    for notebook in sorted((out_dir / NOTEBOOK_DIR).glob("*")):
+        if notebook.suffix in (".ipynb", ".html"):
+            client.log_artifact(pid, str(notebook), NOTEBOOK_DIR)
     if best_pipeline is not None:
         # The fluent API logs models, to the tracking URI of the environment: set it for this,
         # and back (mlflow.set_tracking_uri would pin it for the rest of the process).
