@@ -111,9 +111,20 @@ class _Renderer:
 
 def render(estimator, name: str = "pipeline") -> str:
     """`import` lines, then `name = ...`: Python source that builds `estimator` anew, unfitted,
-    with the same parameters."""
+    with the same parameters. A Pipeline with nothing set but its steps reads as it would be
+    written by hand: one variable per step, named by the step, then the Pipeline of them."""
     renderer = _Renderer()
-    body = renderer.value(estimator, "")
-    lines = [f"from {module} import {', '.join(sorted(names))}"
-             for module, names in sorted(renderer.imports.items())]
-    return "\n".join(lines) + f"\n\n{name} = {body}\n"
+    steps = getattr(estimator, "steps", None)
+    if steps and list(changed_params(estimator)) == ["steps"] and \
+            all(step.isidentifier() and step != name for step, _ in steps):
+        lines = [f"{step} = {renderer.value(part, '')}" for step, part in steps]
+        renderer.imports.setdefault(public_module(type(estimator)), set()).add(
+            type(estimator).__name__)
+        pairs = ", ".join(f"({step!r}, {step})" for step, _ in steps)
+        lines.append(f"{name} = {type(estimator).__name__}(steps=[{pairs}])")
+        body = "\n".join(lines)
+    else:
+        body = f"{name} = {renderer.value(estimator, '')}"
+    imports = [f"from {module} import {', '.join(sorted(names))}"
+               for module, names in sorted(renderer.imports.items())]
+    return "\n".join(imports) + f"\n\n{body}\n"
