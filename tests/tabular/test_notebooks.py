@@ -158,3 +158,22 @@ def test_the_kernel_is_this_python_whatever_kernels_are_installed(tmp_path, monk
         notebook_kernel.execute(notebook, tmp_path)
     printed = notebook.cells[0].outputs[0].text.split()
     assert printed == [sys.executable, str(tmp_path)]
+
+
+def test_a_kernel_that_dies_costs_a_warning_not_the_run(findings, tmp_path, monkeypatch):
+    """The search's results stand: the notebook is saved unexecuted, and the log says why."""
+    def dies(notebook, cwd, timeout=0):
+        raise RuntimeError("Kernel died before replying to kernel_info")
+
+    monkeypatch.setattr(notebook_kernel, "execute", dies)
+    lines: list[str] = []
+    ds = load(findings, "y")
+    written = notebooks.write(tmp_path, str(findings), ds, _summary(ds), [], 0,
+                              given_problem_type=False, progress=lines.append)
+    assert [p.name for p in written] == [notebooks.DATA_EXPLORATION,
+                                         notebooks.DATA_EXPLORATION_HTML]
+    assert lines == [f"warning: {notebooks.NOTEBOOK_DIR}/{notebooks.DATA_EXPLORATION} could "
+                     "not run (RuntimeError: Kernel died before replying to kernel_info); it "
+                     "is saved unexecuted"]
+    saved = nbformat.read(written[0], as_version=4)
+    assert saved.cells and not any(cell.get("outputs") for cell in saved.cells)

@@ -379,11 +379,17 @@ def write(out_dir: Path, csv_path: str, ds: Dataset, summary: Summary, entries: 
           seed: int, given_problem_type: bool,
           progress: Callable[[str], None]) -> list[Path]:
     """Write, execute and save both notebooks in `out_dir`/notebooks, and the HTML page; a
-    notebook that fails to run is saved with its error, and the failure is a warning."""
-    import nbformat
-    from nbclient.exceptions import CellExecutionError
+    notebook that fails to run is saved with what it printed so far, and the failure is a
+    warning: the search's results stand either way."""
+    try:
+        import nbformat
+        from nbclient.exceptions import CellExecutionError
 
-    from byoc.tabular import notebook_kernel
+        from byoc.tabular import notebook_kernel
+    except ImportError as exc:
+        progress(f"warning: no notebooks ({exc}): install byoc's tabular extra "
+                 "(pip install 'byoc[tabular]'), or pass --no-notebooks")
+        return []
 
     folder = Path(out_dir) / NOTEBOOK_DIR
     folder.mkdir(exist_ok=True)
@@ -400,6 +406,9 @@ def write(out_dir: Path, csv_path: str, ds: Dataset, summary: Summary, entries: 
         except CellExecutionError as exc:
             progress(f"warning: {NOTEBOOK_DIR}/{name} failed in a cell; it is saved with the "
                      f"error: {str(exc).strip().splitlines()[-1][:300]}")
+        except Exception as exc:  # the kernel died, would not start, or a cell timed out
+            progress(f"warning: {NOTEBOOK_DIR}/{name} could not run ({type(exc).__name__}: "
+                     f"{str(exc).strip()[:300]}); it is saved unexecuted")
         nbformat.write(notebook, folder / name)
         written.append(folder / name)
         if name == DATA_EXPLORATION:
