@@ -12,7 +12,8 @@ Two modes, as Autopilot has:
 The time budget covers the whole run. It is split into a search part, shared equally by the
 families (a family that finishes early hands its time to the others), and a remainder for the
 ensemble and the permutation importance. Writes leaderboard.csv, summary.json, report.md,
-importance.png and model.joblib, into a directory that becomes --out only once it is complete.
+importance.png, model.joblib, candidate.py and the notebooks (`tabular.notebooks`, after the
+search and outside its budget), into a directory that becomes --out only once it is complete.
 
 This module runs the steps in order and builds the two combined entries; the search itself is
 `tabular.search`, a candidate's pipeline `tabular.candidate_pipeline`, what the run found
