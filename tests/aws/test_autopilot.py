@@ -757,6 +757,12 @@ def test_notebooks_of_a_moto_job_through_the_python_api(moto_endpoint, role_arn,
         "Model insights report"]
 
 
+def test_notebooks_refuses_a_file_as_out(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(UserError, match="is a file"):
+        autopilot.download(None, autopilot.job_artifacts(FINISHED), tmp_path / "f")
+
+
 @pytest.mark.parametrize("key", ["../escape.json", "a/../../b", "/abs"])
 def test_a_key_that_would_land_outside_out_is_refused(tmp_path, key):
     from byoc.driver.autopilot.artifacts import _inside

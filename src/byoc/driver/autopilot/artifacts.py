@@ -104,6 +104,8 @@ def _prefix(s3, artifact: Artifact, out: Path) -> Downloaded:
 def download(s3, artifacts: list[Artifact], out: Path) -> list[Downloaded]:
     """Each artifact the job produced, downloaded into `out`/its folder; the others with the
     reason they are missing."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a directory.")
     results = []
     for artifact in artifacts:
         if artifact.uri is None:
