@@ -119,7 +119,7 @@ def _run(work: Path, train: pd.DataFrame, test: pd.DataFrame, budget: float,
         out = work / mode
         began = time.monotonic()
         summary = baseline.run(train_csv, "target", out, time_budget=budget, mode=mode,
-                               progress=lambda line: None)
+                               progress=lambda line: None, write_notebooks=False)
         seconds = time.monotonic() - began
         predicted = prediction.predict(out, test_csv, progress=lambda line: None)
         row[mode] = _score(test, predicted["prediction"], regression)

@@ -42,12 +42,14 @@ from byoc.driver import train_and_tune as _training
 from byoc.driver import upload as _upload
 from byoc.driver.autopilot import AutopilotSpec
 from byoc.driver.autopilot.calls import (
+    AutopilotArtifacts,
     AutopilotEndpoint,
     AutopilotJob,
     AutopilotStatus,
     Leaderboard,
     autopilot_deploy,
     autopilot_leaderboard,
+    autopilot_notebooks,
     autopilot_start,
     autopilot_status,
 )
@@ -88,7 +90,8 @@ from byoc.errors import UserError
 from byoc.pairs import Pairs
 
 __all__ = [
-    "ApprovalChange", "Attached", "AutopilotEndpoint", "AutopilotJob", "AutopilotSpec",
+    "ApprovalChange", "Attached", "AutopilotArtifacts", "AutopilotEndpoint", "AutopilotJob",
+    "AutopilotSpec",
     "AutopilotStatus", "AwsOptions", "Deletion", "DeployRequest", "Deployment", "EndpointUpdate",
     "Guardrails", "Hosting", "JobListing", "JobLogs", "JobRow", "Leaderboard", "LocalServing",
     "LocalTraining", "ModelList", "ModelSource", "PackageGroup", "PackageListing", "PackageVersion",
@@ -99,6 +102,7 @@ __all__ = [
     "PipelineRequest", "PipelineStatus", "StartedExecution", "UpsertedPipeline",
     "pipeline_delete", "pipeline_start", "pipeline_status", "pipeline_upsert",
     "WaitTimeout", "add_model", "approve", "attach", "autopilot_deploy", "autopilot_leaderboard",
+    "autopilot_notebooks",
     "autopilot_start", "autopilot_status", "aws_options", "compare_runs", "delete", "deploy",
     "hosting", "invoke", "list_jobs", "list_models", "list_packages", "local_serve", "local_train",
     "logs", "push", "register", "reject", "runs", "scale", "start_training", "stop", "train",

@@ -641,3 +641,131 @@ def test_pipeline_model_names_fit_sagemakers_rules(endpoint):
     assert len(name) <= 63
     assert jobs.check_job_name(name) == name  # letters, digits, inner hyphens; no '-' at the end
     assert name.startswith(endpoint[:40])
+
+
+# ---------------------------------------------------------------------------------------------
+# `autopilot notebooks`: DescribeAutoMLJobV2 from botocore's Stubber, in the exact shape a
+# finished job gives (moto fills these fields with placeholders that are not S3 URIs), and the
+# files themselves from moto's real S3.
+
+OUTPUT = f"s3://{BUCKET}/out/ins-job"
+NOTEBOOKS = f"{OUTPUT}/sagemaker-automl-candidates/ins-job-pr-1-abc/notebooks"
+WRITTEN = {
+    f"{NOTEBOOKS}/SageMakerAutopilotDataExplorationNotebook.ipynb": b'{"cells": ["explore"]}',
+    f"{NOTEBOOKS}/SageMakerAutopilotCandidateDefinitionNotebook.ipynb": b'{"cells": ["define"]}',
+    f"{OUTPUT}/documentation/explainability/output/ins-job-xgb-2/analysis.json": b"{}",
+    f"{OUTPUT}/documentation/explainability/output/ins-job-xgb-2/report.pdf": b"%PDF",
+    f"{OUTPUT}/documentation/model_monitor/output/ins-job-xgb-2/report.html": b"<html>",
+}
+FINISHED = {
+    "AutoMLJobArtifacts": {
+        "CandidateDefinitionNotebookLocation":
+            f"{NOTEBOOKS}/SageMakerAutopilotCandidateDefinitionNotebook.ipynb",
+        "DataExplorationNotebookLocation":
+            f"{NOTEBOOKS}/SageMakerAutopilotDataExplorationNotebook.ipynb",
+    },
+    "BestCandidate": candidate("ins-job-xgb-2", 1.9e7, CandidateProperties={
+        "CandidateArtifactLocations": {
+            "Explainability": f"{OUTPUT}/documentation/explainability/output",
+            "ModelInsights": f"{OUTPUT}/documentation/model_monitor/output"}}),
+}
+
+
+def _put(written: dict[str, bytes]) -> None:
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    for uri, body in written.items():
+        s3.put_object(Bucket=BUCKET, Key=uri.removeprefix(f"s3://{BUCKET}/"), Body=body)
+
+
+def _notebooks(monkeypatch, answer: dict, out) -> int:
+    sm = offline_sagemaker()
+    monkeypatch.setattr(autopilot_cli, "connect_from",
+                        lambda args: StubbedAws(sm, s3=boto3.client("s3")))
+    with Stubber(sm) as stub:
+        stub.add_response("describe_auto_ml_job_v2", answer, JOB)
+        code = main(["autopilot", "notebooks", "ins-job", "--out", str(out)])
+        stub.assert_no_pending_responses()
+    return code
+
+
+def test_notebooks_downloads_both_notebooks_and_both_reports(moto_endpoint, monkeypatch,
+                                                             tmp_path, capsys):
+    _put(WRITTEN)
+    out = tmp_path / "job"
+    assert _notebooks(monkeypatch, job_answer("Completed", "Completed", **FINISHED), out) == 0
+    printed = capsys.readouterr().out.splitlines()
+    explore = out / "notebooks" / "SageMakerAutopilotDataExplorationNotebook.ipynb"
+    define = out / "notebooks" / "SageMakerAutopilotCandidateDefinitionNotebook.ipynb"
+    assert explore.read_bytes() == b'{"cells": ["explore"]}'
+    assert define.read_bytes() == b'{"cells": ["define"]}'
+    assert (out / "explainability" / "ins-job-xgb-2" / "report.pdf").read_bytes() == b"%PDF"
+    assert (out / "explainability" / "ins-job-xgb-2" / "analysis.json").is_file()
+    assert (out / "model_insights" / "ins-job-xgb-2" / "report.html").read_bytes() == b"<html>"
+    assert printed[0] == (f"Data exploration notebook: {explore} (from "
+                          f"{FINISHED['AutoMLJobArtifacts']['DataExplorationNotebookLocation']})")
+    assert printed[1].startswith(f"Candidate definition notebook: {define} (from s3://")
+    assert printed[2].startswith(f"Explainability report: 2 files in "
+                                 f"{out / 'explainability' / 'ins-job-xgb-2'} (from s3://")
+    assert printed[3].startswith("Model insights report: ")
+
+
+def test_notebooks_says_what_a_job_did_not_produce(moto_endpoint, monkeypatch, tmp_path, capsys):
+    """A job whose best candidate has no reports, and whose candidate notebook is not (or no
+    longer) in S3: what exists is downloaded, the rest is named with the reason."""
+    _put({uri: body for uri, body in WRITTEN.items() if "DataExploration" in uri})
+    answer = job_answer("Completed", "Completed", AutoMLJobArtifacts=FINISHED["AutoMLJobArtifacts"],
+                        BestCandidate=candidate("ins-job-xgb-2", 1.9e7))
+    assert _notebooks(monkeypatch, answer, tmp_path) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("Data exploration notebook: ")
+    assert printed[1] == ("Candidate definition notebook: not found at "
+                          f"{FINISHED['AutoMLJobArtifacts']['CandidateDefinitionNotebookLocation']}")
+    assert printed[2:] == ["Explainability report: not produced",
+                           "Model insights report: not produced"]
+    assert [p.name for p in (tmp_path / "notebooks").iterdir()] == [
+        "SageMakerAutopilotDataExplorationNotebook.ipynb"]
+
+
+def test_status_lists_which_of_the_four_exist(monkeypatch, capsys):
+    sm = offline_sagemaker()
+    monkeypatch.setattr(autopilot_cli, "connect_from", lambda args: StubbedAws(sm))
+    answer = job_answer("InProgress", "GeneratingExplainabilityReport",
+                        AutoMLJobArtifacts=FINISHED["AutoMLJobArtifacts"])
+    with Stubber(sm) as stub:
+        stub.add_response("describe_auto_ml_job_v2", answer, JOB)
+        assert main(["autopilot", "status", "--job-name", "ins-job"]) == 0
+    out = capsys.readouterr().out
+    assert f"Data exploration notebook: {NOTEBOOKS}/" in out
+    assert f"Candidate definition notebook: {NOTEBOOKS}/" in out
+    assert "Explainability report: not produced" in out
+    assert "Model insights report: not produced" in out
+
+
+def test_notebooks_of_a_moto_job_through_the_python_api(moto_endpoint, role_arn, insurance_csv,
+                                                        tmp_path):
+    """moto's own answer: its placeholder locations are no S3 URIs, and are said to be so."""
+    from byoc import api
+
+    assert _start(insurance_csv, role_arn) == 0
+    result = api.autopilot_notebooks("ins-job", tmp_path / "job")
+    assert result.files == {}
+    lines = result.lines()
+    assert lines[0] == "Data exploration notebook: not an S3 location: data/notebook/location"
+    assert [line.split(":")[0] for line in lines] == [
+        "Data exploration notebook", "Candidate definition notebook", "Explainability report",
+        "Model insights report"]
+
+
+def test_notebooks_refuses_a_file_as_out(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(UserError, match="is a file"):
+        autopilot.download(None, autopilot.job_artifacts(FINISHED), tmp_path / "f")
+
+
+@pytest.mark.parametrize("key", ["../escape.json", "a/../../b", "/abs"])
+def test_a_key_that_would_land_outside_out_is_refused(tmp_path, key):
+    from byoc.driver.autopilot.artifacts import _inside
+
+    with pytest.raises(UserError, match="outside"):
+        _inside(tmp_path, key)

@@ -15,5 +15,8 @@ EACH_FAMILY_ONCE = 8
 
 
 def bounded(max_candidates: int = EACH_FAMILY_ONCE) -> list[str]:
-    """The `byoc autopilot local` flags of a search bounded by its candidate count."""
-    return ["--time-budget", str(UNREACHED_BUDGET), "--max-candidates", str(max_candidates)]
+    """The `byoc autopilot local` flags of a search bounded by its candidate count, without the
+    notebooks: executing them costs seconds per run, and tests/tabular/test_notebooks.py and
+    test_insurance.py test them."""
+    return ["--time-budget", str(UNREACHED_BUDGET), "--max-candidates", str(max_candidates),
+            "--no-notebooks"]

@@ -139,7 +139,8 @@ def test_importance_finds_the_column_that_matters(tmp_path):
     frame["y"] = np.where(frame["signal"] > 0, "up", "down")
     frame.to_csv(tmp_path / "t.csv", index=False)
     s = baseline.run(tmp_path / "t.csv", "y", tmp_path / "out", mode="hpo", max_candidates=2,
-                     time_budget=UNREACHED_BUDGET, folds=3, progress=lambda line: None)
+                     time_budget=UNREACHED_BUDGET, folds=3, progress=lambda line: None,
+                     write_notebooks=False)
     ranked = list(s.importance)
     assert ranked[0] == "signal" and s.importance["signal"]["importance"] > 0.3
     assert all(abs(s.importance[f"noise{i}"]["importance"]) < 0.1 for i in range(4))
@@ -182,7 +183,7 @@ def test_hpo_mode_random_search_after_presets_and_budget_lines(tmp_path, wine, c
 def test_budget_too_short_fits_the_fastest_baseline(tmp_path, wine, capsys):
     lines = []
     summary = baseline.run(wine.train_csv, "target", tmp_path, time_budget=1e-6,
-                           progress=lines.append)
+                           progress=lines.append, write_notebooks=False)
     assert summary.metrics == {} and summary.best_algorithm == families.FASTEST.name
     assert any("too short for even one cross-validation" in line for line in lines)
     assert any("too short" in w for w in summary.warnings)
@@ -193,7 +194,8 @@ def test_budget_too_short_fits_the_fastest_baseline(tmp_path, wine, capsys):
 def test_objective_flag(tmp_path, breast_cancer):
     summary = baseline.run(breast_cancer.train_csv, "target", tmp_path, objective="AUC",
                            mode="hpo", max_candidates=2,
-                           time_budget=UNREACHED_BUDGET, folds=2, progress=lambda line: None)
+                           time_budget=UNREACHED_BUDGET, folds=2, progress=lambda line: None,
+                           write_notebooks=False)
     assert summary.objective == "AUC" and summary.objective_key == "auc"
     assert summary.metrics["auc"] > 0.95
     board = pd.read_csv(tmp_path / baseline.LEADERBOARD_FILE)

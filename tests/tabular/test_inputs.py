@@ -99,7 +99,7 @@ def test_column_of_only_nan_is_set_aside_and_reported(tmp_path):
     path = _write(tmp_path / "nan.csv", frame)
     summary = baseline.run(path, "y", tmp_path / "out", mode="hpo", max_candidates=2,
                            time_budget=UNREACHED_BUDGET, folds=2,
-                           progress=lambda line: None)
+                           progress=lambda line: None, write_notebooks=False)
     assert summary.dropped_columns == {"empty": "empty (no value in any row)"}
     assert any("'empty' is empty" in w for w in summary.warnings)
     assert "| empty | dropped: empty" in (tmp_path / "out" / baseline.REPORT_FILE).read_text()

@@ -61,7 +61,7 @@ def test_report_and_summary_on_disk(tmp_path):
     out = tmp_path / "out"
     summary = baseline.run(_table(tmp_path), "label", out, max_candidates=3,
                            time_budget=UNREACHED_BUDGET, folds=2,
-                           progress=lambda line: None)
+                           progress=lambda line: None, write_notebooks=False)
     text = (out / baseline.REPORT_FILE).read_text()
     assert "| customer_id | dropped: ID-like" in text
     assert "Possible target leakage: 'refund_amount'" in text

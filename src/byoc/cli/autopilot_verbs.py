@@ -1,5 +1,5 @@
-"""`byoc autopilot start|status|leaderboard|deploy`: SageMaker Autopilot (AutoML V2) jobs for
-tabular baselines. The offline baseline's actions (`local`, `predict`, `insurance`) are in
+"""`byoc autopilot start|status|leaderboard|deploy|notebooks`: SageMaker Autopilot (AutoML V2)
+jobs for tabular baselines. The offline baseline's actions (`local`, `predict`, `insurance`) are in
 `byoc.cli.tabular_verbs`; both join under `byoc autopilot`.
 """
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from byoc.cli.aws_flags import add_aws_verb, add_options_flags, connect_from, options_from
 from byoc.cli.tabular_verbs import problem_flags
@@ -22,7 +23,9 @@ from byoc.driver.autopilot import (
     AutopilotSpec,
     deploy,
     describe,
+    download,
     follow,
+    job_artifacts,
     leaderboard_lines,
     list_candidates,
     parse_response_keys,
@@ -117,6 +120,14 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_notebooks(args: argparse.Namespace) -> int:
+    aws = connect_from(args)
+    desc = describe(aws.client("sagemaker"), args.job)
+    downloaded = download(aws.client("s3"), job_artifacts(desc), Path(args.out))
+    _print([d.line() for d in downloaded])
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the AWS actions to `byoc autopilot` (its sub-parsers, made by byoc.cli)."""
     follow = argparse.ArgumentParser(add_help=False)
@@ -166,6 +177,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_aws_verb(sub, "leaderboard", cmd_leaderboard, help="a job's candidates, best first")
     p.add_argument("--job-name", required=True)
     p.add_argument("--top", type=positive_int)
+
+    p = add_aws_verb(sub, "notebooks", cmd_notebooks,
+                     help="download a job's notebooks and its best candidate's reports")
+    p.add_argument("job", metavar="JOB", help="the Autopilot job's name")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="where they go: DIR/notebooks, DIR/explainability, DIR/model_insights")
 
     p = add_aws_verb(sub, "deploy", cmd_deploy,
                      help="host a candidate (default: the best) on a real-time endpoint")

@@ -12,7 +12,13 @@ from pathlib import Path
 from byoc import tracking_config
 from byoc.cli.types import positive_float, positive_int
 from byoc.tabular import objectives
-from byoc.tabular.search_record import CANDIDATE_SCRIPT
+from byoc.tabular.notebooks import (
+    CANDIDATE_DEFINITION,
+    CANDIDATE_SCRIPT,
+    DATA_EXPLORATION,
+    DATA_EXPLORATION_HTML,
+    NOTEBOOK_DIR,
+)
 
 
 def problem_flags() -> argparse.ArgumentParser:
@@ -34,7 +40,8 @@ def cmd_local(args: argparse.Namespace) -> int:
     summary = baseline.run(args.csv, args.target, args.out, problem_type=args.problem_type,
                            objective=args.objective, seed=args.seed,
                            max_candidates=args.max_candidates, mode=args.mode, track=track,
-                           overwrite=args.overwrite, **given)
+                           overwrite=args.overwrite, write_notebooks=not args.no_notebooks,
+                           **given)
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in summary.metrics.items())
     ties = summary.tied_with_best
     print(f"Best: {summary.best_candidate} ({summary.problem_type}, "
@@ -42,7 +49,9 @@ def cmd_local(args: argparse.Namespace) -> int:
           f"{metrics or 'not scored: the budget was too short'}"
           + (f"; tied within one std: {', '.join(ties)}" if ties else ""))
     written = [baseline.LEADERBOARD_FILE, baseline.SUMMARY_FILE, baseline.REPORT_FILE,
-               baseline.IMPORTANCE_PLOT, baseline.MODEL_FILE, CANDIDATE_SCRIPT]
+               baseline.IMPORTANCE_PLOT, baseline.MODEL_FILE, CANDIDATE_SCRIPT,
+               *(f"{NOTEBOOK_DIR}/{n}" for n in (DATA_EXPLORATION, DATA_EXPLORATION_HTML,
+                                                 CANDIDATE_DEFINITION))]
     print(f"Wrote {args.out}/: " + ", ".join(n for n in written if (Path(args.out) / n).exists()))
     return 0
 
@@ -82,6 +91,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-candidates", type=positive_int, help="stop after this many")
     p.add_argument("--folds", type=positive_int, help="k of k-fold CV (default 5)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-notebooks", action="store_true",
+                   help="skip the data exploration and candidate definition notebooks (written "
+                        "to --out/notebooks and executed after the search, outside its budget)")
     p.add_argument("--track", metavar="URI",
                    help="log the search to MLflow (a parent run, one child run per candidate, "
                         "the best pipeline as a model): ./mlruns or http(s)://HOST:PORT")

@@ -12,7 +12,8 @@ Two modes, as Autopilot has:
 The time budget covers the whole run. It is split into a search part, shared equally by the
 families (a family that finishes early hands its time to the others), and a remainder for the
 ensemble and the permutation importance. Writes leaderboard.csv, summary.json, report.md,
-importance.png and model.joblib, into a directory that becomes --out only once it is complete.
+importance.png, model.joblib, candidate.py and the notebooks (`tabular.notebooks`, after the
+search and outside its budget), into a directory that becomes --out only once it is complete.
 
 This module runs the steps in order and builds the two combined entries; the search itself is
 `tabular.search`, a candidate's pipeline `tabular.candidate_pipeline`, what the run found
@@ -32,10 +33,18 @@ import numpy as np
 from byoc import tracking_config
 from byoc.atomic import directory_atomically
 from byoc.errors import UserError
-from byoc.tabular import data_report, explain, objectives, search_record
+from byoc.tabular import data_report, explain, notebooks, objectives, search_record
 from byoc.tabular.candidate_pipeline import build_pipeline, encoded_target, fit, folds_of, refit
 from byoc.tabular.dataset import Dataset, load
-from byoc.tabular.ensemble import Bagged, Weighted, nested_scores, select, stack
+from byoc.tabular.ensemble import (
+    ENSEMBLE_NAME,
+    STACKED_NAME,
+    Bagged,
+    Weighted,
+    nested_scores,
+    select,
+    stack,
+)
 from byoc.tabular.families import FASTEST, OPENMP_THREADS
 from byoc.tabular.run_summary import Summary
 from byoc.tabular.scoring import KEYS
@@ -59,13 +68,11 @@ IMPORTANCE_PLOT = "importance.png"
 DEFAULT_FOLDS = 5
 DEFAULT_TIME_BUDGET = 60.0
 SEARCH_SHARE = 0.8  # of the budget for the candidates; the rest: ensemble and importance
-ENSEMBLE_NAME = "ensemble"
-STACKED_NAME = "stacked"
 COMBINED = (ENSEMBLE_NAME, STACKED_NAME)  # entries that combine candidates, not candidates
 # What a run writes in --out: a directory holding any of them is a run, which --overwrite may
 # replace.
 RUN_FILES = (REPORT_FILE, SUMMARY_FILE, LEADERBOARD_FILE, MODEL_FILE, IMPORTANCE_PLOT,
-             search_record.CANDIDATE_SCRIPT)
+             notebooks.CANDIDATE_SCRIPT, notebooks.NOTEBOOK_DIR)
 
 
 
@@ -137,9 +144,11 @@ def run(csv_path: str | Path, target: str, out_dir: str | Path, problem_type: st
         objective: str | None = None, time_budget: float = DEFAULT_TIME_BUDGET, seed: int = 0,
         folds: int = DEFAULT_FOLDS, max_candidates: int | None = None, mode: str | None = None,
         progress: Callable[[str], None] = to_stderr, track: dict[str, str] | None = None,
-        overwrite: bool = False) -> Summary:
+        overwrite: bool = False, write_notebooks: bool = True) -> Summary:
     """The whole local flow; returns what summary.json holds, as a `Summary`. `track`
     (tracking's environment, byoc.tracking_config.job_environment) logs the search to MLflow.
+    `write_notebooks` writes and executes the data exploration and candidate definition
+    notebooks (`tabular.notebooks`), after the search and outside its time budget.
 
     The run is written in a directory beside `out_dir` and renamed to it when complete: a run
     that fails leaves no `out_dir`, and an earlier run there is replaced only with `overwrite`.
@@ -152,7 +161,7 @@ def run(csv_path: str | Path, target: str, out_dir: str | Path, problem_type: st
         with directory_atomically(out, replace=overwrite) as staging:
             summary, ds, candidates = _run(csv_path, target, staging, problem_type, objective,
                                            time_budget, seed, folds, max_candidates, mode,
-                                           progress)
+                                           progress, write_notebooks)
         if track:
             _track(ds, out, summary, candidates, seed, track)
     return summary
@@ -174,7 +183,8 @@ def _check_out(out: Path, overwrite: bool) -> None:
 
 
 def _run(csv_path, target, out, problem_type, objective, time_budget, seed, folds,
-         max_candidates, mode, progress) -> tuple[Summary, Dataset, list[Candidate]]:
+         max_candidates, mode, progress,
+         write_notebooks) -> tuple[Summary, Dataset, list[Candidate]]:
     import joblib
 
     start = time.monotonic()
@@ -267,9 +277,11 @@ def _run(csv_path, target, out, problem_type, objective, time_budget, seed, fold
     data_report.write_markdown(ds, analysis, out / REPORT_FILE, summary,
                                IMPORTANCE_PLOT if importance else None)
     (out / SUMMARY_FILE).write_text(summary.as_json())
-    single = _best_single(candidates)
-    if single is not None:
-        search_record.write_candidate_script(out, csv_path, summary, single, seed)
+    entries = notebooks.entries_of(candidates, key) if best else []
+    notebooks.write_script(out, str(csv_path), ds, summary, entries, seed)
+    if write_notebooks:
+        notebooks.write(out, str(csv_path), ds, summary, entries, seed,
+                        given_problem_type=problem_type is not None, progress=progress)
     return summary, ds, candidates
 
 

@@ -5,6 +5,7 @@ can be compared row for row."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
@@ -12,6 +13,18 @@ from byoc.errors import UserError
 from byoc.tabular import objectives
 from byoc.tabular.dataset import Dataset
 from byoc.tabular.families import BY_NAME, Family
+
+# The preprocessing every candidate shares, and the words the report and the data exploration
+# notebook use for it: one definition, so what they say is what the code does.
+NUMERIC_IMPUTATION = "median"
+CATEGORICAL_IMPUTATION = "most_frequent"
+MAX_CATEGORIES = 20  # one-hot columns per categorical, the rare categories' shared one included
+IMPUTATION_WORDS = {"median": "median imputation", "most_frequent": "most-frequent imputation"}
+NUMERIC_STEPS = f"{IMPUTATION_WORDS[NUMERIC_IMPUTATION]}, then standard scaling"
+CATEGORICAL_STEPS = (f"{IMPUTATION_WORDS[CATEGORICAL_IMPUTATION]}, then one-hot encoding (rare "
+                     "and unseen categories share one column)")
+HIGH_CARDINALITY = (f"one-hot encoding keeps the {MAX_CATEGORIES - 1} most frequent categories "
+                    "as columns; the rarer ones and unseen ones share one column")
 
 
 def preprocessor(ds: Dataset):
@@ -22,11 +35,11 @@ def preprocessor(ds: Dataset):
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     return ColumnTransformer([
-        ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
+        ("numeric", make_pipeline(SimpleImputer(strategy=NUMERIC_IMPUTATION), StandardScaler()),
          ds.numeric),
         ("categorical", make_pipeline(
-            SimpleImputer(strategy="most_frequent"),
-            OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=20,
+            SimpleImputer(strategy=CATEGORICAL_IMPUTATION),
+            OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=MAX_CATEGORIES,
                           sparse_output=False),
         ), ds.categorical),
     ])
@@ -52,6 +65,27 @@ def fit(pipeline, X, y):
         # A budget-limited MLP stops before converging: expected during a search.
         warnings.simplefilter("ignore", ConvergenceWarning)
         return pipeline.fit(X, y)
+
+
+def cross_validate(pipeline, X, y: np.ndarray, folds: list[np.ndarray], classify: bool,
+                   before_fold: Callable[[int], None] | None = None) -> tuple[list, np.ndarray]:
+    """A fresh copy of `pipeline` fit per fold on the other folds' rows: the fold models, and
+    their out-of-fold predictions (class probabilities, or values). The search scores every
+    candidate with it, and the candidate notebook re-runs it. `before_fold(k)` is called
+    before fold k's fit (the search stops there when time is up)."""
+    from sklearn.base import clone
+
+    oof = np.zeros((len(y), len(np.unique(y)))) if classify else np.zeros(len(y))
+    models = []
+    for held_out in folds:
+        if before_fold is not None:
+            before_fold(len(models))
+        seen = np.setdiff1d(np.arange(len(y)), held_out)
+        model = fit(clone(pipeline), X.iloc[seen], y[seen])
+        oof[held_out] = model.predict_proba(X.iloc[held_out]) if classify else \
+            model.predict(X.iloc[held_out])
+        models.append(model)
+    return models, oof
 
 
 def refit(ds: Dataset, family: str, params: dict, seed: int):

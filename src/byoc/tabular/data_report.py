@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from byoc.tabular import explain, objectives
-from byoc.tabular.dataset import Dataset
+from byoc.tabular.candidate_pipeline import CATEGORICAL_STEPS, NUMERIC_STEPS
+from byoc.tabular.dataset import SET_ASIDE, Dataset
 from byoc.tabular.run_summary import Summary
 
 LEAKAGE_SAMPLE = 5000  # rows used for the per-feature leakage check
@@ -77,7 +78,7 @@ def _target_summary(ds: Dataset) -> dict:
     }
 
 
-def _single_feature_scores(ds: Dataset, seed: int) -> dict[str, float]:
+def single_feature_scores(ds: Dataset, seed: int) -> dict[str, float]:
     """Cross-validated score of a depth-4 tree on each feature alone (r2 or accuracy)."""
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
@@ -127,7 +128,7 @@ def _imbalance(shares: pd.Series) -> list[str]:
 def _warnings(ds: Dataset, scores: dict[str, float]) -> list[str]:
     found = []
     for name, reason in ds.dropped.items():
-        found.append(f"Column '{name}' is {reason}; it was left out of the features.")
+        found.append(f"Column '{name}' is {reason}; it was {SET_ASIDE}.")
     if objectives.is_classification(ds.problem_type):
         found += _imbalance(ds.y.value_counts(normalize=True))
         majority = float(ds.y.value_counts(normalize=True).max())
@@ -156,7 +157,7 @@ def _warnings(ds: Dataset, scores: dict[str, float]) -> list[str]:
 
 
 def analyze(ds: Dataset, seed: int = 0) -> Analysis:
-    scores = _single_feature_scores(ds, seed)
+    scores = single_feature_scores(ds, seed)
     return Analysis(len(ds.frame), _column_rows(ds), _target_summary(ds), _warnings(ds, scores))
 
 
@@ -237,9 +238,8 @@ def write_markdown(ds: Dataset, analysis: Analysis, path: Path, summary: Summary
         "",
         "## Preprocessing",
         "",
-        "- Numeric: median imputation, then standard scaling.",
-        "- Categorical: most-frequent imputation, then one-hot encoding (rare and unseen "
-        "categories share one column).",
+        f"- Numeric: {NUMERIC_STEPS}.",
+        f"- Categorical: {CATEGORICAL_STEPS}.",
     ]
     if summary is not None:
         lines += _results(summary, plot)

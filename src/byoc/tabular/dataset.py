@@ -17,6 +17,12 @@ from byoc.tabular import csv_check, objectives
 
 MIN_ROWS = 10  # fewer rows cannot be split into cross-validation folds that mean anything
 ID_DISTINCT_SHARE = 0.95
+# Why a column is set aside, and what happens to it: the words of the report, the warnings and
+# the data exploration notebook.
+EMPTY = "empty (no value in any row)"
+CONSTANT = "constant"
+ID_LIKE = "ID-like (a distinct value in every row)"
+SET_ASIDE = "left out of the features"
 
 
 @dataclass
@@ -146,11 +152,11 @@ def load(path: str | Path, target: str, problem_type: str | None = None) -> Data
             continue
         column = frame[name]
         if column.isna().all():
-            dropped[name] = "empty (no value in any row)"
+            dropped[name] = EMPTY
         elif column.nunique(dropna=True) <= 1:
-            dropped[name] = "constant"
+            dropped[name] = CONSTANT
         elif _is_id_like(column):
-            dropped[name] = "ID-like (a distinct value in every row)"
+            dropped[name] = ID_LIKE
         elif pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
             numeric.append(name)
         else:

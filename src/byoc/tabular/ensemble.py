@@ -24,6 +24,8 @@ import numpy as np
 
 from byoc.tabular import scoring
 
+ENSEMBLE_NAME = "ensemble"  # the leaderboard's names of the two entries that combine candidates
+STACKED_NAME = "stacked"
 ENSEMBLE_SIZE = 25  # selection rounds; the weights are multiples of 1/25
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from byoc.errors import UserError
 from byoc.tabular import objectives
-from byoc.tabular.candidate_pipeline import build_pipeline, encoded_target, fit
+from byoc.tabular.candidate_pipeline import build_pipeline, cross_validate, encoded_target
 from byoc.tabular.dataset import Dataset
 from byoc.tabular.ensemble import Bagged, Stacked, Weighted
 from byoc.tabular.families import Family, usable
@@ -79,23 +79,19 @@ def _cross_validate(ds: Dataset, family: Family, params: dict, y: np.ndarray,
                     folds: list[np.ndarray], seed: int, stop_at: float,
                     classify: bool) -> tuple[list, np.ndarray]:
     """Fit one model per fold; their out-of-fold predictions. Stops between folds at `stop_at`."""
-    X = ds.X
-    oof = np.zeros((len(y), len(np.unique(y)))) if classify else np.zeros(len(y))
-    models, began = [], time.monotonic()
-    for held_out in folds:
+    began = time.monotonic()
+
+    def in_time(done: int) -> None:
         # Stop as soon as the folds so far say the rest would not fit, not after the fact.
-        done, now = len(models), time.monotonic()
+        now = time.monotonic()
         if done and began + (now - began) / done * len(folds) > stop_at:
             raise _OutOfTime(done, now - began)
-        seen = np.setdiff1d(np.arange(len(y)), held_out)
-        model = fit(build_pipeline(ds, family, params, seed), X.iloc[seen], y[seen])
-        oof[held_out] = model.predict_proba(X.iloc[held_out]) if classify else \
-            model.predict(X.iloc[held_out])
-        models.append(model)
-    return models, oof
+
+    return cross_validate(build_pipeline(ds, family, params, seed), ds.X, y, folds, classify,
+                          before_fold=in_time)
 
 
-def _fold_metrics(keys: list[str], y: np.ndarray, raw: np.ndarray,
+def fold_metrics(keys: list[str], y: np.ndarray, raw: np.ndarray,
                   folds: list[np.ndarray]) -> tuple[dict[str, float], dict[str, float]]:
     per_fold = [compute(keys, y[f], raw[f]) for f in folds]
     return summarize(keys, per_fold)
@@ -250,7 +246,7 @@ class _Search:
         seconds = time.monotonic() - began
         self.spent[family.name] += seconds
         self.fold_seconds[family.name] = seconds / len(self.folds)
-        means, stds = _fold_metrics(self.keys, self.y, oof, self.folds)
+        means, stds = fold_metrics(self.keys, self.y, oof, self.folds)
         self.candidates.append(Candidate(name, family.name, params, means, stds[self.key],
                                          seconds, oof, Bagged(models, self.classify)))
         _keep_pool(self.candidates, self.key)

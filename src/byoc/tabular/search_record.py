@@ -1,114 +1,22 @@
-"""The tabular search's record: a candidate script that rebuilds the winner, and (with --track)
-MLflow runs: one parent per search, one child per candidate, the best pipeline as a model.
-
-The script is the counterpart of Autopilot's candidate-definition notebook: plain Python beside
-model.joblib that reads the CSV, cross-validates the best pipeline on the same folds (printing
-the same score) and refits it on every row.
-"""
+"""The tabular search's record in MLflow (with --track): one parent run per search, one child
+per candidate, the best pipeline as a model, and the run's files (the notebooks among them) as
+the parent's artifacts."""
 
 from __future__ import annotations
 
-import ast
 import json
 import logging
 import os
-import pprint
 from pathlib import Path
 
 from byoc import tracking_config
+from byoc.tabular.notebooks import CANDIDATE_SCRIPT, NOTEBOOK_DIR
 from byoc.tabular.run_summary import Summary
 
 log = logging.getLogger(__name__)
 
-CANDIDATE_SCRIPT = "candidate.py"
 SEARCH_ARTIFACTS = ("leaderboard.csv", "summary.json", "report.md", "importance.png",
                     CANDIDATE_SCRIPT)
-
-_SCRIPT = '''"""Rebuild and refit {name}, the best pipeline of `byoc autopilot local`.
-
-{note}Run it with the CSV the search read (or another path as the first argument):
-
-    python {script} [CSV] [OUT.joblib]
-
-It cross-validates the pipeline on the search's folds, prints the score the leaderboard shows
-({objective} = {score:.6g}), then refits it on every row and saves it.
-"""
-
-import sys
-
-import joblib
-import numpy as np
-
-from byoc.tabular.candidate_pipeline import build_pipeline, encoded_target, fit, folds_of
-from byoc.tabular.dataset import load
-from byoc.tabular.families import FAMILIES
-from byoc.tabular.scoring import compute
-
-CSV = {csv!r}
-TARGET = {target!r}
-PROBLEM_TYPE = {problem_type!r}
-METRIC = {key!r}  # {objective}
-FAMILY = {family!r}
-PARAMS = {params}
-FOLDS = {folds}
-SEED = {seed}
-
-
-def main(csv=CSV, out="refit.joblib"):
-    ds = load(csv, TARGET, PROBLEM_TYPE)
-    y, classes = encoded_target(ds)
-    family = next(f for f in FAMILIES if f.name == FAMILY)
-    classify = bool(classes)
-    scores = []
-    for held_out in folds_of(ds, FOLDS, SEED):
-        seen = np.setdiff1d(np.arange(len(y)), held_out)
-        model = fit(build_pipeline(ds, family, PARAMS, SEED), ds.X.iloc[seen], y[seen])
-        X = ds.X.iloc[held_out]
-        raw = model.predict_proba(X) if classify else model.predict(X)
-        scores.append(compute([METRIC], y[held_out], raw)[METRIC])
-    print(f"{{METRIC}} = {{np.mean(scores):.6g}} (mean of {{len(scores)}} folds)")
-    pipeline = fit(build_pipeline(ds, family, PARAMS, SEED), ds.X, y)
-    joblib.dump({{"pipeline": pipeline, "classes": classes}}, out)
-    print(f"refit on {{len(y)}} rows: {{out}}")
-
-
-if __name__ == "__main__":
-    main(*sys.argv[1:3])
-'''
-
-
-def write_candidate_script(out_dir: Path, csv_path: str | Path, summary: Summary, best,
-                           seed: int) -> Path:
-    """`candidate.py` for `best` (the best single pipeline; an ensemble's best member)."""
-    ensemble = summary.best_candidate != best.name
-    note = ("The search's winner is an ensemble; this is its best single pipeline.\n\n"
-            if ensemble else "")
-    text = _SCRIPT.format(
-        name=best.name, note=note, script=CANDIDATE_SCRIPT, objective=summary.objective,
-        score=best.metrics[summary.objective_key], csv=str(Path(csv_path).resolve()),
-        target=summary.target, problem_type=summary.problem_type,
-        key=summary.objective_key, family=best.family, params=python_literal(best.params),
-        folds=summary.cv_folds, seed=seed)
-    path = Path(out_dir) / CANDIDATE_SCRIPT
-    path.write_text(text)
-    return path
-
-
-def python_literal(params: dict) -> str:
-    """`params` as Python source that evaluates to the same values (False, not JSON's false;
-    tuples stay tuples). A value without a literal form (a NaN, a numpy scalar, an object) is
-    refused: the script would not run, or would run with another value."""
-    text = pprint.pformat(params, sort_dicts=True)
-    try:
-        same = ast.literal_eval(text) == params
-    except (ValueError, SyntaxError):
-        same = False
-    if not same:
-        raise ValueError(f"The settings {params!r} cannot be written as Python literals for "
-                         f"{CANDIDATE_SCRIPT}: give the family's search space plain Python "
-                         "values (bool, int, float, str, tuple).")
-    return text
-
 
 def log_search(uri: str, experiment: str, out_dir: Path, summary: Summary, candidates: list,
                best_pipeline, sample) -> str | None:
@@ -165,6 +73,10 @@ def _log_search(uri, experiment, out_dir, summary, candidates, best_pipeline, sa
     for name in SEARCH_ARTIFACTS:
         if (out_dir / name).exists():
             client.log_artifact(pid, str(out_dir / name))
+    # The notebooks and their HTML page, not the models their cells saved beside them.
+    for notebook in sorted((out_dir / NOTEBOOK_DIR).glob("*")):
+        if notebook.suffix in (".ipynb", ".html"):
+            client.log_artifact(pid, str(notebook), NOTEBOOK_DIR)
     if best_pipeline is not None:
         # The fluent API logs models, to the tracking URI of the environment: set it for this,
         # and back (mlflow.set_tracking_uri would pin it for the rest of the process).

@@ -7,6 +7,13 @@ the same and testable with botocore's Stubber, and the command line does not pay
 import time.
 """
 
+from byoc.driver.autopilot.artifacts import (
+    Artifact,
+    Downloaded,
+    artifact_lines,
+    download,
+    job_artifacts,
+)
 from byoc.driver.autopilot.candidate_endpoint import (
     deploy,
     find_candidate,
@@ -33,7 +40,6 @@ from byoc.driver.autopilot.job import (
     wait,
 )
 from byoc.driver.autopilot.leaderboard import (
-    artifact_lines,
     leaderboard_lines,
     list_candidates,
     rank,
@@ -56,9 +62,10 @@ from byoc.driver.waiting import WaitTimeout
 __all__ = [
     "CSV_CONTENT_TYPE", "DEFAULT_MAX_CANDIDATES", "DEFAULT_MAX_RUNTIME", "JOB_ENDED",
     "MIN_ROWS", "MODES", "POLL_SECONDS", "S3_PREFIX", "WAIT_MARGIN", "WEIGHT_MODE",
-    "AutopilotSpec", "WaitTimeout", "artifact_lines", "check_csv", "check_limits",
-    "check_rows", "deploy", "describe", "find_candidate", "follow", "inference_containers",
-    "job_request", "leaderboard_lines", "list_candidates", "parse_response_keys",
-    "pipeline_model_name", "rank", "read_sample", "resolve_problem", "start", "status_lines",
-    "stop", "upload_csv", "wait", "with_response_keys",
+    "Artifact", "AutopilotSpec", "Downloaded", "WaitTimeout", "artifact_lines", "check_csv",
+    "check_limits", "check_rows", "deploy", "describe", "download", "find_candidate", "follow",
+    "inference_containers", "job_artifacts", "job_request", "leaderboard_lines",
+    "list_candidates", "parse_response_keys", "pipeline_model_name", "rank", "read_sample",
+    "resolve_problem", "start", "status_lines", "stop", "upload_csv", "wait",
+    "with_response_keys",
 ]

@@ -1,12 +1,14 @@
-"""The Autopilot verbs as calls with typed results: start, status, leaderboard and deploy (what
-`byoc.api` exposes as autopilot_start, autopilot_status, ...)."""
+"""The Autopilot verbs as calls with typed results: start, status, leaderboard, deploy and
+notebooks (what `byoc.api` exposes as autopilot_start, autopilot_status, ...)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from byoc.driver import jobs
+from byoc.driver.autopilot.artifacts import Downloaded, download, job_artifacts
 from byoc.driver.autopilot.candidate_endpoint import deploy, parse_response_keys
 from byoc.driver.autopilot.job import AutopilotSpec, describe, follow, start
 from byoc.driver.autopilot.leaderboard import leaderboard_lines, list_candidates, status_lines
@@ -107,3 +109,30 @@ def autopilot_deploy(job_name: str, endpoint_name: str, *, candidate: str | None
                                   instance_type=instance_type, role=role, response_keys=keys,
                                   options=options or AwsOptions(), wait_in_service=wait)
     return AutopilotEndpoint(endpoint_name, model)
+
+
+@dataclass(frozen=True)
+class AutopilotArtifacts:
+    """A job's notebooks and reports, as downloaded by `autopilot_notebooks`: each with the files
+    it became, or why there are none."""
+
+    downloaded: list[Downloaded]
+
+    @property
+    def files(self) -> dict[str, list[Path]]:
+        """Label -> the local files, for the artifacts that were downloaded."""
+        return {d.artifact.label: d.files for d in self.downloaded if d.files}
+
+    def lines(self) -> list[str]:
+        return [d.line() for d in self.downloaded]
+
+
+def autopilot_notebooks(job_name: str, out: str | Path, *, region: str | None = None,
+                        profile: str | None = None) -> AutopilotArtifacts:
+    """Download a job's data exploration and candidate definition notebooks, and its best
+    candidate's explainability and model insights reports, as far as the job produced them,
+    into `out` (notebooks/, explainability/, model_insights/)."""
+    with translate_errors():
+        aws = _aws(region, profile)
+        desc = describe(aws.client("sagemaker"), job_name)
+        return AutopilotArtifacts(download(aws.client("s3"), job_artifacts(desc), Path(out)))

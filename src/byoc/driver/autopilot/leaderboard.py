@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from byoc.driver.autopilot.artifacts import artifact_lines
+
 
 def list_candidates(sagemaker, name: str, candidate: str | None = None) -> list[dict]:
     kwargs = {"AutoMLJobName": name}
@@ -49,19 +51,6 @@ def leaderboard_lines(candidates: list[dict], top: int | None = None) -> list[st
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
             for r in rows]
-
-
-def artifact_lines(desc: dict) -> list[str]:
-    """Where the notebooks and reports of a job and its best candidate are."""
-    found = {}
-    artifacts = desc.get("AutoMLJobArtifacts") or {}
-    found["Candidate definition notebook"] = artifacts.get("CandidateDefinitionNotebookLocation")
-    found["Data exploration notebook"] = artifacts.get("DataExplorationNotebookLocation")
-    locations = ((desc.get("BestCandidate") or {}).get("CandidateProperties") or {}).get(
-        "CandidateArtifactLocations") or {}
-    found["Explainability report"] = locations.get("Explainability")
-    found["Model insights report"] = locations.get("ModelInsights")
-    return [f"{label}: {uri}" for label, uri in found.items() if uri]
 
 
 def status_lines(desc: dict) -> list[str]:
