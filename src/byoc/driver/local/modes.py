@@ -117,7 +117,8 @@ def local_train(data: str | Path, output: str | Path, *, hyperparameters: Pairs 
     return LocalTraining(code or 1, **found, failures=failures)
 
 
-def _gpus_for(gpus: str | int | None, image: str | None, instance_count: int = 1):
+def _gpus_for(gpus: str | int | None, image: str | None,
+              instance_count: int = 1) -> local_gpus.GpuRequest | None:
     """`--gpus` checked before anything starts: its form, that it comes with an image, and that
     every instance can have GPUs of its own."""
     if gpus is None:
