@@ -17,7 +17,7 @@ def train(args: argparse.Namespace) -> int:
                       instance_count=args.instance_count,
                       cpus_per_instance=args.cpus_per_instance, distribution=args.distribution,
                       track=args.track, experiment=args.experiment, source_dir=args.source_dir,
-                      entry_point=args.entry_point)
+                      entry_point=args.entry_point, gpus=args.gpus)
     if run.succeeded:
         if run.summary:
             print("\n" + "\n".join(run.summary))
@@ -34,7 +34,8 @@ def train(args: argparse.Namespace) -> int:
 def serve(args: argparse.Namespace) -> int:
     return local_serve(args.model, model_dir=args.model_dir, multi_model=args.multi_model,
                        port=args.port, workers=args.workers, host=args.host, image=args.image,
-                       source_dir=args.source_dir, entry_point=args.entry_point).exit_code
+                       source_dir=args.source_dir, entry_point=args.entry_point,
+                       gpus=args.gpus).exit_code
 
 
 def register(subparsers) -> None:
@@ -58,6 +59,8 @@ def register(subparsers) -> None:
                         "a SageMaker job with N instances does")
     t.add_argument("--cpus-per-instance", type=positive_float, metavar="CPUS",
                    help="with --image: each container's CPU share (Docker's --cpus)")
+    _add_gpus_flag(t, "; with --instance-count, N GPUs per instance and device= ids dealt out "
+                      "in equal shares, so no two hosts share a GPU")
     t.add_argument("--distribution", choices=tuple(layout.DISTRIBUTIONS), default="replicated",
                    help="with --instance-count: the train channel's S3DataDistributionType; "
                         "'sharded' deals its files out between the hosts as ShardedByS3Key does")
@@ -86,7 +89,14 @@ def register(subparsers) -> None:
                    help="address to bind in process mode (default: 127.0.0.1, this machine "
                         "only; 0.0.0.0 opens the server to the network)")
     s.add_argument("--image", help="run in this Docker image instead of a local process")
+    _add_gpus_flag(s)
     add_source_flags(s.add_argument_group("your code"),
                         script="module that defines your handlers (model_fn, input_fn, "
                                "predict_fn, output_fn)")
     s.set_defaults(func=serve)
+
+
+def _add_gpus_flag(parser, more: str = "") -> None:
+    parser.add_argument("--gpus", metavar="all|N|device=ID,ID",
+                        help="with --image: the GPUs the container gets, as `docker run --gpus` "
+                             f"takes them (needs the NVIDIA Container Toolkit){more}")

@@ -18,7 +18,9 @@ from urllib.parse import urlparse
 
 from byoc import bundle, contract, tracking_config
 from byoc.driver import sourcedir
+from byoc.driver.local import gpus as local_gpus
 from byoc.driver.local import layout
+from byoc.driver.local.gpus import GpuRequest
 from byoc.driver.local.process import wait_for_ping
 from byoc.errors import FrameworkError, UserError
 
@@ -59,24 +61,34 @@ def _require_image(engine, image: str) -> None:
         ) from None
 
 
-def _device_requests(gpus: bool) -> list:
+def _device_requests(gpus: GpuRequest | None) -> list:
+    return gpus.device_requests() if gpus else []
+
+
+def _start(container, port: int | None = None, gpus: GpuRequest | None = None) -> None:
+    """Start a created container; one that cannot start is removed, not left behind, and an
+    engine's refusal we can explain (a port in use, no GPU runtime) becomes a UserError."""
     import docker
 
-    return [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])] if gpus else []
-
-
-def _launch(engine, image: str, command: list[str], port: int | None = None, **kwargs):
-    """Create and start a container; one that cannot start is removed, not left behind."""
-    import docker
-
-    container = engine.containers.create(image, command, **kwargs)
     try:
         container.start()
     except docker.errors.APIError as exc:
         container.remove(force=True)
-        if "allocated" in str(exc) or "address already in use" in str(exc):
+        text = str(exc.explanation or exc)
+        if "allocated" in text or "address already in use" in text:
             raise UserError(f"Port {port} is in use; pick another with --port.") from None
+        refusal = gpus and local_gpus.refusal(text, gpus)
+        if refusal:
+            raise refusal from None
         raise
+
+
+def _launch(engine, image: str, command: list[str], port: int | None = None,
+            gpus: GpuRequest | None = None, **kwargs):
+    """Create and start a container, with `gpus` as `docker run --gpus` gives them."""
+    container = engine.containers.create(image, command, device_requests=_device_requests(gpus),
+                                         **kwargs)
+    _start(container, port, gpus)
     return container
 
 
@@ -116,7 +128,7 @@ def train(
     stream: Stream = print,
     *,
     env: Mapping[str, str] | None = None,
-    gpus: bool = False,
+    gpus: GpuRequest | str | int | None = None,
     instance_count: int = 1,
     cpus: float | None = None,
     distribution: str = layout.FULLY_REPLICATED,
@@ -132,8 +144,11 @@ def train(
     With `instance_count` > 1 the job runs on that many containers, as `train_cluster` says.
     `cpus` caps each container's CPU share (Docker's --cpus), like the size of an instance.
     `code_dir`, the user's source directory, is mounted read-only at /opt/ml/code, as SDK
-    local mode mounts it (the hyperparameters name it there).
+    local mode mounts it (the hyperparameters name it there). `gpus` are handed to the
+    container as `docker run --gpus` does (with several instances, each gets its own share:
+    `GpuRequest.per_host`).
     """
+    gpus = local_gpus.parse(gpus)
     if instance_count > 1:
         return train_cluster(image, data_channels, output_dir, hyperparameters, stream,
                              env=env, gpus=gpus, instance_count=instance_count, cpus=cpus,
@@ -152,7 +167,7 @@ def train(
         volumes={str(root): {"bind": CONTAINER_ROOT, "mode": "rw"}, **(volumes or {}),
                  **_code_volume(code_dir)},
         environment={"TRAINING_JOB_NAME": layout.LOCAL_JOB_NAME, **(env or {})},
-        device_requests=_device_requests(gpus),
+        gpus=gpus,
         **({"network_mode": network_mode} if network_mode else {}),
         **_cpu_limit(cpus),
     )
@@ -235,7 +250,7 @@ def train_cluster(
     *,
     instance_count: int,
     env: Mapping[str, str] | None = None,
-    gpus: bool = False,
+    gpus: GpuRequest | str | int | None = None,
     cpus: float | None = None,
     distribution: str = layout.FULLY_REPLICATED,
     code_dir: str | os.PathLike | None = None,
@@ -251,6 +266,8 @@ def train_cluster(
     """
     import docker
 
+    gpus = local_gpus.parse(gpus)
+    host_gpus = gpus.per_host(instance_count) if gpus else [None] * instance_count
     engine = client()
     _require_image(engine, image)
     root = working_root(output_dir)
@@ -259,6 +276,7 @@ def train_cluster(
                         "/opt/ml per host in it. Choose a new or empty --output directory.")
     roots = cluster_roots(root, instance_count)
     hosts = list(roots)
+    shares = dict(zip(hosts, host_gpus, strict=True))
     ours = {*hosts, "checkpoints", layout.MODEL_ARCHIVE, layout.OUTPUT_ARCHIVE,
             layout.PREVIOUS_RUNS}
     others = sorted(p.name for p in root.iterdir() if p.name not in ours) if root.is_dir() else []
@@ -286,15 +304,15 @@ def train_cluster(
                                             "mode": "rw"},
                          **_code_volume(code_dir)},
                 environment={"TRAINING_JOB_NAME": layout.LOCAL_JOB_NAME, **(env or {})},
-                device_requests=_device_requests(gpus),
+                device_requests=_device_requests(shares[host]),
                 **_cpu_limit(cpus),
             )
             # Every host reaches the others under their SageMaker names.
             network.disconnect(container)
             network.connect(container, aliases=[host])
             containers[host] = container
-        for container in containers.values():
-            container.start()
+        for host, container in containers.items():
+            _start(container, gpus=shares[host])
         codes = _wait_all(containers, stream)
     except KeyboardInterrupt:
         stream("Stopping every host (SIGTERM, then SIGKILL after 120 s, as StopTrainingJob "
@@ -421,7 +439,7 @@ def start(
     port: int | None = contract.DEFAULT_PORT,
     *,
     env: Mapping[str, str] | None = None,
-    gpus: bool = False,
+    gpus: GpuRequest | str | int | None = None,
     ready_timeout: float = READY_TIMEOUT,
     multi_model: bool = False,
     code_dir: str | os.PathLike | None = None,
@@ -432,9 +450,11 @@ def start(
     and the server starts with none loaded (SAGEMAKER_MULTI_MODEL=true).
     The container listens on 8080, or on `env["SAGEMAKER_BIND_TO_PORT"]`; that port is published
     on 127.0.0.1:`port` (`port=None` lets Docker choose a free one). `code_dir`, the handlers'
-    source directory, is mounted read-only at /opt/ml/code (`env` names it). Call
+    source directory, is mounted read-only at /opt/ml/code (`env` names it). `gpus` (`all`, a
+    count or `device=0,1`) are given to the container as `docker run --gpus` does. Call
     `Server.stop()`.
     """
+    gpus = local_gpus.parse(gpus)
     engine = client()
     _require_image(engine, image)
     scratch = tempfile.TemporaryDirectory(prefix="byoc-model-")
@@ -457,7 +477,7 @@ def start(
             volumes={str(mount[0]): {"bind": mount[1], "mode": "ro"}, **_code_volume(code_dir)},
             ports={f"{container_port}/tcp": ("127.0.0.1", port)},
             environment=env,
-            device_requests=_device_requests(gpus),
+            gpus=gpus,
         )
     except BaseException:
         scratch.cleanup()
@@ -490,7 +510,7 @@ def serve(
     stream: Stream = print,
     *,
     env: Mapping[str, str] | None = None,
-    gpus: bool = False,
+    gpus: GpuRequest | str | int | None = None,
     multi_model: bool = False,
     code_dir: str | os.PathLike | None = None,
 ) -> int:

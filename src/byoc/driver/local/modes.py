@@ -11,6 +11,7 @@ from pathlib import Path
 from byoc import contract, tracking_config
 from byoc.driver import sourcedir
 from byoc.driver.channels import split_channel_dirs
+from byoc.driver.local import gpus as local_gpus
 from byoc.driver.local import layout
 from byoc.errors import UserError
 from byoc.pairs import Pairs, as_pairs
@@ -46,8 +47,8 @@ def local_train(data: str | Path, output: str | Path, *, hyperparameters: Pairs 
                 image: str | None = None, instance_count: int = 1,
                 cpus_per_instance: float | None = None, distribution: str = "replicated",
                 track: str | None = None, experiment: str | None = None,
-                source_dir: str | None = None, entry_point: str | None = None
-                ) -> LocalTraining:
+                source_dir: str | None = None, entry_point: str | None = None,
+                gpus: str | int | None = None) -> LocalTraining:
     """Run `train` over a SageMaker-shaped /opt/ml layout in `output`: as a process, or in the
     Docker `image` (then on `instance_count` containers, as a job with that many instances).
 
@@ -62,7 +63,10 @@ def local_train(data: str | Path, output: str | Path, *, hyperparameters: Pairs 
             files dealt out between the hosts).
         track: an MLflow tracking URI (./mlruns, http(s)://HOST:PORT or a SageMaker ARN).
         source_dir: a directory of your code; `entry_point` your training script in it.
+        gpus: with `image`, the GPUs each container gets, as `docker run --gpus` takes them:
+            "all", a count (per instance), or "device=0,1" (dealt out between instances).
     """
+    gpu_request = _gpus_for(gpus, image, instance_count)
     source = sourcedir.from_flags(source_dir, entry_point)
     hps = sourcedir.parse_hp_flags(as_pairs(hyperparameters), source)
     channels = split_channel_dirs(str(data))
@@ -77,7 +81,7 @@ def local_train(data: str | Path, output: str | Path, *, hyperparameters: Pairs 
             hps.update(sourcedir.training_hyperparameters(
                 source, sourcedir.CONTAINER_CODE_DIR, job_name=layout.LOCAL_JOB_NAME))
         code = docker.train(image, channels, output, hps, instance_count=instance_count,
-                            cpus=cpus_per_instance, distribution=spread,
+                            cpus=cpus_per_instance, distribution=spread, gpus=gpu_request,
                             code_dir=source.directory if source else None,
                             **docker.tracking_options(env, instance_count))
     else:
@@ -113,6 +117,22 @@ def local_train(data: str | Path, output: str | Path, *, hyperparameters: Pairs 
     return LocalTraining(code or 1, **found, failures=failures)
 
 
+def _gpus_for(gpus: str | int | None, image: str | None,
+              instance_count: int = 1) -> local_gpus.GpuRequest | None:
+    """`--gpus` checked before anything starts: its form, that it comes with an image, and that
+    every instance can have GPUs of its own."""
+    if gpus is None:
+        return None
+    request = local_gpus.parse(gpus)
+    if not image:
+        raise UserError(
+            "--gpus needs --image: it hands GPUs to the Docker container as `docker run --gpus` "
+            "does. In process mode `train` and `serve` use the GPUs this machine's TensorFlow "
+            "sees (choose them with CUDA_VISIBLE_DEVICES=0,1).")
+    request.per_host(instance_count)
+    return request
+
+
 @dataclass(frozen=True)
 class LocalServing:
     """How a local server ended: its exit code (0 after Ctrl-C or SIGTERM)."""
@@ -124,7 +144,8 @@ def local_serve(model: str | Path | None = None, *, model_dir: str | Path | None
                 multi_model: bool = False, port: int = contract.DEFAULT_PORT,
                 workers: int | None = None, host: str = contract.LOCAL_HOST,
                 image: str | None = None, source_dir: str | None = None,
-                entry_point: str | None = None) -> LocalServing:
+                entry_point: str | None = None, gpus: str | int | None = None
+                ) -> LocalServing:
     """Serve a trained model on /ping and /invocations until interrupted: as a process, or in
     the Docker `image`. With `multi_model`, serve SageMaker's multi-model API over `model_dir`
     (one extracted bundle per subdirectory).
@@ -134,7 +155,9 @@ def local_serve(model: str | Path | None = None, *, model_dir: str | Path | None
         workers: gunicorn workers (default: the CPU count).
         host: the address to bind in process mode (default 127.0.0.1, this machine only).
         source_dir: a directory with your handlers; `entry_point` the module that defines them.
+        gpus: with `image`, the GPUs the container gets: "all", a count, or "device=0,1".
     """
+    gpu_request = _gpus_for(gpus, image)
     if multi_model != bool(model_dir) or multi_model == bool(model):
         raise UserError(
             "Serve one model with --model DIR_OR_TAR, or several with --multi-model --model-dir "
@@ -151,7 +174,8 @@ def local_serve(model: str | Path | None = None, *, model_dir: str | Path | None
 
         env = sourcedir.serving_environment(source, sourcedir.CONTAINER_CODE_DIR) if source else {}
         return LocalServing(docker.serve(image, served, port, multi_model=multi_model, env=env,
-                                         code_dir=source.directory if source else None))
+                                         code_dir=source.directory if source else None,
+                                         gpus=gpu_request))
     from byoc.driver.local import process
 
     with tempfile.TemporaryDirectory(prefix="byoc-serve-") as root:
