@@ -167,8 +167,8 @@ class Stream:
 
     def report_skipped(self, what: str) -> None:
         if self._skipped:
-            log.warning("%s: skipped %d unreadable image(s) while %s.", self.format,
-                        self._skipped, what)
+            log.warning("%s split: skipped %d unreadable image file(s) while %s.",
+                        self.format, self._skipped, what)
 
 
 class FileStream(Stream):
