@@ -256,3 +256,21 @@ def test_records_without_a_label_are_a_user_error(tmp_path):
             .SerializeToString())
     with pytest.raises(UserError, match="x.tfrecord is not a readable TFRecord"):
         streaming.open_channel(tmp_path, SIZE, 3)
+
+
+def test_report_mosaic_of_a_streamed_split_reads_only_its_images(layouts, tmp_path,
+                                                                 monkeypatch):
+    from byoc import evaluation
+
+    stream, _ = streaming.open_channel(layouts["folders"], SIZE, 3)
+    probs = np.full((len(stream), 3), 0.05)
+    probs[np.arange(len(stream)), (stream.y + 1) % 3] = 0.9  # every prediction wrong
+    decoded = []
+    real = formats.decode
+    monkeypatch.setattr(formats, "decode", lambda *a, **k: decoded.append(a[0]) or real(*a, **k))
+    result = evaluation.SplitResult(y_true=stream.y, probs=probs,
+                                    images=streaming.LazyImages(stream, np.arange(len(stream))))
+    evaluation.write_report(tmp_path, class_names=stream.class_names, splits={TEST: result},
+                            history={}, class_counts={TEST: np.bincount(stream.y)}, top_k=1)
+    assert (tmp_path / "confident_wrong_test.png").is_file()
+    assert 0 < len(decoded) <= evaluation.analysis.CONFIDENT_WRONG_LIMIT
