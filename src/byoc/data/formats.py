@@ -174,9 +174,9 @@ def list_channel(
         return None
     listing = _index(fmt, main, extra, table, class_names, where)
     log.info(
-        "Channel %s: %s format, %d image files, %d classes%s",
+        "Channel %s: %s format, %d images, %d classes%s (listed)",
         name, fmt, len(listing), len(listing.class_names),
-        f", test split of {len(listing.test)} files" if listing.test is not None else "",
+        f", test split of {len(listing.test)} images" if listing.test is not None else "",
     )
     return listing
 
