@@ -94,10 +94,14 @@ def test_unreadable_files_are_left_out_and_counted(tmp_path, caplog):
     (tmp_path / "class_0" / "broken.png").write_bytes(b"not an image")
     stream, _ = streaming.open_channel(tmp_path, SIZE, 3)
     assert len(stream) == 5  # listed, not decoded
-    with caplog.at_level(logging.WARNING, logger="byoc.data.streaming"):
+    with caplog.at_level(logging.WARNING):
         x, y = stream.load()
-    assert len(x) == 4 and stream.skipped == 1
-    assert "skipped 1 unreadable" in caplog.text
+        assert len(x) == 4 and "skipped 1 unreadable" in caplog.text
+        caplog.clear()
+        assert len(list(stream.examples())) == 4 and stream.skipped == 1
+        stream.report_skipped("reading")
+    assert "Skipping an unreadable image" in caplog.text
+    assert "skipped 1 unreadable image file(s) while reading" in caplog.text
 
 
 def test_lazy_images_read_only_what_is_asked(layouts, monkeypatch):

@@ -241,7 +241,7 @@ def _index(fmt: str, main: _Listed, test: _Listed | None, table: dict[int, str] 
 
 def _decoded(listing: ChannelListing, size: tuple[int, int], channels: int, where: str,
              required: bool = True) -> ChannelData:
-    x, ok, skipped = _read_images(listing.paths, listing.rois, size, channels, where)
+    x, ok, skipped = decode_files(listing.paths, listing.rois, size, channels, where)
     if required and not ok.any():
         raise UserError(f"{where}: none of its {len(listing.paths)} image files could be read.")
     test = None
@@ -391,14 +391,15 @@ def _decode(path: Path, roi: Roi | None, size: tuple[int, int], channels: int):
         return None, f"{path}: {exc}"
 
 
-def _read_images(
+def decode_files(
     files: Sequence[Path],
     rois: Sequence[Roi | None],
     size: tuple[int, int],
     channels: int,
     where: str,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Decode `files`; return the images, a mask of the readable ones, and the skipped count."""
+    """Decode `files` in a few threads; return the images, a mask of the readable ones, and the
+    skipped count (logged once)."""
     x = np.empty((len(files), size[0], size[1], channels), dtype=np.uint8)
     ok = np.zeros(len(files), dtype=bool)
     first_error = None

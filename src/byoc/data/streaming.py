@@ -34,6 +34,8 @@ RECORD_SHUFFLE_BUFFER = 4096
 # TFRecord files read at once.
 RECORD_CYCLE = 4
 NO_ROI = (-1, -1, -1, -1)
+# Images decoded per Python call.
+DECODE_CHUNK = 16
 
 Shard = tuple[int, int]  # (workers, this worker's index)
 
@@ -71,7 +73,7 @@ class Stream:
 
     # --- decoding -----------------------------------------------------------------------
 
-    def _decode_one(self, source: bytes, roi: np.ndarray):
+    def _decode_one(self, source: bytes, roi: np.ndarray) -> tuple[np.ndarray, bool]:
         box = None if roi[0] < 0 else tuple(int(v) for v in roi)
         try:
             return formats.decode(self._source(source), box, self.size, self.channels), True
@@ -84,6 +86,12 @@ class Stream:
                             "at the end of the pass.", self._name(source), exc)
             return np.zeros((*self.size, self.channels), np.uint8), False
 
+    def _decode_many(self, sources: np.ndarray, rois: np.ndarray):
+        decoded = [self._decode_one(s, r) for s, r in zip(sources, rois, strict=True)]
+        images = np.stack([d[0] for d in decoded]) if decoded else \
+            np.zeros((0, *self.size, self.channels), np.uint8)
+        return images, np.array([d[1] for d in decoded], dtype=bool)
+
     def _source(self, source: bytes):
         return source
 
@@ -91,17 +99,21 @@ class Stream:
         return "a record"
 
     def _decoded(self, ds: tf.data.Dataset) -> tf.data.Dataset:
-        """(source, roi, position) → (image uint8, label, position), unreadable ones left out."""
+        """(source, roi, position) → (image uint8, label, position), unreadable ones left out.
+
+        Decoded DECODE_CHUNK at a time, in parallel: one Python call per image would cost more
+        than decoding a small one."""
         labels = tf.constant(self.y)
         h, w = self.size
 
-        def decode(source, roi, position):
-            image, ok = tf.numpy_function(self._decode_one, [source, roi], [tf.uint8, tf.bool],
-                                          stateful=False)
-            image.set_shape((h, w, self.channels))
-            return image, tf.gather(labels, position), position, ok
+        def decode(sources, rois, positions):
+            images, ok = tf.numpy_function(self._decode_many, [sources, rois],
+                                           [tf.uint8, tf.bool], stateful=False)
+            images.set_shape((None, h, w, self.channels))
+            ok.set_shape((None,))
+            return images, tf.gather(labels, positions), positions, ok
 
-        ds = ds.map(decode, num_parallel_calls=AUTOTUNE)
+        ds = ds.batch(DECODE_CHUNK).map(decode, num_parallel_calls=AUTOTUNE).unbatch()
         return ds.filter(lambda *e: e[3]).map(lambda image, label, position, ok:
                                              (image, label, position))
 
@@ -202,6 +214,15 @@ class FileStream(Stream):
 
     def _source(self, source: bytes):
         return Path(source.decode())
+
+    def load(self) -> tuple[np.ndarray, np.ndarray]:
+        # In memory, the reader `read_channel` uses: the same pixels, without tf.data's cost
+        # per element.
+        x, ok, _ = formats.decode_files(
+            [Path(p) for p in self.paths],
+            [None if r[0] < 0 else tuple(int(v) for v in r) for r in self.rois],
+            self.size, self.channels, f"{self.format} split")
+        return x, self.y[ok]
 
     def _name(self, source: bytes) -> str:
         return source.decode()
