@@ -278,3 +278,14 @@ def test_report_mosaic_of_a_streamed_split_reads_only_its_images(layouts, tmp_pa
                             history={}, class_counts={TEST: np.bincount(stream.y)}, top_k=1)
     assert (tmp_path / "confident_wrong_test.png").is_file()
     assert 0 < len(decoded) <= evaluation.analysis.CONFIDENT_WRONG_LIMIT
+
+
+def test_each_shard_names_its_classes(layouts, tmp_path):
+    """With ShardedByS3Key the signnames.csv reaches one host: the records name their classes."""
+    tfrecords.convert(layouts["signnames"], tmp_path, shards=2)
+    (tmp_path / TRAIN / formats.SIGNNAMES_FILE).unlink()
+    first = tfrecords.record_files(tmp_path / TRAIN)[0]
+    stream, _ = streaming.open_channel(first, SIZE, 3)
+    # Yield has no images, so no record names it; the others keep their names and order.
+    assert stream.class_names == ["Stop", "Go"]
+    assert [stream.class_names[i] for i in stream.y] == ["Stop", "Stop", "Go"]

@@ -7,10 +7,13 @@ One record is one image (a `tf.train.Example`):
 |---|---|---|
 | `image/encoded` | bytes | the image file's bytes as stored (PNG, JPEG, PPM, ...) |
 | `image/class/label` | int64 | the ClassId |
+| `image/class/text` | bytes, optional | the class name |
 | `image/roi` | int64 × 4, optional | x1, y1, x2, y2 crop box (x2, y2 exclusive) |
 | `image/filename` | bytes, optional | where the image came from |
 
-The class names sit beside the shards in a signnames.csv (ClassId,SignName), as for image folders.
+The class names sit beside the shards in a signnames.csv (ClassId,SignName), as for image folders;
+without one, the records' `image/class/text` name the classes (every shard then describes itself,
+which is what a host given some of the shards by ShardedByS3Key needs).
 Images are decoded with Pillow, exactly as image files are, so `.ppm` and the ROI crop work.
 """
 
@@ -29,7 +32,8 @@ from byoc.errors import UserError
 
 log = logging.getLogger(__name__)
 
-ENCODED, LABEL, ROI, FILENAME = "image/encoded", "image/class/label", "image/roi", "image/filename"
+ENCODED, LABEL, TEXT = "image/encoded", "image/class/label", "image/class/text"
+ROI, FILENAME = "image/roi", "image/filename"
 SUFFIXES = (".tfrecord", ".tfrecords", ".tfrecord.gz", ".tfrecords.gz")
 GZIP_MAGIC = b"\x1f\x8b"
 # Records counted (labels parsed, images left encoded) per batch when a channel is opened.
@@ -96,13 +100,21 @@ def open_records(path: Path, class_names: list[str] | None = None,
 
     where = f"Channel '{name}' ({path})"
     compression = compression_of(files)
-    label_only = {LABEL: tf.io.FixedLenFeature([], tf.int64)}
+    label_only = {LABEL: tf.io.FixedLenFeature([], tf.int64),
+                  TEXT: tf.io.FixedLenFeature([], tf.string, default_value="")}
     counts, labels = [], []
+    texts: dict[int, str] = {}
     for f in files:
         ds = tf.data.TFRecordDataset(str(f), compression_type=compression)
-        ds = ds.batch(COUNT_BATCH).map(lambda r: tf.io.parse_example(r, label_only)[LABEL])
+        ds = ds.batch(COUNT_BATCH).map(lambda r: tf.io.parse_example(r, label_only))
+        parts = []
         try:
-            parts = [batch.numpy() for batch in ds]
+            for batch in ds:
+                parts.append(batch[LABEL].numpy())
+                for label, text in set(zip(parts[-1].tolist(), batch[TEXT].numpy().tolist(),
+                                           strict=True)):
+                    if text:
+                        texts[label] = text.decode()
         except tf.errors.OpError as exc:
             raise UserError(f"{where}: {f.name} is not a readable TFRecord file with an "
                             f"integer '{LABEL}' feature ({exc.message.splitlines()[0]}).") from None
@@ -112,6 +124,8 @@ def open_records(path: Path, class_names: list[str] | None = None,
     if not len(raw):
         raise UserError(f"{where}: its TFRecord files hold no records.")
     table = formats.find_class_names(files[0].parent, Path(path))
+    if table is None and texts and set(texts) >= set(np.unique(raw).tolist()):
+        table = texts
     y, names = formats.index_labels(raw, table, class_names, where)
     log.info("Channel %s: tfrecord format, %d records in %d file(s)%s, %d classes", name,
              len(y), len(files), " (gzip)" if compression else "", len(names))
@@ -119,7 +133,7 @@ def open_records(path: Path, class_names: list[str] | None = None,
 
 
 def example(encoded: bytes, label: int, roi: formats.Roi | None = None,
-            filename: str | None = None) -> bytes:
+            filename: str | None = None, text: str | None = None) -> bytes:
     """One serialized record of the schema above."""
     import tensorflow as tf
 
@@ -134,6 +148,8 @@ def example(encoded: bytes, label: int, roi: formats.Roi | None = None,
         features[ROI] = ints(roi)
     if filename is not None:
         features[FILENAME] = blob(filename.encode())
+    if text is not None:
+        features[TEXT] = blob(text.encode())
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
 
 
@@ -202,7 +218,8 @@ def convert(src: Path, dst: Path, shards: int, gzip_records: bool = False,
             for i, (path, roi, label) in enumerate(
                     zip(listing.paths, listing.rois, listing.y, strict=True)):
                 record = example(Path(path).read_bytes(), int(label), roi,
-                                 str(Path(path).relative_to(src)))
+                                 str(Path(path).relative_to(src)),
+                                 listing.class_names[int(label)])
                 writers[i % shards].write(record)
                 done += 1
                 if progress is not None:
