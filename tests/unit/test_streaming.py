@@ -289,3 +289,12 @@ def test_each_shard_names_its_classes(layouts, tmp_path):
     # Yield has no images, so no record names it; the others keep their names and order.
     assert stream.class_names == ["Stop", "Go"]
     assert [stream.class_names[i] for i in stream.y] == ["Stop", "Stop", "Go"]
+
+
+def test_a_whole_to_tfrecord_output_as_one_channel(layouts, tmp_path):
+    tfrecords.convert(layouts["test_folders"], tmp_path, shards=2)
+    train, test = streaming.open_channel(tmp_path, SIZE, 3)
+    data = read_channel(layouts["test_folders"], SIZE)
+    assert train.class_names == data.class_names == ["Stop", "Yield"]
+    assert sorted(train.y.tolist()) == sorted(data.y.tolist())
+    assert sorted(test.y.tolist()) == sorted(data.test.y.tolist())

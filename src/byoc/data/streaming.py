@@ -309,6 +309,13 @@ def open_channel(path: Path, size: tuple[int, int], channels: int,
     records = tfrecords.open_records(path, class_names, name)
     if records is not None:
         return RecordStream(records, size, channels), None
+    inner = {split: Path(path) / split for split in ("train", "test")}
+    if tfrecords.record_files(inner["train"]):
+        # A whole `to-tfrecord` output given as one channel: its train/, and test/ beside it.
+        records = tfrecords.open_records(inner["train"], class_names, name)
+        test = tfrecords.open_records(inner["test"], records.class_names, f"{name}, test/")
+        return (RecordStream(records, size, channels),
+                RecordStream(test, size, channels) if test is not None else None)
     listing = formats.list_channel(path, class_names, name)
     if listing is None:
         return None
