@@ -56,10 +56,6 @@ class Stream:
         return len(self.y)
 
     @property
-    def shape(self) -> tuple[int, ...]:
-        return (len(self), *self.size, self.channels)
-
-    @property
     def format(self) -> str:
         raise NotImplementedError
 
