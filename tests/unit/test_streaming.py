@@ -62,6 +62,13 @@ def test_streamed_pixels_equal_in_memory_pixels(layouts, layout):
         assert np.array_equal(_in_order(test)[0], data.test.x)
 
 
+def test_streamed_grayscale_at_another_size_equals_in_memory(layouts):
+    data = read_channel(layouts["gtsrb_ppm"], (12, 20), channels=1)
+    stream, _ = streaming.open_channel(layouts["gtsrb_ppm"], (12, 20), 1)
+    x, _ = _in_order(stream)
+    assert x.shape == (6, 12, 20, 1) and np.array_equal(x, data.x)
+
+
 def test_array_formats_are_not_listed(tmp_path):
     np.savez(tmp_path / "train.npz", x=np.zeros((2, 8, 8, 3), np.uint8), y=[0, 1])
     assert list_channel(tmp_path) is None
