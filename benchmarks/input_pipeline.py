@@ -6,7 +6,8 @@ RSS is its own, delivers one pass of training batches (batch 64, no augmentation
   arrays; its time includes the decode;
 - `stream`: `byoc.data.streaming` decoding inside tf.data, with 1 and with 2 threads.
 Prints a markdown table: images/s over the first pass (the decode included) and over a second
-one, and the process's peak RSS.
+one, and the process's peak RSS. `--copies K` lists every file K times (symbolic links), a cheap
+way to a set whose decoded size is large, for the memory column.
 Run: `python -m benchmarks.input_pipeline [--per-class N] [--image-size PX ...]`.
 """
 
@@ -65,10 +66,22 @@ def _child(args: list[str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _copies(train: Path, out: Path, copies: int) -> Path:
+    """The class folders of `train` with every image linked `copies` times."""
+    for image in train.glob("*/*"):
+        if image.suffix.lower() in (".png", ".ppm"):
+            folder = out / image.parent.name
+            folder.mkdir(parents=True, exist_ok=True)
+            for k in range(copies):
+                (folder / f"{k}-{image.name}").symlink_to(image)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-class", type=int, default=60)
     parser.add_argument("--image-size", type=int, nargs="+", default=[32, 128])
+    parser.add_argument("--copies", type=int, default=1, metavar="K")
     parser.add_argument("--child", nargs=4, metavar=("DATA", "SIZE", "MODE", "THREADS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -85,6 +98,8 @@ def main() -> None:
             root = Path(tmp) / str(size)
             synth.generate(root, args.per_class, 0, image_size=size)
             train = root / "train"
+            if args.copies > 1:
+                train = _copies(train, root / "copies", args.copies)
             for mode, threads in (("memory", 2), ("stream", 1), ("stream", 2)):
                 result = _child([str(train), str(size), mode, str(threads)])
                 rows.append((size, mode, threads, result))

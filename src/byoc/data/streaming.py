@@ -51,6 +51,7 @@ class Stream:
         self.channels = channels
         self._lock = threading.Lock()
         self._skipped = 0
+        self._reported = 0
 
     def __len__(self) -> int:
         return len(self.y)
@@ -174,9 +175,12 @@ class Stream:
         return np.concatenate(xs), np.concatenate(ys)
 
     def report_skipped(self, what: str) -> None:
-        if self._skipped:
+        """Log the unreadable images met since the last report."""
+        with self._lock:
+            new, self._reported = self._skipped - self._reported, self._skipped
+        if new:
             log.warning("%s split: skipped %d unreadable image file(s) while %s.",
-                        self.format, self._skipped, what)
+                        self.format, new, what)
 
 
 class FileStream(Stream):
