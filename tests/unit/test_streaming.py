@@ -305,3 +305,51 @@ def test_a_whole_to_tfrecord_output_as_one_channel(layouts, tmp_path):
     assert train.class_names == data.class_names == ["Stop", "Yield"]
     assert sorted(train.y.tolist()) == sorted(data.y.tolist())
     assert sorted(test.y.tolist()) == sorted(data.test.y.tolist())
+
+
+def _numbered(layouts) -> streaming.FileStream:
+    """The folders layout with one class per file, so that a label names its example."""
+    stream, _ = streaming.open_channel(layouts["folders"], SIZE, 3)
+    n = len(stream)
+    return streaming.FileStream(stream.paths, [None] * n, np.arange(n),
+                                [str(i) for i in range(n)], SIZE, 3)
+
+
+@pytest.mark.parametrize("sharded", [False, True])
+def test_the_loop_splits_a_replicated_stream_between_workers(layouts, sharded):
+    import tensorflow as tf
+
+    from byoc.training import loop
+
+    stream = _numbered(layouts)
+    hp = HyperParameters(seed=1)
+    shape = loop.Shape(batch_size=2, global_batch=4, steps=3)
+    seen = []
+    for worker in range(2):
+        ctx = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=worker,
+                                         num_replicas_in_sync=2)
+        make = loop._training_input(stream, stream.y, np.ones(len(stream)), hp, shape,
+                                    shard=not sharded)
+        # One epoch of batches of 2: its half of the 12 images, or all of them.
+        batches = make(ctx).take(6 if sharded else 3)
+        labels = np.concatenate([y for _, y, _ in batches.as_numpy_iterator()])
+        seen.append(set(labels.tolist()))
+    if sharded:  # ShardedByS3Key: each host's files are its own already, all of them read
+        assert seen[0] == seen[1] == set(range(len(stream)))
+    else:  # FullyReplicated: one epoch of each worker covers its half, none twice
+        assert seen[0] == set(range(0, len(stream), 2)) and seen[1] == set(range(1, 12, 2))
+
+
+def test_the_loop_evaluates_a_stream_once_over_the_workers(layouts):
+    import tensorflow as tf
+
+    from byoc.training import loop
+
+    stream = _numbered(layouts)
+    labels = []
+    for worker in range(2):
+        ctx = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=worker,
+                                         num_replicas_in_sync=2)
+        ds = loop._eval_input(stream, stream.y, 4)(ctx)
+        labels += [int(v) for _, y in ds.as_numpy_iterator() for v in y]
+    assert sorted(labels) == list(range(len(stream)))
