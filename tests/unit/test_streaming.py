@@ -353,3 +353,9 @@ def test_the_loop_evaluates_a_stream_once_over_the_workers(layouts):
         ds = loop._eval_input(stream, stream.y, 4)(ctx)
         labels += [int(v) for _, y in ds.as_numpy_iterator() for v in y]
     assert sorted(labels) == list(range(len(stream)))
+
+
+def test_to_tfrecord_shows_a_progress_bar(layouts, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    assert cli.main(["data", "to-tfrecord", str(layouts["folders"]), str(tmp_path)]) == 0
+    assert "12/12 images" in capsys.readouterr().err

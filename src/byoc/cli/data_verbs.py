@@ -53,7 +53,8 @@ def _to_tfrecord(args: argparse.Namespace) -> int:
             sys.stderr.flush()
 
     result = tfrecords.convert(args.src, args.dst, args.shards, gzip_records=args.gzip,
-                               overwrite=args.overwrite, progress=progress)
+                               overwrite=args.overwrite,
+                               progress=progress if sys.stderr.isatty() else None)
     print(f"Wrote {sum(result.channels.values())} records to {result.out}:")
     for channel, count in result.channels.items():
         print(f"  {channel + '/':12} {count:6d} records in {result.shards} shard(s)")
