@@ -35,6 +35,8 @@ CLASS_WEIGHT_MODES = ("none", "balanced")
 OPTIMIZERS = ("adam", "sgd")
 # byoc's own loss, for integer labels and softmax outputs; `loss` may name the user's instead.
 LOSS_NAMES = ("sparse_categorical_crossentropy",)
+# How `train` reads its channels (byoc.training.input_mode decides for auto).
+INPUT_MODES = ("auto", "memory", "stream")
 
 # SageMaker adds its own keys: `_tuning_objective_metric` in tuning jobs, `sagemaker_*` from the
 # SDKs. They are not ours to validate.
@@ -162,6 +164,7 @@ class HyperParameters:
     optimizer: str = "adam"
     mixed_precision: bool = False
     loss: str = LOSS_NAMES[0]
+    input_mode: str = INPUT_MODES[0]
     # The hyperparameters the user's modules declare, (name, value) sorted by name: their
     # defaults, or the values given.
     user: tuple[tuple[str, bool | int | float | str], ...] = ()
@@ -201,6 +204,7 @@ SPEC: dict[str, Field] = {
     "optimizer": _choice(OPTIMIZERS),
     "mixed_precision": (_bool, "true or false"),
     "loss": _choice_or_reference(LOSS_NAMES, "loss:cost_sensitive_loss"),
+    "input_mode": _choice(INPUT_MODES),
 }
 
 assert set(SPEC) | {"user"} == {f.name for f in dataclasses.fields(HyperParameters)}

@@ -38,7 +38,9 @@ def test_two_processes_train_one_model(tmp_path):
     workers = [f"127.0.0.1:{p}" for p in ports]
     procs = []
     for index, host in enumerate(HOSTS):
-        layout.prepare(tmp_path / host, {"train": data}, {"epochs": 2, "batch_size": 8},
+        # Streamed: the hosts split the file list between them (FullyReplicated).
+        layout.prepare(tmp_path / host, {"train": data},
+                       {"epochs": 2, "batch_size": 8, "input_mode": "stream"},
                        current_host=host, hosts=HOSTS)
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         procs.append(subprocess.Popen(
@@ -49,6 +51,7 @@ def test_two_processes_train_one_model(tmp_path):
     for log in logs:
         assert "TF_CONFIG is set in the environment; using it" in log
         assert "8 per replica, 16 global (2 replica(s))" in log
+        assert "Streaming the channels: input_mode=stream" in log
     chief, worker = (contract.Paths(tmp_path / h) for h in HOSTS)
     assert (chief.model_dir / bundle.MODEL_FILE).exists()
     assert not any(worker.model_dir.iterdir()) and not any(worker.output_data_dir.iterdir())

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from byoc import contract, metric_lines
+from byoc import cli, contract, metric_lines
 from byoc.bundle import MODEL_FILE, ModelSpec
 from byoc.driver.local import layout
 from byoc.training.checkpoints import BEST_WEIGHTS_KEY, CHECKPOINT_KEY, STATE_FILE
@@ -115,16 +115,24 @@ def test_train_creates_every_path_it_writes(tmp_path):
 
 
 @pytest.mark.slow
-def test_train_learns_an_easy_task(tmp_path):
-    """Cheap and deterministic: three colour classes, a held-out test channel. The accuracy
-    targets on synthetic signs need long runs and live in `python -m benchmarks.accuracy`."""
-    channels = {"train": tiny_folders(tmp_path / "train", per_class=16, seed=1),
-                "test": tiny_folders(tmp_path / "test", per_class=6, seed=2)}
-    result = run_train(tmp_path / "ml", channels, {"epochs": 6, "batch_size": 8, "seed": 4})
+def test_train_learns_an_easy_task_from_tfrecords(tmp_path):
+    """Cheap and deterministic: three colour classes, a held-out test channel, converted by
+    `byoc data to-tfrecord` and streamed. The accuracy targets on synthetic signs need long runs
+    and live in `python -m benchmarks.accuracy`."""
+    src = tmp_path / "signs"
+    tiny_folders(src / "train", per_class=16, seed=1)
+    tiny_folders(src / "test", per_class=6, seed=2)
+    dst = tmp_path / "records"
+    assert cli.main(["data", "to-tfrecord", str(src), str(dst), "--shards", "3", "--gzip"]) == 0
+    channels = {name: dst / name for name in ("train", "test")}
+    result = run_train(tmp_path / "ml", channels, {"epochs": 6, "batch_size": 8, "seed": 4,
+                                                   "input_mode": "stream"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "tfrecord format, 48 records in 3 file(s) (gzip)" in result.stdout
     metrics = json.loads((contract.Paths(tmp_path / "ml").output_data_dir /
                           "metrics.json").read_text())
     assert metrics["test_accuracy"] >= 0.9, metrics
+    assert metrics["test_samples"] == 18  # the report covers every test image once
 
 
 def test_train_on_a_bare_opt_ml_writes_its_failure(tmp_path):

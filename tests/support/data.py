@@ -28,3 +28,70 @@ def tiny_signs(root: Path) -> Path:
     for seed, (split, n) in enumerate((("train", 12), ("validation", 4), ("test", 4))):
         tiny_folders(root / split, classes=3, per_class=n, seed=seed)
     return root
+
+
+def _noise(path: Path, rng: np.random.Generator, size: tuple[int, int] = (26, 22)) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3)).astype(np.uint8)).save(path)
+
+
+def every_layout(root: Path) -> dict[str, Path]:
+    """Each image layout `train` reads, written small (noise images, 2-3 classes): name → the
+    channel directory. Used to check that every reader and the stream agree."""
+    rng = np.random.default_rng(7)
+    out = {}
+
+    folders = out["folders"] = root / "folders"
+    for cls, suffix in (("cat", ".png"), ("dog", ".jpg"), ("owl", ".ppm")):
+        for i in range(4):
+            _noise(folders / cls / f"{i}{suffix}", rng)
+
+    named = out["signnames"] = root / "signnames"
+    for cls in ("00", "02"):
+        for i in range(3):
+            _noise(named / cls / f"{i}.png", rng)
+    (named / "signnames.csv").write_text("ClassId,SignName\n0,Stop\n1,Yield\n2,Go\n")
+
+    kaggle = out["gtsrb"] = root / "gtsrb"
+    rows = []
+    for cls in ("0", "1", "2"):
+        for i in range(3):
+            _noise(kaggle / "Train" / cls / f"{cls}_{i}.png", rng, (30, 28))
+            rows.append(f"30,28,{2 + i},3,{20 + i},22,{cls},Train/{cls}/{cls}_{i}.png\n")
+    (kaggle / "Train.csv").write_text(
+        "Width,Height,Roi.X1,Roi.Y1,Roi.X2,Roi.Y2,ClassId,Path\n" + "".join(rows))
+    test_rows = []
+    for i in range(4):
+        _noise(kaggle / "Test" / f"{i:05d}.png", rng, (30, 28))
+        test_rows.append(f"30,28,1,2,25,24,{i % 3},Test/{i:05d}.png\n")
+    (kaggle / "Test.csv").write_text(
+        "Width,Height,Roi.X1,Roi.Y1,Roi.X2,Roi.Y2,ClassId,Path\n" + "".join(test_rows))
+
+    bench = out["gtsrb_ppm"] = root / "gtsrb_ppm"
+    images = bench / "Final_Training" / "Images"
+    for cls in ("00000", "00001"):
+        lines = ["Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId"]
+        for i in range(3):
+            _noise(images / cls / f"00000_{i:05d}.ppm", rng, (24, 24))
+            lines.append(f"00000_{i:05d}.ppm;24;24;{i};2;18;{19 + i};{int(cls)}")
+        (images / cls / f"GT-{cls}.csv").write_text("\n".join(lines) + "\n")
+
+    listing = out["listing_csv"] = root / "listing_csv"
+    lines = ["Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId"]
+    for i in range(5):
+        _noise(listing / f"{i:05d}.ppm", rng, (20, 20))
+        lines.append(f"{i:05d}.ppm;20;20;1;1;17;16;{(i * 7) % 3}")
+    (listing / "GT-final_test.csv").write_text("\n".join(lines) + "\n")
+
+    splits = out["test_folders"] = root / "test_folders"
+    for split, n in (("train", 3), ("test", 2)):
+        for cls in ("00", "01"):
+            for i in range(n):
+                _noise(splits / split / cls / f"{i}.png", rng)
+        (splits / split / "signnames.csv").write_text("ClassId,SignName\n0,Stop\n1,Yield\n")
+
+    wrapped = out["wrapper"] = root / "wrapper"
+    for cls in ("a", "b"):
+        for i in range(3):
+            _noise(wrapped / "dataset" / cls / f"{i}.png", rng)
+    return out

@@ -1,4 +1,5 @@
-"""`byoc data synth`: the parser only; the generator (numpy, PIL) loads when the command runs."""
+"""`byoc data synth` and `byoc data to-tfrecord`: the parsers only; the generator (numpy, PIL)
+and the converter (TensorFlow) load when the command runs."""
 
 from __future__ import annotations
 
@@ -38,6 +39,29 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _to_tfrecord(args: argparse.Namespace) -> int:
+    """`byoc data to-tfrecord`: convert, then say what was written."""
+    from byoc.data import tfrecords
+
+    def progress(done: int, total: int) -> None:
+        if done % 100 == 0 or done == total:
+            width = 30
+            bar = "#" * (width * done // total)
+            sys.stderr.write(f"\rto-tfrecord: [{bar:<{width}}] {done}/{total} images")
+            if done == total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+    result = tfrecords.convert(args.src, args.dst, args.shards, gzip_records=args.gzip,
+                               overwrite=args.overwrite,
+                               progress=progress if sys.stderr.isatty() else None)
+    print(f"Wrote {sum(result.channels.values())} records to {result.out}:")
+    for channel, count in result.channels.items():
+        print(f"  {channel + '/':12} {count:6d} records in {result.shards} shard(s)")
+    print(f"Train on it as it is: byoc local train --data {result.out} ...")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser("data", help="make and inspect datasets")
     data_sub = data.add_subparsers(dest="data_command", metavar="COMMAND")
@@ -65,3 +89,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing train/validation/test folders in --out")
     p.set_defaults(func=_synth)
+
+    p = data_sub.add_parser(
+        "to-tfrecord",
+        help="convert an image data set to TFRecord shards",
+        description="Convert SRC (train/, validation/, test/ channels, or one channel, in any "
+                    "image layout `train` reads) into DST/train, DST/validation and DST/test, "
+                    "each N TFRecord shards with a signnames.csv beside them. DST can be given "
+                    "to `train` or `byoc train --data` as it is.",
+    )
+    p.add_argument("src", type=Path, metavar="SRC", help="the data set to convert")
+    p.add_argument("dst", type=Path, metavar="DST", help="where to write the shards")
+    p.add_argument("--shards", type=int, default=8, metavar="N",
+                   help="TFRecord files per channel (default 8); at least the number of hosts "
+                        "that will read them with ShardedByS3Key")
+    p.add_argument("--gzip", action="store_true", help="gzip-compress the shards")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace shards already in DST's channels")
+    p.set_defaults(func=_to_tfrecord)

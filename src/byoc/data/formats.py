@@ -1,6 +1,10 @@
 """Read one SageMaker data channel into arrays, detecting its format: class folders, the GTSRB
 layout, pickled dicts (train.p) or .npz files.
 
+Image layouts are listed first (files, labels, class list, ROI boxes: `list_channel`, no decoding)
+and then decoded (`decode`), so that a streamed channel and an in-memory one read the same
+examples with the same labels.
+
 Security: pickle files are unpickled, and unpickling runs whatever code the file carries. Read
 pickles only from channels that hold your own data; prefer .npz (read without pickle) or image
 folders for data from anyone else.
@@ -27,6 +31,8 @@ from byoc.errors import UserError
 log = logging.getLogger(__name__)
 
 FORMATS = ("folders", "gtsrb", "pickle", "npz")
+# Formats that are arrays already: read whole, never streamed.
+ARRAY_FORMATS = ("pickle", "npz")
 
 # ClassId,SignName tables; the first found in the channel names its integer labels.
 CLASS_NAME_FILES = ("signnames.csv", "labels.csv")
@@ -101,6 +107,32 @@ class _Raw:
     skipped: int = 0
 
 
+@dataclass
+class _Listed:
+    """Image files with their labels as found on disk (see `_Raw`), not decoded."""
+
+    files: list[Path]
+    rois: list[Roi | None]
+    labels: np.ndarray
+    names: dict[int, str] | None = None
+
+
+@dataclass
+class ChannelListing:
+    """An image channel as a list of files: what `read_channel` would decode, and the labels it
+    would give them, computed without decoding."""
+
+    paths: list[Path]
+    rois: list[Roi | None]  # a crop box per file (GTSRB), or None
+    y: np.ndarray  # N int64 labels, indices into class_names
+    class_names: list[str]
+    format: str  # "folders" or "gtsrb"
+    test: ChannelListing | None = None  # a test split found inside this channel
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
 def read_channel(
     path: Path,
     size: tuple[int, int],
@@ -113,56 +145,134 @@ def read_channel(
     With `class_names` (the train channel's), labels are mapped onto those indices; a class the
     train channel does not know is a UserError.
     """
+    root, where, split, table = _open(path, name)
+    fmt, main, extra = _detect(root, where, split)
+    if fmt in ARRAY_FORMATS:
+        data = _read_arrays(main, where, split, size, channels, table, class_names)
+    else:
+        listing = _index(fmt, main, extra, table, class_names, where)
+        data = _decoded(listing, size, channels, where)
+        if data.test is not None and not len(data.test):
+            data.test = None
+    log.info(
+        "Channel %s: %s format, %d images, %d classes%s",
+        name, data.format, len(data), len(data.class_names),
+        f", test split of {len(data.test)} images" if data.test is not None else "",
+    )
+    return data
+
+
+def list_channel(
+    path: Path, class_names: list[str] | None = None, name: str = "train"
+) -> ChannelListing | None:
+    """The image files of the channel at `path` with their labels, class list and ROI boxes,
+    as `read_channel` would read them, without decoding; None for the array formats (pickle,
+    npz), which are read whole."""
+    root, where, split, table = _open(path, name)
+    fmt, main, extra = _detect(root, where, split)
+    if fmt in ARRAY_FORMATS:
+        return None
+    listing = _index(fmt, main, extra, table, class_names, where)
+    log.info(
+        "Channel %s: %s format, %d images, %d classes%s (listed)",
+        name, fmt, len(listing), len(listing.class_names),
+        f", test split of {len(listing.test)} images" if listing.test is not None else "",
+    )
+    return listing
+
+
+def decode(source: Path | bytes, roi: Roi | None, size: tuple[int, int],
+           channels: int = 3) -> np.ndarray:
+    """One image file (or its bytes) as `read_channel` decodes it: cropped to `roi`, converted
+    to `channels` and resized to `size` (h, w), uint8. Raises UserError when unreadable."""
+    # Decoded as serving decodes it (a large JPEG at a reduced scale) unless a region is cut out
+    # of it, whose coordinates are the full image's.
+    img = images.open_image(source, size=size if roi is None else None)
+    if roi is not None:
+        x1, y1 = max(0, roi[0]), max(0, roi[1])
+        x2, y2 = min(img.width, roi[2]), min(img.height, roi[3])
+        roi = (x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None
+    return images.to_array(img, size, channels, roi)
+
+
+def _open(path: Path, name: str) -> tuple[Path, str, str, dict[int, str] | None]:
+    """The channel's data root, how messages name it, its split and its class-name table."""
     path = Path(path)
     split = CHANNEL_ALIASES.get(name, name)
     if not path.exists():
         raise UserError(f"Channel '{name}': {path} does not exist.")
     root = _data_root(path) if path.is_dir() else path
     where = f"Channel '{name}' ({path})"
-    table = _find_class_names(root, _gtsrb_train_dir(root), path) if root.is_dir() else None
+    table = find_class_names(root, _gtsrb_train_dir(root), path) if root.is_dir() else None
+    return root, where, split, table
 
-    fmt, raw, raw_test = _detect_and_read(root, where, split, size, channels)
+
+def _read_arrays(files: list[Path], where: str, split: str, size: tuple[int, int],
+                 channels: int, table: dict[int, str] | None,
+                 class_names: list[str] | None) -> ChannelData:
+    fmt, raw, raw_test = _read_array_files(files, where, split, size, channels)
     if raw.names is None:
         raw.names = table
     if raw_test is not None and raw_test.names is None:
         raw_test.names = raw.names
-
     y, names = _to_indices(raw, class_names, where)
     test = None
     if raw_test is not None and len(raw_test.labels):
         test_y, _ = _to_indices(raw_test, names, f"{where}, test split")
         test = ChannelData(raw_test.x, test_y, names, fmt, raw_test.skipped)
-    data = ChannelData(raw.x, y, names, fmt, raw.skipped, test)
-    log.info(
-        "Channel %s: %s format, %d images, %d classes%s",
-        name, fmt, len(data), len(names),
-        f", test split of {len(test)} images" if test is not None else "",
-    )
-    return data
+    return ChannelData(raw.x, y, names, fmt, raw.skipped, test)
 
 
-def _detect_and_read(
-    root: Path, where: str, split: str, size: tuple[int, int], channels: int
-) -> tuple[str, _Raw, _Raw | None]:
+def _index(fmt: str, main: _Listed, test: _Listed | None, table: dict[int, str] | None,
+           class_names: list[str] | None, where: str) -> ChannelListing:
+    """Labels as indices into the class list: every listed file counts, readable or not, so
+    that the list does not depend on decoding."""
+    if main.names is None:
+        main.names = table
+    if test is not None and test.names is None:
+        test.names = main.names
+    y, names = _to_indices(main, class_names, where)
+    test_listing = None
+    if test is not None and len(test.labels):
+        test_y, _ = _to_indices(test, names, f"{where}, test split")
+        test_listing = ChannelListing(test.files, test.rois, test_y, names, fmt)
+    return ChannelListing(main.files, main.rois, y, names, fmt, test_listing)
+
+
+def _decoded(listing: ChannelListing, size: tuple[int, int], channels: int, where: str,
+             required: bool = True) -> ChannelData:
+    x, ok, skipped = decode_files(listing.paths, listing.rois, size, channels, where)
+    if required and not ok.any():
+        raise UserError(f"{where}: none of its {len(listing.paths)} image files could be read.")
+    test = None
+    if listing.test is not None:
+        test = _decoded(listing.test, size, channels, f"{where}, test split", required=False)
+    return ChannelData(x, listing.y[ok], listing.class_names, listing.format, skipped, test)
+
+
+def _detect(root: Path, where: str, split: str):
+    """(format, what to read, test split): for the array formats the array files and None, for
+    the image layouts the listed files and a listed test split (or None)."""
     if root.is_file():
-        return _read_array_files([root], where, split, size, channels)
+        return _array_format([root]), [root], None
     entries = _visible(root)
     if not entries:
         raise UserError(f"{where} is empty. {ACCEPTED}")
 
     train_dir = _gtsrb_train_dir(root)
     if train_dir is not None or _listing_csv(root) is not None:
-        return _read_gtsrb(root, train_dir, where, size, channels)
+        return _list_gtsrb(root, train_dir, where)
 
     files = [e for e in entries if e.is_file()]
     array_files = [f for f in files if f.suffix.lower() in (*PICKLE_SUFFIXES, NPZ_SUFFIX)]
     if array_files:
-        return _read_array_files(array_files, where, split, size, channels)
+        return _array_format(array_files), array_files, None
 
     class_dirs = [e for e in entries if e.is_dir()]
     if class_dirs:
-        raw, used_roi = _read_folders(class_dirs, where, size, channels)
-        return ("gtsrb" if used_roi else "folders"), raw, None
+        listed = _list_folders(class_dirs, where)
+        used_roi = any(r is not None for r in listed.rois)
+        return ("gtsrb" if used_roi else "folders"), listed, None
 
     archives = [f.name for f in files if f.name.lower().endswith(ARCHIVE_SUFFIXES)]
     loose = [f.name for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
@@ -210,7 +320,7 @@ def _gtsrb_train_dir(root: Path) -> Path | None:
     return None
 
 
-def _find_class_names(*directories: Path | None) -> dict[int, str] | None:
+def find_class_names(*directories: Path | None) -> dict[int, str] | None:
     for directory in dict.fromkeys(d for d in directories if d is not None):
         for fname in CLASS_NAME_FILES:
             if (directory / fname).is_file():
@@ -276,26 +386,20 @@ def _roi(row: dict[str, str]) -> Roi | None:
 
 def _decode(path: Path, roi: Roi | None, size: tuple[int, int], channels: int):
     try:
-        # Decoded as serving decodes it (a large JPEG at a reduced scale) unless a region is
-        # cut out of it, whose coordinates are the full image's.
-        img = images.open_image(path, size=size if roi is None else None)
-        if roi is not None:
-            x1, y1 = max(0, roi[0]), max(0, roi[1])
-            x2, y2 = min(img.width, roi[2]), min(img.height, roi[3])
-            roi = (x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None
-        return images.to_array(img, size, channels, roi), None
+        return decode(path, roi, size, channels), None
     except Exception as exc:  # any unreadable file is skipped, never fatal
         return None, f"{path}: {exc}"
 
 
-def _read_images(
+def decode_files(
     files: Sequence[Path],
     rois: Sequence[Roi | None],
     size: tuple[int, int],
     channels: int,
     where: str,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Decode `files`; return the images, a mask of the readable ones, and the skipped count."""
+    """Decode `files` in a few threads; return the images, a mask of the readable ones, and the
+    skipped count (logged once)."""
     x = np.empty((len(files), size[0], size[1], channels), dtype=np.uint8)
     ok = np.zeros(len(files), dtype=bool)
     first_error = None
@@ -327,13 +431,11 @@ def _folder_label(name: str, numeric: bool) -> int | str:
     return int(name) if numeric else name
 
 
-def _read_folders(
+def _list_folders(
     class_dirs: Sequence[Path],
     where: str,
-    size: tuple[int, int],
-    channels: int,
     rois: dict[str, Roi] | None = None,
-) -> tuple[_Raw, bool]:
+) -> _Listed:
     """One folder per class; per-class GT-*.csv files (GTSRB) add ROI boxes."""
     rois = dict(rois or {})
     numeric = all(d.name.isdigit() for d in class_dirs)
@@ -354,11 +456,7 @@ def _read_folders(
             f"files in them. {ACCEPTED}"
         )
     file_rois = [rois.get(os.path.normpath(f)) for f in files]
-    x, ok, skipped = _read_images(files, file_rois, size, channels, where)
-    if not ok.any():
-        raise UserError(f"{where}: none of its {len(files)} image files could be read.")
-    label_array = np.array(labels, dtype=np.int64 if numeric else object)[ok]
-    return _Raw(x, label_array, None, skipped), any(r is not None for r in file_rois)
+    return _Listed(files, file_rois, np.array(labels, dtype=np.int64 if numeric else object))
 
 
 def _listing_csv(root: Path) -> Path | None:
@@ -367,12 +465,12 @@ def _listing_csv(root: Path) -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
-def _read_gtsrb(
-    root: Path, train_dir: Path | None, where: str, size: tuple[int, int], channels: int
-) -> tuple[str, _Raw, _Raw | None]:
+def _list_gtsrb(
+    root: Path, train_dir: Path | None, where: str
+) -> tuple[str, _Listed, _Listed | None]:
     """Train/<ClassId>/ folders (ROI from Train.csv or GT-*.csv) plus a test split; a channel
     with only the labelled list (a test or validation channel) is read from the list alone."""
-    listed = _read_listing(root, where, size, channels)
+    listed = _list_csv(root, where)
     if train_dir is None:
         if listed is None:
             raise UserError(f"{where} has an image list with no ClassId column and no "
@@ -385,20 +483,20 @@ def _read_gtsrb(
             if roi is not None and row.get("path"):
                 rois[os.path.normpath(root / row["path"])] = roi
     class_dirs = [e for e in _visible(train_dir) if e.is_dir()]
-    raw, _ = _read_folders(class_dirs, where, size, channels, rois)
-    return "gtsrb", raw, listed or _read_test_folders(root, where, size, channels)
+    main = _list_folders(class_dirs, where, rois)
+    return "gtsrb", main, listed or _list_test_folders(root, where)
 
 
-def _read_test_folders(root: Path, where: str, size: tuple[int, int], channels: int) -> _Raw | None:
+def _list_test_folders(root: Path, where: str) -> _Listed | None:
     for rel in GTSRB_TEST_DIRS:
         test_dir = root / rel
         class_dirs = [e for e in _visible(test_dir) if e.is_dir()] if test_dir.is_dir() else []
         if class_dirs:
-            return _read_folders(class_dirs, f"{where}, {rel}/", size, channels)[0]
+            return _list_folders(class_dirs, f"{where}, {rel}/")
     return None
 
 
-def _read_listing(root: Path, where: str, size: tuple[int, int], channels: int) -> _Raw | None:
+def _list_csv(root: Path, where: str) -> _Listed | None:
     """Images named in a CSV (Path or Filename, ClassId, optional ROI), relative to the CSV."""
     csv_path = _listing_csv(root)
     if csv_path is None:
@@ -413,9 +511,7 @@ def _read_listing(root: Path, where: str, size: tuple[int, int], channels: int) 
         raise UserError(f"{where}: {csv_path.name} has a ClassId that is not a whole "
                         f"number ({exc}).") from None
     files = [csv_path.parent / (r.get("path") or r["filename"]) for r in rows]
-    x, ok, skipped = _read_images(files, [_roi(r) for r in rows], size, channels,
-                                  f"{where}, {csv_path.name}")
-    return _Raw(x, labels[ok], None, skipped)
+    return _Listed(files, [_roi(r) for r in rows], labels)
 
 
 # --- Arrays (pickle, npz) -------------------------------------------------------------------
@@ -436,12 +532,16 @@ def _read_array_files(
     ignored = [f.name for f in files if f not in main and f not in test_files]
     if ignored:
         log.warning("%s: ignoring %s (pass it as its own channel)", where, ", ".join(ignored))
-    fmt = "npz" if main[0].suffix.lower() == NPZ_SUFFIX else "pickle"
+    fmt = _array_format(main)
     raw = _concat([_read_array_file(f, size, channels) for f in main])
     test = None
     if test_files:
         test = _concat([_read_array_file(f, size, channels) for f in test_files])
     return fmt, raw, test
+
+
+def _array_format(files: Sequence[Path]) -> str:
+    return "npz" if files[0].suffix.lower() == NPZ_SUFFIX else "pickle"
 
 
 def _concat(parts: list[_Raw]) -> _Raw:
@@ -549,6 +649,13 @@ def _fit(x: np.ndarray, size: tuple[int, int], channels: int) -> np.ndarray:
 
 
 # --- Labels ---------------------------------------------------------------------------------
+
+
+def index_labels(labels: np.ndarray, table: dict[int, str] | None,
+                 class_names: list[str] | None, where: str) -> tuple[np.ndarray, list[str]]:
+    """Class ids (or names) as indices into the class list, as `read_channel` maps them: the
+    given list, else the names `table` gives the ids, else the ids themselves."""
+    return _to_indices(_Listed([], [], np.asarray(labels), table), class_names, where)
 
 
 def _is_id(name: str) -> bool:

@@ -1,4 +1,5 @@
-"""The tf.data input pipeline: in-memory uint8 arrays → shuffled, batched, augmented tensors.
+"""The tf.data input pipeline: uint8 examples (in-memory arrays, or a stream: `streaming`) →
+shuffled, batched, augmented tensors.
 
 Everything runs as TensorFlow ops inside the graph (no per-batch Python). Pixels stay 0..255;
 the model rescales them itself, as it does at serving time.
@@ -34,6 +35,12 @@ def training_stream(ds: tf.data.Dataset, hp: HyperParameters, batch_size: int) -
     """
     size = int(ds.cardinality())
     ds = ds.shuffle(max(size, 1), seed=hp.seed, reshuffle_each_iteration=True).repeat()
+    return training_batches(ds, hp, batch_size)
+
+
+def training_batches(ds: tf.data.Dataset, hp: HyperParameters,
+                     batch_size: int) -> tf.data.Dataset:
+    """Shuffled (image, label, weight) examples → full, augmented float batches."""
     ds = ds.batch(batch_size, drop_remainder=True)
     ds = ds.map(lambda a, b, w: (tf.cast(a, tf.float32), b, w), num_parallel_calls=AUTOTUNE)
     if hp.augment:
@@ -44,8 +51,8 @@ def training_stream(ds: tf.data.Dataset, hp: HyperParameters, batch_size: int) -
 
 
 def evaluation_batches(ds: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
-    """(image, label) examples → float batches, each example once."""
-    ds = ds.batch(batch_size).map(lambda a, b: (tf.cast(a, tf.float32), b),
+    """(image, label, ...) examples → float batches, each example once."""
+    ds = ds.batch(batch_size).map(lambda a, *rest: (tf.cast(a, tf.float32), *rest),
                                   num_parallel_calls=AUTOTUNE)
     return _no_autoshard(ds.prefetch(AUTOTUNE))
 

@@ -18,7 +18,9 @@ class SplitResult:
 
     y_true: np.ndarray  # (N,) int labels
     probs: np.ndarray  # (N, C) probabilities (softmax output)
-    images: np.ndarray | None = None  # (N, H, W) or (N, H, W, 1|3) uint8
+    # (N, H, W) or (N, H, W, 1|3) uint8: an array, or a sequence that reads an image when it is
+    # asked for (with `shape`, `ndim` and `take(indices, axis=0)`, as a streamed split gives).
+    images: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.y_true = np.asarray(self.y_true)
@@ -43,7 +45,8 @@ class SplitResult:
                 f"{num_classes} classes of probs."
             )
         if self.images is not None:
-            self.images = np.asarray(self.images)
+            if not hasattr(self.images, "take"):
+                self.images = np.asarray(self.images)
             if len(self.images) != len(self.y_true) or self.images.ndim not in (3, 4):
                 raise ValueError(
                     f"images must be (N, H, W[, C]) with N = {len(self.y_true)}, got shape "

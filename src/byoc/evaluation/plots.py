@@ -88,7 +88,9 @@ def plot_confident_wrong(path: Path, images: np.ndarray, rows: list[dict], split
     caption_px, title_px = 34, 30
     cell = (height * scale + caption_px + 4, max(width * scale, 190) + 10)
     cols = min(5, len(rows))
-    canvas = _mosaic(images, [row["index"] for row in rows], cols, scale, cell)
+    # Only the images shown are read (a streamed split decodes them now).
+    shown = np.asarray(images.take([row["index"] for row in rows], axis=0))
+    canvas = _mosaic(shown, list(range(len(rows))), cols, scale, cell)
     total_h = canvas.shape[0] + title_px
     fig = _figure(canvas.shape[1] / DPI, total_h / DPI, layout=None)
     ax = fig.add_axes((0, 0, 1, canvas.shape[0] / total_h))

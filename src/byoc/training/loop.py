@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from byoc.data import pipeline
+from byoc.data.streaming import Stream
 from byoc.errors import FrameworkError
 from byoc.hyperparams import HyperParameters
 from byoc.training import losses
@@ -62,24 +63,36 @@ def epoch_shape(dist: Distributed, hp: HyperParameters, local_samples: int,
     return Shape(batch_size=hp.batch_size, global_batch=global_batch, steps=max(steps, 1))
 
 
-def _training_input(x: np.ndarray, y: np.ndarray, weights: np.ndarray, hp: HyperParameters,
-                    shape: Shape, shard: bool):
+def _shard(ctx: tf.distribute.InputContext) -> tuple[int, int]:
+    return ctx.num_input_pipelines, ctx.input_pipeline_id
+
+
+def _training_input(x: np.ndarray | Stream, y: np.ndarray, class_weight: np.ndarray,
+                    hp: HyperParameters, shape: Shape, shard: bool):
     def dataset_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
-        ds = tf.data.Dataset.from_tensor_slices((x, y, weights.astype(np.float32)))
-        if shard and ctx.num_input_pipelines > 1:
-            # Replicated data: each worker takes its own 1/N of the training set.
+        batch = ctx.get_per_replica_batch_size(shape.global_batch)
+        # Replicated data: each worker takes its own 1/N of the training set.
+        split = shard and ctx.num_input_pipelines > 1
+        if isinstance(x, Stream):
+            return x.training(hp, batch, class_weight, _shard(ctx) if split else (1, 0))
+        weights = class_weight[y].astype(np.float32)
+        ds = tf.data.Dataset.from_tensor_slices((x, y, weights))
+        if split:
             ds = ds.shard(ctx.num_input_pipelines, ctx.input_pipeline_id)
-        return pipeline.training_stream(ds, hp, ctx.get_per_replica_batch_size(shape.global_batch))
+        return pipeline.training_stream(ds, hp, batch)
 
     return dataset_fn
 
 
-def _eval_input(x: np.ndarray, y: np.ndarray, global_batch: int):
+def _eval_input(x: np.ndarray | Stream, y: np.ndarray, global_batch: int):
     def dataset_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
+        batch = ctx.get_per_replica_batch_size(global_batch)
+        if isinstance(x, Stream):
+            return x.evaluation(batch, _shard(ctx))
         ds = tf.data.Dataset.from_tensor_slices((x, y))
         if ctx.num_input_pipelines > 1:
             ds = ds.shard(ctx.num_input_pipelines, ctx.input_pipeline_id)
-        return pipeline.evaluation_batches(ds, ctx.get_per_replica_batch_size(global_batch))
+        return pipeline.evaluation_batches(ds, batch)
 
     return dataset_fn
 
@@ -164,13 +177,14 @@ class Loop:
                 "top_k_accuracy": sums["top_k_correct"] / n}
 
 
-def datasets(dist: Distributed, hp: HyperParameters, shape: Shape, x: np.ndarray, y: np.ndarray,
-             weights: np.ndarray, val: tuple[np.ndarray, np.ndarray] | None, sharded: bool):
+def datasets(dist: Distributed, hp: HyperParameters, shape: Shape, x: np.ndarray | Stream,
+             y: np.ndarray, class_weight: np.ndarray,
+             val: tuple[np.ndarray | Stream, np.ndarray] | None, sharded: bool):
     """The distributed training iterator (endless: the loop takes `steps` per epoch) and the
-    distributed validation set."""
+    distributed validation set. `class_weight`: each class's loss weight."""
     strategy = dist.strategy
     train = strategy.distribute_datasets_from_function(
-        _training_input(x, y, weights, hp, shape, shard=not sharded))
+        _training_input(x, y, class_weight, hp, shape, shard=not sharded))
     val_ds = (strategy.distribute_datasets_from_function(_eval_input(*val, shape.global_batch))
               if val is not None else None)
     return iter(train), val_ds

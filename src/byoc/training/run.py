@@ -22,6 +22,7 @@ from byoc import contract, evaluation, metric_lines
 from byoc.bundle import ModelSpec, keras_io, litert, user_modules
 from byoc.contract import TEST, TRAIN, VALIDATION, Paths, TrainingEnv
 from byoc.data import pipeline
+from byoc.data.streaming import LazyImages
 from byoc.errors import UserError
 from byoc.hyperparams import HyperParameters
 from byoc.model import architectures, custom
@@ -41,6 +42,9 @@ from byoc.user_code import trainer
 from byoc.user_code.trainer import Imported
 
 log = logging.getLogger("byoc.training")
+
+# Images of a streamed split the LiteRT export is checked on (an in-memory split: all of them).
+LITERT_CHECK_IMAGES = 2048
 
 
 def set_determinism(seed: int) -> None:
@@ -162,12 +166,12 @@ def _train(model: keras.Model, splits: Splits, hp: HyperParameters, paths: Paths
     log.info("Batch size %d per replica, %d global (%d replica(s)); %d steps per epoch%s",
              shape.batch_size, shape.global_batch, dist.replicas, shape.steps,
              f" on each of {dist.workers} hosts" if dist.multi_worker else "")
-    weights = np.ones(len(y), dtype=np.float32)
+    weights = np.ones(num_classes, dtype=np.float32)
     if hp.class_weights == "balanced":
         counts = np.bincount(y, minlength=num_classes)
         if sharded:  # every host weighs classes by the whole job's counts
             counts = dist.reduce(counts)
-        weights = class_weights(counts)[y].astype(np.float32)
+        weights = class_weights(counts).astype(np.float32)
     has_val = VALIDATION in splits.x
     val = (splits.x[VALIDATION], splits.y[VALIDATION]) if has_val else None
     iterator, val_ds = loop.datasets(dist, hp, shape, x, y, weights, val, sharded)
@@ -210,6 +214,28 @@ def _train(model: keras.Model, splits: Splits, hp: HyperParameters, paths: Paths
 
 def predict_probs(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndarray:
     return model.predict(pipeline.eval_dataset(x, None, batch_size), verbose=0)
+
+
+def _evaluated(model: keras.Model, splits: Splits, name: str,
+               batch_size: int) -> evaluation.SplitResult:
+    """One split's labels, probabilities and images for the report: a streamed split is read
+    once, every readable example exactly once, and its images are read again only for the few
+    the report shows."""
+    x, y = splits.x[name], splits.y[name]
+    if isinstance(x, np.ndarray):
+        return evaluation.SplitResult(y_true=y, probs=predict_probs(model, x, batch_size),
+                                      images=x)
+    probs, positions = [], []
+    for images, _, where in x.evaluation(batch_size, positions=True):
+        probs.append(np.asarray(model.predict_on_batch(images)))
+        positions.append(where.numpy())
+    x.report_skipped(f"evaluating the {name} split")
+    num_classes = len(splits.class_names)
+    positions = np.concatenate(positions) if positions else np.zeros(0, np.int64)
+    return evaluation.SplitResult(
+        y_true=y[positions],
+        probs=np.concatenate(probs) if probs else np.zeros((0, num_classes)),
+        images=LazyImages(x, positions))
 
 
 def _train_channel_sharded(env: TrainingEnv) -> bool:
@@ -274,22 +300,18 @@ def _export_and_report(env: TrainingEnv, hp: HyperParameters, splits: Splits,
     keras_io.save(model, spec, env.paths.model_dir)
     log.info("Saved the model to %s", env.paths.model_dir)
     sigterm.check()
-    exported = litert.export(env.paths.model_dir, splits.x.get(VALIDATION, splits.x[TRAIN]),
-                             report_dir=env.paths.output_data_dir)
+    exported = litert.export(
+        env.paths.model_dir, splits.sample(VALIDATION if VALIDATION in splits.x else TRAIN,
+                                           LITERT_CHECK_IMAGES),
+        report_dir=env.paths.output_data_dir)
     notes.append(exported.describe())
     sigterm.check()
     served, _ = keras_io.load(env.paths.model_dir)
 
     num_classes = len(splits.class_names)
     top_k = min(hp.top_k, num_classes)
-    results = {
-        name: evaluation.SplitResult(
-            y_true=splits.y[name],
-            probs=predict_probs(served, splits.x[name], hp.batch_size),
-            images=splits.x[name],
-        )
-        for name in (TRAIN, VALIDATION, TEST) if name in splits.x
-    }
+    results = {name: _evaluated(served, splits, name, hp.batch_size)
+               for name in (TRAIN, VALIDATION, TEST) if name in splits.x}
     sigterm.check()
     counts = {name: np.bincount(y, minlength=num_classes) for name, y in splits.y.items()}
     try:
@@ -310,7 +332,7 @@ def _export_and_report(env: TrainingEnv, hp: HyperParameters, splits: Splits,
     print(metric_lines.final_line(final), flush=True)
     log.info("Evaluation written to %s", env.paths.output_data_dir)
     if tracker:
-        tracker.finish(final, env.paths.output_data_dir, served, splits.x[TRAIN][:4])
+        tracker.finish(final, env.paths.output_data_dir, served, splits.sample(TRAIN, 4)[:4])
     return summary
 
 
