@@ -45,7 +45,7 @@ from byoc.tabular.ensemble import (
     select,
     stack,
 )
-from byoc.tabular.families import FASTEST, OPENMP_THREADS
+from byoc.tabular.families import FASTEST, limit_openmp
 from byoc.tabular.run_summary import Summary
 from byoc.tabular.scoring import KEYS
 from byoc.tabular.search import (
@@ -153,11 +153,9 @@ def run(csv_path: str | Path, target: str, out_dir: str | Path, problem_type: st
     The run is written in a directory beside `out_dir` and renamed to it when complete: a run
     that fails leaves no `out_dir`, and an earlier run there is replaced only with `overwrite`.
     """
-    from threadpoolctl import threadpool_limits
-
     out = Path(out_dir)
     _check_out(out, overwrite)
-    with threadpool_limits(OPENMP_THREADS, user_api="openmp"):
+    with limit_openmp():
         with directory_atomically(out, replace=overwrite) as staging:
             summary, ds, candidates = _run(csv_path, target, staging, problem_type, objective,
                                            time_budget, seed, folds, max_candidates, mode,

@@ -22,6 +22,20 @@ OPENMP_THREADS = 1
 SVM_MAX_ROWS = 5000
 
 
+
+def limit_openmp():
+    """OpenMP (HistGradientBoosting, XGBoost) limited to OPENMP_THREADS threads: a context
+    manager, or a call that holds for the rest of the process.
+
+    threadpoolctl reaches only the OpenMP runtimes loaded when it is called, and scikit-learn
+    loads its own with sklearn.ensemble, so that is imported first. Otherwise HistGradientBoosting
+    still ran a thread per core: a 5-fold search of 1,500 rows by 30 columns, 4 classes, took
+    164 s on a busy machine instead of 6 (measured)."""
+    import sklearn.ensemble  # noqa: F401  (loads scikit-learn's OpenMP runtime)
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(OPENMP_THREADS, user_api="openmp")
+
 def _log_uniform(low: float, high: float) -> Callable[[np.random.Generator], float]:
     return lambda rng: float(np.exp(rng.uniform(np.log(low), np.log(high))))
 

@@ -20,7 +20,7 @@ from byoc.tabular import pipeline_source
 from byoc.tabular.candidate_pipeline import build_pipeline
 from byoc.tabular.dataset import Dataset
 from byoc.tabular.ensemble import ENSEMBLE_NAME, STACKED_NAME
-from byoc.tabular.families import BY_NAME, OPENMP_THREADS
+from byoc.tabular.families import BY_NAME
 from byoc.tabular.run_summary import Summary
 
 NOTEBOOK_DIR = "notebooks"
@@ -177,16 +177,15 @@ SEED = {seed}
 """
 
 
-_IMPORTS = f"""
+_IMPORTS = """
 import joblib
 import numpy as np
-from threadpoolctl import threadpool_limits
-
 from byoc.tabular.candidate_pipeline import cross_validate, encoded_target, fit, folds_of
 from byoc.tabular.dataset import load
+from byoc.tabular.families import limit_openmp
 from byoc.tabular.search import fold_metrics
 
-threadpool_limits({OPENMP_THREADS}, user_api="openmp")  # as the search: deterministic fits
+limit_openmp()  # as the search: deterministic fits, one OpenMP thread
 """
 
 _LOAD = """

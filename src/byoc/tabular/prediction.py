@@ -15,7 +15,7 @@ from byoc.errors import UserError
 from byoc.tabular.baseline import COMBINED, LEADERBOARD_FILE, MODEL_FILE
 from byoc.tabular.candidate_pipeline import encoded_target, refit
 from byoc.tabular.dataset import load, prepare_features, read_csv
-from byoc.tabular.families import OPENMP_THREADS
+from byoc.tabular.families import limit_openmp
 from byoc.tabular.search import to_stderr
 
 PREDICTION_COLUMN = "prediction"
@@ -112,9 +112,7 @@ def predict(model_dir: str | Path, csv_path: str | Path, probabilities: bool = F
     features = _check_columns(frame, bundle, str(csv_path), progress)
     frame = prepare_features(frame[features], bundle["numeric"], bundle["categorical"],
                              str(csv_path))
-    from threadpoolctl import threadpool_limits
-
-    with warnings.catch_warnings(), threadpool_limits(OPENMP_THREADS, user_api="openmp"):
+    with warnings.catch_warnings(), limit_openmp():
         warnings.simplefilter("ignore")
         raw = bundle["model"].raw(frame)
     if not classes:
