@@ -25,6 +25,7 @@ from byoc.model import backbones
 from byoc.serving import codecs
 from byoc.serving.predictor import Predictor
 from byoc.training.checkpoints import CHECKPOINT_KEY, STATE_FILE
+from tests.support.backbones import calibrate
 from tests.support.data import tiny_folders
 from tests.support.executables import TRAIN_EXE, exe_env, run_train
 
@@ -36,17 +37,9 @@ def _checkpointed_backbone(paths: contract.Paths) -> keras.Model:
 
 
 def _pretrained_like(seed: int) -> keras.Model:
-    """A backbone with weights as a pretrained one has them in kind: random, but with the
-    BatchNormalization statistics of real activations (a random backbone's would vanish to
-    1e-10 by its last layer, so every class would get 1/3)."""
     keras.utils.set_random_seed(seed)
-    backbone = keras.applications.MobileNetV3Small(input_shape=(32, 32, 3), include_top=False,
-                                                   weights=None, pooling="avg")
-    for layer in backbone.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = 0.0  # the moving statistics become this batch's
-    backbone(np.random.default_rng(seed).uniform(0, 255, (8, 32, 32, 3)), training=True)
-    return backbone
+    return calibrate(keras.applications.MobileNetV3Small(
+        input_shape=(32, 32, 3), include_top=False, weights=None, pooling="avg"), seed)
 
 
 def _same(a: list[np.ndarray], b: list[np.ndarray]) -> list[bool]:

@@ -9,10 +9,11 @@ import pytest
 import tensorflow as tf
 
 from byoc import hyperparams
-from byoc.bundle import keras_io
+from byoc.bundle import keras_io, litert
 from byoc.errors import UserError
 from byoc.model import architectures, backbones
 from byoc.training.phases import FINE_TUNING, FROZEN, WHOLE, Phases
+from tests.support.backbones import calibrate
 
 SHAPE = (32, 32, 3)
 
@@ -51,6 +52,20 @@ def test_each_backbone_takes_raw_pixels_and_returns_probabilities(name, channels
     assert isinstance(backbone.layers[1], keras.layers.Rescaling)
     # Without pretrained weights its BatchNormalization learns as usual.
     assert all(layer.trainable for layer in backbone.layers)
+
+
+@pytest.mark.slow
+def test_efficientnet_converts_to_litert_within_the_check():
+    """MobileNetV3 goes through the real `train` and its LiteRT check
+    (tests/contract/test_train_backbone.py; Large is Small's ops, deeper). EfficientNetV2 has
+    ops of its own (swish, a Normalization layer), checked here as `train` checks them."""
+    model = architectures.build("efficientnet_v2_b0", SHAPE, 4, weights="pretrained")
+    calibrate(backbones.backbone_of(model))
+    pixels = np.random.default_rng(2).uniform(0, 255, (16, *SHAPE)).astype("float32")
+    expected = np.asarray(model(pixels, training=False))
+    assert expected.std(axis=1).min() > 1e-4  # not the same probability for every class
+    check = litert.compare(expected, litert.LiteRTModel(litert.convert(model)).predict(pixels))
+    assert check.within_tolerance, check.describe()
 
 
 def test_a_backbone_model_saves_and_loads_in_safe_mode(small, tmp_path):
