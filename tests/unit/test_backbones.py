@@ -39,12 +39,12 @@ def weights_file(tmp_path_factory) -> tuple:
     return path, backbone
 
 
-@pytest.mark.parametrize("name, channels", [("mobilenet_v3_small", 1),
-                                            ("mobilenet_v3_large", 3),
-                                            ("efficientnet_v2_b0", 3)])
-def test_each_backbone_takes_raw_pixels_and_returns_probabilities(name, channels):
-    model = architectures.build(name, (32, 32, channels), 4)
-    pixels = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, channels)).astype("float32")
+@pytest.mark.parametrize("name, shape", [("mobilenet_v3_small", (224, 224, 1)),
+                                         ("mobilenet_v3_large", (32, 32, 3)),
+                                         ("efficientnet_v2_b0", (96, 128, 3))])
+def test_each_backbone_takes_raw_pixels_and_returns_probabilities(name, shape):
+    model = architectures.build(name, shape, 4)
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, *shape)).astype("float32")
     probs = np.asarray(model(pixels, training=False))
     assert probs.shape == (2, 4) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
     # Its own preprocessing is inside (raw 0..255 in, as serve sends them), before any weights.
@@ -66,6 +66,19 @@ def test_efficientnet_converts_to_litert_within_the_check():
     assert expected.std(axis=1).min() > 1e-4  # not the same probability for every class
     check = litert.compare(expected, litert.LiteRTModel(litert.convert(model)).predict(pixels))
     assert check.within_tolerance, check.describe()
+
+
+def test_imagenet_weights_that_cannot_be_downloaded_say_what_to_do(monkeypatch):
+    def offline(**kwargs):
+        assert kwargs["weights"] == "imagenet"
+        raise OSError("URL fetch failure: [Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setitem(backbones.APPLICATIONS, "mobilenet_v3_small", offline)
+    with pytest.raises(UserError, match=r"could not download the ImageNet weights of "
+                       r"mobilenet_v3_small \(OSError: URL fetch failure.*\)\. weights=imagenet "
+                       "needs a container that reaches the internet. Without it, put the weights "
+                       "file in the `pretrained` channel"):
+        architectures.build("mobilenet_v3_small", SHAPE, 3, weights="imagenet")
 
 
 def test_a_backbone_model_saves_and_loads_in_safe_mode(small, tmp_path):
