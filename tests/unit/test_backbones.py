@@ -190,3 +190,17 @@ def test_a_subset_step_leaves_the_frozen_backbone_and_its_statistics_alone(small
     after = backbones.backbone_of(small).get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
     assert not np.array_equal(head[0], small.get_layer("probabilities").weights[0].numpy())
+
+
+def test_the_pretrained_channel_needs_a_backbone_and_is_one_source_of_weights(tmp_path):
+    from byoc.training.run import _weights_source
+
+    file = tmp_path / "b.weights.h5"
+    assert _weights_source(_hp(), file) == "pretrained"
+    assert _weights_source(_hp(weights="imagenet"), None) == "imagenet"
+    assert _weights_source(_hp(), None) is None
+    with pytest.raises(UserError, match="The pretrained channel holds a backbone's weights, but "
+                       "model=lenet has no pretrained backbone"):
+        _weights_source(hyperparams.parse({}), file)
+    with pytest.raises(UserError, match="weights=imagenet and the pretrained channel both"):
+        _weights_source(_hp(weights="imagenet"), file)
