@@ -100,6 +100,21 @@ def test_a_weights_file_is_loaded_into_the_backbone(weights_file):
     assert all(np.array_equal(a, b) for a, b in zip(loaded, source.get_weights(), strict=True))
 
 
+def test_a_keras_notop_h5_file_is_loaded_too(weights_file, tmp_path):
+    """Keras's own ImageNet "notop" files are in the legacy HDF5 format, matched by layer name:
+    a user without the internet may copy one into the pretrained channel."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    _, source = weights_file
+    with h5py.File(tmp_path / "notop.h5", "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, source)
+    model = architectures.build("mobilenet_v3_small", SHAPE, 2, weights="pretrained")
+    backbones.load_pretrained(model, tmp_path / "notop.h5")
+    assert all(np.array_equal(a, b) for a, b in zip(
+        backbones.backbone_of(model).get_weights(), source.get_weights(), strict=True))
+
+
 def test_another_runs_model_keras_gives_its_backbone(small, tmp_path):
     small.save(tmp_path / "model.keras")
     model = architectures.build("mobilenet_v3_small", SHAPE, 7, weights="pretrained")
