@@ -22,7 +22,9 @@ BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"
 DEFAULT_BASE_DIR = "/opt/ml"
 
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
-CHANNELS = (TRAIN, VALIDATION, TEST)
+# Not data: the weights a pretrained backbone starts from (one file), byoc.model.backbones.
+PRETRAINED = "pretrained"
+CHANNELS = (TRAIN, VALIDATION, TEST, PRETRAINED)
 # SageMaker examples name the training channel either way; both mean `train`.
 CHANNEL_ALIASES = {"training": TRAIN}
 # A channel's S3DataDistributionType: every host gets every file, or each host its own share.

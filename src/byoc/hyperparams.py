@@ -28,9 +28,19 @@ from byoc.user_code import modules, trainer
 
 log = logging.getLogger(__name__)
 
-# The architectures of byoc.model.architectures, which builds its registry from this list: here so
-# that validating a name needs no TensorFlow.
-MODEL_NAMES = ("lenet", "vgg", "resnet")
+# The architectures of byoc.model.architectures, which builds its registry from this list, and the
+# pretrained backbones of byoc.model.backbones (keras.applications): here so that validating a
+# name needs no TensorFlow.
+ARCHITECTURE_NAMES = ("lenet", "vgg", "resnet")
+BACKBONE_NAMES = ("mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_v2_b0")
+MODEL_NAMES = ARCHITECTURE_NAMES + BACKBONE_NAMES
+# Where a backbone's weights come from when no `pretrained` channel gives them: none (random), or
+# Keras's ImageNet weights, downloaded (the container needs the internet).
+WEIGHTS = ("none", "imagenet")
+# keras.applications refuses smaller images for these backbones.
+BACKBONE_MIN_SIDE = 32
+# The hyperparameters of the two-phase fine-tuning, which only a pretrained backbone has.
+FINE_TUNING = ("freeze_epochs", "unfreeze_from", "fine_tune_learning_rate")
 CLASS_WEIGHT_MODES = ("none", "balanced")
 OPTIMIZERS = ("adam", "sgd")
 # byoc's own loss, for integer labels and softmax outputs; `loss` may name the user's instead.
@@ -165,9 +175,24 @@ class HyperParameters:
     mixed_precision: bool = False
     loss: str = LOSS_NAMES[0]
     input_mode: str = INPUT_MODES[0]
+    weights: str = "none"
+    freeze_epochs: int = 0
+    unfreeze_from: float = 0.0
+    fine_tune_learning_rate: float = 0.0
     # The hyperparameters the user's modules declare, (name, value) sorted by name: their
     # defaults, or the values given.
     user: tuple[tuple[str, bool | int | float | str], ...] = ()
+
+    @property
+    def backbone(self) -> bool:
+        """Whether `model` is one of the pretrained backbones (keras.applications)."""
+        return self.model in BACKBONE_NAMES
+
+    @property
+    def fine_tuning_rate(self) -> float:
+        """The learning rate once the backbone is unfrozen: the one given, else a tenth of
+        `learning_rate`."""
+        return self.fine_tune_learning_rate or self.learning_rate / 10
 
     def as_strings(self) -> dict[str, str]:
         """The hyperparameters as SageMaker would pass them back to us."""
@@ -205,6 +230,11 @@ SPEC: dict[str, Field] = {
     "mixed_precision": (_bool, "true or false"),
     "loss": _choice_or_reference(LOSS_NAMES, "loss:cost_sensitive_loss"),
     "input_mode": _choice(INPUT_MODES),
+    "weights": _choice(WEIGHTS),
+    "freeze_epochs": _number(int, 0, 10_000, note=" (0: no frozen phase)"),
+    "unfreeze_from": _number(float, 0, 1, high_open=True,
+                             note=" (0 unfreezes the whole backbone, 0.75 its top quarter)"),
+    "fine_tune_learning_rate": _number(float, 0, 10, note=" (0: a tenth of learning_rate)"),
 }
 
 assert set(SPEC) | {"user"} == {f.name for f in dataclasses.fields(HyperParameters)}
@@ -276,7 +306,35 @@ def parse(raw: Mapping[str, object], *, source: Path | None = None) -> HyperPara
             ) from None
     own = {k: v for k, v in values.items() if k in SPEC}
     theirs = {name: values.get(name, item.default) for name, item in user.items()}
-    return HyperParameters(**own, user=tuple(sorted(theirs.items())))
+    hp = HyperParameters(**own, user=tuple(sorted(theirs.items())))
+    check_together(hp)
+    return hp
+
+
+def check_together(hp: HyperParameters) -> None:
+    """Refuse values that are valid alone but not together: the backbones' hyperparameters with
+    a model that has no backbone, images too small for one, a fine-tuning rate above the first."""
+    default = HyperParameters()
+    if not hp.backbone:
+        given = [name for name in ("weights", *FINE_TUNING)
+                 if getattr(hp, name) != getattr(default, name)]
+        if given:
+            raise UserError(
+                f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to the pretrained "
+                f"backbones ({', '.join(BACKBONE_NAMES)}); model={hp.model} has none. Choose a "
+                "backbone as `model`, or leave them out.")
+        return
+    if min(hp.image_size) < BACKBONE_MIN_SIDE:
+        raise UserError(
+            f"model={hp.model} needs images of at least {BACKBONE_MIN_SIDE}x{BACKBONE_MIN_SIDE}; "
+            f"image_size is {hp.image_size[0]}x{hp.image_size[1]}. Set image_size to "
+            f"{BACKBONE_MIN_SIDE} or more (96 to 224 suit pretrained weights best).")
+    if hp.fine_tune_learning_rate > hp.learning_rate:
+        raise UserError(
+            f"fine_tune_learning_rate ({hp.fine_tune_learning_rate:g}) is above learning_rate "
+            f"({hp.learning_rate:g}): an unfrozen pretrained backbone needs a lower rate, or its "
+            "features are lost in the first steps. Lower it, or leave it out (a tenth of "
+            "learning_rate).")
 
 
 def parse_hp_flags(pairs: list[str] | None, source: Path | None = None) -> dict[str, str]:

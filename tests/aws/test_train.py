@@ -334,7 +334,7 @@ def test_every_tuning_range_value_is_a_valid_hyperparameter():
         hyperparams.parse({r["Name"]: r["MaxValue"]})
     assert {r["Name"] for r in jobs.CATEGORICAL_RANGES} >= {"model", "batch_size"}
     assert next(r for r in jobs.CATEGORICAL_RANGES
-                if r["Name"] == "model")["Values"] == list(hyperparams.MODEL_NAMES)
+                if r["Name"] == "model")["Values"] == list(hyperparams.ARCHITECTURE_NAMES)
 
 
 def test_a_reused_training_job_name_is_refused_before_the_upload(moto_recorder, ecr_image,

@@ -207,3 +207,22 @@ def test_bad_top_k_is_400(attributes):
     with pytest.raises(codecs.RequestError, match="top_k") as info:
         codecs.top_k_from(attributes, SPEC.top_k, SPEC.num_classes)
     assert info.value.status == 400
+
+
+# --- the input sizes of the pretrained backbones -------------------------------------------------
+
+def test_a_224_model_gets_its_images_resized_and_the_instance_cap_holds():
+    spec = ModelSpec(class_names=["a", "b"], height=224, width=224, channels=3)
+    photo = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    batch = codecs.decode(_png(photo), "image/png", spec)
+    assert batch.shape == (1, 224, 224, 3) and batch.dtype == np.uint8
+    # As in training: the same resize of the same file.
+    assert np.array_equal(batch[0], images.load(_png(photo), (224, 224), 3))
+    small = {"b64": base64.b64encode(_png(photo[:8, :8])).decode()}
+    body = json.dumps({"instances": [small] * 3}).encode()
+    assert codecs.decode(body, content_types.JSON, spec, max_instances=3).shape == \
+        (3, 224, 224, 3)
+    # One over the cap is refused before any is decoded (and resized to 224×224).
+    with pytest.raises(codecs.TooManyInstances, match="holds 4 instances; .* at most 3"):
+        codecs.decode(json.dumps({"instances": [small] * 4}).encode(), content_types.JSON,
+                      spec, max_instances=3)

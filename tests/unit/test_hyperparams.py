@@ -76,7 +76,7 @@ def test_sagemaker_reserved_keys_are_ignored():
 def test_model_names_match_the_architecture_registry():
     from byoc.model.architectures import ARCHITECTURES
 
-    assert tuple(ARCHITECTURES) == hyperparams.MODEL_NAMES
+    assert tuple(ARCHITECTURES) == hyperparams.ARCHITECTURE_NAMES
 
 
 # --- the user's code: model and loss as MODULE:FUNCTION, and the modules' own hyperparameters ---
@@ -217,3 +217,35 @@ def test_the_job_source_directory_is_found_as_the_sdk_gives_it(source, tmp_path,
     assert hyperparams.parse(raw).as_mapping()["dropout"] == 0.1
     assert hyperparams.parse_hp_flags(["model=model:build_model", "units=3"], source=source) \
         == {"model": "model:build_model", "units": "3"}
+
+
+# --- the pretrained backbones and their fine-tuning ---
+
+def test_backbones_and_their_fine_tuning_hyperparameters_parse():
+    hp = hyperparams.parse({"model": "efficientnet_v2_b0", "image_size": "224",
+                            "weights": "imagenet", "freeze_epochs": "3",
+                            "unfreeze_from": "0.5", "learning_rate": "0.01"})
+    assert hp.backbone and hp.weights == "imagenet" and hp.freeze_epochs == 3
+    assert hp.unfreeze_from == 0.5 and hp.fine_tuning_rate == pytest.approx(0.001)
+    assert hyperparams.parse({"model": "mobilenet_v3_large", "learning_rate": "0.01",
+                              "fine_tune_learning_rate": "0.0001"}).fine_tuning_rate == 0.0001
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"freeze_epochs": "2"}, r"freeze_epochs applies to the pretrained backbones "
+                             r"\(mobilenet_v3_small, .*\); model=lenet has none"),
+    ({"model": "vgg", "weights": "imagenet", "unfreeze_from": "0.5"},
+     "weights, unfreeze_from apply to the pretrained backbones"),
+    ({"model": "mobilenet_v3_small", "image_size": "28"},
+     "model=mobilenet_v3_small needs images of at least 32x32; image_size is 28x28"),
+    ({"model": "mobilenet_v3_small", "fine_tune_learning_rate": "0.01"},
+     r"fine_tune_learning_rate \(0.01\) is above learning_rate \(0.001\)"),
+    ({"model": "mobilenet_v3_small", "unfreeze_from": "1"},
+     r"'unfreeze_from' has the value '1': must be < 1. Accepted: a number >= 0 and < 1"),
+    ({"model": "mobilenet_v3_small", "weights": "coco"},
+     "'weights' has the value 'coco': expected one of none, imagenet"),
+    ({"model": "mobilenet_v3_small", "freeze_epochs": "-1"}, "'freeze_epochs' has the value"),
+])
+def test_backbone_hyperparameters_are_refused_with_a_reason(raw, message):
+    with pytest.raises(UserError, match=message):
+        hyperparams.parse(raw)

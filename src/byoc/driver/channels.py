@@ -20,8 +20,9 @@ DISTRIBUTIONS = {"replicated": FULLY_REPLICATED, "sharded": SHARDED}
 def split_channel_dirs(data: str | os.PathLike) -> dict[str, Path]:
     """Map a local dataset directory to channels.
 
-    A directory with train/ (or training/), validation/ and test/ subfolders gives those channels;
-    any other directory is the `train` channel alone.
+    A directory with train/ (or training/), validation/ and test/ subfolders gives those channels
+    (and pretrained/, the weights a backbone starts from); any other directory is the `train`
+    channel alone.
     """
     data = Path(data)
     if not data.is_dir():

@@ -11,7 +11,8 @@ from collections.abc import Callable
 import keras
 from keras import layers
 
-from byoc.hyperparams import MODEL_NAMES
+from byoc.hyperparams import ARCHITECTURE_NAMES, BACKBONE_NAMES
+from byoc.model import backbones
 
 
 def _bn():
@@ -83,13 +84,19 @@ def resnet(input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
     return keras.Model(inputs, _head(x, num_classes), name="resnet")
 
 
-# The registry: each name that the `model` hyperparameter accepts is the name of a function above.
-# A new architecture is one function here and its name in byoc.hyperparams.MODEL_NAMES, the one
-# list (the driver validates names from it without TensorFlow).
+# The registry: each of byoc's own names that the `model` hyperparameter accepts is the name of a
+# function above. A new architecture is one function here and its name in
+# byoc.hyperparams.ARCHITECTURE_NAMES (the driver validates names without TensorFlow); the
+# pretrained backbones are byoc.model.backbones's.
 ARCHITECTURES: dict[str, Callable[[tuple[int, int, int], int], keras.Model]] = {
-    name: globals()[name] for name in MODEL_NAMES
+    name: globals()[name] for name in ARCHITECTURE_NAMES
 }
+assert set(backbones.APPLICATIONS) == set(BACKBONE_NAMES)
 
 
-def build(name: str, input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+def build(name: str, input_shape: tuple[int, int, int], num_classes: int,
+          weights: str | None = None) -> keras.Model:
+    """byoc's network `name`; `weights` (a backbone's only) as `backbones.build` takes them."""
+    if name in backbones.APPLICATIONS:
+        return backbones.build(name, input_shape, num_classes, weights)
     return ARCHITECTURES[name](input_shape, num_classes)

@@ -101,8 +101,11 @@ class Loop:
     """The compiled train and eval steps of one model under one strategy."""
 
     def __init__(self, model: keras.Model, dist: Distributed, global_batch: int, top_k: int,
-                 loss_fn: losses.Loss = losses.BYOC_LOSS):
+                 loss_fn: losses.Loss = losses.BYOC_LOSS, variables: list | None = None):
+        """`variables`: the ones to train (default: all the model's trainable ones), a subset
+        of those the optimizer was built for (byoc.training.phases)."""
         self.model = model
+        train_vars = list(model.trainable_variables) if variables is None else variables
         self.dist = dist
         self.global_batch = global_batch
         optimizer = model.optimizer
@@ -124,8 +127,8 @@ class Loop:
                 if model.losses:
                     loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
                 scaled = optimizer.scale_loss(loss)
-            grads = tape.gradient(scaled, model.trainable_variables)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+            grads = tape.gradient(scaled, train_vars)
+            optimizer.apply_gradients(zip(grads, train_vars, strict=True))
             return tf.stack([loss, *counts(y, probs), tf.cast(stop, tf.float32)])
 
         def eval_replica(x, y):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -25,7 +26,7 @@ from byoc.data import pipeline
 from byoc.data.streaming import LazyImages
 from byoc.errors import UserError
 from byoc.hyperparams import HyperParameters
-from byoc.model import architectures, custom
+from byoc.model import architectures, backbones, custom
 from byoc.training import distributed, loop, losses
 from byoc.training.callbacks import Checkpointer, MetricLogger, SigtermFlag, Terminated
 from byoc.training.checkpoints import (
@@ -37,6 +38,7 @@ from byoc.training.checkpoints import (
 from byoc.training.cluster import Cluster
 from byoc.training.distributed import Distributed
 from byoc.training.mlflow_run import Tracker
+from byoc.training.phases import Phases
 from byoc.training.splits import Splits, class_weights, load_splits
 from byoc.user_code import trainer
 from byoc.user_code.trainer import Imported
@@ -66,13 +68,13 @@ def compile_model(model: keras.Model, hp: HyperParameters, top_k: int) -> None:
 
 
 def _new_model(hp: HyperParameters, num_classes: int, top_k: int,
-               user: Imported | None) -> keras.Model:
+               user: Imported | None, weights: str | None = None) -> keras.Model:
     shape = (*hp.image_size, hp.channels)
     if user and "model" in user.functions:
         model = custom.build(user.functions["model"], hp.model, shape, num_classes,
                              hp.as_mapping())
     else:
-        model = architectures.build(hp.model, shape, num_classes)
+        model = architectures.build(hp.model, shape, num_classes, weights)
     compile_model(model, hp, top_k)
     # The optimizer's slots are made now, in the strategy's scope, not inside the first step.
     model.optimizer.build(model.trainable_variables)
@@ -118,13 +120,34 @@ def _agree_on_classes(dist: Distributed, names: list[str]) -> list[str]:
     return union
 
 
+def _weights_source(hp: HyperParameters, pretrained: Path | None) -> str | None:
+    """Where the backbone's weights come from: "imagenet", "pretrained" (the channel's file) or
+    None (random)."""
+    if pretrained is not None and not hp.backbone:
+        raise UserError(
+            f"The {contract.PRETRAINED} channel holds a backbone's weights, but model={hp.model} "
+            "has no pretrained backbone. Choose one as `model` ("
+            f"{', '.join(backbones.APPLICATIONS)}), or leave the channel out.")
+    if pretrained is not None and hp.weights == backbones.IMAGENET:
+        raise UserError(
+            f"weights=imagenet and the {contract.PRETRAINED} channel both give the backbone's "
+            "weights: leave one of them out.")
+    if hp.weights == backbones.IMAGENET:
+        return backbones.IMAGENET
+    return contract.PRETRAINED if pretrained is not None else None
+
+
 def fit(splits: Splits, hp: HyperParameters, paths: Paths, sigterm: SigtermFlag,
         dist: Distributed, sharded: bool, tracker: Tracker | None = None,
-        user: Imported | None = None):
+        user: Imported | None = None, pretrained: Path | None = None):
+    """Build the model and train it. `pretrained`: the weights file a backbone starts from (on
+    the chief; on the other hosts, the channel, whose weights come from the chief)."""
     num_classes = len(splits.class_names)
     top_k = min(hp.top_k, num_classes)
+    weights = _weights_source(hp, pretrained)
     with dist.strategy.scope():  # variables made here are mirrored on every replica
-        model = _new_model(hp, num_classes, top_k, user)
+        model = _new_model(hp, num_classes, top_k, user, weights)
+    phases = Phases.of(model, hp, pretrained=weights is not None)
     if user and "model" in user.functions:
         custom.check_saves(model, hp.model)
     loss_fn = losses.make(user.functions.get("loss") if user else None, hp.loss, num_classes,
@@ -137,10 +160,13 @@ def fit(splits: Splits, hp: HyperParameters, paths: Paths, sigterm: SigtermFlag,
         if resumed:
             saved, state = resumed
             _restore(model, saved)
+        elif pretrained is not None:
+            backbones.load_pretrained(model, pretrained)
+            log.info("The backbone starts from the weights in %s.", pretrained)
     # The chief's checkpoint decides for every host: where to start, with which weights.
     start, finished = (int(v) for v in dist.from_chief(
         [state["epoch"], bool(state.get("stopped_early"))]))
-    if start:
+    if start or weights:
         dist.sync_from_chief(model.weights + model.optimizer.variables)
     log.info("Model %s: %s parameters", hp.model, f"{model.count_params():,}")
     if start >= hp.epochs or finished:
@@ -148,7 +174,7 @@ def fit(splits: Splits, hp: HyperParameters, paths: Paths, sigterm: SigtermFlag,
                  start)
     else:
         _train(model, splits, hp, paths, sigterm, dist, sharded, state, start, loss_fn,
-               tracker)
+               tracker, phases)
     best = best_weights_path(paths.checkpoint_dir, state)
     if dist.is_chief and best.exists() and state.get("best_epoch") and \
             state["best_epoch"] != state["epoch"]:
@@ -159,7 +185,8 @@ def fit(splits: Splits, hp: HyperParameters, paths: Paths, sigterm: SigtermFlag,
 
 def _train(model: keras.Model, splits: Splits, hp: HyperParameters, paths: Paths,
            sigterm: SigtermFlag, dist: Distributed, sharded: bool, state: dict,
-           start: int, loss_fn: losses.Loss, tracker: Tracker | None = None) -> None:
+           start: int, loss_fn: losses.Loss, tracker: Tracker | None = None,
+           phases: Phases | None = None) -> None:
     num_classes = len(splits.class_names)
     x, y = splits.x[TRAIN], splits.y[TRAIN]
     shape = loop.epoch_shape(dist, hp, len(y), sharded)
@@ -175,7 +202,13 @@ def _train(model: keras.Model, splits: Splits, hp: HyperParameters, paths: Paths
     has_val = VALIDATION in splits.x
     val = (splits.x[VALIDATION], splits.y[VALIDATION]) if has_val else None
     iterator, val_ds = loop.datasets(dist, hp, shape, x, y, weights, val, sharded)
-    steps = loop.Loop(model, dist, shape.global_batch, min(hp.top_k, num_classes), loss_fn)
+    phases = phases or Phases.of(model, hp, pretrained=False)
+
+    def steps_for(epoch: int) -> loop.Loop:  # a phase's own compiled steps, over its variables
+        return loop.Loop(model, dist, shape.global_batch, min(hp.top_k, num_classes), loss_fn,
+                         phases.enter(epoch))
+
+    steps = steps_for(start)
     # Only the chief writes checkpoints and `#metrics` lines; every host shows its progress. The
     # tracker sends an epoch before its `#metrics` line is printed, so a line seen means sent.
     chosen = [Checkpointer(paths.checkpoint_dir, hp, state, has_val)] if dist.is_chief else []
@@ -191,6 +224,8 @@ def _train(model: keras.Model, splits: Splits, hp: HyperParameters, paths: Paths
     try:
         for epoch in range(start, hp.epochs):
             model.stop_training = False
+            if phases.switches_at(epoch) and epoch != start:
+                steps = steps_for(epoch)
             callbacks.on_epoch_begin(epoch)
             logs = steps.train_epoch(iterator, shape.steps, lambda: sigterm.received, callbacks)
             if val_ds is not None:
@@ -254,10 +289,16 @@ def run(env: TrainingEnv, hp: HyperParameters, sigterm: SigtermFlag) -> dict[str
     # context must not start before a multi-host strategy configures it.
     user = trainer.import_functions(env.hyperparameters, env.paths.code_dir)
     sharded = dist.multi_worker and _train_channel_sharded(env)
+    # The weights file is found before the data is read, so a wrong channel fails at once. Only
+    # the chief reads it (the others get its weights): theirs may be empty (ShardedByS3Key).
+    pretrained = env.channels.get(contract.PRETRAINED)
+    if pretrained is not None and dist.is_chief:
+        pretrained = backbones.weights_file(pretrained)
     splits = load_splits(env, hp, agree=lambda names: _agree_on_classes(dist, names))
     sigterm.check()
     tracker = Tracker.start(env, hp) if dist.is_chief else None  # None unless MLflow is asked
-    model, history = fit(splits, hp, env.paths, sigterm, dist, sharded, tracker, user)
+    model, history = fit(splits, hp, env.paths, sigterm, dist, sharded, tracker, user,
+                         pretrained)
     sigterm.check()
     if not dist.is_chief:
         word = dist.wait_for_chief()

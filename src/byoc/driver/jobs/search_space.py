@@ -22,7 +22,7 @@ INTEGER_RANGES = [
 ]
 CATEGORICAL_RANGES = [
     {"Name": "batch_size", "Values": ["32", "64", "128"]},
-    {"Name": "model", "Values": list(hyperparams.MODEL_NAMES)},
+    {"Name": "model", "Values": list(hyperparams.ARCHITECTURE_NAMES)},
     {"Name": "optimizer", "Values": list(hyperparams.OPTIMIZERS)},
     {"Name": "augment", "Values": ["true", "false"]},
 ]
