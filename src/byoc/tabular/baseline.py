@@ -32,7 +32,14 @@ import numpy as np
 from byoc import tracking_config
 from byoc.atomic import directory_atomically
 from byoc.errors import UserError
-from byoc.tabular import data_report, explain, objectives, search_record
+from byoc.tabular import (
+    contributions,
+    data_report,
+    explain,
+    objectives,
+    partial_dependence,
+    search_record,
+)
 from byoc.tabular.candidate_pipeline import build_pipeline, encoded_target, fit, folds_of, refit
 from byoc.tabular.dataset import Dataset, load
 from byoc.tabular.ensemble import Bagged, Weighted, nested_scores, select, stack
@@ -56,6 +63,9 @@ LEADERBOARD_FILE = "leaderboard.csv"
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.md"
 IMPORTANCE_PLOT = "importance.png"
+SHAP_PLOT = contributions.PLOT
+PARTIAL_DEPENDENCE_PLOT = partial_dependence.PLOT
+REPORT_ROWS = 3  # rows whose SHAP values the report shows
 DEFAULT_FOLDS = 5
 DEFAULT_TIME_BUDGET = 60.0
 SEARCH_SHARE = 0.8  # of the budget for the candidates; the rest: ensemble and importance
@@ -65,7 +75,7 @@ COMBINED = (ENSEMBLE_NAME, STACKED_NAME)  # entries that combine candidates, not
 # What a run writes in --out: a directory holding any of them is a run, which --overwrite may
 # replace.
 RUN_FILES = (REPORT_FILE, SUMMARY_FILE, LEADERBOARD_FILE, MODEL_FILE, IMPORTANCE_PLOT,
-             search_record.CANDIDATE_SCRIPT)
+             search_record.CANDIDATE_SCRIPT, SHAP_PLOT, PARTIAL_DEPENDENCE_PLOT)
 
 
 
@@ -204,6 +214,7 @@ def _run(csv_path, target, out, problem_type, objective, time_budget, seed, fold
     warnings_found = list(analysis.warnings)
     if not candidates:
         model, best, importance = _fastest_baseline(ds, seed, time_budget, progress), None, {}
+        shap = None
         warnings_found.append(f"The time budget of {time_budget:g}s was too short for "
                               "cross-validation: the model is the fastest baseline, unscored.")
     else:
@@ -223,6 +234,7 @@ def _run(csv_path, target, out, problem_type, objective, time_budget, seed, fold
         else:
             model = best.model
         _write_leaderboard(out / LEADERBOARD_FILE, candidates, objective)
+        shap = _explanations(model, ds, classes, seed, out, progress)
 
     joblib.dump({
         "model": model,
@@ -263,6 +275,7 @@ def _run(csv_path, target, out, problem_type, objective, time_budget, seed, fold
         importance=importance,
         importance_folds=used if best else 0,
         warnings=warnings_found,
+        shap=shap,
     )
     data_report.write_markdown(ds, analysis, out / REPORT_FILE, summary,
                                IMPORTANCE_PLOT if importance else None)
@@ -271,6 +284,39 @@ def _run(csv_path, target, out, problem_type, objective, time_budget, seed, fold
     if single is not None:
         search_record.write_candidate_script(out, csv_path, summary, single, seed)
     return summary, ds, candidates
+
+
+def _explanations(model, ds: Dataset, classes: list[str], seed: int, out: Path,
+                  progress: Callable[[str], None]) -> dict:
+    """SHAP values of the model, their plot and the partial dependence plot of the top columns;
+    returns what summary.json keeps of them."""
+    began = time.monotonic()
+    found = contributions.explain(model, ds.X, classes, seed)
+    contributions.plot(found, out / SHAP_PLOT)
+    importance = found.importance()
+    top = list(importance)[:partial_dependence.COLUMNS]
+    partial_dependence.plot(partial_dependence.compute(model, ds.X, top, ds.numeric, seed),
+                            classes, ds.target, out / PARTIAL_DEPENDENCE_PLOT)
+    progress(f"SHAP values ({found.explainer}) of {len(found.rows)} rows and the partial "
+             f"dependence of {len(top)} columns: {time.monotonic() - began:.1f}s")
+    return {
+        "explainer": found.explainer,
+        "explained": found.explained,
+        "rows": len(found.rows),
+        "importance": importance,
+        "examples": [{"row": {str(k): _plain(v) for k, v in found.rows.iloc[i].items()},
+                      "base": float(found.base[i]),
+                      "explained": float(found.base[i] + found.values[i].sum()),
+                      "top": [[name, _plain(value), shap] for name, value, shap in found.top(i)]}
+                     for i in range(min(REPORT_ROWS, len(found.rows)))],
+    }
+
+
+def _plain(value):
+    """A cell as JSON has it: a number, a string, or null."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _best_single(candidates: list[Candidate]) -> Candidate | None:

@@ -19,14 +19,17 @@ masking code compiles for 10 s or more in every new process.)
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-BACKGROUND = 10  # rows standing in for "the column is unknown"
+PLOT = "shap.png"
+BACKGROUND = 20  # rows standing in for "the column is unknown"
 TREE_ROWS = 100  # rows explained with TreeExplainer
-MODEL_ROWS = 6_000  # rows Kernel SHAP may ask the model for, in all
+MODEL_ROWS = 12_000  # rows Kernel SHAP may ask the model for, in all
 MIN_ROWS = 10  # rows explained, however many columns
 FORESTS = ("RandomForest", "ExtraTrees")
 BOOSTED = ("XGB", "HistGradientBoosting")
@@ -250,3 +253,28 @@ def _batched(predict, run, seed: int, width: int | None):
 
     np.random.seed(seed)
     return run(replay)
+
+
+def plot(contributions: Contributions, path: Path, top: int = 15) -> Path:
+    """shap's beeswarm of the `top` columns: one dot per row, coloured by the column's value
+    (text columns in grey)."""
+    import shap
+    from matplotlib.figure import Figure
+
+    numbers = contributions.rows.apply(
+        lambda column: column.astype(float) if pd.api.types.is_numeric_dtype(column)
+        else pd.Series(np.nan, index=column.index))
+    explanation = shap.Explanation(contributions.values, base_values=contributions.base,
+                                   data=numbers.to_numpy(dtype=float),
+                                   feature_names=[str(c) for c in contributions.rows.columns])
+    shown = min(top, len(contributions.rows.columns))
+    fig = Figure(figsize=(8.0, 1.5 + 0.4 * shown), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    with warnings.catch_warnings():
+        # The colour scale of an all-grey (text) column is a percentile of nothing.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        shap.plots.beeswarm(explanation, max_display=shown, ax=ax, show=False, plot_size=None)
+    ax.set_xlabel(f"SHAP value: effect on {contributions.explained}")
+    ax.set_title(f"SHAP values ({contributions.explainer}, {len(contributions.rows)} rows)")
+    fig.savefig(path)
+    return path
