@@ -244,6 +244,8 @@ def _run(csv_path, target, out, problem_type, objective, time_budget, seed, fold
         "categorical": ds.categorical,
         "problem_type": ds.problem_type,
         "classes": classes,
+        # For `autopilot predict --explain`: SHAP values need rows of the training data.
+        "background": contributions.background(ds.X, seed),
     }, out / MODEL_FILE)
 
     summary = Summary(

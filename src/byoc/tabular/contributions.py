@@ -59,23 +59,35 @@ class Contributions:
                 for j in order]
 
 
+def background(X: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """The rows that stand in for "the column is unknown": a sample of the training rows, kept
+    in model.joblib for `autopilot predict --explain`."""
+    rng = np.random.default_rng(seed)
+    return X.iloc[np.sort(_sample(rng, len(X), BACKGROUND))].reset_index(drop=True)
+
+
 def explain(model, X: pd.DataFrame, classes: list[str], seed: int = 0,
             rows: pd.DataFrame | None = None) -> Contributions:
     """SHAP values of `model` (a run's model, with `raw(frame)`) for `rows` (default: a sample of
-    `X`), over a background sample of `X`, the rows it was trained on."""
-    rng = np.random.default_rng(seed)
-    background = X.iloc[_sample(rng, len(X), BACKGROUND)].reset_index(drop=True)
+    `X`, as many as the explainer affords), over `background(X)`; `X` holds the rows it was
+    trained on, or that background."""
+    rng = np.random.default_rng(seed + 1)
     trees = _tree_models(model, len(classes))
+    limit = TREE_ROWS if trees else _rows_for(X.shape[1])
     if rows is None:
-        limit = TREE_ROWS if trees else _rows_for(X.shape[1])
         rows = X.iloc[np.sort(_sample(rng, len(X), limit))]
     rows = rows.reset_index(drop=True)
-    if trees:
-        values, base = _tree_values(trees, rows, background, bool(classes))
-        explainer = "TreeExplainer"
-    else:
-        values, base = _kernel_values(model, rows, background, seed, len(classes) or None)
-        explainer = "KernelExplainer"
+    base_rows = background(X, seed)
+    parts = []
+    for start in range(0, len(rows), limit):  # bounded memory, for predict --explain
+        part = rows.iloc[start:start + limit].reset_index(drop=True)
+        if trees:
+            parts.append(_tree_values(trees, part, base_rows, bool(classes)))
+        else:
+            parts.append(_kernel_values(model, part, base_rows, seed, len(classes) or None))
+    values = np.concatenate([v for v, _ in parts])
+    base = np.concatenate([b for _, b in parts])
+    explainer = "TreeExplainer" if trees else "KernelExplainer"
     return _pick_output(rows, values, base, model, classes, explainer)
 
 
