@@ -37,8 +37,8 @@ BOOSTED = ("XGB", "HistGradientBoosting")
 
 @dataclass
 class Contributions:
-    """SHAP values of `rows` (one per row and column, in the model's output units), with the
-    base value and the prediction of each row; `explained` says what they add up to."""
+    """SHAP values of `rows` (one per row and column, in the model's output units) and each
+    row's base value; `explained` says what they add up to."""
 
     rows: pd.DataFrame
     values: np.ndarray
@@ -88,7 +88,7 @@ def explain(model, X: pd.DataFrame, classes: list[str], seed: int = 0,
     values = np.concatenate([v for v, _ in parts])
     base = np.concatenate([b for _, b in parts])
     explainer = "TreeExplainer" if trees else "KernelExplainer"
-    return _pick_output(rows, values, base, model, classes, explainer)
+    return _pick_output(rows, values, base, classes, explainer)
 
 
 def _sample(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
@@ -100,7 +100,7 @@ def _rows_for(columns: int) -> int:
     return max(MIN_ROWS, MODEL_ROWS // (_coalitions(columns) * BACKGROUND))
 
 
-def _pick_output(rows, values, base, model, classes, explainer) -> Contributions:
+def _pick_output(rows, values, base, classes, explainer) -> Contributions:
     """One output per row: the prediction, the positive class's probability, or the predicted
     class's probability."""
     if not classes:
@@ -108,17 +108,18 @@ def _pick_output(rows, values, base, model, classes, explainer) -> Contributions
     if len(classes) == 2:
         return Contributions(rows, values[..., 1], base[..., 1],
                              f"the probability of '{classes[1]}'", explainer)
-    predicted = model.raw(rows).argmax(axis=1)
+    # Base plus SHAP values is each class's probability: no second call of the model.
+    predicted = (base + values.sum(axis=1)).argmax(axis=1)
     at = np.arange(len(rows))
     return Contributions(rows, values[at, :, predicted], base[at, predicted],
                          "the probability of the predicted class", explainer)
 
 
 def _tree_models(model, n_classes: int) -> list | None:
-    """The fold pipelines of a bagged tree family that TreeExplainer explains exactly in the
-    model's output units, or None: forests always (their leaves hold values or probabilities),
-    boosted trees for regression, and XGBoost for two classes (interventional, through the
-    logistic link). HistGradientBoosting's classifiers are left to Kernel SHAP (measured: off by
+    """The fold pipelines of a bagged tree family that TreeExplainer explains in the model's
+    output units, or None: forests always (their leaves hold values or probabilities), boosted
+    trees for regression, and XGBoost for two classes (interventional, through the logistic
+    link). HistGradientBoosting's classifiers are left to Kernel SHAP (measured: off by
     up to 0.07 in probability, interventionally), and so are multiclass boosted trees, which
     TreeExplainer explains in log-odds only."""
     pipelines = getattr(model, "models", None)
