@@ -30,7 +30,7 @@ PLOT = "shap.png"
 BACKGROUND = 20  # rows standing in for "the column is unknown"
 TREE_ROWS = 100  # rows explained with TreeExplainer
 MODEL_ROWS = 12_000  # rows Kernel SHAP may ask the model for, in all
-MIN_ROWS = 10  # rows explained, however many columns
+MIN_ROWS = 5  # rows explained, however many columns
 FORESTS = ("RandomForest", "ExtraTrees")
 BOOSTED = ("XGB", "HistGradientBoosting")
 
@@ -207,9 +207,9 @@ def _kernel_values(model, rows: pd.DataFrame, background: pd.DataFrame, seed: in
 
 
 def _coalitions(columns: int) -> int:
-    """Kernel SHAP's samples per row: every coalition of up to 7 columns (exact), else a sample
-    a few times the number of columns."""
-    return min(2 ** columns - 2, 4 * columns + 64) if columns > 1 else 2
+    """Kernel SHAP's samples per row: every coalition of up to 6 columns (exact), else a sample
+    of 2 × columns + 64 (shap's default is 2 × columns + 2048)."""
+    return min(2 ** columns - 2, 2 * columns + 64) if columns > 1 else 2
 
 
 class _Codes:
