@@ -21,6 +21,7 @@ import boto3
 import pandas as pd
 import pytest
 
+from byoc.tabular import prediction
 from tests.support.docs import code_blocks, commands, run_command
 from tests.support.executables import exe_env
 from tests.support.moto import queue_endpoint_results
@@ -55,10 +56,17 @@ def test_the_offline_walkthrough_runs_as_written(tmp_path):
             p.name for p in (tmp_path / run).iterdir()}
     charges = pd.read_csv(tmp_path / "predictions.csv")
     assert list(charges.columns) == ["prediction"] and len(charges) == 1338
-    probabilities = pd.read_csv(io.StringIO(outputs[-1]))
+    probabilities = pd.read_csv(io.StringIO(outputs[-2]))
     assert list(probabilities.columns) == ["prediction", "probability", "no", "yes"]
     assert len(probabilities) == 5
     assert (probabilities[["no", "yes"]].sum(axis=1).round(6) == 1).all()
+    explained = pd.read_csv(io.StringIO(outputs[-1]))
+    assert list(explained.columns) == ["prediction", *prediction.explanation_columns()]
+    assert len(explained) == 5 and set(explained["top_1"]) <= set(pd.read_csv(
+        tmp_path / "rows.csv").columns)
+    for run in ("baseline", "smoker"):
+        report = (tmp_path / run / "report.md").read_text()
+        assert "### SHAP values" in report and "### Partial dependence" in report
 
 
 def test_the_aws_walkthrough_runs_against_moto(moto_endpoint, moto_recorder, tmp_path):

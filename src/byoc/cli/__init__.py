@@ -66,9 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Libraries whose INFO lines say nothing a user acts on (botocore: "Found credentials in
-# environment variables.", "Found endpoint for s3 via: environment_global." on every command).
-# Their warnings and errors still show; --verbose shows everything.
-QUIET_LOGGERS = ("botocore",)
+# environment variables.", "Found endpoint for s3 via: environment_global." on every command;
+# shap: every explained row's values). Their warnings and errors still show; --verbose shows
+# everything.
+QUIET_LOGGERS = ("botocore", "shap")
 
 
 def quiet_libraries() -> None:

@@ -49,7 +49,8 @@ def cmd_local(args: argparse.Namespace) -> int:
           f"{metrics or 'not scored: the budget was too short'}"
           + (f"; tied within one std: {', '.join(ties)}" if ties else ""))
     written = [baseline.LEADERBOARD_FILE, baseline.SUMMARY_FILE, baseline.REPORT_FILE,
-               baseline.IMPORTANCE_PLOT, baseline.MODEL_FILE, CANDIDATE_SCRIPT,
+               baseline.IMPORTANCE_PLOT, baseline.SHAP_PLOT, baseline.PARTIAL_DEPENDENCE_PLOT,
+               baseline.MODEL_FILE, CANDIDATE_SCRIPT,
                *(f"{NOTEBOOK_DIR}/{n}" for n in (DATA_EXPLORATION, DATA_EXPLORATION_HTML,
                                                  CANDIDATE_DEFINITION))]
     print(f"Wrote {args.out}/: " + ", ".join(n for n in written if (Path(args.out) / n).exists()))
@@ -59,7 +60,8 @@ def cmd_local(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from byoc.tabular import prediction
 
-    prediction.write_predictions(prediction.predict(args.model, args.csv, args.probabilities))
+    prediction.write_predictions(prediction.predict(args.model, args.csv, args.probabilities,
+                                                    explain=args.explain))
     return 0
 
 
@@ -108,6 +110,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--probabilities", action="store_true",
                    help="classification: add the predicted label's probability and one column "
                         "per class")
+    p.add_argument("--explain", action="store_true",
+                   help="add each row's SHAP base value and its top 3 contributions (column, "
+                        "SHAP value): to the prediction, or the probability of the positive or "
+                        "predicted class")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("insurance", help="write the insurance-charges demo table as CSV")

@@ -33,7 +33,15 @@ import numpy as np
 from byoc import tracking_config
 from byoc.atomic import directory_atomically
 from byoc.errors import UserError
-from byoc.tabular import data_report, explain, notebooks, objectives, search_record
+from byoc.tabular import (
+    contributions,
+    data_report,
+    explain,
+    notebooks,
+    objectives,
+    partial_dependence,
+    search_record,
+)
 from byoc.tabular.candidate_pipeline import build_pipeline, encoded_target, fit, folds_of, refit
 from byoc.tabular.dataset import Dataset, load
 from byoc.tabular.ensemble import (
@@ -65,6 +73,9 @@ LEADERBOARD_FILE = "leaderboard.csv"
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.md"
 IMPORTANCE_PLOT = "importance.png"
+SHAP_PLOT = contributions.PLOT
+PARTIAL_DEPENDENCE_PLOT = partial_dependence.PLOT
+REPORT_ROWS = 3  # rows whose SHAP values the report shows
 DEFAULT_FOLDS = 5
 DEFAULT_TIME_BUDGET = 60.0
 SEARCH_SHARE = 0.8  # of the budget for the candidates; the rest: ensemble and importance
@@ -72,7 +83,7 @@ COMBINED = (ENSEMBLE_NAME, STACKED_NAME)  # entries that combine candidates, not
 # What a run writes in --out: a directory holding any of them is a run, which --overwrite may
 # replace.
 RUN_FILES = (REPORT_FILE, SUMMARY_FILE, LEADERBOARD_FILE, MODEL_FILE, IMPORTANCE_PLOT,
-             notebooks.CANDIDATE_SCRIPT, notebooks.NOTEBOOK_DIR)
+             notebooks.CANDIDATE_SCRIPT, notebooks.NOTEBOOK_DIR, SHAP_PLOT, PARTIAL_DEPENDENCE_PLOT)
 
 
 
@@ -212,6 +223,7 @@ def _run(csv_path, target, out, problem_type, objective, time_budget, seed, fold
     warnings_found = list(analysis.warnings)
     if not candidates:
         model, best, importance = _fastest_baseline(ds, seed, time_budget, progress), None, {}
+        shap = None
         warnings_found.append(f"The time budget of {time_budget:g}s was too short for "
                               "cross-validation: the model is the fastest baseline, unscored.")
     else:
@@ -231,6 +243,7 @@ def _run(csv_path, target, out, problem_type, objective, time_budget, seed, fold
         else:
             model = best.model
         _write_leaderboard(out / LEADERBOARD_FILE, candidates, objective)
+        shap = _explanations(model, ds, classes, seed, out, progress)
 
     joblib.dump({
         "model": model,
@@ -240,6 +253,8 @@ def _run(csv_path, target, out, problem_type, objective, time_budget, seed, fold
         "categorical": ds.categorical,
         "problem_type": ds.problem_type,
         "classes": classes,
+        # For `autopilot predict --explain`: SHAP values need rows of the training data.
+        "background": contributions.background(ds.X, seed),
     }, out / MODEL_FILE)
 
     summary = Summary(
@@ -271,6 +286,7 @@ def _run(csv_path, target, out, problem_type, objective, time_budget, seed, fold
         importance=importance,
         importance_folds=used if best else 0,
         warnings=warnings_found,
+        shap=shap,
     )
     data_report.write_markdown(ds, analysis, out / REPORT_FILE, summary,
                                IMPORTANCE_PLOT if importance else None)
@@ -281,6 +297,39 @@ def _run(csv_path, target, out, problem_type, objective, time_budget, seed, fold
         notebooks.write(out, str(csv_path), ds, summary, entries, seed,
                         given_problem_type=problem_type is not None, progress=progress)
     return summary, ds, candidates
+
+
+def _explanations(model, ds: Dataset, classes: list[str], seed: int, out: Path,
+                  progress: Callable[[str], None]) -> dict:
+    """SHAP values of the model, their plot and the partial dependence plot of the top columns;
+    returns what summary.json keeps of them."""
+    began = time.monotonic()
+    found = contributions.explain(model, ds.X, classes, seed)
+    contributions.plot(found, out / SHAP_PLOT)
+    importance = found.importance()
+    top = list(importance)[:partial_dependence.COLUMNS]
+    partial_dependence.plot(partial_dependence.compute(model, ds.X, top, ds.numeric, seed),
+                            classes, ds.target, out / PARTIAL_DEPENDENCE_PLOT)
+    progress(f"SHAP values ({found.explainer}) of {len(found.rows)} rows and the partial "
+             f"dependence of {len(top)} columns: {time.monotonic() - began:.1f}s")
+    return {
+        "explainer": found.explainer,
+        "explained": found.explained,
+        "rows": len(found.rows),
+        "importance": importance,
+        "examples": [{"row": {str(k): _plain(v) for k, v in found.rows.iloc[i].items()},
+                      "base": float(found.base[i]),
+                      "explained": float(found.base[i] + found.values[i].sum()),
+                      "top": [[name, _plain(value), shap] for name, value, shap in found.top(i)]}
+                     for i in range(min(REPORT_ROWS, len(found.rows)))],
+    }
+
+
+def _plain(value):
+    """A cell as JSON has it: a number, a string, or null."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _best_single(candidates: list[Candidate]) -> Candidate | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from byoc.tabular import explain, objectives
+from byoc.tabular import contributions, explain, objectives, partial_dependence
 from byoc.tabular.candidate_pipeline import CATEGORICAL_STEPS, NUMERIC_STEPS
 from byoc.tabular.dataset import SET_ASIDE, Dataset
 from byoc.tabular.run_summary import Summary
@@ -201,7 +201,54 @@ def _results(summary: Summary, plot: str | None) -> list[str]:
          for name, v in top], ["column", "importance", "std"])
     if plot:
         lines += ["", f"![Permutation importance, top {len(top)} columns]({plot})"]
+    if summary.shap:
+        lines += _shap(summary)
     return lines
+
+
+def _shap(summary: Summary) -> list[str]:
+    """SHAP importance beside permutation importance, a few rows' explanations, and the partial
+    dependence plot."""
+    shap = summary.shap
+    lines = ["", "### SHAP values", "",
+             f"{shap['explainer']} on {shap['rows']} rows: how much each column moved "
+             f"{shap['explained']} away from its average over the data (the base value). "
+             "Importance is the mean |SHAP value|.", ""]
+    top = list(shap["importance"].items())[:explain.TOP]
+    lines += _markdown_table([{"column": name, "mean_abs_shap": f"{value:.4g}"}
+                              for name, value in top], ["column", "mean_abs_shap"])
+    lines += ["", f"![SHAP values, top {len(top)} columns]({contributions.PLOT})", ""]
+    lines.append(_agreement(list(shap["importance"]), list(summary.importance)))
+    lines += ["", f"A few rows: {shap['explained']}, the base value and the top contributions.",
+              ""]
+    for i, example in enumerate(shap["examples"], 1):
+        row = ", ".join(f"{k}={v}" for k, v in example["row"].items())
+        parts = "; ".join(f"`{name}`={value} {shap_value:+.4g}"
+                          for name, value, shap_value in example["top"])
+        lines.append(f"{i}. {row}: {example['explained']:.4g} (base {example['base']:.4g}); "
+                     f"{parts}")
+    lines += ["", f"### Partial dependence: top {partial_dependence.COLUMNS} columns by SHAP", "",
+              f"The model's average prediction over {partial_dependence.ROWS} rows as one "
+              "column is set to each value of a grid (ticks: the column's deciles).", "",
+              f"![Partial dependence]({partial_dependence.PLOT})"]
+    return lines
+
+
+def _agreement(by_shap: list[str], by_permutation: list[str], top: int = 3) -> str:
+    """Whether SHAP and permutation importance name the same top columns, in one sentence."""
+    first, second = by_shap[:top], by_permutation[:top]
+    if first == second:
+        return f"SHAP and permutation importance agree on the top {len(first)} columns."
+    ranked = "SHAP ranks " + ", ".join(f"`{n}`" for n in first) + "; permutation importance " + \
+        ", ".join(f"`{n}`" for n in second)
+    if set(first) == set(second):
+        return (f"SHAP and permutation importance name the same top {len(first)} columns in "
+                f"another order ({ranked}).")
+    return (f"**SHAP and permutation importance disagree on the top columns**: {ranked}. SHAP "
+            "says how much a column moves the predictions; permutation importance how much the "
+            "held-out score drops without it. A column can move predictions without helping "
+            "the score (it fits noise), or matter through correlated columns that stand in for "
+            "it when it is shuffled.")
 
 
 def write_markdown(ds: Dataset, analysis: Analysis, path: Path, summary: Summary | None = None,

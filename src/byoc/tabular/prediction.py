@@ -20,6 +20,8 @@ from byoc.tabular.search import to_stderr
 
 PREDICTION_COLUMN = "prediction"
 PROBABILITY_COLUMN = "probability"
+SHAP_BASE_COLUMN = "shap_base"
+EXPLAINED = 3  # top contributions per row with --explain
 
 
 def refit_best_single(out_dir: str | Path, csv_path: str | Path, target: str, seed: int = 0):
@@ -91,9 +93,10 @@ def probability_columns(classes: list[str]) -> list[str]:
 
 
 def predict(model_dir: str | Path, csv_path: str | Path, probabilities: bool = False,
-            progress: Callable[[str], None] = to_stderr) -> pd.DataFrame:
+            progress: Callable[[str], None] = to_stderr, explain: bool = False) -> pd.DataFrame:
     """Predictions of the model in `model_dir` for every row of `csv_path`: a `prediction`
-    column, and with `probabilities` the predicted label's `probability` and one column per class.
+    column, and with `probabilities` the predicted label's `probability` and one column per class;
+    with `explain`, each row's top SHAP contributions (`explanation_columns`).
 
     The file is a pickle: load only models you made or trust.
     """
@@ -116,13 +119,44 @@ def predict(model_dir: str | Path, csv_path: str | Path, probabilities: bool = F
         warnings.simplefilter("ignore")
         raw = bundle["model"].raw(frame)
     if not classes:
-        return pd.DataFrame({PREDICTION_COLUMN: raw.astype(float)})
-    result = pd.DataFrame({PREDICTION_COLUMN: [classes[i] for i in raw.argmax(axis=1)]})
-    if probabilities:
+        result = pd.DataFrame({PREDICTION_COLUMN: raw.astype(float)})
+    else:
+        result = pd.DataFrame({PREDICTION_COLUMN: [classes[i] for i in raw.argmax(axis=1)]})
+    if classes and probabilities:
         result[PROBABILITY_COLUMN] = raw.max(axis=1)
         for name, column in zip(probability_columns(classes), raw.T, strict=True):
             result[name] = column
+    if explain:
+        result = pd.concat([result, _explanations(bundle, frame, path)], axis=1)
     return result
+
+
+def explanation_columns(top: int = EXPLAINED) -> list[str]:
+    """`shap_base`, then `top_1`, `top_1_shap`, ...: the column and its SHAP value, largest
+    first."""
+    return [SHAP_BASE_COLUMN] + [f"top_{k}{suffix}" for k in range(1, top + 1)
+                                 for suffix in ("", "_shap")]
+
+
+def _explanations(bundle: dict, frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Each row's SHAP base value and its top contributions (byoc.tabular.contributions)."""
+    from byoc.tabular import contributions
+
+    if "background" not in bundle:
+        raise UserError(f"{path} was written before `autopilot local` kept the rows SHAP needs; "
+                        "run `byoc autopilot local` again to explain its predictions.")
+    with warnings.catch_warnings(), limit_openmp():
+        warnings.simplefilter("ignore")
+        found = contributions.explain(bundle["model"], bundle["background"], bundle["classes"],
+                                      rows=frame)
+    top = min(EXPLAINED, frame.shape[1])
+    cells = []
+    for i in range(len(frame)):
+        row = [float(found.base[i])]
+        for name, _, value in found.top(i, top):
+            row += [name, value]
+        cells.append(row)
+    return pd.DataFrame(cells, columns=explanation_columns(top))
 
 
 def write_predictions(predictions: pd.DataFrame, out=None) -> None:

@@ -39,6 +39,9 @@ class Summary:
     importance: dict[str, float]  # column -> drop in the objective when shuffled
     importance_folds: int
     warnings: list[str]
+    # SHAP values of the model: explainer, what they explain, rows, column -> mean |SHAP value|,
+    # and a few rows' top contributions; None if the run has no scored model.
+    shap: dict | None = None
 
     def as_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
