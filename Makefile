@@ -37,11 +37,11 @@ setup: $(VENV)/.installed
 demo: setup
 	$(RUN) bash scripts/demo.sh $(DEMO)
 
-# For every edit: no Docker, no SDK virtualenv, no training beyond a few seconds, and a tenth of
-# each fuzz property's examples.
+# For every edit: no Docker, no SDK virtualenv, no training beyond a few seconds, a tenth of
+# each fuzz property's examples, and the docs pages' walkthroughs left to `make test`.
 check: setup
 	$(VENV)/bin/ruff check src tests benchmarks
-	BYOC_TIER=check $(STAGE) "fast tier" $(PY) -m pytest -m "$(FAST)" -n $(FAST_WORKERS) --durations=10 $(PYTEST_ARGS)
+	BYOC_TIER=check $(STAGE) "fast tier" $(PY) -m pytest -m "$(FAST) and not walkthrough" -n $(FAST_WORKERS) --durations=10 $(PYTEST_ARGS)
 
 # Everything, in two stages: the fast tier (with every fuzz example) fails in minutes; then what
 # trains, searches, builds images or runs the SDK, as two sessions side by side (containers, and

@@ -2,7 +2,8 @@
 
 Nobody has to remember a marker: the hook below applies them by directory and by the expensive
 fixtures a test uses, and `--strict-markers` refuses a misspelt one. The tiers select on them:
-`make check` runs what is neither `slow`, `docker` nor `sdk`; `make test` runs everything.
+`make check` runs what is neither `slow`, `docker` nor `sdk`, nor a docs page's walkthrough (a
+test named `..._as_written`, marked `walkthrough`); `make test` runs everything.
 """
 
 from __future__ import annotations
@@ -60,5 +61,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         names.update(BY_DIRECTORY.get(parts[0], ()))
         for fixture in getattr(item, "fixturenames", ()):
             names.update(BY_FIXTURE.get(fixture, ()))
+        # A page's commands run end to end: seconds to tens of seconds each, on moto or stubs.
+        if getattr(item, "originalname", item.name).endswith("as_written"):
+            names.add("walkthrough")
         for name in sorted(names - {m.name for m in item.iter_markers()}):
             item.add_marker(name)

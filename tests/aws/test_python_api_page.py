@@ -97,7 +97,7 @@ def put_image_and_output(tmp_path: Path) -> dict:
     return metrics
 
 
-def test_the_python_api_page_runs_the_whole_flow(moto_endpoint, moto_recorder, runtime_stand_in,
+def test_the_python_api_page_runs_as_written(moto_endpoint, moto_recorder, runtime_stand_in,
                                                  tmp_path):
     metrics = put_image_and_output(tmp_path)
     work = tmp_path / "reader"
