@@ -41,6 +41,7 @@ def cmd_local(args: argparse.Namespace) -> int:
                            objective=args.objective, seed=args.seed,
                            max_candidates=args.max_candidates, mode=args.mode, track=track,
                            overwrite=args.overwrite, write_notebooks=not args.no_notebooks,
+                           explanations=not args.no_explanations,
                            **given)
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in summary.metrics.items())
     ties = summary.tied_with_best
@@ -96,6 +97,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-notebooks", action="store_true",
                    help="skip the data exploration and candidate definition notebooks (written "
                         "to --out/notebooks and executed after the search, outside its budget)")
+    p.add_argument("--no-explanations", action="store_true",
+                   help="skip the best model's SHAP values and partial dependence plot (seconds "
+                        "after the search, outside its budget; `predict --explain` still works)")
     p.add_argument("--track", metavar="URI",
                    help="log the search to MLflow (a parent run, one child run per candidate, "
                         "the best pipeline as a model): ./mlruns or http(s)://HOST:PORT")

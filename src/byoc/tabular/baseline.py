@@ -155,11 +155,13 @@ def run(csv_path: str | Path, target: str, out_dir: str | Path, problem_type: st
         objective: str | None = None, time_budget: float = DEFAULT_TIME_BUDGET, seed: int = 0,
         folds: int = DEFAULT_FOLDS, max_candidates: int | None = None, mode: str | None = None,
         progress: Callable[[str], None] = to_stderr, track: dict[str, str] | None = None,
-        overwrite: bool = False, write_notebooks: bool = True) -> Summary:
+        overwrite: bool = False, write_notebooks: bool = True,
+        explanations: bool = True) -> Summary:
     """The whole local flow; returns what summary.json holds, as a `Summary`. `track`
     (tracking's environment, byoc.tracking_config.job_environment) logs the search to MLflow.
     `write_notebooks` writes and executes the data exploration and candidate definition
-    notebooks (`tabular.notebooks`), after the search and outside its time budget.
+    notebooks (`tabular.notebooks`), after the search and outside its time budget;
+    `explanations` the best model's SHAP values and partial dependence plot, likewise.
 
     The run is written in a directory beside `out_dir` and renamed to it when complete: a run
     that fails leaves no `out_dir`, and an earlier run there is replaced only with `overwrite`.
@@ -170,7 +172,7 @@ def run(csv_path: str | Path, target: str, out_dir: str | Path, problem_type: st
         with directory_atomically(out, replace=overwrite) as staging:
             summary, ds, candidates = _run(csv_path, target, staging, problem_type, objective,
                                            time_budget, seed, folds, max_candidates, mode,
-                                           progress, write_notebooks)
+                                           progress, write_notebooks, explanations)
         if track:
             _track(ds, out, summary, candidates, seed, track)
     return summary
@@ -193,7 +195,7 @@ def _check_out(out: Path, overwrite: bool) -> None:
 
 def _run(csv_path, target, out, problem_type, objective, time_budget, seed, folds,
          max_candidates, mode, progress,
-         write_notebooks) -> tuple[Summary, Dataset, list[Candidate]]:
+         write_notebooks, explanations) -> tuple[Summary, Dataset, list[Candidate]]:
     import joblib
 
     start = time.monotonic()
@@ -243,7 +245,7 @@ def _run(csv_path, target, out, problem_type, objective, time_budget, seed, fold
         else:
             model = best.model
         _write_leaderboard(out / LEADERBOARD_FILE, candidates, objective)
-        shap = _explanations(model, ds, classes, seed, out, progress)
+        shap = _explanations(model, ds, classes, seed, out, progress) if explanations else None
 
     joblib.dump({
         "model": model,
