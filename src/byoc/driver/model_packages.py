@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,7 +27,6 @@ log = logging.getLogger(__name__)
 APPROVED, PENDING, REJECTED = "Approved", "PendingManualApproval", "Rejected"
 # SageMaker's rule for a model package group's name.
 MAX_GROUP_NAME = 63
-_GROUP_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 MAX_TEXT = 1024  # ModelPackageDescription and ApprovalDescription
 # Where a registered version may run, on endpoints and in transform jobs alike: byoc's default
 # instance types for each, larger CPU types, and a T4 GPU for the GPU image.
@@ -50,11 +48,8 @@ DEFAULT_MAX_VERSIONS = 20
 
 
 def check_group_name(name: str) -> str:
-    if len(name) > MAX_GROUP_NAME or not _GROUP_NAME.fullmatch(name):
-        raise UserError(f"Model package group name '{name}' is not valid: use 1-{MAX_GROUP_NAME} "
-                        "letters, digits and hyphens, starting and ending with a letter or digit "
-                        "(e.g. signs or traffic-signs).")
-    return name
+    return jobs.check_resource_name("Model package group name", name, MAX_GROUP_NAME,
+                                    "signs or traffic-signs")
 
 
 def check_text(text: str | None, flag: str) -> str | None:

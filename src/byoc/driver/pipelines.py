@@ -12,7 +12,6 @@ import difflib
 import json
 import logging
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,17 +27,12 @@ log = logging.getLogger(__name__)
 
 # SageMaker's rule for a pipeline's name.
 MAX_NAME = 256
-_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}")
 ENDED = ("Succeeded", "Failed", "Stopped")
 PARAM_EXAMPLE = f"{definitions.THRESHOLD}=0.95"
 
 
 def check_name(name: str) -> str:
-    if len(name) > MAX_NAME or not _NAME.fullmatch(name):
-        raise UserError(f"Pipeline name '{name}' is not valid: use 1-{MAX_NAME} letters, digits "
-                        "and hyphens, starting and ending with a letter or digit (e.g. "
-                        "signs-pipeline).")
-    return name
+    return jobs.check_resource_name("Pipeline name", name, MAX_NAME, "signs-pipeline")
 
 
 def _describe(aws: Aws, name: str) -> dict | None:

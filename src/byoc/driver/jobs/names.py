@@ -72,12 +72,18 @@ def stamped_name(base: str, max_length: int = MAX_NAME_LENGTH) -> str:
     return f"{head}-{stamp}"
 
 
-def check_job_name(name: str, max_length: int = MAX_NAME_LENGTH) -> str:
-    """Refuse a name SageMaker would refuse, before anything is uploaded or created."""
+def check_resource_name(what: str, name: str, max_length: int, example: str = "") -> str:
+    """Refuse a name SageMaker would refuse (jobs, pipelines, model package groups: letters,
+    digits and hyphens), before anything is uploaded or created. `what` starts the message."""
     if len(name) > max_length or not _NAME.fullmatch(name):
-        raise UserError(f"Job name '{name}' is not valid: use 1-{max_length} letters, digits and "
-                        "hyphens, starting and ending with a letter or digit.")
+        raise UserError(f"{what} '{name}' is not valid: use 1-{max_length} letters, digits and "
+                        "hyphens, starting and ending with a letter or digit"
+                        + (f" (e.g. {example})." if example else "."))
     return name
+
+
+def check_job_name(name: str, max_length: int = MAX_NAME_LENGTH) -> str:
+    return check_resource_name("Job name", name, max_length)
 
 
 def require_new_name(aws: Aws, kind: str, name: str) -> None:
