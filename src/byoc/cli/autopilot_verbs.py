@@ -42,6 +42,7 @@ from byoc.driver.autopilot import (
 )
 from byoc.driver.aws import Aws
 from byoc.driver.waiting import WaitTimeout
+from byoc.errors import UserError
 
 
 def _print(lines: list[str]) -> None:
@@ -128,9 +129,22 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _notebooks_job(args: argparse.Namespace) -> str:
+    """The job of `autopilot notebooks`: --job-name, as the other verbs take it, or the
+    positional JOB that came first."""
+    if args.job and args.job_name and args.job != args.job_name:
+        raise UserError(f"Two jobs named: {args.job} and --job-name {args.job_name}. Pass one: "
+                        f"byoc autopilot notebooks --job-name {args.job_name} --out DIR")
+    if not (args.job or args.job_name):
+        raise UserError("Name the Autopilot job: byoc autopilot notebooks --job-name JOB "
+                        "--out DIR")
+    return args.job_name or args.job
+
+
 def cmd_notebooks(args: argparse.Namespace) -> int:
+    name = _notebooks_job(args)
     aws = connect_from(args)
-    desc = describe(aws.client("sagemaker"), args.job)
+    desc = describe(aws.client("sagemaker"), name)
     downloaded = download(aws.client("s3"), job_artifacts(desc), Path(args.out))
     _print([d.line() for d in downloaded])
     return 0
@@ -188,7 +202,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = add_aws_verb(sub, "notebooks", cmd_notebooks,
                      help="download a job's notebooks and its best candidate's reports")
-    p.add_argument("job", metavar="JOB", help="the Autopilot job's name")
+    p.add_argument("--job-name", help="the Autopilot job's name")
+    p.add_argument("job", nargs="?", metavar="JOB",
+                   help="the same, as an argument (the older form)")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="where they go: DIR/notebooks, DIR/explainability, DIR/model_insights")
 
