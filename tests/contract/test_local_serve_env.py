@@ -4,17 +4,11 @@ variables local serve sets from its own flags, are refused before any server sta
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-
 import pytest
-import requests
 
 from byoc.cli import main
-from byoc.driver.local import process
-from tests.support.executables import exe_env
-from tests.support.serving import as_at_a_terminal, free_port
+from tests.support.local_serve import handlers_and_model, post_once
+from tests.support.serving import free_port
 
 # Handlers that answer with what the environment says, read once in model_fn.
 HANDLERS = """\
@@ -43,46 +37,20 @@ def output_fn(prediction, accept):
 @pytest.fixture
 def handlers(tmp_path):
     """(a model dir, a source dir with the handlers)."""
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "placeholder.txt").write_text("the handlers load no file\n")
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "inference.py").write_text(HANDLERS)
-    return model, src
-
-
-def _answer(model, src, *flags: str) -> dict:
-    """Start `byoc local serve` with the handlers and `flags`, POST once, stop it."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "byoc.cli", "local", "serve", "--model", str(model), "--port",
-         str(port), "--source-dir", str(src), "--entry-point", "inference.py", *flags],
-        env=exe_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        preexec_fn=as_at_a_terminal)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        process.wait_for_ping(url, timeout=180, alive=lambda: proc.poll() is None)
-        answer = requests.post(f"{url}/invocations", data=b"world",
-                               headers={"Content-Type": "text/plain", "Connection": "close"},
-                               timeout=30)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
-    assert answer.status_code == 200, out[-2000:]
-    return answer.json()
+    return handlers_and_model(tmp_path, HANDLERS, {"placeholder.txt": "no file is loaded\n"})
 
 
 def test_env_reaches_the_handlers_in_process_mode(handlers):
     model, src = handlers
-    assert _answer(model, src, "--workers", "1", "--env", "GREETING=bonjour", "--env",
-                   "SAGEMAKER_MODEL_SERVER_TIMEOUT=120") == {
+    assert post_once(model, src, "--workers", "1", "--env", "GREETING=bonjour", "--env",
+                     "SAGEMAKER_MODEL_SERVER_TIMEOUT=120").json() == {
         "answer": "bonjour, world", "timeout": "120"}
 
 
 def test_env_reaches_the_handlers_in_docker(handlers, serving_image):
     model, src = handlers
-    assert _answer(model, src, "--image", serving_image, "--env", "GREETING=hallo") == {
+    assert post_once(model, src, "--image", serving_image, "--env",
+                     "GREETING=hallo").json() == {
         "answer": "hallo, world", "timeout": None}
 
 
