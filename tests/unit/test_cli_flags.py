@@ -14,7 +14,7 @@ DEFAULTS = [
     (["train"], "(default: the job's --max-run, or --max-wait with --spot, + 30 min)"),
     (["tune"], "(default: the trials' --max-run, or --max-wait with --spot, for each round of "
                "--max-parallel-jobs trials, + 30 min)"),
-    (["deploy"], "(default: 1 h; with --update, 1 h beyond its own waits)"),
+    (["deploy"], "(default: 1 h; with --update, 1 h beyond its baking and --termination-wait)"),
     (["transform"], "(default: 6 h)"),
     (["pipeline", "start"], "(default: the limit of its training step, or of its tuning "
                             "step's rounds of parallel trials, + 30 min)"),

@@ -182,7 +182,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """`byoc deploy`, `invoke` and `transform`."""
     role = role_parent()
-    endpoint_wait = duration(deployment.ENDPOINT_TIMEOUT)
+    hour = duration(deployment.ENDPOINT_TIMEOUT)
+    deploy_wait = f"{hour}; with --update, {hour} beyond its baking and --termination-wait"
 
     model = argparse.ArgumentParser(add_help=False)
     model.add_argument("--training-job", help="host the model of this completed training job")
@@ -193,9 +194,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    script="module that defines your handlers (model_fn, input_fn, predict_fn, "
                           "output_fn); the model archive is repacked with the code under code/")
 
-    p = add_aws_verb(subparsers, "deploy", cmd_deploy, parents=[
-                         model, role, wait_parent(f"{endpoint_wait}; with --update, "
-                                                  f"{endpoint_wait} beyond its own waits")],
+    p = add_aws_verb(subparsers, "deploy", cmd_deploy, parents=[model, role,
+                                                                wait_parent(deploy_wait)],
                      help="host a model on an endpoint: real-time, serverless, "
                           "asynchronous or multi-model")
     p.add_argument("--endpoint-name", required=True)
