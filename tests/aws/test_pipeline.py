@@ -18,6 +18,7 @@ import pytest
 from botocore.stub import Stubber
 
 from byoc import api
+from byoc.api import lifecycle_calls
 from byoc.cli import main, pipeline_verbs
 from byoc.driver import endpoints, jobs, pipeline_definition
 from byoc.errors import UserError
@@ -436,7 +437,7 @@ def test_the_python_calls_upsert_start_check_and_delete(moto_recorder, ecr_image
     sm = offline_sagemaker()
     with Stubber(sm) as stub:  # moto lacks ListPipelineExecutionSteps
         stub.add_response("list_pipeline_execution_steps", {"PipelineExecutionSteps": STEPS})
-        monkeypatch.setattr(api, "_aws", lambda region, profile: MotoWithStubs(
+        monkeypatch.setattr(lifecycle_calls, "_aws", lambda region, profile: MotoWithStubs(
             sm, "list_pipeline_execution_steps"))
         status = api.pipeline_status(NAME)
     assert status.execution["PipelineExecutionArn"] == started.arn
