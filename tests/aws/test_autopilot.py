@@ -678,13 +678,13 @@ def _put(written: dict[str, bytes]) -> None:
         s3.put_object(Bucket=BUCKET, Key=uri.removeprefix(f"s3://{BUCKET}/"), Body=body)
 
 
-def _notebooks(monkeypatch, answer: dict, out) -> int:
+def _notebooks(monkeypatch, answer: dict, out, job: tuple[str, ...] = ("ins-job",)) -> int:
     sm = offline_sagemaker()
     monkeypatch.setattr(autopilot_cli, "connect_from",
                         lambda args: StubbedAws(sm, s3=boto3.client("s3")))
     with Stubber(sm) as stub:
         stub.add_response("describe_auto_ml_job_v2", answer, JOB)
-        code = main(["autopilot", "notebooks", "ins-job", "--out", str(out)])
+        code = main(["autopilot", "notebooks", *job, "--out", str(out)])
         stub.assert_no_pending_responses()
     return code
 
@@ -708,6 +708,29 @@ def test_notebooks_downloads_both_notebooks_and_both_reports(moto_endpoint, monk
     assert printed[2].startswith(f"Explainability report: 2 files in "
                                  f"{out / 'explainability' / 'ins-job-xgb-2'} (from s3://")
     assert printed[3].startswith("Model insights report: ")
+
+
+@pytest.mark.parametrize("job", [("--job-name", "ins-job"), ("ins-job", "--job-name", "ins-job")])
+def test_notebooks_takes_the_job_name_as_the_other_autopilot_verbs_do(moto_endpoint, monkeypatch,
+                                                                      tmp_path, capsys, job):
+    _put(WRITTEN)
+    assert _notebooks(monkeypatch, job_answer("Completed", "Completed", **FINISHED), tmp_path,
+                      job) == 0
+    assert (tmp_path / "notebooks" / "SageMakerAutopilotDataExplorationNotebook.ipynb").is_file()
+
+
+@pytest.mark.parametrize(("job", "message"), [
+    (("ins-job", "--job-name", "other-job"),
+     "Two jobs named: ins-job and --job-name other-job. Pass one: byoc autopilot notebooks "
+     "--job-name other-job --out DIR"),
+    ((), "Name the Autopilot job: byoc autopilot notebooks --job-name JOB --out DIR"),
+])
+def test_notebooks_refuses_two_jobs_or_none_before_aws(monkeypatch, tmp_path, capsys, job,
+                                                       message):
+    monkeypatch.setattr(autopilot_cli, "connect_from", lambda args: pytest.fail("asked AWS"))
+    assert main(["autopilot", "notebooks", *job, "--out", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_notebooks_says_what_a_job_did_not_produce(moto_endpoint, monkeypatch, tmp_path, capsys):

@@ -22,11 +22,11 @@ from PIL import Image
 
 from byoc.cli import main, pipeline_verbs
 from byoc.driver import endpoints
-from tests.aws.test_pipeline import MotoWithStubs
 from tests.aws.test_train import make_dataset
 from tests.support.docs import code_block, code_blocks, commands, run_command
 from tests.support.executables import exe_env
 from tests.support.moto import PREDICTIONS, queue_endpoint_results
+from tests.support.pipelines import MotoWithStubs
 from tests.support.stubs import offline_sagemaker
 from tests.support.trained_jobs import METRICS, completed_job
 

@@ -18,23 +18,21 @@ import pytest
 from botocore.stub import Stubber
 
 from byoc import api
+from byoc.api import lifecycle_calls
 from byoc.cli import main, pipeline_verbs
 from byoc.driver import endpoints, jobs, pipeline_definition
-from byoc.driver.aws import Aws, connect
 from byoc.errors import UserError
 from tests.aws.test_train import BUCKET, content_prefix, make_dataset
+from tests.support.pipelines import NAME, MotoWithStubs, pipeline_request, upsert_argv
 from tests.support.stubs import offline_sagemaker
 
 pytestmark = pytest.mark.aws
 
-NAME = "signs-pipeline"
 NOW = datetime(2026, 1, 12, 9, 40, tzinfo=timezone.utc)
 
 
 def _upsert(ecr_image: str, role_arn: str, data, *flags: str, name: str = NAME) -> int:
-    return main(["pipeline", "upsert", name, "--image", ecr_image, "--data", str(data),
-                 "--role", role_arn, "--gate", "test:accuracy>=0.9", "--group", "signs",
-                 *flags])
+    return main(upsert_argv(ecr_image, role_arn, data, *flags, name=name))
 
 
 def _targets(recorder) -> list[str]:
@@ -136,10 +134,9 @@ def test_upsert_of_byocs_pipeline_updates_it(moto_recorder, ecr_image, role_arn,
 def test_upsert_with_tune_has_a_tuning_step_gated_on_the_best_objective(
         moto_recorder, ecr_image, role_arn, tmp_path):
     make_dataset(tmp_path)
-    assert main(["pipeline", "upsert", NAME, "--image", ecr_image, "--data", str(tmp_path),
-                 "--role", role_arn, "--tune", "--max-jobs", "4", "--range",
-                 "learning_rate=0.0001:0.1:log", "--objective", "validation:loss:min",
-                 "--gate", "validation:loss<=0.3", "--group", "signs"]) == 0
+    assert main(upsert_argv(ecr_image, role_arn, tmp_path, "--tune", "--max-jobs", "4",
+                            "--range", "learning_rate=0.0001:0.1:log", "--objective",
+                            "validation:loss:min", gate="validation:loss<=0.3")) == 0
     tune, gate = _definition()["Steps"]
     assert tune["Name"] == "Tune" and tune["Type"] == "Tuning"
     config = tune["Arguments"]["HyperParameterTuningJobConfig"]
@@ -283,9 +280,7 @@ def test_start_refuses_a_bad_name_before_aws(moto_recorder, capsys):
 
 
 def test_the_python_call_refuses_keep_alive(moto_recorder, ecr_image, role_arn, tmp_path):
-    request = api.PipelineRequest(NAME, api.TrainingRequest(
-        image=ecr_image, data=str(tmp_path), role=role_arn, keep_alive=600),
-        gate="test:accuracy>=0.9", group="signs")
+    request = pipeline_request(ecr_image, role_arn, tmp_path, keep_alive=600)
     moto_recorder.start()
     with pytest.raises(UserError, match="--keep-alive is for one training job at a time"):
         api.pipeline_upsert(request)
@@ -297,30 +292,6 @@ def test_start_of_a_missing_pipeline_says_how_to_make_it(moto_recorder, capsys):
     assert "No pipeline named 'nope' in us-east-1. Create it with byoc pipeline upsert nope" in \
         capsys.readouterr().err
     assert _changes(moto_recorder) == []
-
-
-class _SageMaker:
-    """moto's SageMaker client, but the calls named in STUBBED go to the stubbed client."""
-
-    def __init__(self, moto, stubbed, stubbed_calls) -> None:
-        self.moto, self.stubbed, self.stubbed_calls = moto, stubbed, stubbed_calls
-
-    def __getattr__(self, name: str):
-        if name == "get_paginator":
-            return lambda op: (self.stubbed if op in self.stubbed_calls else self.moto
-                               ).get_paginator(op)
-        return getattr(self.stubbed if name in self.stubbed_calls else self.moto, name)
-
-
-class MotoWithStubs(Aws):
-    def __init__(self, stubbed, *calls: str) -> None:
-        aws = connect()
-        super().__init__(session=aws.session, region=aws.region)
-        self.stubbed, self.calls = stubbed, calls
-
-    def client(self, service: str, **config):
-        real = super().client(service, **config)
-        return _SageMaker(real, self.stubbed, self.calls) if service == "sagemaker" else real
 
 
 def test_start_timeout_leaves_the_execution_running(pipeline, monkeypatch, capsys):
@@ -453,9 +424,7 @@ def test_delete_of_a_missing_pipeline(moto_endpoint, capsys):
 def test_the_python_calls_upsert_start_check_and_delete(moto_recorder, ecr_image, role_arn,
                                                         tmp_path, monkeypatch):
     make_dataset(tmp_path)
-    request = api.PipelineRequest(NAME, api.TrainingRequest(image=ecr_image, data=str(tmp_path),
-                                                            role=role_arn),
-                                  gate="test:accuracy>=0.9", group="signs")
+    request = pipeline_request(ecr_image, role_arn, tmp_path)
     done = api.pipeline_upsert(request)
     assert done.created and done.parameters["MetricThreshold"] == 0.9
     started = api.pipeline_start(NAME, params={"InstanceType": "ml.c5.xlarge"})
@@ -468,7 +437,7 @@ def test_the_python_calls_upsert_start_check_and_delete(moto_recorder, ecr_image
     sm = offline_sagemaker()
     with Stubber(sm) as stub:  # moto lacks ListPipelineExecutionSteps
         stub.add_response("list_pipeline_execution_steps", {"PipelineExecutionSteps": STEPS})
-        monkeypatch.setattr(api, "_aws", lambda region, profile: MotoWithStubs(
+        monkeypatch.setattr(lifecycle_calls, "_aws", lambda region, profile: MotoWithStubs(
             sm, "list_pipeline_execution_steps"))
         status = api.pipeline_status(NAME)
     assert status.execution["PipelineExecutionArn"] == started.arn

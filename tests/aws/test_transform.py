@@ -114,7 +114,8 @@ MB = 1024 * 1024
      "'" + "j" * 60 + "-jpg' is too long. Pass a shorter --job-name"),
     ({"in/a.png": 1, "in/b.jpg": 1}, ["--job-name", "taken"],
      "A transform job named 'taken-png' already exists"),
-    ({"in/a.png": 1}, ["--model-name", "no-such-model"], "No model named 'no-such-model'"),
+    ({"in/a.png": 1}, ["--model-name", "m"], "--model-name uses an existing model; "
+     "--model-data and --image name the model byoc creates. Pass one of them"),
 ])
 def test_bad_values_are_refused_before_anything_is_created_or_uploaded(
         put, moto_recorder, ecr_image, role_arn, capsys, objects, flags, message):
@@ -138,3 +139,20 @@ def test_bad_values_are_refused_before_anything_is_created_or_uploaded(
     assert [e for e in sent if e["method"] in ("PUT", "DELETE")] == []
     assert not [e for e in sent if e["headers"].get("x-amz-target", "").split(".")[-1]
                 .startswith("Create")]
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--model-name", "no-such-model"], "No model named 'no-such-model'"),
+    (["--model-name", "m", "--training-job", "signs-1"],
+     "--model-name uses an existing model; --training-job names the model byoc creates. Pass "
+     "one of them: --model-name NAME, or --training-job NAME"),
+])
+def test_model_name_alone_or_refused_beside_a_model_to_create(put, moto_recorder, role_arn,
+                                                              capsys, flags, message):
+    """--model-name and --training-job used to run with one of them silently ignored."""
+    put({"in/a.png": 1})
+    moto_recorder.start()
+    assert main(["transform", "--role", role_arn, "--input", f"s3://{BUCKET}/in/", "--output",
+                 f"s3://{BUCKET}/out/", *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert [e for e in moto_recorder.entries() if e["method"] in ("PUT", "DELETE")] == []

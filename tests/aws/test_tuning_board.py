@@ -15,6 +15,7 @@ import pytest
 from botocore.stub import Stubber
 
 from byoc import api
+from byoc.api import job_calls
 from byoc.cli import hosting_verbs, main, training_verbs
 from byoc.driver.aws import Aws, connect
 from byoc.errors import UserError
@@ -205,7 +206,7 @@ def test_leaderboard_of_a_minimized_job_puts_the_lowest_first_and_top_cuts_it(mo
         stub_describe(stub, tuning_answer(status="InProgress", direction="Minimize",
                                           best=None))
         stub_listing(stub, "Minimize")
-        monkeypatch.setattr(api, "_aws", lambda region, profile: StubbedAws(sm))
+        monkeypatch.setattr(job_calls, "_aws", lambda region, profile: StubbedAws(sm))
         board = api.tuning_leaderboard("tune", top=2)
         stub.assert_no_pending_responses()
     assert isinstance(board, api.TuningLeaderboard)
@@ -227,7 +228,7 @@ def test_leaderboard_keeps_failure_reasons_and_refuses_an_unknown_job(monkeypatc
         stub.add_client_error("describe_hyper_parameter_tuning_job", "ValidationException",
                               "Amazon SageMaker can't find a tuning job with name nope",
                               expected_params={"HyperParameterTuningJobName": "nope"})
-        monkeypatch.setattr(api, "_aws", lambda region, profile: StubbedAws(sm))
+        monkeypatch.setattr(job_calls, "_aws", lambda region, profile: StubbedAws(sm))
         board = api.tuning_leaderboard("tune")
         failed = [t for t in board.trials if t.status == "Failed"]
         assert failed[0].failure_reason == "AlgorithmError: out of memory"

@@ -30,6 +30,7 @@ import pytest
 from botocore.stub import Stubber
 
 from byoc import api
+from byoc.api import hosting_calls
 from byoc.cli import main, update_flags
 from byoc.driver import deployment, endpoint_update, guardrails, hosting, waiting
 from byoc.driver.aws import connect
@@ -695,7 +696,7 @@ def test_an_update_sagemaker_refuses_takes_its_new_config_back(stubs, capsys):
 
 
 def test_the_python_call_returns_the_update_or_raises_the_rollback(stubs, monkeypatch):
-    monkeypatch.setattr(api, "_aws", lambda region, profile: stubs.aws)
+    monkeypatch.setattr(hosting_calls, "_aws", lambda region, profile: stubs.aws)
     request = api.DeployRequest(
         "signs", api.ModelSource(model_data=NEW_DATA, image=IMAGE, role=ROLE),
         api.hosting(default_instance_type="ml.m5.large", instance_count=2))
@@ -731,7 +732,7 @@ def test_the_python_call_returns_the_update_or_raises_the_rollback(stubs, monkey
 def test_the_python_api_pages_update_runs_as_written(stubs, monkeypatch, capsys):
     """docs/python-api.md's update, a ```py block (moto's server, which runs the page's
     ```python blocks, has no UpdateEndpoint), on the stubbed clients."""
-    monkeypatch.setattr(api, "_aws", lambda region, profile: stubs.aws)
+    monkeypatch.setattr(hosting_calls, "_aws", lambda region, profile: stubs.aws)
     [snippet] = [b for b in code_blocks("python-api.md", "py") if "update_endpoint" in b]
     expect_live(stubs)
     expect_new_config(stubs, source="training job")

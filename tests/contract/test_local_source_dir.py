@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import json
 import shlex
-import signal
-import subprocess
-import sys
 import tarfile
 
 import pytest
-import requests
 
 from byoc import contract
-from byoc.driver.local import layout, process
+from byoc.driver.local import layout
 from tests.support.data import tiny_folders
 from tests.support.docs import code_block
-from tests.support.executables import REPO, exe_env
-from tests.support.serving import as_at_a_terminal, free_port
+from tests.support.executables import REPO
+from tests.support.local_serve import handlers_and_model, post_once
 
 # A script that knows nothing about byoc: the toolkit's arguments and SM_* variables, a helper
 # module beside it, and a model of its own in SM_MODEL_DIR.
@@ -130,31 +126,8 @@ def test_local_train_in_process_mode_builds_a_user_model_in_byocs_trainer(tmp_pa
 
 
 def test_local_serve_in_process_mode_answers_with_the_users_handlers(tmp_path):
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "greeting.txt").write_text("hello\n")
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "inference.py").write_text(HANDLERS)
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "byoc.cli", "local", "serve", "--model", str(model), "--port",
-         str(port), "--workers", "1", "--source-dir", str(src), "--entry-point",
-         "inference.py"],
-        env=exe_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        preexec_fn=as_at_a_terminal)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        process.wait_for_ping(url, timeout=180, alive=lambda: proc.poll() is None)
-        answer = requests.post(f"{url}/invocations", data=b"world",
-                               headers={"Content-Type": "text/plain",
-                                        # else gunicorn waits out its grace period on stop
-                                        "Connection": "close"}, timeout=30)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
-    assert answer.status_code == 200, out[-2000:]
-    assert answer.json() == {"answer": "hello, world"}
+    model, src = handlers_and_model(tmp_path, HANDLERS, {"greeting.txt": "hello\n"})
+    assert post_once(model, src, "--workers", "1").json() == {"answer": "hello, world"}
 
 
 DOCS_PAGE, DOCS_SNIPPET = "training.md", "# Your own training script in a process"

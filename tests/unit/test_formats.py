@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from byoc.data.formats import SIGNNAMES_FILE, read_channel, write_class_names
+from byoc.data.formats import SIGNNAMES_FILE, list_channel, read_channel, write_class_names
 from byoc.errors import UserError
 
 SIZE = (16, 16)
@@ -168,23 +168,28 @@ def test_class_folders_without_images(tmp_path):
 # --- (b) GTSRB layout ---------------------------------------------------------------------
 
 
-def test_gtsrb_layout_crops_to_roi_and_reads_test_csv(tmp_path):
+def _gtsrb(root):
+    """A GTSRB layout: two classes of framed images with their boxes, and a labelled Test/."""
     roi = (5, 4, 24, 19)
     for cls in ("0", "1"):
         for i in range(2):
-            _framed(tmp_path / "Train" / cls / f"{cls}_{i}.png", roi)
-    (tmp_path / "Train.csv").write_text(
+            _framed(root / "Train" / cls / f"{cls}_{i}.png", roi)
+    (root / "Train.csv").write_text(
         "Width,Height,Roi.X1,Roi.Y1,Roi.X2,Roi.Y2,ClassId,Path\n"
         + "".join(f"40,30,5,4,24,19,{c},Train/{c}/{c}_{i}.png\n" for c in "01" for i in range(2))
     )
-    _framed(tmp_path / "Test" / "00000.png", (10, 2, 30, 27))
-    _framed(tmp_path / "Test" / "00001.png", (1, 1, 20, 20))
-    (tmp_path / "Test.csv").write_text(
+    _framed(root / "Test" / "00000.png", (10, 2, 30, 27))
+    _framed(root / "Test" / "00001.png", (1, 1, 20, 20))
+    (root / "Test.csv").write_text(
         "Width,Height,Roi.X1,Roi.Y1,Roi.X2,Roi.Y2,ClassId,Path\n"
         "40,30,10,2,30,27,1,Test/00000.png\n"
         "40,30,1,1,20,20,0,Test/00001.png\n"
     )
-    (tmp_path / "Meta.csv").write_text("Path,ClassId\n")
+    (root / "Meta.csv").write_text("Path,ClassId\n")
+
+
+def test_gtsrb_layout_crops_to_roi_and_reads_test_csv(tmp_path):
+    _gtsrb(tmp_path)
     data = read_channel(tmp_path, SIZE)
     assert data.format == "gtsrb"
     assert data.class_names == ["0", "1"]
@@ -195,6 +200,18 @@ def test_gtsrb_layout_crops_to_roi_and_reads_test_csv(tmp_path):
     assert data.test.y.tolist() == [1, 0]
     assert data.test.class_names == data.class_names
     assert (data.test.x[..., 2] == 0).all()
+
+
+def test_listing_and_reading_label_a_channel_and_its_test_split_alike(tmp_path):
+    """`list_channel` (streaming) and `read_channel` (in memory) share one labelling: the
+    channel's names table (signnames.csv), and the test split on the channel's classes."""
+    _gtsrb(tmp_path)
+    write_class_names(tmp_path / "signnames.csv", ["stop", "yield"])
+    listing, data = list_channel(tmp_path), read_channel(tmp_path, SIZE)
+    assert listing.class_names == data.class_names == ["stop", "yield"]
+    assert listing.y.tolist() == data.y.tolist() == [0, 0, 1, 1]
+    assert listing.test.class_names == data.test.class_names == ["stop", "yield"]
+    assert listing.test.y.tolist() == data.test.y.tolist() == [1, 0]
 
 
 def test_gtsrb_per_class_gt_csv(tmp_path):

@@ -9,7 +9,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from byoc.cli.aws_flags import add_aws_verb, add_options_flags, connect_from, options_from
+from byoc.cli.aws_flags import (
+    add_aws_verb,
+    add_no_wait,
+    add_options_flags,
+    add_timeout,
+    connect_from,
+    duration,
+    options_from,
+)
 from byoc.cli.tabular_verbs import problem_flags
 from byoc.cli.types import positive_float, positive_int
 from byoc.driver import jobs
@@ -34,6 +42,7 @@ from byoc.driver.autopilot import (
 )
 from byoc.driver.aws import Aws
 from byoc.driver.waiting import WaitTimeout
+from byoc.errors import UserError
 
 
 def _print(lines: list[str]) -> None:
@@ -120,9 +129,22 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _notebooks_job(args: argparse.Namespace) -> str:
+    """The job of `autopilot notebooks`: --job-name, as the other verbs take it, or the
+    positional JOB that came first."""
+    if args.job and args.job_name and args.job != args.job_name:
+        raise UserError(f"Two jobs named: {args.job} and --job-name {args.job_name}. Pass one: "
+                        f"byoc autopilot notebooks --job-name {args.job_name} --out DIR")
+    if not (args.job or args.job_name):
+        raise UserError("Name the Autopilot job: byoc autopilot notebooks --job-name JOB "
+                        "--out DIR")
+    return args.job_name or args.job
+
+
 def cmd_notebooks(args: argparse.Namespace) -> int:
+    name = _notebooks_job(args)
     aws = connect_from(args)
-    desc = describe(aws.client("sagemaker"), args.job)
+    desc = describe(aws.client("sagemaker"), name)
     downloaded = download(aws.client("s3"), job_artifacts(desc), Path(args.out))
     _print([d.line() for d in downloaded])
     return 0
@@ -132,8 +154,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the AWS actions to `byoc autopilot` (its sub-parsers, made by byoc.cli)."""
     follow = argparse.ArgumentParser(add_help=False)
     group = follow.add_argument_group("waiting")
-    group.add_argument("--timeout", type=positive_float, metavar="SECONDS",
-                       help="stop waiting after this long (default: --max-runtime + 30 min)")
+    add_timeout(group, f"--max-runtime + {duration(WAIT_MARGIN)}",
+                "stop waiting after this long; the job keeps running unless --stop-on-timeout")
     group.add_argument("--stop-on-timeout", action="store_true",
                        help="stop the job when the wait times out (default: leave it running)")
     group.add_argument("--poll", type=positive_float, default=POLL_SECONDS, metavar="SECONDS",
@@ -164,7 +186,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         f"(--mode {WEIGHT_MODE} only); it is not used as a feature")
     p.add_argument("--output", metavar="S3_URI",
                    help="default s3://sagemaker-REGION-ACCOUNT/byoc/autopilot/JOB/output")
-    p.add_argument("--no-wait", action="store_true", help="start the job and return")
+    add_no_wait(p, "start the job and return")
     add_options_flags(p, what="Autopilot job", network_isolation=False,
                       kms="the output and the volumes of the jobs it runs")
 
@@ -180,7 +202,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = add_aws_verb(sub, "notebooks", cmd_notebooks,
                      help="download a job's notebooks and its best candidate's reports")
-    p.add_argument("job", metavar="JOB", help="the Autopilot job's name")
+    p.add_argument("--job-name", help="the Autopilot job's name")
+    p.add_argument("job", nargs="?", metavar="JOB",
+                   help="the same, as an argument (the older form)")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="where they go: DIR/notebooks, DIR/explainability, DIR/model_insights")
 
@@ -195,6 +219,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="what each answer row holds, in this order, e.g. "
                         "predicted_label,probability (classification: also probabilities, "
                         "labels); default: the predicted label only")
-    p.add_argument("--no-wait", action="store_true", help="return before it is InService")
+    add_no_wait(p, "return before it is InService")
     add_options_flags(p, what="model, endpoint config and endpoint",
                       kms="the endpoint instances' storage volumes")

@@ -59,14 +59,39 @@ def role_parent() -> argparse.ArgumentParser:
     return role
 
 
-def wait_parent() -> argparse.ArgumentParser:
-    """--no-wait and --timeout, for the verbs that start something and wait for it."""
+def duration(seconds: float) -> str:
+    """Seconds as help text says them: 1 h, 6 h, 30 min, 45 s."""
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size:g} {unit}"
+    return f"{seconds:g} s"
+
+
+def add_no_wait(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+                help: str = "start it and return") -> None:
+    """--no-wait: `help` says what the verb does instead of waiting."""
+    parser.add_argument("--no-wait", action="store_true", help=help)
+
+
+def add_timeout(parser: argparse.ArgumentParser | argparse._ArgumentGroup, default: str,
+                help: str = "stop waiting after this long; what was started keeps running "
+                            "on AWS") -> None:
+    """--timeout in seconds; `default` is this verb's own wait when the flag is left out."""
+    parser.add_argument("--timeout", type=positive_float, metavar="SECONDS",
+                        help=f"{help} (default: {default})")
+
+
+def add_force(parser: argparse.ArgumentParser | argparse._ArgumentGroup, help: str) -> None:
+    """--force: `help` says which refusal it overrides."""
+    parser.add_argument("--force", action="store_true", help=help)
+
+
+def wait_parent(default: str) -> argparse.ArgumentParser:
+    """--no-wait and --timeout, for the verbs that start something and wait for it; `default`
+    is how long this verb waits without --timeout."""
     wait = argparse.ArgumentParser(add_help=False)
-    wait.add_argument("--no-wait", action="store_true", help="start it and return")
-    wait.add_argument("--timeout", type=positive_float, metavar="SECONDS",
-                      help="stop waiting after this long; what was started keeps running on AWS "
-                           "(default: the job's --max-run or --max-wait + 30 min; tuning: that "
-                           "for each round of parallel jobs; endpoints 1 h; transform 6 h)")
+    add_no_wait(wait)
+    add_timeout(wait, default)
     return wait
 
 

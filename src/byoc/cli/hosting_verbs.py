@@ -9,9 +9,13 @@ from byoc.cli import scaling_verbs as autoscaling_flags
 from byoc.cli import update_flags
 from byoc.cli.aws_flags import (
     add_aws_verb,
+    add_force,
+    add_no_wait,
     add_options_flags,
+    add_timeout,
     config_value,
     connect_from,
+    duration,
     options_from,
     role_parent,
     said_no_wait,
@@ -26,7 +30,7 @@ from byoc.cli.hosting_flags import (
     scaling_from,
 )
 from byoc.cli.runs_verbs import add_run_flags
-from byoc.cli.types import positive_float, positive_int
+from byoc.cli.types import positive_int
 from byoc.driver import (
     async_invoke,
     deployment,
@@ -177,7 +181,9 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """`byoc deploy`, `invoke` and `transform`."""
-    role, wait = role_parent(), wait_parent()
+    role = role_parent()
+    hour = duration(deployment.ENDPOINT_TIMEOUT)
+    deploy_wait = f"{hour}; with --update, {hour} beyond its baking and --termination-wait"
 
     model = argparse.ArgumentParser(add_help=False)
     model.add_argument("--training-job", help="host the model of this completed training job")
@@ -188,7 +194,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    script="module that defines your handlers (model_fn, input_fn, predict_fn, "
                           "output_fn); the model archive is repacked with the code under code/")
 
-    p = add_aws_verb(subparsers, "deploy", cmd_deploy, parents=[model, role, wait],
+    p = add_aws_verb(subparsers, "deploy", cmd_deploy, parents=[model, role,
+                                                                wait_parent(deploy_wait)],
                      help="host a model on an endpoint: real-time, serverless, "
                           "asynchronous or multi-model")
     p.add_argument("--endpoint-name", required=True)
@@ -198,8 +205,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--package", metavar="ARN",
                        help="host this registered version (a model package ARN, see byoc "
                             "registry list); it must be Approved")
-    group.add_argument("--force", action="store_true",
-                       help="with --package: host it even if it is not Approved")
+    add_force(group, "with --package: host it even if it is not Approved")
     p.add_argument("--instance-type", help=f"default {endpoints.DEFAULT_INSTANCE_TYPE}; with "
                                           "--update, the endpoint's")
     p.add_argument("--instance-count", type=positive_int,
@@ -229,13 +235,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "for its answers")
     group.add_argument("--upload-to", metavar="S3_PREFIX",
                        help="where the inputs go (default s3://BUCKET/byoc/async-input/...)")
-    group.add_argument("--no-wait", action="store_true",
-                       help="queue the requests and print where the answers will appear")
-    group.add_argument("--timeout", type=positive_float, metavar="SECONDS",
-                       help=f"stop waiting after this long (default "
-                            f"{async_invoke.DEFAULT_TIMEOUT} s)")
+    add_no_wait(group, "queue the requests and print where the answers will appear")
+    add_timeout(group, duration(async_invoke.DEFAULT_TIMEOUT),
+                "stop waiting after this long; the requests stay queued on the endpoint")
 
-    p = add_aws_verb(subparsers, "transform", cmd_transform, parents=[model, role, wait],
+    p = add_aws_verb(subparsers, "transform", cmd_transform, parents=[
+                         model, role, wait_parent(duration(deployment.TRANSFORM_TIMEOUT))],
                      help="batch transform over an S3 prefix of images")
     p.add_argument("--model-name", help="an existing SageMaker model")
     p.add_argument("--input", required=True, metavar="S3_PREFIX")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from byoc.cli.aws_flags import add_aws_verb, connect_from
-from byoc.cli.types import positive_float, positive_int
-from byoc.driver import job_listing, rejoin
+from byoc.cli.aws_flags import add_aws_verb, add_timeout, connect_from, duration
+from byoc.cli.types import positive_int
+from byoc.driver import job_listing, rejoin, train_and_tune
 from byoc.driver.waiting import WaitTimeout
 
 
@@ -62,8 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="for a tuning job: this training job of it (default: the best)")
     p.add_argument("--follow", action="store_true",
                    help="keep printing new lines until the job ends")
-    p.add_argument("--timeout", type=positive_float, metavar="SECONDS",
-                   help="with --follow: stop after this long (default: when the job ends)")
+    add_timeout(p, "when the job ends", "with --follow: stop after this long")
 
     p = add_aws_verb(subparsers, "attach", cmd_attach,
                      help="re-join a training job: follow it if it runs, then print its "
@@ -72,9 +71,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--download", metavar="DIR",
                    help="a new or empty directory to unpack output.tar.gz into (default: the "
                         "metrics are read and not kept)")
-    p.add_argument("--timeout", type=positive_float, metavar="SECONDS",
-                   help="stop waiting for a running job after this long; it keeps running "
-                        "(default: its --max-run or --max-wait + 30 min)")
+    add_timeout(p, f"its --max-run, or --max-wait, + {duration(train_and_tune.WAIT_MARGIN)}",
+                "stop waiting for a running job after this long; it keeps running")
 
     p = add_aws_verb(subparsers, "jobs", cmd_jobs,
                      help="list the newest jobs byoc started, of every kind")

@@ -35,7 +35,7 @@ def serve(args: argparse.Namespace) -> int:
     return local_serve(args.model, model_dir=args.model_dir, multi_model=args.multi_model,
                        port=args.port, workers=args.workers, host=args.host, image=args.image,
                        source_dir=args.source_dir, entry_point=args.entry_point,
-                       gpus=args.gpus).exit_code
+                       gpus=args.gpus, env=args.env).exit_code
 
 
 def register(subparsers) -> None:
@@ -89,6 +89,9 @@ def register(subparsers) -> None:
                    help="address to bind in process mode (default: 127.0.0.1, this machine "
                         "only; 0.0.0.0 opens the server to the network)")
     s.add_argument("--image", help="run in this Docker image instead of a local process")
+    s.add_argument("--env", action="append", metavar="KEY=VALUE",
+                   help="environment variable for the server, as byoc deploy --env sets it on "
+                        "an endpoint; repeatable (e.g. SAGEMAKER_MODEL_SERVER_TIMEOUT=120)")
     _add_gpus_flag(s)
     add_source_flags(s.add_argument_group("your code"),
                         script="module that defines your handlers (model_fn, input_fn, "

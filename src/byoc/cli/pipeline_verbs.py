@@ -8,7 +8,9 @@ import sys
 
 from byoc.cli.aws_flags import (
     add_aws_verb,
+    add_force,
     connect_from,
+    duration,
     role_parent,
     wait_or_none,
     wait_parent,
@@ -19,7 +21,7 @@ from byoc.cli.training_verbs import (
     training_request,
     tuning_spec,
 )
-from byoc.driver import pipeline_definition, pipelines
+from byoc.driver import pipeline_definition, pipelines, train_and_tune
 from byoc.errors import UserError
 
 
@@ -118,7 +120,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_tuning_flags(tune)
     p.set_defaults(keep_alive=None)
 
-    p = add_aws_verb(actions, "start", cmd_start, parents=[wait_parent()],
+    p = add_aws_verb(actions, "start", cmd_start, parents=[wait_parent(
+                         "the limit of its training step, or of its tuning step's rounds of "
+                         f"parallel trials, + {duration(train_and_tune.WAIT_MARGIN)}")],
                      help="start an execution and wait for it; prints its ARN")
     p.add_argument("name", metavar="NAME", help="the pipeline's name")
     p.add_argument("--param", action="append", metavar="NAME=VALUE",
@@ -134,5 +138,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = add_aws_verb(actions, "delete", cmd_delete,
                      help="delete a pipeline byoc made (its registered versions stay)")
     p.add_argument("name", metavar="NAME", help="the pipeline's name")
-    p.add_argument("--force", action="store_true",
-                   help="delete it while an execution runs (SageMaker stops it)")
+    add_force(p, "delete it while an execution runs (SageMaker stops it)")

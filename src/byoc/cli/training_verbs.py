@@ -11,6 +11,7 @@ from byoc.cli.aws_flags import (
     add_aws_verb,
     add_options_flags,
     connect_from,
+    duration,
     options_from,
     role_parent,
     said_no_wait,
@@ -243,7 +244,8 @@ def add_tuning_flags(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """`byoc push`, `train` and `tune`."""
-    role, wait = role_parent(), wait_parent()
+    role = role_parent()
+    margin = duration(train_and_tune.WAIT_MARGIN)
 
     p = add_aws_verb(subparsers, "push", cmd_push,
                      help="build the image and push it to ECR")
@@ -263,7 +265,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     job = training_flags()
 
-    p = add_aws_verb(subparsers, "train", cmd_train, parents=[job, role, wait],
+    p = add_aws_verb(subparsers, "train", cmd_train, parents=[job, role, wait_parent(
+                         f"the job's --max-run, or --max-wait with --spot, + {margin}")],
                      help="run a SageMaker training job with the image")
     p.add_argument("--checkpoint-s3", metavar="S3_URI",
                    help="checkpoint location (default OUTPUT/JOB/checkpoints)")
@@ -274,7 +277,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="keep the instances warm this long after the job (warm pools, up to "
                         f"{jobs.MAX_KEEP_ALIVE} s), so that the next job starts sooner")
 
-    p = add_aws_verb(subparsers, "tune", cmd_tune, parents=[job, role, wait],
+    p = add_aws_verb(subparsers, "tune", cmd_tune, parents=[job, role, wait_parent(
+                         "the trials' --max-run, or --max-wait with --spot, for each round "
+                         f"of --max-parallel-jobs trials, + {margin}")],
                      help="run a hyperparameter tuning job (objective validation:accuracy; "
                           "with --spot, trials keep no checkpoints)")
     add_tuning_flags(p)

@@ -207,19 +207,30 @@ def _open(path: Path, name: str) -> tuple[Path, str, str, dict[int, str] | None]
     return root, where, split, table
 
 
+def _labelled(main: _Raw | _Listed, test: _Raw | _Listed | None,
+              table: dict[int, str] | None, class_names: list[str] | None, where: str
+              ) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+    """The labels of a channel and of the test split found inside it as indices into one class
+    list: (labels, class list, the test split's labels or None when it has none). Names come
+    from the files, else from the channel's table; the test split takes the channel's."""
+    if main.names is None:
+        main.names = table
+    if test is not None and test.names is None:
+        test.names = main.names
+    y, names = _to_indices(main, class_names, where)
+    test_y = None
+    if test is not None and len(test.labels):
+        test_y, _ = _to_indices(test, names, f"{where}, test split")
+    return y, names, test_y
+
+
 def _read_arrays(files: list[Path], where: str, split: str, size: tuple[int, int],
                  channels: int, table: dict[int, str] | None,
                  class_names: list[str] | None) -> ChannelData:
     fmt, raw, raw_test = _read_array_files(files, where, split, size, channels)
-    if raw.names is None:
-        raw.names = table
-    if raw_test is not None and raw_test.names is None:
-        raw_test.names = raw.names
-    y, names = _to_indices(raw, class_names, where)
-    test = None
-    if raw_test is not None and len(raw_test.labels):
-        test_y, _ = _to_indices(raw_test, names, f"{where}, test split")
-        test = ChannelData(raw_test.x, test_y, names, fmt, raw_test.skipped)
+    y, names, test_y = _labelled(raw, raw_test, table, class_names, where)
+    test = (None if test_y is None
+            else ChannelData(raw_test.x, test_y, names, fmt, raw_test.skipped))
     return ChannelData(raw.x, y, names, fmt, raw.skipped, test)
 
 
@@ -227,15 +238,9 @@ def _index(fmt: str, main: _Listed, test: _Listed | None, table: dict[int, str] 
            class_names: list[str] | None, where: str) -> ChannelListing:
     """Labels as indices into the class list: every listed file counts, readable or not, so
     that the list does not depend on decoding."""
-    if main.names is None:
-        main.names = table
-    if test is not None and test.names is None:
-        test.names = main.names
-    y, names = _to_indices(main, class_names, where)
-    test_listing = None
-    if test is not None and len(test.labels):
-        test_y, _ = _to_indices(test, names, f"{where}, test split")
-        test_listing = ChannelListing(test.files, test.rois, test_y, names, fmt)
+    y, names, test_y = _labelled(main, test, table, class_names, where)
+    test_listing = (None if test_y is None
+                    else ChannelListing(test.files, test.rois, test_y, names, fmt))
     return ChannelListing(main.files, main.rois, y, names, fmt, test_listing)
 
 

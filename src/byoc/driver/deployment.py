@@ -326,6 +326,15 @@ class TransformJobs:
 def check_transform(options: AwsOptions, model: ModelSource | None,
                     model_name: str | None) -> sourcedir.SourceCode | None:
     """A transform uses an existing model (`model_name`) or one byoc creates (`model`)."""
+    named = [flag for flag, value in (
+        ("--training-job", model and model.training_job), ("--run", model and model.run),
+        ("--model-data", model and model.model_data), ("--image", model and model.image))
+        if value]
+    if model_name and named:
+        raise UserError(f"--model-name uses an existing model; {' and '.join(named)} "
+                        f"{'names' if len(named) == 1 else 'name'} the model byoc creates. Pass "
+                        "one of them: --model-name NAME, or --training-job NAME (or --run, or "
+                        "--model-data with --image).")
     if model_name and options.model_fields():
         raise UserError("--subnets, --security-groups and --network-isolation are settings of "
                         "the model byoc creates; --model-name uses an existing model as it is. "

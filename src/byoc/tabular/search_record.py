@@ -10,13 +10,16 @@ import os
 from pathlib import Path
 
 from byoc import tracking_config
+from byoc.tabular import contributions, partial_dependence
 from byoc.tabular.notebooks import CANDIDATE_SCRIPT, NOTEBOOK_DIR
 from byoc.tabular.run_summary import Summary
 
 log = logging.getLogger(__name__)
 
+# The run's files the parent run keeps (those present: the plots of the explanations are not
+# there with --no-explanations); the model goes to MLflow as a model, the notebooks apart.
 SEARCH_ARTIFACTS = ("leaderboard.csv", "summary.json", "report.md", "importance.png",
-                    CANDIDATE_SCRIPT)
+                    contributions.PLOT, partial_dependence.PLOT, CANDIDATE_SCRIPT)
 
 def log_search(uri: str, experiment: str, out_dir: Path, summary: Summary, candidates: list,
                best_pipeline, sample) -> str | None:

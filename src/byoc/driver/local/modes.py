@@ -10,6 +10,7 @@ from pathlib import Path
 
 from byoc import contract, tracking_config
 from byoc.driver import sourcedir
+from byoc.driver.aws_options import parse_env
 from byoc.driver.channels import split_channel_dirs
 from byoc.driver.local import gpus as local_gpus
 from byoc.driver.local import layout
@@ -140,12 +141,31 @@ class LocalServing:
     exit_code: int
 
 
+# What `byoc local serve` sets itself, and what to do instead of setting it with --env.
+_SET_BY_LOCAL_SERVE = {contract.BASE_DIR_ENV: "it lays out /opt/ml in a directory of its own",
+                       contract.PORT_ENV: "use --port", contract.BIND_HOST_ENV: "use --host",
+                       contract.MULTI_MODEL_ENV: "use --multi-model"}
+
+
+def _serving_env(env: Pairs, workers: int | None) -> dict[str, str]:
+    """--env for a local server, checked as `byoc deploy --env` is, and against the variables
+    local serve sets from its own flags."""
+    given = parse_env(as_pairs(env))
+    for key, instead in _SET_BY_LOCAL_SERVE.items():
+        if key in given:
+            raise UserError(f"--env {key}: byoc local serve sets it itself; {instead}.")
+    if workers and contract.WORKERS_ENV in given:
+        raise UserError(f"--workers and --env {contract.WORKERS_ENV} both set the number of "
+                        "workers: keep one of them.")
+    return given
+
+
 def local_serve(model: str | Path | None = None, *, model_dir: str | Path | None = None,
                 multi_model: bool = False, port: int = contract.DEFAULT_PORT,
                 workers: int | None = None, host: str = contract.LOCAL_HOST,
                 image: str | None = None, source_dir: str | None = None,
-                entry_point: str | None = None, gpus: str | int | None = None
-                ) -> LocalServing:
+                entry_point: str | None = None, gpus: str | int | None = None,
+                env: Pairs = None) -> LocalServing:
     """Serve a trained model on /ping and /invocations until interrupted: as a process, or in
     the Docker `image`. With `multi_model`, serve SageMaker's multi-model API over `model_dir`
     (one extracted bundle per subdirectory).
@@ -156,8 +176,11 @@ def local_serve(model: str | Path | None = None, *, model_dir: str | Path | None
         host: the address to bind in process mode (default 127.0.0.1, this machine only).
         source_dir: a directory with your handlers; `entry_point` the module that defines them.
         gpus: with `image`, the GPUs the container gets: "all", a count, or "device=0,1".
+        env: environment variables for the server (`{"KEY": "VALUE"}` or `["KEY=VALUE"]`), as
+            `byoc deploy --env` gives them to the endpoint's container.
     """
     gpu_request = _gpus_for(gpus, image)
+    given = _serving_env(env, workers)
     if multi_model != bool(model_dir) or multi_model == bool(model):
         raise UserError(
             "Serve one model with --model DIR_OR_TAR, or several with --multi-model --model-dir "
@@ -165,6 +188,7 @@ def local_serve(model: str | Path | None = None, *, model_dir: str | Path | None
     served = Path(model_dir or model)
     source = sourcedir.from_flags(source_dir, entry_point)
     sourcedir.require_entry_point(source, "byoc local serve")
+    sourcedir.check_environment(source, given)
     if source and multi_model:
         raise UserError("With --multi-model each model is served with the code in its own "
                         "directory (code/ beside the bundle); drop --source-dir and "
@@ -172,7 +196,8 @@ def local_serve(model: str | Path | None = None, *, model_dir: str | Path | None
     if image:
         from byoc.driver.local import docker
 
-        env = sourcedir.serving_environment(source, sourcedir.CONTAINER_CODE_DIR) if source else {}
+        env = {**given, **(sourcedir.serving_environment(source, sourcedir.CONTAINER_CODE_DIR)
+                           if source else {})}
         return LocalServing(docker.serve(image, served, port, multi_model=multi_model, env=env,
                                          code_dir=source.directory if source else None,
                                          gpus=gpu_request))
@@ -181,6 +206,7 @@ def local_serve(model: str | Path | None = None, *, model_dir: str | Path | None
     with tempfile.TemporaryDirectory(prefix="byoc-serve-") as root:
         if multi_model:
             return LocalServing(process.serve_multi_model(served, Path(root), port, workers,
-                                                          host))
-        env = sourcedir.serving_environment(source, str(source.directory)) if source else {}
+                                                          host, env=given))
+        env = {**given, **(sourcedir.serving_environment(source, str(source.directory))
+                           if source else {})}
         return LocalServing(process.serve(served, Path(root), port, workers, host, env=env))

@@ -115,11 +115,11 @@ def _serve_until_stopped(env: dict[str, str], url: str, hint: Callable[[str], st
 
 
 def serve_multi_model(models: Path, root: Path, port: int, workers: int | None = None,
-                      host: str = contract.LOCAL_HOST) -> int:
+                      host: str = contract.LOCAL_HOST, env: dict[str, str] | None = None) -> int:
     """SageMaker's multi-model API over the bundles in `models` on `host`:`port`, until
-    Ctrl-C."""
+    Ctrl-C, with `env` added to this process's environment."""
     layout.link_models(models, root)
-    env = dict(os.environ, **{contract.BASE_DIR_ENV: str(root.resolve()),
+    env = dict(os.environ, **(env or {}), **{contract.BASE_DIR_ENV: str(root.resolve()),
                               contract.PORT_ENV: str(port), contract.MULTI_MODEL_ENV: "true",
                               contract.BIND_HOST_ENV: host})
     if workers:
