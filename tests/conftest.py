@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.support.moto",
     "tests.support.docker",
     "tests.support.mlflow",
+    "tests.support.docs",
 ]
 
 TESTS = Path(__file__).resolve().parent
