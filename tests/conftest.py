@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.support.docker",
     "tests.support.mlflow",
     "tests.support.docs",
+    "tests.support.botocore_data",
 ]
 
 TESTS = Path(__file__).resolve().parent
