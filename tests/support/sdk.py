@@ -54,7 +54,7 @@ def make_venv(venv: Path, requirements: Path) -> Path:
     A lock beside it makes a second maker wait for the first: `make test` builds the venvs in
     the background while the fast tier runs (python -m tests.support.sdk), and the SDK tests'
     fixtures then find them ready, or wait for them."""
-    with open(venv.parent / f".{venv.name}.lock", "w") as lock:
+    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return _make_venv(venv, requirements)
 
