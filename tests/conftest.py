@@ -17,6 +17,8 @@ pytest_plugins = [
     "tests.support.moto",
     "tests.support.docker",
     "tests.support.mlflow",
+    "tests.support.docs",
+    "tests.support.botocore_data",
 ]
 
 TESTS = Path(__file__).resolve().parent

@@ -58,7 +58,7 @@ def _as_json(command: str) -> str:
 
 
 def test_the_aws_pages_run_as_written_against_moto(moto_endpoint, moto_recorder, ecr_image,
-                                                      tmp_path):
+                                                      tmp_path, shared_steps):
     [block] = [b for b in code_blocks(PAGE, "bash") if "byoc push" in b]
     assert len(PUSH.findall(block)) == 1, "the page's push line changed"
     script = PUSH.sub(f"IMAGE={ecr_image}", block)
@@ -71,7 +71,7 @@ def test_the_aws_pages_run_as_written_against_moto(moto_endpoint, moto_recorder,
     before, after = script.split(INVOKE)
     exports = "".join(line + "\n" for line in before.splitlines() if line.startswith("export "))
     env = exe_env()
-    out = run_command(before, tmp_path, env, timeout=600)
+    out = shared_steps.run_script(before, tmp_path, env, timeout=600)
     for image in ("stop.png", "yield.ppm"):
         b64 = base64.b64encode((tmp_path / image).read_bytes()).decode()
         (tmp_path / f"{image}.json").write_text(json.dumps({"instances": [{"b64": b64}]}))

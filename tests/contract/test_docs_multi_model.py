@@ -20,7 +20,7 @@ PAGE = "multi-model.md"
 
 
 @pytest.mark.slow
-def test_the_local_multi_model_walkthrough_runs_as_written(tmp_path):
+def test_the_local_multi_model_walkthrough_runs_as_written(tmp_path, shared_steps):
     blocks = code_blocks(PAGE, "bash")
     [make] = [b for b in blocks if "byoc local train" in b]
     [layout] = [b for b in blocks if "byoc local serve --multi-model" in b]
@@ -29,7 +29,7 @@ def test_the_local_multi_model_walkthrough_runs_as_written(tmp_path):
     env = exe_env()
 
     for command in commands(make):
-        run_command(command, tmp_path, env)
+        shared_steps.run(command, tmp_path, env)
     assert (tmp_path / "sign.png").is_file()
 
     *setup, serve = commands(layout)

@@ -16,12 +16,12 @@ PAGE = "serving.md"
 
 
 @pytest.mark.slow
-def test_the_serving_walkthrough_runs_as_written(tmp_path):
+def test_the_serving_walkthrough_runs_as_written(tmp_path, shared_steps):
     make, serve_block, ask = code_blocks(PAGE, "bash")[:3]
     port = free_port()
     env = exe_env()
     for command in commands(make):
-        run_command(command, tmp_path, env)
+        shared_steps.run(command, tmp_path, env)
     assert (tmp_path / "sign.png").is_file() and (tmp_path / "other.ppm").is_file()
 
     [serve] = commands(serve_block)

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.executables import REPO
 from tests.support.moto import REGION, MotoRecorder, post
 from tests.support.net import free_port
 from tests.support.sdk import (
-    SDK_TESTS,
+    SDK2_VENV,
+    SDK3_VENV,
     SNIPPET_BUCKET,
     SdkRun,
     fail_or_skip,
@@ -38,13 +38,13 @@ from tests.support.sdk import (
 @pytest.fixture(scope="session")
 def sdk2_python() -> Path:
     """The interpreter of the SDK 2.x virtualenv (local mode)."""
-    return make_venv(REPO / ".venv-sdk2", SDK_TESTS / "requirements-v2.txt")
+    return make_venv(*SDK2_VENV)
 
 
 @pytest.fixture(scope="session")
 def sdk3_python() -> Path:
     """The interpreter of the SDK 3.x virtualenv (ModelTrainer)."""
-    return make_venv(REPO / ".venv-sdk3", SDK_TESTS / "requirements-v3.txt")
+    return make_venv(*SDK3_VENV)
 
 
 @pytest.fixture(scope="session")

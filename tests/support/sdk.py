@@ -7,6 +7,7 @@ installed (seconds) and pip otherwise (minutes).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -48,7 +49,17 @@ def fail_or_skip(reason: str) -> None:
 
 
 def make_venv(venv: Path, requirements: Path) -> Path:
-    """`venv` with exactly `requirements` installed; remade when that file changes."""
+    """`venv` with exactly `requirements` installed; remade when that file changes.
+
+    A lock beside it makes a second maker wait for the first: `make test` builds the venvs in
+    the background while the fast tier runs (python -m tests.support.sdk), and the SDK tests'
+    fixtures then find them ready, or wait for them."""
+    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _make_venv(venv, requirements)
+
+
+def _make_venv(venv: Path, requirements: Path) -> Path:
     python = venv / "bin" / "python"
     stamp = venv / ".requirements-sha256"
     digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
@@ -158,3 +169,13 @@ def write_snippet(path: Path, code: str, result: str) -> Path:
     epilogue = f"import json as _json\nprint({RESULT_PREFIX!r} + _json.dumps({result}))\n"
     path.write_text(f"{code}\n{epilogue}")
     return path
+
+
+# Each SDK line's virtualenv and the requirements it is made from.
+SDK2_VENV = (REPO / ".venv-sdk2", SDK_TESTS / "requirements-v2.txt")
+SDK3_VENV = (REPO / ".venv-sdk3", SDK_TESTS / "requirements-v3.txt")
+
+if __name__ == "__main__":
+    # `make test` runs this in the background beside the fast tier, which needs neither venv.
+    for venv, requirements in (SDK2_VENV, SDK3_VENV):
+        print(f"{make_venv(venv, requirements)} is ready")

@@ -15,12 +15,12 @@ PAGE = "tracking.md"
 
 
 @pytest.mark.slow
-def test_the_local_tracking_walkthrough_runs_as_written(tmp_path):
+def test_the_local_tracking_walkthrough_runs_as_written(tmp_path, shared_steps):
     blocks = code_blocks(PAGE, "bash")
     [local] = [b for b in blocks if "--track ./mlruns --experiment signs" in b]
     [compare] = [b for b in blocks if "byoc runs compare RUN_ID RUN_ID" in b]
     env = exe_env()
-    *_, listed = [run_command(c, tmp_path, env) for c in commands(local)]
+    *_, listed = [shared_steps.run(c, tmp_path, env) for c in commands(local)]
     ids = re.findall(r"^([0-9a-f]{32}) ", listed, re.M)
     assert len(ids) == 2, listed
 
