@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -136,9 +137,10 @@ def main() -> None:
                                     ours["problem_type"], regression)
                 print(f"<!-- {name} q{q}: byoc {ours['score']:.4f} ({ours['seconds']:.0f}s, "
                       f"{ours['candidates']} candidates, {ours['best']}), AutoGluon "
-                      f"{theirs['score']:.4f} ({theirs['seconds']:.0f}s, {theirs['best']}) -->",
+                      f"{theirs['score']:.4f} ({theirs['fit']:.0f}s fit, {theirs['best']}) -->",
                       flush=True)
                 rows.append((ours, theirs))
+            print(f"<!-- load average {os.getloadavg()[0]:.1f} -->", flush=True)
             ours_mean = sum(o["score"] for o, _ in rows) / len(rows)
             theirs_mean = sum(t["score"] for _, t in rows) / len(rows)
             early = sum(o["early"] for o, _ in rows)
@@ -149,7 +151,7 @@ def main() -> None:
                   f"{f' (stopped early {early}×)' if early else ''}, "
                   f"{_mean(o['candidates'] for o, _ in rows):.0f}, "
                   f"{'/'.join(sorted({o['best'] for o, _ in rows}))} | "
-                  f"{_mean(t['seconds'] for _, t in rows):.0f}s, "
+                  f"{_mean(t['fit'] for _, t in rows):.0f}s, "
                   f"{_mean(t['models'] for _, t in rows):.0f}, "
                   f"{'/'.join(sorted({t['best'] for _, t in rows}))} |", flush=True)
 

@@ -69,7 +69,7 @@ class Searched:
     budget_s: float
     elapsed_s: float
     stop_reason: str  # why the search stopped, in words for the log and summary.json
-    stopped_early: bool  # before its budget, the candidate limit, or a lack of time
+    stopped_early: bool  # because the leaderboard stopped moving, with budget left
 
 
 @dataclass
@@ -187,21 +187,7 @@ def search(ds: Dataset, objective: str, folds: list[np.ndarray], time_budget: fl
     deadline = state.start + time_budget
     ended = state.take_turns(chosen, lambda f: len(f.presets), deadline, until_stalled=False)
     if ended is None:  # every family had its presets, with time and candidates left
-        ranked = sorted(chosen, key=state.best_score)
-        if mode == ENSEMBLING:
-            ranked = [f for f in ranked[:ENSEMBLING_TOP_FAMILIES] if state.candidates_of(f)]
-    if ended is None and not ranked:
-        ended = _Ended("no family produced a scored candidate")
-    if ended is None:
-        progress(f"{deadline - time.monotonic():.3g}s left: random settings for "
-                 f"{'the best families' if mode == ENSEMBLING else 'every family'}, "
-                 f"{', '.join(f.name for f in ranked)}, until the budget is spent or the "
-                 "leaderboard stops moving")
-        state.leaderboard.stale = 0  # counted from here: the presets say little about tuning
-        ended = state.take_turns(ranked, lambda f: math.inf, deadline, until_stalled=True) or \
-            _Ended("every family of the random round stopped improving: "
-                   f"{FAMILY_PATIENCE} candidates in a row without beating its best by more "
-                   f"than {TOLERANCE:.1%}", early=True)
+        ended = _random_round(state, chosen, mode, deadline)
     elapsed = time.monotonic() - state.start
     progress("time per family: " + ", ".join(
         f"{f.name} {state.spent[f.name]:.1f}s ({state.tried[f.name]} tried)" for f in chosen))
@@ -214,7 +200,25 @@ def search(ds: Dataset, objective: str, folds: list[np.ndarray], time_budget: fl
 @dataclass
 class _Ended:
     reason: str
-    early: bool = False
+    early: bool = False  # the leaderboard stopped moving
+
+
+def _random_round(state: _Search, chosen: list[Family], mode: str, deadline: float) -> _Ended:
+    """Random settings, best family first, until the budget is spent or they stop improving."""
+    ranked = sorted(chosen, key=state.best_score)
+    if mode == ENSEMBLING:
+        ranked = [f for f in ranked[:ENSEMBLING_TOP_FAMILIES] if state.candidates_of(f)]
+        if not ranked:
+            return _Ended("no family produced a scored candidate")
+    state.progress(f"{deadline - time.monotonic():.3g}s left: random settings for "
+                   f"{'the best families' if mode == ENSEMBLING else 'every family'}, "
+                   f"{', '.join(f.name for f in ranked)}, until the budget is spent or the "
+                   "leaderboard stops moving")
+    state.leaderboard.stale = 0  # counted from here: the presets say little about tuning
+    return state.take_turns(ranked, lambda f: math.inf, deadline, until_stalled=True) or \
+        _Ended("every family of the random round stopped improving: "
+               f"{FAMILY_PATIENCE} candidates in a row without beating its best by more "
+               f"than {TOLERANCE:.1%}", early=True)
 
 
 class _Search:
