@@ -10,8 +10,16 @@ from __future__ import annotations
 
 # Seconds: far more than any test's search takes, so the candidate count alone stops it.
 UNREACHED_BUDGET = 3600.0
-# Each family's defaults, one candidate per family, in the families' order.
+# Each family's defaults, one candidate per family, in the families' order: the families of a
+# classification table (kernel ridge is for regression only).
 EACH_FAMILY_ONCE = 8
+
+
+def each_family_once(rows: int, classify: bool) -> int:
+    """The candidate count of each usable family's defaults on such a table."""
+    from byoc.tabular.families import usable
+
+    return len(usable(rows, classify)[0])
 
 
 def bounded(max_candidates: int = EACH_FAMILY_ONCE) -> list[str]:

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from byoc.cli import main
-from tests.support.tabular import bounded
+from tests.support.tabular import bounded, each_family_once
 
 
 @dataclass
@@ -36,11 +36,15 @@ def quarters(frame: pd.DataFrame, target: str) -> list[tuple[pd.DataFrame, pd.Da
     """The four (train, held-out quarter) splits of a shuffled 4-fold split, seed 0."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    classify = frame[target].nunique() < 10
+    classify = _classify(frame, target)
     splitter = StratifiedKFold(4, shuffle=True, random_state=0) if classify else \
         KFold(4, shuffle=True, random_state=0)
     return [(frame.iloc[seen], frame.iloc[held_out])
             for seen, held_out in splitter.split(frame, frame[target])]
+
+
+def _classify(frame: pd.DataFrame, target: str) -> bool:
+    return frame[target].nunique() < 10
 
 
 def fit(tmp: Path, name: str, train: pd.DataFrame, test: pd.DataFrame, target: str) -> Fitted:
@@ -50,8 +54,9 @@ def fit(tmp: Path, name: str, train: pd.DataFrame, test: pd.DataFrame, target: s
     out = tmp / f"{name}-out"
     # These runs judge the search's accuracy: the explanations, seconds a run, are tested on
     # `small_model`, the insurance run and the docs walkthrough.
+    count = each_family_once(len(train), _classify(train, target))
     code = main(["autopilot", "local", "--csv", str(train_csv), "--target", target,
-                 "--out", str(out), *bounded(), "--no-explanations"])
+                 "--out", str(out), *bounded(count), "--no-explanations"])
     assert code == 0
     return Fitted(train_csv, test_csv, train, test, out,
                   json.loads((out / "summary.json").read_text()))

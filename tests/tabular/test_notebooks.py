@@ -81,7 +81,7 @@ def tiny_search(tmp_path_factory):
     ds = load(root / "t.csv", "y")
     folds = folds_of(ds, 2, 0)
     found = search(ds, "Accuracy", folds, 3600.0, 0, ENSEMBLING, max_candidates=2,
-                   progress=lambda line: None)
+                   progress=lambda line: None).candidates
     combined = build_ensembles(ds, "Accuracy", found, folds, progress=lambda line: None)
     return root, ds, found, combined
 
@@ -92,7 +92,9 @@ def _summary(ds) -> Summary:
         mode=ENSEMBLING, mode_reason="test", target="y", rows=len(ds.frame),
         numeric_features=ds.numeric, categorical_features=ds.categorical, dropped_columns={},
         classes=["down", "up"], positive_class="up", cv_folds=2, time_budget_s=3600.0,
-        elapsed_s=1.0, candidates_evaluated=2, best_candidate="", best_algorithm="",
+        elapsed_s=1.0, search_budget_s=3600.0, search_elapsed_s=1.0,
+        search_stop="the candidate limit (2) was reached", candidates_evaluated=2,
+        best_candidate="", best_algorithm="",
         best_params={}, metrics={}, score_std=0.0, tied_with_best=[], ensemble=None,
         stacked=None, importance={}, importance_folds=0, warnings=[])
 

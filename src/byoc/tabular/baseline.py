@@ -2,12 +2,12 @@
 
 Two modes, as Autopilot has:
 - ensembling (the default below Autopilot's 100 MB threshold): two known-good settings of every
-  family, each bagged over the k folds (diversity from families, as AutoGluon, rather than from
-  tuning); then a weighted ensemble of their out-of-fold
+  family, then random settings of the best few, each bagged over the k folds (diversity from
+  families, as AutoGluon, more than from tuning); then a weighted ensemble of their out-of-fold
   predictions (`tabular.ensemble`), scored by nested cross-validation. No refit: each entry
   predicts with its fold models.
-- hpo: each family's defaults, then random configurations while its share of the budget lasts;
-  the best candidate is refit on all rows.
+- hpo: each family's defaults, then random configurations until the budget is spent or the
+  leaderboard stops moving; the best candidate is refit on all rows.
 
 The time budget covers the whole run. It is split into a search part, shared equally by the
 families (a family that finishes early hands its time to the others), and a remainder for the
@@ -220,8 +220,9 @@ def _run(csv_path, target, out, problem_type, objective, time_budget, seed, fold
 
     fold_rows = folds_of(ds, folds, seed)
     y, classes = encoded_target(ds)
-    candidates = search(ds, objective, fold_rows, max(search_budget, 0.0), seed, mode,
-                        max_candidates, progress)
+    searched = search(ds, objective, fold_rows, max(search_budget, 0.0), seed, mode,
+                      max_candidates, progress)
+    candidates = searched.candidates
     warnings_found = list(analysis.warnings)
     if not candidates:
         model, best, importance = _fastest_baseline(ds, seed, time_budget, progress), None, {}
@@ -275,6 +276,9 @@ def _run(csv_path, target, out, problem_type, objective, time_budget, seed, fold
         cv_folds=len(fold_rows),
         time_budget_s=time_budget,
         elapsed_s=round(time.monotonic() - start, 2),
+        search_budget_s=round(searched.budget_s, 2),
+        search_elapsed_s=round(searched.elapsed_s, 2),
+        search_stop=searched.stop_reason,
         candidates_evaluated=len([c for c in candidates if c.name not in COMBINED]),
         best_candidate=best.name if best else FASTEST.name,
         best_algorithm=best.family if best else FASTEST.name,

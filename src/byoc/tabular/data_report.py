@@ -172,7 +172,10 @@ def _markdown_table(rows: list[dict], keys: list[str]) -> list[str]:
 def _results(summary: Summary, plot: str | None) -> list[str]:
     key = summary.objective_key
     lines = ["", "## Model", "",
-             f"- Mode: {summary.mode} ({summary.mode_reason})."]
+             f"- Mode: {summary.mode} ({summary.mode_reason}).",
+             f"- Search: {summary.candidates_evaluated} candidates in "
+             f"{summary.search_elapsed_s:.3g} s of its {summary.search_budget_s:.3g} s; it "
+             f"stopped because {summary.search_stop}."]
     if not summary.metrics:
         return lines + ["- The time budget was too short to cross-validate any candidate: the "
                         "model is the fastest baseline, unscored."]

@@ -27,6 +27,9 @@ class Summary:
     cv_folds: int
     time_budget_s: float
     elapsed_s: float
+    search_budget_s: float  # the search's part of the budget (the rest: ensemble, importance)
+    search_elapsed_s: float
+    search_stop: str  # why the search stopped: budget spent, leaderboard stopped moving, ...
     candidates_evaluated: int  # single candidates, not the ensemble or the stacked model
     best_candidate: str
     best_algorithm: str

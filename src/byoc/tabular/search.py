@@ -2,9 +2,11 @@
 budget or a candidate count, best first.
 
 Two rounds, as Autopilot's modes have them. First every family's presets (its defaults, then its
-alternative settings), each family with an equal share of the budget. Then random settings while
-time is left: in hpo mode for every family, in ensembling mode for the best few families only.
-A family that finishes early, or whose next candidate would not fit, hands its time to the others.
+alternative settings), each family with an equal share of the budget. Then random settings until
+the budget is spent: in hpo mode for every family, in ensembling mode for the best few families
+only. A family that finishes early, stops improving, or whose next candidate would not fit,
+hands its time to the others. The search stops before its budget only when the leaderboard has
+stopped moving (`Plateau`), and says why it stopped.
 """
 
 from __future__ import annotations
@@ -33,10 +35,17 @@ MODES = (ENSEMBLING, HPO)
 ENSEMBLING_MAX_BYTES = 100 * 1000 * 1000
 POOL_PER_FAMILY = 3  # best configurations per family that keep their fold models
 # Once every family has had its presets, ensembling spends the time left on random settings of
-# the best ENSEMBLING_TOP_FAMILIES families only, up to ENSEMBLING_PER_FAMILY candidates each
-# (presets included): more members where they are strong, rather than more weak ones.
+# the best ENSEMBLING_TOP_FAMILIES families only: more members where they are strong, rather than
+# more weak ones.
 ENSEMBLING_TOP_FAMILIES = 3
-ENSEMBLING_PER_FAMILY = 5
+# When the leaderboard has stopped moving. An improvement is a better cross-validated score by
+# more than TOLERANCE of the score (relative: 0.1 % of an MSE, 0.001 of an accuracy of 1). A
+# family leaves the random round after FAMILY_PATIENCE candidates in a row that did not improve
+# its own best; the search stops after STALL_CANDIDATES random ones in a row that did not improve
+# the best of all, or when every family of the round has left it.
+TOLERANCE = 1e-3
+FAMILY_PATIENCE = 8
+STALL_CANDIDATES = 24
 
 
 @dataclass
@@ -50,6 +59,38 @@ class Candidate:
     oof: np.ndarray | None = field(default=None, repr=False)  # out-of-fold predictions
     model: Bagged | Weighted | Stacked | None = field(default=None, repr=False)
     tied: bool = False
+
+
+@dataclass
+class Searched:
+    """The candidates of a search, best first, and how it ended."""
+
+    candidates: list[Candidate]
+    budget_s: float
+    elapsed_s: float
+    stop_reason: str  # why the search stopped, in words for the log and summary.json
+    stopped_early: bool  # because the leaderboard stopped moving, with budget left
+
+
+@dataclass
+class Plateau:
+    """Counts candidates since the last real improvement of a best score: `stale` is how many
+    in a row did not beat it by more than TOLERANCE (relative)."""
+
+    sign: int  # 1 when lower is better, -1 when higher is
+    best: float = math.inf  # sign * the best score so far
+    stale: int = 0
+
+    def record(self, score: float | None) -> bool:
+        """Count one candidate (`score` None when it failed or ran out of time); whether it was
+        an improvement."""
+        value = math.inf if score is None else self.sign * score
+        if value < self.best - TOLERANCE * (abs(self.best) if math.isfinite(self.best) else 0):
+            self.best, self.stale = value, 0
+            return True
+        self.best = min(self.best, value)
+        self.stale += 1
+        return False
 
 
 class _OutOfTime(Exception):
@@ -120,38 +161,64 @@ def _keep_pool(candidates: list[Candidate], key: str) -> None:
 
 def search(ds: Dataset, objective: str, folds: list[np.ndarray], time_budget: float,
            seed: int = 0, mode: str = HPO, max_candidates: int | None = None,
-           progress: Callable[[str], None] = to_stderr) -> list[Candidate]:
+           progress: Callable[[str], None] = to_stderr,
+           families: list[Family] | None = None) -> Searched:
     """Cross-validate candidates within `time_budget` seconds; best first.
 
     Two rounds. First every family's presets (its defaults, then its alternative settings),
-    each family with an equal share of the budget. Then random settings while time is left: in
-    hpo mode for every family, in ensembling mode for the best ENSEMBLING_TOP_FAMILIES families
-    only, up to ENSEMBLING_PER_FAMILY candidates each. In both rounds a candidate starts only if
-    the family's last one says it fits, and the share of a family that is done, or whose
-    candidates no longer fit, goes to the others.
+    each family with an equal share of the budget. Then random settings until the budget is
+    spent: in hpo mode for every family, in ensembling mode for the best ENSEMBLING_TOP_FAMILIES
+    families only. In both rounds a candidate starts only if the family's last one says it fits,
+    and the share of a family that is done, or whose candidates no longer fit, goes to the
+    others. In the random round a family leaves once it stops improving (FAMILY_PATIENCE), and
+    the search ends early once the leaderboard stops moving (STALL_CANDIDATES). `families`
+    replaces the families `usable` chooses for the table.
     """
-    chosen, skipped = usable(len(ds.frame))
-    for name, reason in skipped.items():
-        progress(f"{name} left out: {reason}")
+    if families is None:
+        families, skipped = usable(len(ds.frame), objectives.is_classification(ds.problem_type))
+        for name, reason in skipped.items():
+            progress(f"{name} left out: {reason}")
+    chosen = list(families)
     progress(f"search budget {time_budget:.3g}s: {time_budget / len(chosen):.3g}s for each of "
              f"{len(chosen)} families ({', '.join(f.name for f in chosen)}); a family that "
              "finishes early hands its time to the others")
     state = _Search(ds, objective, folds, seed, progress,
                     math.inf if max_candidates is None else max_candidates)
     deadline = state.start + time_budget
-    state.take_turns(chosen, lambda f: len(f.presets), deadline)
-    if time.monotonic() < deadline and state.index < state.limit:
-        ranked = sorted(chosen, key=state.best_score)
-        if mode == ENSEMBLING:
-            ranked = [f for f in ranked[:ENSEMBLING_TOP_FAMILIES] if state.candidates_of(f)]
-            progress(f"{deadline - time.monotonic():.3g}s left: random settings for the best "
-                     f"families, {', '.join(f.name for f in ranked)}")
-            state.take_turns(ranked, lambda f: ENSEMBLING_PER_FAMILY, deadline)
-        else:
-            state.take_turns(ranked, lambda f: math.inf, deadline)
+    ended = state.take_turns(chosen, lambda f: len(f.presets), deadline, until_stalled=False)
+    if ended is None:  # every family had its presets, with time and candidates left
+        ended = _random_round(state, chosen, mode, deadline)
+    elapsed = time.monotonic() - state.start
     progress("time per family: " + ", ".join(
         f"{f.name} {state.spent[f.name]:.1f}s ({state.tried[f.name]} tried)" for f in chosen))
-    return sorted(state.candidates, key=order(state.key))
+    progress(f"search stopped after {elapsed:.1f}s of its {time_budget:.3g}s and "
+             f"{state.index} candidates: {ended.reason}")
+    return Searched(sorted(state.candidates, key=order(state.key)), time_budget, elapsed,
+                    ended.reason, ended.early)
+
+
+@dataclass
+class _Ended:
+    reason: str
+    early: bool = False  # the leaderboard stopped moving
+
+
+def _random_round(state: _Search, chosen: list[Family], mode: str, deadline: float) -> _Ended:
+    """Random settings, best family first, until the budget is spent or they stop improving."""
+    ranked = sorted(chosen, key=state.best_score)
+    if mode == ENSEMBLING:
+        ranked = [f for f in ranked[:ENSEMBLING_TOP_FAMILIES] if state.candidates_of(f)]
+        if not ranked:
+            return _Ended("no family produced a scored candidate")
+    state.progress(f"{deadline - time.monotonic():.3g}s left: random settings for "
+                   f"{'the best families' if mode == ENSEMBLING else 'every family'}, "
+                   f"{', '.join(f.name for f in ranked)}, until the budget is spent or the "
+                   "leaderboard stops moving")
+    state.leaderboard.stale = 0  # counted from here: the presets say little about tuning
+    return state.take_turns(ranked, lambda f: math.inf, deadline, until_stalled=True) or \
+        _Ended("every family of the random round stopped improving: "
+               f"{FAMILY_PATIENCE} candidates in a row without beating its best by more "
+               f"than {TOLERANCE:.1%}", early=True)
 
 
 class _Search:
@@ -170,6 +237,9 @@ class _Search:
         self.spent: dict[str, float] = defaultdict(float)
         self.tried: dict[str, int] = defaultdict(int)
         self.fold_seconds: dict[str, float] = {}  # the last seconds per fold of each family
+        sign = 1 if self.key in MINIMIZED_KEYS else -1
+        self.leaderboard = Plateau(sign)  # the best of all
+        self.plateaus: dict[str, Plateau] = defaultdict(lambda: Plateau(sign))  # per family
         self.index = 0
         self.start = time.monotonic()
 
@@ -180,29 +250,43 @@ class _Search:
         return min(map(order(self.key), self.candidates_of(family)), default=math.inf)
 
     def take_turns(self, families: list[Family], up_to: Callable[[Family], float],
-                   deadline: float) -> None:
+                   deadline: float, until_stalled: bool) -> _Ended | None:
         """Families take turns, each up to `up_to(family)` candidates in all, until `deadline`;
-        each may spend an equal share of the time, and hands what it leaves to the others."""
+        each may spend an equal share of the time, and hands what it leaves to the others.
+        `until_stalled`: a family also stops once it stops improving, and all of them once the
+        leaderboard does. How the turns ended, or None when every family was done."""
         budget = deadline - time.monotonic()
         spent_before = {f.name: self.spent[f.name] for f in families}
-        retired: set[str] = set()  # done, or its next candidate does not fit its share
+        retired: set[str] = set()  # its next candidate does not fit its share
 
         def spent(family: Family) -> float:
             return self.spent[family.name] - spent_before[family.name]
 
         def active(family: Family) -> bool:
-            return family.name not in retired and self.tried[family.name] < up_to(family)
+            return family.name not in retired and self.tried[family.name] < up_to(family) \
+                and not (until_stalled and self.plateaus[family.name].stale >= FAMILY_PATIENCE)
 
         def allowance() -> float:
             live = [f for f in families if active(f)]
             pool = budget - sum(spent(f) for f in families if not active(f))
             return pool / max(1, len(live))
 
-        while self.index < self.limit and time.monotonic() < deadline:
+        def ended() -> _Ended | None:
+            if self.index >= self.limit:
+                return _Ended(f"the candidate limit ({self.limit:g}) was reached")
+            if time.monotonic() >= deadline:
+                return _Ended("the budget was spent")
+            if until_stalled and self.leaderboard.stale >= STALL_CANDIDATES:
+                return _Ended(f"the leaderboard stopped moving: the best {self.objective} did "
+                              f"not improve by more than {TOLERANCE:.1%} in the last "
+                              f"{STALL_CANDIDATES} random candidates", early=True)
+            return None
+
+        while (end := ended()) is None:
             started, blocked = False, []
             for family in [f for f in families if active(f)]:
-                if self.index >= self.limit or time.monotonic() >= deadline:
-                    break
+                if (end := ended()) is not None:
+                    return end
                 # A family's defaults, its only representative so far, may use twice its
                 # share; later candidates stop between folds when they would overrun it, and
                 # start only if the family's last candidate says a whole one fits.
@@ -217,10 +301,14 @@ class _Search:
                 self._try(family, stop_at)
             if not started:
                 if not blocked:
-                    break
+                    return None
                 # Nothing fits: the family whose candidates cost most hands its time to the
                 # others, which may then fit one more.
                 retired.add(max(blocked, key=lambda f: self.fold_seconds.get(f.name, 0.0)).name)
+                if all(not active(f) for f in families):
+                    return _Ended(f"no family's next candidate fits in the "
+                                  f"{max(deadline - time.monotonic(), 0):.3g}s left")
+        return end
 
     def _try(self, family: Family, stop_at: float) -> None:
         turn = self.tried[family.name]
@@ -238,10 +326,12 @@ class _Search:
             self.fold_seconds[family.name] = out.seconds / out.folds_done
             self.progress(f"[{self.index:>3}] {name:<28} stopped: out of time after "
                           f"{out.folds_done} of {len(self.folds)} folds ({out.seconds:.1f}s)")
+            self._record(family, None)
             return
         except (ValueError, FloatingPointError) as exc:
             self.spent[family.name] += time.monotonic() - began
             self.progress(f"[{self.index:>3}] {name:<28} failed: {exc}")
+            self._record(family, None)
             return
         seconds = time.monotonic() - began
         self.spent[family.name] += seconds
@@ -250,9 +340,14 @@ class _Search:
         self.candidates.append(Candidate(name, family.name, params, means, stds[self.key],
                                          seconds, oof, Bagged(models, self.classify)))
         _keep_pool(self.candidates, self.key)
+        self._record(family, means[self.key])
         self.progress(f"[{self.index:>3}] {name:<28} {self.objective}={means[self.key]:.6g} "
                       f"±{stds[self.key]:.3g}  fit {seconds:.1f}s  budget "
                       f"{time.monotonic() - self.start:.1f}s")
+
+    def _record(self, family: Family, score: float | None) -> None:
+        self.plateaus[family.name].record(score)
+        self.leaderboard.record(score)
 
 
 def mark_ties(candidates: list[Candidate], key: str) -> None:
