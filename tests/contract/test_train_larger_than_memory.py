@@ -13,13 +13,14 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
 
 from byoc import contract
 from byoc.driver.local import docker, layout
-from tests.support.data import linked_channels
+from tests.support.data import linked_channels, tiny_folders
 from tests.support.executables import TRAIN_EXE, exe_env
 
 pytestmark = pytest.mark.slow
@@ -108,3 +109,18 @@ def test_docker_mode_streams_a_set_larger_than_the_container_memory(image, tmp_p
     assert (f"Streaming the channels: {_images(counts)} images decode to 1.23 GB, more than 25% "
             "of the 1.07 GB of memory available") in log  # the container's limit, seen inside
     assert _test_count(contract.Paths(tmp_path / "out").output_data_dir) == counts["test"]
+
+
+@pytest.mark.docker
+def test_a_container_over_its_memory_limit_fails_with_a_reason(image, tmp_path):
+    # TensorFlow alone needs more than 200 MB: the kernel kills `train`, which can write nothing.
+    data = tiny_folders(tmp_path / "data", classes=2, per_class=4)
+    code = docker.train(image, {"train": data}, tmp_path / "out", {"epochs": 1},
+                        stream=lambda line: None, memory="200m")
+    assert code == 137  # SIGKILL
+    reason = contract.Paths(tmp_path / "out").failure_file.read_text()
+    assert reason.startswith("OutOfMemoryError: the training container used more than its "
+                             "--memory-per-instance limit (200m) and was killed.")
+    assert "input_mode=stream" in reason
+    with tarfile.open(tmp_path / "out" / layout.OUTPUT_ARCHIVE) as tar:
+        assert "failure" in tar.getnames()
