@@ -4,8 +4,9 @@ run finishes with its memory flat, and the report covers every test image.
 The set is cheap to make at any size (hard links to a few small PNGs, `linked_channels`): what
 it costs `train` is what it decodes, every file resized to `image_size`. In process mode nothing
 can limit this machine's memory for one test, so `BYOC_MEMORY_LIMIT` tells `train` how much it
-may count on and the test measures the peak RSS the kernel recorded for the process. In Docker
-the container gets a real memory limit (`--memory-per-instance`), which kills it if it goes over.
+may count on, and the test compares the peak RSS the kernel recorded for a small and a large
+set: flat means the 5,500 more images do not show in it. In Docker the container gets a real
+memory limit (`--memory-per-instance`), which kills it if it goes over.
 """
 
 from __future__ import annotations
