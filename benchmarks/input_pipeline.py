@@ -2,8 +2,9 @@
 
 Writes a synthetic sign set (`byoc data synth`), then, each in a fresh process so that its peak
 RSS is its own, delivers one pass of training batches (batch 64, no augmentation) through:
-- `read_channel`: today's in-memory reader (a few threads), then the tf.data pipeline over the
-  arrays; its time includes the decode;
+- `read_channel`: the in-memory reader, then the tf.data pipeline over the arrays; its time
+  includes the decode. With 1 thread it is the single-thread reader `train` had before
+  streaming; with 2 it decodes in 2 threads (`formats.DECODE_THREADS`, 4 by default);
 - `stream`: `byoc.data.streaming` decoding inside tf.data, with 1 and with 2 threads.
 Prints a markdown table: images/s over the first pass (the decode included) and over a second
 one, and the process's peak RSS. `--copies K` lists every file K times (symbolic links), a cheap
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -33,6 +35,7 @@ def _measure(data: Path, size: int, mode: str, threads: int) -> dict:
     from byoc.hyperparams import HyperParameters
 
     hp = HyperParameters(image_size=(size, size))
+    formats.DECODE_THREADS = threads  # the reader's pool, as tf.data's below
     start = time.perf_counter()
     if mode == "memory":
         channel = formats.read_channel(data, (size, size))
@@ -93,6 +96,7 @@ def main() -> None:
     from byoc.data import synth
 
     rows = []
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.image_size:
             root = Path(tmp) / str(size)
@@ -100,10 +104,12 @@ def main() -> None:
             train = root / "train"
             if args.copies > 1:
                 train = _copies(train, root / "copies", args.copies)
-            for mode, threads in (("memory", 2), ("stream", 1), ("stream", 2)):
+            for mode, threads in (("memory", 1), ("memory", 2), ("stream", 1), ("stream", 2)):
                 result = _child([str(train), str(size), mode, str(threads)])
                 rows.append((size, mode, threads, result))
-    print("| image size | input | tf.data threads | images | first epoch (img/s) | "
+    print(f"{os.cpu_count()} cores; load average {load:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after.\n")
+    print("| image size | input | decode threads | images | first epoch (img/s) | "
           "later epoch (img/s) | peak RSS (MB) |")
     print("|---:|---|---:|---:|---:|---:|---:|")
     for size, mode, threads, r in rows:

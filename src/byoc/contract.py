@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,10 @@ DEFAULT_MAX_PAYLOAD_MB = 6  # SageMaker's limit on request and response bodies
 # model's input size, so the cap, not the body size, bounds what a request costs in memory.
 MAX_INSTANCES_ENV = "BYOC_MAX_INSTANCES_PER_REQUEST"
 DEFAULT_MAX_INSTANCES = 1000
+# Not SageMaker's: the memory `train` may count on, in bytes or with a unit (512m, 2g), when it
+# is less than the machine's or the container's limit (process mode on a shared host). Only
+# `input_mode=auto` reads it, to choose between memory and streaming.
+MEMORY_LIMIT_ENV = "BYOC_MEMORY_LIMIT"
 # "true" on a multi-model endpoint (allowed by the image's multi-models capability label).
 MULTI_MODEL_ENV = "SAGEMAKER_MULTI_MODEL"
 # InvokeEndpoint's TargetModel, passed to POST /models/<name>/invoke for the log.
@@ -67,6 +72,22 @@ def available_cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+# Docker's memory sizes (`docker run --memory`): a number of bytes, or with a binary unit.
+_MEMORY_UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
+MIN_MEMORY = 6 * 2**20  # Docker refuses a smaller limit
+
+
+def memory_bytes(text: str, what: str) -> int:
+    """`512m` -> 536870912, as `docker run --memory` reads sizes; `what` names the setting in the
+    error a bad value gets."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([bkmg]?)\s*", str(text).lower())
+    size = int(float(match[1]) * _MEMORY_UNITS[match[2]]) if match else 0
+    if size < MIN_MEMORY:
+        raise UserError(f"{what} must be a memory size of at least 6m, like 512m or 2g (bytes, "
+                        f"or a number with b, k, m or g), not '{text}'.")
+    return size
 
 
 def base_dir(root: str | os.PathLike | None = None) -> Path:

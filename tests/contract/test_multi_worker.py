@@ -99,9 +99,12 @@ def test_process_mode_runs_one_host_and_says_how_to_run_more(tmp_path, capsys):
     code = main(["local", "train", "--data", str(data), "--output", str(tmp_path / "run"),
                  "--instance-count", "2"])
     assert code == 2
-    assert "--instance-count, --cpus-per-instance and --distribution need --image" in \
-        capsys.readouterr().err
+    assert ("--instance-count, --cpus-per-instance, --memory-per-instance and --distribution "
+            "need --image") in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # refused before anything was laid out
+    code = main(["local", "train", "--data", str(data), "--output", str(tmp_path / "run"),
+                 "--memory-per-instance", "1g"])
+    assert code == 2 and "--memory-per-instance" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse: "must be at least 1"
         main(["local", "train", "--data", str(data), "--output", str(tmp_path / "run"),
               "--instance-count", "0"])

@@ -3,6 +3,7 @@ learns them in a few epochs."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +96,21 @@ def every_layout(root: Path) -> dict[str, Path]:
         for i in range(3):
             _noise(wrapped / "dataset" / cls / f"{i}.png", rng)
     return out
+
+
+def linked_channels(root: Path, counts: dict[str, int], classes: int = 2,
+                    distinct: int = 4) -> dict[str, Path]:
+    """`train/`, `validation/`, `test/` ... of class folders holding `counts[split]` images in
+    all, cheap to make at any count: each class has `distinct` small PNGs, and every file is a
+    hard link to one of them. `train` still opens and decodes every file, so what a channel
+    costs in memory is its count times the decoded size `train` resizes each image to."""
+    sources = tiny_folders(root / "distinct", classes=classes, per_class=distinct, size=16)
+    channels = {}
+    for split, count in counts.items():
+        for i in range(count):
+            c = i % classes
+            dest = root / split / f"class_{c}" / f"{i}.png"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.link(sources / f"class_{c}" / f"{(i // classes) % distinct}.png", dest)
+        channels[split] = root / split
+    return channels

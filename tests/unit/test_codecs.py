@@ -13,6 +13,7 @@ from PIL import Image
 
 from byoc import content_types
 from byoc.bundle import ModelSpec
+from byoc.contract import DEFAULT_MAX_INSTANCES
 from byoc.data import images
 from byoc.serving import codecs
 
@@ -226,3 +227,31 @@ def test_a_224_model_gets_its_images_resized_and_the_instance_cap_holds():
     with pytest.raises(codecs.TooManyInstances, match="holds 4 instances; .* at most 3"):
         codecs.decode(json.dumps({"instances": [small] * 4}).encode(), content_types.JSON,
                       spec, max_instances=3)
+
+
+def test_a_large_input_size_caps_a_request_by_its_decoded_bytes():
+    # 1024×1024×3: 3 MB an image once decoded, so 85 fit in MAX_DECODED_MB = 256, far below the
+    # instance cap; tiny PNGs would otherwise let a 100 KB body decode to gigabytes.
+    spec = ModelSpec(class_names=["a", "b"], height=1024, width=1024, channels=3)
+    most = codecs.MAX_DECODED_MB * codecs.MB // (1024 * 1024 * 3)
+    assert most == 85
+    tiny = {"b64": base64.b64encode(_png(np.zeros((4, 4, 3), np.uint8))).decode()}
+    body = json.dumps({"instances": [tiny] * (most + 1)}).encode()
+    assert len(body) < 100_000
+    with pytest.raises(codecs.TooManyInstances,
+                       match=r"holds 86 instances; decoded to the model's 1024x1024x3 input they "
+                             r"would take 258 MB.*at most 256 MB \(85 instances of this size\)"
+                       ) as info:
+        codecs.decode(body, content_types.JSON, spec)
+    assert info.value.status == 413
+    assert codecs.decode(json.dumps({"instances": [tiny] * 2}).encode(), content_types.JSON,
+                         spec).shape == (2, 1024, 1024, 3)
+    # The same cap for a .npy header and CSV rows, before anything is allocated.
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|u1", "fortran_order": False, "shape": (most + 1, 1024, 1024, 3)})
+    with pytest.raises(codecs.TooManyInstances, match="at most 256 MB"):
+        codecs.decode(header.getvalue(), content_types.NPY, spec)
+    # At the sizes the classic models use, the instance cap binds first.
+    small = ModelSpec(class_names=["a", "b"], height=224, width=224, channels=3)
+    codecs.check_count(DEFAULT_MAX_INSTANCES, DEFAULT_MAX_INSTANCES, small)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from byoc import cli
+from byoc import cli, contract
 from byoc.contract import TEST, TRAIN, VALIDATION, Paths, TrainingEnv
 from byoc.data import formats, streaming, tfrecords
 from byoc.data.formats import list_channel, read_channel
@@ -359,3 +359,27 @@ def test_to_tfrecord_shows_a_progress_bar(layouts, tmp_path, monkeypatch, capsys
     monkeypatch.setattr("sys.stderr.isatty", lambda: True)
     assert cli.main(["data", "to-tfrecord", str(layouts["folders"]), str(tmp_path)]) == 0
     assert "12/12 images" in capsys.readouterr().err
+
+
+def test_a_memory_limit_from_the_environment_lowers_what_auto_counts_on(monkeypatch):
+    machine = input_mode.available_memory()
+    monkeypatch.setenv(contract.MEMORY_LIMIT_ENV, "512m")
+    assert input_mode.available_memory() == min(machine, 512 * 2**20)
+    choice = input_mode.choose("auto", 4000, (224, 224), 3)
+    assert choice.stream and "0.54 GB of memory available" in choice.reason
+    monkeypatch.setenv(contract.MEMORY_LIMIT_ENV, "lots")
+    with pytest.raises(UserError, match="BYOC_MEMORY_LIMIT must be a memory size .* not 'lots'"):
+        input_mode.available_memory()
+
+
+@pytest.mark.parametrize("text, size", [("1g", 2**30), ("512M", 512 * 2**20),
+                                        ("1.5g", 3 * 2**29), ("7000000", 7_000_000)])
+def test_memory_sizes_read_as_docker_reads_them(text, size):
+    assert contract.memory_bytes(text, "--memory-per-instance") == size
+
+
+@pytest.mark.parametrize("text", ["", "1t", "-1g", "1k", "g"])
+def test_bad_memory_sizes_say_what_is_expected(text):
+    with pytest.raises(UserError, match="--memory-per-instance must be a memory size of at "
+                                        "least 6m, like 512m or 2g"):
+        contract.memory_bytes(text, "--memory-per-instance")

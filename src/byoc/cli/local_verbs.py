@@ -15,7 +15,8 @@ from byoc.driver.local.modes import local_serve, local_train
 def train(args: argparse.Namespace) -> int:
     run = local_train(args.data, args.output, hyperparameters=args.hp, image=args.image,
                       instance_count=args.instance_count,
-                      cpus_per_instance=args.cpus_per_instance, distribution=args.distribution,
+                      cpus_per_instance=args.cpus_per_instance,
+                      memory_per_instance=args.memory_per_instance, distribution=args.distribution,
                       track=args.track, experiment=args.experiment, source_dir=args.source_dir,
                       entry_point=args.entry_point, gpus=args.gpus)
     if run.succeeded:
@@ -59,6 +60,9 @@ def register(subparsers) -> None:
                         "a SageMaker job with N instances does")
     t.add_argument("--cpus-per-instance", type=positive_float, metavar="CPUS",
                    help="with --image: each container's CPU share (Docker's --cpus)")
+    t.add_argument("--memory-per-instance", metavar="SIZE",
+                   help="with --image: each container's memory limit (Docker's --memory), e.g. "
+                        "2g; `train` streams images that would not fit in it")
     _add_gpus_flag(t, "; with --instance-count, N GPUs per instance and device= ids dealt out "
                       "in equal shares, so no two hosts share a GPU")
     t.add_argument("--distribution", choices=tuple(layout.DISTRIBUTIONS), default="replicated",

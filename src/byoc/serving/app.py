@@ -22,7 +22,7 @@ from byoc.serving.runtime import RUNTIME_HEADER
 
 log = logging.getLogger(__name__)
 
-MB = 1024 * 1024
+MB = codecs.MB
 # An over-limit body up to this many times the limit is read and dropped, so that the 413 goes
 # out on a connection that stays usable; a larger one ends with the connection closed.
 DISCARD_FACTOR = 4

@@ -66,13 +66,31 @@ def media_type(header: str | None) -> str:
 # --- decoding -------------------------------------------------------------------------------
 
 
-def check_count(count: int, max_instances: int) -> None:
-    """Refuse a request of more than `max_instances` instances, counted before any is decoded."""
+MB = 1024 * 1024
+# What one request's images may come to once decoded (N×H×W×C bytes), whatever the instance
+# cap: 1000 images are 3 MB at 32×32×3 and 150 MB at 224×224×3, but 3 GB at 1024×1024×3.
+MAX_DECODED_MB = 256
+
+
+def check_count(count: int, max_instances: int, spec: ModelSpec | None = None) -> None:
+    """Refuse a request of more than `max_instances` instances, or (with the model's `spec`)
+    more than MAX_DECODED_MB of decoded pixels, counted before any is decoded."""
     if count > max_instances:
         raise TooManyInstances(
             f"The request holds {count} instances; this server accepts at most {max_instances} "
             f"per request ({MAX_INSTANCES_ENV}). Split the batch into requests of at most "
             f"{max_instances} instances, or raise {MAX_INSTANCES_ENV} on the server."
+        )
+    if spec is None:
+        return
+    h, w, c = spec.input_shape
+    most = max(1, MAX_DECODED_MB * MB // (h * w * c))
+    if count > most:
+        raise TooManyInstances(
+            f"The request holds {count} instances; decoded to the model's {h}x{w}x{c} input "
+            f"they would take {count * h * w * c / MB:.0f} MB, and a request may take at most "
+            f"{MAX_DECODED_MB} MB ({most} instances of this size). Split the batch into "
+            f"requests of at most {most} instances."
         )
 
 
@@ -185,14 +203,14 @@ def decode_json(body: bytes, spec: ModelSpec,
     if not payload:
         raise RequestError("The batch is empty: send at least one image.")
     one_image = _depth(payload) == len(spec.input_shape)
-    check_count(1 if one_image else len(payload), max_instances)
+    check_count(1 if one_image else len(payload), max_instances, spec)
     if not any(isinstance(item, Mapping) for item in payload):
         # All numbers: one conversion of the whole batch is much faster than one per instance.
         return as_batch(_array(payload, spec), spec)
     return np.stack([_instance(item, i, spec) for i, item in enumerate(payload)])
 
 
-def _check_npy_header(body: bytes, max_instances: int) -> None:
+def _check_npy_header(body: bytes, max_instances: int, spec: ModelSpec) -> None:
     """Refuse an .npy whose header declares more instances than the cap, or more data than the
     body holds, before numpy allocates what the header declares (10^12 elements would be
     terabytes)."""
@@ -204,7 +222,7 @@ def _check_npy_header(body: bytes, max_instances: int) -> None:
         shape, _, dtype = read_header(fp)
     except Exception:
         return  # not an .npy header: np.load gives the reason
-    check_count(shape[0] if len(shape) == 4 else 1, max_instances)
+    check_count(shape[0] if len(shape) == 4 else 1, max_instances, spec)
     if dtype.hasobject:
         raise RequestError("The .npy array holds Python objects (pickled); send a numeric "
                            "dtype such as uint8 or float32.")
@@ -221,7 +239,7 @@ def decode_npy(body: bytes, spec: ModelSpec,
                max_instances: int = DEFAULT_MAX_INSTANCES) -> np.ndarray:
     """An .npy array, N×H×W×C or H×W×C. Pickled (object) arrays are refused."""
     if body.startswith(b"\x93NUMPY"):
-        _check_npy_header(body, max_instances)
+        _check_npy_header(body, max_instances, spec)
     try:
         arr = np.load(io.BytesIO(body), allow_pickle=False)
     except Exception as exc:  # numpy raises several types for a malformed file
@@ -242,7 +260,7 @@ def decode_csv(body: bytes, spec: ModelSpec,
                max_instances: int = DEFAULT_MAX_INSTANCES) -> np.ndarray:
     """One flattened H×W×C image per line, comma separated, no header."""
     size = spec.height * spec.width * spec.channels
-    check_count(sum(1 for _ in _CSV_ROW.finditer(body)), max_instances)
+    check_count(sum(1 for _ in _CSV_ROW.finditer(body)), max_instances, spec)
     try:
         rows = np.loadtxt(io.BytesIO(body), delimiter=",", dtype=np.float32, ndmin=2,
                           comments=None, encoding="utf-8")

@@ -412,7 +412,7 @@ class HandledModel:
                 f"The request does not make one batch of images ({exc}): byoc's predictor takes "
                 f"shape (N, {', '.join(map(str, self.spec.input_shape))}).") from None
         batch = codecs.as_batch(array, self.spec)
-        codecs.check_count(len(batch), max_instances)
+        codecs.check_count(len(batch), max_instances, self.spec)
         return batch
 
     def _encode(self, prediction: object, kind: str, k: int) -> bytes:

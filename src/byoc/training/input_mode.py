@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from byoc.contract import MEMORY_LIMIT_ENV, memory_bytes
 from byoc.hyperparams import INPUT_MODES
 
 log = logging.getLogger("byoc.training")
@@ -36,8 +37,12 @@ class Choice:
 
 
 def available_memory() -> int:
-    """Bytes of memory this container may use: the machine's, or its cgroup's limit if lower."""
+    """Bytes of memory this container may use: the machine's, or its cgroup's limit if lower,
+    or `BYOC_MEMORY_LIMIT` if lower still."""
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    budget = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+    if budget:
+        total = min(total, memory_bytes(budget, MEMORY_LIMIT_ENV))
     for path in CGROUP_LIMITS:
         try:
             text = path.read_text().strip()

@@ -131,6 +131,7 @@ def train(
     gpus: GpuRequest | str | int | None = None,
     instance_count: int = 1,
     cpus: float | None = None,
+    memory: str | int | None = None,
     distribution: str = layout.FULLY_REPLICATED,
     volumes: Mapping[str, dict] | None = None,
     network_mode: str | None = None,
@@ -142,7 +143,10 @@ def train(
     success or failure) into `output_dir`, as SageMaker does, whether training succeeded or not;
     a finished run's archives already there are kept aside first (`layout.keep_finished_run`).
     With `instance_count` > 1 the job runs on that many containers, as `train_cluster` says.
-    `cpus` caps each container's CPU share (Docker's --cpus), like the size of an instance.
+    `cpus` caps each container's CPU share (Docker's --cpus), like the size of an instance;
+    `memory` its memory (Docker's --memory: bytes, or "512m", "2g"). `train` sees that limit
+    and streams data that would not fit; a container killed for exceeding it gets a failure
+    reason saying so, as SageMaker gives one.
     `code_dir`, the user's source directory, is mounted read-only at /opt/ml/code, as SDK
     local mode mounts it (the hyperparameters name it there). `gpus` are handed to the
     container as `docker run --gpus` does (with several instances, each gets its own share:
@@ -152,10 +156,11 @@ def train(
     if instance_count > 1:
         return train_cluster(image, data_channels, output_dir, hyperparameters, stream,
                              env=env, gpus=gpus, instance_count=instance_count, cpus=cpus,
-                             distribution=distribution, code_dir=code_dir)
+                             memory=memory, distribution=distribution, code_dir=code_dir)
     if distribution != layout.FULLY_REPLICATED:
         raise UserError("--distribution sharded splits the data between instances; with one "
                         "instance every file goes to it. Drop the flag, or add --instance-count.")
+    limits = {**_cpu_limit(cpus), **_memory_limit(memory)}
     engine = client()
     _require_image(engine, image)
     root = working_root(output_dir)
@@ -169,11 +174,12 @@ def train(
         environment={"TRAINING_JOB_NAME": layout.LOCAL_JOB_NAME, **(env or {})},
         gpus=gpus,
         **({"network_mode": network_mode} if network_mode else {}),
-        **_cpu_limit(cpus),
+        **limits,
     )
     try:
         _follow(container, stream)
         exit_code = int(container.wait()["StatusCode"])
+        _explain_out_of_memory(container, paths, memory)
     except KeyboardInterrupt:
         # As StopTrainingJob does: SIGTERM, so the trainer can checkpoint, then SIGKILL.
         container.stop(timeout=contract.TRAINING_STOP_GRACE)
@@ -191,6 +197,27 @@ def _code_volume(code_dir: str | os.PathLike | None) -> dict:
     if code_dir is None:
         return {}
     return {str(Path(code_dir).resolve()): {"bind": CONTAINER_CODE_DIR, "mode": "ro"}}
+
+
+def _memory_limit(memory: str | int | None) -> dict:
+    if memory is None:
+        return {}
+    # No swap beyond the limit: an instance has none, so the limit is the memory `train` has.
+    size = contract.memory_bytes(str(memory), "--memory-per-instance")
+    return {"mem_limit": size, "memswap_limit": size}
+
+
+def _explain_out_of_memory(container, paths: contract.Paths, memory: str | int | None) -> None:
+    """A container the kernel killed for its memory limit wrote no failure reason: write one,
+    as SageMaker reports an out-of-memory job."""
+    container.reload()
+    if not container.attrs.get("State", {}).get("OOMKilled") or paths.failure_file.exists():
+        return
+    limit = f"its --memory-per-instance limit ({memory})" if memory else "the memory it had"
+    contract.write_failure(paths, (
+        f"OutOfMemoryError: the training container used more than {limit} and was killed. "
+        "Raise --memory-per-instance, lower batch_size, or set input_mode=stream so that the "
+        "images are read from disk as they are needed."))
 
 
 def _cpu_limit(cpus: float | None) -> dict:
@@ -252,6 +279,7 @@ def train_cluster(
     env: Mapping[str, str] | None = None,
     gpus: GpuRequest | str | int | None = None,
     cpus: float | None = None,
+    memory: str | int | None = None,
     distribution: str = layout.FULLY_REPLICATED,
     code_dir: str | os.PathLike | None = None,
 ) -> int:
@@ -268,6 +296,7 @@ def train_cluster(
 
     gpus = local_gpus.parse(gpus)
     host_gpus = gpus.per_host(instance_count) if gpus else [None] * instance_count
+    limits = {**_cpu_limit(cpus), **_memory_limit(memory)}
     engine = client()
     _require_image(engine, image)
     root = working_root(output_dir)
@@ -305,7 +334,7 @@ def train_cluster(
                          **_code_volume(code_dir)},
                 environment={"TRAINING_JOB_NAME": layout.LOCAL_JOB_NAME, **(env or {})},
                 device_requests=_device_requests(shares[host]),
-                **_cpu_limit(cpus),
+                **limits,
             )
             # Every host reaches the others under their SageMaker names.
             network.disconnect(container)

@@ -46,7 +46,8 @@ class LocalTraining:
 
 def local_train(data: str | Path, output: str | Path, *, hyperparameters: Pairs = None,
                 image: str | None = None, instance_count: int = 1,
-                cpus_per_instance: float | None = None, distribution: str = "replicated",
+                cpus_per_instance: float | None = None,
+                memory_per_instance: str | int | None = None, distribution: str = "replicated",
                 track: str | None = None, experiment: str | None = None,
                 source_dir: str | None = None, entry_point: str | None = None,
                 gpus: str | int | None = None) -> LocalTraining:
@@ -60,6 +61,9 @@ def local_train(data: str | Path, output: str | Path, *, hyperparameters: Pairs 
             train directory.
         output: the working directory; model.tar.gz and output.tar.gz are written there too.
         hyperparameters: a dict, or `KEY=VALUE` strings, checked as SageMaker's job would.
+        cpus_per_instance, memory_per_instance: with `image`, each container's CPU share and
+            memory limit, as `docker run --cpus` and `--memory` take them ("2g"). `train` reads
+            the memory limit and streams the images when they would not fit.
         distribution: with several instances, "replicated" or "sharded" (the train channel's
             files dealt out between the hosts).
         track: an MLflow tracking URI (./mlruns, http(s)://HOST:PORT or a SageMaker ARN).
@@ -82,13 +86,16 @@ def local_train(data: str | Path, output: str | Path, *, hyperparameters: Pairs 
             hps.update(sourcedir.training_hyperparameters(
                 source, sourcedir.CONTAINER_CODE_DIR, job_name=layout.LOCAL_JOB_NAME))
         code = docker.train(image, channels, output, hps, instance_count=instance_count,
-                            cpus=cpus_per_instance, distribution=spread, gpus=gpu_request,
+                            cpus=cpus_per_instance, memory=memory_per_instance,
+                            distribution=spread, gpus=gpu_request,
                             code_dir=source.directory if source else None,
                             **docker.tracking_options(env, instance_count))
     else:
-        if instance_count > 1 or cpus_per_instance or distribution != "replicated":
+        if (instance_count > 1 or cpus_per_instance or memory_per_instance
+                or distribution != "replicated"):
             raise UserError(
-                "--instance-count, --cpus-per-instance and --distribution need --image: each "
+                "--instance-count, --cpus-per-instance, --memory-per-instance and "
+                "--distribution need --image: each "
                 "instance is a container on a network of its own, as on SageMaker. Build the "
                 "image (`make image`) and add --image byoc:cpu.")
         from byoc.driver.local import process
