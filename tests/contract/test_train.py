@@ -321,32 +321,33 @@ def test_same_seed_gives_the_same_metrics(tmp_path):
 
 @pytest.mark.slow
 def test_steps_per_execution_takes_the_same_steps_to_the_same_metrics(tmp_path):
-    """3 steps per call over epochs of 8 steps (3 + 3 + 2): the same steps, progress and
+    """4 steps per call over epochs of 9 steps (4 + 4 + 1): the same steps, progress and
     metrics as one step per call."""
     data = tiny_folders(tmp_path / "data", classes=3, per_class=14)
     runs = {}
-    for per_call in (1, 3):
+    for per_call in (1, 4):
         root = tmp_path / str(per_call)
         result = run_train(root, {"train": data}, {"epochs": 2, "batch_size": 4,
                                                    "steps_per_execution": per_call})
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         out = result.stdout + result.stderr
-        assert f"8 steps per epoch, up to {per_call} per call" in out
-        # The progress bar (verbose=2 without a terminal) ends each epoch at step 8 of 8.
-        assert len(re.findall(r"^8/8 ", out, re.M)) == 2, out[-3000:]
+        # 42 images, 9 held out: 33 to train on, in batches of 4.
+        assert f"9 steps per epoch, up to {per_call} per call" in out
+        # The progress bar (verbose=2 without a terminal) ends each epoch at step 9 of 9.
+        assert len(re.findall(r"^9/9 ", out, re.M)) == 2, out[-3000:]
         lines = re.findall(r"^#metrics epoch=.*$", out, re.M)
         runs[per_call] = (_metric_values(out), lines,
                           json.loads((contract.Paths(root).output_data_dir /
                                       "metrics.json").read_text()))
-    (values_1, lines_1, report_1), (values_3, lines_3, report_3) = runs[1], runs[3]
-    assert len(lines_1) == len(lines_3) == 2
+    (values_1, lines_1, report_1), (values_4, lines_4, report_4) = runs[1], runs[4]
+    assert len(lines_1) == len(lines_4) == 2
     assert [re.findall(r"(\w+)=", line) for line in lines_1] == \
-        [re.findall(r"(\w+)=", line) for line in lines_3]
-    assert values_1.keys() == values_3.keys()
+        [re.findall(r"(\w+)=", line) for line in lines_4]
+    assert values_1.keys() == values_4.keys()
     for name in values_1:
-        assert values_3[name] == pytest.approx(values_1[name], abs=2e-3), name
-    assert report_3.keys() == report_1.keys()
-    assert report_3["validation_accuracy"] == pytest.approx(report_1["validation_accuracy"],
+        assert values_4[name] == pytest.approx(values_1[name], abs=2e-3), name
+    assert report_4.keys() == report_1.keys()
+    assert report_4["validation_accuracy"] == pytest.approx(report_1["validation_accuracy"],
                                                             abs=2e-3)
 
 
