@@ -105,6 +105,10 @@ def _splits(data: Path, hp: HyperParameters, mode: str) -> Splits:
     return load_splits(env, dataclasses.replace(hp, input_mode=mode))
 
 
+def _per_call(k: int) -> str:
+    return f"{k} step{'s' if k > 1 else ''} per call"
+
+
 def measure(model: str, size: int, data: Path, epochs: int, batch_size: int,
             per_call: int) -> list[tuple[str, float]]:
     """Median images/s of each variant, its timed epochs alternating with the others'."""
@@ -118,8 +122,8 @@ def measure(model: str, size: int, data: Path, epochs: int, batch_size: int,
         hp, x, y, classes)}
     for k in (1, per_call):
         with_k = dataclasses.replace(hp, steps_per_execution=k)
-        variants[f"byoc loop, arrays, {k} step(s)/call"] = loop_epochs(with_k, x, y, classes)
-        variants[f"byoc loop, stream, {k} step(s)/call"] = loop_epochs(
+        variants[f"byoc loop, arrays, {_per_call(k)}"] = loop_epochs(with_k, x, y, classes)
+        variants[f"byoc loop, stream, {_per_call(k)}"] = loop_epochs(
             with_k, stream.x[TRAIN], stream.y[TRAIN], classes)
     for epoch in variants.values():  # traces and compiles: not timed
         epoch()
