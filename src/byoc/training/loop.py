@@ -161,15 +161,15 @@ class Loop:
 
         @tf.function
         def train_steps(iterator, stop, n):
-            """`n` steps (a tensor: one trace for every `n`), their sums added up, and how many
-            ran: all `n`, or one when a worker voted to stop."""
+            """`n` steps (a tensor: one trace for every `n`), their sums added up; one step only
+            when a worker voted to stop."""
             first = one_step(iterator, stop)
             totals, done = first, tf.constant(1)
             # Autograph makes this one tf.while_loop; the vote is the last sum.
             while done < n and first[-1] <= 0:
                 totals += one_step(iterator, stop)
                 done += 1
-            return totals, done
+            return totals
 
         @tf.function
         def eval_step(x, y):
@@ -185,8 +185,8 @@ class Loop:
         step = 0
         for n in calls(steps, self.steps_per_execution):
             callbacks.on_train_batch_begin(step)
-            sums, _ = self._train_steps(iterator, tf.constant(bool(stop_requested())),
-                                        tf.constant(n))
+            sums = self._train_steps(iterator, tf.constant(bool(stop_requested())),
+                                     tf.constant(n))
             out = dict(zip(_TRAIN_SUMS, sums.numpy(), strict=True))
             if out["stop"] > 0:
                 # Every worker sees the same vote after the same step: all stop here together.
