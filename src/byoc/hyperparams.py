@@ -47,6 +47,11 @@ OPTIMIZERS = ("adam", "sgd")
 LOSS_NAMES = ("sparse_categorical_crossentropy",)
 # How `train` reads its channels (byoc.training.input_mode decides for auto).
 INPUT_MODES = ("auto", "memory", "stream")
+# Training steps per compiled call (byoc.training.loop): the host reads results once a call. Past
+# a few steps the gain is gone on a CPU, while a GPU keeps busy between reads; a SIGTERM waits
+# for the call under way, a second or so even on a CPU.
+STEPS_PER_EXECUTION = 8
+MAX_STEPS_PER_EXECUTION = 1000
 
 # SageMaker adds its own keys: `_tuning_objective_metric` in tuning jobs, `sagemaker_*` from the
 # SDKs. They are not ours to validate.
@@ -179,6 +184,7 @@ class HyperParameters:
     freeze_epochs: int = 0
     unfreeze_from: float = 0.0
     fine_tune_learning_rate: float = 0.0
+    steps_per_execution: int = STEPS_PER_EXECUTION
     # The hyperparameters the user's modules declare, (name, value) sorted by name: their
     # defaults, or the values given.
     user: tuple[tuple[str, bool | int | float | str], ...] = ()
@@ -235,6 +241,10 @@ SPEC: dict[str, Field] = {
     "unfreeze_from": _number(float, 0, 1, high_open=True,
                              note=" (0 unfreezes the whole backbone, 0.75 its top quarter)"),
     "fine_tune_learning_rate": _number(float, 0, 10, note=" (0: a tenth of learning_rate)"),
+    "steps_per_execution": _number(
+        int, 1, MAX_STEPS_PER_EXECUTION,
+        note=f", training steps per compiled call (default {STEPS_PER_EXECUTION}; 1 reads every "
+             "step's result)"),
 }
 
 assert set(SPEC) | {"user"} == {f.name for f in dataclasses.fields(HyperParameters)}

@@ -7,9 +7,12 @@ environment (two ports on 127.0.0.1, as two hosts on one machine need) wins over
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import signal
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -90,6 +93,46 @@ def test_two_processes_train_the_users_model_with_its_loss(tmp_path, synth_data_
     assert (chief.model_dir / bundle.CODE_DIR / "model.py").is_file()
     assert not any(worker.model_dir.iterdir())
     assert logs[0].count("#metrics epoch=") == 1 and "#metrics" not in logs[1]
+
+
+@pytest.mark.slow
+def test_sigterm_on_one_host_stops_both_after_the_same_step(tmp_path):
+    """Several steps per call: the worker alone gets SIGTERM, its vote reaches the chief with
+    the next call, and both stop after that call's first step, in time, the chief with a
+    checkpoint of its whole epochs."""
+    data = tiny_folders(tmp_path / "data", classes=3, per_class=40)
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    procs = []
+    for index, host in enumerate(HOSTS):
+        layout.prepare(tmp_path / host, {"train": data},
+                       {"epochs": 500, "batch_size": 2, "early_stopping_patience": 0,
+                        "steps_per_execution": 4},
+                       current_host=host, hosts=HOSTS)
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        procs.append(subprocess.Popen(
+            [str(TRAIN_EXE)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=exe_env(SAGEMAKER_BASE_DIR=str(tmp_path / host), TF_CONFIG=json.dumps(tf_config))))
+    chief_log = []
+    for line in procs[0].stdout:  # wait until training is under way
+        chief_log.append(line)
+        if line.startswith("#metrics epoch=1 "):
+            break
+    procs[1].send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    rest = [p.communicate(timeout=120)[0] for p in procs]  # SIGKILL comes 120 s after SIGTERM
+    logs = ["".join(chief_log) + rest[0], rest[1]]
+    assert [p.returncode for p in procs] == [contract.EXIT_TERMINATED] * 2, \
+        logs[0][-3000:] + logs[1][-3000:]
+    assert time.monotonic() - sent < 120
+    assert "SIGTERM received" in logs[1] and "SIGTERM received" not in logs[0]
+    where = [re.findall(r"Stopped after step (\d+) of (\d+) of epoch (\d+)", log) for log in logs]
+    assert len(where[0]) == 1 and where[0] == where[1], where
+    chief = contract.Paths(tmp_path / "algo-1")
+    state = json.loads((chief.checkpoint_dir / "state.json").read_text())
+    assert 1 <= state["epoch"] < 500
+    assert len(re.findall(r"#metrics epoch=(\d+)", logs[0])) == state["epoch"]
+    for host in HOSTS:
+        assert not contract.Paths(tmp_path / host).failure_file.exists(), host
 
 
 def test_process_mode_runs_one_host_and_says_how_to_run_more(tmp_path, capsys):

@@ -278,11 +278,13 @@ def test_local_train_rerun_keeps_the_finished_run_and_resumes(tmp_path, capfd, c
 
 
 @pytest.mark.slow
-def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
+@pytest.mark.parametrize("steps_per_execution", [1, 8])
+def test_sigterm_saves_a_checkpoint_and_exits(tmp_path, steps_per_execution):
     data = tiny_folders(tmp_path / "data", classes=4, per_class=60, size=32)
     root = tmp_path / "ml"
     layout.prepare(root, {"train": data}, {"epochs": 500, "batch_size": 4,
-                                               "early_stopping_patience": 0})
+                                           "early_stopping_patience": 0,
+                                           "steps_per_execution": steps_per_execution})
     proc = subprocess.Popen([str(TRAIN_EXE)], env=exe_env(SAGEMAKER_BASE_DIR=str(root)),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     log = []
@@ -296,6 +298,7 @@ def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
     assert proc.returncode == 143, "".join(log) + rest
     assert time.monotonic() - sent < 120
     assert "SIGTERM received" in rest
+    assert re.search(r"Stopped after step \d+ of \d+ of epoch \d+", rest), rest[-3000:]
     state = json.loads((contract.Paths(root).checkpoint_dir / "state.json").read_text())
     assert 1 <= state["epoch"] < 500
     # The interrupted epoch is neither logged nor counted as done: a resumed job repeats it.
@@ -314,6 +317,38 @@ def test_same_seed_gives_the_same_metrics(tmp_path):
                                                  "augment": "true"}).returncode == 0
         runs.append(json.loads((contract.Paths(root).output_data_dir / "metrics.json").read_text()))
     assert runs[0] == runs[1]
+
+
+@pytest.mark.slow
+def test_steps_per_execution_takes_the_same_steps_to_the_same_metrics(tmp_path):
+    """4 steps per call over epochs of 9 steps (4 + 4 + 1): the same steps, progress and
+    metrics as one step per call."""
+    data = tiny_folders(tmp_path / "data", classes=3, per_class=14)
+    runs = {}
+    for per_call in (1, 4):
+        root = tmp_path / str(per_call)
+        result = run_train(root, {"train": data}, {"epochs": 2, "batch_size": 4,
+                                                   "steps_per_execution": per_call})
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        out = result.stdout + result.stderr
+        # 42 images, 9 held out: 33 to train on, in batches of 4.
+        assert f"9 steps per epoch, up to {per_call} per call" in out
+        # The progress bar (verbose=2 without a terminal) ends each epoch at step 9 of 9.
+        assert len(re.findall(r"^9/9 ", out, re.M)) == 2, out[-3000:]
+        lines = re.findall(r"^#metrics epoch=.*$", out, re.M)
+        runs[per_call] = (_metric_values(out), lines,
+                          json.loads((contract.Paths(root).output_data_dir /
+                                      "metrics.json").read_text()))
+    (values_1, lines_1, report_1), (values_4, lines_4, report_4) = runs[1], runs[4]
+    assert len(lines_1) == len(lines_4) == 2
+    assert [re.findall(r"(\w+)=", line) for line in lines_1] == \
+        [re.findall(r"(\w+)=", line) for line in lines_4]
+    assert values_1.keys() == values_4.keys()
+    for name in values_1:
+        assert values_4[name] == pytest.approx(values_1[name], abs=2e-3), name
+    assert report_4.keys() == report_1.keys()
+    assert report_4["validation_accuracy"] == pytest.approx(report_1["validation_accuracy"],
+                                                            abs=2e-3)
 
 
 def test_sigterm_during_start_up_exits_at_once(tmp_path):

@@ -43,7 +43,7 @@ class SigtermFlag(keras.callbacks.Callback):
         signal.signal(signal.SIGTERM, self._handle)
 
     def _handle(self, signum, frame) -> None:
-        log.warning("SIGTERM received: stopping at the next batch and saving a checkpoint.")
+        log.warning("SIGTERM received: stopping after the steps under way and saving a checkpoint.")
         self.received = True
 
     def check(self) -> None:

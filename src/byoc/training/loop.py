@@ -9,6 +9,11 @@ per-epoch `#metrics` lines, early stopping and checkpoints, through the same Ker
 Every worker runs the same number of steps per epoch (a collective that one worker skips would
 hang the others), and every decision is taken together: a SIGTERM on any host stops every host
 after the same step; early stopping is the chief's decision, given to all.
+
+One call of the compiled train function runs `steps_per_execution` steps (as `fit` does), so the
+host reads results, and the device waits for it, once per call rather than once per step. The
+stop vote goes in with the call and comes back summed after its first step: a stopping call runs
+that one step on every worker and returns.
 """
 
 from __future__ import annotations
@@ -63,6 +68,13 @@ def epoch_shape(dist: Distributed, hp: HyperParameters, local_samples: int,
     return Shape(batch_size=hp.batch_size, global_batch=global_batch, steps=max(steps, 1))
 
 
+def calls(steps: int, per_call: int) -> list[int]:
+    """The steps of each compiled call in an epoch of `steps`: `per_call` each, the rest in the
+    last call, so that every worker takes the same steps whatever `per_call` is."""
+    full, rest = divmod(steps, per_call)
+    return [per_call] * full + ([rest] if rest else [])
+
+
 def _shard(ctx: tf.distribute.InputContext) -> tuple[int, int]:
     return ctx.num_input_pipelines, ctx.input_pipeline_id
 
@@ -101,10 +113,13 @@ class Loop:
     """The compiled train and eval steps of one model under one strategy."""
 
     def __init__(self, model: keras.Model, dist: Distributed, global_batch: int, top_k: int,
-                 loss_fn: losses.Loss = losses.BYOC_LOSS, variables: list | None = None):
+                 loss_fn: losses.Loss = losses.BYOC_LOSS, variables: list | None = None,
+                 steps_per_execution: int = 1):
         """`variables`: the ones to train (default: all the model's trainable ones), a subset
-        of those the optimizer was built for (byoc.training.phases)."""
+        of those the optimizer was built for (byoc.training.phases). `steps_per_execution`:
+        the training steps of one compiled call."""
         self.model = model
+        self.steps_per_execution = steps_per_execution
         train_vars = list(model.trainable_variables) if variables is None else variables
         self.dist = dist
         self.global_batch = global_batch
@@ -138,32 +153,49 @@ class Loop:
 
         strategy = dist.strategy
 
-        @tf.function
-        def train_step(iterator, stop):
+        def one_step(iterator, stop):
             x, y, w = next(iterator)
             # One collective carries the loss, the counts and every worker's stop vote.
             return strategy.reduce(tf.distribute.ReduceOp.SUM,
                                    strategy.run(train_replica, args=(x, y, w, stop)), axis=None)
 
         @tf.function
+        def train_steps(iterator, stop, n):
+            """`n` steps (a tensor: one trace for every `n`), their sums added up; one step only
+            when a worker voted to stop."""
+            first = one_step(iterator, stop)
+            totals, done = first, tf.constant(1)
+            # Autograph makes this one tf.while_loop; the vote is the last sum.
+            while done < n and first[-1] <= 0:
+                totals += one_step(iterator, stop)
+                done += 1
+            return totals
+
+        @tf.function
         def eval_step(x, y):
             return strategy.reduce(tf.distribute.ReduceOp.SUM,
                                    strategy.run(eval_replica, args=(x, y)), axis=None)
 
-        self._train_step, self._eval_step = train_step, eval_step
+        self._train_steps, self._eval_step = train_steps, eval_step
 
     def train_epoch(self, iterator, steps: int, stop_requested, callbacks) -> dict[str, float]:
-        """Run `steps` steps; raise Terminated when any worker was asked to stop."""
+        """Run `steps` steps, `steps_per_execution` per call; raise Terminated when any worker
+        was asked to stop."""
         totals = np.zeros(len(_TRAIN_SUMS))
-        for step in range(steps):
+        step = 0
+        for n in calls(steps, self.steps_per_execution):
             callbacks.on_train_batch_begin(step)
-            out = dict(zip(_TRAIN_SUMS, self._train_step(
-                iterator, tf.constant(bool(stop_requested()))).numpy(), strict=True))
+            sums = self._train_steps(iterator, tf.constant(bool(stop_requested())),
+                                     tf.constant(n))
+            out = dict(zip(_TRAIN_SUMS, sums.numpy(), strict=True))
             if out["stop"] > 0:
                 # Every worker sees the same vote after the same step: all stop here together.
-                raise Terminated()
+                raise Terminated(f"after step {step + 1} of {steps}")
             totals += [out[k] for k in _TRAIN_SUMS]
-            callbacks.on_train_batch_end(step, {"loss": totals[0] / (step + 1)})
+            step += n
+            # Keras's convention with steps_per_execution: the batch index of the call's last
+            # step, so the progress bar counts every step.
+            callbacks.on_train_batch_end(step - 1, {"loss": totals[0] / step})
         sums = dict(zip(_TRAIN_SUMS, totals, strict=True))
         return {"loss": sums["loss"] / steps,
                 "accuracy": sums["correct"] / max(sums["count"], 1),

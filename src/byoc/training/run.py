@@ -4,7 +4,7 @@ The network is one of byoc's architectures or the user's own (`model=MODULE:FUNC
 byoc's or the user's (`loss=MODULE:FUNCTION`); the user's code then travels in the bundle.
 
 Checkpoints go to /opt/ml/checkpoints after every epoch and a restarted job (managed spot) resumes
-from them. SIGTERM (StopTrainingJob, spot interruption) stops at the next batch, saves a
+from them. SIGTERM (StopTrainingJob, spot interruption) stops after the steps under way, saves a
 checkpoint and exits well inside SageMaker's 120 s grace period.
 """
 
@@ -190,9 +190,10 @@ def _train(model: keras.Model, splits: Splits, hp: HyperParameters, paths: Paths
     num_classes = len(splits.class_names)
     x, y = splits.x[TRAIN], splits.y[TRAIN]
     shape = loop.epoch_shape(dist, hp, len(y), sharded)
-    log.info("Batch size %d per replica, %d global (%d replica(s)); %d steps per epoch%s",
-             shape.batch_size, shape.global_batch, dist.replicas, shape.steps,
-             f" on each of {dist.workers} hosts" if dist.multi_worker else "")
+    log.info("Batch size %d per replica, %d global (%d replica(s)); %d steps per epoch%s, "
+             "up to %d per call", shape.batch_size, shape.global_batch, dist.replicas,
+             shape.steps, f" on each of {dist.workers} hosts" if dist.multi_worker else "",
+             hp.steps_per_execution)
     weights = np.ones(num_classes, dtype=np.float32)
     if hp.class_weights == "balanced":
         counts = np.bincount(y, minlength=num_classes)
@@ -206,7 +207,7 @@ def _train(model: keras.Model, splits: Splits, hp: HyperParameters, paths: Paths
 
     def steps_for(epoch: int) -> loop.Loop:  # a phase's own compiled steps, over its variables
         return loop.Loop(model, dist, shape.global_batch, min(hp.top_k, num_classes), loss_fn,
-                         phases.enter(epoch))
+                         phases.enter(epoch), hp.steps_per_execution)
 
     steps = steps_for(start)
     # Only the chief writes checkpoints and `#metrics` lines; every host shows its progress. The
@@ -234,7 +235,9 @@ def _train(model: keras.Model, splits: Splits, hp: HyperParameters, paths: Paths
             # Early stopping is the chief's call (it holds the history); every host follows it.
             if dist.from_chief([model.stop_training])[0]:
                 break
-    except Terminated:
+    except Terminated as stopped:
+        if str(stopped):
+            log.info("Stopped %s of epoch %d.", stopped, epoch + 1)
         if dist.is_chief:
             # The weights are a little past the last whole epoch; `state` counts whole epochs
             # only, so the resumed job repeats the interrupted one.
