@@ -61,9 +61,11 @@ def local_train(data: str | Path, output: str | Path, *, hyperparameters: Pairs 
             train directory.
         output: the working directory; model.tar.gz and output.tar.gz are written there too.
         hyperparameters: a dict, or `KEY=VALUE` strings, checked as SageMaker's job would.
-        cpus_per_instance, memory_per_instance: with `image`, each container's CPU share and
-            memory limit, as `docker run --cpus` and `--memory` take them ("2g"). `train` reads
-            the memory limit and streams the images when they would not fit.
+        cpus_per_instance: with `image`, each container's CPU share, as `docker run --cpus`
+            takes it.
+        memory_per_instance: with `image`, each container's memory limit, as `docker run
+            --memory` takes it ("2g"). `train` reads the limit and streams the images when they
+            would not fit.
         distribution: with several instances, "replicated" or "sharded" (the train channel's
             files dealt out between the hosts).
         track: an MLflow tracking URI (./mlruns, http(s)://HOST:PORT or a SageMaker ARN).
