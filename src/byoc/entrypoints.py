@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import traceback
 
 from byoc import contract, gpu, hyperparams
@@ -35,13 +36,15 @@ def _setup_logging() -> None:
 
 # A full disk or quota: the errno of a write that did not fit.
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+# Set by the start-up SIGTERM handler: the job is being stopped.
+_STOPPED = threading.Event()
 
 
 def train() -> int:
     _setup_logging()
     # Until the trainer installs its own handler, SIGTERM ends start-up at once: as PID 1 in a
     # container, Python would otherwise ignore it, and `docker stop` would wait for SIGKILL.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(contract.EXIT_TERMINATED))
+    signal.signal(signal.SIGTERM, _stop_start_up)
     paths = contract.Paths(contract.base_dir())
     try:
         # The config files and hyperparameters are checked before TensorFlow loads (seconds):
@@ -80,7 +83,17 @@ def train() -> int:
         contract.write_failure(paths, reason)
         return 1
     except Exception as exc:
+        if _STOPPED.is_set():
+            # A SIGTERM during an import: some C extensions (TensorFlow's among them) turn the
+            # handler's SystemExit into an ImportError. The job was stopped; it did not fail.
+            log.info("Stopped during start-up (SIGTERM).")
+            return contract.EXIT_TERMINATED
         return _unexpected(paths, exc)
+
+
+def _stop_start_up(*_) -> None:
+    _STOPPED.set()
+    sys.exit(contract.EXIT_TERMINATED)
 
 
 def _unexpected(paths: contract.Paths, exc: Exception) -> int:

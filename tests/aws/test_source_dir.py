@@ -343,7 +343,9 @@ def test_transform_repacks_model_data_with_the_handlers(project, moto_recorder, 
 def test_bad_handlers_are_refused_before_anything_is_created(
         project, moto_recorder, ecr_image, role_arn, capsys, verb, flags, message):
     moto_recorder.start()
-    assert main([verb, "--image", ecr_image, "--role", role_arn, *flags]) == 2
+    # An existing model (--model-name) already has its image: --image beside it is refused too.
+    image = [] if "--model-name" in flags else ["--image", ecr_image]
+    assert main([verb, *image, "--role", role_arn, *flags]) == 2
     assert message in capsys.readouterr().err
     sent = moto_recorder.entries()
     assert [e for e in sent if e["method"] in ("PUT", "DELETE")] == []

@@ -17,6 +17,7 @@ def _summary() -> Summary:
         mode="ensembling", mode_reason="test", target="y", rows=10, numeric_features=["x"],
         categorical_features=[], dropped_columns={}, classes=["down", "up"],
         positive_class="up", cv_folds=2, time_budget_s=60.0, elapsed_s=1.0,
+        search_budget_s=48.0, search_elapsed_s=0.5, search_stop="the budget was spent",
         candidates_evaluated=0, best_candidate="", best_algorithm="", best_params={},
         metrics={"accuracy": 0.9}, score_std=0.01, tied_with_best=[], ensemble=None,
         stacked=None, importance={}, importance_folds=0, warnings=[])
