@@ -56,6 +56,9 @@ def train() -> int:
         if script.wanted(env.hyperparameters):
             return script.main(env)  # no TensorFlow in this process: the script loads its own
         hp = hyperparams.parse(env.hyperparameters)
+        from byoc.training import splits
+
+        splits.check_channels(env)
         from byoc.training import run  # TensorFlow loads here, inside the failure handling
 
         gpu.check_tensorflow()  # a GPU host that TensorFlow cannot use fails here, with the way out

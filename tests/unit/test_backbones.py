@@ -50,8 +50,13 @@ def test_each_backbone_takes_raw_pixels_and_returns_probabilities(name, shape):
     # Its own preprocessing is inside (raw 0..255 in, as serve sends them), before any weights.
     backbone = backbones.backbone_of(model)
     assert isinstance(backbone.layers[1], keras.layers.Rescaling)
-    # Without pretrained weights its BatchNormalization learns as usual.
+    # Without pretrained weights its BatchNormalization learns as usual, with statistics that
+    # keep up with the weights (MobileNetV3's own momentum, 0.999, would lag for thousands of
+    # steps).
     assert all(layer.trainable for layer in backbone.layers)
+    norms = [layer for layer in backbone.layers
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms and all(layer.momentum <= backbones.FROM_SCRATCH_BN_MOMENTUM for layer in norms)
 
 
 @pytest.mark.slow

@@ -35,6 +35,9 @@ APPLICATIONS: dict[str, Callable[..., keras.Model]] = {
 # holds the backbone (another byoc run's model.keras, say).
 WEIGHTS_SUFFIXES = (".weights.h5", ".h5", ".keras")
 IMAGENET = "imagenet"
+# The moving statistics' momentum of a backbone trained from random weights, as byoc's own models
+# (`architectures._bn`): they follow the weights within a few dozen steps.
+FROM_SCRATCH_BN_MOMENTUM = 0.9
 
 
 def _head(x, num_classes: int):
@@ -63,10 +66,17 @@ def build(name: str, input_shape: tuple[int, int, int], num_classes: int,
             f"{str(exc)[:200]}). weights=imagenet needs a container that reaches the internet. "
             "Without it, put the weights file in the `pretrained` channel instead (e.g. "
             f"`{name}.weights.h5`) and leave weights out.") from None
-    if weights:
-        for layer in backbone.layers:
-            if isinstance(layer, layers.BatchNormalization):
-                layer.trainable = False
+    for layer in backbone.layers:
+        if not isinstance(layer, layers.BatchNormalization):
+            continue
+        if weights:
+            layer.trainable = False  # pretrained statistics and scales stay as trained
+        else:
+            # From random weights, the statistics must catch up with the weights within the
+            # run. MobileNetV3's BatchNormalization keeps 99.9% of the old value each step:
+            # after a few hundred steps the statistics are still close to their start, and the
+            # model in inference mode (validation, serving, a later fine-tune) is at chance.
+            layer.momentum = min(layer.momentum, FROM_SCRATCH_BN_MOMENTUM)
     x = backbone(x)
     x = layers.Dropout(0.2)(x)
     return keras.Model(inputs, _head(x, num_classes), name=name)

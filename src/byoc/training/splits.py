@@ -69,13 +69,9 @@ def _agreed(names: list[str], agree: Callable[[list[str]], list[str]] | None
     return agreed, np.asarray([position[n] for n in names], dtype=np.int64)
 
 
-def load_splits(env: TrainingEnv, hp: HyperParameters,
-                agree: Callable[[list[str]], list[str]] | None = None) -> Splits:
-    """Read the channels. `agree` turns the train channel's class list into the job's (several
-    hosts holding different files must use one list); labels follow the agreed list.
-
-    Image channels are listed first (labels, classes and the hold-out come from the listing);
-    then `input_mode` decides whether their images are decoded into memory or streamed."""
+def check_channels(env: TrainingEnv) -> None:
+    """The channels' names, checked before TensorFlow loads: a job without a train channel fails
+    at once. Channels byoc does not read are logged and left alone."""
     unknown = sorted(set(env.channels) - set(contract.CHANNELS))
     if unknown:
         log.warning("Ignoring channel(s) %s: byoc reads train, validation and test.", unknown)
@@ -85,6 +81,16 @@ def load_splits(env: TrainingEnv, hp: HyperParameters,
             "as the train channel, e.g. `byoc local train --data DIR` or an S3 prefix in "
             "`byoc train --data`."
         )
+
+
+def load_splits(env: TrainingEnv, hp: HyperParameters,
+                agree: Callable[[list[str]], list[str]] | None = None) -> Splits:
+    """Read the channels. `agree` turns the train channel's class list into the job's (several
+    hosts holding different files must use one list); labels follow the agreed list.
+
+    Image channels are listed first (labels, classes and the hold-out come from the listing);
+    then `input_mode` decides whether their images are decoded into memory or streamed."""
+    check_channels(env)
     from byoc.data import streaming
 
     kw = {"size": hp.image_size, "channels": hp.channels}
