@@ -12,31 +12,19 @@ import io
 import numpy as np
 import pytest
 import requests
-from PIL import Image
 
 from byoc import contract
 from byoc.bundle import LITERT_FILE, ModelSpec
 from byoc.serving import runtime as runtimes
 from tests.support.data import tiny_folders
 from tests.support.executables import run_train
+from tests.support.payloads import npy_bytes, png_bytes
 from tests.support.serving import ServeProcess
 
 pytestmark = pytest.mark.slow
 
 SIZE = 224
 CAP = 8  # instances per request, a small cap to see it hold
-
-
-def _png(arr: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(arr).save(out, "PNG")
-    return out.getvalue()
-
-
-def _npy(arr: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    np.save(out, arr)
-    return out.getvalue()
 
 
 def test_224_trains_exports_to_litert_and_serves_batch_transform(tmp_path):
@@ -59,7 +47,7 @@ def test_224_trains_exports_to_litert_and_serves_batch_transform(tmp_path):
 
         # A photo of another size is resized to 224×224, on the LiteRT runtime.
         photo = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-        r = requests.post(url, data=_png(photo), headers={"Content-Type": "image/png"},
+        r = requests.post(url, data=png_bytes(photo), headers={"Content-Type": "image/png"},
                           timeout=60)
         assert r.status_code == 200, r.text
         assert r.headers[runtimes.RUNTIME_HEADER] == runtimes.LITERT
@@ -67,7 +55,7 @@ def test_224_trains_exports_to_litert_and_serves_batch_transform(tmp_path):
 
         # A full batch of records at the model's size, as a MULTI_RECORD batch holds them.
         batch = np.random.default_rng(1).integers(0, 256, (CAP, SIZE, SIZE, 3), dtype=np.uint8)
-        r = requests.post(url, data=_npy(batch), timeout=60,
+        r = requests.post(url, data=npy_bytes(batch), timeout=60,
                           headers={"Content-Type": "application/x-npy",
                                    "Accept": "application/x-npy"})
         assert r.status_code == 200, r.text
@@ -76,7 +64,7 @@ def test_224_trains_exports_to_litert_and_serves_batch_transform(tmp_path):
 
         # One more is refused before any is decoded, with what to do.
         over = np.concatenate([batch, batch[:1]])
-        r = requests.post(url, data=_npy(over), timeout=60,
+        r = requests.post(url, data=npy_bytes(over), timeout=60,
                           headers={"Content-Type": "application/x-npy"})
         assert r.status_code == 413
         assert f"at most {CAP}" in r.text and contract.MAX_INSTANCES_ENV in r.text

@@ -16,6 +16,7 @@ from byoc.bundle import ModelSpec
 from byoc.contract import DEFAULT_MAX_INSTANCES
 from byoc.data import images
 from byoc.serving import codecs
+from tests.support.payloads import npy_bytes, png_bytes
 
 SPEC = ModelSpec(class_names=["stop", "yield", "limit, 30"], height=4, width=5, channels=3,
                  top_k=2)
@@ -26,26 +27,14 @@ def _pixels(n=None, seed=0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
 
 
-def _png(arr: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(arr).save(out, "PNG")
-    return out.getvalue()
-
-
-def _npy(arr: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    np.save(out, arr)
-    return out.getvalue()
-
-
 # --- decode ------------------------------------------------------------------------------------
 
 
 def test_image_is_resized_as_in_training():
     big = np.random.default_rng(1).integers(0, 256, (30, 20, 3), dtype=np.uint8)
-    batch = codecs.decode(_png(big), "image/png", SPEC)
+    batch = codecs.decode(png_bytes(big), "image/png", SPEC)
     assert batch.shape == (1, *SPEC.input_shape) and batch.dtype == np.uint8
-    np.testing.assert_array_equal(batch[0], images.load(_png(big), (4, 5), 3))
+    np.testing.assert_array_equal(batch[0], images.load(png_bytes(big), (4, 5), 3))
 
 
 def test_other_image_types_go_to_pil():
@@ -61,7 +50,7 @@ def test_content_type_parameters_are_ignored():
 
 def test_json_instances_arrays_and_b64_stack_into_one_batch():
     pixels = _pixels()
-    b64 = base64.b64encode(_png(pixels)).decode()
+    b64 = base64.b64encode(png_bytes(pixels)).decode()
     for payload in ({"instances": [pixels.tolist(), {"b64": b64}]},
                     [pixels.tolist(), {"b64": b64}]):
         batch = codecs.decode(json.dumps(payload).encode(), codecs.JSON, SPEC)
@@ -79,10 +68,10 @@ def test_json_numeric_batch_and_single_image():
 
 def test_npy_batch_and_single_image_without_copying_dtype():
     batch = _pixels(3)
-    out = codecs.decode(_npy(batch), codecs.NPY, SPEC)
+    out = codecs.decode(npy_bytes(batch), codecs.NPY, SPEC)
     assert out.dtype == np.uint8
     np.testing.assert_array_equal(out, batch)
-    assert codecs.decode(_npy(batch[0]), codecs.NPY, SPEC).shape == (1, *SPEC.input_shape)
+    assert codecs.decode(npy_bytes(batch[0]), codecs.NPY, SPEC).shape == (1, *SPEC.input_shape)
 
 
 def test_csv_one_flattened_image_per_line():
@@ -108,10 +97,10 @@ def test_csv_one_flattened_image_per_line():
     (codecs.JSON, b'[{"image": "x"}]', "b64"),
     (codecs.JSON, json.dumps([_pixels().tolist(), np.zeros((2, 2)).tolist()]).encode(), "shape"),
     (codecs.NPY, b"\x93NUMPY garbage", ".npy"),
-    (codecs.NPY, _npy(np.array([None, 1], dtype=object)), ".npy"),
-    (codecs.NPY, _npy(np.zeros((2, 5, 4, 3))), "(N, 4, 5, 3)"),
-    (codecs.NPY, _npy(np.zeros((0, 4, 5, 3))), "empty"),
-    (codecs.NPY, _npy(np.full((4, 5, 3), np.inf)), "infinite"),
+    (codecs.NPY, npy_bytes(np.array([None, 1], dtype=object)), ".npy"),
+    (codecs.NPY, npy_bytes(np.zeros((2, 5, 4, 3))), "(N, 4, 5, 3)"),
+    (codecs.NPY, npy_bytes(np.zeros((0, 4, 5, 3))), "empty"),
+    (codecs.NPY, npy_bytes(np.full((4, 5, 3), np.inf)), "infinite"),
     (codecs.CSV, b"r,g,b\n", "CSV"),
     (codecs.CSV, b"1,2,3\n", "60 values"),
     (codecs.CSV, b"1,2\n1\n", "CSV"),
@@ -215,11 +204,11 @@ def test_bad_top_k_is_400(attributes):
 def test_a_224_model_gets_its_images_resized_and_the_instance_cap_holds():
     spec = ModelSpec(class_names=["a", "b"], height=224, width=224, channels=3)
     photo = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    batch = codecs.decode(_png(photo), "image/png", spec)
+    batch = codecs.decode(png_bytes(photo), "image/png", spec)
     assert batch.shape == (1, 224, 224, 3) and batch.dtype == np.uint8
     # As in training: the same resize of the same file.
-    assert np.array_equal(batch[0], images.load(_png(photo), (224, 224), 3))
-    small = {"b64": base64.b64encode(_png(photo[:8, :8])).decode()}
+    assert np.array_equal(batch[0], images.load(png_bytes(photo), (224, 224), 3))
+    small = {"b64": base64.b64encode(png_bytes(photo[:8, :8])).decode()}
     body = json.dumps({"instances": [small] * 3}).encode()
     assert codecs.decode(body, content_types.JSON, spec, max_instances=3).shape == \
         (3, 224, 224, 3)
@@ -235,7 +224,7 @@ def test_a_large_input_size_caps_a_request_by_its_decoded_bytes():
     spec = ModelSpec(class_names=["a", "b"], height=1024, width=1024, channels=3)
     most = codecs.MAX_DECODED_MB * codecs.MB // (1024 * 1024 * 3)
     assert most == 85
-    tiny = {"b64": base64.b64encode(_png(np.zeros((4, 4, 3), np.uint8))).decode()}
+    tiny = {"b64": base64.b64encode(png_bytes(np.zeros((4, 4, 3), np.uint8))).decode()}
     body = json.dumps({"instances": [tiny] * (most + 1)}).encode()
     assert len(body) < 100_000
     with pytest.raises(codecs.TooManyInstances,
