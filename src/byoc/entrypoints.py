@@ -56,9 +56,8 @@ def train() -> int:
         if script.wanted(env.hyperparameters):
             return script.main(env)  # no TensorFlow in this process: the script loads its own
         hp = hyperparams.parse(env.hyperparameters)
-        from byoc.training import splits
-
-        splits.check_channels(env)
+        # The data is checked after the GPU check below, so that a GPU host with the wrong
+        # image or driver says so first, whatever else is wrong with the job.
         from byoc.training import run  # TensorFlow loads here, inside the failure handling
 
         gpu.check_tensorflow()  # a GPU host that TensorFlow cannot use fails here, with the way out
