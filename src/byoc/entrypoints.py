@@ -56,11 +56,19 @@ def train() -> int:
         if script.wanted(env.hyperparameters):
             return script.main(env)  # no TensorFlow in this process: the script loads its own
         hp = hyperparams.parse(env.hyperparameters)
-        # The data is checked after the GPU check below, so that a GPU host with the wrong
-        # image or driver says so first, whatever else is wrong with the job.
+        # A GPU host with the wrong image or driver says so first, whatever else is wrong with
+        # the job: there the GPU check needs TensorFlow, and the data is checked after it. A
+        # host with no GPU passes that check without TensorFlow, so a missing or empty channel
+        # fails the job in a second instead of after TensorFlow's import.
+        gpu_host = gpu.check_without_tensorflow() is None
+        if not gpu_host:
+            from byoc.training import splits
+
+            splits.check_channels(env)
         from byoc.training import run  # TensorFlow loads here, inside the failure handling
 
-        gpu.check_tensorflow()  # a GPU host that TensorFlow cannot use fails here, with the way out
+        if gpu_host:
+            gpu.check_tensorflow()  # a GPU TensorFlow cannot use fails here, with the way out
         return run.main(env, hp)
     except UserError as exc:
         log.error("Training failed: %s", exc)

@@ -173,6 +173,30 @@ def assess(host: Host, tensorflow_gpus: int, cuda_build: bool, allow_cpu: bool =
     raise UserError(message)
 
 
+def check_without_tensorflow(root: str = "/", nvml: str | None = NVML_LIBRARY) -> str | None:
+    """On a host that gives this container no GPU, the check's line, logged without importing
+    TensorFlow: there is nothing for TensorFlow to find, so the check cannot fail. None on a GPU
+    host, where `check_tensorflow` decides after TensorFlow loads."""
+    host = probe(root, nvml)
+    if host.has_gpus:
+        return None
+    level, line = assess(host, 0, False, tensorflow_version=_installed_tensorflow())
+    log.log(level, "GPU: %s", line)
+    return line
+
+
+def _installed_tensorflow() -> str:
+    """The installed TensorFlow's version, from its package's metadata (no import)."""
+    from importlib import metadata
+
+    for name in ("tensorflow", "tensorflow-cpu"):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return ""
+
+
 @functools.cache
 def check_tensorflow(root: str = "/", nvml: str | None = NVML_LIBRARY) -> str:
     """Check this process's TensorFlow against the host's GPUs and log the result (once per

@@ -174,7 +174,10 @@ def test_empty_channel_fails(tmp_path):
     (tmp_path / "empty").mkdir()
     result = run_train(tmp_path / "ml", {"train": tmp_path / "empty"})
     assert result.returncode != 0
-    assert "train" in _failure(tmp_path / "ml").lower()
+    assert "Channel 'train' (" in _failure(tmp_path / "ml")
+    assert "/input/data/train) is empty" in _failure(tmp_path / "ml")
+    # No GPU here, so the GPU check passed without TensorFlow and still said so, first.
+    assert "no GPU found; TensorFlow 2." in result.stdout
 
 
 @pytest.mark.slow

@@ -151,6 +151,15 @@ def test_devices_without_a_visible_driver_say_so(tmp_path):
         gpu.assess(host, 0, cuda_build=True)
 
 
+def test_a_host_without_gpus_is_checked_without_tensorflow(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="byoc.gpu")
+    line = gpu.check_without_tensorflow(str(tmp_path), nvml=None)
+    assert "no GPU found" in line and "runs on the CPU" in caplog.text
+    assert "TensorFlow 2." in line  # the installed version, from its package's metadata
+    # A GPU host: only TensorFlow can say whether it finds the GPUs, so this leaves it to it.
+    assert gpu.check_without_tensorflow(str(fake_host(tmp_path / "gpu", OPEN)), nvml=None) is None
+
+
 def test_check_tensorflow_uses_this_process_tensorflow(tmp_path, caplog):
     pytest.importorskip("tensorflow")
     caplog.set_level(logging.INFO, logger="byoc.gpu")

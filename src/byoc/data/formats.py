@@ -293,6 +293,13 @@ def _detect(root: Path, where: str, split: str):
 # --- Layout helpers -------------------------------------------------------------------------
 
 
+def check_not_empty(path: Path, name: str = "train") -> None:
+    """A channel that is an empty directory fails here, before anything is read (or imported)."""
+    path = Path(path)
+    if path.is_dir() and not _visible(path):
+        raise UserError(f"Channel '{name}' ({path}) is empty. {ACCEPTED}")
+
+
 def _visible(directory: Path) -> list[Path]:
     """Entries of `directory`, without hidden files and macOS archive debris."""
     return sorted(

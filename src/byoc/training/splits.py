@@ -13,7 +13,7 @@ import numpy as np
 
 from byoc import contract
 from byoc.contract import TEST, TRAIN, VALIDATION, TrainingEnv
-from byoc.data.formats import read_channel
+from byoc.data.formats import check_not_empty, read_channel
 from byoc.errors import UserError
 from byoc.hyperparams import HyperParameters
 from byoc.training import input_mode
@@ -70,8 +70,8 @@ def _agreed(names: list[str], agree: Callable[[list[str]], list[str]] | None
 
 
 def check_channels(env: TrainingEnv) -> None:
-    """The channels' names, checked before TensorFlow loads: a job without a train channel fails
-    at once. Channels byoc does not read are logged and left alone."""
+    """The channels' names, checked before TensorFlow loads: a job without a train channel, or
+    with an empty one, fails at once. Channels byoc does not read are logged and left alone."""
     unknown = sorted(set(env.channels) - set(contract.CHANNELS))
     if unknown:
         log.warning("Ignoring channel(s) %s: byoc reads train, validation and test.", unknown)
@@ -81,6 +81,7 @@ def check_channels(env: TrainingEnv) -> None:
             "as the train channel, e.g. `byoc local train --data DIR` or an S3 prefix in "
             "`byoc train --data`."
         )
+    check_not_empty(env.channels[TRAIN], TRAIN)
 
 
 def load_splits(env: TrainingEnv, hp: HyperParameters,
