@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Threads per model for joblib's thread pools (the forests). OpenMP (XGBoost, HistGradientBoosting)
-# gets one thread: its threads spin while they wait, and on a busy machine two of them made a
-# 133-row fit 18 times slower than one (0.8 s against 14.6 s, measured).
+# Threads per model for joblib's thread pools (the forests) when the folds are fit one at a
+# time (in the search's worker processes, one: the folds are the parallelism there). OpenMP
+# (XGBoost, HistGradientBoosting) gets one thread: its threads spin while they wait, and on a
+# busy machine two of them made a 133-row fit 18 times slower than one (0.8 s against 14.6 s,
+# measured).
 N_JOBS = 2
 OPENMP_THREADS = 1
 # An RBF SVM costs O(rows²) or worse, and three more fits for its probabilities: above this many

@@ -21,9 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
+from byoc.contract import available_cpus
 from byoc.errors import UserError
 from byoc.tabular import objectives
-from byoc.tabular.candidate_pipeline import build_pipeline, cross_validate, encoded_target
+from byoc.tabular.candidate_pipeline import (
+    FoldWorkers,
+    build_pipeline,
+    cross_validate,
+    encoded_target,
+)
 from byoc.tabular.dataset import Dataset
 from byoc.tabular.ensemble import Bagged, Stacked, Weighted
 from byoc.tabular.families import Family, usable
@@ -116,20 +122,28 @@ def resolve_mode(mode: str | None, csv_path: str | Path) -> tuple[str, str]:
                     "for ensembling")
 
 
+def rounds(folds: int, jobs: int, done: int | None = None) -> int:
+    """Rounds of `jobs` folds at a time: for all `folds`, or for the first `done` of them."""
+    return math.ceil((folds if done is None else done) / jobs)
+
+
 def _cross_validate(ds: Dataset, family: Family, params: dict, y: np.ndarray,
-                    folds: list[np.ndarray], seed: int, stop_at: float,
-                    classify: bool) -> tuple[list, np.ndarray]:
-    """Fit one model per fold; their out-of-fold predictions. Stops between folds at `stop_at`."""
+                    folds: list[np.ndarray], seed: int, stop_at: float, classify: bool,
+                    workers: FoldWorkers | None) -> tuple[list, np.ndarray]:
+    """Fit one model per fold, `workers.jobs` at a time; their out-of-fold predictions. Stops
+    between rounds of folds at `stop_at`."""
     began = time.monotonic()
+    jobs = 1 if workers is None else workers.jobs
 
     def in_time(done: int) -> None:
-        # Stop as soon as the folds so far say the rest would not fit, not after the fact.
+        # Stop as soon as the rounds so far say the rest would not fit, not after the fact.
         now = time.monotonic()
-        if done and began + (now - began) / done * len(folds) > stop_at:
+        if done and began + (now - began) / rounds(len(folds), jobs, done) * \
+                rounds(len(folds), jobs) > stop_at:
             raise _OutOfTime(done, now - began)
 
     return cross_validate(build_pipeline(ds, family, params, seed), ds.X, y, folds, classify,
-                          before_fold=in_time)
+                          before_fold=in_time, workers=workers)
 
 
 def fold_metrics(keys: list[str], y: np.ndarray, raw: np.ndarray,
@@ -162,7 +176,7 @@ def _keep_pool(candidates: list[Candidate], key: str) -> None:
 def search(ds: Dataset, objective: str, folds: list[np.ndarray], time_budget: float,
            seed: int = 0, mode: str = HPO, max_candidates: int | None = None,
            progress: Callable[[str], None] = to_stderr,
-           families: list[Family] | None = None) -> Searched:
+           families: list[Family] | None = None, jobs: int | None = None) -> Searched:
     """Cross-validate candidates within `time_budget` seconds; best first.
 
     Two rounds. First every family's presets (its defaults, then its alternative settings),
@@ -172,18 +186,26 @@ def search(ds: Dataset, objective: str, folds: list[np.ndarray], time_budget: fl
     and the share of a family that is done, or whose candidates no longer fit, goes to the
     others. In the random round a family leaves once it stops improving (FAMILY_PATIENCE), and
     the search ends early once the leaderboard stops moving (STALL_CANDIDATES). `families`
-    replaces the families `usable` chooses for the table.
+    replaces the families `usable` chooses for the table. `jobs` folds of a candidate are fit at
+    a time, in worker processes (default: one per CPU this process may use, at most the number
+    of folds); the leaderboard is the same for any `jobs`, only faster.
     """
     if families is None:
         families, skipped = usable(len(ds.frame), objectives.is_classification(ds.problem_type))
         for name, reason in skipped.items():
             progress(f"{name} left out: {reason}")
     chosen = list(families)
+    jobs = min(len(folds), available_cpus() if jobs is None else jobs)
+    if jobs < 1:
+        raise UserError(f"jobs must be at least 1, not {jobs}.")
+    workers = FoldWorkers(jobs) if jobs > 1 else None
     progress(f"search budget {time_budget:.3g}s: {time_budget / len(chosen):.3g}s for each of "
              f"{len(chosen)} families ({', '.join(f.name for f in chosen)}); a family that "
-             "finishes early hands its time to the others")
+             "finishes early hands its time to the others; " + (
+                 f"{jobs} folds at a time once the worker processes have started"
+                 if jobs > 1 else "one fold at a time"))
     state = _Search(ds, objective, folds, seed, progress,
-                    math.inf if max_candidates is None else max_candidates)
+                    math.inf if max_candidates is None else max_candidates, workers)
     deadline = state.start + time_budget
     ended = state.take_turns(chosen, lambda f: len(f.presets), deadline, until_stalled=False)
     if ended is None:  # every family had its presets, with time and candidates left
@@ -225,8 +247,10 @@ class _Search:
     """The candidates so far, and what each family has tried and spent."""
 
     def __init__(self, ds: Dataset, objective: str, folds: list[np.ndarray], seed: int,
-                 progress: Callable[[str], None], limit: float):
+                 progress: Callable[[str], None], limit: float,
+                 workers: FoldWorkers | None):
         self.ds, self.objective, self.folds, self.seed = ds, objective, folds, seed
+        self.workers = workers
         self.progress, self.limit = progress, limit
         self.key = KEYS[objective]
         self.keys = [KEYS[n] for n in objectives.OBJECTIVES[ds.problem_type]]
@@ -236,7 +260,9 @@ class _Search:
         self.candidates: list[Candidate] = []
         self.spent: dict[str, float] = defaultdict(float)
         self.tried: dict[str, int] = defaultdict(int)
-        self.fold_seconds: dict[str, float] = {}  # the last seconds per fold of each family
+        # The last wall-clock seconds per fold of each family: a whole candidate's over the
+        # number of folds (with `jobs` > 1, folds share the time of their round).
+        self.fold_seconds: dict[str, float] = {}
         sign = 1 if self.key in MINIMIZED_KEYS else -1
         self.leaderboard = Plateau(sign)  # the best of all
         self.plateaus: dict[str, Plateau] = defaultdict(lambda: Plateau(sign))  # per family
@@ -306,6 +332,8 @@ class _Search:
                 # others, which may then fit one more.
                 retired.add(max(blocked, key=lambda f: self.fold_seconds.get(f.name, 0.0)).name)
                 if all(not active(f) for f in families):
+                    if not until_stalled and len(retired) < len(families):
+                        return None  # the others had their turns: on to the next round
                     return _Ended(f"no family's next candidate fits in the "
                                   f"{max(deadline - time.monotonic(), 0):.3g}s left")
         return end
@@ -318,12 +346,17 @@ class _Search:
         self.index += 1
         name = f"{family.name}-{self.index:03d}"
         began = time.monotonic()
+        # The workers once they have started; until then, one fold at a time here.
+        workers = self.workers if self.workers is not None and self.workers.ready else None
+        jobs = 1 if workers is None else workers.jobs
         try:
             models, oof = _cross_validate(self.ds, family, params, self.y, self.folds,
-                                          self.seed, stop_at, self.classify)
+                                          self.seed, stop_at, self.classify, workers)
         except _OutOfTime as out:
             self.spent[family.name] += time.monotonic() - began
-            self.fold_seconds[family.name] = out.seconds / out.folds_done
+            per_round = out.seconds / rounds(len(self.folds), jobs, out.folds_done)
+            self.fold_seconds[family.name] = \
+                per_round * rounds(len(self.folds), jobs) / len(self.folds)
             self.progress(f"[{self.index:>3}] {name:<28} stopped: out of time after "
                           f"{out.folds_done} of {len(self.folds)} folds ({out.seconds:.1f}s)")
             self._record(family, None)
