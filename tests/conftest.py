@@ -45,6 +45,8 @@ BY_FIXTURE = {
     "cancer_quarters": ("slow",),
     "wine_quarters": ("slow",),
     "synthetic_quarters": ("slow",),
+    # the demo's insurance table searched, explained, and its two notebooks run in kernels
+    "insurance_run": ("slow",),
     # Docker images and the engine
     "engine": ("docker",),
     "image": ("docker", "slow"),

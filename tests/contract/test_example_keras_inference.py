@@ -21,6 +21,9 @@ from byoc.user_code.source import PROGRAM_ENV, SUBMIT_DIR_ENV
 from tests.support.executables import REPO
 from tests.support.serving import ServeProcess
 
+# gunicorn's workers load TensorFlow to serve the model: seconds each, so the slow tier.
+pytestmark = pytest.mark.slow
+
 EXAMPLE = REPO / "examples" / "keras_script"
 CLASSES = ["stop", "yield", "speed limit 30"]
 

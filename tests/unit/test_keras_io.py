@@ -89,6 +89,7 @@ def test_copy_refuses_a_source_directory_the_size_of_data(tmp_path, monkeypatch)
     assert not (tmp_path / "model" / "code").exists()
 
 
+@pytest.mark.slow  # a new interpreter loads TensorFlow: about 10 s
 def test_a_bundle_of_registered_layers_loads_through_its_own_code(tmp_path):
     """In a new interpreter, as `serve` loads it: nothing but the bundle's code/ registers the
     layer."""

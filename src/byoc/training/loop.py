@@ -163,10 +163,11 @@ class Loop:
         def train_steps(iterator, stop, n):
             """`n` steps (a tensor: one trace for every `n`), their sums added up; one step only
             when a worker voted to stop."""
-            first = one_step(iterator, stop)
-            totals, done = first, tf.constant(1)
-            # Autograph makes this one tf.while_loop; the vote is the last sum.
-            while done < n and first[-1] <= 0:
+            totals, done = tf.zeros([len(_TRAIN_SUMS)]), tf.constant(0)
+            # Autograph makes this one tf.while_loop, and the step is traced once, in its body
+            # (a first step outside the loop would trace the model twice). The vote is the last
+            # sum: once a step carried one, it is above zero and the loop ends.
+            while done < n and totals[-1] <= 0:
                 totals += one_step(iterator, stop)
                 done += 1
             return totals
