@@ -3,6 +3,8 @@ one at a time, and the search still stops between rounds of folds when its time 
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import numpy as np
@@ -108,3 +110,25 @@ def test_parallel_folds_give_the_serial_leaderboard(tmp_path):
         np.testing.assert_allclose(ours.oof, theirs.oof, rtol=1e-9)
     assert "one fold at a time" in serial_lines[0]
     assert f"{JOBS} folds at a time" in parallel_lines[0]
+
+
+@pytest.mark.slow
+def test_a_dead_worker_costs_its_round_not_the_search(tmp_path, caplog):
+    """A worker killed (as the kernel kills one out of memory): its round is fit in this
+    process, with the same result, and so is every later fold."""
+    ds = _table(tmp_path)
+    y, _ = encoded_target(ds)
+    folds = folds_of(ds, 5, 0)
+    linear = families.BY_NAME["linear"]
+    pipeline = build_pipeline(ds, linear, dict(linear.defaults), 0)
+    _, serial = cross_validate(pipeline, ds.X, y, folds, classify=False)
+    workers = _started()
+    for pid in list(workers._executor._processes):
+        os.kill(pid, signal.SIGKILL)
+    with caplog.at_level("WARNING", logger="byoc.tabular.candidate_pipeline"):
+        models, parallel = cross_validate(pipeline, ds.X, y, folds, classify=False,
+                                          workers=workers)
+    np.testing.assert_allclose(parallel, serial, rtol=1e-12)
+    assert len(models) == 5
+    assert workers.broken and not workers.ready
+    assert caplog.text.count("A fold worker died") == 1

@@ -4,6 +4,7 @@ can be compared row for row."""
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 from collections.abc import Callable
@@ -14,6 +15,8 @@ from byoc.errors import UserError
 from byoc.tabular import objectives
 from byoc.tabular.dataset import Dataset
 from byoc.tabular.families import BY_NAME, Family
+
+log = logging.getLogger(__name__)
 
 # The preprocessing every candidate shares, and the words the report and the data exploration
 # notebook use for it: one definition, so what they say is what the code does.
@@ -131,16 +134,29 @@ class FoldWorkers:
 
     @property
     def ready(self) -> bool:
-        return all(future.done() for future in self._starting)
+        return not self.broken and all(future.done() for future in self._starting)
+
+    broken = False  # a worker died: the folds are fit here, one at a time, from then on
 
     def fit(self, pipeline, X, y: np.ndarray, folds: list[np.ndarray],
             classify: bool) -> list[tuple[object, np.ndarray]]:
-        """`_fold_fit` of each fold, in the workers; in the order of `folds`."""
+        """`_fold_fit` of each fold, in the workers; in the order of `folds`. A worker that
+        dies (killed, out of memory) costs its round, not the search: the round is fit here,
+        and so is every later fold."""
+        from concurrent.futures.process import BrokenProcessPool
+
         from sklearn.base import clone
 
-        futures = [self._executor.submit(_fold_fit, clone(pipeline), X, y, held_out, classify)
-                   for held_out in folds]
-        return [future.result() for future in futures]
+        if not self.broken:
+            try:
+                futures = [self._executor.submit(_fold_fit, clone(pipeline), X, y, held_out,
+                                                 classify) for held_out in folds]
+                return [future.result() for future in futures]
+            except BrokenProcessPool as exc:  # loky's TerminatedWorkerError is one
+                self.broken = True
+                log.warning("A fold worker died (%s): the search fits its folds one at a time "
+                            "in this process from here on.", str(exc).splitlines()[0])
+        return [_fold_fit(clone(pipeline), X, y, held_out, classify) for held_out in folds]
 
 
 def _import_models() -> None:
