@@ -59,9 +59,22 @@ def evaluation_batches(ds: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
 
 def _no_autoshard(ds: tf.data.Dataset) -> tf.data.Dataset:
     # The training loop shards the data itself (or the hosts hold different files already).
-    options = tf.data.Options()
+    options = _bounded_autotune()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return ds.with_options(options)
+
+
+def _bounded_autotune() -> tf.data.Options:
+    """Options whose autotuned buffers may take a quarter of the memory this process may use
+    (its cgroup's limit, or BYOC_MEMORY_LIMIT), the share `input_mode` plans with. tf.data's
+    own default is half the machine's RAM, whatever the container's limit: over a long
+    streamed split its prefetch buffers kept growing (measured: 224 MB more peak RSS for
+    5,500 more test images at 224 px under a 256 MiB limit)."""
+    from byoc.training.input_mode import available_memory
+
+    options = tf.data.Options()
+    options.autotune.ram_budget = max(available_memory() // 4, 64 * 1024 * 1024)
+    return options
 
 
 def eval_dataset(x: np.ndarray, y: np.ndarray | None, batch_size: int) -> tf.data.Dataset:
@@ -70,4 +83,4 @@ def eval_dataset(x: np.ndarray, y: np.ndarray | None, batch_size: int) -> tf.dat
         ds = ds.map(lambda a: tf.cast(a, tf.float32), num_parallel_calls=AUTOTUNE)
     else:
         ds = ds.map(lambda a, b: (tf.cast(a, tf.float32), b), num_parallel_calls=AUTOTUNE)
-    return ds.prefetch(AUTOTUNE)
+    return ds.prefetch(AUTOTUNE).with_options(_bounded_autotune())
