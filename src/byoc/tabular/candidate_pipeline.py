@@ -127,6 +127,7 @@ class FoldWorkers:
         from joblib.externals.loky import get_reusable_executor
 
         self.jobs = jobs
+        self.broken = False  # a worker died: the folds are fit here, one at a time, from then on
         self._executor = get_reusable_executor(max_workers=jobs, timeout=300, env={
             name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                    "MKL_NUM_THREADS")})
@@ -135,8 +136,6 @@ class FoldWorkers:
     @property
     def ready(self) -> bool:
         return not self.broken and all(future.done() for future in self._starting)
-
-    broken = False  # a worker died: the folds are fit here, one at a time, from then on
 
     def fit(self, pipeline, X, y: np.ndarray, folds: list[np.ndarray],
             classify: bool) -> list[tuple[object, np.ndarray]]:
