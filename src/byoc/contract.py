@@ -90,6 +90,28 @@ def memory_bytes(text: str, what: str) -> int:
     return size
 
 
+# cgroup v2, then v1: a container's limit, which /proc/meminfo does not show.
+CGROUP_LIMITS = (Path("/sys/fs/cgroup/memory.max"),
+                 Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
+
+
+def available_memory() -> int:
+    """Bytes of memory this container may use: the machine's, or its cgroup's limit if lower,
+    or `BYOC_MEMORY_LIMIT` if lower still."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    budget = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+    if budget:
+        total = min(total, memory_bytes(budget, MEMORY_LIMIT_ENV))
+    for path in CGROUP_LIMITS:
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text))  # v1 writes a huge number for "no limit"
+    return total
+
+
 def base_dir(root: str | os.PathLike | None = None) -> Path:
     return Path(root or os.environ.get(BASE_DIR_ENV) or DEFAULT_BASE_DIR)
 

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from byoc.contract import available_memory
 from byoc.hyperparams import HyperParameters
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -70,8 +71,6 @@ def _bounded_autotune() -> tf.data.Options:
     own default is half the machine's RAM, whatever the container's limit: over a long
     streamed split its prefetch buffers kept growing (measured: 224 MB more peak RSS for
     5,500 more test images at 224 px under a 256 MiB limit)."""
-    from byoc.training.input_mode import available_memory
-
     options = tf.data.Options()
     options.autotune.ram_budget = max(available_memory() // 4, 64 * 1024 * 1024)
     return options

@@ -9,11 +9,9 @@ already and are always read whole.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
-from byoc.contract import MEMORY_LIMIT_ENV, memory_bytes
+from byoc.contract import available_memory
 from byoc.hyperparams import INPUT_MODES
 
 log = logging.getLogger("byoc.training")
@@ -21,9 +19,6 @@ log = logging.getLogger("byoc.training")
 AUTO, MEMORY, STREAM = INPUT_MODES
 # Decoded data up to this share of the memory available to the container is read into memory.
 MEMORY_SHARE = 0.25
-# cgroup v2, then v1: a container's limit, which /proc/meminfo does not show.
-CGROUP_LIMITS = (Path("/sys/fs/cgroup/memory.max"),
-                 Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"))
 
 
 @dataclass(frozen=True)
@@ -34,23 +29,6 @@ class Choice:
     @property
     def stream(self) -> bool:
         return self.mode == STREAM
-
-
-def available_memory() -> int:
-    """Bytes of memory this container may use: the machine's, or its cgroup's limit if lower,
-    or `BYOC_MEMORY_LIMIT` if lower still."""
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    budget = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
-    if budget:
-        total = min(total, memory_bytes(budget, MEMORY_LIMIT_ENV))
-    for path in CGROUP_LIMITS:
-        try:
-            text = path.read_text().strip()
-        except OSError:
-            continue
-        if text.isdigit():
-            total = min(total, int(text))  # v1 writes a huge number for "no limit"
-    return total
 
 
 def _gb(n: float) -> str:
