@@ -86,7 +86,7 @@ def cross_validate(pipeline, X, y: np.ndarray, folds: list[np.ndarray], classify
 
     oof = np.zeros((len(y), len(np.unique(y)))) if classify else np.zeros(len(y))
     models = []
-    jobs = 1 if workers is None else workers.jobs
+    jobs = jobs_of(workers)
     if jobs > 1:
         # One thread per fit: the folds are the parallelism (a forest's own threads would
         # contend with the other workers' fits). A forest's trees are the same either way.
@@ -156,6 +156,11 @@ class FoldWorkers:
                 log.warning("A fold worker died (%s): the search fits its folds one at a time "
                             "in this process from here on.", str(exc).splitlines()[0])
         return [_fold_fit(clone(pipeline), X, y, held_out, classify) for held_out in folds]
+
+
+def jobs_of(workers: FoldWorkers | None) -> int:
+    """Folds fit at a time: the workers' count, or one without workers."""
+    return 1 if workers is None else workers.jobs
 
 
 def _import_models() -> None:

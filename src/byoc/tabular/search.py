@@ -29,6 +29,7 @@ from byoc.tabular.candidate_pipeline import (
     build_pipeline,
     cross_validate,
     encoded_target,
+    jobs_of,
 )
 from byoc.tabular.dataset import Dataset
 from byoc.tabular.ensemble import Bagged, Stacked, Weighted
@@ -133,7 +134,7 @@ def _cross_validate(ds: Dataset, family: Family, params: dict, y: np.ndarray,
     """Fit one model per fold, `workers.jobs` at a time; their out-of-fold predictions. Stops
     between rounds of folds at `stop_at`."""
     began = time.monotonic()
-    jobs = 1 if workers is None else workers.jobs
+    jobs = jobs_of(workers)
 
     def in_time(done: int) -> None:
         # Stop as soon as the rounds so far say the rest would not fit, not after the fact.
@@ -348,7 +349,7 @@ class _Search:
         began = time.monotonic()
         # The workers once they have started; until then, one fold at a time here.
         workers = self.workers if self.workers is not None and self.workers.ready else None
-        jobs = 1 if workers is None else workers.jobs
+        jobs = jobs_of(workers)
         try:
             models, oof = _cross_validate(self.ds, family, params, self.y, self.folds,
                                           self.seed, stop_at, self.classify, workers)
