@@ -60,15 +60,15 @@ def train() -> int:
         # the job: there the GPU check needs TensorFlow, and the data is checked after it. A
         # host with no GPU passes that check without TensorFlow, so a missing or empty channel
         # fails the job in a second instead of after TensorFlow's import.
-        gpu_host = gpu.check_without_tensorflow() is None
-        if not gpu_host:
+        if gpu.check_without_tensorflow() is None:  # a GPU host
+            from byoc.training import run  # TensorFlow loads here, inside the failure handling
+
+            gpu.check_tensorflow()  # a GPU TensorFlow cannot use fails here, with the way out
+        else:
             from byoc.training import splits
 
             splits.check_channels(env)
-        from byoc.training import run  # TensorFlow loads here, inside the failure handling
-
-        if gpu_host:
-            gpu.check_tensorflow()  # a GPU TensorFlow cannot use fails here, with the way out
+            from byoc.training import run
         return run.main(env, hp)
     except UserError as exc:
         log.error("Training failed: %s", exc)

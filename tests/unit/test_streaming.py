@@ -182,6 +182,20 @@ def test_an_array_channel_is_read_into_memory(tmp_path, caplog):
     assert "holds arrays (pickle or .npz) already" in caplog.text
 
 
+
+def test_a_channel_byoc_does_not_read_is_named_once_and_left_alone(tmp_path, caplog):
+    # `train` checks the channels before TensorFlow loads and again before reading them: the
+    # warning comes from the reading, once.
+    from byoc.training.splits import check_channels
+
+    np.savez(tmp_path / "train.npz", x=np.zeros((4, 16, 16, 3), np.uint8), y=[0, 1, 0, 1])
+    env = _env(tmp_path, train=tmp_path, extras=tmp_path / "elsewhere")
+    with caplog.at_level(logging.INFO, logger="byoc.training"):
+        check_channels(env)
+        splits = load_splits(env, HyperParameters(image_size=SIZE))
+    assert caplog.text.count("Ignoring channel(s) ['extras']") == 1
+    assert set(splits.y) <= {TRAIN, VALIDATION, TEST}
+
 # --- TFRecord --------------------------------------------------------------------------------
 
 

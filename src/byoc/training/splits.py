@@ -70,11 +70,9 @@ def _agreed(names: list[str], agree: Callable[[list[str]], list[str]] | None
 
 
 def check_channels(env: TrainingEnv) -> None:
-    """The channels' names, checked before TensorFlow loads: a job without a train channel, or
-    with an empty one, fails at once. Channels byoc does not read are logged and left alone."""
-    unknown = sorted(set(env.channels) - set(contract.CHANNELS))
-    if unknown:
-        log.warning("Ignoring channel(s) %s: byoc reads train, validation and test.", unknown)
+    """The train channel, checked before TensorFlow loads where the host allows (`train`'s
+    entry point) and again before reading: a job without it, or with an empty one, fails at
+    once."""
     if TRAIN not in env.channels:
         raise UserError(
             "No training data: the 'train' (or 'training') channel is missing. Pass your images "
@@ -92,6 +90,9 @@ def load_splits(env: TrainingEnv, hp: HyperParameters,
     Image channels are listed first (labels, classes and the hold-out come from the listing);
     then `input_mode` decides whether their images are decoded into memory or streamed."""
     check_channels(env)
+    unknown = sorted(set(env.channels) - set(contract.CHANNELS))
+    if unknown:  # left alone, and said once
+        log.warning("Ignoring channel(s) %s: byoc reads train, validation and test.", unknown)
     from byoc.data import streaming
 
     kw = {"size": hp.image_size, "channels": hp.channels}
