@@ -10,7 +10,7 @@ import pytest
 
 from byoc import api
 from byoc.errors import UserError
-from tests.aws.test_train import BUCKET, make_dataset
+from tests.support.aws_jobs import BUCKET, make_dataset
 
 pytestmark = pytest.mark.aws
 

@@ -12,12 +12,11 @@ from byoc.cli import job_verbs, main
 from byoc.driver import rejoin, waiting
 from byoc.driver.aws_options import CREATED_BY_BYOC
 from byoc.driver.jobs import training_progress
-from tests.aws.test_autopilot import job_answer as autopilot_answer
-from tests.aws.test_train import BUCKET, make_dataset, put_job_logs
-from tests.aws.test_waits import NOW, training_answer
+from tests.support.aws_jobs import BUCKET, make_dataset, put_job_logs
 from tests.support.docs import code_block, run_command
 from tests.support.executables import exe_env
-from tests.support.stubs import StubbedAws, offline_sagemaker
+from tests.support.stubs import NOW, StubbedAws, offline_sagemaker, training_answer
+from tests.support.stubs import autopilot_job_answer as autopilot_answer
 from tests.support.trained_jobs import METRICS, completed_job, output_archive
 
 pytestmark = pytest.mark.aws

@@ -22,11 +22,11 @@ from byoc.driver import autopilot, jobs
 from byoc.driver.endpoints import CREATED_BY_BYOC
 from byoc.errors import UserError
 from byoc.tabular import insurance
-from tests.support.stubs import StubbedAws, offline_sagemaker
+from tests.support.stubs import NOW, StubbedAws, offline_sagemaker
+from tests.support.stubs import autopilot_job_answer as job_answer
 
 ACCOUNT = "123456789012"
 BUCKET = f"sagemaker-us-east-1-{ACCOUNT}"
-NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture
@@ -349,27 +349,6 @@ def candidate(name: str, value: float | None, metric: str = "MSE", kind: str = "
                                                    "Type": kind}
         answer["InferenceContainers"] = PIPELINE
     return answer
-
-
-def job_answer(status: str, secondary: str, **extra) -> dict:
-    return {
-        "AutoMLJobName": "ins-job",
-        "AutoMLJobArn": f"{ARN}:automl-job/ins-job",
-        "AutoMLJobInputDataConfig": [{
-            "ChannelType": "training", "ContentType": "text/csv;header=present",
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/in.csv"}},
-        }],
-        "OutputDataConfig": {"S3OutputPath": "s3://b/out"},
-        "RoleArn": ROLE,
-        "AutoMLProblemTypeConfig": {"TabularJobConfig": {
-            "TargetAttributeName": "charges", "ProblemType": "Regression",
-            "CompletionCriteria": {"MaxCandidates": 10}}},
-        "CreationTime": NOW,
-        "LastModifiedTime": NOW,
-        "AutoMLJobStatus": status,
-        "AutoMLJobSecondaryStatus": secondary,
-        **extra,
-    }
 
 
 ARTIFACTS = {

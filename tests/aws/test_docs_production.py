@@ -22,7 +22,7 @@ from PIL import Image
 
 from byoc.cli import main, pipeline_verbs
 from byoc.driver import endpoints
-from tests.aws.test_train import make_dataset
+from tests.support.aws_jobs import make_dataset
 from tests.support.docs import code_block, code_blocks, commands, run_command
 from tests.support.executables import exe_env
 from tests.support.moto import PREDICTIONS, queue_endpoint_results

@@ -22,7 +22,7 @@ from byoc.api import lifecycle_calls
 from byoc.cli import main, pipeline_verbs
 from byoc.driver import endpoints, jobs, pipeline_definition
 from byoc.errors import UserError
-from tests.aws.test_train import BUCKET, content_prefix, make_dataset
+from tests.support.aws_jobs import BUCKET, content_prefix, make_dataset
 from tests.support.pipelines import NAME, MotoWithStubs, pipeline_request, upsert_argv
 from tests.support.stubs import offline_sagemaker
 

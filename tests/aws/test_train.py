@@ -6,7 +6,6 @@ import io
 import json
 import os
 import tarfile
-import time
 from pathlib import Path
 
 import boto3
@@ -15,31 +14,13 @@ import pytest
 
 from byoc import hyperparams
 from byoc.cli import main
-from byoc.driver import jobs, upload
-from byoc.driver.channels import split_channel_dirs
+from byoc.driver import jobs
 from byoc.metric_lines import METRIC_DEFINITIONS, OBJECTIVE_METRIC
 from tests.support.archives import member, snapshot, symlink_chain, write_tar, written_outside
+from tests.support.aws_jobs import BUCKET, content_prefix, make_dataset, put_job_logs
 
 pytestmark = pytest.mark.aws
 
-BUCKET = "sagemaker-us-east-1-123456789012"  # the default bucket for moto's account
-
-
-def make_dataset(root: Path) -> dict[str, list[str]]:
-    """A tiny class-folder dataset; the bytes do not matter to the upload under test."""
-    files = {"train": ["0/a.png", "0/b.png", "1/c.png"], "validation": ["0/d.png", "1/e.png"]}
-    for channel, names in files.items():
-        for name in names:
-            path = root / channel / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(b"not really a png")
-    return files
-
-
-def content_prefix(bucket: str, data: Path) -> str:
-    """The prefix a local dataset goes to by default: named after its content."""
-    local = {name: upload.local_files(path) for name, path in split_channel_dirs(data).items()}
-    return f"s3://{bucket}/byoc/input/{upload.fingerprint(local)}"
 
 
 def keys_under(prefix: str) -> list[str]:
@@ -73,18 +54,6 @@ def write_evaluation(out: Path) -> dict:
     return write_report(out, class_names=["stop", "yield"],
                         splits={"test": SplitResult(np.array([0, 1, 1, 1]), probs)},
                         history={}, class_counts={}, top_k=3)
-
-
-def put_job_logs(job: str, lines: list[str]) -> None:
-    """The container's log lines, as SageMaker's agent ships them to CloudWatch."""
-    logs = boto3.client("logs")
-    logs.create_log_group(logGroupName=jobs.LOG_GROUP)
-    stream = f"{job}/algo-1-1700000000"
-    logs.create_log_stream(logGroupName=jobs.LOG_GROUP, logStreamName=stream)
-    now_ms = int(time.time() * 1000)  # CloudWatch drops events older than 14 days
-    logs.put_log_events(logGroupName=jobs.LOG_GROUP, logStreamName=stream, logEvents=[
-        {"timestamp": now_ms + i, "message": line} for i, line in enumerate(lines)
-    ])
 
 
 def test_train_uploads_channels_starts_job_streams_logs_and_prints_evaluation(

@@ -19,7 +19,7 @@ from byoc.api import job_calls
 from byoc.cli import hosting_verbs, main, training_verbs
 from byoc.driver.aws import Aws, connect
 from byoc.errors import UserError
-from tests.aws.test_train import BUCKET, make_dataset
+from tests.support.aws_jobs import BUCKET, make_dataset
 from tests.support.stubs import StubbedAws, offline_sagemaker
 from tests.support.trained_jobs import completed_job
 

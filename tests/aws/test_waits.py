@@ -6,7 +6,6 @@ gives the sequences a real job goes through, on real botocore clients.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import boto3
@@ -17,32 +16,15 @@ from botocore.stub import Stubber
 from byoc.driver import aws as aws_module
 from byoc.driver import endpoints, jobs
 from byoc.errors import UserError
+from tests.support.stubs import NOW, training_answer
 
 pytestmark = pytest.mark.aws
 
-NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def offline_client(service: str):
     return boto3.client(service, region_name="us-east-1", aws_access_key_id="x",
                         aws_secret_access_key="x")
-
-
-def training_answer(status: str, secondary: str, message: str = "", **extra) -> dict:
-    return {
-        "TrainingJobName": "job",
-        "TrainingJobArn": "arn:aws:sagemaker:us-east-1:1:training-job/job",
-        "ModelArtifacts": {"S3ModelArtifacts": "s3://b/out/job/output/model.tar.gz"},
-        "TrainingJobStatus": status, "SecondaryStatus": secondary,
-        "SecondaryStatusTransitions": [{"Status": secondary, "StartTime": NOW,
-                                        "StatusMessage": message}],
-        "AlgorithmSpecification": {"TrainingImage": "img", "TrainingInputMode": "File"},
-        "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1,
-                           "VolumeSizeInGB": 30},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 600},
-        "CreationTime": NOW,
-        **extra,
-    }
 
 
 def test_training_wait_prints_each_transition_streams_logs_and_reports_the_failure(capsys):

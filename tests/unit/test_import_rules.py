@@ -152,3 +152,21 @@ def test_the_driver_imports_no_training_serving_or_evaluation_code():
     container = ("byoc.training", "byoc.serving", "byoc.evaluation", "byoc.model")
     offenders = {m: sorted(d for d in graph[m] if d.startswith(container)) for m in driver}
     assert driver and not {m: d for m, d in offenders.items() if d}
+
+
+def test_tests_share_helpers_through_support_not_each_other():
+    """A helper two test modules use lives in tests/support; no test module imports another,
+    and neither tests/ nor benchmarks/ changes sys.path to reach the other."""
+    root = SRC.parent
+    offenders = []
+    for path in [*(root / "tests").rglob("*.py"), *(root / "benchmarks").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any(n.startswith("tests.") and n.rpartition(".")[2].startswith("test_")
+                   for n in names):
+                offenders.append(f"{path.relative_to(root)}:{node.lineno} imports a test module")
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and \
+                    ast.unparse(node.value) == "sys.path":
+                offenders.append(f"{path.relative_to(root)}:{node.lineno} changes sys.path")
+    assert not offenders
