@@ -46,6 +46,7 @@ BATCH_ENV = "SAGEMAKER_BATCH"
 MAX_PAYLOAD_ENV = "SAGEMAKER_MAX_PAYLOAD_IN_MB"
 MAX_CONCURRENT_TRANSFORMS_ENV = "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"
 DEFAULT_MAX_PAYLOAD_MB = 6  # SageMaker's limit on request and response bodies
+MB = 1024 * 1024  # the MB of SageMaker's payload limits, and of byoc's own
 # Not SageMaker's: the most instances (images) one request may hold. Each is decoded to the
 # model's input size, so the cap, not the body size, bounds what a request costs in memory.
 MAX_INSTANCES_ENV = "BYOC_MAX_INSTANCES_PER_REQUEST"

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from byoc.contract import DEFAULT_MAX_PAYLOAD_MB
+from byoc.contract import DEFAULT_MAX_PAYLOAD_MB, MB
 from byoc.driver.aws import Aws, data_bucket, ensure_bucket, owner_check, split_s3_uri
 from byoc.driver.aws_options import AwsOptions
 from byoc.driver.invoke import CONTENT_TYPES
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 ACCEPT = "application/json"
 # SageMaker's limits: MaxPayloadInMB up to 100, and MaxPayloadInMB x MaxConcurrentTransforms too.
 MAX_PAYLOAD_MB = 100
-MB = 1024 * 1024
 MANIFEST_PREFIX = "byoc/transform"
 LOG_GROUP = "/aws/sagemaker/TransformJobs"  # one stream per instance: JOB/INSTANCE-ID
 # A short, name-safe word per content type for job and manifest names: its first extension.

@@ -19,7 +19,7 @@ from werkzeug.http import parse_accept_header
 
 from byoc.bundle import ModelSpec
 from byoc.content_types import CSV, IMAGE_TYPES, JSON, NPY
-from byoc.contract import CUSTOM_ATTRIBUTES_HEADER, DEFAULT_MAX_INSTANCES, MAX_INSTANCES_ENV
+from byoc.contract import CUSTOM_ATTRIBUTES_HEADER, DEFAULT_MAX_INSTANCES, MAX_INSTANCES_ENV, MB
 from byoc.data import images
 from byoc.echo import quote, reason
 from byoc.errors import UserError
@@ -66,7 +66,6 @@ def media_type(header: str | None) -> str:
 # --- decoding -------------------------------------------------------------------------------
 
 
-MB = 1024 * 1024
 # What one request's images may come to once decoded (N×H×W×C bytes), whatever the instance
 # cap: 1000 images are 3 MB at 32×32×3 and 150 MB at 224×224×3, but 3 GB at 1024×1024×3.
 MAX_DECODED_MB = 256

@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from byoc.bundle import LITERT_FILE, MODEL_FILE
+from byoc.contract import MB
 from byoc.echo import quote
 from byoc.errors import UserError
 from byoc.serving import runtime as runtimes
@@ -65,7 +66,6 @@ RESERVE_SHARE = 0.1
 SIZE_FACTOR = {runtimes.LITERT: 3, runtimes.TENSORFLOW: 6, runtimes.CUSTOM: 6}
 OVERHEAD_BYTES = {runtimes.LITERT: 8 << 20, runtimes.TENSORFLOW: 16 << 20,
                   runtimes.CUSTOM: 16 << 20}
-MB = 1 << 20
 
 LOADING, READY = "loading", "ready"
 # A model name becomes a file name: no separators, no dot-dot, nothing unprintable.
