@@ -17,7 +17,8 @@ import os
 
 
 def model_fn(model_dir):
-    return os.environ.get("GREETING", "unset"), os.environ.get("SAGEMAKER_MODEL_SERVER_TIMEOUT")
+    return (os.environ.get("GREETING", "unset"), os.environ.get("SAGEMAKER_MODEL_SERVER_TIMEOUT"),
+            os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS"))
 
 
 def input_fn(body, content_type):
@@ -25,8 +26,8 @@ def input_fn(body, content_type):
 
 
 def predict_fn(data, model):
-    greeting, timeout = model
-    return {"answer": f"{greeting}, {data}", "timeout": timeout}
+    greeting, timeout, workers = model
+    return {"answer": f"{greeting}, {data}", "timeout": timeout, "workers": workers}
 
 
 def output_fn(prediction, accept):
@@ -44,14 +45,15 @@ def test_env_reaches_the_handlers_in_process_mode(handlers):
     model, src = handlers
     assert post_once(model, src, "--workers", "1", "--env", "GREETING=bonjour", "--env",
                      "SAGEMAKER_MODEL_SERVER_TIMEOUT=120").json() == {
-        "answer": "bonjour, world", "timeout": "120"}
+        "answer": "bonjour, world", "timeout": "120", "workers": "1"}
 
 
-def test_env_reaches_the_handlers_in_docker(handlers, serving_image):
+def test_env_and_workers_reach_the_handlers_in_docker(handlers, serving_image):
+    # Without --workers, serve starts one worker per CPU of the container (2 here).
     model, src = handlers
-    assert post_once(model, src, "--image", serving_image, "--env",
+    assert post_once(model, src, "--image", serving_image, "--workers", "1", "--env",
                      "GREETING=hallo").json() == {
-        "answer": "hallo, world", "timeout": None}
+        "answer": "hallo, world", "timeout": None, "workers": "1"}
 
 
 @pytest.mark.parametrize(("flags", "message"), [

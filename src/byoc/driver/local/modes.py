@@ -207,6 +207,8 @@ def local_serve(model: str | Path | None = None, *, model_dir: str | Path | None
 
         env = {**given, **(sourcedir.serving_environment(source, sourcedir.CONTAINER_CODE_DIR)
                            if source else {})}
+        if workers:
+            env[contract.WORKERS_ENV] = str(workers)
         return LocalServing(docker.serve(image, served, port, multi_model=multi_model, env=env,
                                          code_dir=source.directory if source else None,
                                          gpus=gpu_request))
