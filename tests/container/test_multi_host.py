@@ -4,6 +4,7 @@ MultiWorkerMirroredStrategy through `byoc local train --image IMAGE --instance-c
 
 Nothing is mocked: the hosts find each other by name, TensorFlow's collectives run over the
 network, and faults are real (a container killed with SIGKILL, `docker stop` on every host).
+The stopped job runs on sharded data, so that its two runs also show what each host reads.
 """
 
 from __future__ import annotations
@@ -169,7 +170,18 @@ def test_a_killed_host_fails_the_other_which_names_it(image, easy_signs, tmp_pat
     assert not (tmp_path / "algo-1" / "model" / bundle.MODEL_FILE).exists()
 
 
-def test_a_stopped_job_resumes_from_the_chiefs_checkpoint(image, easy_signs, tmp_path):
+@pytest.fixture(scope="module")
+def stopped_and_resumed(image, easy_signs, tmp_path_factory):
+    """One job on two hosts over sharded data (ShardedByS3Key), stopped on every host after the
+    chief's second epoch, then run again for two epochs past its checkpoint: the output dir,
+    the channels, each run's exit code and log lines, and the epoch the stop left."""
+    tmp = tmp_path_factory.mktemp("stopped")
+    # Class folders only: ShardedByS3Key deals the files out, and a labels file would reach one
+    # host only.
+    copy = shutil.copytree(easy_signs, tmp / "signs")
+    for labels in copy.rglob("signnames.csv"):
+        labels.unlink()
+    data = layout.split_channel_dirs(copy)
     stopped = threading.Event()
 
     def stop_all(line, engine):
@@ -182,17 +194,22 @@ def test_a_stopped_job_resumes_from_the_chiefs_checkpoint(image, easy_signs, tmp
                 thread.start()
 
     hps = {**HPS, "epochs": 500, "early_stopping_patience": 0}
-    data = layout.split_channel_dirs(easy_signs)
-    code, lines = _run_with(image, data, tmp_path, hps, stop_all)
+    out = tmp / "run"
+    code, lines = _run_with(image, data, out, hps, stop_all, distribution=layout.SHARDED)
     assert stopped.is_set() and code == contract.EXIT_TERMINATED, "\n".join(lines[-40:])
-    state = json.loads((tmp_path / "checkpoints" / "state.json").read_text())
-    done = state["epoch"]
-    assert 2 <= done < 500
-    for host in ("algo-1", "algo-2"):
-        assert not contract.Paths(tmp_path / host).failure_file.exists(), host
+    failures = [host for host in ("algo-1", "algo-2")
+                if contract.Paths(out / host).failure_file.exists()]
+    done = json.loads((out / "checkpoints" / "state.json").read_text())["epoch"]
+    resumed = _run_with(image, data, out, {**hps, "epochs": done + 2},
+                        lambda line, engine: None, distribution=layout.SHARDED)
+    return out, data, (code, lines, failures, done), resumed
 
-    code, lines = _run_with(image, data, tmp_path, {**hps, "epochs": done + 2},
-                            lambda line, engine: None)
+
+def test_a_stopped_job_resumes_from_the_chiefs_checkpoint(stopped_and_resumed):
+    _, _, (_, _, failures, done), (code, lines) = stopped_and_resumed
+    assert 2 <= done < 500
+    assert failures == []  # a stop is no failure, on either host
+
     assert code == 0, "\n".join(lines[-40:])
     chief = "\n".join(_host_lines(lines, "algo-1"))
     assert f"Resuming from the checkpoint of epoch {done}" in chief
@@ -200,24 +217,20 @@ def test_a_stopped_job_resumes_from_the_chiefs_checkpoint(image, easy_signs, tmp
     assert re.findall(r"#metrics epoch=(\d+)", chief) == [str(done + 1), str(done + 2)]
 
 
-def test_sharded_data_keeps_every_class_without_sharding_twice(image, easy_signs, tmp_path):
-    # Class folders only: ShardedByS3Key deals the files out, and a labels file would reach one
-    # host only.
-    copy = shutil.copytree(easy_signs, tmp_path / "signs")
-    for labels in copy.rglob("signnames.csv"):
-        labels.unlink()
-    data = layout.split_channel_dirs(copy)
-    shares = layout.shard_files(data["train"], 2)
-    out = tmp_path / "run"
-    code, lines = _run_with(image, data, out, {**HPS, "epochs": 2},
-                            lambda line, engine: None, distribution=layout.SHARDED)
+def test_sharded_data_keeps_every_class_without_sharding_twice(stopped_and_resumed):
+    out, data, (_, stopped_lines, _, _), (code, lines) = stopped_and_resumed
     assert code == 0, "\n".join(lines[-40:])
+    shares = layout.shard_files(data["train"], 2)
     for i, host in enumerate(("algo-1", "algo-2")):
-        log = "\n".join(_host_lines(lines, host))
-        images = int(re.search(r"Channel train: folders format, (\d+) images", log).group(1))
-        assert images == len(shares[i])
-        # Each host trains on all of its own share: no second split of what S3 already split.
-        assert int(STEPS.search(log).group(1)) == -(-max(map(len, shares)) // HPS["batch_size"])
+        for run in (stopped_lines, lines):
+            log = "\n".join(_host_lines(run, host))
+            images = int(re.search(r"Channel train: folders format, (\d+) images",
+                                   log).group(1))
+            assert images == len(shares[i])
+            # Each host trains on all of its own share: no second split of what S3 already
+            # split.
+            assert int(STEPS.search(log).group(1)) == \
+                -(-max(map(len, shares)) // HPS["batch_size"])
         config = json.loads(contract.Paths(out / host).input_data_config_file.read_text())
         assert config["train"]["S3DistributionType"] == "ShardedByS3Key"
         assert config["test"]["S3DistributionType"] == "FullyReplicated"

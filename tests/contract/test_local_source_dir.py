@@ -1,6 +1,7 @@
 """`byoc local train` and `byoc local serve` in process mode with the user's own code, end to end:
-the real `train` and `serve` run a course-style script, a user model inside byoc's trainer, and
-user inference handlers, from the directory given with --source-dir.
+the real `train` and `serve` run a course-style script and user inference handlers, from the
+directory given with --source-dir. A user model inside byoc's trainer, trained this way, is in
+tests/contract/test_user_model.py.
 
 The driver's share (what it writes and names) is tested without the container in
 tests/unit/test_local_layout.py; these tests need the container side of the user-code contract
@@ -46,21 +47,6 @@ Path(os.environ["SM_MODEL_DIR"], "ran.json").write_text(json.dumps({
 print(f"val_acc: {args.epochs / 10}", flush=True)
 """
 
-NETS = """\
-import keras
-
-HYPERPARAMETERS = {"width": 8}
-
-
-def build(input_shape, num_classes, hp):
-    return keras.Sequential([
-        keras.Input(input_shape),
-        keras.layers.Flatten(),
-        keras.layers.Dense(hp["width"], activation="relu"),
-        keras.layers.Dense(num_classes, activation="softmax"),
-    ])
-"""
-
 HANDLERS = """\
 import json
 from pathlib import Path
@@ -103,26 +89,6 @@ def test_local_train_in_process_mode_runs_the_users_script(tmp_path, capfd):
     assert ran == {"epochs": 3, "name": "signs", "helper": 7, "channels": ["train"],
                    "entry_point": "train.py", "train_images": 4}
     assert contract.Paths(run).success_file.exists()
-
-
-@pytest.mark.slow
-def test_local_train_in_process_mode_builds_a_user_model_in_byocs_trainer(tmp_path):
-    data = tiny_folders(tmp_path / "data", classes=2, per_class=8)
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "nets.py").write_text(NETS)
-    run = tmp_path / "run"
-    from byoc.cli import main
-
-    assert main(["local", "train", "--data", str(data), "--output", str(run), "--source-dir",
-                 str(src), "--hp", "model=nets:build", "--hp", "width=4", "--hp", "epochs=1",
-                 "--hp", "batch_size=8"]) == 0
-
-    paths = contract.Paths(run)
-    assert paths.success_file.exists()
-    with tarfile.open(run / layout.MODEL_ARCHIVE) as tar:
-        names = tar.getnames()
-    assert "code/nets.py" in names  # the user's code travels inside the bundle
 
 
 def test_local_serve_in_process_mode_answers_with_the_users_handlers(tmp_path):

@@ -2,6 +2,8 @@
 
 Each has its own /opt/ml naming both hosts in resourceconfig.json; a TF_CONFIG set in the
 environment (two ports on 127.0.0.1, as two hosts on one machine need) wins over the derived one.
+One two-host job (the user's model and loss, streamed) serves the tests of a job that succeeds;
+the faults each need a job of their own.
 """
 
 from __future__ import annotations
@@ -34,28 +36,45 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
-@pytest.mark.slow
-def test_two_processes_train_one_model(tmp_path):
-    data = tiny_folders(tmp_path / "data", classes=3, per_class=20)
-    ports = _free_ports(2)
-    workers = [f"127.0.0.1:{p}" for p in ports]
+def _start_hosts(tmp_path, channels, hps) -> list[subprocess.Popen]:
+    """One real `train` per host of HOSTS, each with its own /opt/ml under tmp_path, and a
+    TF_CONFIG of two ports on loopback."""
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
     procs = []
     for index, host in enumerate(HOSTS):
-        # Streamed: the hosts split the file list between them (FullyReplicated).
-        layout.prepare(tmp_path / host, {"train": data},
-                       {"epochs": 2, "batch_size": 8, "input_mode": "stream"},
-                       current_host=host, hosts=HOSTS)
+        layout.prepare(tmp_path / host, channels, hps, current_host=host, hosts=HOSTS)
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         procs.append(subprocess.Popen(
             [str(TRAIN_EXE)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env=exe_env(SAGEMAKER_BASE_DIR=str(tmp_path / host), TF_CONFIG=json.dumps(tf_config))))
+    return procs
+
+
+@pytest.fixture(scope="module")
+def two_hosts(tmp_path_factory):
+    """byoc's trainer with examples/cost_sensitive on two hosts, streamed: each host builds the
+    user's model and loss from the source directory, and the hosts split the file list between
+    them (FullyReplicated). Its /opt/ml paths (chief, worker) and their logs."""
+    tmp = tmp_path_factory.mktemp("two_hosts")
+    # 43 classes, as the example's cost matrix has, and few images: the evaluation report and
+    # the LiteRT check cost per image.
+    data = tiny_folders(tmp / "data", classes=43, per_class=4)
+    source = shutil.copytree(REPO / "examples" / "cost_sensitive", tmp / "source")
+    hps = {"epochs": 2, "batch_size": 8, "input_mode": "stream", "model": "model:build_model",
+           "loss": "loss:cost_sensitive_loss", "sagemaker_submit_directory": str(source)}
+    procs = _start_hosts(tmp, {"train": data}, hps)
     logs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
+    return [contract.Paths(tmp / h) for h in HOSTS], logs
+
+
+@pytest.mark.slow
+def test_two_processes_train_one_model(two_hosts):
+    (chief, worker), logs = two_hosts
     for log in logs:
         assert "TF_CONFIG is set in the environment; using it" in log
         assert "8 per replica, 16 global (2 replica(s))" in log
         assert "Streaming the channels: input_mode=stream" in log
-    chief, worker = (contract.Paths(tmp_path / h) for h in HOSTS)
     assert (chief.model_dir / bundle.MODEL_FILE).exists()
     assert not any(worker.model_dir.iterdir()) and not any(worker.output_data_dir.iterdir())
     assert chief.success_file.exists() and worker.success_file.exists()
@@ -67,32 +86,16 @@ def test_two_processes_train_one_model(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_processes_train_the_users_model_with_its_loss(tmp_path, synth_data_dir):
-    """byoc's trainer with examples/cost_sensitive on two hosts: each builds the user's model
-    from the source directory, and the chief's bundle carries the code."""
-    source = shutil.copytree(REPO / "examples" / "cost_sensitive", tmp_path / "source")
-    hps = {"epochs": 1, "batch_size": 16, "model": "model:build_model",
-           "loss": "loss:cost_sensitive_loss", "sagemaker_submit_directory": str(source)}
-    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
-    procs = []
-    for index, host in enumerate(HOSTS):
-        layout.prepare(tmp_path / host, layout.split_channel_dirs(synth_data_dir), hps,
-                       current_host=host, hosts=HOSTS)
-        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        procs.append(subprocess.Popen(
-            [str(TRAIN_EXE)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env=exe_env(SAGEMAKER_BASE_DIR=str(tmp_path / host), TF_CONFIG=json.dumps(tf_config))))
-    logs = [p.communicate(timeout=600)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
+def test_two_processes_train_the_users_model_with_its_loss(two_hosts):
+    """Each host builds the user's model from the source directory, and the chief's bundle
+    carries the code."""
+    (chief, worker), logs = two_hosts
     for log in logs:
         assert "Using your model model:build_model and loss loss:cost_sensitive_loss" in log
-        assert "16 per replica, 32 global (2 replica(s))" in log
-    chief, worker = (contract.Paths(tmp_path / h) for h in HOSTS)
     spec = bundle.ModelSpec.read(chief.model_dir)
     assert spec.code_modules == ["model"] and spec.litert_model == bundle.LITERT_FILE
     assert (chief.model_dir / bundle.CODE_DIR / "model.py").is_file()
     assert not any(worker.model_dir.iterdir())
-    assert logs[0].count("#metrics epoch=") == 1 and "#metrics" not in logs[1]
 
 
 @pytest.mark.slow
@@ -101,17 +104,9 @@ def test_sigterm_on_one_host_stops_both_after_the_same_step(tmp_path):
     the next call, and both stop after that call's first step, in time, the chief with a
     checkpoint of its whole epochs."""
     data = tiny_folders(tmp_path / "data", classes=3, per_class=40)
-    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
-    procs = []
-    for index, host in enumerate(HOSTS):
-        layout.prepare(tmp_path / host, {"train": data},
-                       {"epochs": 500, "batch_size": 2, "early_stopping_patience": 0,
-                        "steps_per_execution": 4},
-                       current_host=host, hosts=HOSTS)
-        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        procs.append(subprocess.Popen(
-            [str(TRAIN_EXE)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env=exe_env(SAGEMAKER_BASE_DIR=str(tmp_path / host), TF_CONFIG=json.dumps(tf_config))))
+    procs = _start_hosts(tmp_path, {"train": data},
+                         {"epochs": 500, "batch_size": 2, "early_stopping_patience": 0,
+                          "steps_per_execution": 4})
     chief_log = []
     for line in procs[0].stdout:  # wait until training is under way
         chief_log.append(line)

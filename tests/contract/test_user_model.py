@@ -1,9 +1,10 @@
 """The user's model and loss inside byoc's trainer, through the real `train` and `serve`.
 
 examples/cost_sensitive (a network with a registered layer, a cost-matrix loss, hyperparameters of
-its own) trains for one epoch on the synthetic signs, resumes from its checkpoint, and is served
-from its bundle alone. Bad user code fails the job with the reason in the failure file: the cheap
-mistakes before TensorFlow loads, the rest before training starts.
+its own) trains for one epoch on the synthetic signs (`byoc local train --source-dir` in process
+mode), resumes from its checkpoint (the SDK's `sagemaker_submit_directory`), and is served from its
+bundle alone. Bad user code fails the job with the reason in the failure file: the cheap mistakes
+before TensorFlow loads, the rest before training starts.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import subprocess
+import sys
+import tarfile
 
 import numpy as np
 import pytest
@@ -23,7 +27,7 @@ from byoc.evaluation import METRICS_FILE, REPORT_FILE
 from byoc.serving import runtime as runtimes
 from byoc.training.checkpoints import STATE_FILE
 from tests.support.data import tiny_folders
-from tests.support.executables import REPO, run_train
+from tests.support.executables import REPO, exe_env, run_train
 from tests.support.serving import ServeProcess
 
 EXAMPLE = REPO / "examples" / "cost_sensitive"
@@ -38,14 +42,19 @@ def _failed(result, root) -> str:
 
 @pytest.fixture(scope="module")
 def example_run(tmp_path_factory, synth_data_dir):
-    """The example trained by the real `train`: its /opt/ml paths, its source copy, its log."""
+    """The example trained as a user runs it on their machine, `byoc local train --source-dir`
+    in process mode, which runs the real `train` in the output dir: its /opt/ml paths, its
+    source copy, its log."""
     tmp = tmp_path_factory.mktemp("cost_sensitive")
     source = shutil.copytree(EXAMPLE, tmp / "source")
-    root = tmp / "ml"
-    result = run_train(root, layout.split_channel_dirs(synth_data_dir),
-                       {**HPS, "sagemaker_submit_directory": str(source)})
+    root = tmp / "run"
+    hps = [arg for key, value in HPS.items() for arg in ("--hp", f"{key}={value}")]
+    result = subprocess.run(
+        [sys.executable, "-m", "byoc.cli", "local", "train", "--data", str(synth_data_dir),
+         "--output", str(root), "--source-dir", str(source), *hps],
+        env=exe_env(), capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return contract.Paths(root), source, result.stdout
+    return contract.Paths(root), source, result.stdout + result.stderr
 
 
 @pytest.mark.slow
@@ -73,6 +82,15 @@ def test_the_example_trains_with_its_own_model_and_loss(example_run):
     assert state["epoch"] == 1
     assert {k: state["hyperparameters"][k] for k in ("dropout", "filters", "cost_weight")} == \
         {"dropout": "0.2", "filters": "32", "cost_weight": "1.0"}
+
+
+@pytest.mark.slow
+def test_local_train_puts_the_users_code_in_the_model_archive(example_run):
+    paths, _, _ = example_run
+    assert paths.success_file.exists()
+    with tarfile.open(paths.root / layout.MODEL_ARCHIVE) as tar:
+        names = tar.getnames()
+    assert "code/model.py" in names  # the user's code travels inside the bundle
 
 
 @pytest.mark.slow
