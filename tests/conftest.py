@@ -40,6 +40,7 @@ BY_FIXTURE = {
     "trained_model_dir": ("slow",),
     "three_class_model_dir": ("slow",),
     "tracked_run": ("slow", "tracking"),
+    "tracking_walkthrough": ("slow", "tracking"),
     # a tabular search over four quarters of a data set
     "diabetes_quarters": ("slow",),
     "cancer_quarters": ("slow",),

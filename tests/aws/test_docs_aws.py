@@ -23,7 +23,12 @@ import pytest
 
 from tests.support.docs import code_blocks, run_command
 from tests.support.executables import exe_env
-from tests.support.moto import PREDICTIONS, queue_async_results, queue_endpoint_results
+from tests.support.moto import (
+    PREDICTIONS,
+    MotoRecorder,
+    queue_async_results,
+    queue_endpoint_results,
+)
 
 # About a minute: the page uploads 4,300 synthetic signs to moto.
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
@@ -57,8 +62,8 @@ def _as_json(command: str) -> str:
     return re.sub(r"(\S+\.(?:png|ppm))\b", r"\1.json", command)
 
 
-def test_the_aws_pages_run_as_written_against_moto(moto_endpoint, moto_recorder, ecr_image,
-                                                      tmp_path, shared_steps):
+def test_the_aws_pages_run_as_written_against_moto(moto_endpoint, ecr_image, tmp_path,
+                                                      shared_steps):
     [block] = [b for b in code_blocks(PAGE, "bash") if "byoc push" in b]
     assert len(PUSH.findall(block)) == 1, "the page's push line changed"
     script = PUSH.sub(f"IMAGE={ecr_image}", block)
@@ -99,10 +104,16 @@ def test_the_aws_pages_run_as_written_against_moto(moto_endpoint, moto_recorder,
     queue_async_results(moto_endpoint, [{"data": json.dumps(PREDICTIONS)}] * 2)
     script = exports + f"IMAGE={ecr_image}\n" + "\n".join(
         _as_json(line) for line in hosting.replace("\\\n", " ").splitlines())
-    out = run_command(script, tmp_path, env, timeout=600)
+    # Recorded from here on: the first page's 4,300 uploads would be copied for nothing.
+    recorder = MotoRecorder(moto_endpoint)
+    recorder.start()
+    try:
+        out = run_command(script, tmp_path, env, timeout=600)
+        configs = recorder.calls("SageMaker.CreateEndpointConfig")
+    finally:
+        recorder.stop()
 
     assert (tmp_path / "batch.npy").is_file()
-    configs = moto_recorder.calls("SageMaker.CreateEndpointConfig")
     serverless = [v["ServerlessConfig"] for c in configs
                   for v in c["ProductionVariants"] if "ServerlessConfig" in v]
     assert serverless == [{"MemorySizeInMB": 2048, "MaxConcurrency": 10,

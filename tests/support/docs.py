@@ -1,5 +1,7 @@
 """Code blocks of the documentation pages (docs/), for the tests that run them as written, and
-the expensive steps those pages share, made once per session (the `shared_steps` fixture)."""
+the expensive steps those pages share, made once per session (the `shared_steps` fixture), and
+the tracking page's two tracked runs, which the page's test and the `byoc runs` tests share
+(the `tracking_walkthrough` fixture)."""
 
 from __future__ import annotations
 
@@ -12,12 +14,13 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.support.executables import REPO
+from tests.support.executables import REPO, exe_env
 from tests.support.serving import as_at_a_terminal
 
 DOCS = REPO / "docs"
@@ -123,6 +126,32 @@ def _exported(lines: list[str], env: dict[str, str]) -> dict[str, str]:
 def shared_steps(tmp_path_factory: pytest.TempPathFactory) -> SharedSteps:
     """The docs walkthroughs' identical expensive steps, made once per session (SharedSteps)."""
     return SharedSteps(tmp_path_factory.mktemp("shared-steps"))
+
+
+@dataclass(frozen=True)
+class TrackingWalkthrough:
+    """Where the tracking page's local block ran, and what its last line, `byoc runs`, printed."""
+
+    directory: Path
+    listed: str
+
+    @property
+    def store(self) -> Path:
+        return self.directory / "mlruns"
+
+
+@pytest.fixture(scope="session")
+def tracking_walkthrough(tmp_path_factory: pytest.TempPathFactory,
+                         shared_steps: SharedSteps) -> TrackingWalkthrough:
+    """docs/tracking.md's local block run as written in a fresh directory: two `byoc local train
+    --track ./mlruns` runs that differ in the learning rate alone, then `byoc runs`. The page's
+    test and the `byoc runs` tests (tests/tracking/test_cli_tracking.py) read the same runs."""
+    [local] = [b for b in code_blocks("tracking.md", "bash")
+               if "--track ./mlruns --experiment signs" in b]
+    directory = tmp_path_factory.mktemp("tracking-page")
+    env = exe_env()
+    *_, listed = [shared_steps.run(c, directory, env) for c in commands(local)]
+    return TrackingWalkthrough(directory, listed)
 
 
 @contextmanager

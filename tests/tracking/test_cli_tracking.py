@@ -1,46 +1,37 @@
 """`byoc local train --track`, `byoc runs`, `byoc runs compare` and `byoc deploy --run`, through
-the real command: real training in process mode, a real MLflow local store and a real server."""
+the real command: real training in process mode, a real MLflow local store and a real server.
+The local store holds docs/tracking.md's two runs (the `tracking_walkthrough` fixture), which the
+page's own test reads too: one pair of runs, not two."""
 
 from __future__ import annotations
-
-import os
 
 import pytest
 
 from byoc import tracking_config
 from byoc.cli import main
 from byoc.driver import runs as runs_module
-from tests.support.data import tiny_signs
 
 pytestmark = pytest.mark.slow
 
 
+# The tracking page's two runs, in the order they ran: the default learning rate, then 0.01.
+RATES = ["0.001", "0.01"]
+
+
 @pytest.fixture(scope="module")
-def local_store(tmp_path_factory):
-    """Two `byoc local train --track ./mlruns` runs (no server) that differ in learning rate."""
-    root = tmp_path_factory.mktemp("local_track")
-    data = tiny_signs(root / "data")
-    store = root / "mlruns"
-    old = os.getcwd()
-    os.chdir(root)
-    try:
-        for rate in ("0.01", "0.001"):
-            code = main(["local", "train", "--data", str(data), "--output", f"out-{rate}",
-                         "--track", "./mlruns", "--experiment", "local-signs",
-                         "--hp", "epochs=1", "--hp", "batch_size=8", "--hp", "image_size=20",
-                         "--hp", f"learning_rate={rate}"])
-            assert code == 0
-    finally:
-        os.chdir(old)
+def local_store(tracking_walkthrough):
+    """Two `byoc local train --track ./mlruns` runs (no server) that differ in learning rate:
+    the ones docs/tracking.md makes, in experiment `signs`."""
+    store = tracking_walkthrough.store
     client = runs_module.client(tracking_config.check_uri(str(store)))  # allows the file store
-    experiment = client.get_experiment_by_name("local-signs")
+    experiment = client.get_experiment_by_name("signs")
     runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time"])
     return store, runs
 
 
 def test_local_train_logs_to_a_local_store_without_a_server(local_store):
     store, runs = local_store
-    assert [r.data.params["learning_rate"] for r in runs] == ["0.01", "0.001"]
+    assert [r.data.params["learning_rate"] for r in runs] == RATES
     for run in runs:
         assert run.info.status == "FINISHED"
         assert "test_accuracy" in run.data.metrics
@@ -61,7 +52,7 @@ def test_two_runs_with_the_same_seed_get_different_names(local_store):
 
 def test_runs_lists_the_experiment_sorted_by_a_metric(local_store, capsys):
     store, runs = local_store
-    assert main(["runs", "--track", str(store), "--experiment", "local-signs",
+    assert main(["runs", "--track", str(store), "--experiment", "signs",
                  "--sort", "val_loss"]) == 0
     out = capsys.readouterr().out.splitlines()
     header = out[0].split()
@@ -78,7 +69,7 @@ def test_runs_compare_shows_what_differs(local_store, capsys):
                  *(r.info.run_id for r in runs)]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:] if line.strip()}
-    assert rows["learning_rate"] == ["0.01", "0.001"]
+    assert rows["learning_rate"] == RATES
     assert rows["test_accuracy"] == [f"{r.data.metrics['test_accuracy']:.4g}" for r in runs]
     assert "epochs" not in rows  # the same in both: summed up, not listed
     assert "other hyperparameter(s) are the same" in out
@@ -91,7 +82,7 @@ def test_runs_bad_input_gets_clear_errors(local_store, capsys, monkeypatch):
     assert "Pass --track URI" in capsys.readouterr().err
     assert main(["runs", "--track", str(store), "--experiment", "nope"]) == 2
     assert "No experiment named 'nope'" in capsys.readouterr().err
-    assert main(["runs", "--track", str(store), "--experiment", "local-signs",
+    assert main(["runs", "--track", str(store), "--experiment", "signs",
                  "--sort", "f1"]) == 2
     assert "no run has a metric 'f1'" in capsys.readouterr().err
     assert main(["runs", "compare", "--track", str(store), runs[0].info.run_id,

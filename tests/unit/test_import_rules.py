@@ -102,6 +102,16 @@ def test_light_modules_load_no_tensorflow(module):
     assert not loaded & {"tensorflow", "keras", "matplotlib"}, module
 
 
+def test_the_command_line_parser_loads_no_pandas_or_scikit_learn():
+    """Every `byoc` command builds the whole parser first, `autopilot local` too: pandas alone
+    would add a second to each of them. The tabular verbs load it when their action runs."""
+    code = ("import sys; from byoc.cli import build_parser; build_parser(); "
+            "print('\\n'.join(sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert not set(out.split()) & {"pandas", "sklearn", "xgboost", "tensorflow"}
+
+
 def test_only_the_command_line_imports_argparse():
     cli = SRC / "byoc" / "cli"
     outside = sorted(str(p.relative_to(SRC)) for p in SRC.rglob("*.py")

@@ -12,13 +12,6 @@ from pathlib import Path
 from byoc import tracking_config
 from byoc.cli.types import positive_float, positive_int
 from byoc.tabular import objectives
-from byoc.tabular.notebooks import (
-    CANDIDATE_DEFINITION,
-    CANDIDATE_SCRIPT,
-    DATA_EXPLORATION,
-    DATA_EXPLORATION_HTML,
-    NOTEBOOK_DIR,
-)
 
 
 def problem_flags() -> argparse.ArgumentParser:
@@ -33,6 +26,13 @@ def problem_flags() -> argparse.ArgumentParser:
 
 def cmd_local(args: argparse.Namespace) -> int:
     from byoc.tabular import baseline
+    from byoc.tabular.notebooks import (
+        CANDIDATE_DEFINITION,
+        CANDIDATE_SCRIPT,
+        DATA_EXPLORATION,
+        DATA_EXPLORATION_HTML,
+        NOTEBOOK_DIR,
+    )
 
     given = {k: v for k, v in (("time_budget", args.time_budget), ("folds", args.folds))
              if v is not None}
