@@ -83,6 +83,7 @@ bench: setup
 	$(RUN) $(PY) -m benchmarks.serving_latency
 	$(RUN) $(PY) -m benchmarks.serving_runtimes
 	$(RUN) $(PY) -m benchmarks.accuracy --check
+	$(RUN) $(PY) -m benchmarks.tabular_targets
 
 clean:
 	rm -rf $(VENV) .venv-sdk2 .venv-sdk3 .venv-sdk*.lock .venv-sdk.log $(DEMO) .pytest_cache site

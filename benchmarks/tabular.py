@@ -4,8 +4,8 @@ family, scored on a held-out quarter, at two time budgets. Prints a Markdown tab
     python -m benchmarks.tabular [--budgets 30 120] [--data wine cancer ...] [--quarters]
 
 With --quarters, each row is the mean over the four held-out quarters of a 4-fold split (every
-row held out once), as the tests judge diabetes and the ensembling comparison; it takes four
-times as long. Without it, the held-out quarter of split seed 0.
+row held out once), as benchmarks/tabular_targets.py judges the accuracy targets; it takes
+four times as long. Without it, the held-out quarter of split seed 0.
 
 Best single family: the best single candidate of the ensembling run's leaderboard, refit on the
 training rows (what a user would get by picking it by hand).
@@ -21,24 +21,10 @@ from pathlib import Path
 import pandas as pd
 from sklearn import datasets
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+from sklearn.model_selection import train_test_split
 
 from byoc.tabular import baseline, prediction, search
-
-
-def _named(loader) -> pd.DataFrame:
-    data = loader(as_frame=True)
-    frame = data.frame
-    frame["target"] = [str(data.target_names[i]) for i in frame["target"]]
-    return frame
-
-
-def _synthetic() -> pd.DataFrame:
-    X, y = datasets.make_classification(n_samples=2000, n_features=30, n_informative=10,
-                                        n_classes=4, random_state=0)
-    frame = pd.DataFrame(X, columns=[f"x{i:02d}" for i in range(30)])
-    frame["target"] = [f"c{v}" for v in y]
-    return frame
+from tests.support.tabular import DATA_SETS, quarters
 
 
 def _digits() -> pd.DataFrame:
@@ -48,11 +34,11 @@ def _digits() -> pd.DataFrame:
 
 
 DATA = {
-    "wine": lambda: _named(datasets.load_wine),
-    "cancer": lambda: _named(datasets.load_breast_cancer),
-    "diabetes": lambda: datasets.load_diabetes(as_frame=True).frame,
+    "wine": DATA_SETS["wine"],
+    "cancer": DATA_SETS["cancer"],
+    "diabetes": DATA_SETS["diabetes"],
     "digits": _digits,
-    "synthetic": _synthetic,
+    "synthetic": DATA_SETS["synthetic"],
 }
 
 
@@ -98,14 +84,11 @@ def main() -> None:
                       f"{mean['seconds']:.0f}s, {best} |", flush=True)
 
 
-def _splits(frame: pd.DataFrame, regression: bool, quarters: bool):
-    if not quarters:
-        return [tuple(train_test_split(frame, test_size=0.25, random_state=0,
-                                       stratify=None if regression else frame["target"]))]
-    splitter = KFold(4, shuffle=True, random_state=0) if regression else \
-        StratifiedKFold(4, shuffle=True, random_state=0)
-    return [(frame.iloc[seen], frame.iloc[held_out])
-            for seen, held_out in splitter.split(frame, frame["target"])]
+def _splits(frame: pd.DataFrame, regression: bool, every_quarter: bool):
+    if every_quarter:
+        return quarters(frame, regression)
+    return [tuple(train_test_split(frame, test_size=0.25, random_state=0,
+                                   stratify=None if regression else frame["target"]))]
 
 
 def _run(work: Path, train: pd.DataFrame, test: pd.DataFrame, budget: float,

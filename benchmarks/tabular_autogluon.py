@@ -5,11 +5,11 @@ breast cancer and the synthetic 4-class table. Prints a Markdown table.
     python -m benchmarks.tabular_autogluon [--budget 60] [--data insurance cancer ...]
 
 Each row is the mean over the four held-out quarters of a shuffled 4-fold split, seed 0 (every
-row held out once), as the tests judge the baseline: R² for regression, accuracy for
-classification. For each quarter byoc runs first (`autopilot local` with its defaults, ensembling
-mode, explanations and notebooks off), then AutoGluon on the same CSVs, with the metric byoc
-optimizes (MSE, F1 for two classes, accuracy) and `time_limit` the same budget. byoc's budget
-covers its whole run; AutoGluon's `time_limit` its fit.
+row held out once), as benchmarks/tabular_targets.py judges the baseline: R² for regression,
+accuracy for classification. For each quarter byoc runs first (`autopilot local` with its
+defaults, ensembling mode, explanations and notebooks off), then AutoGluon on the same CSVs, with
+the metric byoc optimizes (MSE, F1 for two classes, accuracy) and `time_limit` the same budget.
+byoc's budget covers its whole run; AutoGluon's `time_limit` its fit.
 
 AutoGluon is not a dependency of byoc: the script creates a virtualenv for it, `.venv-autogluon`
 in the current directory (or --autogluon-venv), the first time, with
@@ -30,10 +30,10 @@ from pathlib import Path
 
 import pandas as pd
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.model_selection import KFold, StratifiedKFold
 
 from benchmarks.tabular import DATA as SKLEARN_DATA
 from byoc.tabular import baseline, insurance, prediction
+from tests.support.tabular import quarters
 
 AUTOGLUON = "autogluon.tabular[lightgbm,catboost,xgboost]>=1.2,<2"
 FIT_SCRIPT = Path(__file__).with_name("autogluon_fit.py")
@@ -66,13 +66,6 @@ def autogluon_python(venv: Path) -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", AUTOGLUON], check=True)
     return python
-
-
-def _quarters(frame: pd.DataFrame, regression: bool):
-    splitter = KFold(4, shuffle=True, random_state=0) if regression else \
-        StratifiedKFold(4, shuffle=True, random_state=0)
-    return [(frame.iloc[seen], frame.iloc[held_out])
-            for seen, held_out in splitter.split(frame, frame["target"])]
 
 
 def _score(test: pd.DataFrame, predicted, regression: bool) -> float:
@@ -126,7 +119,7 @@ def main() -> None:
         for name in args.data:
             regression = name in REGRESSION
             rows = []
-            for q, (train, test) in enumerate(_quarters(DATA[name](), regression)):
+            for q, (train, test) in enumerate(quarters(DATA[name](), regression)):
                 work = Path(tmp) / f"{name}-q{q}"
                 work.mkdir()
                 train_csv, test_csv = work / "train.csv", work / "test.csv"

@@ -18,8 +18,8 @@ from importlib import metadata
 
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
-from tabular import DATA  # benchmarks/tabular.py
 
+from benchmarks.tabular import DATA
 from byoc.tabular import families
 
 BYOC = ("hist_gradient_boosting", "xgboost", "extra_trees")

@@ -41,11 +41,10 @@ BY_FIXTURE = {
     "three_class_model_dir": ("slow",),
     "tracked_run": ("slow", "tracking"),
     "tracking_walkthrough": ("slow", "tracking"),
-    # a tabular search over four quarters of a data set
-    "diabetes_quarters": ("slow",),
-    "cancer_quarters": ("slow",),
-    "wine_quarters": ("slow",),
-    "synthetic_quarters": ("slow",),
+    # a tabular search of a data set's first quarter
+    "diabetes": ("slow",),
+    "breast_cancer": ("slow",),
+    "wine": ("slow",),
     # the demo's insurance table searched, explained, and its two notebooks run in kernels
     "insurance_run": ("slow",),
     # Docker images and the engine

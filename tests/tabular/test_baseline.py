@@ -1,4 +1,5 @@
-"""The local baseline end to end on real data: held-out targets, leaderboard, modes, files."""
+"""The local baseline end to end on real data: it learns the held-out rows; leaderboard, modes,
+files. The accuracy targets are `python -m benchmarks.tabular_targets`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sklearn.metrics import accuracy_score, r2_score
 
 from byoc.cli import main
 from byoc.tabular import baseline, families, prediction
-from tests.support.tabular import UNREACHED_BUDGET
+from tests.support.tabular import TARGET, UNREACHED_BUDGET, bounded
 
 
 def _predict(capsys, model_dir, csv_path, *extra: str) -> pd.DataFrame:
@@ -23,69 +24,55 @@ def _predict(capsys, model_dir, csv_path, *extra: str) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(capsys.readouterr().out), dtype={"prediction": str})
 
 
-def _best_single_held_out(fitted, target: str) -> float:
-    """The best single candidate of the leaderboard, refit on the training rows: held-out score."""
-    _, predict = prediction.refit_best_single(fitted.out, fitted.train_csv, target)
-    return accuracy_score(fitted.test[target], predict(fitted.test))
-
-
-def test_diabetes_regression(diabetes_quarters, capsys):
-    s = diabetes_quarters[0].summary
+def test_diabetes_regression(diabetes, capsys):
+    s = diabetes.summary
     assert s["problem_type"] == "Regression" and s["objective"] == "MSE"
     assert s["mode"] == "ensembling" and "100 MB" in s["mode_reason"]
     assert s["metrics"]["rmse"] ** 2 == pytest.approx(s["metrics"]["mse"], rel=0.2)
-    # One quarter's R² swings by ±0.1 with the split (111 rows): every row is held out once,
-    # and the target holds for the mean.
-    scores = _held_out(capsys, diabetes_quarters, "target", r2)
-    assert np.mean(scores) >= 0.45
+    assert _held_out(capsys, diabetes, r2) >= DIABETES_LEARNS
 
 
 def r2(truth, predicted) -> float:
     return r2_score(truth, predicted.astype(float))  # predict's output is read as text
 
 
-def _held_out(capsys, quarters, target: str, score=accuracy_score, *,
-              drop_target: bool = False, tmp_path=None) -> list[float]:
-    """`score` of `autopilot predict` on each quarter's held-out rows."""
-    scores = []
-    for q, fitted in enumerate(quarters):
-        rows = fitted.test_csv
-        if drop_target:  # predict reads a CSV without the target column as well
-            rows = tmp_path / f"rows-{q}.csv"
-            fitted.test.drop(columns=target).to_csv(rows, index=False)
-        predicted = _predict(capsys, fitted.out, rows)["prediction"]
-        assert len(predicted) == len(fitted.test)
-        scores.append(score(fitted.test[target], predicted))
-    print(f"held-out {score.__name__} per quarter:", [round(v, 3) for v in scores])
-    return scores
+# It learns the first quarter: floors far above a trivial model (R² 0; the majority class, 0.63
+# of breast cancer and 0.40 of wine) and a few held-out rows below what the deterministic search
+# scores there (R² 0.334; 137 of 143 and 44 of 45 rows right). The accuracy targets, on the mean
+# over all four quarters, are `python -m benchmarks.tabular_targets`: one quarter's score is too
+# noisy to judge them (wine: one row is 0.022 accuracy; diabetes' R² swings by ±0.1 with the split).
+DIABETES_LEARNS = 0.25
+CANCER_LEARNS = 0.93
+WINE_LEARNS = 0.9
 
 
-def test_breast_cancer_binary(cancer_quarters, capsys):
-    s = cancer_quarters[0].summary
+def _held_out(capsys, fitted, score=accuracy_score, *, drop_target: bool = False,
+              tmp_path=None) -> float:
+    """`score` of `autopilot predict` on the first quarter's held-out rows."""
+    rows = fitted.test_csv
+    if drop_target:  # predict reads a CSV without the target column as well
+        rows = tmp_path / "rows.csv"
+        fitted.test.drop(columns=TARGET).to_csv(rows, index=False)
+    predicted = _predict(capsys, fitted.out, rows)["prediction"]
+    assert len(predicted) == len(fitted.test)
+    value = score(fitted.test[TARGET], predicted)
+    print(f"held-out {score.__name__} of the first quarter: {value:.4f}")
+    return value
+
+
+def test_breast_cancer_binary(breast_cancer, capsys):
+    s = breast_cancer.summary
     assert s["problem_type"] == "BinaryClassification" and s["objective"] == "F1"
     assert s["classes"] == ["benign", "malignant"] and s["positive_class"] == "malignant"
     # The held-out file still has its target column: predict ignores it.
-    predicted = _predict(capsys, cancer_quarters[0].out, cancer_quarters[0].test_csv)
+    predicted = _predict(capsys, breast_cancer.out, breast_cancer.test_csv)
     assert set(predicted["prediction"]) <= {"benign", "malignant"}
-    assert np.mean(_held_out(capsys, cancer_quarters, "target")) >= 0.96
+    assert _held_out(capsys, breast_cancer) >= CANCER_LEARNS
 
 
-def test_wine_multiclass_without_target_column(wine_quarters, capsys, tmp_path):
-    assert wine_quarters[0].summary["problem_type"] == "MulticlassClassification"
-    scores = _held_out(capsys, wine_quarters, "target", drop_target=True, tmp_path=tmp_path)
-    assert np.mean(scores) >= 0.95
-
-
-def test_ensembling_at_least_as_good_as_best_single_family(synthetic_quarters, capsys):
-    ensembling, single = [], []
-    for fitted in synthetic_quarters:
-        predicted = _predict(capsys, fitted.out, fitted.test_csv)["prediction"]
-        ensembling.append(accuracy_score(fitted.test["label"], predicted))
-        single.append(_best_single_held_out(fitted, "label"))
-    # Every row held out once (2,000 rows), so the comparison is not one quarter's noise.
-    print("held-out accuracy per quarter: ensembling", [round(v, 3) for v in ensembling],
-          "best single family", [round(v, 3) for v in single])
-    assert np.mean(ensembling) >= np.mean(single)
+def test_wine_multiclass_without_target_column(wine, capsys, tmp_path):
+    assert wine.summary["problem_type"] == "MulticlassClassification"
+    assert _held_out(capsys, wine, drop_target=True, tmp_path=tmp_path) >= WINE_LEARNS
 
 
 def test_leaderboard_has_every_family_the_ensemble_and_honest_ties(breast_cancer):
@@ -158,8 +145,8 @@ def test_hpo_mode_random_search_after_presets_and_budget_lines(tmp_path, wine, c
     n = len(chosen)
     capfd.readouterr()
     assert main(["autopilot", "local", "--csv", str(wine.train_csv), "--target", "target",
-                 "--out", str(out), "--mode", "hpo", "--max-candidates", str(2 * n + 1),
-                 "--time-budget", str(UNREACHED_BUDGET), "--folds", "2", "--seed", "3"]) == 0
+                 "--out", str(out), "--mode", "hpo", *bounded(2 * n + 1), "--no-explanations",
+                 "--folds", "2", "--seed", "3"]) == 0
     err = capfd.readouterr().err
     board = pd.read_csv(out / baseline.LEADERBOARD_FILE)
     assert baseline.ENSEMBLE_NAME not in set(board["candidate"])

@@ -97,8 +97,10 @@ def test_an_unreachable_server_costs_a_warning_without_the_credentials(search, t
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     port = free_port()
     out = tmp_path / "out"
+    # Neither notebooks nor explanations: the warning is what this run is for.
     assert main(["autopilot", "local", "--csv", str(root / "t.csv"), "--target", "y",
-                 "--out", str(out), "--mode", "hpo", "--max-candidates", "1", "--folds", "2",
+                 "--out", str(out), "--mode", "hpo", *bounded(1), "--no-explanations",
+                 "--folds", "2",
                  "--track", f"http://byoc:s3cret-T0ken@127.0.0.1:{port}?token=s3cret-T0ken"]) \
         == 0
     warned = "\n".join(r.getMessage() for r in caplog.records)
