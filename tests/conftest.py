@@ -37,6 +37,7 @@ BY_DIRECTORY = {
 BY_FIXTURE = {
     # a real `train` run, or a model it made
     "trained_run": ("slow",),
+    "checkpointed_run": ("slow",),
     "trained_model_dir": ("slow",),
     "three_class_model_dir": ("slow",),
     "tracked_run": ("slow", "tracking"),

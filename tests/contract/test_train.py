@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ from byoc.driver.local import layout
 from byoc.training.checkpoints import BEST_WEIGHTS_KEY, CHECKPOINT_KEY, STATE_FILE
 from tests.support.data import tiny_folders
 from tests.support.executables import TRAIN_EXE, exe_env, run_train
+from tests.support.runs import CHECKPOINTED_HP, bare_opt_ml, copy_run, write_hyperparameters
 
 
 def _metric_values(stdout: str) -> dict[str, list[float]]:
@@ -89,23 +91,9 @@ def test_config_files_are_logged(trained_run):
 
 # ------------------------------------------------------------------- a bare /opt/ml (no prepare)
 
-def _bare_opt_ml(root, data, hyperparameters: dict[str, str]) -> contract.Paths:
-    """Only input/, as SageMaker lays it out for a job without a CheckpointConfig (and as the
-    SageMaker SDK's local mode does): no model/, output/ or checkpoints/ until `train` makes
-    them."""
-    paths = contract.Paths(root)
-    paths.config_dir.mkdir(parents=True)
-    paths.hyperparameters_file.write_text(json.dumps(hyperparameters))
-    (paths.data_dir).mkdir(parents=True)
-    (paths.data_dir / "train").symlink_to(data, target_is_directory=True)
-    return paths
-
-
-@pytest.mark.slow
-def test_train_creates_every_path_it_writes(tmp_path):
-    paths = _bare_opt_ml(tmp_path / "ml", tiny_folders(tmp_path / "data"), {"epochs": "2"})
-    result = run_train(paths.root)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+def test_train_creates_every_path_it_writes(checkpointed_run):
+    """`checkpointed_run` started with input/ alone."""
+    paths = checkpointed_run
     state = json.loads((paths.checkpoint_dir / STATE_FILE).read_text())
     assert (paths.checkpoint_dir / state[CHECKPOINT_KEY]).is_file()
     assert (paths.checkpoint_dir / state[BEST_WEIGHTS_KEY]).is_file()
@@ -136,7 +124,7 @@ def test_train_learns_an_easy_task_from_tfrecords(tmp_path):
 
 
 def test_train_on_a_bare_opt_ml_writes_its_failure(tmp_path):
-    paths = _bare_opt_ml(tmp_path / "ml", tiny_folders(tmp_path / "data"), {"epochs": "x"})
+    paths = bare_opt_ml(tmp_path / "ml", tiny_folders(tmp_path / "data"), {"epochs": "x"})
     assert run_train(paths.root).returncode != 0
     assert "'epochs'" in paths.failure_file.read_text()
 
@@ -180,16 +168,18 @@ def test_empty_channel_fails(tmp_path):
     assert "no GPU found; TensorFlow 2." in result.stdout
 
 
-@pytest.mark.slow
-def test_mismatched_checkpoint_fails_and_keeps_it(tmp_path):
-    data = tiny_folders(tmp_path / "data")
-    root = tmp_path / "ml"
-    assert run_train(root, {"train": data}, {"epochs": 1, "image_size": 20}).returncode == 0
-    state_before = (contract.Paths(root).checkpoint_dir / "state.json").read_text()
-    result = run_train(root, {"train": data}, {"epochs": 1, "image_size": 24})
+def _files(directory) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in directory.iterdir()}
+
+
+def test_mismatched_checkpoint_fails_and_keeps_it(checkpointed_run, tmp_path):
+    paths = copy_run(checkpointed_run, tmp_path / "ml")
+    before = _files(paths.checkpoint_dir)
+    write_hyperparameters(paths, {**CHECKPOINTED_HP, "image_size": 24})
+    result = run_train(paths.root)
     assert result.returncode != 0
-    assert "checkpoint of a different configuration" in _failure(root)
-    assert (contract.Paths(root).checkpoint_dir / "state.json").read_text() == state_before
+    assert "checkpoint of a different configuration" in _failure(paths.root)
+    assert _files(paths.checkpoint_dir) == before
 
 
 # -------------------------------------------------------------------- formats through `train`
@@ -242,16 +232,14 @@ def test_npz_grayscale_vgg_with_augmentation_and_class_weights(tmp_path):
 
 # --------------------------------------------------------------- checkpoints, resume, SIGTERM
 
-@pytest.mark.slow
-def test_resume_continues_from_the_checkpoint(tmp_path):
-    data = tiny_folders(tmp_path / "data")
-    root = tmp_path / "ml"
-    assert run_train(root, {"train": data}, {"epochs": 2}).returncode == 0
-    result = run_train(root, {"train": data}, {"epochs": 4})
-    assert result.returncode == 0
-    assert "Resuming from the checkpoint of epoch 2" in result.stdout
+def test_resume_continues_from_the_checkpoint(checkpointed_run, tmp_path):
+    paths = copy_run(checkpointed_run, tmp_path / "ml")
+    write_hyperparameters(paths, {**CHECKPOINTED_HP, "epochs": 3})
+    result = run_train(paths.root)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Resuming from the checkpoint of epoch 1" in result.stdout
     epochs = re.findall(r"#metrics epoch=(\d+)", result.stdout)
-    assert epochs == ["3", "4"]
+    assert epochs == ["2", "3"]
 
 
 @pytest.mark.slow
@@ -310,38 +298,52 @@ def test_sigterm_saves_a_checkpoint_and_exits(tmp_path, steps_per_execution):
     assert not contract.Paths(root).failure_file.exists()
 
 
-@pytest.mark.slow
-def test_same_seed_gives_the_same_metrics(tmp_path):
-    data = tiny_folders(tmp_path / "data")
-    runs = []
-    for name in ("a", "b"):
-        root = tmp_path / name
-        assert run_train(root, {"train": data}, {"epochs": 2, "seed": 11,
-                                                 "augment": "true"}).returncode == 0
-        runs.append(json.loads((contract.Paths(root).output_data_dir / "metrics.json").read_text()))
-    assert runs[0] == runs[1]
+# 42 images, 9 held out: 33 to train on, in batches of 4 (9 steps per epoch), augmented.
+PER_CALL_HP = {"epochs": 2, "batch_size": 4, "seed": 11, "augment": "true"}
 
 
-@pytest.mark.slow
-def test_steps_per_execution_takes_the_same_steps_to_the_same_metrics(tmp_path):
-    """4 steps per call over epochs of 9 steps (4 + 4 + 1): the same steps, progress and
-    metrics as one step per call."""
-    data = tiny_folders(tmp_path / "data", classes=3, per_class=14)
+@pytest.fixture(scope="module")
+def per_call_runs(tmp_path_factory) -> tuple[Path, dict[int, tuple[contract.Paths, str]]]:
+    """Two real `train` runs of PER_CALL_HP over the same data, one with 1 step per call, one
+    with 4: (their train channel, steps per call → (/opt/ml paths, log))."""
+    tmp = tmp_path_factory.mktemp("per_call")
+    data = tiny_folders(tmp / "data", classes=3, per_class=14)
     runs = {}
     for per_call in (1, 4):
-        root = tmp_path / str(per_call)
-        result = run_train(root, {"train": data}, {"epochs": 2, "batch_size": 4,
-                                                   "steps_per_execution": per_call})
+        root = tmp / str(per_call)
+        result = run_train(root, {"train": data},
+                           {**PER_CALL_HP, "steps_per_execution": per_call})
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        out = result.stdout + result.stderr
-        # 42 images, 9 held out: 33 to train on, in batches of 4.
-        assert f"9 steps per epoch, up to {per_call} per call" in out
+        runs[per_call] = contract.Paths(root), result.stdout + result.stderr
+    return data, runs
+
+
+@pytest.mark.slow
+def test_same_seed_gives_the_same_metrics(per_call_runs, tmp_path):
+    """The run of 4 steps per call again: the same seed gives the same split, augmentation,
+    shuffles and weights, so the same report."""
+    data, runs = per_call_runs
+    root = tmp_path / "ml"
+    result = run_train(root, {"train": data}, {**PER_CALL_HP, "steps_per_execution": 4})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    first = json.loads((runs[4][0].output_data_dir / "metrics.json").read_text())
+    again = json.loads((contract.Paths(root).output_data_dir / "metrics.json").read_text())
+    assert again == first
+
+
+@pytest.mark.slow
+def test_steps_per_execution_takes_the_same_steps_to_the_same_metrics(per_call_runs):
+    """4 steps per call over epochs of 9 steps (4 + 4 + 1): the same steps, progress and
+    metrics as one step per call."""
+    _, per_call = per_call_runs
+    runs = {}
+    for steps_per_call, (paths, out) in per_call.items():
+        assert f"9 steps per epoch, up to {steps_per_call} per call" in out
         # The progress bar (verbose=2 without a terminal) ends each epoch at step 9 of 9.
         assert len(re.findall(r"^9/9 ", out, re.M)) == 2, out[-3000:]
         lines = re.findall(r"^#metrics epoch=.*$", out, re.M)
-        runs[per_call] = (_metric_values(out), lines,
-                          json.loads((contract.Paths(root).output_data_dir /
-                                      "metrics.json").read_text()))
+        runs[steps_per_call] = (_metric_values(out), lines,
+                                json.loads((paths.output_data_dir / "metrics.json").read_text()))
     (values_1, lines_1, report_1), (values_4, lines_4, report_4) = runs[1], runs[4]
     assert len(lines_1) == len(lines_4) == 2
     assert [re.findall(r"(\w+)=", line) for line in lines_1] == \

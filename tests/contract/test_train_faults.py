@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -28,8 +27,9 @@ from byoc.training.checkpoints import (
 )
 from tests.support.data import tiny_folders
 from tests.support.executables import TRAIN_EXE, exe_env, run_train
+from tests.support.runs import CHECKPOINTED_HP, copy_run, write_hyperparameters
 
-HP = {"epochs": 1, "image_size": 20}
+HP = CHECKPOINTED_HP
 pytestmark = pytest.mark.slow
 ALL_ONLY = pytest.mark.skipif(os.environ.get("BYOC_FAULT_TESTS") != "all",
                               reason="one case of each kind by default; BYOC_FAULT_TESTS=all")
@@ -121,15 +121,6 @@ def test_sigterm_in_each_phase_exits_143_and_the_run_resumes(tmp_path, data, pha
 # --- a corrupt checkpoint ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def checkpointed(tmp_path_factory, data):
-    """A /opt/ml after one epoch: its checkpoint dir holds state.json and the files it names."""
-    root = tmp_path_factory.mktemp("checkpointed")
-    result = run_train(root, {"train": data}, HP)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return root
-
-
 def _break(checkpoint_dir, case: str) -> str:
     """Break the checkpoint; the name of the file broken."""
     if case == "state-not-json":
@@ -147,17 +138,13 @@ def _break(checkpoint_dir, case: str) -> str:
 @pytest.mark.parametrize("case", ["state-not-json",
                                   pytest.param("state-without-epoch", marks=ALL_ONLY),
                                   "checkpoint-truncated"])
-def test_a_corrupt_checkpoint_fails_clearly_and_is_kept(tmp_path, checkpointed, case):
-    root = tmp_path / "ml"
-    shutil.copytree(checkpointed, root, symlinks=True)
-    for stale in (contract.Paths(root).success_file, contract.Paths(root).failure_file):
-        stale.unlink(missing_ok=True)
-    ckpt_dir = contract.Paths(root).checkpoint_dir
+def test_a_corrupt_checkpoint_fails_clearly_and_is_kept(tmp_path, checkpointed_run, case):
+    paths = copy_run(checkpointed_run, tmp_path / "ml")
+    root, ckpt_dir = paths.root, paths.checkpoint_dir
     file = _break(ckpt_dir, case)
     before = {p.name: p.read_bytes() for p in ckpt_dir.iterdir()}
     # One more epoch: the run must resume from the checkpoint (epochs may change on resume).
-    (root / "input/config/hyperparameters.json").write_text(
-        json.dumps({k: str(v) for k, v in {**HP, "epochs": 2}.items()}))
+    write_hyperparameters(paths, {**HP, "epochs": 2})
     result = run_train(root)
     assert result.returncode == 1, (result.stdout + result.stderr)[-3000:]
     reason = _failure(root)
@@ -182,18 +169,17 @@ def _resumable(checkpoint_dir):
     return state["epoch"], [w.numpy() for w in model.weights]
 
 
-def test_a_stop_between_the_model_and_its_state_resumes_a_matching_pair(tmp_path, checkpointed):
+def test_a_stop_between_the_model_and_its_state_resumes_a_matching_pair(tmp_path,
+                                                                       checkpointed_run):
     """The second epoch's save stops after its model is written and before its state.json is:
     the state file's staging path is a link into a missing directory, so that write fails
     there and leaves the files exactly as a kill at that point would. The checkpoint must
     still be epoch 1's pair, not epoch 1's state with epoch 2's weights."""
-    root = tmp_path / "ml"
-    shutil.copytree(checkpointed, root, symlinks=True)
-    ckpt_dir = contract.Paths(root).checkpoint_dir
+    paths = copy_run(checkpointed_run, tmp_path / "ml")
+    root, ckpt_dir = paths.root, paths.checkpoint_dir
     epoch, weights = _resumable(ckpt_dir)
     assert epoch == 1
-    (root / "input/config/hyperparameters.json").write_text(
-        json.dumps({k: str(v) for k, v in {**HP, "epochs": 2}.items()}))
+    write_hyperparameters(paths, {**HP, "epochs": 2})
     blocker = staging_path(ckpt_dir / STATE_FILE)
     blocker.symlink_to(tmp_path / "missing" / STATE_FILE)
     stopped = run_train(root)
@@ -212,17 +198,15 @@ def test_a_stop_between_the_model_and_its_state_resumes_a_matching_pair(tmp_path
     assert state["epoch"] == 2 and len(state["history"]["loss"]) == 2
 
 
-def test_a_checkpoint_of_the_fixed_names_still_resumes(tmp_path, checkpointed):
+def test_a_checkpoint_of_the_fixed_names_still_resumes(tmp_path, checkpointed_run):
     """Checkpoints written before state.json named its files used fixed names."""
-    root = tmp_path / "ml"
-    shutil.copytree(checkpointed, root, symlinks=True)
-    ckpt_dir = contract.Paths(root).checkpoint_dir
+    paths = copy_run(checkpointed_run, tmp_path / "ml")
+    root, ckpt_dir = paths.root, paths.checkpoint_dir
     state = json.loads((ckpt_dir / STATE_FILE).read_text())
     (ckpt_dir / state.pop(CHECKPOINT_KEY)).rename(ckpt_dir / CHECKPOINT_FILE)
     (ckpt_dir / state.pop(BEST_WEIGHTS_KEY)).rename(ckpt_dir / BEST_WEIGHTS_FILE)
     (ckpt_dir / STATE_FILE).write_text(json.dumps(state))
-    (root / "input/config/hyperparameters.json").write_text(
-        json.dumps({k: str(v) for k, v in {**HP, "epochs": 2}.items()}))
+    write_hyperparameters(paths, {**HP, "epochs": 2})
     resumed = run_train(root)
     assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:]
     assert "Resuming from the checkpoint of epoch 1" in resumed.stdout + resumed.stderr

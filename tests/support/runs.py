@@ -6,6 +6,8 @@ hook in tests/conftest.py marks it `slow`.
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,36 @@ from tests.support.executables import run_train
 # Small enough for 2 cores, large enough that every class appears in every split.
 SYNTH_PER_CLASS = 10
 SYNTH_SEED = 1234
+# `checkpointed_run`'s configuration: one epoch of `tiny_folders` at their own size.
+CHECKPOINTED_HP = {"epochs": 1, "image_size": 20}
+
+
+def bare_opt_ml(root: Path, data: Path, hyperparameters: dict[str, object]) -> contract.Paths:
+    """Only input/, as SageMaker lays it out for a job without a CheckpointConfig (and as the
+    SageMaker SDK's local mode does): no model/, output/ or checkpoints/ until `train` makes
+    them. `data` is the train channel."""
+    paths = contract.Paths(root)
+    paths.config_dir.mkdir(parents=True)
+    write_hyperparameters(paths, hyperparameters)
+    paths.data_dir.mkdir(parents=True)
+    (paths.data_dir / "train").symlink_to(data, target_is_directory=True)
+    return paths
+
+
+def write_hyperparameters(paths: contract.Paths, hyperparameters: dict[str, object]) -> None:
+    """hyperparameters.json as SageMaker writes it: every value a string."""
+    paths.hyperparameters_file.write_text(
+        json.dumps({k: str(v) for k, v in hyperparameters.items()}))
+
+
+def copy_run(paths: contract.Paths, root: Path) -> contract.Paths:
+    """A copy of a finished run's /opt/ml at `root` (its channels still links to the same data),
+    without its success or failure file: what a job resumed from its checkpoint starts with."""
+    shutil.copytree(paths.root, root, symlinks=True)
+    copy = contract.Paths(root)
+    copy.success_file.unlink(missing_ok=True)
+    copy.failure_file.unlink(missing_ok=True)
+    return copy
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +70,18 @@ def trained_run(tmp_path_factory, synth_data_dir) -> tuple[contract.Paths, str]:
                        {"epochs": 3, "batch_size": 32, "top_k": 3, "seed": 7})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return contract.Paths(root), result.stdout
+
+
+@pytest.fixture(scope="session")
+def checkpointed_run(tmp_path_factory) -> contract.Paths:
+    """One real `train` run of CHECKPOINTED_HP over `tiny_folders`, started on a bare /opt/ml:
+    every path but input/ is the run's own. Its checkpoints dir holds the state of epoch 1 and
+    the files it names. Tests that run `train` again from it do so on a copy (`copy_run`)."""
+    tmp = tmp_path_factory.mktemp("checkpointed")
+    paths = bare_opt_ml(tmp / "ml", tiny_folders(tmp / "data"), CHECKPOINTED_HP)
+    result = run_train(paths.root)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return paths
 
 
 @pytest.fixture(scope="session")
