@@ -15,6 +15,8 @@ python=$1
 shift
 base=$(mktemp -d)
 trap 'rm -rf "$base"' EXIT
+# The models both sessions use are trained once, by the first to need them (tests/support/runs.py).
+export BYOC_TEST_SHARED="$base/shared"
 
 session() {  # session NAME MARKERS PYTEST_ARGS...
   local name=$1 markers=$2 start=$SECONDS code

@@ -1,13 +1,19 @@
 """Synthetic signs and the models the real `train` makes of them, once per session (fixtures).
 
 Every test that uses one of these models pays for a training run the first time, so the marker
-hook in tests/conftest.py marks it `slow`.
+hook in tests/conftest.py marks it `slow`. The slow tier runs two pytest sessions side by side
+(scripts/slow-tier.sh) that both use the signs, `trained_run` and `three_class_model_dir`: with
+BYOC_TEST_SHARED naming a directory they share, the first session to need one builds it there and
+the other waits for it and reads it (`once`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +28,29 @@ SYNTH_PER_CLASS = 10
 SYNTH_SEED = 1234
 # `checkpointed_run`'s configuration: one epoch of `tiny_folders` at their own size.
 CHECKPOINTED_HP = {"epochs": 1, "image_size": 20}
+# A directory the pytest sessions of one `make test` share (set by scripts/slow-tier.sh).
+SHARED_ENV = "BYOC_TEST_SHARED"
+
+
+def once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """A directory `build` filled: built once in BYOC_TEST_SHARED for every session that shares
+    it (the others wait on a lock, then read it), else once in this session's temporary
+    directory. What is built there is read, never changed, by the tests."""
+    shared = os.environ.get(SHARED_ENV)
+    if not shared:
+        out = tmp_path_factory.mktemp(name)
+        build(out)
+        return out
+    out, done = Path(shared) / name, Path(shared) / f"{name}.done"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(Path(shared) / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():  # a session that failed to build it left no mark: build again
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            build(out)
+            done.touch()
+    return out
 
 
 def bare_opt_ml(root: Path, data: Path, hyperparameters: dict[str, object]) -> contract.Paths:
@@ -57,19 +86,21 @@ def synth_data_dir(tmp_path_factory) -> Path:
     """Synthetic GTSRB-like signs: train/ validation/ test/ of class folders (format (a))."""
     from byoc.data.synth import generate
 
-    out = tmp_path_factory.mktemp("signs")
-    generate(out, per_class=SYNTH_PER_CLASS, seed=SYNTH_SEED)
-    return out
+    return once(tmp_path_factory, "signs",
+                lambda out: generate(out, per_class=SYNTH_PER_CLASS, seed=SYNTH_SEED))
 
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, synth_data_dir) -> tuple[contract.Paths, str]:
     """One real `train` run over the synthetic signs: its /opt/ml paths and its stdout."""
-    root = tmp_path_factory.mktemp("opt_ml")
-    result = run_train(root, layout.split_channel_dirs(synth_data_dir),
-                       {"epochs": 3, "batch_size": 32, "top_k": 3, "seed": 7})
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return contract.Paths(root), result.stdout
+    def build(out: Path) -> None:
+        result = run_train(out / "opt_ml", layout.split_channel_dirs(synth_data_dir),
+                           {"epochs": 3, "batch_size": 32, "top_k": 3, "seed": 7})
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        (out / "stdout.txt").write_text(result.stdout)
+
+    out = once(tmp_path_factory, "trained_run", build)
+    return contract.Paths(out / "opt_ml"), (out / "stdout.txt").read_text()
 
 
 @pytest.fixture(scope="session")
@@ -94,9 +125,10 @@ def trained_model_dir(trained_run) -> Path:
 def three_class_model_dir(tmp_path_factory) -> Path:
     """A second model, on another class set: 3 colour classes, trained briefly by the real
     `train` (for the multi-model tests, beside `trained_model_dir`)."""
-    tmp = tmp_path_factory.mktemp("three_classes")
-    data = tiny_folders(tmp / "data", classes=3, per_class=12, seed=1)
-    result = run_train(tmp / "ml", {"train": data},
-                       {"epochs": 2, "batch_size": 8, "seed": 1, "top_k": 2})
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return contract.Paths(tmp / "ml").model_dir
+    def build(tmp: Path) -> None:
+        data = tiny_folders(tmp / "data", classes=3, per_class=12, seed=1)
+        result = run_train(tmp / "ml", {"train": data},
+                           {"epochs": 2, "batch_size": 8, "seed": 1, "top_k": 2})
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    return contract.Paths(once(tmp_path_factory, "three_classes", build) / "ml").model_dir
