@@ -3,6 +3,7 @@
 `local_run` is the SDK page's local-mode snippet, run once for the session (see conftest.py); these
 tests check what it did. Local mode runs the image as SageMaker would: Docker Compose, a TTY,
 `train` and `serve` as commands, /opt/ml laid out by the SDK (no checkpoints/ directory).
+`transforms` runs the two batch transforms of its model one after the other, in one SDK interpreter.
 """
 
 from __future__ import annotations
@@ -115,23 +116,33 @@ def test_checkpoint_uri_is_refused_by_local_mode(engine, sdk2_python, sdk_data, 
     assert run.containers == []
 
 
-def _transform(engine, sdk2_python, image, local_run, sdk_data, tmp_path, *strategy: str):
-    inputs = tmp_path / "to-classify"
+@pytest.fixture(scope="module")
+def transforms(engine, sdk2_python, image, local_run, sdk_data, tmp_path_factory):
+    """Two batch transforms of four test PNGs with `local_run`'s model, one after the other in
+    one SDK interpreter: SingleRecord, then no strategy. (run, the PNGs, the working dir)."""
+    cwd = tmp_path_factory.mktemp("sdk2_transform")
+    inputs = cwd / "to-classify"
     inputs.mkdir()
     pngs = sorted((sdk_data / "test").rglob("*.png"))[:4]
     for png in pngs:
         (inputs / png.name).write_bytes(png.read_bytes())
     run = run_sdk_script(engine, sdk2_python, SCRIPTS / "local_transform.py", image,
-                         local_run.check()["model_data"], str(inputs), str(tmp_path / "out"),
-                         *strategy, cwd=tmp_path, env={"SERVING_PORT": str(free_port())})
-    return run, pngs
+                         local_run.check()["model_data"], str(inputs), str(cwd / "out"),
+                         "SingleRecord", "none", cwd=cwd,
+                         env={"SERVING_PORT": str(free_port())})
+    return run, pngs, cwd
 
 
-def test_batch_transformer_one_image_per_request(engine, sdk2_python, image, local_run,
-                                                 sdk_data, tmp_path):
-    run, pngs = _transform(engine, sdk2_python, image, local_run, sdk_data, tmp_path,
-                           "SingleRecord")
-    result = run.check()
+def _containers_of(transforms, strategy: str) -> list[dict]:
+    """The containers of one transform: those whose compose files lie under its root."""
+    run, _, cwd = transforms
+    root = str(cwd / "tmp" / strategy)
+    return [c for c in run.containers if c["compose_files"].startswith(root)]
+
+
+def test_batch_transformer_one_image_per_request(transforms):
+    run, pngs, cwd = transforms
+    result = run.check()["SingleRecord"]
     assert "error" not in result, result["error"]
     assert result["job"]["TransformJobStatus"] == "Completed"
     # Local mode asked the container for its execution parameters before the first request.
@@ -139,20 +150,19 @@ def test_batch_transformer_one_image_per_request(engine, sdk2_python, image, loc
     assert params["status"] == 200
     assert params["body"]["BatchStrategy"] == "MULTI_RECORD"
     assert params["body"]["MaxPayloadInMB"] == 6
-    outputs = sorted((tmp_path / "out").glob("*.out"))
+    outputs = sorted((cwd / "out" / "SingleRecord").glob("*.out"))
     assert [p.name for p in outputs] == sorted(f"{p.name}.out" for p in pngs)
     for out in outputs:
         predictions = json.loads(out.read_bytes())["predictions"]
         assert len(predictions) == 1 and len(predictions[0]["top_k"]) == 3
-    [serve] = run.containers
+    [serve] = _containers_of(transforms, "SingleRecord")
     assert (serve["status"], serve["exit_code"]) == ("exited", 0), serve["log"]
 
 
-def test_batch_transformer_with_the_containers_strategy(engine, sdk2_python, image, local_run,
-                                                        sdk_data, tmp_path):
+def test_batch_transformer_with_the_containers_strategy(transforms):
     """No strategy given: local mode takes BatchStrategy from GET /execution-parameters."""
-    run, _ = _transform(engine, sdk2_python, image, local_run, sdk_data, tmp_path)
-    result = run.check()
+    run, _, _ = transforms
+    result = run.check()["none"]
     assert result["execution_parameters"]["body"]["BatchStrategy"] == "MULTI_RECORD"
     if "Invalid Batch Strategy" in result.get("error", ""):
         # AWS documents the container's answer as MULTI_RECORD (as served); SDK 2.x local mode

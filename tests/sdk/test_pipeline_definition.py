@@ -5,8 +5,9 @@ and ParameterFloat) and `Pipeline.definition()`, offline, in the SDK's own virtu
 
 The two are compared whole, after `Std:Join`s are rendered as the strings they make and the few
 fields where the two differ on purpose or by default are set aside (`set_aside_byoc` and
-`set_aside_sdk` say which). No Docker: the SDK only writes JSON here. The last test upserts and
-starts the pipeline on moto's server first, and judges the definition the execution runs.
+`set_aside_sdk` say which). No Docker: the SDK only writes JSON here, every case's in one run of
+the script (`sdk_definitions`). The last test upserts and starts the pipeline on moto's server
+first, and judges the definition the execution runs.
 """
 
 from __future__ import annotations
@@ -122,14 +123,32 @@ def set_aside_sdk(definition: dict, tuned: bool) -> None:
 
 
 
-def sdk_definition(python, tmp_path, spec: jobs.TrainingSpec, gate: pd.Gate,
-                   tuning: jobs.TuningSpec | None, data: str = DATA) -> dict:
-    """The SDK 2.x's `Pipeline.definition()` for the pipeline of `spec`, `gate` and `tuning`."""
-    inputs = tmp_path / "inputs.json"
-    inputs.write_text(json.dumps(_inputs(spec, gate, tuning, data)))
-    run = run_sdk_script(None, python, SCRIPTS / "pipeline_definition.py", str(inputs),
-                         cwd=tmp_path, timeout=300)
-    return run.check()
+# What each test compares, as the SDK is asked to build it: (spec, gate, tuning, data prefix).
+# "upserted" is what `byoc pipeline upsert` is asked for below: moto's ECR image, the data under
+# signs/, and the channels in the order S3 lists their prefixes, as byoc finds them.
+UPSERTED_DATA = f"s3://{BUCKET}/signs"
+CASES = {
+    "training": (_spec(), pd.parse_gate("test:accuracy>=0.9"), None, DATA),
+    "tuning": (_spec(), pd.parse_gate("validation:loss<=0.35"), TUNING, DATA),
+    "upserted": (dataclasses.replace(_spec(), channels={
+        c: f"{UPSERTED_DATA}/{c}/" for c in sorted(CHANNELS)}),
+        pd.parse_gate("test:accuracy>=0.9"), None, UPSERTED_DATA),
+}
+
+
+@pytest.fixture(scope="module")
+def sdk_definitions(sdk2_python, tmp_path_factory) -> dict[str, dict]:
+    """The SDK 2.x's `Pipeline.definition()` for each of CASES, by name, from one interpreter."""
+    tmp = tmp_path_factory.mktemp("sdk_pipelines")
+    paths = []
+    for name, (spec, gate, tuning, data) in CASES.items():
+        paths.append(tmp / f"{name}.json")
+        paths[-1].write_text(json.dumps(_inputs(spec, gate, tuning, data)))
+    run = run_sdk_script(None, sdk2_python, SCRIPTS / "pipeline_definition.py",
+                         *map(str, paths), cwd=tmp, timeout=300)
+    definitions = run.check()
+    assert sorted(definitions) == sorted(CASES), run.output[-3000:]
+    return definitions
 
 
 def assert_same(byoc: dict, sdk: dict, tuned: bool) -> None:
@@ -149,24 +168,24 @@ def assert_same(byoc: dict, sdk: dict, tuned: bool) -> None:
     assert rendered(byoc) == rendered(sdk)
 
 
-@pytest.mark.parametrize("tuned", [False, True], ids=["training", "tuning"])
-def test_byocs_pipeline_definition_matches_the_sdks(sdk2_python, tmp_path, tuned):
-    spec = _spec()
-    tuning = TUNING if tuned else None
-    gate = pd.parse_gate("validation:loss<=0.35" if tuned else "test:accuracy>=0.9")
-    byoc = pd.definition(spec, data=DATA, gate=gate, group="signs", tuning=tuning)
-    assert_same(byoc, sdk_definition(sdk2_python, tmp_path, spec, gate, tuning), tuned)
+@pytest.mark.parametrize("case", ["training", "tuning"])
+def test_byocs_pipeline_definition_matches_the_sdks(sdk_definitions, case):
+    spec, gate, tuning, data = CASES[case]
+    byoc = pd.definition(spec, data=data, gate=gate, group="signs", tuning=tuning)
+    assert_same(byoc, sdk_definitions[case], tuned=tuning is not None)
 
 
 def test_a_pipeline_upserted_and_started_on_moto_runs_the_sdks_definition(
-        sdk2_python, moto_endpoint, ecr_image, tmp_path, capsys):
+        sdk_definitions, moto_endpoint, ecr_image, capsys):
     """`byoc pipeline upsert` and `start` against moto's server: the definition the execution
     runs (DescribePipelineDefinitionForExecution) is the SDK's for the same flags."""
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)
     for channel in CHANNELS:
         s3.put_object(Bucket=BUCKET, Key=f"signs/{channel}/00/sign.png", Body=b"png")
-    data = f"s3://{BUCKET}/signs"
+    # The SDK's pipeline (CASES["upserted"]) was built for the same image and data.
+    spec, _, _, data = CASES["upserted"]
+    assert (ecr_image, data) == (spec.image, f"s3://{BUCKET}/signs")
     assert main(["pipeline", "upsert", "signs-pipeline", "--image", ecr_image, "--data", data,
                  "--role", ROLE, "--hp", "epochs=15", "--hp", "model=lenet", "--max-run",
                  "7200", "--tags", "team=vision", "--gate", "test:accuracy>=0.9", "--group",
@@ -176,11 +195,4 @@ def test_a_pipeline_upserted_and_started_on_moto_runs_the_sdks_definition(
     execution = capsys.readouterr().out.strip()
     ran = json.loads(boto3.client("sagemaker").describe_pipeline_definition_for_execution(
         PipelineExecutionArn=execution)["PipelineDefinition"])
-
-    # What the flags ask for, said independently of byoc's request builders; the channels in
-    # the order S3 lists their prefixes, as byoc finds them.
-    spec = dataclasses.replace(_spec(), image=ecr_image,
-                               channels={c: f"{data}/{c}/" for c in sorted(CHANNELS)})
-    gate = pd.parse_gate("test:accuracy>=0.9")
-    sdk = sdk_definition(sdk2_python, tmp_path, spec, gate, None, data)
-    assert_same(ran, sdk, tuned=False)
+    assert_same(ran, sdk_definitions["upserted"], tuned=False)

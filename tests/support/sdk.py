@@ -99,13 +99,15 @@ class SdkRun:
 
 
 def _containers_under(engine, root: Path) -> list[dict]:
-    """Containers whose compose file lies under `root`: name, status, exit code and log tail."""
+    """Containers whose compose file lies under `root`: name, compose files, status, exit code
+    and log tail."""
     found = []
     for container in engine.containers.list(all=True):
         config_files = container.labels.get(COMPOSE_FILES_LABEL, "")
         if config_files.startswith(str(root)):
             state = container.attrs["State"]
             found.append({"name": container.name, "image": container.attrs["Config"]["Image"],
+                          "compose_files": config_files,
                           "status": state["Status"], "exit_code": state["ExitCode"],
                           "log": container.logs(tail=40).decode(errors="replace")})
             container.remove(force=True)

@@ -15,11 +15,13 @@ from gunicorn.workers.gthread import ThreadWorker
 class GracefulThreadWorker(ThreadWorker):
     """gthread; on a graceful stop, idle connections expire at once."""
 
-    def murder_keepalived(self) -> None:
+    def murder_keepalived(self, *args: object, **kwargs: object) -> None:
+        """gunicorn 27 also calls this with `force=True` as a stop ends; passed on as given, so
+        that the worker does not die there (exit 255) and hold up the stop."""
         if not self.alive:  # stopping: an idle connection has no request to finish
             for conn in self.keepalived_conns:
                 conn.timeout = 0
-        super().murder_keepalived()
+        super().murder_keepalived(*args, **kwargs)
 
     def murder_pending(self) -> None:
         """Connections accepted but not read yet (gunicorn 26 and later; 23-25 never call this)."""

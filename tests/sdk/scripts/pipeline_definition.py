@@ -1,14 +1,17 @@
 """The pipeline `byoc pipeline upsert` makes, built with the SageMaker Python SDK 2.x offline.
 
-Run with the SDK 2.x interpreter: `python pipeline_definition.py INPUTS.json`. INPUTS holds what
-byoc's definition was made from (tests/sdk/test_pipeline_definition.py writes it). Prints the
-SDK's `Pipeline.definition()` as `RESULT {json}`. Nothing here calls AWS.
+Run with the SDK 2.x interpreter: `python pipeline_definition.py INPUTS.json...`. Each INPUTS
+holds what one of byoc's definitions was made from (tests/sdk/test_pipeline_definition.py writes
+them). Prints the SDK's `Pipeline.definition()` of each as `RESULT {"<INPUTS stem>": {json}}`;
+one interpreter builds them all, since importing the SDK is most of the cost. Nothing here calls
+AWS.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import boto3
 from sagemaker.estimator import Estimator
@@ -52,8 +55,8 @@ def ranges(config: dict) -> dict:
     return found
 
 
-def main(path: str) -> None:
-    given = json.loads(open(path).read())
+def definition(path: Path) -> dict:
+    given = json.loads(path.read_text())
     session = PipelineSession(boto_session=boto3.Session(region_name="us-east-1"),
                               default_bucket=given["bucket"])
     names = given["parameters"]
@@ -105,8 +108,9 @@ def main(path: str) -> None:
         if_steps=[register], else_steps=[])
     pipeline = Pipeline(name=given["name"], parameters=[data, instance_type, threshold],
                         steps=[job, gate], sagemaker_session=session)
-    print("RESULT " + pipeline.definition().replace("\n", " "))
+    return json.loads(pipeline.definition())
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    paths = [Path(arg) for arg in sys.argv[1:]]
+    print("RESULT " + json.dumps({path.stem: definition(path) for path in paths}))
