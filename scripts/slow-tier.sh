@@ -2,8 +2,9 @@
 # The slow tier as two pytest sessions side by side: scripts/slow-tier.sh PYTHON [PYTEST_ARGS...]
 #
 # - "containers": what needs a Docker engine or the SDK (images, containers, Compose), and the
-#   tabular searches. The Docker tests share one engine and the images they build, so they stay in
-#   one session, in order. The searches are here to even out the two sessions' times.
+#   tabular searches and the hostile-HTTP and soak tests (`load`). The Docker tests share one engine
+#   and the images they build, so they stay in one session, in order. The searches and the load
+#   tests are here to even out the two sessions' times (without them, 540 s against 721 s).
 # - "processes": the rest of the slow tier (training runs, serving, MLflow).
 #
 # A container test spends much of its time waiting on the engine and the network, and a search
@@ -29,11 +30,11 @@ session() {  # session NAME MARKERS PYTEST_ARGS...
 }
 
 start=$SECONDS
-session containers "docker or sdk or (tabular and slow)" -p no:cacheprovider "$@" >"$base/containers.log" 2>&1 &
+session containers "docker or sdk or load or (tabular and slow)" -p no:cacheprovider "$@" >"$base/containers.log" 2>&1 &
 containers=$!
 # Ctrl-C or a CI timeout stops both sessions, not only the one in the foreground.
 trap 'pkill -TERM -P "$containers"; kill "$containers" 2>/dev/null; exit 130' INT TERM
-session processes "slow and not docker and not sdk and not tabular" "$@"
+session processes "slow and not docker and not sdk and not load and not tabular" "$@"
 processes=$?
 wait "$containers"
 containers=$?

@@ -45,6 +45,8 @@ MAX_PAYLOAD_MB = 1
 # many 1x1 PNGs fits in MAX_PAYLOAD_MB and decodes to about 6 MB of 32x32 images.
 MAX_INSTANCES = 2000
 
+pytestmark = pytest.mark.load
+
 
 @pytest.fixture(scope="module")
 def spec(trained_model_dir) -> ModelSpec:

@@ -4,7 +4,11 @@ gets its 4xx, no worker replaced, open descriptors flat); latency and memory are
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks import soak
+
+pytestmark = pytest.mark.load
 
 
 def test_half_a_minute_of_mixed_load_meets_the_soak_targets(trained_model_dir):
