@@ -9,6 +9,9 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from byoc import content_types
@@ -16,6 +19,7 @@ from byoc.bundle import ModelSpec
 from byoc.contract import DEFAULT_MAX_INSTANCES
 from byoc.data import images
 from byoc.serving import codecs
+from tests.support.fuzz import fuzz
 from tests.support.payloads import npy_bytes, png_bytes
 
 SPEC = ModelSpec(class_names=["stop", "yield", "limit, 30"], height=4, width=5, channels=3,
@@ -152,6 +156,32 @@ def test_csv_rows_quote_labels_with_commas():
     rows = list(csv.reader(io.StringIO(codecs.encode(PROBS, codecs.CSV, SPEC, 2).decode())))
     assert rows[0] == ["1", "yield", "0.7", "2", "limit, 30", "0.2"]
     assert rows[1][:3] == ["0", "stop", "0.5"]
+
+
+@fuzz(100)
+@given(probs=hnp.arrays(np.float32, hnp.array_shapes(min_dims=2, max_dims=2, max_side=6),
+                        elements=st.floats(0, 1, width=32)),
+       data=st.data())
+def test_the_three_encodings_agree_on_classes_and_probabilities(probs, data):
+    """JSON and CSV rank the same top k, each with its probability to 6 significant digits
+    (CSV's `.6g`); NPY is every probability, exact."""
+    names = [f"class {i}" for i in range(probs.shape[1])]
+    spec = ModelSpec(class_names=names, height=4, width=5, channels=3)
+    k = data.draw(st.integers(1, probs.shape[1]))
+    as_json = json.loads(codecs.encode(probs, codecs.JSON, spec, k))["predictions"]
+    as_csv = list(csv.reader(io.StringIO(codecs.encode(probs, codecs.CSV, spec, k).decode())))
+    as_npy = np.load(io.BytesIO(codecs.encode(probs, codecs.NPY, spec, k)), allow_pickle=False)
+    np.testing.assert_array_equal(as_npy, probs)
+    assert len(as_json) == len(as_csv) == len(probs)
+    for row, ranked, line in zip(probs, as_json, as_csv, strict=True):
+        ids = [x["class_id"] for x in ranked["top_k"]]
+        assert ids == [int(v) for v in line[0::3]] and len(ids) == k
+        assert [names[i] for i in ids] == line[1::3]
+        assert np.all(np.diff(row[ids]) <= 0), "not best first"
+        assert row[ids[0]] == row.max()
+        for i, x, text in zip(ids, ranked["top_k"], line[2::3], strict=True):
+            assert x["probability"] == pytest.approx(float(row[i]), rel=1e-6, abs=0)
+            assert float(text) == pytest.approx(float(row[i]), rel=1e-5, abs=0)
 
 
 def test_npy_is_all_probabilities():

@@ -32,6 +32,15 @@ def test_round_trip_through_strings():
     assert all(isinstance(v, str) for v in hp.as_strings().values())
 
 
+@pytest.mark.parametrize("text, value", [
+    *[(t, True) for t in ("true", "1", "yes", "on", "True", " YES ")],
+    *[(t, False) for t in ("false", "0", "no", "off", "False", " Off ")],
+])
+def test_every_spelling_of_a_boolean_means_what_it_says(text, value):
+    assert hyperparams.parse({"augment": text}).augment is value
+    assert hyperparams.parse({"augment": text, "mixed_precision": text}).mixed_precision is value
+
+
 def test_class_weights_accepts_booleans():
     assert hyperparams.parse({"class_weights": "true"}).class_weights == "balanced"
     assert hyperparams.parse({"class_weights": "False"}).class_weights == "none"
