@@ -23,6 +23,7 @@ import requests
 from byoc import bundle, contract
 from byoc.data.formats import read_channel
 from byoc.driver.local import docker, layout
+from tests.support.data import tiny_folders
 from tests.support.executables import run_train
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -168,6 +169,21 @@ def test_a_killed_host_fails_the_other_which_names_it(image, easy_signs, tmp_pat
     # algo-1 failed by itself: the run did not have to stop it after its grace period.
     assert "a host failed" not in "\n".join(lines)
     assert not (tmp_path / "algo-1" / "model" / bundle.MODEL_FILE).exists()
+
+
+def test_hosts_over_their_memory_limit_fail_with_a_reason_each(image, tmp_path):
+    # TensorFlow alone needs more than 200 MB: the kernel kills `train` on each host, which can
+    # write nothing itself. The run writes each host's reason, as SageMaker reports the job's.
+    data = tiny_folders(tmp_path / "data", classes=2, per_class=4)
+    code = docker.train(image, {"train": data}, tmp_path / "out", {"epochs": 1},
+                        stream=lambda line: None, instance_count=2, memory="200m")
+    assert code == 137  # SIGKILL
+    for host in ("algo-1", "algo-2"):
+        reason = contract.Paths(tmp_path / "out" / host).failure_file.read_text()
+        assert reason.startswith("OutOfMemoryError: the training container used more than its "
+                                 "--memory-per-instance limit (200m) and was killed."), host
+    with tarfile.open(tmp_path / "out" / layout.OUTPUT_ARCHIVE) as tar:
+        assert tar.extractfile("failure").read().decode().startswith("OutOfMemoryError")
 
 
 @pytest.fixture(scope="module")

@@ -343,6 +343,8 @@ def train_cluster(
         for host, container in containers.items():
             _start(container, gpus=shares[host])
         codes = _wait_all(containers, stream)
+        for host, paths in zip(hosts, all_paths, strict=True):
+            _explain_out_of_memory(containers[host], paths, memory)
     except KeyboardInterrupt:
         stream("Stopping every host (SIGTERM, then SIGKILL after 120 s, as StopTrainingJob "
                "does)...")
