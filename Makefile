@@ -82,6 +82,7 @@ bench: setup
 	$(RUN) $(PY) -m benchmarks.training_throughput --epochs 6
 	$(RUN) $(PY) -m benchmarks.serving_latency
 	$(RUN) $(PY) -m benchmarks.serving_runtimes
+	$(RUN) $(PY) -m benchmarks.serving_chunks
 	$(RUN) $(PY) -m benchmarks.accuracy --check
 	$(RUN) $(PY) -m benchmarks.tabular_targets
 

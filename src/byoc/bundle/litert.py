@@ -55,7 +55,7 @@ class LiteRTModel:
     threads: each interpreter has its own lock. One interpreter stays at batch size 1, the common
     request, so it never reallocates; the other is resized to any other batch size on demand, and
     keeps the tensors of the last size it ran: callers bound the batch (the server passes chunks
-    of at most `byoc.serving.predictor.CHUNK_SIZE` images).
+    of at most `byoc.serving.predictor.chunk_size` images).
     """
 
     def __init__(self, model: bytes | str | Path, num_threads: int = 1):

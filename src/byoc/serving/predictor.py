@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -23,12 +24,22 @@ from byoc.serving import runtime as runtimes
 
 log = logging.getLogger(__name__)
 
-# The most images one forward pass takes: a larger batch runs in chunks of this many, so that
-# no runtime buffer (LiteRT's tensor arena, TensorFlow's activations) grows past this size, and
-# a worker's memory stays what it was after the largest request.
-CHUNK_SIZE = 64
-# Batch sizes run once at start-up so that the first requests of those sizes are not slow.
-WARM_UP_BATCH_SIZES = (1, 8, CHUNK_SIZE)
+# What one forward pass takes: a larger batch runs in chunks, so that no runtime buffer (LiteRT's
+# tensor arena, TensorFlow's activations) grows past what a chunk needs, and a worker's memory
+# stays what it was after the largest request. Activations grow with the pixels, so a chunk is
+# counted in input values: 64 images at 32×32, where fewer calls are faster on TensorFlow, and 8
+# at 224×224, where 64 a pass nearly triples a LiteRT worker's memory for no speed
+# (`python -m benchmarks.serving_chunks`; its table is in docs/benchmarks.md).
+MAX_CHUNK = 64
+CHUNK_VALUES = 8 * 224 * 224 * 3
+
+
+def chunk_size(input_shape: Sequence[int]) -> int:
+    """How many images of `input_shape` (H, W, C) one forward pass takes: at most MAX_CHUNK, and
+    at most CHUNK_VALUES input values, but always one."""
+    return max(1, min(MAX_CHUNK, CHUNK_VALUES // max(1, math.prod(input_shape))))
+
+
 RUNTIME_MODULES = {runtimes.LITERT: "ai_edge_litert.interpreter",
                    runtimes.TENSORFLOW: "tensorflow"}
 
@@ -56,6 +67,7 @@ class Predictor:
                  runtime: str = runtimes.CUSTOM):
         self._infer = infer
         self.spec = spec
+        self.chunk = chunk_size(spec.input_shape)
         self.runtime = runtime
         self.ready = False
 
@@ -86,14 +98,19 @@ class Predictor:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Probabilities N×classes for raw pixels N×H×W×C (0..255, uint8 or float), in passes of
-        at most CHUNK_SIZE images."""
-        if len(batch) <= CHUNK_SIZE:
+        at most `self.chunk` images (see `chunk_size`)."""
+        n = self.chunk
+        if len(batch) <= n:
             return self._infer(np.asarray(batch, dtype=np.float32))
-        return np.concatenate([self._infer(np.asarray(batch[i:i + CHUNK_SIZE], dtype=np.float32))
-                               for i in range(0, len(batch), CHUNK_SIZE)])
+        return np.concatenate([self._infer(np.asarray(batch[i:i + n], dtype=np.float32))
+                               for i in range(0, len(batch), n)])
 
-    def warm_up(self, batch_sizes: Sequence[int] = WARM_UP_BATCH_SIZES) -> None:
-        """Run each batch size once to set up kernels and buffers; then the predictor is ready."""
+    def warm_up(self, batch_sizes: Sequence[int] | None = None) -> None:
+        """Run each batch size once to set up kernels and buffers; then the predictor is ready.
+        By default: one image, eight (or a chunk, if smaller) and a whole chunk, so that the
+        first requests of those sizes are not slow."""
+        if batch_sizes is None:
+            batch_sizes = sorted({1, min(8, self.chunk), self.chunk})
         for n in batch_sizes:
             probs = self.predict(np.zeros((n, *self.spec.input_shape), dtype=np.uint8))
             if probs.shape != (n, self.spec.num_classes):
