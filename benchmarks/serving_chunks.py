@@ -34,6 +34,7 @@ def measure(model_dir: Path, chunk: int, runtime: str, images: int) -> dict[str,
     """In this process, which must be new: load at `chunk` images a pass, predict twice."""
     predictors.chunk_size = lambda shape: chunk  # what every Predictor of this process uses
     predictor = predictors.Predictor.load(model_dir, intra_op_threads=1, runtime=runtime)
+    assert predictor.chunk == chunk, "Predictor no longer takes its chunk from chunk_size"
     loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     batch = np.random.default_rng(0).integers(0, 256, (images, *predictor.spec.input_shape),
                                               dtype=np.uint8)
